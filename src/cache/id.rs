@@ -1,0 +1,373 @@
+//! MIDR and pre-ARMv7 CTR decoding.
+//!
+//! Encodings: ARM926EJ-S TRM §2.3 (c0, ID code and cache type), ARM1136JF-S
+//! TRM §3.3.2 (Cache Type Register), ARMv6 ARM B6.1.3. The CTR size fields are
+//! `P[11] size[9:6] assoc[5:3] M[2] len[1:0]`; bytes = (2+M) << (8+size),
+//! ways = (2+M) << assoc >> 1, line = 8 << len.
+
+use core::fmt;
+
+/// The small-page size every configuration here uses, in bytes.
+pub const PAGE_SIZE: usize = 4096;
+
+/// The Main ID Register (MIDR, CP15 c0,c0,0), decoded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct MainId(u32);
+
+/// The CPU models vacmm knows, by MIDR implementer (0x41, ARM) and part number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuPart {
+    /// ARM926EJ-S (ARMv5TEJ, VIVT caches), part 0x926.
+    Arm926,
+    /// ARM1136J(F)-S (ARMv6, VIPT caches), part 0xB36.
+    Arm1136,
+    /// ARM1176JZ(F)-S (ARMv6KZ, VIPT caches), part 0xB76.
+    Arm1176,
+    /// Anything else; vacmm's policy code treats it by its architecture only.
+    Other {
+        /// MIDR[31:24], 0x41 is ARM Ltd.
+        implementer: u8,
+        /// MIDR[15:4].
+        part: u16,
+    },
+}
+
+impl MainId {
+    /// Wraps a raw MIDR value.
+    pub const fn from_raw(raw: u32) -> Self {
+        Self(raw)
+    }
+    /// The raw register value.
+    pub const fn raw(self) -> u32 {
+        self.0
+    }
+    /// MIDR[31:24]: 0x41 for ARM Ltd.
+    pub const fn implementer(self) -> u8 {
+        (self.0 >> 24) as u8
+    }
+    /// MIDR[23:20]: major revision (the `r` of `rNpM`).
+    pub const fn variant(self) -> u8 {
+        ((self.0 >> 20) & 0xf) as u8
+    }
+    /// MIDR[19:16]: 0x6 = ARMv5TEJ, 0x7 = ARMv6, 0xF = "see the CPUID registers".
+    pub const fn architecture(self) -> u8 {
+        ((self.0 >> 16) & 0xf) as u8
+    }
+    /// MIDR[15:4]: primary part number.
+    pub const fn part_number(self) -> u16 {
+        ((self.0 >> 4) & 0xfff) as u16
+    }
+    /// MIDR[3:0]: minor revision (the `p` of `rNpM`).
+    pub const fn revision(self) -> u8 {
+        (self.0 & 0xf) as u8
+    }
+    /// The CPU model.
+    pub const fn part(self) -> CpuPart {
+        match (self.implementer(), self.part_number()) {
+            (0x41, 0x926) => CpuPart::Arm926,
+            (0x41, 0xb36) => CpuPart::Arm1136,
+            (0x41, 0xb76) => CpuPart::Arm1176,
+            (implementer, part) => CpuPart::Other { implementer, part },
+        }
+    }
+    /// True for ARMv6 and later cores (architecture field 0x7 or the CPUID scheme).
+    ///
+    /// ARM1136 r0 reports 0x7; ARM1136 r1 and ARM1176 report 0xF.
+    pub const fn is_armv6_or_later(self) -> bool {
+        matches!(self.architecture(), 0x7 | 0xf)
+    }
+}
+
+impl fmt::Debug for MainId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MainId({:#010x})", self.0)
+    }
+}
+
+impl fmt::Display for CpuPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CpuPart::Arm926 => f.write_str("ARM926EJ-S"),
+            CpuPart::Arm1136 => f.write_str("ARM1136"),
+            CpuPart::Arm1176 => f.write_str("ARM1176"),
+            CpuPart::Other { implementer, part } => {
+                write!(
+                    f,
+                    "unknown CPU (implementer {implementer:#04x}, part {part:#05x})"
+                )
+            }
+        }
+    }
+}
+
+impl fmt::Display for MainId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} r{}p{} (MIDR {:#010x})",
+            self.part(),
+            self.variant(),
+            self.revision(),
+            self.0
+        )
+    }
+}
+
+/// Geometry of one cache (the D or I half of the CTR).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheGeometry {
+    /// Total size in bytes.
+    pub size_bytes: usize,
+    /// Associativity (1 = direct mapped).
+    pub ways: usize,
+    /// Line length in bytes.
+    pub line_bytes: usize,
+    /// The ARMv6 P bit: "page colouring restriction applies" (the cache aliases).
+    pub colour_restricted: bool,
+}
+
+impl CacheGeometry {
+    /// Bytes per way: the span of virtual address bits used to index the cache.
+    pub const fn way_bytes(&self) -> usize {
+        self.size_bytes / self.ways
+    }
+    /// Number of sets.
+    pub const fn sets(&self) -> usize {
+        self.way_bytes() / self.line_bytes
+    }
+    /// Page colours a VIPT cache of this geometry has (1 = no aliasing).
+    pub const fn colours(&self) -> usize {
+        let c = self.way_bytes() / PAGE_SIZE;
+        if c == 0 { 1 } else { c }
+    }
+
+    /// Decodes one 12-bit CTR size field. `None` when it says "no cache"
+    /// (M = 1 with assoc = 0, ARMv6 ARM B6.1.3).
+    const fn decode(field: u32) -> Option<Self> {
+        let p = (field >> 11) & 1;
+        let size = (field >> 6) & 0xf;
+        let assoc = (field >> 3) & 0x7;
+        let m = (field >> 2) & 1;
+        let len = field & 0x3;
+        if m == 1 && assoc == 0 {
+            return None;
+        }
+        let multiplier = 2 + m as usize;
+        let ways = if assoc == 0 {
+            1
+        } else {
+            (multiplier << assoc) >> 1
+        };
+        Some(CacheGeometry {
+            size_bytes: multiplier << (8 + size),
+            ways,
+            line_bytes: 8 << len,
+            colour_restricted: p == 1,
+        })
+    }
+}
+
+/// The Cache Type Register (CTR, CP15 c0,c0,1) in its pre-ARMv7 format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheType {
+    /// The raw register value.
+    pub raw: u32,
+    /// CTR[28:25]: cache type and clean/lockdown method (0b1110 on ARM926/ARM11:
+    /// write-back, register-7 clean, format C lockdown).
+    pub ctype: u8,
+    /// CTR[24]: separate (Harvard) I and D caches.
+    pub separate: bool,
+    /// The data (or unified) cache; `None` if the CPU has none.
+    pub dcache: Option<CacheGeometry>,
+    /// The instruction cache; equal to `dcache` for a unified cache.
+    pub icache: Option<CacheGeometry>,
+}
+
+/// Why a CTR value cannot be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CtrError {
+    /// The CTR reads back as the MIDR: the CPU implements no cache type register.
+    NotImplemented {
+        /// The value read.
+        raw: u32,
+    },
+    /// CTR[31:29] = 0b100: the ARMv7 format, which vacmm does not target.
+    Armv7Format {
+        /// The value read.
+        raw: u32,
+    },
+}
+
+impl fmt::Display for CtrError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CtrError::NotImplemented { raw } => {
+                write!(f, "CTR reads as MIDR ({raw:#010x}): no cache type register")
+            }
+            CtrError::Armv7Format { raw } => write!(
+                f,
+                "CTR {raw:#010x} is in the ARMv7 format; vacmm handles ARMv5/ARMv6 only"
+            ),
+        }
+    }
+}
+
+impl CacheType {
+    /// Decodes a CTR value. `midr` detects CPUs without a CTR, which return
+    /// MIDR when CTR is read.
+    pub const fn decode(raw: u32, midr: MainId) -> Result<Self, CtrError> {
+        if raw == midr.raw() {
+            return Err(CtrError::NotImplemented { raw });
+        }
+        if raw >> 29 == 0b100 {
+            return Err(CtrError::Armv7Format { raw });
+        }
+        let separate = (raw >> 24) & 1 == 1;
+        let dcache = CacheGeometry::decode((raw >> 12) & 0xfff);
+        let icache = if separate {
+            CacheGeometry::decode(raw & 0xfff)
+        } else {
+            dcache
+        };
+        Ok(CacheType {
+            raw,
+            ctype: ((raw >> 25) & 0xf) as u8,
+            separate,
+            dcache,
+            icache,
+        })
+    }
+}
+
+/// How a data cache indexes and tags: what the coherence policy must do about aliases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheKind {
+    /// Virtually indexed, virtually tagged (ARMv5): every alias is its own line.
+    Vivt,
+    /// Virtually indexed, physically tagged with a way larger than a page:
+    /// aliases of different colours are separate lines.
+    VipAliasing {
+        /// Number of page colours (way size / page size).
+        colours: usize,
+    },
+    /// Virtually indexed, physically tagged with way ≤ page: behaves like PIPT
+    /// for CPU-side coherence.
+    VipNonAliasing,
+}
+
+impl CacheKind {
+    /// Classifies the D-cache the way Linux does: ARMv5 is always VIVT; on
+    /// ARMv6 the D-side P bit (CTR[23]) means the cache aliases.
+    ///
+    /// The colour count comes from the way size; a P bit with a way of one page
+    /// or less (an inconsistent CTR) is still treated as aliasing with 2
+    /// colours, the safe side.
+    pub const fn classify(midr: MainId, ctr: &CacheType) -> Self {
+        if !midr.is_armv6_or_later() {
+            return CacheKind::Vivt;
+        }
+        match ctr.dcache {
+            Some(d) if d.colour_restricted => {
+                let colours = d.colours();
+                CacheKind::VipAliasing {
+                    colours: if colours < 2 { 2 } else { colours },
+                }
+            }
+            _ => CacheKind::VipNonAliasing,
+        }
+    }
+}
+
+impl fmt::Display for CacheKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CacheKind::Vivt => f.write_str("VIVT"),
+            CacheKind::VipAliasing { colours } => write!(f, "VIPT aliasing ({colours} colours)"),
+            CacheKind::VipNonAliasing => f.write_str("VIPT non-aliasing"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const QEMU_CTR: u32 = 0x01dd_20d2;
+    const QEMU_ARM926: MainId = MainId::from_raw(0x4106_9265);
+    const QEMU_ARM1136: MainId = MainId::from_raw(0x4117_b363);
+    const QEMU_ARM1176: MainId = MainId::from_raw(0x410f_b767);
+
+    #[test]
+    fn midr_parts_of_the_three_qemu_cpus() {
+        assert_eq!(QEMU_ARM926.part(), CpuPart::Arm926);
+        assert_eq!(QEMU_ARM1136.part(), CpuPart::Arm1136);
+        assert_eq!(QEMU_ARM1176.part(), CpuPart::Arm1176);
+        assert!(!QEMU_ARM926.is_armv6_or_later());
+        assert!(QEMU_ARM1136.is_armv6_or_later());
+        assert_eq!((QEMU_ARM1136.variant(), QEMU_ARM1136.revision()), (1, 3));
+        assert_eq!(
+            MainId::from_raw(0x4100_c0f0).part(),
+            CpuPart::Other {
+                implementer: 0x41,
+                part: 0xc0f
+            }
+        );
+    }
+
+    #[test]
+    fn qemu_ctr_is_64k_4way_d_with_p_and_4k_i() {
+        let ctr = CacheType::decode(QEMU_CTR, QEMU_ARM1176).unwrap();
+        assert!(ctr.separate);
+        let d = ctr.dcache.unwrap();
+        assert_eq!((d.size_bytes, d.ways, d.line_bytes), (64 << 10, 4, 32));
+        assert!(d.colour_restricted);
+        assert_eq!((d.way_bytes(), d.sets(), d.colours()), (16 << 10, 512, 4));
+        let i = ctr.icache.unwrap();
+        assert_eq!((i.size_bytes, i.ways, i.line_bytes), (4 << 10, 4, 32));
+        assert!(!i.colour_restricted);
+    }
+
+    #[test]
+    fn arm926_16k_ctr_from_the_trm() {
+        // ARM926EJ-S TRM example: 16 KiB I and D, 4-way, 8 words/line, ctype 0b1110.
+        let ctr = CacheType::decode(0x1d15_2152, QEMU_ARM926).unwrap();
+        assert_eq!(ctr.ctype, 0b1110);
+        let d = ctr.dcache.unwrap();
+        assert_eq!((d.size_bytes, d.ways, d.line_bytes), (16 << 10, 4, 32));
+        assert_eq!(CacheKind::classify(QEMU_ARM926, &ctr), CacheKind::Vivt);
+    }
+
+    #[test]
+    fn classification_follows_architecture_and_p_bit() {
+        let aliasing = CacheType::decode(QEMU_CTR, QEMU_ARM1136).unwrap();
+        assert_eq!(
+            CacheKind::classify(QEMU_ARM1136, &aliasing),
+            CacheKind::VipAliasing { colours: 4 }
+        );
+        // ARM1176 with 16 KiB 4-way caches, P clear (the Raspberry Pi 1 geometry).
+        let pi = CacheType::decode(0x1d15_2152, QEMU_ARM1176).unwrap();
+        assert_eq!(pi.dcache.unwrap().size_bytes, 16 << 10);
+        assert_eq!(
+            CacheKind::classify(QEMU_ARM1176, &pi),
+            CacheKind::VipNonAliasing
+        );
+    }
+
+    #[test]
+    fn absent_and_unsupported_ctrs_are_errors() {
+        assert_eq!(
+            CacheType::decode(QEMU_ARM926.raw(), QEMU_ARM926),
+            Err(CtrError::NotImplemented {
+                raw: QEMU_ARM926.raw()
+            })
+        );
+        assert_eq!(
+            CacheType::decode(0x8444_c004, QEMU_ARM1176),
+            Err(CtrError::Armv7Format { raw: 0x8444_c004 })
+        );
+        // M=1, assoc=0 in the I field: no instruction cache.
+        let no_i = CacheType::decode(0x01dd_2004, QEMU_ARM1176).unwrap();
+        assert_eq!(no_i.icache, None);
+    }
+}

@@ -1,0 +1,35 @@
+//! # vacmm — memory management for ARM CPUs with virtually indexed caches
+//!
+//! vacmm is a `no_std` crate for kernels on ARMv5 (ARM926EJ-S, VIVT caches)
+//! and ARMv6 (ARM1136 / ARM1176, VIPT caches that alias when a way is larger
+//! than a page). It grows, issue by issue, into cache maintenance, page tables
+//! and a coherence engine checked against a cache model; see `README.md` and
+//! the project's `DESIGN` notes for the shape it is aiming at.
+//!
+//! ```text
+//!   cache  — what the CPU says about itself: MIDR / CTR decoding (pure, host-testable)
+//!   arch   — CP15 operations; the only inline assembly (ARM targets only)
+//! ```
+//!
+//! ## Example
+//!
+//! Decoding the cache type that QEMU reports for every ARM926/ARM11 model:
+//!
+//! ```
+//! use vacmm::cache::{CacheType, CacheKind, MainId};
+//!
+//! let ctr = CacheType::decode(0x01dd_20d2, MainId::from_raw(0x4106_9265)).unwrap();
+//! let d = ctr.dcache.unwrap();
+//! assert_eq!((d.size_bytes, d.ways, d.line_bytes), (64 * 1024, 4, 32));
+//! assert_eq!(d.way_bytes(), 16 * 1024);
+//! // An ARM926 (ARMv5) cache is virtually tagged whatever its geometry.
+//! assert_eq!(CacheKind::classify(MainId::from_raw(0x4106_9265), &ctr), CacheKind::Vivt);
+//! ```
+#![no_std]
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod cache;
+
+#[cfg(target_arch = "arm")]
+pub mod arch;
