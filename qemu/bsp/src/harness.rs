@@ -155,14 +155,14 @@ pub fn run(cases: &[TestCase]) -> ! {
 pub fn fatal(why: fmt::Arguments) -> ! {
     println!("{why}");
     // try_lock: the panic may have happened while the harness held the lock.
-    if let Some(mut progress) = PROGRESS.try_lock() {
-        if let Some(name) = progress.running.take() {
-            progress.failed += 1;
-            println!("test {name} ... FAILED: {why}");
-            let not_run = progress.total - progress.passed - progress.failed;
-            println!("{not_run} cases not run");
-            println!("{} passed, {} failed", progress.passed, progress.failed);
-        }
+    if let Some(mut progress) = PROGRESS.try_lock()
+        && let Some(name) = progress.running.take()
+    {
+        progress.failed += 1;
+        println!("test {name} ... FAILED: {why}");
+        let not_run = progress.total - progress.passed - progress.failed;
+        println!("{not_run} cases not run");
+        println!("{} passed, {} failed", progress.passed, progress.failed);
     }
     crate::exit(101)
 }

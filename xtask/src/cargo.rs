@@ -1,0 +1,272 @@
+//! Building for the ARM targets and booting the results under QEMU.
+
+use std::fmt;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::str::FromStr;
+
+use serde_json::Value;
+
+/// The feature that turns on vacmm's on-target integration tests.
+pub const TARGET_TESTS_FEATURE: &str = "target-tests";
+
+/// The QEMU CPU models the project runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cpu {
+    /// ARM926EJ-S, ARMv5TEJ, VIVT caches.
+    Arm926,
+    /// ARM1136JF-S r1, ARMv6(K), VIPT caches.
+    Arm1136,
+    /// ARM1176JZF-S, ARMv6KZ, VIPT caches.
+    Arm1176,
+}
+
+impl Cpu {
+    pub const ALL: [Cpu; 3] = [Cpu::Arm926, Cpu::Arm1136, Cpu::Arm1176];
+
+    /// QEMU's `-cpu` name.
+    pub fn qemu_name(self) -> &'static str {
+        match self {
+            Cpu::Arm926 => "arm926",
+            Cpu::Arm1136 => "arm1136",
+            Cpu::Arm1176 => "arm1176",
+        }
+    }
+
+    /// The Rust target whose code this CPU runs.
+    pub fn target(self) -> Target {
+        match self {
+            Cpu::Arm926 => Target::Armv5te,
+            Cpu::Arm1136 | Cpu::Arm1176 => Target::Armv6,
+        }
+    }
+}
+
+impl fmt::Display for Cpu {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.qemu_name())
+    }
+}
+
+impl FromStr for Cpu {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Cpu::ALL
+            .into_iter()
+            .find(|cpu| cpu.qemu_name() == s)
+            .ok_or_else(|| format!("unknown CPU `{s}`: expected arm926, arm1136 or arm1176"))
+    }
+}
+
+/// The two bare-metal ARM targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Armv5te,
+    Armv6,
+}
+
+impl Target {
+    pub const ALL: [Target; 2] = [Target::Armv5te, Target::Armv6];
+
+    pub fn triple(self) -> &'static str {
+        match self {
+            Target::Armv5te => "armv5te-none-eabi",
+            Target::Armv6 => "armv6-none-eabi",
+        }
+    }
+
+    /// The CPUs that run this target's code.
+    pub fn cpus(self) -> impl Iterator<Item = Cpu> {
+        Cpu::ALL.into_iter().filter(move |cpu| cpu.target() == self)
+    }
+
+    /// Arguments that make a cargo command build for this target: the
+    /// standard library from source, with compiler-builtins' `mem` functions
+    /// (there is no libc to provide memcpy and friends).
+    pub fn cargo_args(self) -> [&'static str; 4] {
+        [
+            "-Zbuild-std=core,alloc",
+            "-Zbuild-std-features=compiler-builtins-mem",
+            "--target",
+            self.triple(),
+        ]
+    }
+}
+
+/// The repository root (the parent of `xtask/`).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the root")
+        .to_path_buf()
+}
+
+/// A `cargo` command run at the repository root, with the cargo that runs us.
+pub fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
+/// The on-target integration tests: vacmm's test targets that require the
+/// `target-tests` feature, read from `cargo metadata`.
+pub fn target_test_names() -> Result<Vec<String>, String> {
+    let output = cargo()
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let metadata: Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("cannot parse cargo metadata: {e}"))?;
+    let vacmm = metadata["packages"]
+        .as_array()
+        .and_then(|packages| packages.iter().find(|p| p["name"] == "vacmm"))
+        .ok_or("cargo metadata lists no vacmm package")?;
+    let mut names = Vec::new();
+    for target in vacmm["targets"].as_array().into_iter().flatten() {
+        let is_test = target["kind"]
+            .as_array()
+            .is_some_and(|k| k.iter().any(|k| k == "test"));
+        let on_target = target["required-features"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f == TARGET_TESTS_FEATURE));
+        if is_test
+            && on_target
+            && let Some(name) = target["name"].as_str()
+        {
+            names.push(name.to_string());
+        }
+    }
+    Ok(names)
+}
+
+/// Runs a cargo build command with `--message-format=json-render-diagnostics`
+/// and returns the executables it produced, by target name. Diagnostics go
+/// to the terminal as usual.
+fn build_executables(mut command: Command) -> Result<Vec<(String, PathBuf)>, String> {
+    command
+        .arg("--message-format=json-render-diagnostics")
+        .stdout(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut executables = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| format!("reading cargo output: {e}"))?;
+        let Ok(message) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if message["reason"] == "compiler-artifact"
+            && let (Some(name), Some(exe)) = (
+                message["target"]["name"].as_str(),
+                message["executable"].as_str(),
+            )
+        {
+            executables.push((name.to_string(), PathBuf::from(exe)));
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for cargo: {e}"))?;
+    if status.success() {
+        Ok(executables)
+    } else {
+        Err(format!("cargo build failed ({status})"))
+    }
+}
+
+/// Builds the named on-target tests for `target`; returns (test name, ELF).
+pub fn build_target_tests(
+    target: Target,
+    names: &[String],
+) -> Result<Vec<(String, PathBuf)>, String> {
+    let mut command = cargo();
+    command
+        .args(["test", "--no-run"])
+        .args(target.cargo_args())
+        .args(["--package", "vacmm", "--features", TARGET_TESTS_FEATURE]);
+    for name in names {
+        command.args(["--test", name]);
+    }
+    build_executables(command)
+}
+
+/// Builds one binary of a package for `target`; returns its ELF.
+pub fn build_bin(target: Target, package: &str) -> Result<PathBuf, String> {
+    let mut command = cargo();
+    command
+        .arg("build")
+        .args(target.cargo_args())
+        .args(["--package", package, "--bins"]);
+    build_executables(command)?
+        .into_iter()
+        .map(|(_, exe)| exe)
+        .next()
+        .ok_or_else(|| {
+            format!(
+                "building {package} for {} produced no executable",
+                target.triple()
+            )
+        })
+}
+
+/// What one QEMU run printed and how it ended.
+pub struct QemuRun {
+    /// The runner's exit status; `None` if it was killed by a signal.
+    pub status: Option<i32>,
+    /// The guest's console output, line by line.
+    pub lines: Vec<String>,
+}
+
+/// The runner's status for a guest killed by its wall-clock timeout.
+pub const TIMEOUT_STATUS: i32 = 124;
+
+impl QemuRun {
+    pub fn describe_status(&self) -> String {
+        match self.status {
+            Some(0) => "exit status 0".into(),
+            Some(TIMEOUT_STATUS) => "a timeout (guest killed)".into(),
+            Some(code) => format!("exit status {code}"),
+            None => "a signal".into(),
+        }
+    }
+}
+
+/// Boots `elf` on `cpu` through `qemu/runner`, echoing the guest's console
+/// output as it comes and keeping it for the caller.
+pub fn run_on_qemu(elf: &Path, cpu: Cpu, timeout_s: Option<u32>) -> Result<QemuRun, String> {
+    let mut command = Command::new(root().join("qemu/runner"));
+    command
+        .arg(elf)
+        .env("VACMM_QEMU_CPU", cpu.qemu_name())
+        .stdout(Stdio::piped());
+    if let Some(seconds) = timeout_s {
+        command.env("VACMM_QEMU_TIMEOUT", seconds.to_string());
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot run qemu/runner: {e}"))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        // The guest prints CRLF line ends; a non-UTF-8 byte is not fatal.
+        let line = line.unwrap_or_else(|e| format!("<unreadable console output: {e}>"));
+        let line = line.trim_end_matches('\r').to_string();
+        println!("{line}");
+        lines.push(line);
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for qemu/runner: {e}"))?;
+    Ok(QemuRun {
+        status: status.code(),
+        lines,
+    })
+}

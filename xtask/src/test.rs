@@ -1,0 +1,271 @@
+//! `cargo xtask test`: every check the project has, in order, then a summary
+//! table (suite × CPU × passed / failed). Later steps still run after a
+//! failure so one run shows everything that is wrong; the exit status is
+//! non-zero if anything failed.
+
+use std::process::Command;
+
+use crate::cargo::{self, Cpu, QemuRun, TIMEOUT_STATUS, Target};
+use crate::prereq;
+
+/// The on-target test that never ends, used to check the runner's timeout.
+const HANG_TEST: &str = "runner_hang";
+/// Seconds the hang check gives the runner before it must kill QEMU.
+const HANG_TIMEOUT_S: u32 = 3;
+
+/// One row of the summary.
+struct Row {
+    suite: String,
+    cpu: String,
+    passed: usize,
+    failed: usize,
+    /// Empty when the row is green; otherwise what went wrong.
+    problem: String,
+}
+
+impl Row {
+    fn step(suite: &str, cpu: &str, result: Result<(), String>) -> Row {
+        let ok = result.is_ok();
+        Row {
+            suite: suite.into(),
+            cpu: cpu.into(),
+            passed: usize::from(ok),
+            failed: usize::from(!ok),
+            problem: result.err().unwrap_or_default(),
+        }
+    }
+    fn is_green(&self) -> bool {
+        self.problem.is_empty() && self.failed == 0
+    }
+}
+
+fn banner(title: &str) {
+    println!("\n==== {title}");
+}
+
+/// Runs a command; Ok if it exits 0.
+fn status_of(mut command: Command, what: &str) -> Result<(), String> {
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run {what}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status})"))
+    }
+}
+
+pub fn run() -> Result<(), String> {
+    prereq::ensure_all()?;
+    let mut rows = Vec::new();
+
+    banner("cargo fmt --check");
+    let mut fmt = cargo::cargo();
+    fmt.args(["fmt", "--all", "--check"]);
+    rows.push(Row::step("fmt", "-", status_of(fmt, "cargo fmt --check")));
+
+    let target_tests = cargo::target_test_names()?;
+
+    banner("clippy, host");
+    let mut clippy = cargo::cargo();
+    clippy.args(["clippy", "--all-targets", "--", "-D", "warnings"]);
+    rows.push(Row::step(
+        "clippy",
+        "host",
+        status_of(clippy, "clippy (host)"),
+    ));
+
+    for target in Target::ALL {
+        banner(&format!("clippy, {}", target.triple()));
+        let mut clippy = cargo::cargo();
+        clippy
+            .arg("clippy")
+            .args(target.cargo_args())
+            .args([
+                "-p",
+                "vacmm",
+                "-p",
+                "vacmm-qemu",
+                "-p",
+                "vacmm-demo",
+                "--lib",
+                "--bins",
+            ])
+            .args([
+                "--features",
+                &format!("vacmm/{}", cargo::TARGET_TESTS_FEATURE),
+            ]);
+        for name in &target_tests {
+            clippy.args(["--test", name]);
+        }
+        clippy.args(["--", "-D", "warnings"]);
+        let what = format!("clippy ({})", target.triple());
+        rows.push(Row::step(
+            "clippy",
+            target.triple(),
+            status_of(clippy, &what),
+        ));
+    }
+
+    banner("host tests");
+    rows.push(host_tests());
+
+    for target in Target::ALL {
+        banner(&format!("on-target tests, build for {}", target.triple()));
+        let built = match cargo::build_target_tests(target, &target_tests) {
+            Ok(built) => built,
+            Err(e) => {
+                rows.push(Row::step("build", target.triple(), Err(e)));
+                continue;
+            }
+        };
+        for (name, elf) in &built {
+            for cpu in target.cpus() {
+                if name == HANG_TEST {
+                    // One CPU is enough to check the runner.
+                    if cpu == Cpu::Arm926 {
+                        banner(&format!("runner timeout check ({name}, {cpu})"));
+                        rows.push(hang_check(elf, cpu));
+                    }
+                    continue;
+                }
+                banner(&format!("{name} on {cpu}"));
+                rows.push(match cargo::run_on_qemu(elf, cpu, None) {
+                    Ok(run) => on_target_row(name, cpu, &run),
+                    Err(e) => Row::step(name, cpu.qemu_name(), Err(e)),
+                });
+            }
+        }
+    }
+
+    print_summary(&rows);
+    let failures = rows.iter().filter(|row| !row.is_green()).count();
+    if failures == 0 {
+        Ok(())
+    } else {
+        Err(format!("{failures} of {} rows failed", rows.len()))
+    }
+}
+
+/// Plain `cargo test` at the root (the host workspace members), with
+/// libtest's counts summed over its binaries.
+fn host_tests() -> Row {
+    let output = cargo::cargo().arg("test").output();
+    let output = match output {
+        Ok(output) => output,
+        Err(e) => {
+            return Row::step(
+                "host tests",
+                "host",
+                Err(format!("cannot run cargo test: {e}")),
+            );
+        }
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    print!("{stdout}");
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    let (mut passed, mut failed) = (0, 0);
+    for line in stdout.lines() {
+        // "test result: ok. 5 passed; 0 failed; 0 ignored; ..."
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            passed += count_before(rest, " passed");
+            failed += count_before(rest, " failed");
+        }
+    }
+    Row {
+        suite: "host tests".into(),
+        cpu: "host".into(),
+        passed,
+        failed,
+        problem: if output.status.success() {
+            String::new()
+        } else {
+            format!("cargo test failed ({})", output.status)
+        },
+    }
+}
+
+/// The number just before `label` in `text` ("3 passed" → 3).
+fn count_before(text: &str, label: &str) -> usize {
+    text.find(label)
+        .and_then(|end| text[..end].rsplit([' ', '.', ';']).next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Reads an on-target run: its last line must be `N passed, M failed`.
+fn on_target_row(suite: &str, cpu: Cpu, run: &QemuRun) -> Row {
+    let summary = run.lines.iter().rev().find(|line| !line.trim().is_empty());
+    let counts = summary.and_then(|line| {
+        let (passed, failed) = line.trim().split_once(" passed, ")?;
+        Some((
+            passed.parse().ok()?,
+            failed.strip_suffix(" failed")?.parse().ok()?,
+        ))
+    });
+    let failed_cases: Vec<&str> = run
+        .lines
+        .iter()
+        .filter_map(|line| {
+            line.strip_prefix("test ")?
+                .split_once(" ... FAILED")
+                .map(|(name, _)| name)
+        })
+        .collect();
+    let mut problem = Vec::new();
+    if !failed_cases.is_empty() {
+        problem.push(format!("failed: {}", failed_cases.join(", ")));
+    }
+    if counts.is_none() {
+        problem.push("no `N passed, N failed` summary line".into());
+    }
+    if run.status != Some(0) {
+        problem.push(format!("ended with {}", run.describe_status()));
+    }
+    let (passed, failed) = counts.unwrap_or((0, 0));
+    if passed == 0 && problem.is_empty() {
+        problem.push("no case ran".into());
+    }
+    Row {
+        suite: suite.into(),
+        cpu: cpu.qemu_name().into(),
+        passed,
+        failed,
+        problem: problem.join("; "),
+    }
+}
+
+/// The runner must kill a guest that never exits and report a failure.
+fn hang_check(elf: &std::path::Path, cpu: Cpu) -> Row {
+    let result = match cargo::run_on_qemu(elf, cpu, Some(HANG_TIMEOUT_S)) {
+        Ok(run) if run.status == Some(TIMEOUT_STATUS) => Ok(()),
+        Ok(run) => Err(format!(
+            "a hanging guest ended with {} instead of the runner's timeout",
+            run.describe_status()
+        )),
+        Err(e) => Err(e),
+    };
+    Row::step("runner timeout", cpu.qemu_name(), result)
+}
+
+fn print_summary(rows: &[Row]) {
+    let suite_width = rows.iter().map(|r| r.suite.len()).max().unwrap_or(5).max(5);
+    let cpu_width = rows.iter().map(|r| r.cpu.len()).max().unwrap_or(3).max(3);
+    println!("\n==== summary");
+    println!(
+        "{:<suite_width$}  {:<cpu_width$}  {:>6}  {:>6}  result",
+        "suite", "cpu", "passed", "failed"
+    );
+    for row in rows {
+        let result = if row.is_green() {
+            "ok".to_string()
+        } else if row.problem.is_empty() {
+            "FAILED".to_string()
+        } else {
+            format!("FAILED: {}", row.problem)
+        };
+        println!(
+            "{:<suite_width$}  {:<cpu_width$}  {:>6}  {:>6}  {result}",
+            row.suite, row.cpu, row.passed, row.failed
+        );
+    }
+}
