@@ -7,8 +7,11 @@
 //! the project's `DESIGN` notes for the shape it is aiming at.
 //!
 //! ```text
-//!   cache  — what the CPU says about itself: MIDR / CTR decoding (pure, host-testable)
-//!   arch   — CP15 operations; the only inline assembly (ARM targets only)
+//!   addr   — VirtAddr, PhysAddr, VirtRange: 32-bit addresses on any host
+//!   cache  — MIDR / CTR decoding, CacheInfo (kind, colours, threshold),
+//!            range planning and the CacheMaintenance trait (pure, host-tested)
+//!   arch   — registers and CP15 operations, the Arm926 and Armv6 backends;
+//!            the only inline assembly
 //! ```
 //!
 //! ## Example
@@ -25,10 +28,11 @@
 //! // An ARM926 (ARMv5) cache is virtually tagged whatever its geometry.
 //! assert_eq!(CacheKind::classify(MainId::from_raw(0x4106_9265), &ctr), CacheKind::Vivt);
 //! ```
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod addr;
 pub mod cache;
 
 #[cfg(target_arch = "arm")]

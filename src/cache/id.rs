@@ -19,10 +19,14 @@ pub struct MainId(u32);
 pub enum CpuPart {
     /// ARM926EJ-S (ARMv5TEJ, VIVT caches), part 0x926.
     Arm926,
-    /// ARM1136J(F)-S (ARMv6, VIPT caches), part 0xB36.
-    Arm1136,
+    /// ARM1136J(F)-S revision 0 (ARMv6 without the v6K extensions), part 0xB36.
+    Arm1136R0,
+    /// ARM1136J(F)-S revision 1 or later (ARMv6 with v6K features), part 0xB36.
+    Arm1136R1,
     /// ARM1176JZ(F)-S (ARMv6KZ, VIPT caches), part 0xB76.
     Arm1176,
+    /// ARM11 MPCore (ARMv6K, VIPT caches), part 0xB02.
+    Arm11MpCore,
     /// Anything else; vacmm's policy code treats it by its architecture only.
     Other {
         /// MIDR[31:24], 0x41 is ARM Ltd.
@@ -65,8 +69,10 @@ impl MainId {
     pub const fn part(self) -> CpuPart {
         match (self.implementer(), self.part_number()) {
             (0x41, 0x926) => CpuPart::Arm926,
-            (0x41, 0xb36) => CpuPart::Arm1136,
+            (0x41, 0xb36) if self.variant() == 0 => CpuPart::Arm1136R0,
+            (0x41, 0xb36) => CpuPart::Arm1136R1,
             (0x41, 0xb76) => CpuPart::Arm1176,
+            (0x41, 0xb02) => CpuPart::Arm11MpCore,
             (implementer, part) => CpuPart::Other { implementer, part },
         }
     }
@@ -88,8 +94,10 @@ impl fmt::Display for CpuPart {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CpuPart::Arm926 => f.write_str("ARM926EJ-S"),
-            CpuPart::Arm1136 => f.write_str("ARM1136"),
+            CpuPart::Arm1136R0 => f.write_str("ARM1136 r0"),
+            CpuPart::Arm1136R1 => f.write_str("ARM1136 r1+"),
             CpuPart::Arm1176 => f.write_str("ARM1176"),
+            CpuPart::Arm11MpCore => f.write_str("ARM11 MPCore"),
             CpuPart::Other { implementer, part } => {
                 write!(
                     f,
@@ -104,7 +112,7 @@ impl fmt::Display for MainId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} r{}p{} (MIDR {:#010x})",
+            "{} (r{}p{}, MIDR {:#010x})",
             self.part(),
             self.variant(),
             self.revision(),
@@ -139,6 +147,27 @@ impl CacheGeometry {
     pub const fn colours(&self) -> usize {
         let c = self.way_bytes() / PAGE_SIZE;
         if c == 0 { 1 } else { c }
+    }
+
+    /// A geometry given by the embedder (QEMU's CTR is invented, and boards
+    /// may restrict the cache size): `None` unless sizes are powers of two,
+    /// the line is 8..=256 bytes and the ways divide the size into lines.
+    pub const fn new(size_bytes: usize, ways: usize, line_bytes: usize) -> Option<Self> {
+        let ok = size_bytes.is_power_of_two()
+            && ways.is_power_of_two()
+            && line_bytes.is_power_of_two()
+            && line_bytes >= 8
+            && line_bytes <= 256
+            && size_bytes >= ways * line_bytes;
+        if !ok {
+            return None;
+        }
+        Some(CacheGeometry {
+            size_bytes,
+            ways,
+            line_bytes,
+            colour_restricted: size_bytes / ways > PAGE_SIZE,
+        })
     }
 
     /// Decodes one 12-bit CTR size field. `None` when it says "no cache"
@@ -254,11 +283,15 @@ pub enum CacheKind {
     /// Virtually indexed, physically tagged with way ≤ page: behaves like PIPT
     /// for CPU-side coherence.
     VipNonAliasing,
+    /// Physically indexed and tagged: no ARMv5/ARMv6 L1 is, but the cache
+    /// model uses it as the reference with no aliasing at all.
+    Pipt,
 }
 
 impl CacheKind {
-    /// Classifies the D-cache the way Linux does: ARMv5 is always VIVT; on
-    /// ARMv6 the D-side P bit (CTR[23]) means the cache aliases.
+    /// Classifies the D-cache: ARMv5 is always VIVT (as Linux treats it); on
+    /// ARMv6 the cache aliases if the D-side P bit (CTR[23]) is set or a way
+    /// is larger than a page.
     ///
     /// The colour count comes from the way size; a P bit with a way of one page
     /// or less (an inconsistent CTR) is still treated as aliasing with 2
@@ -268,14 +301,26 @@ impl CacheKind {
             return CacheKind::Vivt;
         }
         match ctr.dcache {
-            Some(d) if d.colour_restricted => {
-                let colours = d.colours();
-                CacheKind::VipAliasing {
-                    colours: if colours < 2 { 2 } else { colours },
-                }
-            }
-            _ => CacheKind::VipNonAliasing,
+            Some(d) => Self::vipt(d),
+            None => CacheKind::VipNonAliasing,
         }
+    }
+
+    /// The kind of a VIPT cache of this geometry.
+    pub const fn vipt(d: CacheGeometry) -> Self {
+        let colours = d.colours();
+        if d.colour_restricted || colours > 1 {
+            CacheKind::VipAliasing {
+                colours: if colours < 2 { 2 } else { colours },
+            }
+        } else {
+            CacheKind::VipNonAliasing
+        }
+    }
+
+    /// True if two virtual aliases of one page can occupy different lines.
+    pub const fn aliases(&self) -> bool {
+        matches!(self, CacheKind::Vivt | CacheKind::VipAliasing { .. })
     }
 }
 
@@ -285,6 +330,7 @@ impl fmt::Display for CacheKind {
             CacheKind::Vivt => f.write_str("VIVT"),
             CacheKind::VipAliasing { colours } => write!(f, "VIPT aliasing ({colours} colours)"),
             CacheKind::VipNonAliasing => f.write_str("VIPT non-aliasing"),
+            CacheKind::Pipt => f.write_str("PIPT"),
         }
     }
 }
@@ -301,7 +347,9 @@ mod tests {
     #[test]
     fn midr_parts_of_the_three_qemu_cpus() {
         assert_eq!(QEMU_ARM926.part(), CpuPart::Arm926);
-        assert_eq!(QEMU_ARM1136.part(), CpuPart::Arm1136);
+        assert_eq!(QEMU_ARM1136.part(), CpuPart::Arm1136R1);
+        assert_eq!(MainId::from_raw(0x4107_b362).part(), CpuPart::Arm1136R0);
+        assert_eq!(MainId::from_raw(0x410f_b022).part(), CpuPart::Arm11MpCore);
         assert_eq!(QEMU_ARM1176.part(), CpuPart::Arm1176);
         assert!(!QEMU_ARM926.is_armv6_or_later());
         assert!(QEMU_ARM1136.is_armv6_or_later());
@@ -352,6 +400,67 @@ mod tests {
             CacheKind::classify(QEMU_ARM1176, &pi),
             CacheKind::VipNonAliasing
         );
+    }
+
+    /// CTR values as the TRMs encode them (ctype 0b1110, Harvard, 4-way,
+    /// 32-byte lines; ARM11 sets P for caches over 16 KiB: ARM1176 TRM §3.2.3,
+    /// ARM1136 TRM §3.3.2), each with the geometry and class it must decode to.
+    #[test]
+    fn table_of_real_ctr_values() {
+        use CacheKind::*;
+        let rows: [(MainId, u32, usize, CacheKind); 10] = [
+            (QEMU_ARM926, 0x1d11_2112, 8 << 10, Vivt),
+            (QEMU_ARM926, 0x1d15_2152, 16 << 10, Vivt),
+            (QEMU_ARM926, 0x1d19_2192, 32 << 10, Vivt),
+            (QEMU_ARM926, 0x1d1d_21d2, 64 << 10, Vivt),
+            (QEMU_ARM1136, 0x1d15_2152, 16 << 10, VipNonAliasing),
+            (
+                QEMU_ARM1136,
+                0x1d99_2992,
+                32 << 10,
+                VipAliasing { colours: 2 },
+            ),
+            (
+                QEMU_ARM1136,
+                0x1d9d_29d2,
+                64 << 10,
+                VipAliasing { colours: 4 },
+            ),
+            (QEMU_ARM1176, 0x1d15_2152, 16 << 10, VipNonAliasing),
+            (
+                QEMU_ARM1176,
+                0x1d99_2992,
+                32 << 10,
+                VipAliasing { colours: 2 },
+            ),
+            (QEMU_ARM1176, QEMU_CTR, 64 << 10, VipAliasing { colours: 4 }),
+        ];
+        for (midr, raw, size, kind) in rows {
+            let ctr = CacheType::decode(raw, midr).unwrap();
+            assert_eq!(
+                ctr.ctype,
+                if raw == QEMU_CTR { 0 } else { 0b1110 },
+                "{raw:#x}"
+            );
+            let d = ctr.dcache.unwrap();
+            assert_eq!(
+                (d.size_bytes, d.ways, d.line_bytes),
+                (size, 4, 32),
+                "{raw:#x}"
+            );
+            assert_eq!(d.sets(), size / 4 / 32, "{raw:#x}");
+            assert_eq!(CacheKind::classify(midr, &ctr), kind, "{raw:#x} on {midr}");
+        }
+    }
+
+    #[test]
+    fn embedder_geometry_is_validated() {
+        let g = CacheGeometry::new(32 << 10, 4, 32).unwrap();
+        assert!(g.colour_restricted);
+        assert_eq!(CacheKind::vipt(g), CacheKind::VipAliasing { colours: 2 });
+        assert_eq!(CacheGeometry::new(24 << 10, 4, 32), None);
+        assert_eq!(CacheGeometry::new(16 << 10, 4, 4), None);
+        assert_eq!(CacheGeometry::new(64, 4, 32), None);
     }
 
     #[test]

@@ -1,0 +1,182 @@
+//! Splitting a byte range into cache lines, bounded by the cache size.
+//!
+//! A range with unaligned ends is covered by whole lines: the line holding its
+//! first byte through the line holding its last. When those lines add up to
+//! at least the whole-cache threshold, one whole-cache operation is cheaper
+//! than walking them (seed 002: bound every flush by the cache size), so the
+//! plan says so instead.
+
+use crate::addr::{VirtAddr, VirtRange};
+
+/// How to carry out a maintenance operation over a range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RangePlan {
+    /// The range is empty: nothing to do.
+    Nothing,
+    /// One operation per line.
+    Lines(Lines),
+    /// The range covers at least the threshold: use the whole-cache operation.
+    WholeCache,
+}
+
+impl RangePlan {
+    /// Plans `range` for a cache with `line_bytes` lines (a power of two) and
+    /// the given whole-cache threshold in bytes.
+    pub fn new(range: VirtRange, line_bytes: u32, whole_cache_threshold: u64) -> Self {
+        let Some(last) = range.last() else {
+            return RangePlan::Nothing;
+        };
+        let lines = Lines {
+            next: u64::from(range.start().align_down(line_bytes).as_u32()),
+            last_line: u64::from(last.align_down(line_bytes).as_u32()),
+            line_bytes,
+            first_partial: !range.start().is_aligned(line_bytes),
+            last_partial: !VirtAddr(last.as_u32().wrapping_add(1)).is_aligned(line_bytes),
+        };
+        if lines.covered_bytes() >= whole_cache_threshold {
+            RangePlan::WholeCache
+        } else {
+            RangePlan::Lines(lines)
+        }
+    }
+}
+
+/// The line-aligned addresses covering a range, first to last.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lines {
+    /// Next line to yield (u64 so the line at 0xFFFF_FFE0 can be passed).
+    next: u64,
+    last_line: u64,
+    line_bytes: u32,
+    first_partial: bool,
+    last_partial: bool,
+}
+
+impl Lines {
+    /// Bytes the remaining lines cover.
+    pub fn covered_bytes(&self) -> u64 {
+        if self.next > self.last_line {
+            0
+        } else {
+            self.last_line - self.next + u64::from(self.line_bytes)
+        }
+    }
+    /// The range starts in the middle of its first line: that line also holds
+    /// bytes outside the range (which an invalidate must not discard).
+    pub fn first_is_partial(&self) -> bool {
+        self.first_partial
+    }
+    /// The range ends in the middle of its last line.
+    pub fn last_is_partial(&self) -> bool {
+        self.last_partial
+    }
+    /// The line holding the range's first byte.
+    pub fn first_line(&self) -> VirtAddr {
+        VirtAddr(self.next as u32)
+    }
+    /// The line holding the range's last byte.
+    pub fn last_line(&self) -> VirtAddr {
+        VirtAddr(self.last_line as u32)
+    }
+}
+
+impl Iterator for Lines {
+    type Item = VirtAddr;
+    fn next(&mut self) -> Option<VirtAddr> {
+        if self.next > self.last_line {
+            return None;
+        }
+        let line = VirtAddr(self.next as u32);
+        self.next += u64::from(self.line_bytes);
+        Some(line)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = (self.covered_bytes() / u64::from(self.line_bytes)) as usize;
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for Lines {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(start: u32, len: u64) -> VirtRange {
+        VirtRange::new(VirtAddr(start), len).unwrap()
+    }
+
+    fn lines(plan: RangePlan) -> Lines {
+        match plan {
+            RangePlan::Lines(lines) => lines,
+            other => panic!("expected lines, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unaligned_ends_are_covered_by_whole_lines() {
+        // 0x1005..=0x1044 touches lines 0x1000, 0x1020, 0x1040.
+        let l = lines(RangePlan::new(range(0x1005, 0x40), 32, 16 << 10));
+        assert!(l.first_is_partial() && l.last_is_partial());
+        assert_eq!(l.len(), 3);
+        let all: Vec<u32> = l.map(VirtAddr::as_u32).collect();
+        assert_eq!(all, [0x1000, 0x1020, 0x1040]);
+    }
+
+    #[test]
+    fn aligned_range_has_no_partial_lines() {
+        let l = lines(RangePlan::new(range(0x2000, 0x1000), 32, 16 << 10));
+        assert!(!l.first_is_partial() && !l.last_is_partial());
+        assert_eq!(l.len(), 128);
+        assert_eq!(l.last_line(), VirtAddr(0x2fe0));
+    }
+
+    #[test]
+    fn one_byte_is_one_partial_line() {
+        let l = lines(RangePlan::new(range(0x3007, 1), 32, 16 << 10));
+        assert_eq!((l.len(), l.first_line()), (1, VirtAddr(0x3000)));
+        assert!(l.first_is_partial() && l.last_is_partial());
+    }
+
+    #[test]
+    fn empty_range_plans_nothing() {
+        assert_eq!(
+            RangePlan::new(range(0x1234, 0), 32, 16 << 10),
+            RangePlan::Nothing
+        );
+    }
+
+    #[test]
+    fn threshold_switches_to_whole_cache() {
+        // Exactly the threshold in whole lines: whole cache.
+        assert_eq!(
+            RangePlan::new(range(0x10000, 16 << 10), 32, 16 << 10),
+            RangePlan::WholeCache
+        );
+        // One line less: lines.
+        let l = lines(RangePlan::new(
+            range(0x10000, (16 << 10) - 32),
+            32,
+            16 << 10,
+        ));
+        assert_eq!(l.len(), 511);
+        // Unaligned ends add a line: 16 KiB − 32 bytes starting mid-line needs 512 lines.
+        assert_eq!(
+            RangePlan::new(range(0x10010, (16 << 10) - 32), 32, 16 << 10),
+            RangePlan::WholeCache
+        );
+    }
+
+    #[test]
+    fn range_ending_at_the_top_of_the_address_space() {
+        let l = lines(RangePlan::new(range(0xffff_ffc1, 0x3f), 32, 16 << 10));
+        let all: Vec<u32> = l.clone().map(VirtAddr::as_u32).collect();
+        assert_eq!(all, [0xffff_ffc0, 0xffff_ffe0]);
+        assert!(l.first_is_partial() && !l.last_is_partial());
+        // The whole address space is one whole-cache operation.
+        assert_eq!(
+            RangePlan::new(range(0, 1 << 32), 32, 16 << 10),
+            RangePlan::WholeCache
+        );
+    }
+}
