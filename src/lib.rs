@@ -35,5 +35,4 @@
 pub mod addr;
 pub mod cache;
 
-#[cfg(target_arch = "arm")]
 pub mod arch;

@@ -3,6 +3,7 @@
 #![no_std]
 #![no_main]
 
+use vacmm::arch::regs::Sctlr;
 use vacmm::cache::{CacheKind, CacheType, CpuPart};
 use vacmm_qemu::fault::{FaultKind, catch_fault};
 use vacmm_qemu::harness::TestResult;
@@ -15,7 +16,7 @@ fn midr_names_an_arm926_or_arm11() -> TestResult {
     check!(
         matches!(
             midr.part(),
-            CpuPart::Arm926 | CpuPart::Arm1136 | CpuPart::Arm1176
+            CpuPart::Arm926 | CpuPart::Arm1136R1 | CpuPart::Arm1176
         ),
         "unexpected part {}",
         midr.part()
@@ -52,9 +53,9 @@ fn dcache_clean_by_mva_and_drain_keep_data() -> TestResult {
     }
     let start = buffer.as_ptr() as usize;
     for line in (start & !31..start + core::mem::size_of_val(&buffer)).step_by(32) {
-        vacmm::arch::clean_dcache_line(line);
+        vacmm::arch::cp15::clean_dcache_line(line as u32);
     }
-    vacmm::arch::drain_write_buffer();
+    vacmm::arch::cp15::drain_write_buffer(0);
     for (i, word) in buffer.iter().enumerate() {
         // SAFETY: reading our own initialised stack buffer.
         let value = unsafe { core::ptr::read_volatile(word) };
@@ -80,10 +81,10 @@ fn undefined_instruction_is_caught_when_expected() -> TestResult {
 fn alignment_fault_is_caught_as_data_abort() -> TestResult {
     let words = [0u32; 2];
     let misaligned = words.as_ptr() as usize + 1;
-    let sctlr = vacmm::arch::system_control();
-    // SCTLR.A (bit 1): alignment checking, so the unaligned load aborts even
-    // with the MMU off.
-    vacmm::arch::set_system_control(sctlr | 0b10);
+    // SCTLR.A: alignment checking, so the unaligned load aborts even with
+    // the MMU off.
+    // SAFETY: only alignment checking changes; the case restores it below.
+    let saved = unsafe { Sctlr::modify(|s| s | Sctlr::A) } - Sctlr::A;
     let fault = catch_fault(FaultKind::DataAbort, || {
         // SAFETY: an unaligned load from our own array; with SCTLR.A set it
         // aborts before reading, and the handler skips it.
@@ -91,7 +92,8 @@ fn alignment_fault_is_caught_as_data_abort() -> TestResult {
             core::arch::asm!("ldr {v}, [{a}]", a = in(reg) misaligned, v = out(reg) _);
         }
     });
-    vacmm::arch::set_system_control(sctlr);
+    // SAFETY: restores the value read above.
+    unsafe { Sctlr::write(saved) };
     check!(fault.is_some(), "the unaligned load did not abort");
     let fault = fault.unwrap();
     check_eq!(fault.address, misaligned);

@@ -29,9 +29,9 @@ pub enum CpuPart {
     Arm11MpCore,
     /// Anything else; vacmm's policy code treats it by its architecture only.
     Other {
-        /// MIDR[31:24], 0x41 is ARM Ltd.
+        /// MIDR\[31:24\], 0x41 is ARM Ltd.
         implementer: u8,
-        /// MIDR[15:4].
+        /// MIDR\[15:4\].
         part: u16,
     },
 }
@@ -45,23 +45,23 @@ impl MainId {
     pub const fn raw(self) -> u32 {
         self.0
     }
-    /// MIDR[31:24]: 0x41 for ARM Ltd.
+    /// MIDR\[31:24\]: 0x41 for ARM Ltd.
     pub const fn implementer(self) -> u8 {
         (self.0 >> 24) as u8
     }
-    /// MIDR[23:20]: major revision (the `r` of `rNpM`).
+    /// MIDR\[23:20\]: major revision (the `r` of `rNpM`).
     pub const fn variant(self) -> u8 {
         ((self.0 >> 20) & 0xf) as u8
     }
-    /// MIDR[19:16]: 0x6 = ARMv5TEJ, 0x7 = ARMv6, 0xF = "see the CPUID registers".
+    /// MIDR\[19:16\]: 0x6 = ARMv5TEJ, 0x7 = ARMv6, 0xF = "see the CPUID registers".
     pub const fn architecture(self) -> u8 {
         ((self.0 >> 16) & 0xf) as u8
     }
-    /// MIDR[15:4]: primary part number.
+    /// MIDR\[15:4\]: primary part number.
     pub const fn part_number(self) -> u16 {
         ((self.0 >> 4) & 0xfff) as u16
     }
-    /// MIDR[3:0]: minor revision (the `p` of `rNpM`).
+    /// MIDR\[3:0\]: minor revision (the `p` of `rNpM`).
     pub const fn revision(self) -> u8 {
         (self.0 & 0xf) as u8
     }
@@ -170,6 +170,22 @@ impl CacheGeometry {
         })
     }
 
+    /// The operand of a by-set/way operation (c7,c10,2 / c7,c14,2 / c7,c6,2):
+    /// way in the top log2(ways) bits, set from bit log2(line) up (ARM926 TRM
+    /// §2.3.8, ARM1136 TRM §3.3.18). `None` if `set` or `way` is out of range.
+    pub const fn set_way_operand(&self, set: usize, way: usize) -> Option<u32> {
+        if set >= self.sets() || way >= self.ways {
+            return None;
+        }
+        let way_shift = 32 - self.ways.trailing_zeros();
+        let way_bits = if self.ways == 1 {
+            0
+        } else {
+            (way as u32) << way_shift
+        };
+        Some(way_bits | ((set as u32) << self.line_bytes.trailing_zeros()))
+    }
+
     /// Decodes one 12-bit CTR size field. `None` when it says "no cache"
     /// (M = 1 with assoc = 0, ARMv6 ARM B6.1.3).
     const fn decode(field: u32) -> Option<Self> {
@@ -201,10 +217,10 @@ impl CacheGeometry {
 pub struct CacheType {
     /// The raw register value.
     pub raw: u32,
-    /// CTR[28:25]: cache type and clean/lockdown method (0b1110 on ARM926/ARM11:
+    /// CTR\[28:25\]: cache type and clean/lockdown method (0b1110 on ARM926/ARM11:
     /// write-back, register-7 clean, format C lockdown).
     pub ctype: u8,
-    /// CTR[24]: separate (Harvard) I and D caches.
+    /// CTR\[24\]: separate (Harvard) I and D caches.
     pub separate: bool,
     /// The data (or unified) cache; `None` if the CPU has none.
     pub dcache: Option<CacheGeometry>,
@@ -221,7 +237,7 @@ pub enum CtrError {
         /// The value read.
         raw: u32,
     },
-    /// CTR[31:29] = 0b100: the ARMv7 format, which vacmm does not target.
+    /// CTR\[31:29\] = 0b100: the ARMv7 format, which vacmm does not target.
     Armv7Format {
         /// The value read.
         raw: u32,
@@ -290,7 +306,7 @@ pub enum CacheKind {
 
 impl CacheKind {
     /// Classifies the D-cache: ARMv5 is always VIVT (as Linux treats it); on
-    /// ARMv6 the cache aliases if the D-side P bit (CTR[23]) is set or a way
+    /// ARMv6 the cache aliases if the D-side P bit (CTR\[23\]) is set or a way
     /// is larger than a page.
     ///
     /// The colour count comes from the way size; a P bit with a way of one page
@@ -451,6 +467,15 @@ mod tests {
             assert_eq!(d.sets(), size / 4 / 32, "{raw:#x}");
             assert_eq!(CacheKind::classify(midr, &ctr), kind, "{raw:#x} on {midr}");
         }
+    }
+
+    #[test]
+    fn set_way_operands() {
+        let g = CacheGeometry::new(16 << 10, 4, 32).unwrap(); // 128 sets
+        assert_eq!(g.set_way_operand(0, 0), Some(0));
+        assert_eq!(g.set_way_operand(127, 3), Some(0xc000_0fe0));
+        assert_eq!(g.set_way_operand(128, 0), None);
+        assert_eq!(g.set_way_operand(0, 4), None);
     }
 
     #[test]

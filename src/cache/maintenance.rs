@@ -42,6 +42,17 @@ pub enum MaintenanceError {
         /// The CPU it was asked of.
         cpu: CpuPart,
     },
+    /// A set/way operation named a set or way the cache does not have.
+    SetWayOutOfRange {
+        /// Set asked for.
+        set: usize,
+        /// Way asked for.
+        way: usize,
+        /// Sets the D-cache has.
+        sets: usize,
+        /// Ways the D-cache has.
+        ways: usize,
+    },
     /// A backend was created on a CPU it does not drive.
     WrongCpu {
         /// The backend.
@@ -57,6 +68,15 @@ impl fmt::Display for MaintenanceError {
             MaintenanceError::NotOnThisCpu { operation, cpu } => {
                 write!(f, "{operation} does not exist on {cpu}")
             }
+            MaintenanceError::SetWayOutOfRange {
+                set,
+                way,
+                sets,
+                ways,
+            } => write!(
+                f,
+                "set {set} / way {way} is outside a D-cache of {sets} sets and {ways} ways"
+            ),
             MaintenanceError::WrongCpu { backend, midr } => {
                 write!(f, "the {backend} backend cannot drive {midr}")
             }

@@ -14,7 +14,7 @@
 
 mod id;
 mod info;
-mod maintenance;
+pub(crate) mod maintenance;
 mod range;
 
 pub use id::{CacheGeometry, CacheKind, CacheType, CpuPart, CtrError, MainId, PAGE_SIZE};

@@ -107,6 +107,23 @@ pub fn run() -> Result<(), String> {
         ));
     }
 
+    // Docs: on the host and for an ARM target, where `arch` has its backends.
+    for target in [None, Some(Target::Armv5te)] {
+        let label = target.map_or("host", Target::triple);
+        banner(&format!("cargo doc, {label}"));
+        let mut doc = cargo::cargo();
+        doc.args(["doc", "--no-deps", "--package", "vacmm"]);
+        if let Some(target) = target {
+            doc.args(target.cargo_args());
+        }
+        doc.env("RUSTDOCFLAGS", "-D warnings");
+        rows.push(Row::step(
+            "doc",
+            label,
+            status_of(doc, &format!("cargo doc ({label})")),
+        ));
+    }
+
     banner("host tests");
     rows.push(host_tests());
 

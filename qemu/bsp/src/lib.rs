@@ -30,6 +30,33 @@ pub fn exit(code: i32) -> ! {
     semihosting::process::exit(code)
 }
 
+/// The QEMU CPU models the runner boots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QemuCpu {
+    /// `-cpu arm926`
+    Arm926,
+    /// `-cpu arm1136`
+    Arm1136,
+    /// `-cpu arm1176`
+    Arm1176,
+}
+
+/// The `-cpu` the runner booted, from the semihosting command line
+/// (`vacmm-cpu=<cpu>`, which `qemu/runner` passes); `None` if absent.
+pub fn booted_cpu() -> Option<QemuCpu> {
+    let args = semihosting::experimental::env::args::<128>().ok()?;
+    // The first argument is the kernel's file name.
+    let name = (&args)
+        .into_iter()
+        .find_map(|arg| arg.ok()?.strip_prefix("vacmm-cpu="))?;
+    match name {
+        "arm926" => Some(QemuCpu::Arm926),
+        "arm1136" => Some(QemuCpu::Arm1136),
+        "arm1176" => Some(QemuCpu::Arm1176),
+        _ => None,
+    }
+}
+
 /// Names the function the kernel runs after board start-up: `fn() -> !`.
 #[macro_export]
 macro_rules! entry {

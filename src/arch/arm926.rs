@@ -1,0 +1,102 @@
+//! [`CacheMaintenance`] for the ARM926EJ-S: VIVT, write-back, read-allocate.
+
+use super::cp15;
+use crate::addr::VirtAddr;
+use crate::cache::{CacheInfo, CacheMaintenance, MaintenanceError};
+
+/// The ARM926EJ-S maintenance backend. Whole-D-cache operations use the
+/// test-and-clean loops (the CPU has no single whole-cache clean); there are
+/// no block (range) operations and no ASIDs.
+#[derive(Debug)]
+pub struct Arm926 {
+    info: CacheInfo,
+}
+
+impl Arm926 {
+    /// A backend for the running CPU; `Err(WrongCpu)` on an ARMv6 core.
+    /// `info` is usually [`super::cache_info`], possibly with an overridden geometry.
+    pub fn new(info: CacheInfo) -> Result<Self, MaintenanceError> {
+        let midr = super::main_id();
+        if midr.is_armv6_or_later() || info.is_armv6() {
+            return Err(MaintenanceError::WrongCpu {
+                backend: "ARM926",
+                midr,
+            });
+        }
+        Ok(Arm926 { info })
+    }
+
+    /// Cleans one D-cache line by set and way (c7,c10,2).
+    pub fn clean_dcache_set_way(&mut self, set: usize, way: usize) -> Result<(), MaintenanceError> {
+        let operand = set_way(&self.info, set, way)?;
+        cp15::clean_dcache_set_way(operand);
+        Ok(())
+    }
+
+    /// Cleans and invalidates one D-cache line by set and way (c7,c14,2).
+    pub fn clean_invalidate_dcache_set_way(
+        &mut self,
+        set: usize,
+        way: usize,
+    ) -> Result<(), MaintenanceError> {
+        let operand = set_way(&self.info, set, way)?;
+        cp15::clean_invalidate_dcache_set_way(operand);
+        Ok(())
+    }
+
+    /// Waits for an interrupt (c7,c0,4).
+    pub fn wait_for_interrupt(&mut self) {
+        cp15::wait_for_interrupt();
+    }
+}
+
+/// The set/way operand for `info`'s D-cache, or the typed error.
+pub(super) fn set_way(info: &CacheInfo, set: usize, way: usize) -> Result<u32, MaintenanceError> {
+    info.dcache
+        .set_way_operand(set, way)
+        .ok_or(MaintenanceError::SetWayOutOfRange {
+            set,
+            way,
+            sets: info.dcache.sets(),
+            ways: info.dcache.ways,
+        })
+}
+
+impl CacheMaintenance for Arm926 {
+    fn info(&self) -> &CacheInfo {
+        &self.info
+    }
+    fn clean_dcache_line(&mut self, va: VirtAddr) {
+        cp15::clean_dcache_line(va.as_u32());
+    }
+    fn clean_invalidate_dcache_line(&mut self, va: VirtAddr) {
+        cp15::clean_invalidate_dcache_line(va.as_u32());
+    }
+    unsafe fn invalidate_dcache_line(&mut self, va: VirtAddr) {
+        // SAFETY: forwarded from this method's contract.
+        unsafe { cp15::invalidate_dcache_line(va.as_u32()) }
+    }
+    fn clean_dcache_all(&mut self) {
+        // SAFETY: `new` checked that this is not an ARMv6 core.
+        unsafe { cp15::arm926_test_clean_dcache() }
+    }
+    fn clean_invalidate_dcache_all(&mut self) {
+        // SAFETY: `new` checked that this is not an ARMv6 core.
+        unsafe { cp15::arm926_test_clean_invalidate_dcache() }
+    }
+    fn invalidate_icache_line(&mut self, va: VirtAddr) {
+        cp15::invalidate_icache_line(va.as_u32());
+    }
+    fn invalidate_icache_all(&mut self) {
+        cp15::invalidate_icache_all(0);
+    }
+    fn drain_write_buffer(&mut self) {
+        cp15::drain_write_buffer(0);
+    }
+    fn invalidate_tlb_all(&mut self) {
+        cp15::invalidate_tlb_all(0);
+    }
+    fn invalidate_tlb_page(&mut self, va: VirtAddr) {
+        cp15::invalidate_tlb_mva(va.align_down(4096).as_u32());
+    }
+}

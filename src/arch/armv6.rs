@@ -1,0 +1,263 @@
+//! [`CacheMaintenance`] for ARM1136 and ARM1176: VIPT, with whole-cache and
+//! block (MCRR range) operations, ASID-tagged TLBs and CP15 barriers.
+
+use super::arm926::set_way;
+use super::cp15;
+use crate::addr::{VirtAddr, VirtRange};
+use crate::cache::maintenance::plan_dcache;
+use crate::cache::{
+    CacheInfo, CacheMaintenance, CpuPart, MaintenanceError, RangeOutcome, RangePlan,
+};
+
+/// The ARMv6 maintenance backend.
+#[derive(Debug)]
+pub struct Armv6 {
+    info: CacheInfo,
+    /// ARM1136 erratum 411920: the whole-I-cache invalidate needs the
+    /// four-times sequence with interrupts masked.
+    erratum_411920: bool,
+}
+
+impl Armv6 {
+    /// A backend for the running CPU; `Err(WrongCpu)` on an ARMv5 core (so
+    /// no ARMv6-only instruction is ever executed on an ARM926).
+    pub fn new(info: CacheInfo) -> Result<Self, MaintenanceError> {
+        let midr = super::main_id();
+        if !midr.is_armv6_or_later() || !info.is_armv6() {
+            return Err(MaintenanceError::WrongCpu {
+                backend: "ARMv6",
+                midr,
+            });
+        }
+        let erratum_411920 = matches!(midr.part(), CpuPart::Arm1136R0 | CpuPart::Arm1136R1);
+        Ok(Armv6 {
+            info,
+            erratum_411920,
+        })
+    }
+
+    /// Data Memory Barrier (c7,c10,5).
+    pub fn data_memory_barrier(&mut self) {
+        // SAFETY: `new` checked for ARMv6.
+        unsafe { cp15::v6_data_memory_barrier(0) }
+    }
+
+    /// Instruction Synchronization Barrier, "flush prefetch buffer" (c7,c5,4).
+    pub fn instruction_barrier(&mut self) {
+        // SAFETY: `new` checked for ARMv6.
+        unsafe { cp15::v6_instruction_barrier(0) }
+    }
+
+    /// Flushes the branch target cache (c7,c5,6).
+    pub fn flush_branch_target_cache(&mut self) {
+        // SAFETY: `new` checked for ARMv6.
+        unsafe { cp15::v6_flush_branch_target_cache(0) }
+    }
+
+    /// Drops the TLB entries of one page for one ASID (c8,c7,1 with the ASID
+    /// in bits \[7:0\]).
+    pub fn invalidate_tlb_page_asid(&mut self, va: VirtAddr, asid: u8) {
+        cp15::invalidate_tlb_mva(va.align_down(4096).as_u32() | u32::from(asid));
+    }
+
+    /// Cleans one D-cache line by set and way (c7,c10,2).
+    pub fn clean_dcache_set_way(&mut self, set: usize, way: usize) -> Result<(), MaintenanceError> {
+        cp15::clean_dcache_set_way(set_way(&self.info, set, way)?);
+        Ok(())
+    }
+
+    /// Cleans and invalidates one D-cache line by set and way (c7,c14,2).
+    pub fn clean_invalidate_dcache_set_way(
+        &mut self,
+        set: usize,
+        way: usize,
+    ) -> Result<(), MaintenanceError> {
+        cp15::clean_invalidate_dcache_set_way(set_way(&self.info, set, way)?);
+        Ok(())
+    }
+
+    /// Invalidates one D-cache line by set and way (c7,c6,2).
+    ///
+    /// # Safety
+    /// Dirty data in that line is lost.
+    pub unsafe fn invalidate_dcache_set_way(
+        &mut self,
+        set: usize,
+        way: usize,
+    ) -> Result<(), MaintenanceError> {
+        let operand = set_way(&self.info, set, way)?;
+        // SAFETY: ARMv6 checked by `new`; data loss is the caller's contract.
+        unsafe { cp15::invalidate_dcache_set_way(operand) };
+        Ok(())
+    }
+
+    /// Invalidates the whole D-cache without cleaning (c7,c6,0).
+    ///
+    /// # Safety
+    /// Every dirty line is lost: only before the D-cache holds data that
+    /// matters (boot) or when all of it is write-through.
+    pub unsafe fn invalidate_dcache_all(&mut self) {
+        // SAFETY: the caller's contract.
+        unsafe { cp15::invalidate_dcache_all(0) }
+    }
+
+    /// Waits for an interrupt (c7,c0,4).
+    pub fn wait_for_interrupt(&mut self) {
+        cp15::wait_for_interrupt();
+    }
+
+    /// Runs one block operation over whole lines `first..=last`.
+    fn block(&mut self, op: unsafe fn(u32, u32), first: VirtAddr, last: VirtAddr) {
+        // SAFETY: `new` checked for ARMv6; `last >= first` by construction
+        // (both come from one `Lines`). What the operation may lose is the
+        // calling method's contract.
+        unsafe { op(first.as_u32(), last.as_u32()) }
+    }
+}
+
+impl CacheMaintenance for Armv6 {
+    fn info(&self) -> &CacheInfo {
+        &self.info
+    }
+    fn clean_dcache_line(&mut self, va: VirtAddr) {
+        cp15::clean_dcache_line(va.as_u32());
+    }
+    fn clean_invalidate_dcache_line(&mut self, va: VirtAddr) {
+        cp15::clean_invalidate_dcache_line(va.as_u32());
+    }
+    unsafe fn invalidate_dcache_line(&mut self, va: VirtAddr) {
+        // SAFETY: forwarded from this method's contract.
+        unsafe { cp15::invalidate_dcache_line(va.as_u32()) }
+    }
+    fn clean_dcache_all(&mut self) {
+        // SAFETY: `new` checked for ARMv6.
+        unsafe { cp15::v6_clean_dcache_all(0) }
+    }
+    fn clean_invalidate_dcache_all(&mut self) {
+        // SAFETY: `new` checked for ARMv6.
+        unsafe { cp15::v6_clean_invalidate_dcache_all(0) }
+    }
+    fn invalidate_icache_line(&mut self, va: VirtAddr) {
+        cp15::invalidate_icache_line(va.as_u32());
+    }
+    fn invalidate_icache_all(&mut self) {
+        if self.erratum_411920 {
+            // SAFETY: `new` checked for ARMv6.
+            unsafe { cp15::v6_invalidate_icache_all_erratum_411920() }
+        } else {
+            cp15::invalidate_icache_all(0);
+        }
+        self.flush_branch_target_cache();
+    }
+    fn drain_write_buffer(&mut self) {
+        cp15::drain_write_buffer(0);
+    }
+    fn invalidate_tlb_all(&mut self) {
+        cp15::invalidate_tlb_all(0);
+    }
+    fn invalidate_tlb_page(&mut self, va: VirtAddr) {
+        cp15::invalidate_tlb_mva(va.align_down(4096).as_u32());
+    }
+    fn invalidate_tlb_asid(&mut self, asid: u8) -> Result<(), MaintenanceError> {
+        // SAFETY: `new` checked for ARMv6.
+        unsafe { cp15::v6_invalidate_tlb_asid(u32::from(asid)) };
+        Ok(())
+    }
+
+    fn clean_dcache_range(&mut self, range: VirtRange) -> RangeOutcome {
+        let outcome = match plan_dcache(&self.info, range) {
+            RangePlan::Nothing => RangeOutcome::Nothing,
+            RangePlan::Lines(lines) => {
+                self.block(
+                    cp15::v6_clean_dcache_block,
+                    lines.first_line(),
+                    lines.last_line(),
+                );
+                RangeOutcome::Block
+            }
+            RangePlan::WholeCache => {
+                self.clean_dcache_all();
+                RangeOutcome::WholeCache
+            }
+        };
+        self.drain_write_buffer();
+        outcome
+    }
+
+    fn clean_invalidate_dcache_range(&mut self, range: VirtRange) -> RangeOutcome {
+        let outcome = match plan_dcache(&self.info, range) {
+            RangePlan::Nothing => RangeOutcome::Nothing,
+            RangePlan::Lines(lines) => {
+                let (first, last) = (lines.first_line(), lines.last_line());
+                self.block(cp15::v6_clean_invalidate_dcache_block, first, last);
+                RangeOutcome::Block
+            }
+            RangePlan::WholeCache => {
+                self.clean_invalidate_dcache_all();
+                RangeOutcome::WholeCache
+            }
+        };
+        self.drain_write_buffer();
+        outcome
+    }
+
+    unsafe fn invalidate_dcache_range(&mut self, range: VirtRange) -> RangeOutcome {
+        let outcome = match plan_dcache(&self.info, range) {
+            RangePlan::Nothing => RangeOutcome::Nothing,
+            RangePlan::Lines(lines) => {
+                let line = self.info.dcache.line_bytes as i64;
+                // Whole-line bounds in i64, so stepping past either end of
+                // the address space cannot wrap.
+                let mut low = i64::from(lines.first_line().as_u32());
+                let mut high = i64::from(lines.last_line().as_u32());
+                // Partial end lines hold bytes outside the range: clean them
+                // instead of discarding them (seed 003), then block-invalidate
+                // the whole lines in between, if any.
+                if lines.first_is_partial() {
+                    self.clean_invalidate_dcache_line(VirtAddr(low as u32));
+                    low += line;
+                }
+                if lines.last_is_partial() && high >= low {
+                    self.clean_invalidate_dcache_line(VirtAddr(high as u32));
+                    high -= line;
+                }
+                if low <= high {
+                    self.block(
+                        cp15::v6_invalidate_dcache_block,
+                        VirtAddr(low as u32),
+                        VirtAddr(high as u32),
+                    );
+                }
+                RangeOutcome::Block
+            }
+            RangePlan::WholeCache => {
+                self.clean_invalidate_dcache_all();
+                RangeOutcome::WholeCache
+            }
+        };
+        self.drain_write_buffer();
+        outcome
+    }
+
+    fn invalidate_icache_range(&mut self, range: VirtRange) -> RangeOutcome {
+        let line = self.info.icache.line_bytes as u32;
+        let outcome = match RangePlan::new(range, line, self.info.whole_cache_threshold()) {
+            RangePlan::Nothing => RangeOutcome::Nothing,
+            RangePlan::Lines(lines) => {
+                self.block(
+                    cp15::v6_invalidate_icache_block,
+                    lines.first_line(),
+                    lines.last_line(),
+                );
+                self.flush_branch_target_cache();
+                RangeOutcome::Block
+            }
+            RangePlan::WholeCache => {
+                self.invalidate_icache_all();
+                RangeOutcome::WholeCache
+            }
+        };
+        self.drain_write_buffer();
+        outcome
+    }
+}
