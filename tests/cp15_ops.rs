@@ -121,6 +121,27 @@ fn common_line_and_tlb_primitives_execute() -> TestResult {
     Ok(())
 }
 
+fn translation_registers_round_trip() -> TestResult {
+    use vacmm::addr::PhysAddr;
+    use vacmm::arch::regs::{Dacr, TableWalk, Ttbr, fcse_pid, set_ttbr0, ttbr0};
+    let saved = ttbr0();
+    let table = Ttbr::new(PhysAddr(0x0040_0000), 0, TableWalk::empty()).unwrap();
+    // SAFETY: the MMU is off, so TTBR0 is not used; restored right after.
+    unsafe { set_ttbr0(table) };
+    let read_back = ttbr0();
+    // SAFETY: restores the value read above.
+    unsafe { set_ttbr0(saved) };
+    check_eq!(read_back.base(), PhysAddr(0x0040_0000));
+    let dacr = Dacr::read();
+    Dacr::write(Dacr::new_with_raw_value(0x5555_5555));
+    let written = Dacr::read().raw_value();
+    Dacr::write(dacr);
+    check_eq!(written, 0x5555_5555);
+    // Only read: a non-zero PID would relocate this code, which runs below 32 MiB.
+    check_eq!(fcse_pid().pid(), 0);
+    Ok(())
+}
+
 fn set_way_operations_execute_and_check_bounds() -> TestResult {
     let info = info();
     let (sets, ways) = (info.dcache.sets(), info.dcache.ways);
@@ -342,6 +363,7 @@ fn armv6_primitives_or_typed_refusal() -> TestResult {
 vacmm_qemu::test_main!(
     midr_decodes_to_the_booted_cpu,
     sctlr_modify_round_trips,
+    translation_registers_round_trip,
     common_line_and_tlb_primitives_execute,
     set_way_operations_execute_and_check_bounds,
     whole_dcache_operations_run_to_completion,

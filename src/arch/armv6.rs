@@ -4,10 +4,8 @@
 use super::arm926::set_way;
 use super::cp15;
 use crate::addr::{VirtAddr, VirtRange};
-use crate::cache::maintenance::plan_dcache;
-use crate::cache::{
-    CacheInfo, CacheMaintenance, CpuPart, MaintenanceError, RangeOutcome, RangePlan,
-};
+use crate::cache::maintenance::{plan_dcache, plan_icache, run_plan};
+use crate::cache::{CacheInfo, CacheMaintenance, CpuPart, Lines, MaintenanceError, RangeOutcome};
 
 /// The ARMv6 maintenance backend.
 #[derive(Debug)]
@@ -106,12 +104,12 @@ impl Armv6 {
         cp15::wait_for_interrupt();
     }
 
-    /// Runs one block operation over whole lines `first..=last`.
-    fn block(&mut self, op: unsafe fn(u32, u32), first: VirtAddr, last: VirtAddr) {
-        // SAFETY: `new` checked for ARMv6; `last >= first` by construction
-        // (both come from one `Lines`). What the operation may lose is the
-        // calling method's contract.
-        unsafe { op(first.as_u32(), last.as_u32()) }
+    /// Runs one block operation over all of `lines`. Only for operations
+    /// that lose no data (clean, clean+invalidate, I-cache invalidate).
+    fn block(&mut self, op: unsafe fn(u32, u32), lines: &Lines) -> RangeOutcome {
+        // SAFETY: `new` checked for ARMv6; first ≤ last within one `Lines`.
+        unsafe { op(lines.first_line().as_u32(), lines.last_line().as_u32()) };
+        RangeOutcome::Block
     }
 }
 
@@ -165,99 +163,61 @@ impl CacheMaintenance for Armv6 {
     }
 
     fn clean_dcache_range(&mut self, range: VirtRange) -> RangeOutcome {
-        let outcome = match plan_dcache(&self.info, range) {
-            RangePlan::Nothing => RangeOutcome::Nothing,
-            RangePlan::Lines(lines) => {
-                self.block(
-                    cp15::v6_clean_dcache_block,
-                    lines.first_line(),
-                    lines.last_line(),
-                );
-                RangeOutcome::Block
-            }
-            RangePlan::WholeCache => {
-                self.clean_dcache_all();
-                RangeOutcome::WholeCache
-            }
-        };
-        self.drain_write_buffer();
-        outcome
+        let plan = plan_dcache(&self.info, range);
+        run_plan(
+            self,
+            plan,
+            |cpu, lines| cpu.block(cp15::v6_clean_dcache_block, &lines),
+            Self::clean_dcache_all,
+        )
     }
 
     fn clean_invalidate_dcache_range(&mut self, range: VirtRange) -> RangeOutcome {
-        let outcome = match plan_dcache(&self.info, range) {
-            RangePlan::Nothing => RangeOutcome::Nothing,
-            RangePlan::Lines(lines) => {
-                let (first, last) = (lines.first_line(), lines.last_line());
-                self.block(cp15::v6_clean_invalidate_dcache_block, first, last);
-                RangeOutcome::Block
-            }
-            RangePlan::WholeCache => {
-                self.clean_invalidate_dcache_all();
-                RangeOutcome::WholeCache
-            }
-        };
-        self.drain_write_buffer();
-        outcome
+        let plan = plan_dcache(&self.info, range);
+        run_plan(
+            self,
+            plan,
+            |cpu, lines| cpu.block(cp15::v6_clean_invalidate_dcache_block, &lines),
+            Self::clean_invalidate_dcache_all,
+        )
     }
 
     unsafe fn invalidate_dcache_range(&mut self, range: VirtRange) -> RangeOutcome {
-        let outcome = match plan_dcache(&self.info, range) {
-            RangePlan::Nothing => RangeOutcome::Nothing,
-            RangePlan::Lines(lines) => {
-                let line = self.info.dcache.line_bytes as i64;
-                // Whole-line bounds in i64, so stepping past either end of
-                // the address space cannot wrap.
-                let mut low = i64::from(lines.first_line().as_u32());
-                let mut high = i64::from(lines.last_line().as_u32());
-                // Partial end lines hold bytes outside the range: clean them
-                // instead of discarding them (seed 003), then block-invalidate
-                // the whole lines in between, if any.
-                if lines.first_is_partial() {
-                    self.clean_invalidate_dcache_line(VirtAddr(low as u32));
-                    low += line;
-                }
-                if lines.last_is_partial() && high >= low {
-                    self.clean_invalidate_dcache_line(VirtAddr(high as u32));
-                    high -= line;
-                }
-                if low <= high {
-                    self.block(
-                        cp15::v6_invalidate_dcache_block,
-                        VirtAddr(low as u32),
-                        VirtAddr(high as u32),
-                    );
-                }
-                RangeOutcome::Block
+        let plan = plan_dcache(&self.info, range);
+        let by_lines = |cpu: &mut Self, lines: Lines| {
+            let line = cpu.info.dcache.line_bytes as i64;
+            // Whole-line bounds in i64, so stepping past either end of the
+            // address space cannot wrap.
+            let mut low = i64::from(lines.first_line().as_u32());
+            let mut high = i64::from(lines.last_line().as_u32());
+            // Partial end lines hold bytes outside the range: clean them
+            // instead of discarding them (seed 003), then block-invalidate
+            // the whole lines in between, if any.
+            if lines.first_is_partial() {
+                cpu.clean_invalidate_dcache_line(VirtAddr(low as u32));
+                low += line;
             }
-            RangePlan::WholeCache => {
-                self.clean_invalidate_dcache_all();
-                RangeOutcome::WholeCache
+            if lines.last_is_partial() && high >= low {
+                cpu.clean_invalidate_dcache_line(VirtAddr(high as u32));
+                high -= line;
             }
+            if low <= high {
+                // SAFETY: ARMv6 checked by `new`; `low <= high`; the whole
+                // lines lie inside `range`, which the caller gave up.
+                unsafe { cp15::v6_invalidate_dcache_block(low as u32, high as u32) };
+            }
+            RangeOutcome::Block
         };
-        self.drain_write_buffer();
-        outcome
+        run_plan(self, plan, by_lines, Self::clean_invalidate_dcache_all)
     }
 
     fn invalidate_icache_range(&mut self, range: VirtRange) -> RangeOutcome {
-        let line = self.info.icache.line_bytes as u32;
-        let outcome = match RangePlan::new(range, line, self.info.whole_cache_threshold()) {
-            RangePlan::Nothing => RangeOutcome::Nothing,
-            RangePlan::Lines(lines) => {
-                self.block(
-                    cp15::v6_invalidate_icache_block,
-                    lines.first_line(),
-                    lines.last_line(),
-                );
-                self.flush_branch_target_cache();
-                RangeOutcome::Block
-            }
-            RangePlan::WholeCache => {
-                self.invalidate_icache_all();
-                RangeOutcome::WholeCache
-            }
+        let plan = plan_icache(&self.info, range);
+        let by_lines = |cpu: &mut Self, lines: Lines| {
+            let outcome = cpu.block(cp15::v6_invalidate_icache_block, &lines);
+            cpu.flush_branch_target_cache();
+            outcome
         };
-        self.drain_write_buffer();
-        outcome
+        run_plan(self, plan, by_lines, Self::invalidate_icache_all)
     }
 }

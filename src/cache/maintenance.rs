@@ -15,7 +15,7 @@ use core::fmt;
 
 use super::id::{CpuPart, MainId};
 use super::info::CacheInfo;
-use super::range::RangePlan;
+use super::range::{Lines, RangePlan};
 use crate::addr::{VirtAddr, VirtRange};
 
 /// What a range operation did (the cost counters and the tests read it).
@@ -142,38 +142,24 @@ pub trait CacheMaintenance {
     /// Cleans the D-cache lines covering `range`, or the whole D-cache when
     /// the range reaches the threshold.
     fn clean_dcache_range(&mut self, range: VirtRange) -> RangeOutcome {
-        let outcome = match plan_dcache(self.info(), range) {
-            RangePlan::Nothing => RangeOutcome::Nothing,
-            RangePlan::Lines(lines) => {
-                let n = lines.len();
-                lines.for_each(|va| self.clean_dcache_line(va));
-                RangeOutcome::Lines(n)
-            }
-            RangePlan::WholeCache => {
-                self.clean_dcache_all();
-                RangeOutcome::WholeCache
-            }
-        };
-        self.drain_write_buffer();
-        outcome
+        let plan = plan_dcache(self.info(), range);
+        run_plan(
+            self,
+            plan,
+            |m, lines| each_line(m, lines, Self::clean_dcache_line),
+            Self::clean_dcache_all,
+        )
     }
 
     /// Cleans and invalidates the D-cache lines covering `range`.
     fn clean_invalidate_dcache_range(&mut self, range: VirtRange) -> RangeOutcome {
-        let outcome = match plan_dcache(self.info(), range) {
-            RangePlan::Nothing => RangeOutcome::Nothing,
-            RangePlan::Lines(lines) => {
-                let n = lines.len();
-                lines.for_each(|va| self.clean_invalidate_dcache_line(va));
-                RangeOutcome::Lines(n)
-            }
-            RangePlan::WholeCache => {
-                self.clean_invalidate_dcache_all();
-                RangeOutcome::WholeCache
-            }
-        };
-        self.drain_write_buffer();
-        outcome
+        let plan = plan_dcache(self.info(), range);
+        run_plan(
+            self,
+            plan,
+            |m, lines| each_line(m, lines, Self::clean_invalidate_dcache_line),
+            Self::clean_invalidate_dcache_all,
+        )
     }
 
     /// Invalidates the D-cache over `range` without losing anything outside
@@ -185,57 +171,72 @@ pub trait CacheMaintenance {
     /// # Safety
     /// Dirty data inside `range` is lost; the caller owns those bytes.
     unsafe fn invalidate_dcache_range(&mut self, range: VirtRange) -> RangeOutcome {
-        let outcome = match plan_dcache(self.info(), range) {
-            RangePlan::Nothing => RangeOutcome::Nothing,
-            RangePlan::Lines(lines) => {
-                let n = lines.len();
-                let (first, last) = (lines.first_line(), lines.last_line());
-                let (first_partial, last_partial) =
-                    (lines.first_is_partial(), lines.last_is_partial());
-                for va in lines {
-                    let partial = (va == first && first_partial) || (va == last && last_partial);
-                    if partial {
-                        self.clean_invalidate_dcache_line(va);
-                    } else {
-                        // SAFETY: the whole line lies inside `range`, which
-                        // the caller gave up (this function's contract).
-                        unsafe { self.invalidate_dcache_line(va) };
-                    }
+        let plan = plan_dcache(self.info(), range);
+        let by_lines = |m: &mut Self, lines: Lines| {
+            let n = lines.len();
+            let (first, last) = (lines.first_line(), lines.last_line());
+            let (first_partial, last_partial) = (lines.first_is_partial(), lines.last_is_partial());
+            for va in lines {
+                if (va == first && first_partial) || (va == last && last_partial) {
+                    m.clean_invalidate_dcache_line(va);
+                } else {
+                    // SAFETY: the whole line lies inside `range`, which the
+                    // caller gave up (this function's contract).
+                    unsafe { m.invalidate_dcache_line(va) };
                 }
-                RangeOutcome::Lines(n)
             }
-            RangePlan::WholeCache => {
-                self.clean_invalidate_dcache_all();
-                RangeOutcome::WholeCache
-            }
+            RangeOutcome::Lines(n)
         };
-        self.drain_write_buffer();
-        outcome
+        run_plan(self, plan, by_lines, Self::clean_invalidate_dcache_all)
     }
 
     /// Invalidates the I-cache lines covering `range` (the whole I-cache past
     /// the threshold).
     fn invalidate_icache_range(&mut self, range: VirtRange) -> RangeOutcome {
-        let info = self.info();
-        let outcome = match RangePlan::new(
-            range,
-            info.icache.line_bytes as u32,
-            info.whole_cache_threshold(),
-        ) {
-            RangePlan::Nothing => RangeOutcome::Nothing,
-            RangePlan::Lines(lines) => {
-                let n = lines.len();
-                lines.for_each(|va| self.invalidate_icache_line(va));
-                RangeOutcome::Lines(n)
-            }
-            RangePlan::WholeCache => {
-                self.invalidate_icache_all();
-                RangeOutcome::WholeCache
-            }
-        };
-        self.drain_write_buffer();
-        outcome
+        let plan = plan_icache(self.info(), range);
+        run_plan(
+            self,
+            plan,
+            |m, lines| each_line(m, lines, Self::invalidate_icache_line),
+            Self::invalidate_icache_all,
+        )
     }
+}
+
+/// Carries out `plan`: `by_lines` for a line plan, `whole` for a whole-cache
+/// one, then drains the write buffer so the maintenance has completed.
+pub(crate) fn run_plan<M: CacheMaintenance + ?Sized>(
+    m: &mut M,
+    plan: RangePlan,
+    by_lines: impl FnOnce(&mut M, Lines) -> RangeOutcome,
+    whole: impl FnOnce(&mut M),
+) -> RangeOutcome {
+    let outcome = match plan {
+        RangePlan::Nothing => RangeOutcome::Nothing,
+        RangePlan::Lines(lines) => by_lines(m, lines),
+        RangePlan::WholeCache => {
+            whole(m);
+            RangeOutcome::WholeCache
+        }
+    };
+    m.drain_write_buffer();
+    outcome
+}
+
+/// Applies a line operation to every line.
+fn each_line<M: ?Sized>(m: &mut M, lines: Lines, op: impl Fn(&mut M, VirtAddr)) -> RangeOutcome {
+    let n = lines.len();
+    lines.for_each(|va| op(m, va));
+    RangeOutcome::Lines(n)
+}
+
+/// The I-cache plan for `range` under `info`'s line size and threshold.
+pub(crate) fn plan_icache(info: &CacheInfo, range: VirtRange) -> RangePlan {
+    RangePlan::new(
+        range,
+        info.icache.line_bytes as u32,
+        info.whole_cache_threshold(),
+    )
 }
 
 /// The D-cache plan for `range` under `info`'s line size and threshold.
