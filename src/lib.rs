@@ -12,6 +12,7 @@
 //!            range planning and the CacheMaintenance trait (pure, host-tested)
 //!   arch   — registers and CP15 operations, the Arm926 and Armv6 backends;
 //!            the only inline assembly
+//!   sim    — (feature `sim`, host) cache model with a coherence oracle
 //! ```
 //!
 //! ## Example
@@ -28,7 +29,7 @@
 //! // An ARM926 (ARMv5) cache is virtually tagged whatever its geometry.
 //! assert_eq!(CacheKind::classify(MainId::from_raw(0x4106_9265), &ctr), CacheKind::Vivt);
 //! ```
-#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(any(test, feature = "sim")), no_std)]
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -36,3 +37,9 @@ pub mod addr;
 pub mod cache;
 
 pub mod arch;
+
+#[cfg(feature = "sim")]
+pub mod sim;
+
+#[cfg(all(feature = "sim", target_os = "none"))]
+compile_error!("the `sim` feature is the host-side cache model: it needs std and a host target");

@@ -1,0 +1,128 @@
+//! One set-associative cache of the model: lines with their data and, per
+//! byte, the store operation the byte's value came from (its version).
+
+use super::config::{CacheConfig, Indexing, Replacement};
+
+/// Bookkeeping of one line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LineMeta {
+    pub valid: bool,
+    pub dirty: bool,
+    /// Line-aligned virtual address it was filled through (VIVT tag).
+    pub va: u32,
+    /// Address-space key in the tag (VivtKeyed only; 0 otherwise).
+    pub key: u16,
+    /// Line-aligned physical address (VIPT/PIPT tag; where VIVT writes back).
+    pub pa: u32,
+}
+
+/// How a line is looked up: the address that indexes and the tag to match.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Probe {
+    pub va: u32,
+    pub pa: u32,
+    pub key: u16,
+}
+
+pub(crate) struct Cache {
+    pub cfg: CacheConfig,
+    pub sets: usize,
+    pub ways: usize,
+    pub line_bytes: usize,
+    line_shift: u32,
+    pub meta: Vec<LineMeta>,
+    /// `line_bytes` data bytes per line, line after line.
+    pub data: Vec<u8>,
+    /// The version of every data byte.
+    pub versions: Vec<u64>,
+    round_robin: Vec<u16>,
+    rng: u64,
+}
+
+impl Cache {
+    pub fn new(cfg: CacheConfig) -> Self {
+        let g = cfg.geometry;
+        let lines = g.sets() * g.ways;
+        let rng = match cfg.replacement {
+            Replacement::PseudoRandom { seed: 0 } => 0x9e37_79b9_7f4a_7c15,
+            Replacement::PseudoRandom { seed } => seed,
+            Replacement::RoundRobin => 0,
+        };
+        Cache {
+            cfg,
+            sets: g.sets(),
+            ways: g.ways,
+            line_bytes: g.line_bytes,
+            line_shift: g.line_bytes.trailing_zeros(),
+            meta: vec![LineMeta::default(); lines],
+            data: vec![0; lines * g.line_bytes],
+            versions: vec![0; lines * g.line_bytes],
+            round_robin: vec![0; g.sets()],
+            rng,
+        }
+    }
+
+    pub fn line_base(&self, addr: u32) -> u32 {
+        addr & !(self.line_bytes as u32 - 1)
+    }
+
+    /// The set a probe falls in.
+    pub fn set_of(&self, probe: &Probe) -> usize {
+        let index_addr = match self.cfg.indexing {
+            Indexing::Pipt => probe.pa,
+            Indexing::Vivt | Indexing::VivtKeyed | Indexing::Vipt => probe.va,
+        };
+        ((index_addr >> self.line_shift) as usize) & (self.sets - 1)
+    }
+
+    /// The line (index into `meta`) that hits for `probe`, if any.
+    #[inline]
+    pub fn lookup(&self, probe: &Probe) -> Option<usize> {
+        let set = self.set_of(probe);
+        let ways = &self.meta[set * self.ways..(set + 1) * self.ways];
+        let va = self.line_base(probe.va);
+        let pa = self.line_base(probe.pa);
+        let way = match self.cfg.indexing {
+            Indexing::Vivt => ways.iter().position(|m| m.valid && m.va == va),
+            Indexing::VivtKeyed => ways
+                .iter()
+                .position(|m| m.valid && m.va == va && m.key == probe.key),
+            Indexing::Vipt | Indexing::Pipt => ways.iter().position(|m| m.valid && m.pa == pa),
+        };
+        way.map(|w| set * self.ways + w)
+    }
+
+    /// The way a fill of `probe`'s set replaces (an invalid one first).
+    pub fn victim(&mut self, probe: &Probe) -> usize {
+        let set = self.set_of(probe);
+        let base = set * self.ways;
+        if let Some(i) = (base..base + self.ways).find(|&i| !self.meta[i].valid) {
+            return i;
+        }
+        let way = match self.cfg.replacement {
+            Replacement::RoundRobin => {
+                let w = self.round_robin[set] as usize % self.ways;
+                self.round_robin[set] = ((w + 1) % self.ways) as u16;
+                w
+            }
+            Replacement::PseudoRandom { .. } => {
+                // xorshift64
+                self.rng ^= self.rng << 13;
+                self.rng ^= self.rng >> 7;
+                self.rng ^= self.rng << 17;
+                (self.rng % self.ways as u64) as usize
+            }
+        };
+        base + way
+    }
+
+    /// Byte range of line `i` in `data` / `versions`.
+    pub fn bytes(&self, i: usize) -> core::ops::Range<usize> {
+        i * self.line_bytes..(i + 1) * self.line_bytes
+    }
+
+    /// Every valid line (whole-cache operations; never on the access path).
+    pub fn valid_lines(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.meta.len()).filter(|&i| self.meta[i].valid)
+    }
+}

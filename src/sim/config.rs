@@ -1,0 +1,182 @@
+//! Cache configurations for the model, and the presets of the CPUs vacmm targets.
+
+use crate::cache::{CacheGeometry, CacheInfo, CacheKind, MainId};
+
+/// Where a cache takes its set index and its tag from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Indexing {
+    /// Index and tag from the virtual address (ARM926EJ-S).
+    Vivt,
+    /// VIVT with the address-space key (FCSE PID / ASID) in the tag, so
+    /// equal virtual addresses of different spaces do not hit each other.
+    VivtKeyed,
+    /// Index from the virtual, tag from the physical address (ARM11).
+    Vipt,
+    /// Index and tag from the physical address: the no-aliasing reference.
+    Pipt,
+}
+
+/// What a store to a cached line does to memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WritePolicy {
+    /// Memory is updated when the line is written back.
+    WriteBack,
+    /// Memory is updated by every store as well.
+    WriteThrough,
+}
+
+/// Which misses allocate a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allocation {
+    /// Only loads allocate; a store miss goes to memory (ARM926).
+    ReadOnly,
+    /// Loads and stores allocate.
+    ReadWrite,
+}
+
+/// Which way a miss replaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replacement {
+    /// One victim counter per set, advancing on each fill (ARM926 with SCTLR.RR).
+    RoundRobin,
+    /// A seeded xorshift generator: deterministic for a given seed.
+    PseudoRandom {
+        /// The generator's seed (0 is replaced by a fixed non-zero value).
+        seed: u64,
+    },
+}
+
+/// One cache of the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Size, associativity and line length.
+    pub geometry: CacheGeometry,
+    /// Index and tag source.
+    pub indexing: Indexing,
+    /// Write policy (the D-cache's default; a page's memory type can make it
+    /// write-through or uncached).
+    pub write: WritePolicy,
+    /// Allocation on misses.
+    pub allocation: Allocation,
+    /// Victim choice.
+    pub replacement: Replacement,
+}
+
+/// The caches of one modelled CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuModel {
+    /// The MIDR the model reports (for [`CacheInfo`]).
+    pub midr: MainId,
+    /// The data cache.
+    pub dcache: CacheConfig,
+    /// The instruction cache.
+    pub icache: CacheConfig,
+}
+
+const fn geometry(size: usize, ways: usize, line: usize) -> CacheGeometry {
+    match CacheGeometry::new(size, ways, line) {
+        Some(g) => g,
+        None => panic!("preset geometry is valid"),
+    }
+}
+
+const fn config(
+    size: usize,
+    indexing: Indexing,
+    allocation: Allocation,
+    replacement: Replacement,
+) -> CacheConfig {
+    CacheConfig {
+        geometry: geometry(size, 4, 32),
+        indexing,
+        write: WritePolicy::WriteBack,
+        allocation,
+        replacement,
+    }
+}
+
+impl CpuModel {
+    /// ARM926EJ-S: 16 KiB D and I, 4-way, 32-byte lines, VIVT, write-back,
+    /// read-allocate, round-robin.
+    pub const fn arm926() -> Self {
+        let d = config(
+            16 << 10,
+            Indexing::Vivt,
+            Allocation::ReadOnly,
+            Replacement::RoundRobin,
+        );
+        CpuModel {
+            midr: MainId::from_raw(0x4106_9265),
+            dcache: d,
+            icache: d,
+        }
+    }
+
+    /// ARM926EJ-S with the FCSE PID (process key) in the tag.
+    pub const fn arm926_keyed() -> Self {
+        let mut m = Self::arm926();
+        m.dcache.indexing = Indexing::VivtKeyed;
+        m.icache.indexing = Indexing::VivtKeyed;
+        m
+    }
+
+    /// ARM1136 with 32 KiB 4-way VIPT caches: 8 KiB ways, 2 colours.
+    pub const fn arm1136_32k() -> Self {
+        Self::arm11(0x4117_b363, 32 << 10)
+    }
+
+    /// ARM1136 with 64 KiB 4-way VIPT caches: 16 KiB ways, 4 colours.
+    pub const fn arm1136_64k() -> Self {
+        Self::arm11(0x4117_b363, 64 << 10)
+    }
+
+    /// ARM1176 with 16 KiB 4-way VIPT caches (Raspberry Pi 1): no aliasing.
+    pub const fn arm1176_16k() -> Self {
+        Self::arm11(0x410f_b767, 16 << 10)
+    }
+
+    /// A PIPT cache of any geometry (write-back, read/write allocate): the
+    /// reference that needs no maintenance for CPU-only sharing.
+    pub const fn pipt(geometry: CacheGeometry) -> Self {
+        let d = CacheConfig {
+            geometry,
+            indexing: Indexing::Pipt,
+            write: WritePolicy::WriteBack,
+            allocation: Allocation::ReadWrite,
+            replacement: Replacement::RoundRobin,
+        };
+        CpuModel {
+            midr: MainId::from_raw(0x410f_b767),
+            dcache: d,
+            icache: d,
+        }
+    }
+
+    const fn arm11(midr: u32, size: usize) -> Self {
+        // ARM11 data caches allocate on read misses only by default too
+        // (write-allocate is a page attribute); round-robin when SCTLR.RR.
+        let d = config(
+            size,
+            Indexing::Vipt,
+            Allocation::ReadOnly,
+            Replacement::RoundRobin,
+        );
+        CpuModel {
+            midr: MainId::from_raw(midr),
+            dcache: d,
+            icache: d,
+        }
+    }
+
+    /// The [`CacheInfo`] policy code sees for this model.
+    pub const fn info(&self) -> CacheInfo {
+        let kind = match self.dcache.indexing {
+            Indexing::Vivt | Indexing::VivtKeyed => CacheKind::Vivt,
+            Indexing::Vipt => CacheKind::vipt(self.dcache.geometry),
+            Indexing::Pipt => CacheKind::Pipt,
+        };
+        let mut info = CacheInfo::pipt(self.midr, self.dcache.geometry, self.icache.geometry);
+        info.kind = kind;
+        info
+    }
+}

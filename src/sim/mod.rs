@@ -1,0 +1,996 @@
+//! A host-side model of ARM926 / ARM11 L1 caches with a coherence oracle
+//! (feature `sim`, std, host only).
+//!
+//! ```text
+//!   scenario (tests, benches)          policy code (generic over CacheMaintenance)
+//!        │ map / load / store / fetch / dma / walk        │ clean / invalidate / …
+//!        ▼                                                 ▼
+//!   Sim ── address spaces (va → pa, memory type) ── D-cache, I-cache (cache.rs)
+//!    │                                                     │ fills, write-backs
+//!    └── physical memory: bytes + version of each byte ◄───┘
+//!        truth: for every physical byte, the last store to it from anyone
+//! ```
+//!
+//! # The oracle
+//! Every store — through any alias, by the kernel or by a DMA master — is
+//! one operation with a number, its *version*. Each physical byte keeps the
+//! version (and writer) of the last store to it: the truth. Cache lines and
+//! memory hold versions beside their data. A load returns what the modelled
+//! hardware would return (the line's bytes on a hit, memory's on a miss or an
+//! uncached access) and the oracle compares its versions with the truth:
+//! any difference is a [`Violation`]. Write-backs and invalidations are
+//! checked too: writing back a byte older than memory's, or dropping a dirty
+//! byte that is the only copy of the newest data, loses a write.
+//!
+//! # Assumptions
+//! - One core; loads and stores of 1, 2 or 4 naturally aligned bytes.
+//! - A line is written back whole when dirty (one dirty bit per line; the
+//!   ARM926's half-line dirty bits are not modelled, which can only make a
+//!   partial write-back look worse, never better).
+//! - VIVT lines remember their physical address for write-back (as the
+//!   ARM926 TAG RAM does); VIVT hits compare the virtual tag only (plus the
+//!   space's key with [`Indexing::VivtKeyed`]).
+//! - Memory types: write-back and write-through are cached; bufferable and
+//!   strongly-ordered accesses bypass the cache and reach memory at once.
+//! - Maintenance by MVA on VIPT/PIPT translates through the current space; an
+//!   unmapped MVA does nothing.
+//! - Table walks and DMA masters read and write memory only, never a cache.
+//!
+//! # Not modelled
+//! Timing beyond the [cost model](Costs); the write buffer (stores reach
+//! memory or the line at once: ordering bugs are out of scope); speculative
+//! or prefetching fills; L2 caches; TLBs (TLB maintenance is counted only);
+//! permission and alignment faults (unmapped addresses are errors).
+
+mod cache;
+mod config;
+
+use std::fmt;
+
+use rustc_hash::FxHashMap;
+
+pub use config::{Allocation, CacheConfig, CpuModel, Indexing, Replacement, WritePolicy};
+
+use self::cache::{Cache, Probe};
+use crate::addr::VirtAddr;
+use crate::cache::{CacheInfo, CacheMaintenance, MaintenanceError};
+
+/// An address space of the scenario. [`KERNEL`] is the kernel's: its
+/// mappings are global, visible from every space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SpaceId(pub u16);
+
+/// The kernel's address space.
+pub const KERNEL: SpaceId = SpaceId(0);
+
+/// How a page is cached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemType {
+    /// Cached, write-back (C=1, B=1).
+    WriteBack,
+    /// Cached, write-through (C=1, B=0).
+    WriteThrough,
+    /// Uncached, buffered (C=0, B=1): what `make_coherent` switches aliases to.
+    Bufferable,
+    /// Uncached, unbuffered (C=0, B=0).
+    StronglyOrdered,
+}
+
+impl MemType {
+    fn cached(self) -> bool {
+        matches!(self, MemType::WriteBack | MemType::WriteThrough)
+    }
+}
+
+/// Who made a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writer {
+    /// Nobody yet: memory's initial contents.
+    Initial,
+    /// A CPU store in `space` at virtual address `va`.
+    Cpu {
+        /// The space the store was made in.
+        space: SpaceId,
+        /// The virtual address it was made through.
+        va: u32,
+    },
+    /// A DMA master.
+    Dma,
+}
+
+/// The version and author of a byte's newest value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Truth {
+    version: u64,
+    writer: Writer,
+}
+
+/// What went wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViolationKind {
+    /// A CPU load returned an older value than the last store.
+    StaleRead,
+    /// A CPU load returned a stale line after a DMA master wrote memory.
+    StaleReadAfterDma,
+    /// A VIVT hit returned a line of another physical page whose data was
+    /// last written in another address space (no flush at context switch,
+    /// or a reused process key).
+    CrossSpaceLeak {
+        /// The physical line the data came from.
+        line_pa: u32,
+    },
+    /// A VIVT hit returned a line of another physical page filled in this
+    /// address space before the virtual page was remapped (exec, COW break).
+    RemappedLineHit {
+        /// The physical line the data came from.
+        line_pa: u32,
+    },
+    /// A dirty line holding the only copy of the newest data was invalidated.
+    DirtyLineDiscarded,
+    /// A line was written back over newer data in memory.
+    StaleWriteBack,
+    /// An instruction fetch returned an older value than the last store.
+    StaleFetch,
+    /// A DMA master read memory older than the last CPU store.
+    DmaReadStaleMemory,
+    /// A table walk read a descriptor that was not cleaned to memory.
+    StaleTableWalk,
+}
+
+/// One incoherence the oracle found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// What happened.
+    pub kind: ViolationKind,
+    /// The scenario operation (1-based count of operations) that saw it.
+    pub operation: u64,
+    /// The space that made the access, if a CPU did.
+    pub space: Option<SpaceId>,
+    /// The virtual address of the access or line, if any.
+    pub va: Option<u32>,
+    /// The physical address of the first wrong byte.
+    pub pa: u32,
+    /// The newest store to that byte, and who made it.
+    pub last_writer: Writer,
+    /// Its version.
+    pub last_version: u64,
+    /// The version the access got (or the line held).
+    pub seen_version: u64,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "op {}: {:?} at pa {:#010x}",
+            self.operation, self.kind, self.pa
+        )?;
+        if let (Some(space), Some(va)) = (self.space, self.va) {
+            write!(f, " (space {}, va {va:#010x})", space.0)?;
+        }
+        write!(
+            f,
+            ": saw version {}, newest is {} by {:?}",
+            self.seen_version, self.last_version, self.last_writer
+        )
+    }
+}
+
+/// Errors from scenario operations (a scenario bug, not an incoherence).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SimError {
+    /// No mapping for the address in the current space or the kernel's.
+    Unmapped {
+        /// The space.
+        space: SpaceId,
+        /// The address.
+        va: u32,
+    },
+    /// A physical address outside the modelled memory.
+    OutOfMemory {
+        /// The address.
+        pa: u32,
+        /// Bytes of memory modelled.
+        size: usize,
+    },
+    /// Access size not 1, 2 or 4, or not naturally aligned.
+    BadAccess {
+        /// The address.
+        va: u32,
+        /// The size.
+        size: u32,
+    },
+    /// The space does not exist.
+    NoSuchSpace(SpaceId),
+    /// The mapping is read-only.
+    ReadOnly {
+        /// The address.
+        va: u32,
+    },
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+impl std::error::Error for SimError {}
+
+/// Cycle figures of the cost model, per event.
+///
+/// ARM926EJ-S TRM ch. 9 and ARM1136 TRM ch. 6 give hit timing (one cycle)
+/// but line fills and write-backs depend on the bus and memory; the figures
+/// below are stated assumptions for a 32-bit AHB to SDRAM at a 2:1 clock
+/// ratio: 8 words at ~2 cycles each plus ~8 cycles of latency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Costs {
+    /// A cache hit.
+    pub hit: u64,
+    /// Filling one line from memory.
+    pub line_fill: u64,
+    /// Writing one dirty line back.
+    pub write_back: u64,
+    /// One uncached (or write-through, or non-allocating) memory access.
+    pub uncached: u64,
+    /// One maintenance operation by MVA or set/way, before any write-back.
+    pub line_op: u64,
+    /// Visiting one line in a whole-cache operation (ARMv6 c7 ops, the ARM926
+    /// test-and-clean loop), before any write-back.
+    pub whole_cache_per_line: u64,
+    /// A write-buffer drain / DSB.
+    pub drain: u64,
+    /// A TLB operation.
+    pub tlb_op: u64,
+}
+
+impl Costs {
+    /// The default figures (see the type's docs).
+    pub const DEFAULT: Costs = Costs {
+        hit: 1,
+        line_fill: 24,
+        write_back: 24,
+        uncached: 10,
+        line_op: 2,
+        whole_cache_per_line: 1,
+        drain: 4,
+        tlb_op: 2,
+    };
+}
+
+/// Event and operation counters of one run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// CPU loads.
+    pub loads: u64,
+    /// CPU stores.
+    pub stores: u64,
+    /// Instruction fetches.
+    pub fetches: u64,
+    /// Accesses that hit a line (D or I).
+    pub hits: u64,
+    /// Line fills (D or I).
+    pub fills: u64,
+    /// Dirty lines written back (eviction or maintenance).
+    pub write_backs: u64,
+    /// Accesses that went to memory without the cache.
+    pub uncached: u64,
+    /// Clean D line by MVA.
+    pub clean_line: u64,
+    /// Clean+invalidate D line by MVA.
+    pub clean_invalidate_line: u64,
+    /// Invalidate D line by MVA.
+    pub invalidate_line: u64,
+    /// Whole-D-cache clean.
+    pub clean_all: u64,
+    /// Whole-D-cache clean+invalidate.
+    pub clean_invalidate_all: u64,
+    /// I-cache line invalidates.
+    pub icache_line: u64,
+    /// Whole-I-cache invalidates.
+    pub icache_all: u64,
+    /// Write-buffer drains.
+    pub drains: u64,
+    /// TLB operations.
+    pub tlb_ops: u64,
+    /// DMA bytes moved.
+    pub dma_bytes: u64,
+    /// Simulated cycles under [`Costs`].
+    pub cycles: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Mapping {
+    frame: u32,
+    mem: MemType,
+    writable: bool,
+}
+
+#[derive(Debug, Default)]
+struct Space {
+    key: u16,
+    /// Virtual page number → mapping.
+    pages: FxHashMap<u32, Mapping>,
+}
+
+/// The model: memory, caches, address spaces, oracle and counters.
+pub struct Sim {
+    model: CpuModel,
+    info: CacheInfo,
+    costs: Costs,
+    memory: Vec<u8>,
+    memory_versions: Vec<u64>,
+    truth: Vec<Truth>,
+    dcache: Cache,
+    icache: Cache,
+    /// Indexed by `SpaceId`; [`KERNEL`] is entry 0.
+    spaces: Vec<Space>,
+    current: SpaceId,
+    /// The current space's key (read on every cached access).
+    current_key: u16,
+    operation: u64,
+    violations: Vec<Violation>,
+    counters: Counters,
+    /// One-entry translation cache: (space, virtual page) → mapping.
+    last_translation: Option<(SpaceId, u32, Mapping, bool)>,
+}
+
+const PAGE: u32 = 4096;
+
+impl Sim {
+    /// A model of `model`'s caches over `memory_bytes` of physical memory
+    /// (from physical address 0), with only the kernel's space.
+    pub fn new(model: CpuModel, memory_bytes: usize) -> Self {
+        Sim {
+            model,
+            info: model.info(),
+            costs: Costs::DEFAULT,
+            memory: vec![0; memory_bytes],
+            memory_versions: vec![0; memory_bytes],
+            truth: vec![
+                Truth {
+                    version: 0,
+                    writer: Writer::Initial
+                };
+                memory_bytes
+            ],
+            dcache: Cache::new(model.dcache),
+            icache: Cache::new(model.icache),
+            spaces: vec![Space::default()],
+            current: KERNEL,
+            current_key: 0,
+            operation: 0,
+            violations: Vec::new(),
+            counters: Counters::default(),
+            last_translation: None,
+        }
+    }
+
+    /// The modelled CPU.
+    pub fn model(&self) -> &CpuModel {
+        &self.model
+    }
+
+    /// Replaces the cost figures.
+    pub fn set_costs(&mut self, costs: Costs) {
+        self.costs = costs;
+    }
+
+    /// Counters so far.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Every violation so far, in order.
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    /// Takes the violations found so far.
+    pub fn take_violations(&mut self) -> Vec<Violation> {
+        std::mem::take(&mut self.violations)
+    }
+
+    // ---- address spaces --------------------------------------------------
+
+    /// Creates a user address space with the given cache key (used in the
+    /// tag by [`Indexing::VivtKeyed`]; ignored otherwise). Returns its id.
+    pub fn create_space(&mut self, key: u16) -> SpaceId {
+        let id = SpaceId(self.spaces.len() as u16);
+        self.spaces.push(Space {
+            key,
+            pages: FxHashMap::default(),
+        });
+        id
+    }
+
+    /// Gives `space` another key (key reuse: the lines of the previous owner
+    /// of that key now hit for `space`).
+    pub fn set_key(&mut self, space: SpaceId, key: u16) -> Result<(), SimError> {
+        self.space_mut(space)?.key = key;
+        if space == self.current {
+            self.current_key = key;
+        }
+        Ok(())
+    }
+
+    /// Makes `space` current (a context switch, with no maintenance).
+    pub fn switch_to(&mut self, space: SpaceId) -> Result<(), SimError> {
+        self.current_key = self.space_mut(space)?.key;
+        self.current = space;
+        self.last_translation = None;
+        Ok(())
+    }
+
+    /// The current space.
+    pub fn current_space(&self) -> SpaceId {
+        self.current
+    }
+
+    /// Maps the page at `va` in `space` to the physical page at `pa`.
+    pub fn map(
+        &mut self,
+        space: SpaceId,
+        va: u32,
+        pa: u32,
+        mem: MemType,
+        writable: bool,
+    ) -> Result<(), SimError> {
+        self.check_pa(pa, PAGE)?;
+        let mapping = Mapping {
+            frame: pa & !(PAGE - 1),
+            mem,
+            writable,
+        };
+        self.space_mut(space)?.pages.insert(va / PAGE, mapping);
+        self.last_translation = None;
+        Ok(())
+    }
+
+    /// Changes the memory type of an existing mapping.
+    pub fn set_mem_type(&mut self, space: SpaceId, va: u32, mem: MemType) -> Result<(), SimError> {
+        let page = self
+            .space_mut(space)?
+            .pages
+            .get_mut(&(va / PAGE))
+            .ok_or(SimError::Unmapped { space, va })?;
+        page.mem = mem;
+        self.last_translation = None;
+        Ok(())
+    }
+
+    /// Removes the mapping of the page at `va` (no maintenance).
+    pub fn unmap(&mut self, space: SpaceId, va: u32) -> Result<(), SimError> {
+        self.space_mut(space)?
+            .pages
+            .remove(&(va / PAGE))
+            .ok_or(SimError::Unmapped { space, va })?;
+        self.last_translation = None;
+        Ok(())
+    }
+
+    fn space_mut(&mut self, space: SpaceId) -> Result<&mut Space, SimError> {
+        self.spaces
+            .get_mut(space.0 as usize)
+            .ok_or(SimError::NoSuchSpace(space))
+    }
+
+    fn check_pa(&self, pa: u32, len: u32) -> Result<(), SimError> {
+        if pa as usize + len as usize > self.memory.len() {
+            return Err(SimError::OutOfMemory {
+                pa,
+                size: self.memory.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Translates `va` in the current space (its own mappings, then the
+    /// kernel's global ones): physical address, mapping, and whether the
+    /// mapping is global (kernel) — global lines carry key 0.
+    #[inline]
+    fn translate(&mut self, va: u32) -> Result<(u32, Mapping, bool), SimError> {
+        let page = va / PAGE;
+        if let Some((space, p, m, global)) = self.last_translation
+            && space == self.current
+            && p == page
+        {
+            return Ok((m.frame | (va & (PAGE - 1)), m, global));
+        }
+        let own = self.spaces[self.current.0 as usize]
+            .pages
+            .get(&page)
+            .copied();
+        let (m, global) = match own {
+            Some(m) => (m, self.current == KERNEL),
+            None => match self.spaces[KERNEL.0 as usize].pages.get(&page) {
+                Some(&m) => (m, true),
+                None => {
+                    return Err(SimError::Unmapped {
+                        space: self.current,
+                        va,
+                    });
+                }
+            },
+        };
+        self.last_translation = Some((self.current, page, m, global));
+        Ok((m.frame | (va & (PAGE - 1)), m, global))
+    }
+
+    fn probe(&self, va: u32, pa: u32, global: bool) -> Probe {
+        let key = if global { 0 } else { self.current_key };
+        Probe { va, pa, key }
+    }
+
+    // ---- accesses ---------------------------------------------------------
+
+    /// A CPU load of `size` bytes (1, 2, 4) at `va` in the current space;
+    /// returns what the modelled hardware returns (little-endian).
+    pub fn load(&mut self, va: u32, size: u32) -> Result<u32, SimError> {
+        check_access(va, size)?;
+        self.operation += 1;
+        self.counters.loads += 1;
+        let (pa, mapping, global) = self.translate(va)?;
+        self.check_pa(pa, size)?;
+        let mut bytes = [0u8; 4];
+        let mut versions = [0u64; 4];
+        if mapping.mem.cached() {
+            let probe = self.probe(va, pa, global);
+            let line = match self.dcache.lookup(&probe) {
+                Some(line) => {
+                    self.counters.hits += 1;
+                    self.counters.cycles += self.costs.hit;
+                    line
+                }
+                None => self.fill(Which::Data, &probe),
+            };
+            let line_pa = self.dcache.meta[line].pa;
+            let offset = (va as usize) & (self.dcache.line_bytes - 1);
+            let range = self.dcache.bytes(line);
+            let start = range.start + offset;
+            bytes[..size as usize].copy_from_slice(&self.dcache.data[start..start + size as usize]);
+            versions[..size as usize]
+                .copy_from_slice(&self.dcache.versions[start..start + size as usize]);
+            if line_pa != self.dcache.line_base(pa) {
+                // A VIVT hit on another physical page's line: whose data is it?
+                let source = line_pa + (pa & (self.dcache.line_bytes as u32 - 1));
+                let kind = match self.truth[source as usize].writer {
+                    Writer::Cpu { space, .. } if space != self.current => {
+                        ViolationKind::CrossSpaceLeak { line_pa }
+                    }
+                    _ => ViolationKind::RemappedLineHit { line_pa },
+                };
+                let truth = self.truth[pa as usize];
+                self.report(kind, Some(va), pa, truth, versions[0]);
+                return Ok(u32::from_le_bytes(bytes));
+            }
+        } else {
+            self.counters.uncached += 1;
+            self.counters.cycles += self.costs.uncached;
+            let p = pa as usize;
+            bytes[..size as usize].copy_from_slice(&self.memory[p..p + size as usize]);
+            versions[..size as usize].copy_from_slice(&self.memory_versions[p..p + size as usize]);
+        }
+        self.check_read(va, pa, &versions[..size as usize], false);
+        Ok(u32::from_le_bytes(bytes))
+    }
+
+    /// A CPU store of the low `size` bytes of `value` at `va` in the current space.
+    pub fn store(&mut self, va: u32, size: u32, value: u32) -> Result<(), SimError> {
+        check_access(va, size)?;
+        self.operation += 1;
+        self.counters.stores += 1;
+        let (pa, mapping, global) = self.translate(va)?;
+        if !mapping.writable {
+            return Err(SimError::ReadOnly { va });
+        }
+        self.check_pa(pa, size)?;
+        let version = self.operation;
+        let writer = Writer::Cpu {
+            space: self.current,
+            va,
+        };
+        let bytes = value.to_le_bytes();
+        for i in 0..size as usize {
+            self.truth[pa as usize + i] = Truth { version, writer };
+        }
+        let mut to_memory = !mapping.mem.cached() || mapping.mem == MemType::WriteThrough;
+        if mapping.mem.cached() {
+            let probe = self.probe(va, pa, global);
+            let line = match self.dcache.lookup(&probe) {
+                Some(line) => {
+                    self.counters.hits += 1;
+                    self.counters.cycles += self.costs.hit;
+                    Some(line)
+                }
+                None if self.dcache.cfg.allocation == Allocation::ReadWrite
+                    && mapping.mem == MemType::WriteBack =>
+                {
+                    Some(self.fill(Which::Data, &probe))
+                }
+                None => {
+                    to_memory = true;
+                    None
+                }
+            };
+            if let Some(line) = line {
+                let offset = (va as usize) & (self.dcache.line_bytes - 1);
+                let start = self.dcache.bytes(line).start + offset;
+                let n = size as usize;
+                self.dcache.data[start..start + n].copy_from_slice(&bytes[..n]);
+                self.dcache.versions[start..start + n].fill(version);
+                let write_back = self.dcache.cfg.write == WritePolicy::WriteBack
+                    && mapping.mem == MemType::WriteBack;
+                if write_back {
+                    self.dcache.meta[line].dirty = true;
+                } else {
+                    to_memory = true;
+                }
+            }
+        }
+        if to_memory {
+            self.counters.uncached += 1;
+            self.counters.cycles += self.costs.uncached;
+            let (p, n) = (pa as usize, size as usize);
+            self.memory[p..p + n].copy_from_slice(&bytes[..n]);
+            self.memory_versions[p..p + n].fill(version);
+        }
+        Ok(())
+    }
+
+    /// An instruction fetch of the 4-byte word at `va` in the current space.
+    pub fn fetch(&mut self, va: u32) -> Result<u32, SimError> {
+        check_access(va, 4)?;
+        self.operation += 1;
+        self.counters.fetches += 1;
+        let (pa, mapping, global) = self.translate(va)?;
+        self.check_pa(pa, 4)?;
+        let (bytes, versions) = if mapping.mem.cached() {
+            let probe = self.probe(va, pa, global);
+            let line = match self.icache.lookup(&probe) {
+                Some(line) => {
+                    self.counters.hits += 1;
+                    self.counters.cycles += self.costs.hit;
+                    line
+                }
+                None => self.fill(Which::Instruction, &probe),
+            };
+            let start =
+                self.icache.bytes(line).start + ((va as usize) & (self.icache.line_bytes - 1));
+            let mut b = [0u8; 4];
+            let mut v = [0u64; 4];
+            b.copy_from_slice(&self.icache.data[start..start + 4]);
+            v.copy_from_slice(&self.icache.versions[start..start + 4]);
+            (b, v)
+        } else {
+            self.counters.uncached += 1;
+            let p = pa as usize;
+            let mut b = [0u8; 4];
+            let mut v = [0u64; 4];
+            b.copy_from_slice(&self.memory[p..p + 4]);
+            v.copy_from_slice(&self.memory_versions[p..p + 4]);
+            (b, v)
+        };
+        self.check_read(va, pa, &versions, true);
+        Ok(u32::from_le_bytes(bytes))
+    }
+
+    /// A DMA master writes `data` to memory at `pa`.
+    pub fn dma_write(&mut self, pa: u32, data: &[u8]) -> Result<(), SimError> {
+        self.check_pa(pa, data.len() as u32)?;
+        self.operation += 1;
+        self.counters.dma_bytes += data.len() as u64;
+        let version = self.operation;
+        for (i, &b) in data.iter().enumerate() {
+            let p = pa as usize + i;
+            self.memory[p] = b;
+            self.memory_versions[p] = version;
+            self.truth[p] = Truth {
+                version,
+                writer: Writer::Dma,
+            };
+        }
+        Ok(())
+    }
+
+    /// A DMA master reads `len` bytes of memory at `pa`; the oracle reports
+    /// memory older than the last CPU store.
+    pub fn dma_read(&mut self, pa: u32, len: u32) -> Result<Vec<u8>, SimError> {
+        self.check_pa(pa, len)?;
+        self.operation += 1;
+        self.counters.dma_bytes += u64::from(len);
+        self.check_memory(ViolationKind::DmaReadStaleMemory, pa, len);
+        Ok(self.memory[pa as usize..(pa + len) as usize].to_vec())
+    }
+
+    /// The table walker reads the 4-byte descriptor at `pa` from memory.
+    pub fn table_walk(&mut self, pa: u32) -> Result<u32, SimError> {
+        self.check_pa(pa, 4)?;
+        self.operation += 1;
+        self.check_memory(ViolationKind::StaleTableWalk, pa, 4);
+        let p = pa as usize;
+        Ok(u32::from_le_bytes(
+            self.memory[p..p + 4].try_into().expect("4 bytes"),
+        ))
+    }
+
+    /// Memory's current bytes at `pa` (no access, no check): for tests.
+    pub fn memory(&self, pa: u32, len: u32) -> &[u8] {
+        &self.memory[pa as usize..(pa + len) as usize]
+    }
+
+    // ---- oracle -----------------------------------------------------------
+
+    fn check_read(&mut self, va: u32, pa: u32, versions: &[u64], fetch: bool) {
+        for (i, &seen) in versions.iter().enumerate() {
+            let truth = self.truth[pa as usize + i];
+            if seen != truth.version {
+                let kind = match (fetch, truth.writer) {
+                    (true, _) => ViolationKind::StaleFetch,
+                    (false, Writer::Dma) => ViolationKind::StaleReadAfterDma,
+                    (false, _) => ViolationKind::StaleRead,
+                };
+                self.report(kind, Some(va), pa + i as u32, truth, seen);
+                return;
+            }
+        }
+    }
+
+    fn check_memory(&mut self, kind: ViolationKind, pa: u32, len: u32) {
+        for p in pa..pa + len {
+            let truth = self.truth[p as usize];
+            let seen = self.memory_versions[p as usize];
+            if seen != truth.version {
+                self.report(kind, None, p, truth, seen);
+                return;
+            }
+        }
+    }
+
+    fn report(&mut self, kind: ViolationKind, va: Option<u32>, pa: u32, truth: Truth, seen: u64) {
+        self.violations.push(Violation {
+            kind,
+            operation: self.operation,
+            space: va.map(|_| self.current),
+            va,
+            pa,
+            last_writer: truth.writer,
+            last_version: truth.version,
+            seen_version: seen,
+        });
+    }
+
+    // ---- line movement ----------------------------------------------------
+
+    fn cache(&mut self, which: Which) -> &mut Cache {
+        match which {
+            Which::Data => &mut self.dcache,
+            Which::Instruction => &mut self.icache,
+        }
+    }
+
+    /// Fills a line for `probe`, evicting (and writing back) a victim.
+    fn fill(&mut self, which: Which, probe: &Probe) -> usize {
+        let victim = self.cache(which).victim(probe);
+        self.evict(which, victim);
+        let cache = self.cache(which);
+        let line_pa = cache.line_base(probe.pa);
+        let line_va = cache.line_base(probe.va);
+        let range = cache.bytes(victim);
+        let n = cache.line_bytes;
+        let p = line_pa as usize;
+        match which {
+            Which::Data => {
+                self.dcache.data[range.clone()].copy_from_slice(&self.memory[p..p + n]);
+                self.dcache.versions[range].copy_from_slice(&self.memory_versions[p..p + n]);
+            }
+            Which::Instruction => {
+                self.icache.data[range.clone()].copy_from_slice(&self.memory[p..p + n]);
+                self.icache.versions[range].copy_from_slice(&self.memory_versions[p..p + n]);
+            }
+        }
+        let meta = &mut self.cache(which).meta[victim];
+        meta.valid = true;
+        meta.dirty = false;
+        meta.va = line_va;
+        meta.pa = line_pa;
+        meta.key = probe.key;
+        self.counters.fills += 1;
+        self.counters.cycles += self.costs.line_fill;
+        victim
+    }
+
+    /// Drops line `i` (writing it back first if dirty).
+    fn evict(&mut self, which: Which, i: usize) {
+        if which == Which::Data {
+            self.write_back(i);
+        }
+        self.cache(which).meta[i].valid = false;
+    }
+
+    /// Writes D line `i` back if it is valid and dirty; checks that no byte
+    /// is older than memory's.
+    fn write_back(&mut self, i: usize) {
+        let meta = self.dcache.meta[i];
+        if !(meta.valid && meta.dirty) {
+            return;
+        }
+        let range = self.dcache.bytes(i);
+        let (base, n) = (meta.pa as usize, self.dcache.line_bytes);
+        let line_versions = &self.dcache.versions[range.clone()];
+        let memory_versions = &mut self.memory_versions[base..base + n];
+        // A byte older than memory's overwrites newer data: a lost write.
+        let lost = line_versions
+            .iter()
+            .zip(memory_versions.iter())
+            .position(|(line, memory)| line < memory)
+            .map(|k| (meta.pa + k as u32, line_versions[k]));
+        memory_versions.copy_from_slice(line_versions);
+        self.memory[base..base + n].copy_from_slice(&self.dcache.data[range]);
+        if let Some((pa, seen)) = lost {
+            let truth = self.truth[pa as usize];
+            self.report_line(ViolationKind::StaleWriteBack, meta.va, pa, truth, seen);
+        }
+        self.dcache.meta[i].dirty = false;
+        self.counters.write_backs += 1;
+        self.counters.cycles += self.costs.write_back;
+    }
+
+    /// Invalidates D line `i` without writing it back; a dirty byte that is
+    /// the only copy of the newest value is a lost write.
+    fn discard(&mut self, i: usize) {
+        let meta = self.dcache.meta[i];
+        if meta.valid && meta.dirty {
+            let range = self.dcache.bytes(i);
+            for (k, idx) in range.enumerate() {
+                let pa = meta.pa + k as u32;
+                let v = self.dcache.versions[idx];
+                let truth = self.truth[pa as usize];
+                if v == truth.version && self.memory_versions[pa as usize] != v {
+                    self.report_line(ViolationKind::DirtyLineDiscarded, meta.va, pa, truth, v);
+                    break;
+                }
+            }
+        }
+        self.dcache.meta[i].valid = false;
+    }
+
+    fn report_line(&mut self, kind: ViolationKind, line_va: u32, pa: u32, truth: Truth, seen: u64) {
+        let va = line_va | (pa & (self.dcache.line_bytes as u32 - 1));
+        self.violations.push(Violation {
+            kind,
+            operation: self.operation,
+            space: None,
+            va: Some(va),
+            pa,
+            last_writer: truth.writer,
+            last_version: truth.version,
+            seen_version: seen,
+        });
+    }
+
+    /// The D or I line an MVA maintenance operation acts on, if cached.
+    fn line_for_mva(&mut self, which: Which, va: u32) -> Option<usize> {
+        let (pa, global) = match self.translate(va) {
+            Ok((pa, _, global)) => (pa, global),
+            // VIVT needs no translation; an unmapped MVA can still hit.
+            Err(_) => match self.cache(which).cfg.indexing {
+                Indexing::Vivt | Indexing::VivtKeyed => (u32::MAX, false),
+                Indexing::Vipt | Indexing::Pipt => return None,
+            },
+        };
+        let probe = self.probe(va, pa, global);
+        self.cache(which).lookup(&probe)
+    }
+
+    fn maintenance(&mut self) {
+        self.operation += 1;
+        self.counters.cycles += self.costs.line_op;
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Which {
+    Data,
+    Instruction,
+}
+
+fn check_access(va: u32, size: u32) -> Result<(), SimError> {
+    if !matches!(size, 1 | 2 | 4) || !va.is_multiple_of(size) {
+        return Err(SimError::BadAccess { va, size });
+    }
+    Ok(())
+}
+
+impl CacheMaintenance for Sim {
+    fn info(&self) -> &CacheInfo {
+        &self.info
+    }
+
+    fn clean_dcache_line(&mut self, va: VirtAddr) {
+        self.maintenance();
+        self.counters.clean_line += 1;
+        if let Some(i) = self.line_for_mva(Which::Data, va.as_u32()) {
+            self.write_back(i);
+        }
+    }
+
+    fn clean_invalidate_dcache_line(&mut self, va: VirtAddr) {
+        self.maintenance();
+        self.counters.clean_invalidate_line += 1;
+        if let Some(i) = self.line_for_mva(Which::Data, va.as_u32()) {
+            self.evict(Which::Data, i);
+        }
+    }
+
+    unsafe fn invalidate_dcache_line(&mut self, va: VirtAddr) {
+        self.maintenance();
+        self.counters.invalidate_line += 1;
+        if let Some(i) = self.line_for_mva(Which::Data, va.as_u32()) {
+            self.discard(i);
+        }
+    }
+
+    fn clean_dcache_all(&mut self) {
+        self.operation += 1;
+        self.counters.clean_all += 1;
+        self.counters.cycles += self.costs.whole_cache_per_line * self.dcache.meta.len() as u64;
+        let lines: Vec<usize> = self.dcache.valid_lines().collect();
+        for i in lines {
+            self.write_back(i);
+        }
+    }
+
+    fn clean_invalidate_dcache_all(&mut self) {
+        self.operation += 1;
+        self.counters.clean_invalidate_all += 1;
+        self.counters.cycles += self.costs.whole_cache_per_line * self.dcache.meta.len() as u64;
+        let lines: Vec<usize> = self.dcache.valid_lines().collect();
+        for i in lines {
+            self.evict(Which::Data, i);
+        }
+    }
+
+    fn invalidate_icache_line(&mut self, va: VirtAddr) {
+        self.maintenance();
+        self.counters.icache_line += 1;
+        if let Some(i) = self.line_for_mva(Which::Instruction, va.as_u32()) {
+            self.icache.meta[i].valid = false;
+        }
+    }
+
+    fn invalidate_icache_all(&mut self) {
+        self.operation += 1;
+        self.counters.icache_all += 1;
+        self.counters.cycles += self.costs.whole_cache_per_line * self.icache.meta.len() as u64;
+        self.icache.meta.iter_mut().for_each(|m| m.valid = false);
+    }
+
+    fn drain_write_buffer(&mut self) {
+        self.counters.drains += 1;
+        self.counters.cycles += self.costs.drain;
+    }
+
+    fn invalidate_tlb_all(&mut self) {
+        self.counters.tlb_ops += 1;
+        self.counters.cycles += self.costs.tlb_op;
+    }
+
+    fn invalidate_tlb_page(&mut self, _va: VirtAddr) {
+        self.counters.tlb_ops += 1;
+        self.counters.cycles += self.costs.tlb_op;
+    }
+
+    fn invalidate_tlb_asid(&mut self, _asid: u8) -> Result<(), MaintenanceError> {
+        if !self.info.is_armv6() {
+            return Err(MaintenanceError::NotOnThisCpu {
+                operation: "TLB invalidate by ASID",
+                cpu: self.info.midr.part(),
+            });
+        }
+        self.counters.tlb_ops += 1;
+        self.counters.cycles += self.costs.tlb_op;
+        Ok(())
+    }
+}
