@@ -71,6 +71,10 @@ pub struct CpuModel {
     pub dcache: CacheConfig,
     /// The instruction cache.
     pub icache: CacheConfig,
+    /// Entries of the write buffer for stores that bypass or write through
+    /// the D-cache (0: stores reach memory at once). ARM926EJ-S: 16 words
+    /// at 4 addresses (TRM §1.2) — modelled as 4 entries.
+    pub write_buffer_entries: usize,
 }
 
 const fn geometry(size: usize, ways: usize, line: usize) -> CacheGeometry {
@@ -109,6 +113,7 @@ impl CpuModel {
             midr: MainId::from_raw(0x4106_9265),
             dcache: d,
             icache: d,
+            write_buffer_entries: 4,
         }
     }
 
@@ -149,7 +154,14 @@ impl CpuModel {
             midr: MainId::from_raw(0x410f_b767),
             dcache: d,
             icache: d,
+            write_buffer_entries: 0,
         }
+    }
+
+    /// The same model with a write buffer of `entries` (0: none).
+    pub const fn with_write_buffer(mut self, entries: usize) -> Self {
+        self.write_buffer_entries = entries;
+        self
     }
 
     const fn arm11(midr: u32, size: usize) -> Self {
@@ -165,6 +177,9 @@ impl CpuModel {
             midr: MainId::from_raw(midr),
             dcache: d,
             icache: d,
+            // ARM11 has a write buffer too; its depth is not modelled in the
+            // preset: add one with `with_write_buffer`.
+            write_buffer_entries: 0,
         }
     }
 

@@ -34,17 +34,25 @@
 //!   strongly-ordered accesses bypass the cache and reach memory at once.
 //! - Maintenance by MVA on VIPT/PIPT translates through the current space; an
 //!   unmapped MVA does nothing.
-//! - Table walks and DMA masters read and write memory only, never a cache.
+//! - Table walks and DMA masters read and write memory only, never a cache
+//!   or the write buffer.
+//! - The write buffer (optional, [`CpuModel::write_buffer_entries`]) holds
+//!   stores that bypass or write through the D-cache until a drain, until it
+//!   is full (oldest first), or until the CPU itself reads memory (uncached
+//!   loads and linefills wait for it, so the CPU always sees its own stores;
+//!   only the table walker and DMA masters can see memory without them).
+//!   Line write-backs go to memory directly.
 //!
 //! # Not modelled
-//! Timing beyond the [cost model](Costs); the write buffer (stores reach
-//! memory or the line at once: ordering bugs are out of scope); speculative
+//! Timing beyond the [cost model](Costs); write-buffer merging and the
+//! order of buffered stores against write-backs; speculative
 //! or prefetching fills; L2 caches; TLBs (TLB maintenance is counted only);
 //! permission and alignment faults (unmapped addresses are errors).
 
 mod cache;
 mod config;
 
+use std::collections::VecDeque;
 use std::fmt;
 
 use rustc_hash::FxHashMap;
@@ -332,6 +340,8 @@ pub struct Sim {
     operation: u64,
     violations: Vec<Violation>,
     counters: Counters,
+    /// Stores on their way to memory, oldest first (see [`CpuModel::write_buffer_entries`]).
+    write_buffer: VecDeque<BufferedStore>,
     /// One-entry translation cache: (space, virtual page) → mapping.
     last_translation: Option<(SpaceId, u32, Mapping, bool)>,
 }
@@ -364,6 +374,7 @@ impl Sim {
             violations: Vec::new(),
             counters: Counters::default(),
             last_translation: None,
+            write_buffer: VecDeque::new(),
         }
     }
 
@@ -568,6 +579,8 @@ impl Sim {
         } else {
             self.counters.uncached += 1;
             self.counters.cycles += self.costs.uncached;
+            // The CPU sees its own buffered stores: reads wait for the drain.
+            self.drain_buffered_stores();
             let p = pa as usize;
             bytes[..size as usize].copy_from_slice(&self.memory[p..p + size as usize]);
             versions[..size as usize].copy_from_slice(&self.memory_versions[p..p + size as usize]);
@@ -632,11 +645,42 @@ impl Sim {
         if to_memory {
             self.counters.uncached += 1;
             self.counters.cycles += self.costs.uncached;
-            let (p, n) = (pa as usize, size as usize);
-            self.memory[p..p + n].copy_from_slice(&bytes[..n]);
-            self.memory_versions[p..p + n].fill(version);
+            self.buffer_store(BufferedStore {
+                pa,
+                len: size as u8,
+                bytes,
+                version,
+            });
         }
         Ok(())
+    }
+
+    /// A store on its way to memory: through the write buffer when the
+    /// model has one (the oldest entry drains when it is full), else at once.
+    fn buffer_store(&mut self, store: BufferedStore) {
+        if self.model.write_buffer_entries == 0 {
+            self.apply_store(store);
+            return;
+        }
+        if self.write_buffer.len() >= self.model.write_buffer_entries
+            && let Some(oldest) = self.write_buffer.pop_front()
+        {
+            self.apply_store(oldest);
+        }
+        self.write_buffer.push_back(store);
+    }
+
+    fn apply_store(&mut self, store: BufferedStore) {
+        let (p, n) = (store.pa as usize, store.len as usize);
+        self.memory[p..p + n].copy_from_slice(&store.bytes[..n]);
+        self.memory_versions[p..p + n].fill(store.version);
+    }
+
+    /// Empties the write buffer into memory.
+    fn drain_buffered_stores(&mut self) {
+        while let Some(store) = self.write_buffer.pop_front() {
+            self.apply_store(store);
+        }
     }
 
     /// An instruction fetch of the 4-byte word at `va` in the current space.
@@ -665,6 +709,7 @@ impl Sim {
             (b, v)
         } else {
             self.counters.uncached += 1;
+            self.drain_buffered_stores();
             let p = pa as usize;
             let mut b = [0u8; 4];
             let mut v = [0u64; 4];
@@ -772,6 +817,8 @@ impl Sim {
 
     /// Fills a line for `probe`, evicting (and writing back) a victim.
     fn fill(&mut self, which: Which, probe: &Probe) -> usize {
+        // A linefill waits for the write buffer: the CPU reads its own stores.
+        self.drain_buffered_stores();
         let victim = self.cache(which).victim(probe);
         self.evict(which, victim);
         let cache = self.cache(which);
@@ -890,6 +937,15 @@ impl Sim {
     }
 }
 
+/// A store that bypassed (or wrote through) the D-cache, not yet in memory.
+#[derive(Clone, Copy, Debug)]
+struct BufferedStore {
+    pa: u32,
+    len: u8,
+    bytes: [u8; 4],
+    version: u64,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Which {
     Data,
@@ -968,6 +1024,7 @@ impl CacheMaintenance for Sim {
     }
 
     fn drain_write_buffer(&mut self) {
+        self.drain_buffered_stores();
         self.counters.drains += 1;
         self.counters.cycles += self.costs.drain;
     }
