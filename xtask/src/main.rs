@@ -5,6 +5,7 @@
 //!                                      runner timeout check, on-target tests
 //!                                      on arm926, arm1136 and arm1176
 //! cargo xtask demo [--cpu <cpu>]       boot the demo kernel (default arm926)
+//! cargo xtask bench                    the host benchmarks (criterion)
 //! ```
 //!
 //! Both install what they need and is missing (the nightly `rust-src`
@@ -26,6 +27,7 @@ commands:
                         on arm926, arm1136 and arm1176, then a summary table
   demo [--cpu <cpu>]    build and boot the demo kernel; <cpu> is arm926
                         (default), arm1136 or arm1176
+  bench                 the host benchmarks (criterion; cache-model throughput)
 ";
 
 fn main() -> ExitCode {
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") if args.len() == 1 => test::run(),
         Some("demo") => parse_demo_args(&args[1..]).and_then(demo),
+        Some("bench") if args.len() == 1 => bench(),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -45,6 +48,19 @@ fn main() -> ExitCode {
             eprintln!("xtask: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Runs every criterion benchmark on the host, release profile.
+fn bench() -> Result<(), String> {
+    let status = cargo::cargo()
+        .args(["bench", "--features", "vacmm/sim"])
+        .status()
+        .map_err(|e| format!("cannot run cargo bench: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo bench failed ({status})"))
     }
 }
 
