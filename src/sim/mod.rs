@@ -488,7 +488,7 @@ impl Sim {
     }
 
     fn check_pa(&self, pa: u32, len: u32) -> Result<(), SimError> {
-        if pa as usize + len as usize > self.memory.len() {
+        if pa as u64 + len as u64 > self.memory.len() as u64 {
             return Err(SimError::OutOfMemory {
                 pa,
                 size: self.memory.len(),
@@ -760,9 +760,11 @@ impl Sim {
         ))
     }
 
-    /// Memory's current bytes at `pa` (no access, no check): for tests.
-    pub fn memory(&self, pa: u32, len: u32) -> &[u8] {
-        &self.memory[pa as usize..(pa + len) as usize]
+    /// Memory's current bytes at `pa` (not an access: nothing is checked or
+    /// counted), e.g. for a kernel's memory-to-memory copy in a scenario.
+    pub fn memory(&self, pa: u32, len: u32) -> Result<&[u8], SimError> {
+        self.check_pa(pa, len)?;
+        Ok(&self.memory[pa as usize..pa as usize + len as usize])
     }
 
     // ---- oracle -----------------------------------------------------------
@@ -1049,5 +1051,56 @@ impl CacheMaintenance for Sim {
         self.counters.tlb_ops += 1;
         self.counters.cycles += self.costs.tlb_op;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_mistakes_are_typed_errors() {
+        let mut sim = Sim::new(CpuModel::arm926(), 64 << 10);
+        assert_eq!(
+            sim.load(0x1000, 4),
+            Err(SimError::Unmapped {
+                space: KERNEL,
+                va: 0x1000
+            })
+        );
+        assert_eq!(
+            sim.load(0x1002, 4),
+            Err(SimError::BadAccess {
+                va: 0x1002,
+                size: 4
+            })
+        );
+        assert_eq!(
+            sim.load(0x1000, 3),
+            Err(SimError::BadAccess {
+                va: 0x1000,
+                size: 3
+            })
+        );
+        assert_eq!(
+            sim.map(KERNEL, 0xc000_0000, 0x1_0000, MemType::WriteBack, true),
+            Err(SimError::OutOfMemory {
+                pa: 0x1_0000,
+                size: 64 << 10
+            })
+        );
+        assert!(sim.memory(0xffff_f000, 0x2000).is_err());
+        assert!(sim.dma_read(0xffff_fff0, 0x20).is_err());
+        assert_eq!(
+            sim.switch_to(SpaceId(9)),
+            Err(SimError::NoSuchSpace(SpaceId(9)))
+        );
+        sim.map(KERNEL, 0xc000_0000, 0, MemType::WriteBack, false)
+            .unwrap();
+        assert_eq!(
+            sim.store(0xc000_0000, 4, 1),
+            Err(SimError::ReadOnly { va: 0xc000_0000 })
+        );
+        assert!(sim.violations().is_empty());
     }
 }
