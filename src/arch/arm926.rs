@@ -63,19 +63,7 @@ pub(super) fn set_way(info: &CacheInfo, set: usize, way: usize) -> Result<u32, M
 }
 
 impl CacheMaintenance for Arm926 {
-    fn info(&self) -> &CacheInfo {
-        &self.info
-    }
-    fn clean_dcache_line(&mut self, va: VirtAddr) {
-        cp15::clean_dcache_line(va.as_u32());
-    }
-    fn clean_invalidate_dcache_line(&mut self, va: VirtAddr) {
-        cp15::clean_invalidate_dcache_line(va.as_u32());
-    }
-    unsafe fn invalidate_dcache_line(&mut self, va: VirtAddr) {
-        // SAFETY: forwarded from this method's contract.
-        unsafe { cp15::invalidate_dcache_line(va.as_u32()) }
-    }
+    common_cp15_ops!();
     fn clean_dcache_all(&mut self) {
         // SAFETY: `new` checked that this is not an ARMv6 core.
         unsafe { cp15::arm926_test_clean_dcache() }
@@ -84,19 +72,7 @@ impl CacheMaintenance for Arm926 {
         // SAFETY: `new` checked that this is not an ARMv6 core.
         unsafe { cp15::arm926_test_clean_invalidate_dcache() }
     }
-    fn invalidate_icache_line(&mut self, va: VirtAddr) {
-        cp15::invalidate_icache_line(va.as_u32());
-    }
     fn invalidate_icache_all(&mut self) {
         cp15::invalidate_icache_all(0);
-    }
-    fn drain_write_buffer(&mut self) {
-        cp15::drain_write_buffer(0);
-    }
-    fn invalidate_tlb_all(&mut self) {
-        cp15::invalidate_tlb_all(0);
-    }
-    fn invalidate_tlb_page(&mut self, va: VirtAddr) {
-        cp15::invalidate_tlb_mva(va.align_down(4096).as_u32());
     }
 }

@@ -114,19 +114,7 @@ impl Armv6 {
 }
 
 impl CacheMaintenance for Armv6 {
-    fn info(&self) -> &CacheInfo {
-        &self.info
-    }
-    fn clean_dcache_line(&mut self, va: VirtAddr) {
-        cp15::clean_dcache_line(va.as_u32());
-    }
-    fn clean_invalidate_dcache_line(&mut self, va: VirtAddr) {
-        cp15::clean_invalidate_dcache_line(va.as_u32());
-    }
-    unsafe fn invalidate_dcache_line(&mut self, va: VirtAddr) {
-        // SAFETY: forwarded from this method's contract.
-        unsafe { cp15::invalidate_dcache_line(va.as_u32()) }
-    }
+    common_cp15_ops!();
     fn clean_dcache_all(&mut self) {
         // SAFETY: `new` checked for ARMv6.
         unsafe { cp15::v6_clean_dcache_all(0) }
@@ -134,9 +122,6 @@ impl CacheMaintenance for Armv6 {
     fn clean_invalidate_dcache_all(&mut self) {
         // SAFETY: `new` checked for ARMv6.
         unsafe { cp15::v6_clean_invalidate_dcache_all(0) }
-    }
-    fn invalidate_icache_line(&mut self, va: VirtAddr) {
-        cp15::invalidate_icache_line(va.as_u32());
     }
     fn invalidate_icache_all(&mut self) {
         if self.erratum_411920 {
@@ -146,15 +131,6 @@ impl CacheMaintenance for Armv6 {
             cp15::invalidate_icache_all(0);
         }
         self.flush_branch_target_cache();
-    }
-    fn drain_write_buffer(&mut self) {
-        cp15::drain_write_buffer(0);
-    }
-    fn invalidate_tlb_all(&mut self) {
-        cp15::invalidate_tlb_all(0);
-    }
-    fn invalidate_tlb_page(&mut self, va: VirtAddr) {
-        cp15::invalidate_tlb_mva(va.align_down(4096).as_u32());
     }
     fn invalidate_tlb_asid(&mut self, asid: u8) -> Result<(), MaintenanceError> {
         // SAFETY: `new` checked for ARMv6.

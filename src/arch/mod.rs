@@ -19,6 +19,41 @@ pub mod regs;
 #[cfg(target_arch = "arm")]
 pub mod cp15;
 
+/// The `CacheMaintenance` methods both backends implement with the same
+/// CP15 operation (ARM926 TRM §2.3.8/§2.3.9 and ARM1136 TRM §3.3.18/§3.3.19
+/// share these encodings); each backend adds its own whole-cache, I-cache
+/// and ASID methods. Expects a field `info: CacheInfo`.
+#[cfg(target_arch = "arm")]
+macro_rules! common_cp15_ops {
+    () => {
+        fn info(&self) -> &CacheInfo {
+            &self.info
+        }
+        fn clean_dcache_line(&mut self, va: VirtAddr) {
+            cp15::clean_dcache_line(va.as_u32());
+        }
+        fn clean_invalidate_dcache_line(&mut self, va: VirtAddr) {
+            cp15::clean_invalidate_dcache_line(va.as_u32());
+        }
+        unsafe fn invalidate_dcache_line(&mut self, va: VirtAddr) {
+            // SAFETY: forwarded from this method's contract.
+            unsafe { cp15::invalidate_dcache_line(va.as_u32()) }
+        }
+        fn invalidate_icache_line(&mut self, va: VirtAddr) {
+            cp15::invalidate_icache_line(va.as_u32());
+        }
+        fn drain_write_buffer(&mut self) {
+            cp15::drain_write_buffer(0);
+        }
+        fn invalidate_tlb_all(&mut self) {
+            cp15::invalidate_tlb_all(0);
+        }
+        fn invalidate_tlb_page(&mut self, va: VirtAddr) {
+            cp15::invalidate_tlb_mva(va.align_down(4096).as_u32());
+        }
+    };
+}
+
 #[cfg(target_arch = "arm")]
 mod arm926;
 #[cfg(target_arch = "arm")]

@@ -933,6 +933,21 @@ impl Sim {
         self.cache(which).lookup(&probe)
     }
 
+    /// A whole-D-cache operation: every line is visited (costed), every
+    /// dirty one written back, and with `invalidate` every one dropped.
+    fn whole_dcache(&mut self, invalidate: bool) {
+        self.operation += 1;
+        self.counters.cycles += self.costs.whole_cache_per_line * self.dcache.meta.len() as u64;
+        let lines: Vec<usize> = self.dcache.valid_lines().collect();
+        for i in lines {
+            if invalidate {
+                self.evict(Which::Data, i);
+            } else {
+                self.write_back(i);
+            }
+        }
+    }
+
     fn maintenance(&mut self) {
         self.operation += 1;
         self.counters.cycles += self.costs.line_op;
@@ -991,23 +1006,13 @@ impl CacheMaintenance for Sim {
     }
 
     fn clean_dcache_all(&mut self) {
-        self.operation += 1;
         self.counters.clean_all += 1;
-        self.counters.cycles += self.costs.whole_cache_per_line * self.dcache.meta.len() as u64;
-        let lines: Vec<usize> = self.dcache.valid_lines().collect();
-        for i in lines {
-            self.write_back(i);
-        }
+        self.whole_dcache(false);
     }
 
     fn clean_invalidate_dcache_all(&mut self) {
-        self.operation += 1;
         self.counters.clean_invalidate_all += 1;
-        self.counters.cycles += self.costs.whole_cache_per_line * self.dcache.meta.len() as u64;
-        let lines: Vec<usize> = self.dcache.valid_lines().collect();
-        for i in lines {
-            self.evict(Which::Data, i);
-        }
+        self.whole_dcache(true);
     }
 
     fn invalidate_icache_line(&mut self, va: VirtAddr) {
