@@ -12,6 +12,8 @@
 //!            range planning and the CacheMaintenance trait (pure, host-tested)
 //!   arch   — registers and CP15 operations, the Arm926 and Armv6 backends;
 //!            the only inline assembly
+//!   mmu    — descriptors (ARMv5, ARMv6), translation tables, MMU bring-up,
+//!            ASIDs / FCSE PIDs and the context switch
 //!   sim    — (feature `sim`, host) cache model with a coherence oracle
 //! ```
 //!
@@ -37,6 +39,7 @@ pub mod addr;
 pub mod cache;
 
 pub mod arch;
+pub mod mmu;
 
 #[cfg(feature = "sim")]
 pub mod sim;

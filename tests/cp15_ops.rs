@@ -331,9 +331,11 @@ fn armv6_primitives_or_typed_refusal() -> TestResult {
     executes("DMB (c7,c10,5)", || cpu.data_memory_barrier())?;
     executes("ISB (c7,c5,4)", || cpu.instruction_barrier())?;
     executes("BTC flush (c7,c5,6)", || cpu.flush_branch_target_cache())?;
+    let mut by_asid = Ok(());
     executes("TLB invalidate MVA+ASID", || {
-        cpu.invalidate_tlb_page_asid(VirtAddr(va), 3)
+        by_asid = cpu.invalidate_tlb_page_asid(VirtAddr(va), 3)
     })?;
+    check_eq!(by_asid, Ok(()));
     check_eq!(cpu.invalidate_tlb_asid(3), Ok(()));
 
     let regs = vacmm::arch::regs::Armv6Registers::new().unwrap();

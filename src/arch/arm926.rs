@@ -1,8 +1,10 @@
 //! [`CacheMaintenance`] for the ARM926EJ-S: VIVT, write-back, read-allocate.
 
 use super::cp15;
-use crate::addr::VirtAddr;
+use super::regs::{self, FcsePid, Ttbr};
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::cache::{CacheInfo, CacheMaintenance, MaintenanceError};
+use crate::mmu::TranslationRegisters;
 
 /// The ARM926EJ-S maintenance backend. Whole-D-cache operations use the
 /// test-and-clean loops (the CPU has no single whole-cache clean); there are
@@ -74,5 +76,18 @@ impl CacheMaintenance for Arm926 {
     }
     fn invalidate_icache_all(&mut self) {
         cp15::invalidate_icache_all(0);
+    }
+}
+
+impl TranslationRegisters for Arm926 {
+    unsafe fn set_user_table(&mut self, table: PhysAddr) {
+        // SAFETY: the caller's contract (TranslationRegisters).
+        unsafe { regs::set_ttbr0(Ttbr(table.as_u32())) }
+    }
+    unsafe fn set_context_key(&mut self, key: u8) {
+        // PIDs are 7 bits; the switcher only hands out 0..=127.
+        let pid = FcsePid::new(key & 0x7f).unwrap_or(FcsePid::NONE);
+        // SAFETY: the caller's contract (TranslationRegisters).
+        unsafe { regs::set_fcse_pid(pid) }
     }
 }

@@ -3,9 +3,11 @@
 
 use super::arm926::set_way;
 use super::cp15;
-use crate::addr::{VirtAddr, VirtRange};
+use super::regs::{self, ContextId, Ttbr};
+use crate::addr::{PhysAddr, VirtAddr, VirtRange};
 use crate::cache::maintenance::{plan_dcache, plan_icache, run_plan};
 use crate::cache::{CacheInfo, CacheMaintenance, CpuPart, Lines, MaintenanceError, RangeOutcome};
+use crate::mmu::TranslationRegisters;
 
 /// The ARMv6 maintenance backend.
 #[derive(Debug)]
@@ -50,12 +52,6 @@ impl Armv6 {
     pub fn flush_branch_target_cache(&mut self) {
         // SAFETY: `new` checked for ARMv6.
         unsafe { cp15::v6_flush_branch_target_cache(0) }
-    }
-
-    /// Drops the TLB entries of one page for one ASID (c8,c7,1 with the ASID
-    /// in bits \[7:0\]).
-    pub fn invalidate_tlb_page_asid(&mut self, va: VirtAddr, asid: u8) {
-        cp15::invalidate_tlb_mva(va.align_down(4096).as_u32() | u32::from(asid));
     }
 
     /// Cleans one D-cache line by set and way (c7,c10,2).
@@ -132,6 +128,18 @@ impl CacheMaintenance for Armv6 {
         }
         self.flush_branch_target_cache();
     }
+    fn invalidate_tlb_page_asid(&mut self, va: VirtAddr, asid: u8) -> Result<(), MaintenanceError> {
+        // c8,c7,1 with the ASID in bits [7:0] (ARM1136 TRM §3.3.30).
+        cp15::invalidate_tlb_mva(va.align_down(4096).as_u32() | u32::from(asid));
+        Ok(())
+    }
+    fn synchronize_context(&mut self) {
+        // DSB, then BTC flush and ISB: the ARMv6 sequence after changing
+        // tables, TLBs or CONTEXTIDR (ARM1136 TRM §3.3.18, ARMv6 ARM B2.7.3).
+        self.drain_write_buffer();
+        self.flush_branch_target_cache();
+        self.instruction_barrier();
+    }
     fn invalidate_tlb_asid(&mut self, asid: u8) -> Result<(), MaintenanceError> {
         // SAFETY: `new` checked for ARMv6.
         unsafe { cp15::v6_invalidate_tlb_asid(u32::from(asid)) };
@@ -195,5 +203,17 @@ impl CacheMaintenance for Armv6 {
             outcome
         };
         run_plan(self, plan, by_lines, Self::invalidate_icache_all)
+    }
+}
+
+impl TranslationRegisters for Armv6 {
+    unsafe fn set_user_table(&mut self, table: PhysAddr) {
+        // SAFETY: the caller's contract (TranslationRegisters).
+        unsafe { regs::set_ttbr0(Ttbr(table.as_u32())) }
+    }
+    unsafe fn set_context_key(&mut self, key: u8) {
+        // SAFETY: `new` checked for ARMv6; the caller's contract covers the
+        // change of ASID.
+        unsafe { regs::Armv6Registers::checked_by_backend().set_context_id(ContextId::new(0, key)) }
     }
 }

@@ -2,8 +2,9 @@
 //! families (an `armv5te` image runs on ARM11 too).
 
 use super::{Arm926, Armv6};
-use crate::addr::{VirtAddr, VirtRange};
+use crate::addr::{PhysAddr, VirtAddr, VirtRange};
 use crate::cache::{CacheInfo, CacheMaintenance, MaintenanceError, RangeOutcome};
+use crate::mmu::TranslationRegisters;
 
 /// The backend for whichever CPU is running.
 #[derive(Debug)]
@@ -74,6 +75,12 @@ impl CacheMaintenance for AnyCpu {
     fn invalidate_tlb_asid(&mut self, asid: u8) -> Result<(), MaintenanceError> {
         forward!(self, cpu => cpu.invalidate_tlb_asid(asid))
     }
+    fn invalidate_tlb_page_asid(&mut self, va: VirtAddr, asid: u8) -> Result<(), MaintenanceError> {
+        forward!(self, cpu => cpu.invalidate_tlb_page_asid(va, asid))
+    }
+    fn synchronize_context(&mut self) {
+        forward!(self, cpu => cpu.synchronize_context())
+    }
     fn clean_dcache_range(&mut self, range: VirtRange) -> RangeOutcome {
         forward!(self, cpu => cpu.clean_dcache_range(range))
     }
@@ -86,5 +93,16 @@ impl CacheMaintenance for AnyCpu {
     }
     fn invalidate_icache_range(&mut self, range: VirtRange) -> RangeOutcome {
         forward!(self, cpu => cpu.invalidate_icache_range(range))
+    }
+}
+
+impl TranslationRegisters for AnyCpu {
+    unsafe fn set_user_table(&mut self, table: PhysAddr) {
+        // SAFETY: forwarded from this method's contract.
+        forward!(self, cpu => unsafe { cpu.set_user_table(table) })
+    }
+    unsafe fn set_context_key(&mut self, key: u8) {
+        // SAFETY: forwarded from this method's contract.
+        forward!(self, cpu => unsafe { cpu.set_context_key(key) })
     }
 }

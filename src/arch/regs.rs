@@ -251,7 +251,7 @@ mod access {
     use super::*;
     use crate::cache::MaintenanceError;
 
-    pub use aarch32_cpu::register::{Dacr, Dfar as Far, Dfsr, Ifsr};
+    pub use aarch32_cpu::register::{Dacr, Dfar as Far, Dfsr, Ifsr, dacr::DomainAccess};
 
     /// Reads one CP15 register `MRC p15, 0, Rd, CRn, CRm, op2`.
     macro_rules! mrc {
@@ -358,6 +358,11 @@ mod access {
                     midr,
                 })
             }
+        }
+
+        /// For the ARMv6 backend, whose constructor already checked MIDR.
+        pub(crate) fn checked_by_backend() -> Self {
+            Armv6Registers(())
         }
 
         /// Reads TTBR1: MRC p15,0,Rd,c2,c0,1 (ARM1136 TRM §3.3.10).

@@ -139,6 +139,24 @@ pub trait CacheMaintenance {
         })
     }
 
+    /// Drops the TLB entries for the page holding `va` that are global or
+    /// tagged with `asid` (ARMv6: c8,c7,1 with the ASID in bits \[7:0\]).
+    fn invalidate_tlb_page_asid(&mut self, va: VirtAddr, asid: u8) -> Result<(), MaintenanceError> {
+        let _ = (va, asid);
+        Err(MaintenanceError::NotOnThisCpu {
+            operation: "TLB invalidate by MVA and ASID",
+            cpu: self.info().midr.part(),
+        })
+    }
+
+    /// Makes translation-table, TLB and context-register changes visible to
+    /// the instructions that follow: ARMv5 drains the write buffer; ARMv6
+    /// also flushes the branch target cache and the prefetch buffer (DSB,
+    /// BTC flush, ISB).
+    fn synchronize_context(&mut self) {
+        self.drain_write_buffer();
+    }
+
     /// Cleans the D-cache lines covering `range`, or the whole D-cache when
     /// the range reaches the threshold.
     fn clean_dcache_range(&mut self, range: VirtRange) -> RangeOutcome {

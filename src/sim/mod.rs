@@ -1057,6 +1057,53 @@ impl CacheMaintenance for Sim {
         self.counters.cycles += self.costs.tlb_op;
         Ok(())
     }
+
+    fn invalidate_tlb_page_asid(
+        &mut self,
+        _va: VirtAddr,
+        _asid: u8,
+    ) -> Result<(), MaintenanceError> {
+        if !self.info.is_armv6() {
+            return Err(MaintenanceError::NotOnThisCpu {
+                operation: "TLB invalidate by MVA and ASID",
+                cpu: self.info.midr.part(),
+            });
+        }
+        self.counters.tlb_ops += 1;
+        self.counters.cycles += self.costs.tlb_op;
+        Ok(())
+    }
+}
+
+/// The model as the kernel's view of translation-table frames. Words are
+/// read and written through the kernel's mapping at VA = PA (map the table
+/// frames in [`KERNEL`] at their physical addresses first), so descriptor
+/// writes go through the modelled D-cache as they do on the CPU, and
+/// [`Sim::table_walk`] reports a walk that would read a stale descriptor.
+impl crate::mmu::TableMemory for Sim {
+    type Cache = Sim;
+
+    fn read_word(&mut self, pa: crate::addr::PhysAddr) -> Result<u32, crate::mmu::TableError> {
+        self.load(pa.0, 4)
+            .map_err(|_| crate::mmu::TableError::Memory { pa })
+    }
+
+    fn write_word(
+        &mut self,
+        pa: crate::addr::PhysAddr,
+        value: u32,
+    ) -> Result<(), crate::mmu::TableError> {
+        self.store(pa.0, 4, value)
+            .map_err(|_| crate::mmu::TableError::Memory { pa })
+    }
+
+    fn kernel_va(&self, pa: crate::addr::PhysAddr) -> VirtAddr {
+        VirtAddr(pa.0)
+    }
+
+    fn cache(&mut self) -> &mut Sim {
+        self
+    }
 }
 
 #[cfg(test)]

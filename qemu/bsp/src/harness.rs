@@ -45,6 +45,25 @@ impl Failure {
     }
 }
 
+/// vacmm's errors fail a case through `?`, at the caller's location.
+macro_rules! failure_from {
+    ($($error:ty),+) => {$(
+        impl From<$error> for Failure {
+            #[track_caller]
+            fn from(error: $error) -> Self {
+                let at = core::panic::Location::caller();
+                Failure::new(alloc::format!("{error}"), at.file(), at.line())
+            }
+        }
+    )+};
+}
+failure_from!(
+    vacmm::mmu::TableError,
+    vacmm::mmu::SwitchError,
+    vacmm::mmu::DescriptorError,
+    vacmm::cache::MaintenanceError
+);
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} at {}:{}", self.message, self.file, self.line)

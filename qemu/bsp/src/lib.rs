@@ -7,6 +7,7 @@
 //!   console     PL011 UART0, print!/println!
 //!   fault       data/prefetch abort + undefined handlers, catch_fault
 //!   harness     named cases, "N passed, N failed", exit status
+//!   mm          identity-mapped table memory and a frame pool (64–128 MiB)
 //!   exit        semihosting SYS_EXIT_EXTENDED: the guest's status is QEMU's
 //! ```
 //!
@@ -23,6 +24,7 @@ pub mod console;
 pub mod fault;
 pub mod harness;
 pub mod heap;
+pub mod mm;
 
 /// Ends the run; QEMU exits with `code` (semihosting must be enabled, as
 /// `qemu/runner` does).

@@ -1,0 +1,184 @@
+//! The translation layer: descriptor formats, translation tables, MMU
+//! bring-up and the per-address-space keys (ARMv5 FCSE PIDs, ARMv6 ASIDs)
+//! that let caches and TLBs keep address spaces apart.
+//!
+//! ```text
+//!   attrs   — MemoryType / Access / Execute ⇄ the bits of each architecture
+//!   desc    — L1 / L2 descriptors, encoded and decoded exactly
+//!   table   — PageTable: map / unmap / protect / translate over a
+//!             TableMemory (how the kernel reaches table frames) and a
+//!             TableFrames allocator; every descriptor write is cleaned to
+//!             memory, every stale TLB entry is a #[must_use] TlbFlush
+//!   keys    — KeyAllocator: ASIDs or FCSE PIDs with generations
+//!   switch  — ContextSwitcher: the one context-switch entry point, which does
+//!             what the cache configuration needs and reports it
+//!   enable  — MMU bring-up (target only)
+//! ```
+
+mod attrs;
+mod desc;
+#[cfg(target_arch = "arm")]
+mod enable;
+mod keys;
+mod switch;
+mod table;
+
+use core::fmt;
+
+pub use attrs::{Access, Attributes, Execute, HwAttrs, MemoryType};
+pub use desc::{L1Descriptor, L2Descriptor};
+#[cfg(target_arch = "arm")]
+pub use enable::{MmuConfig, enable_mmu};
+pub use keys::{KeyAllocator, KeyError, KeyOutcome, SpaceKey};
+pub use switch::{
+    ContextSwitcher, SwitchCounters, SwitchError, SwitchPolicy, SwitchReport, TranslationRegisters,
+};
+pub use table::{
+    FCSE_WINDOW_BYTES, PageSize, PageTable, TableError, TableFrames, TableMemory, TlbFlush,
+    Translation,
+};
+
+use crate::cache::CacheInfo;
+
+/// Which descriptor format the MMU uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Arch {
+    /// ARMv5 (ARM926EJ-S): subpage AP bits, no XN, nG or APX.
+    Armv5,
+    /// ARMv6 with SCTLR.XP = 1 (ARM1136, ARM1176): extended small pages,
+    /// XN, nG, APX, S; subpages off.
+    Armv6,
+}
+
+impl Arch {
+    /// The format for the CPU `info` describes.
+    pub fn of(info: &CacheInfo) -> Arch {
+        if info.is_armv6() {
+            Arch::Armv6
+        } else {
+            Arch::Armv5
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Arch::Armv5 => "ARMv5",
+            Arch::Armv6 => "ARMv6",
+        })
+    }
+}
+
+/// A descriptor or attribute that cannot be encoded or decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DescriptorError {
+    /// The architecture has no way to say this.
+    NotExpressible {
+        /// What was asked for.
+        what: &'static str,
+        /// The architecture.
+        arch: Arch,
+    },
+    /// A field this descriptor format on this architecture does not have was set.
+    NotInFormat {
+        /// The field.
+        field: &'static str,
+        /// The architecture.
+        arch: Arch,
+    },
+    /// A base address is not aligned to what its descriptor requires.
+    MisalignedBase {
+        /// Which descriptor.
+        what: &'static str,
+        /// The base given.
+        base: crate::addr::PhysAddr,
+        /// The alignment required, in bytes.
+        alignment: u32,
+    },
+    /// A field's value does not fit.
+    FieldOutOfRange {
+        /// The field.
+        field: &'static str,
+        /// The value given.
+        value: u32,
+        /// The largest value allowed.
+        max: u32,
+    },
+    /// A raw entry uses an encoding that is reserved (or that vacmm never
+    /// writes, such as ARMv5 tiny pages).
+    Reserved {
+        /// The raw entry.
+        raw: u32,
+        /// The architecture.
+        arch: Arch,
+    },
+    /// TEX/C/B bits that are not one of [`MemoryType`]'s encodings.
+    UnknownMemoryType {
+        /// TEX\[2:0\].
+        tex: u8,
+        /// C.
+        c: bool,
+        /// B.
+        b: bool,
+        /// The architecture.
+        arch: Arch,
+    },
+    /// APX/AP bits that are not one of [`Access`]'s encodings (no access,
+    /// or reserved).
+    UnknownAccess {
+        /// APX.
+        apx: bool,
+        /// AP\[1:0\].
+        ap: u8,
+        /// The architecture.
+        arch: Arch,
+    },
+    /// An ARMv5 page whose subpages have different permissions.
+    MixedSubpagePermissions {
+        /// AP of each subpage.
+        ap: [u8; 4],
+    },
+}
+
+impl fmt::Display for DescriptorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            DescriptorError::NotExpressible { what, arch } => {
+                write!(f, "{arch} cannot express {what}")
+            }
+            DescriptorError::NotInFormat { field, arch } => {
+                write!(f, "{field} is not part of this descriptor on {arch}")
+            }
+            DescriptorError::MisalignedBase {
+                what,
+                base,
+                alignment,
+            } => write!(f, "{what} base {base} is not {alignment:#x}-aligned"),
+            DescriptorError::FieldOutOfRange { field, value, max } => {
+                write!(f, "{field} = {value} is out of range (max {max})")
+            }
+            DescriptorError::Reserved { raw, arch } => {
+                write!(
+                    f,
+                    "descriptor {raw:#010x} uses an encoding reserved on {arch}"
+                )
+            }
+            DescriptorError::UnknownMemoryType { tex, c, b, arch } => write!(
+                f,
+                "TEX={tex:03b} C={} B={} is not a memory type vacmm knows on {arch}",
+                u8::from(c),
+                u8::from(b)
+            ),
+            DescriptorError::UnknownAccess { apx, ap, arch } => write!(
+                f,
+                "APX={} AP={ap:02b} is no access or reserved on {arch}",
+                u8::from(apx)
+            ),
+            DescriptorError::MixedSubpagePermissions { ap } => {
+                write!(f, "subpages have different permissions: AP {ap:?}")
+            }
+        }
+    }
+}
