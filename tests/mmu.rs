@@ -23,7 +23,7 @@ use vacmm::arch::regs::{self, Sctlr};
 use vacmm::cache::{CacheGeometry, CacheInfo, CacheMaintenance};
 use vacmm::mmu::{
     Access, Arch, Attributes, ContextSwitcher, DescriptorError, Execute, KeyAllocator, KeyOutcome,
-    MmuConfig, PageSize, PageTable, TableError, enable_mmu,
+    MmuConfig, PageSize, PageTable, TableError, enable_mmu, vivt_aliases,
 };
 use vacmm_qemu::fault::{FaultKind, catch_fault};
 use vacmm_qemu::harness::TestResult;
@@ -537,6 +537,10 @@ fn fcse_pids_keep_address_spaces_apart() -> TestResult {
     check!(!reports[1].cache_flushed, "{:?}", reports[1]);
     check_eq!(reports[2].key_outcome, Some(KeyOutcome::RolledOver));
     check!(reports[2].cache_flushed);
+    // Same VA, different PID windows: a frame both mapped there would sit
+    // in two VIVT lines — the coherence layer must treat it as an alias.
+    check!(vivt_aliases((&one, USER_VA), (&two, USER_VA)));
+    check!(!vivt_aliases((&one, USER_VA), (&one, USER_VA)));
     check_eq!(
         one.translate(&mut world.mem, VirtAddr(16 * 32 * MIB + USER_VA.as_u32()))?
             .pa,

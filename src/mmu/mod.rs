@@ -14,6 +14,26 @@
 //!             what the cache configuration needs and reports it
 //!   enable  — MMU bring-up (target only)
 //! ```
+//!
+//! ## Example
+//!
+//! ```
+//! use vacmm::addr::PhysAddr;
+//! use vacmm::mmu::{Arch, Attributes, Execute, L2Descriptor};
+//!
+//! // A user data page on ARMv6: nG, AP=11, C, B, extended small page, XN.
+//! let attrs = Attributes::USER_DATA.to_hw(Arch::Armv6).unwrap();
+//! let raw = L2Descriptor::Small { base: PhysAddr(0x0040_0000), attrs }
+//!     .encode(Arch::Armv6)
+//!     .unwrap();
+//! assert_eq!(raw, 0x0040_083f);
+//! assert_eq!(L2Descriptor::decode(raw, Arch::Armv6), Ok(L2Descriptor::Small { base: PhysAddr(0x0040_0000), attrs }));
+//!
+//! // ARMv5 has no XN bit: "never execute" is refused, not silently dropped…
+//! assert!(Attributes::USER_DATA.with_execute(Execute::Never).to_hw(Arch::Armv5).is_err());
+//! // …and "XN where the CPU has it" is the explicit way to ask for the best effort.
+//! assert!(Attributes::USER_DATA.to_hw(Arch::Armv5).is_ok());
+//! ```
 
 mod attrs;
 mod desc;
@@ -35,7 +55,7 @@ pub use switch::{
 };
 pub use table::{
     FCSE_WINDOW_BYTES, PageSize, PageTable, TableError, TableFrames, TableMemory, TlbFlush,
-    Translation,
+    Translation, vivt_aliases,
 };
 
 use crate::cache::CacheInfo;

@@ -74,6 +74,15 @@ pub trait TableFrames {
     fn free_table_frame(&mut self, frame: PhysAddr);
 }
 
+/// Whether two mappings of one frame, `a` in one space and `b` in
+/// another (or the same), can hold separate lines in a VIVT cache: they do
+/// unless their modified virtual addresses are equal. Two spaces kept apart
+/// by FCSE PIDs are *not* spared: a frame they share is aliased.
+pub fn vivt_aliases(a: (&PageTable, VirtAddr), b: (&PageTable, VirtAddr)) -> bool {
+    let line = |(table, va): (&PageTable, VirtAddr)| table.modified_va(va).align_down(4096);
+    line(a) != line(b)
+}
+
 /// What one translation maps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PageSize {
@@ -396,6 +405,23 @@ impl PageTable {
     /// The FCSE PID window currently mirrored, if any.
     pub fn fcse_window(&self) -> Option<u8> {
         self.fcse_window
+    }
+
+    /// The modified virtual address at which the CPU — and so a VIVT cache
+    /// — sees `va` of this space: relocated into its FCSE window when it
+    /// holds a PID and `va` is below 32 MiB, else `va` itself.
+    ///
+    /// The coherence layer compares these, not plain addresses: one frame
+    /// mapped at the same `va` in two PID-keyed spaces sits at two different
+    /// modified addresses, i.e. in two different VIVT lines — an alias that
+    /// must be maintained like any other (see [`vivt_aliases`]).
+    pub fn modified_va(&self, va: VirtAddr) -> VirtAddr {
+        match self.fcse_window {
+            Some(pid) if va.0 < FCSE_WINDOW_BYTES => {
+                VirtAddr(u32::from(pid) * FCSE_WINDOW_BYTES + va.0)
+            }
+            _ => va,
+        }
     }
 
     /// Declares whether every mapping private to this space lies below
