@@ -12,6 +12,7 @@
 //!            range planning and the CacheMaintenance trait (pure, host-tested)
 //!   arch   — registers and CP15 operations, the Arm926 and Armv6 backends;
 //!            the only inline assembly
+//!   mm     — gap tree and get_unmapped_area, frame allocator, frame database
 //!   mmu    — descriptors (ARMv5, ARMv6), translation tables, MMU bring-up,
 //!            ASIDs / FCSE PIDs and the context switch
 //!   sim    — (feature `sim`, host) cache model with a coherence oracle
@@ -35,10 +36,15 @@
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+// Growing structures (gap trees, free lists, reverse maps) need `alloc`;
+// every allocation goes through try_reserve and fails as an error value.
+extern crate alloc;
+
 pub mod addr;
 pub mod cache;
 
 pub mod arch;
+pub mod mm;
 pub mod mmu;
 
 #[cfg(feature = "sim")]

@@ -21,6 +21,8 @@ use vacmm::addr::{PhysAddr, VirtAddr, VirtRange};
 use vacmm::arch::AnyCpu;
 use vacmm::arch::regs::{self, Sctlr};
 use vacmm::cache::{CacheGeometry, CacheInfo, CacheMaintenance};
+use vacmm::mm::gaps::GapTree;
+use vacmm::mm::unmapped::{Layout, MapRequest, get_unmapped_area};
 use vacmm::mmu::{
     Access, Arch, Attributes, ContextSwitcher, DescriptorError, Execute, KeyAllocator, KeyOutcome,
     MmuConfig, PageSize, PageTable, TableError, enable_mmu, vivt_aliases,
@@ -552,6 +554,126 @@ fn fcse_pids_keep_address_spaces_apart() -> TestResult {
     Ok(())
 }
 
+/// The geometry each CPU is tested with: ARM1136 with the aliasing 32 KiB
+/// cache (2 colours), ARM1176 with the Raspberry Pi's 16 KiB (no aliasing),
+/// ARM926 as QEMU reports it (VIVT: no colours at all).
+fn placement_cache() -> CacheInfo {
+    let info = info();
+    match vacmm_qemu::booted_cpu() {
+        Some(vacmm_qemu::QemuCpu::Arm1136) => {
+            info.with_dcache(CacheGeometry::new(32 << 10, 4, 32).expect("valid geometry"))
+        }
+        Some(vacmm_qemu::QemuCpu::Arm1176) => {
+            info.with_dcache(CacheGeometry::new(16 << 10, 4, 32).expect("valid geometry"))
+        }
+        _ => info,
+    }
+}
+
+fn unmapped_areas_map_through_the_tables() -> TestResult {
+    let world = world();
+    let cache = placement_cache();
+    // User space 16–64 MiB (the rest is the kernel's), USER_VA already used.
+    let layout = Layout::for_cache(&cache, 16 * MIB, 64 * MIB, 64 * MIB);
+    let mut gaps = GapTree::complement_of(
+        [(
+            u64::from(USER_VA.as_u32()),
+            u64::from(USER_VA.as_u32()) + 0x1000,
+        )],
+        16 << 20,
+        64 << 20,
+    )
+    .expect("heap has room");
+    let (mut table, _) = user_space(world, 0)?;
+    let requests = [
+        (
+            "anonymous, 3 pages",
+            MapRequest {
+                len: 0x3000,
+                ..MapRequest::default()
+            },
+        ),
+        (
+            "shared file at offset 0x1000",
+            MapRequest {
+                len: 0x2000,
+                shared: true,
+                file_offset: Some(0x1000),
+                ..MapRequest::default()
+            },
+        ),
+        (
+            "private file at offset 0x6000",
+            MapRequest {
+                len: 0x1000,
+                file_offset: Some(0x6000),
+                ..MapRequest::default()
+            },
+        ),
+        (
+            "shared anonymous",
+            MapRequest {
+                len: 0x1000,
+                shared: true,
+                ..MapRequest::default()
+            },
+        ),
+    ];
+    println!(
+        "  {} ({} colours, span {:#x})",
+        cache.kind,
+        cache.colours(),
+        layout.colour_span
+    );
+    let mut placed = Vec::new();
+    for (what, req) in requests {
+        let va = get_unmapped_area(&gaps, &layout, &req).map_err(|e| {
+            vacmm_qemu::harness::Failure::new(alloc::format!("{what}: {e}"), file!(), line!())
+        })?;
+        let len = req.len;
+        check!(
+            gaps.take(u64::from(va.as_u32()), u64::from(va.as_u32() + len))
+                .unwrap(),
+            "{what}: {va} not free"
+        );
+        let offset = req.file_offset.unwrap_or(0) as u32;
+        println!(
+            "  {what}: {va} (colour {}, offset colour {})",
+            cache.colour_of(va),
+            cache.colour_of(VirtAddr(offset))
+        );
+        if cache.colours() > 1 && (req.shared || req.file_offset.is_some()) {
+            check_eq!(cache.colour_of(va), cache.colour_of(VirtAddr(offset)));
+        }
+        for page in (0..len).step_by(4096) {
+            let frame = frame_holding(world, va.as_u32() + page);
+            table.map_page(
+                &mut world.mem,
+                &mut world.frames,
+                VirtAddr(va.as_u32() + page),
+                frame,
+                Attributes::USER_DATA,
+            )?;
+        }
+        placed.push((va, len));
+    }
+    // Through the real tables: each page holds its own address.
+    let mut switcher = match world.arch {
+        Arch::Armv5 => ContextSwitcher::vivt_flush(),
+        Arch::Armv6 => ContextSwitcher::asid(KeyAllocator::asids(), world.kernel.l1()),
+    };
+    // SAFETY: the user table shares the kernel's mappings.
+    unsafe { switcher.switch_to(&mut world.mem, &mut table) }?;
+    for (va, len) in &placed {
+        for page in (0..*len).step_by(4096) {
+            check_eq!(user_read(VirtAddr(va.as_u32() + page)), va.as_u32() + page);
+        }
+    }
+    // SAFETY: the kernel table maps the kernel.
+    unsafe { switcher.switch_to(&mut world.mem, &mut world.kernel) }?;
+    Ok(())
+}
+
 vacmm_qemu::test_main!(
     mmu_is_on_with_caches_and_the_kernel_identity_mapped,
     one_frame_at_two_addresses_shares_its_data,
@@ -561,4 +683,5 @@ vacmm_qemu::test_main!(
     asids_keep_address_spaces_apart,
     asid_rollover_flushes_once_and_keeps_spaces_apart,
     fcse_pids_keep_address_spaces_apart,
+    unmapped_areas_map_through_the_tables,
 );
