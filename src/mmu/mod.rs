@@ -202,3 +202,6 @@ impl fmt::Display for DescriptorError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

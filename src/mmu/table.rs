@@ -749,7 +749,9 @@ impl PageTable {
             L2Descriptor::Small { base, attrs: old } => {
                 let raw = L2Descriptor::Small { base, attrs: new }.encode(self.arch)?;
                 write_descriptor(mem, slot, raw)?;
-                Ok(self.tlb_flush(va, old.not_global || new.not_global))
+                // The stale TLB entry is the old one: tagged as it was (a
+                // global entry of an ASID-less table is still in the TLB).
+                Ok(self.tlb_flush(va, old.not_global))
             }
         }
     }
@@ -771,7 +773,8 @@ impl PageTable {
         }
         .encode(self.arch)?;
         self.write_l1(mem, va.0 >> 20, raw)?;
-        Ok(self.tlb_flush(va, old.not_global || new.not_global))
+        // As in protect_page: flush the old entry, tagged as it was.
+        Ok(self.tlb_flush(va, old.not_global))
     }
 
     /// Looks `va` up as the table walker would (no TLB, no FCSE: `va` is the
