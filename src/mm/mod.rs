@@ -6,9 +6,14 @@
 //!               (largest gap per subtree), O(log n) placement searches
 //!   unmapped  — get_unmapped_area: Linux-compatible placement, colour-aware
 //!               on VIPT-aliasing caches, MAP_FIXED checks
+//!   colour    — ColourAllocator: free frames on per-colour lists, O(1)
+//!               allocate by colour / any / per-process spread, and free
+//!   frames    — FrameDb: per-page flags, user colour and reverse map
 //! ```
 
 pub mod gaps;
 pub mod unmapped;
 
 // Modules below are added by the frame-allocator / frame-database work.
+pub mod colour;
+pub mod frames;
