@@ -50,5 +50,7 @@ pub mod mmu;
 #[cfg(feature = "sim")]
 pub mod sim;
 
+mod xorshift;
+
 #[cfg(all(feature = "sim", target_os = "none"))]
 compile_error!("the `sim` feature is the host-side cache model: it needs std and a host target");

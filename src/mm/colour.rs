@@ -497,21 +497,7 @@ mod tests {
         assert_eq!(a.allocate_colour(1), Ok(x));
     }
 
-    /// Tiny xorshift32 PRNG: the property test needs no crate.
-    struct XorShift(u32);
-    impl XorShift {
-        fn next(&mut self) -> u32 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            self.0 = x;
-            x
-        }
-        fn below(&mut self, n: u32) -> u32 {
-            self.next() % n
-        }
-    }
+    use crate::xorshift::XorShift;
 
     #[derive(Debug, Default)]
     struct Seen {

@@ -834,21 +834,7 @@ mod tests {
         }
     }
 
-    /// Tiny xorshift32 PRNG: the property tests need no crate.
-    struct XorShift(u32);
-    impl XorShift {
-        fn next(&mut self) -> u32 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            self.0 = x;
-            x
-        }
-        fn below(&mut self, n: u32) -> u32 {
-            self.next() % n
-        }
-    }
+    use crate::xorshift::XorShift;
 
     #[test]
     fn mappings_agree_with_a_shadow_model() {

@@ -17,6 +17,8 @@
 
 use alloc::vec::Vec;
 
+use crate::xorshift::XorShift;
+
 /// "No node".
 const NIL: u32 = u32::MAX;
 
@@ -59,8 +61,8 @@ pub struct GapTree {
     free_slots: Vec<u32>,
     root: u32,
     len: usize,
-    /// xorshift state for priorities (deterministic: same operations, same tree).
-    seed: u32,
+    /// Priorities (deterministic: same operations, same tree).
+    priorities: XorShift,
 }
 
 impl Default for GapTree {
@@ -88,7 +90,7 @@ impl GapTree {
             free_slots: Vec::new(),
             root: NIL,
             len: 0,
-            seed: 0x9e37_79b9,
+            priorities: XorShift(0x9e37_79b9),
         }
     }
 
@@ -125,15 +127,6 @@ impl GapTree {
         self.nodes[n as usize].max_len = max;
     }
 
-    fn next_priority(&mut self) -> u32 {
-        let mut x = self.seed;
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        self.seed = x;
-        x
-    }
-
     /// Adds a free range. Empty ranges are ignored. The caller keeps gaps
     /// disjoint (they are the complement of the mappings).
     ///
@@ -144,7 +137,7 @@ impl GapTree {
         }
         let node = Node {
             gap,
-            priority: self.next_priority(),
+            priority: self.priorities.next(),
             left: NIL,
             right: NIL,
             max_len: gap.len(),
@@ -356,19 +349,21 @@ impl GapTree {
     /// The highest gap whose part inside `[low, high)` holds `len` bytes,
     /// clipped to the limits.
     pub fn highest_fit(&self, q: FitQuery) -> Option<Gap> {
-        self.fit(self.root, q, true)
+        self.fit(self.root, q, true, &mut 0)
     }
 
     /// The lowest gap whose part inside `[low, high)` holds `len` bytes,
     /// clipped to the limits.
     pub fn lowest_fit(&self, q: FitQuery) -> Option<Gap> {
-        self.fit(self.root, q, false)
+        self.fit(self.root, q, false, &mut 0)
     }
 
-    fn fit(&self, t: u32, q: FitQuery, top_down: bool) -> Option<Gap> {
+    /// The search behind both fits; `visits` counts the nodes examined.
+    fn fit(&self, t: u32, q: FitQuery, top_down: bool, visits: &mut usize) -> Option<Gap> {
         if t == NIL || self.max_len(t) < q.len {
             return None;
         }
+        *visits += 1;
         let node = self.nodes[t as usize];
         // Keys are starts; every gap in the right subtree starts after this
         // one ends, every gap on the left ends before this one starts.
@@ -386,14 +381,14 @@ impl GapTree {
         } else {
             (node.left, node.right, left_usable, right_usable)
         };
-        if first_usable && let Some(found) = self.fit(first, q, top_down) {
+        if first_usable && let Some(found) = self.fit(first, q, top_down, visits) {
             return Some(found);
         }
         if let Some(found) = here() {
             return Some(found);
         }
         if second_usable {
-            return self.fit(second, q, top_down);
+            return self.fit(second, q, top_down, visits);
         }
         None
     }
@@ -418,28 +413,8 @@ impl GapTree {
     #[doc(hidden)]
     pub fn visits_for_highest_fit(&self, q: FitQuery) -> usize {
         let mut visits = 0;
-        self.count_fit(self.root, q, &mut visits);
+        self.fit(self.root, q, true, &mut visits);
         visits
-    }
-
-    fn count_fit(&self, t: u32, q: FitQuery, visits: &mut usize) -> bool {
-        if t == NIL || self.max_len(t) < q.len {
-            return false;
-        }
-        *visits += 1;
-        let node = self.nodes[t as usize];
-        if node.gap.end < q.high && self.count_fit(node.right, q, visits) {
-            return true;
-        }
-        let clipped_len = node
-            .gap
-            .end
-            .min(q.high)
-            .saturating_sub(node.gap.start.max(q.low));
-        if clipped_len >= q.len && clipped_len > 0 {
-            return true;
-        }
-        node.gap.start > q.low && self.count_fit(node.left, q, visits)
     }
 }
 
@@ -498,13 +473,8 @@ mod tests {
     fn agrees_with_a_linear_scan() {
         let mut t = GapTree::new();
         let mut shadow: Vec<Gap> = Vec::new();
-        let mut x = 12345u32;
-        let mut rand = move || {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x
-        };
+        let mut rng = XorShift(12345);
+        let mut rand = move || rng.next();
         for _ in 0..20_000 {
             let slot = u64::from(rand() % 4096) * 0x10_0000;
             match rand() % 3 {

@@ -170,6 +170,41 @@ impl fmt::Display for MmapError {
     }
 }
 
+/// The figures both searches derive from a request.
+struct Search {
+    /// Length in bytes, rounded up to pages.
+    len: u64,
+    /// Colour span (at least a page).
+    span: u64,
+    /// Whether the placement must be colour-matched with the offset.
+    colour_matched: bool,
+    /// Free bytes a gap needs: `len` plus Linux's `align_mask` slack.
+    need: u64,
+    /// `min_addr`, `mmap_base` (clamped into user space) and `task_size`.
+    low: u64,
+    base: u64,
+    high: u64,
+}
+
+impl Search {
+    fn new(layout: &Layout, req: &MapRequest) -> Search {
+        let len = u64::from(req.len).div_ceil(PAGE) * PAGE;
+        let span = u64::from(layout.colour_span.max(PAGE as u32));
+        let colour_matched = span > PAGE && (req.file_offset.is_some() || req.shared);
+        let low = u64::from(layout.min_addr);
+        let high = u64::from(layout.task_size);
+        Search {
+            len,
+            span,
+            colour_matched,
+            need: len + if colour_matched { span - PAGE } else { 0 },
+            low,
+            base: u64::from(layout.mmap_base).clamp(low, high.max(low)),
+            high,
+        }
+    }
+}
+
 /// Chooses the address for `req` in an address space whose free ranges are
 /// `gaps`.
 pub fn get_unmapped_area(
@@ -180,8 +215,16 @@ pub fn get_unmapped_area(
     if req.len == 0 {
         return Err(MmapError::ZeroLength);
     }
-    let len = u64::from(req.len).div_ceil(PAGE) * PAGE;
-    let user = u64::from(layout.task_size).saturating_sub(u64::from(layout.min_addr));
+    let Search {
+        len,
+        span,
+        colour_matched,
+        need,
+        low,
+        base,
+        high,
+    } = Search::new(layout, req);
+    let user = high.saturating_sub(low);
     if len > user {
         return Err(MmapError::TooLarge { len: req.len });
     }
@@ -189,9 +232,6 @@ pub fn get_unmapped_area(
     if !offset.is_multiple_of(PAGE) {
         return Err(MmapError::UnalignedOffset { offset });
     }
-    let span = u64::from(layout.colour_span.max(PAGE as u32));
-    let colour_matched = span > PAGE && (req.file_offset.is_some() || req.shared);
-
     if req.fixed {
         let addr = req.hint.ok_or(MmapError::FixedWithoutAddress)?;
         let start = u64::from(addr.as_u32());
@@ -227,9 +267,6 @@ pub fn get_unmapped_area(
         }
     }
 
-    // Room for `len` at any colour: Linux's `length + align_mask`.
-    let slack = if colour_matched { span - PAGE } else { 0 };
-    let need = len + slack;
     let align = |gap: Gap, top_down: bool| -> u64 {
         if !colour_matched {
             return if top_down { gap.end - len } else { gap.start };
@@ -241,9 +278,6 @@ pub fn get_unmapped_area(
             gap.start + (offset.wrapping_sub(gap.start) % span)
         }
     };
-    let low = u64::from(layout.min_addr);
-    let base = u64::from(layout.mmap_base).clamp(low, u64::from(layout.task_size));
-    let high = u64::from(layout.task_size);
     let found = match layout.direction {
         Direction::TopDown => gaps
             .highest_fit(FitQuery {
@@ -283,13 +317,13 @@ pub fn get_unmapped_area_linear(
     // Rebuilding a tree would hide the cost; instead mirror the search on
     // the slice, and share every check by running the tree version on a
     // tree holding only the gap the scan found.
-    let len = u64::from(req.len).div_ceil(PAGE) * PAGE;
-    let span = u64::from(layout.colour_span.max(PAGE as u32));
-    let colour_matched = span > PAGE && (req.file_offset.is_some() || req.shared);
-    let need = len + if colour_matched { span - PAGE } else { 0 };
-    let low = u64::from(layout.min_addr);
-    let base = u64::from(layout.mmap_base).clamp(low, u64::from(layout.task_size));
-    let high = u64::from(layout.task_size);
+    let Search {
+        need,
+        low,
+        base,
+        high,
+        ..
+    } = Search::new(layout, req);
     let clip = |g: &Gap, lo: u64, hi: u64| Gap {
         start: g.start.max(lo),
         end: g.end.min(hi),
@@ -602,13 +636,8 @@ mod tests {
     /// congruent on the aliasing layout.
     #[test]
     fn random_requests_agree_with_the_linear_scan_and_keep_colours() {
-        let mut x = 0x2545_f491u32;
-        let mut rand = move || {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x
-        };
+        let mut rng = crate::xorshift::XorShift(0x2545_f491);
+        let mut rand = move || rng.next();
         for round in 0..200 {
             let mut maps = Vec::new();
             let mut cursor = u64::from(MIN);

@@ -339,6 +339,28 @@ fn zero<M: TableMemory>(mem: &mut M, pa: PhysAddr, len: u32) -> Result<(), Table
     clean(mem, pa, len)
 }
 
+/// Why an operation at `va` cannot use the L1 entry `entry` (raw `raw`):
+/// a section or supersection covers it, or it is a table vacmm does not
+/// manage. Faults and coarse tables are the callers' own cases.
+fn not_a_coarse_table(va: VirtAddr, raw: u32, entry: L1Descriptor) -> TableError {
+    match entry {
+        L1Descriptor::Section { .. } => TableError::WouldSplitSection {
+            va,
+            section: va.align_down(SECTION_BYTES),
+            size: PageSize::Section,
+        },
+        L1Descriptor::Supersection { .. } => TableError::WouldSplitSection {
+            va,
+            section: va.align_down(16 * SECTION_BYTES),
+            size: PageSize::Supersection,
+        },
+        _ => TableError::ForeignEntry {
+            va,
+            descriptor: raw,
+        },
+    }
+}
+
 /// One address space's translation tables and its cache/TLB key.
 pub struct PageTable {
     l1: PhysAddr,
@@ -523,20 +545,6 @@ impl PageTable {
         let (raw, entry) = self.read_l1(mem, index)?;
         match entry {
             L1Descriptor::Coarse { table, .. } => Ok(table),
-            L1Descriptor::Section { .. } => Err(TableError::WouldSplitSection {
-                va,
-                section: va.align_down(SECTION_BYTES),
-                size: PageSize::Section,
-            }),
-            L1Descriptor::Supersection { .. } => Err(TableError::WouldSplitSection {
-                va,
-                section: va.align_down(16 * SECTION_BYTES),
-                size: PageSize::Supersection,
-            }),
-            L1Descriptor::Fine { .. } => Err(TableError::ForeignEntry {
-                va,
-                descriptor: raw,
-            }),
             L1Descriptor::Fault => {
                 let frame = match self.owned_sibling_frame(mem, index)? {
                     Some(frame) => frame,
@@ -565,6 +573,7 @@ impl PageTable {
                 self.set_owned(index, true);
                 Ok(table)
             }
+            other => Err(not_a_coarse_table(va, raw, other)),
         }
     }
 
@@ -601,20 +610,7 @@ impl PageTable {
                 Ok((slot, raw, L2Descriptor::decode(raw, self.arch)?))
             }
             L1Descriptor::Fault => Err(TableError::NotMapped { va }),
-            L1Descriptor::Section { .. } => Err(TableError::WouldSplitSection {
-                va,
-                section: va.align_down(SECTION_BYTES),
-                size: PageSize::Section,
-            }),
-            L1Descriptor::Supersection { .. } => Err(TableError::WouldSplitSection {
-                va,
-                section: va.align_down(16 * SECTION_BYTES),
-                size: PageSize::Supersection,
-            }),
-            L1Descriptor::Fine { .. } => Err(TableError::ForeignEntry {
-                va,
-                descriptor: raw,
-            }),
+            other => Err(not_a_coarse_table(va, raw, other)),
         }
     }
 
@@ -719,15 +715,7 @@ impl PageTable {
                 va,
                 mapped: PageSize::Small,
             }),
-            (_, L1Descriptor::Supersection { .. }) => Err(TableError::WouldSplitSection {
-                va,
-                section: va.align_down(16 * SECTION_BYTES),
-                size: PageSize::Supersection,
-            }),
-            (raw, L1Descriptor::Fine { .. }) => Err(TableError::ForeignEntry {
-                va,
-                descriptor: raw,
-            }),
+            (raw, other) => Err(not_a_coarse_table(va, raw, other)),
         }
     }
 

@@ -2287,34 +2287,16 @@ fn the_reserved_value_is_skipped_even_if_its_owner_never_returns() {
     assert_ne!(e.value(), f.value());
 }
 
-/// xorshift64: deterministic, no crates.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 #[test]
 fn random_switches_never_give_two_live_keys_one_value() {
     for (seed, (first, last), spaces) in [
-        (1u64, (1u8, 2u8), 3usize),
+        (1u32, (1u8, 2u8), 3usize),
         (2, (1, 3), 5),
         (0xdead_beef, (5, 9), 8),
         (42, (1, 3), 4),
         (7, (100, 127), 40),
     ] {
-        let mut rng = XorShift(seed);
+        let mut rng = crate::xorshift::XorShift(seed);
         let mut keys = KeyAllocator::fcse_pids(first, last).unwrap();
         let mut owned = std::vec![SpaceKey::UNASSIGNED; spaces];
         let mut running: Option<usize> = None;
@@ -2328,7 +2310,7 @@ fn random_switches_never_give_two_live_keys_one_value() {
                 running = None;
                 continue;
             }
-            let i = rng.below(spaces);
+            let i = rng.below(spaces as u32) as usize;
             let before = owned[i];
             let generation = keys.generation();
             let was_current = keys.is_current(before);

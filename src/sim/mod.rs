@@ -677,6 +677,20 @@ impl Sim {
     }
 
     /// Empties the write buffer into memory.
+    /// Counts a TLB operation only ARMv6 has (the model keeps no TLB), or
+    /// refuses it on ARMv5 as the CPU backends do.
+    fn armv6_tlb_op(&mut self, operation: &'static str) -> Result<(), MaintenanceError> {
+        if !self.info.is_armv6() {
+            return Err(MaintenanceError::NotOnThisCpu {
+                operation,
+                cpu: self.info.midr.part(),
+            });
+        }
+        self.counters.tlb_ops += 1;
+        self.counters.cycles += self.costs.tlb_op;
+        Ok(())
+    }
+
     fn drain_buffered_stores(&mut self) {
         while let Some(store) = self.write_buffer.pop_front() {
             self.apply_store(store);
@@ -1047,15 +1061,7 @@ impl CacheMaintenance for Sim {
     }
 
     fn invalidate_tlb_asid(&mut self, _asid: u8) -> Result<(), MaintenanceError> {
-        if !self.info.is_armv6() {
-            return Err(MaintenanceError::NotOnThisCpu {
-                operation: "TLB invalidate by ASID",
-                cpu: self.info.midr.part(),
-            });
-        }
-        self.counters.tlb_ops += 1;
-        self.counters.cycles += self.costs.tlb_op;
-        Ok(())
+        self.armv6_tlb_op("TLB invalidate by ASID")
     }
 
     fn invalidate_tlb_page_asid(
@@ -1063,15 +1069,7 @@ impl CacheMaintenance for Sim {
         _va: VirtAddr,
         _asid: u8,
     ) -> Result<(), MaintenanceError> {
-        if !self.info.is_armv6() {
-            return Err(MaintenanceError::NotOnThisCpu {
-                operation: "TLB invalidate by MVA and ASID",
-                cpu: self.info.midr.part(),
-            });
-        }
-        self.counters.tlb_ops += 1;
-        self.counters.cycles += self.costs.tlb_op;
-        Ok(())
+        self.armv6_tlb_op("TLB invalidate by MVA and ASID")
     }
 }
 
