@@ -495,6 +495,27 @@ impl FrameDb {
         Ok(page.mappings.remove(i))
     }
 
+    /// Records that the mapping at (space, va) is now writable or not (its
+    /// entry was rewritten); keeps its place in the list.
+    pub fn set_writable(
+        &mut self,
+        pa: PhysAddr,
+        space: SpaceId,
+        va: VirtAddr,
+        writable: bool,
+    ) -> Result<(), FrameError> {
+        let page = self.page_mut(pa)?;
+        let Some(m) = page
+            .mappings
+            .iter_mut()
+            .find(|m| m.space == space && m.va == va)
+        else {
+            return Err(FrameError::NotMapped { pa, space, va });
+        };
+        m.writable = writable;
+        Ok(())
+    }
+
     /// Every mapping of the frame.
     pub fn mappings(&self, pa: PhysAddr) -> Result<&[Mapping], FrameError> {
         Ok(&self.page(pa)?.mappings)

@@ -9,11 +9,15 @@
 //!   colour    — ColourAllocator: free frames on per-colour lists, O(1)
 //!               allocate by colour / any / per-process spread, and free
 //!   frames    — FrameDb: per-page flags, user colour and reverse map
+//!   object    — Objects: files / segments / shared anonymous memory, pages
+//!               by offset and the VMAs mapping them (i_mmap)
+//!   space     — AddressSpace: VMAs, mmap / munmap / mprotect / brk, faults,
+//!               over its own PageTable; MemorySystem: the shared state
 //! ```
 
-pub mod gaps;
-pub mod unmapped;
-
-// Modules below are added by the frame-allocator / frame-database work.
 pub mod colour;
 pub mod frames;
+pub mod gaps;
+pub mod object;
+pub mod space;
+pub mod unmapped;

@@ -1,0 +1,320 @@
+//! Memory objects: what a mapping is a window onto.
+//!
+//! ```text
+//!   Objects ── ObjectId ──▶ MemoryObject { kind, size, pages, mappers }
+//!                              │
+//!                              ├─ pages    page index ──▶ frame   (the page cache)
+//!                              └─ mappers  [(space, va, first page, pages), …]
+//!                                          (Linux's i_mmap: who maps which
+//!                                           offsets, and at what address)
+//! ```
+//!
+//! A file, a shared-memory segment and the shared half of an anonymous
+//! `MAP_SHARED` mapping are all objects: pages indexed by offset, present
+//! once touched. Private anonymous memory is not an object; its frames
+//! belong to the mappings (see [`AddressSpace`](super::space::AddressSpace)).
+//!
+//! The mapper list answers the question the coherence engine asks when the
+//! kernel writes a page-cache page (`flush_dcache_page`): which user
+//! addresses, in which address spaces, show page *n*? It is a plain vector
+//! searched linearly — objects are mapped by a handful of VMAs in the
+//! workloads this crate targets; an interval tree would replace it without
+//! changing the interface.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::fmt;
+
+use super::frames::{FRAME_SIZE, SpaceId};
+use crate::addr::{PhysAddr, VirtAddr};
+
+/// Names an object in an [`Objects`] table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectId(u32);
+
+impl ObjectId {
+    /// The table slot, for printing.
+    pub const fn index(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "object {}", self.0)
+    }
+}
+
+/// What an object stands for. The kind changes no bookkeeping; it tells a
+/// reader (and the demo kernel's report) what the pages are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ObjectKind {
+    /// A file's page cache.
+    File,
+    /// A shared-memory segment (`shmget`, `memfd`).
+    SharedMemory,
+    /// The backing of a `MAP_SHARED | MAP_ANONYMOUS` mapping.
+    SharedAnonymous,
+}
+
+/// One VMA's view of an object (an `i_mmap` entry): pages
+/// `first_page .. first_page + pages` appear at `start` in `space`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ObjectMapping {
+    /// The address space.
+    pub space: SpaceId,
+    /// Where the window starts (page aligned).
+    pub start: VirtAddr,
+    /// The object page shown at `start`.
+    pub first_page: u32,
+    /// Length of the window in pages.
+    pub pages: u32,
+}
+
+impl ObjectMapping {
+    /// The address at which this window shows object page `page`, if it
+    /// shows it.
+    pub fn address_of(&self, page: u32) -> Option<VirtAddr> {
+        let i = page.checked_sub(self.first_page)?;
+        (i < self.pages).then(|| VirtAddr(self.start.as_u32() + i * FRAME_SIZE))
+    }
+}
+
+/// Why an object operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ObjectError {
+    /// No live object has this id (never created, or destroyed).
+    NoSuchObject {
+        /// The id given.
+        id: ObjectId,
+    },
+    /// A page index at or past the object's size.
+    PageOutOfRange {
+        /// The object.
+        id: ObjectId,
+        /// The page asked for.
+        page: u32,
+        /// The object's size in pages.
+        size: u32,
+    },
+    /// The page already has a frame.
+    PagePresent {
+        /// The object.
+        id: ObjectId,
+        /// The page.
+        page: u32,
+        /// The frame it has.
+        pa: PhysAddr,
+    },
+    /// The mapper list has no such window.
+    NoSuchMapping {
+        /// The object.
+        id: ObjectId,
+        /// The window asked for.
+        mapping: ObjectMapping,
+    },
+    /// The object cannot be destroyed while VMAs map it.
+    StillMapped {
+        /// The object.
+        id: ObjectId,
+        /// How many windows remain.
+        mappers: usize,
+    },
+    /// The heap could not hold the bookkeeping.
+    MetadataAllocFailed,
+}
+
+impl fmt::Display for ObjectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ObjectError::NoSuchObject { id } => write!(f, "{id} does not exist"),
+            ObjectError::PageOutOfRange { id, page, size } => {
+                write!(f, "page {page} is past the end of {id} ({size} pages)")
+            }
+            ObjectError::PagePresent { id, page, pa } => {
+                write!(f, "page {page} of {id} already has frame {pa}")
+            }
+            ObjectError::NoSuchMapping { id, mapping } => {
+                write!(f, "{id} has no window {mapping:?}")
+            }
+            ObjectError::StillMapped { id, mappers } => {
+                write!(f, "{id} is still mapped by {mappers} VMA(s)")
+            }
+            ObjectError::MetadataAllocFailed => {
+                f.write_str("could not allocate memory-object bookkeeping")
+            }
+        }
+    }
+}
+
+/// A file, segment or shared anonymous region: its resident pages and the
+/// windows onto it.
+#[derive(Clone, Debug)]
+pub struct MemoryObject {
+    kind: ObjectKind,
+    size: u32,
+    pages: BTreeMap<u32, PhysAddr>,
+    mappers: Vec<ObjectMapping>,
+}
+
+impl MemoryObject {
+    /// What it is.
+    pub fn kind(&self) -> ObjectKind {
+        self.kind
+    }
+    /// Size in pages.
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+    /// The frame holding page `page`, if resident.
+    pub fn page(&self, page: u32) -> Option<PhysAddr> {
+        self.pages.get(&page).copied()
+    }
+    /// Every resident page, by index.
+    pub fn pages(&self) -> impl Iterator<Item = (u32, PhysAddr)> + '_ {
+        self.pages.iter().map(|(&i, &pa)| (i, pa))
+    }
+    /// Every window onto the object.
+    pub fn mappers(&self) -> &[ObjectMapping] {
+        &self.mappers
+    }
+    /// The user addresses that show page `page`: the places a kernel write
+    /// to that page must be made visible.
+    pub fn addresses_of(&self, page: u32) -> impl Iterator<Item = (SpaceId, VirtAddr)> + '_ {
+        self.mappers
+            .iter()
+            .filter_map(move |m| Some((m.space, m.address_of(page)?)))
+    }
+}
+
+/// The table of live objects, indexed by [`ObjectId`]. Slots of destroyed
+/// objects are reused.
+#[derive(Clone, Debug, Default)]
+pub struct Objects {
+    slots: Vec<Option<MemoryObject>>,
+    free_slots: Vec<u32>,
+}
+
+impl Objects {
+    /// An empty table.
+    pub const fn new() -> Self {
+        Objects {
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+        }
+    }
+
+    /// Creates an object of `size` pages, none resident.
+    pub fn create(&mut self, kind: ObjectKind, size: u32) -> Result<ObjectId, ObjectError> {
+        let object = MemoryObject {
+            kind,
+            size,
+            pages: BTreeMap::new(),
+            mappers: Vec::new(),
+        };
+        if let Some(slot) = self.free_slots.pop() {
+            self.slots[slot as usize] = Some(object);
+            return Ok(ObjectId(slot));
+        }
+        self.slots
+            .try_reserve(1)
+            .map_err(|_| ObjectError::MetadataAllocFailed)?;
+        self.slots.push(Some(object));
+        Ok(ObjectId(self.slots.len() as u32 - 1))
+    }
+
+    /// The object, if it exists.
+    pub fn get(&self, id: ObjectId) -> Result<&MemoryObject, ObjectError> {
+        self.slots
+            .get(id.0 as usize)
+            .and_then(Option::as_ref)
+            .ok_or(ObjectError::NoSuchObject { id })
+    }
+
+    fn get_mut(&mut self, id: ObjectId) -> Result<&mut MemoryObject, ObjectError> {
+        self.slots
+            .get_mut(id.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(ObjectError::NoSuchObject { id })
+    }
+
+    /// Live objects and their ids.
+    pub fn iter(&self) -> impl Iterator<Item = (ObjectId, &MemoryObject)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| Some((ObjectId(i as u32), o.as_ref()?)))
+    }
+
+    /// Makes `pa` the frame of page `page` (it was not resident).
+    pub fn insert_page(
+        &mut self,
+        id: ObjectId,
+        page: u32,
+        pa: PhysAddr,
+    ) -> Result<(), ObjectError> {
+        let object = self.get_mut(id)?;
+        if page >= object.size {
+            return Err(ObjectError::PageOutOfRange {
+                id,
+                page,
+                size: object.size,
+            });
+        }
+        if let Some(&present) = object.pages.get(&page) {
+            return Err(ObjectError::PagePresent {
+                id,
+                page,
+                pa: present,
+            });
+        }
+        object.pages.insert(page, pa);
+        Ok(())
+    }
+
+    /// Records a window onto the object.
+    pub fn add_mapper(&mut self, id: ObjectId, mapping: ObjectMapping) -> Result<(), ObjectError> {
+        let object = self.get_mut(id)?;
+        object
+            .mappers
+            .try_reserve(1)
+            .map_err(|_| ObjectError::MetadataAllocFailed)?;
+        object.mappers.push(mapping);
+        Ok(())
+    }
+
+    /// Forgets a window (exactly as it was added).
+    pub fn remove_mapper(
+        &mut self,
+        id: ObjectId,
+        mapping: ObjectMapping,
+    ) -> Result<(), ObjectError> {
+        let object = self.get_mut(id)?;
+        let i = object
+            .mappers
+            .iter()
+            .position(|m| *m == mapping)
+            .ok_or(ObjectError::NoSuchMapping { id, mapping })?;
+        object.mappers.remove(i);
+        Ok(())
+    }
+
+    /// Destroys an object no VMA maps; returns its resident frames, which
+    /// the caller frees (after making sure no cache lines of them remain
+    /// that could be written back over the next owner's data).
+    pub fn destroy(&mut self, id: ObjectId) -> Result<Vec<PhysAddr>, ObjectError> {
+        let mappers = self.get(id)?.mappers.len();
+        if mappers != 0 {
+            return Err(ObjectError::StillMapped { id, mappers });
+        }
+        self.free_slots
+            .try_reserve(1)
+            .map_err(|_| ObjectError::MetadataAllocFailed)?;
+        let Some(object) = self.slots.get_mut(id.0 as usize).and_then(Option::take) else {
+            return Err(ObjectError::NoSuchObject { id });
+        };
+        self.free_slots.push(id.0);
+        Ok(object.pages.into_values().collect())
+    }
+}
