@@ -567,3 +567,58 @@ fn uncleaned_unmap_leaves_the_walker_stale() {
         assert_walks_see(&walked, arch, "unmap, cleaned by hand");
     }
 }
+
+/// A user space translated through its tables (`Sim::attach_table`): the
+/// accesses follow the descriptors, read-only pages refuse user stores, and
+/// a changed entry is seen only after the TLB operation its token asks for.
+#[test]
+fn attached_tables_translate_accesses_like_the_mmu() {
+    for model in models() {
+        let (mut sim, mut table, mut frames) = table(model);
+        let arch = arch(&sim);
+        // The kernel's own pages (the table frames) must stay reachable
+        // from the user space: share them as a section of the user table.
+        table
+            .map_section(&mut sim, VirtAddr(0), PhysAddr(0), Attributes::KERNEL_DATA)
+            .unwrap();
+        let user = sim.create_space(1);
+        sim.attach_table(user, PhysAddr(L1), arch).unwrap();
+        let (va, pa) = (0x0140_0000, 0x0008_0000);
+        // Global: this table is never given an ASID, so only a global
+        // entry's TLB flush is owed (a non-global one could not be cached).
+        let user_page = Attributes {
+            global: true,
+            ..page_attrs()
+        };
+        table
+            .map_page(&mut sim, &mut frames, VirtAddr(va), PhysAddr(pa), user_page)
+            .unwrap();
+        sim.switch_to(user).unwrap();
+        sim.store(va + 8, 4, 0x1234_5678).unwrap();
+        assert_eq!(sim.load(va + 8, 4).unwrap(), 0x1234_5678, "{model:?}");
+        // Read-only for user code: a store is the scenario's write fault.
+        let flush = table
+            .protect_page(
+                &mut sim,
+                VirtAddr(va),
+                user_page.with_access(Access::UserRoKernelRw),
+            )
+            .unwrap();
+        // Until the TLB operation the old (writable) translation is used,
+        // as on the CPU; afterwards the new one.
+        assert!(sim.store(va, 4, 1).is_ok(), "{model:?}: stale TLB entry");
+        flush.flush(&mut sim).unwrap();
+        assert!(
+            matches!(
+                sim.store(va, 4, 2),
+                Err(vacmm::sim::SimError::ReadOnly { .. })
+            ),
+            "{model:?}"
+        );
+        // Unmapped through the tables: the access is refused.
+        let (_, flush) = table.unmap_page(&mut sim, VirtAddr(va)).unwrap();
+        flush.flush(&mut sim).unwrap();
+        assert!(sim.load(va, 4).is_err(), "{model:?}");
+        assert_clean(&sim.take_violations(), "attached tables");
+    }
+}

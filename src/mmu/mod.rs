@@ -55,7 +55,7 @@ pub use switch::{
 };
 pub use table::{
     FCSE_WINDOW_BYTES, PageSize, PageTable, TableError, TableFrames, TableMemory, TlbFlush,
-    Translation, vivt_aliases,
+    Translation, vivt_aliases, walk,
 };
 
 use crate::cache::CacheInfo;

@@ -83,6 +83,44 @@ pub fn vivt_aliases(a: (&PageTable, VirtAddr), b: (&PageTable, VirtAddr)) -> boo
     line(a) != line(b)
 }
 
+/// Looks `va` up in the tables at `l1` the way the hardware table walker
+/// does: one L1 word, and for a coarse table one L2 word, each fetched with
+/// `read` (the kernel reads through its cache, the [`sim`](crate::sim)
+/// model's walker and a QEMU plugin read memory). `va` is the modified
+/// virtual address (FCSE already applied).
+pub fn walk(
+    read: &mut dyn FnMut(PhysAddr) -> Result<u32, TableError>,
+    l1: PhysAddr,
+    arch: Arch,
+    va: VirtAddr,
+) -> Result<Translation, TableError> {
+    let raw = read(PhysAddr(l1.0 + (va.0 >> 20) * 4))?;
+    let (translation_base, size, attrs) = match L1Descriptor::decode(raw, arch)? {
+        L1Descriptor::Fault => return Err(TableError::NotMapped { va }),
+        L1Descriptor::Section { base, attrs, .. } => (base, PageSize::Section, attrs),
+        L1Descriptor::Supersection { base, attrs } => (base, PageSize::Supersection, attrs),
+        L1Descriptor::Fine { .. } => {
+            return Err(TableError::ForeignEntry {
+                va,
+                descriptor: raw,
+            });
+        }
+        L1Descriptor::Coarse { table, .. } => {
+            let slot = PhysAddr(table.0 + ((va.0 >> 12) & 0xff) * 4);
+            match L2Descriptor::decode(read(slot)?, arch)? {
+                L2Descriptor::Fault => return Err(TableError::NotMapped { va }),
+                L2Descriptor::Large { base, attrs } => (base, PageSize::Large, attrs),
+                L2Descriptor::Small { base, attrs } => (base, PageSize::Small, attrs),
+            }
+        }
+    };
+    Ok(Translation {
+        pa: PhysAddr(translation_base.0 | (va.0 & (size.bytes() - 1))),
+        size,
+        attrs,
+    })
+}
+
 /// What one translation maps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PageSize {
@@ -766,35 +804,13 @@ impl PageTable {
     }
 
     /// Looks `va` up as the table walker would (no TLB, no FCSE: `va` is the
-    /// modified virtual address).
+    /// modified virtual address), reading the words through `mem`.
     pub fn translate<M: TableMemory>(
         &self,
         mem: &mut M,
         va: VirtAddr,
     ) -> Result<Translation, TableError> {
-        let (translation_base, size, attrs) = match self.read_l1(mem, va.0 >> 20)? {
-            (_, L1Descriptor::Fault) => return Err(TableError::NotMapped { va }),
-            (_, L1Descriptor::Section { base, attrs, .. }) => (base, PageSize::Section, attrs),
-            (_, L1Descriptor::Supersection { base, attrs }) => {
-                (base, PageSize::Supersection, attrs)
-            }
-            (raw, L1Descriptor::Fine { .. }) => {
-                return Err(TableError::ForeignEntry {
-                    va,
-                    descriptor: raw,
-                });
-            }
-            (_, L1Descriptor::Coarse { .. }) => match self.l2_slot(mem, va)?.2 {
-                L2Descriptor::Fault => return Err(TableError::NotMapped { va }),
-                L2Descriptor::Large { base, attrs } => (base, PageSize::Large, attrs),
-                L2Descriptor::Small { base, attrs } => (base, PageSize::Small, attrs),
-            },
-        };
-        Ok(Translation {
-            pa: PhysAddr(translation_base.0 | (va.0 & (size.bytes() - 1))),
-            size,
-            attrs,
-        })
+        walk(&mut |pa| mem.read_word(pa), self.l1, self.arch, va)
     }
 
     /// Copies `other`'s L1 entries for `range` (1 MiB aligned) into this

@@ -320,6 +320,9 @@ struct Space {
     key: u16,
     /// Virtual page number → mapping.
     pages: FxHashMap<u32, Mapping>,
+    /// Translation tables the space is walked through instead of `pages`
+    /// (see [`Sim::attach_table`]).
+    table: Option<(crate::addr::PhysAddr, crate::mmu::Arch)>,
 }
 
 /// The model: memory, caches, address spaces, oracle and counters.
@@ -344,6 +347,10 @@ pub struct Sim {
     write_buffer: VecDeque<BufferedStore>,
     /// One-entry translation cache: (space, virtual page) → mapping.
     last_translation: Option<(SpaceId, u32, Mapping, bool)>,
+    /// Translations walked from attached tables, (space, virtual page) →
+    /// (mapping, global), kept until a TLB operation drops them: a TLB of
+    /// unlimited size, so a missing TLB flush always shows.
+    tlb: FxHashMap<(SpaceId, u32), (Mapping, bool)>,
 }
 
 const PAGE: u32 = 4096;
@@ -374,6 +381,7 @@ impl Sim {
             violations: Vec::new(),
             counters: Counters::default(),
             last_translation: None,
+            tlb: FxHashMap::default(),
             write_buffer: VecDeque::new(),
         }
     }
@@ -412,6 +420,7 @@ impl Sim {
         self.spaces.push(Space {
             key,
             pages: FxHashMap::default(),
+            table: None,
         });
         id
     }
@@ -457,6 +466,74 @@ impl Sim {
         self.space_mut(space)?.pages.insert(va / PAGE, mapping);
         self.last_translation = None;
         Ok(())
+    }
+
+    /// From now on, translates `space` through the translation tables at
+    /// `l1` (as built by [`PageTable`](crate::mmu::PageTable)) instead of
+    /// [`map`](Self::map)'s pages: each lookup reads its descriptors from
+    /// memory, as the table walker does, so a descriptor still dirty in the
+    /// D-cache is a [`ViolationKind::StaleTableWalk`]. Walked translations
+    /// are kept in a TLB (of unlimited size) until a TLB operation drops
+    /// them, so a missing TLB flush after a change shows too.
+    ///
+    /// Memory types come from the descriptor's C/B/TEX bits; a page is
+    /// writable if user code may write it (user-accessible pages) or the
+    /// kernel may (kernel-only pages), so a user store to a read-only page
+    /// is [`SimError::ReadOnly`] — the scenario's write fault. On ARMv6 the
+    /// nG bit decides whether lines carry the space's key; on ARMv5 kernel-
+    /// only pages count as global.
+    pub fn attach_table(
+        &mut self,
+        space: SpaceId,
+        l1: crate::addr::PhysAddr,
+        arch: crate::mmu::Arch,
+    ) -> Result<(), SimError> {
+        self.space_mut(space)?.table = Some((l1, arch));
+        self.last_translation = None;
+        Ok(())
+    }
+
+    /// Walks `space`'s tables for `va`.
+    fn walk(
+        &mut self,
+        l1: crate::addr::PhysAddr,
+        arch: crate::mmu::Arch,
+        va: u32,
+    ) -> Option<(Mapping, bool)> {
+        use crate::mmu::{Access, Attributes, MemoryType, walk};
+        let t = walk(
+            &mut |pa| {
+                self.table_walk(pa.as_u32())
+                    .map_err(|_| crate::mmu::TableError::Memory { pa })
+            },
+            l1,
+            arch,
+            VirtAddr(va),
+        )
+        .ok()?;
+        let Attributes { memory, access, .. } = Attributes::from_hw(t.attrs, arch).ok()?;
+        let mem = match memory {
+            MemoryType::NormalWriteBack => MemType::WriteBack,
+            MemoryType::NormalWriteThrough => MemType::WriteThrough,
+            MemoryType::NormalNonCacheable | MemoryType::Bufferable => MemType::Bufferable,
+            MemoryType::Device | MemoryType::StronglyOrdered => MemType::StronglyOrdered,
+        };
+        let user = access.user_readable();
+        let global = match arch {
+            crate::mmu::Arch::Armv6 => !t.attrs.not_global,
+            crate::mmu::Arch::Armv5 => !user,
+        };
+        let writable = if user {
+            access.user_writable()
+        } else {
+            access != Access::KernelRo
+        };
+        let mapping = Mapping {
+            frame: t.pa.as_u32() & !(PAGE - 1),
+            mem,
+            writable,
+        };
+        Some((mapping, global))
     }
 
     /// Changes the memory type of an existing mapping.
@@ -507,6 +584,21 @@ impl Sim {
             && space == self.current
             && p == page
         {
+            return Ok((m.frame | (va & (PAGE - 1)), m, global));
+        }
+        if let Some((l1, arch)) = self.spaces[self.current.0 as usize].table {
+            let (m, global) = match self.tlb.get(&(self.current, page)) {
+                Some(&hit) => hit,
+                None => {
+                    let walked = self.walk(l1, arch, va).ok_or(SimError::Unmapped {
+                        space: self.current,
+                        va,
+                    })?;
+                    self.tlb.insert((self.current, page), walked);
+                    walked
+                }
+            };
+            self.last_translation = Some((self.current, page, m, global));
             return Ok((m.frame | (va & (PAGE - 1)), m, global));
         }
         let own = self.spaces[self.current.0 as usize]
@@ -1051,24 +1143,36 @@ impl CacheMaintenance for Sim {
     }
 
     fn invalidate_tlb_all(&mut self) {
+        self.last_translation = None;
+        self.tlb.clear();
         self.counters.tlb_ops += 1;
         self.counters.cycles += self.costs.tlb_op;
     }
 
-    fn invalidate_tlb_page(&mut self, _va: VirtAddr) {
+    fn invalidate_tlb_page(&mut self, va: VirtAddr) {
+        self.last_translation = None;
+        // Every space's entry for the page: stricter than an ASID-tagged
+        // TLB never hurts, and the model has no ASIDs.
+        let page = va.as_u32() / PAGE;
+        self.tlb.retain(|&(_, p), _| p != page);
         self.counters.tlb_ops += 1;
         self.counters.cycles += self.costs.tlb_op;
     }
 
     fn invalidate_tlb_asid(&mut self, _asid: u8) -> Result<(), MaintenanceError> {
+        self.last_translation = None;
+        self.tlb.clear();
         self.armv6_tlb_op("TLB invalidate by ASID")
     }
 
     fn invalidate_tlb_page_asid(
         &mut self,
-        _va: VirtAddr,
+        va: VirtAddr,
         _asid: u8,
     ) -> Result<(), MaintenanceError> {
+        self.last_translation = None;
+        let page = va.as_u32() / PAGE;
+        self.tlb.retain(|&(_, p), _| p != page);
         self.armv6_tlb_op("TLB invalidate by MVA and ASID")
     }
 }
