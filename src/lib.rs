@@ -42,6 +42,7 @@ extern crate alloc;
 
 pub mod addr;
 pub mod cache;
+pub mod coherence;
 
 pub mod arch;
 pub mod mm;

@@ -85,7 +85,7 @@ pub fn vivt_aliases(a: (&PageTable, VirtAddr), b: (&PageTable, VirtAddr)) -> boo
 
 /// Looks `va` up in the tables at `l1` the way the hardware table walker
 /// does: one L1 word, and for a coarse table one L2 word, each fetched with
-/// `read` (the kernel reads through its cache, the [`sim`](crate::sim)
+/// `read` (the kernel reads through its cache, the `sim`
 /// model's walker and a QEMU plugin read memory). `va` is the modified
 /// virtual address (FCSE already applied).
 pub fn walk(

@@ -1177,6 +1177,66 @@ impl CacheMaintenance for Sim {
     }
 }
 
+/// The translation registers as the model sees them: TTBR0 selects the
+/// space whose attached table (see [`Sim::attach_table`]) is at that
+/// address, so `ContextSwitcher` drives the model's context switches.
+impl crate::mmu::TranslationRegisters for Sim {
+    unsafe fn set_user_table(&mut self, table: crate::addr::PhysAddr) {
+        let found = self
+            .spaces
+            .iter()
+            .position(|s| s.table.is_some_and(|(l1, _)| l1 == table));
+        // A table the model does not know (never attached) leaves the
+        // current space as it is: the scenario's own accesses will show it.
+        if let Some(i) = found {
+            let key = self.current_key;
+            self.current = SpaceId(i as u16);
+            self.current_key = key;
+            self.last_translation = None;
+        }
+    }
+
+    unsafe fn set_context_key(&mut self, key: u8) {
+        self.current_key = u16::from(key);
+        self.last_translation = None;
+    }
+}
+
+/// The kernel's page copies and fills, as word accesses through the
+/// current translation (the kernel's linear map must be mapped).
+impl crate::coherence::KernelAccess for Sim {
+    fn zero_page(&mut self, va: VirtAddr) -> Result<(), crate::coherence::AccessError> {
+        let base = va.as_u32() & !(PAGE - 1);
+        for offset in (0..PAGE).step_by(4) {
+            self.store(base + offset, 4, 0)
+                .map_err(|_| crate::coherence::AccessError {
+                    va: VirtAddr(base + offset),
+                })?;
+        }
+        Ok(())
+    }
+
+    fn copy_page(
+        &mut self,
+        dst: VirtAddr,
+        src: VirtAddr,
+    ) -> Result<(), crate::coherence::AccessError> {
+        let (dst, src) = (dst.as_u32() & !(PAGE - 1), src.as_u32() & !(PAGE - 1));
+        for offset in (0..PAGE).step_by(4) {
+            let word = self
+                .load(src + offset, 4)
+                .map_err(|_| crate::coherence::AccessError {
+                    va: VirtAddr(src + offset),
+                })?;
+            self.store(dst + offset, 4, word)
+                .map_err(|_| crate::coherence::AccessError {
+                    va: VirtAddr(dst + offset),
+                })?;
+        }
+        Ok(())
+    }
+}
+
 /// The model as the kernel's view of translation-table frames. Words are
 /// read and written through the kernel's mapping at VA = PA (map the table
 /// frames in [`KERNEL`] at their physical addresses first), so descriptor

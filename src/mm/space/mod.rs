@@ -37,7 +37,9 @@ use super::gaps::{Gap, GapTree};
 use super::object::{ObjectError, ObjectId, ObjectKind, ObjectMapping, Objects};
 use super::unmapped::{Layout, MapRequest, MmapError, get_unmapped_area};
 use crate::addr::{PhysAddr, VirtAddr};
-use crate::mmu::{Access, Attributes, Execute, PageTable, TableError, TableFrames, TableMemory};
+use crate::mmu::{
+    Access, Attributes, Execute, MemoryType, PageTable, TableError, TableFrames, TableMemory,
+};
 
 #[cfg(test)]
 mod tests;
@@ -895,6 +897,41 @@ impl AddressSpace {
         let (min, top) = (self.config.layout.min_addr, self.config.layout.task_size);
         self.unmap_range(sys, min, top)?;
         Ok(self.table.release(&mut sys.mem, &mut sys.table_frames)?)
+    }
+
+    /// The memory type of resident page `va`'s entry.
+    pub fn memory_type<M: TableMemory, F>(
+        &self,
+        sys: &mut MemorySystem<M, F>,
+        va: VirtAddr,
+    ) -> Result<MemoryType, SpaceError> {
+        let arch = self.table.arch();
+        let t = self.table.translate(&mut sys.mem, va)?;
+        Ok(t.attributes(arch).map_err(TableError::from)?.memory)
+    }
+
+    /// Rewrites the memory type of resident page `va` (how the coherence
+    /// engine makes aliases uncacheable and cacheable again) and flushes
+    /// its TLB entry. Cache maintenance the change needs is the caller's.
+    pub fn set_memory_type<M: TableMemory, F>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        va: VirtAddr,
+        memory: MemoryType,
+    ) -> Result<(), SpaceError> {
+        let va = va.align_down(PAGE);
+        if !self.resident.contains_key(&va.as_u32()) {
+            return Err(SpaceError::NoMapping { va });
+        }
+        let arch = self.table.arch();
+        let t = self.table.translate(&mut sys.mem, va)?;
+        let attrs = t
+            .attributes(arch)
+            .map_err(TableError::from)?
+            .with_memory(memory);
+        let flush = self.table.protect_page(&mut sys.mem, va, attrs)?;
+        flush.flush(sys.mem.cache()).map_err(TableError::from)?;
+        Ok(())
     }
 
     // ---- internals --------------------------------------------------------------
