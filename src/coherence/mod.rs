@@ -178,6 +178,14 @@ impl From<AccessError> for CoherenceError {
 
 const PAGE: u32 = FRAME_SIZE;
 
+/// The (space, address) of every user mapping of `pa`.
+fn user_aliases(
+    frames: &crate::mm::frames::FrameDb,
+    pa: PhysAddr,
+) -> Result<alloc::vec::Vec<(SpaceId, VirtAddr)>, FrameError> {
+    Ok(frames.user_mappings(pa)?.map(|m| (m.space, m.va)).collect())
+}
+
 /// The page containing `va`. Infallible: an aligned page ends at 2^32 at
 /// the latest, which a `VirtRange` can express.
 fn page_range(va: VirtAddr) -> VirtRange {
@@ -276,6 +284,22 @@ impl<P: Policy> Engine<P> {
         }
     }
 
+    /// Flushes every user alias in `users` that holds lines apart from the
+    /// kernel alias `kva` (at most one whole-cache fallback for them all).
+    fn flush_aliases_apart_from<C: CacheMaintenance + ?Sized>(
+        &mut self,
+        cpu: &mut C,
+        users: &[(SpaceId, VirtAddr)],
+        kva: VirtAddr,
+    ) {
+        let mut whole = false;
+        for &(space, va) in users {
+            if self.separate_lines(va, kva) {
+                self.flush_user_alias(cpu, space, va, &mut whole);
+            }
+        }
+    }
+
     // ---- flush_dcache_page / update_mmu_cache ---------------------------------
 
     /// The kernel wrote frame `pa` through its linear map (a page-cache page,
@@ -289,11 +313,7 @@ impl<P: Policy> Engine<P> {
     ) -> Result<(), CoherenceError> {
         self.counters.flush_dcache_page += 1;
         let kva = self.kernel_va(pa);
-        let users: alloc::vec::Vec<_> = sys
-            .frames
-            .user_mappings(pa)?
-            .map(|m| (m.space, m.va))
-            .collect();
+        let users = user_aliases(&sys.frames, pa)?;
         if users.is_empty() && self.policy.defers_kernel_alias() {
             sys.frames.clear_flags(pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
             self.counters.deferred += 1;
@@ -319,12 +339,7 @@ impl<P: Policy> Engine<P> {
         // must not hit lines older than what users write meanwhile.
         cpu.clean_invalidate_dcache_range(page_range(kva));
         self.counters.kernel_alias_cleans += 1;
-        let mut whole = false;
-        for (space, va) in users {
-            if self.separate_lines(va, kva) {
-                self.flush_user_alias(cpu, space, va, &mut whole);
-            }
-        }
+        self.flush_aliases_apart_from(cpu, &users, kva);
         cpu.drain_write_buffer();
         Ok(())
     }
@@ -527,18 +542,9 @@ impl<P: Policy> Engine<P> {
             // The source's newest data may sit in a user alias's lines
             // (written before it turned copy-on-write): get it to memory,
             // and drop stale kernel-alias lines so the copy reads memory.
-            let users: alloc::vec::Vec<_> = sys
-                .frames
-                .user_mappings(from)?
-                .map(|m| (m.space, m.va))
-                .collect();
+            let users = user_aliases(&sys.frames, from)?;
             let cpu = sys.mem.cache();
-            let mut whole = false;
-            for (s, va) in users {
-                if self.separate_lines(va, kfrom) {
-                    self.flush_user_alias(cpu, s, va, &mut whole);
-                }
-            }
+            self.flush_aliases_apart_from(cpu, &users, kfrom);
             cpu.clean_invalidate_dcache_range(page_range(kfrom));
             cpu.drain_write_buffer();
         }
@@ -565,12 +571,7 @@ impl<P: Policy> Engine<P> {
         let Ok(range) = VirtRange::new(va, u64::from(len)) else {
             return Err(SpaceError::OutOfUserSpace { addr: va, len }.into());
         };
-        let resident = space.resident().any(|(a, _)| {
-            let a = u64::from(a.as_u32());
-            a + u64::from(PAGE) > u64::from(va.as_u32())
-                && a < u64::from(va.as_u32()) + u64::from(len)
-        });
-        if !resident {
+        if space.resident_in(va, len).next().is_none() {
             return Ok(());
         }
         let cpu = sys.mem.cache();
@@ -620,15 +621,8 @@ impl<P: Policy> Engine<P> {
     }
 
     fn frames_in(&self, space: &AddressSpace, va: VirtAddr, len: u32) -> alloc::vec::Vec<PhysAddr> {
-        let (start, end) = (
-            u64::from(va.as_u32()),
-            u64::from(va.as_u32()) + u64::from(len),
-        );
-        let mut frames: alloc::vec::Vec<PhysAddr> = space
-            .resident()
-            .filter(|(a, _)| (start..end).contains(&u64::from(a.as_u32())))
-            .map(|(_, pa)| pa)
-            .collect();
+        let mut frames: alloc::vec::Vec<PhysAddr> =
+            space.resident_in(va, len).map(|(_, pa)| pa).collect();
         frames.sort_unstable();
         frames.dedup();
         frames

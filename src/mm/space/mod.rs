@@ -602,6 +602,21 @@ impl AddressSpace {
     pub fn resident(&self) -> impl Iterator<Item = (VirtAddr, PhysAddr)> + '_ {
         self.resident.iter().map(|(&va, &pa)| (VirtAddr(va), pa))
     }
+    /// The mapped pages of `[va, va + len)` and their frames, found in the
+    /// index (not by walking every page of the range).
+    pub fn resident_in(
+        &self,
+        va: VirtAddr,
+        len: u32,
+    ) -> impl Iterator<Item = (VirtAddr, PhysAddr)> + '_ {
+        let start = va.as_u32() & !(PAGE - 1);
+        let end = u64::from(va.as_u32()) + u64::from(len);
+        self.resident
+            .range(start..)
+            .take_while(move |&(&a, _)| u64::from(a) < end)
+            .map(|(&a, &pa)| (VirtAddr(a), pa))
+    }
+
     /// The frame mapped at the page containing `va`, if any.
     pub fn resident_at(&self, va: VirtAddr) -> Option<PhysAddr> {
         self.resident.get(&(va.as_u32() & !(PAGE - 1))).copied()
