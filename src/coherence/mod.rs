@@ -3,59 +3,85 @@
 //! cache needs.
 //!
 //! ```text
-//!   kernel: fault / munmap / mprotect / "I wrote this page-cache page"
-//!      │
-//!      ▼
-//!   Engine ── flush_dcache_page ── kernel alias: defer (no user mapping)
-//!      │                           or clean it and every user alias
-//!      ├─── fault ──► AddressSpace::fault, fill the page through the kernel
-//!      │              alias (zero / copy), update_mmu_cache
-//!      ├─── update_mmu_cache ── finish deferred work, I-cache, make_coherent
-//!      ├─── make_coherent ──── writable aliases that can hold separate lines
-//!      │                       → clean+invalidate, uncacheable; conflict gone
-//!      │                       → cacheable again (beyond Linux)
-//!      └─── munmap / mprotect ── flush the range while it is still mapped,
-//!                                then re-check the pages it touched
+//!   kernel event                    engine call
+//!   ─────────────────────────────── ──────────────────────────────────────
+//!   page fault                      Engine::fault (zero-fill / copy-on-write
+//!                                   through colour-matched kernel windows,
+//!                                   then update_mmu_cache)
+//!   kernel wrote a page-cache page  Engine::flush_dcache_page (deferred while
+//!                                   no user maps it)
+//!   kernel touches a user page      Engine::kmap → Kmap guard (maintenance
+//!                                   before, and on drop)
+//!   munmap / mprotect / brk         Engine::munmap / mprotect / brk
+//!   fork / exec / exit              Engine::fork / exec / exit
+//!   context switch                  Engine::switch_to (ContextSwitcher)
+//!   buffers kernel ↔ user           shared::SharedBuffer (hand-over or uncached)
+//!   DMA                             dma::map_for_device / unmap
 //! ```
 //!
 //! Which aliases "can hold separate lines" is the cache's kind:
-//! - **VIVT** (ARM926): any two virtual addresses. Only the current address
-//!   space has user lines (the context switch flushes the cache); the
-//!   kernel's linear map is always live.
+//! - **VIVT** (ARM926): any two virtual addresses. A space's user lines
+//!   survive only until a flushing context switch; spaces running under an
+//!   FCSE PID keep theirs, at their modified addresses. The engine tracks
+//!   which spaces are *live in the cache* and skips the others.
 //! - **VIPT aliasing** (ARM1136 with 32/64 KiB): addresses of different
 //!   colours. Frames are allocated in their user address's colour, so the
-//!   kernel alias usually shares the user's lines and needs nothing.
+//!   kernel alias usually shares the user's lines and needs nothing; where
+//!   it does not, the kernel works through a window of the user's colour
+//!   ([`KernelWindows`]), which also reaches lines of spaces not running.
 //! - **VIPT non-aliasing, PIPT** (ARM1176 16 KiB): never — only the I-cache
 //!   needs maintenance, for code written through the D-cache.
 //!
-//! Maintenance by virtual address reaches lines of the *current* address
-//! space only (VIVT lines are tagged with it; VIPT operations translate
-//! through it). Where a user alias of a non-current space could hold lines
-//! of another colour, the engine falls back to the whole D-cache and counts
-//! it ([`Counters::whole_cache_fallbacks`]); colour-matched kernel windows
-//! that avoid the fallback are future work.
+//! # Example
+//!
+//! The engine on the host cache model (feature `sim`): a process maps a
+//! page-cache page the kernel wrote before anyone mapped it.
+//!
+//! ```
+//! # #[cfg(feature = "sim")] {
+//! use vacmm::coherence::Engine;
+//! use vacmm::sim::{CpuModel, Sim};
+//! let model = CpuModel::arm926();
+//! let engine = Engine::new(model.info(), 0);
+//! assert_eq!(engine.counters().flush_dcache_page, 0);
+//! # }
+//! ```
+//! The engine's own tests (`src/coherence/tests.rs`) drive every seed
+//! scenario this way; `tests/coherence.rs` runs them on the CPU.
 
 use core::fmt;
 
 use crate::addr::{PhysAddr, VirtAddr, VirtRange};
 use crate::cache::{CacheInfo, CacheKind, CacheMaintenance};
-use crate::mm::frames::{FRAME_SIZE, FrameError, MappingKind, PageFlags, SpaceId};
-use crate::mm::object::ObjectKind;
-use crate::mm::space::{
-    AddressSpace, Backing, FaultAccess, FaultOutcome, MemorySystem, SpaceError,
-};
-use crate::mmu::{MemoryType, TableError, TableFrames, TableMemory};
+use crate::mm::frames::{FRAME_SIZE, FrameDb, FrameError, MappingKind, PageFlags, SpaceId};
+use crate::mm::space::{AddressSpace, MemorySystem, Protection, SpaceError};
+use crate::mmu::{MemoryType, TableError, TableMemory};
+
+pub mod dma;
+mod fault;
+mod lifecycle;
+pub mod shared;
+mod windows;
+
+pub use windows::{KernelWindows, Kmap, KmapAccess, WindowError};
 
 #[cfg(all(test, feature = "sim"))]
 mod tests;
 
-/// How the kernel reads and writes a whole page through its own mapping:
-/// plain stores on the CPU, modelled accesses in the `sim` model.
+/// How the kernel reads and writes a whole page through one of its
+/// mappings: plain stores on the CPU, modelled accesses in the `sim` model.
 pub trait KernelAccess {
     /// Writes zeroes over the page at kernel address `va`.
     fn zero_page(&mut self, va: VirtAddr) -> Result<(), AccessError>;
     /// Copies the page at kernel address `src` over the one at `dst`.
     fn copy_page(&mut self, dst: VirtAddr, src: VirtAddr) -> Result<(), AccessError>;
+    /// The engine is about to drop frame `pa`'s cached lines unwritten
+    /// because its contents are dead (its owner exits). Nothing to do on a
+    /// CPU; the cache model records it, so its oracle tells this apart
+    /// from a lost write.
+    fn contents_dead(&mut self, pa: PhysAddr) {
+        let _ = pa;
+    }
 }
 
 /// A kernel page access that could not be made.
@@ -81,9 +107,25 @@ pub trait Policy {
     fn restores_cacheability(&self) -> bool {
         true
     }
+    /// Use the "is this space live in the cache" knowledge to skip
+    /// maintenance of spaces whose lines a context switch already flushed.
+    fn tracks_live_spaces(&self) -> bool {
+        true
+    }
+    /// Zero-fill and copy through windows of the user's colour (when the
+    /// engine has them) instead of the linear map plus flushes.
+    fn uses_colour_windows(&self) -> bool {
+        true
+    }
+    /// Flush the whole D-cache at every coherence event instead of the
+    /// pages concerned (the flush-everything baseline).
+    fn flushes_everything(&self) -> bool {
+        false
+    }
 }
 
-/// vacmm's own policy: defer, and restore cacheability.
+/// vacmm's own policy: defer, restore cacheability, skip spaces that are
+/// not live, work through colour-matched windows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Vacmm;
 
@@ -93,50 +135,83 @@ impl Policy for Vacmm {
     }
 }
 
-/// What the engine did, counted (NetBSD's event counters).
+/// What the engine did, counted (NetBSD's event counters). Operations are
+/// counted per page (or per whole-cache operation), not per line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// `flush_dcache_page` calls.
     pub flush_dcache_page: u64,
     /// …of which deferred (no user mapping).
     pub deferred: u64,
-    /// Kernel-alias pages cleaned.
+    /// Kernel-alias pages cleaned (or discarded before an overwrite).
     pub kernel_alias_cleans: u64,
-    /// User-alias pages cleaned and invalidated.
+    /// User-alias pages cleaned and/or invalidated.
     pub user_alias_flushes: u64,
     /// I-cache invalidations for executable mappings.
     pub icache_flushes: u64,
-    /// Whole-D-cache operations used because an alias was out of reach.
-    pub whole_cache_fallbacks: u64,
-    /// Pages made uncacheable by `make_coherent`.
+    /// Whole-D-cache operations (a range above the threshold, or an alias
+    /// out of reach without windows).
+    pub whole_cache_flushes: u64,
+    /// Pages made uncacheable by `make_coherent` (transitions).
     pub made_uncached: u64,
-    /// Pages made cacheable again.
+    /// Pages made cacheable again (transitions).
     pub restored: u64,
-    /// Ranges flushed before unmap / protection change.
+    /// Ranges flushed before unmap / protection change / fork / exit.
     pub range_flushes: u64,
-    /// Pages zero-filled or copied through the kernel alias.
+    /// Maintenance skipped because the space's lines were not live.
+    pub skipped_not_live: u64,
+    /// Pages zero-filled or copied for user mappings.
     pub pages_filled: u64,
+    /// …of which through a kernel window of the user's colour.
+    pub window_fills: u64,
+    /// `Kmap` guards taken.
+    pub kmaps: u64,
+    /// Context switches through the engine, and of those the ones that
+    /// flushed the caches.
+    pub switches: u64,
+    /// See `switches`.
+    pub switch_flushes: u64,
 }
 
-/// Why an engine call failed.
+/// Why an engine call failed. Each carries the offending values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CoherenceError {
     /// The address-space operation failed (nothing was flushed for it).
     Space(SpaceError),
-    /// A frame-database error.
+    /// A frame-database error (an unknown frame, a missing mapping).
     Frame(FrameError),
     /// A page-table error.
     Table(TableError),
     /// The kernel could not access a page through its alias.
     Access(AccessError),
-    /// The space is not the current one, but the operation needs its lines.
-    NotCurrent {
+    /// A kernel window could not be used.
+    Window(WindowError),
+    /// An address that must be page (or line) aligned is not.
+    Unaligned {
+        /// The address.
+        addr: VirtAddr,
+        /// The alignment it needs.
+        alignment: u32,
+    },
+    /// `addr + len` passes 4 GiB, or the length is zero where that is
+    /// meaningless.
+    BadLength {
+        /// Start.
+        addr: VirtAddr,
+        /// Length.
+        len: u64,
+    },
+    /// The space given is not the one the call needs (e.g. a child that
+    /// is the parent).
+    WrongSpace {
         /// The space given.
         space: SpaceId,
-        /// The current space.
-        current: SpaceId,
+        /// What was expected instead.
+        expected: SpaceId,
     },
+    /// A context switch failed; the previous space still runs.
+    Switch(crate::mmu::SwitchError),
 }
 
 impl fmt::Display for CoherenceError {
@@ -146,45 +221,48 @@ impl fmt::Display for CoherenceError {
             CoherenceError::Frame(e) => e.fmt(f),
             CoherenceError::Table(e) => e.fmt(f),
             CoherenceError::Access(e) => write!(f, "kernel access to {} failed", e.va),
-            CoherenceError::NotCurrent { space, current } => write!(
+            CoherenceError::Window(e) => e.fmt(f),
+            CoherenceError::Unaligned { addr, alignment } => {
+                write!(f, "{addr} is not aligned to {alignment:#x}")
+            }
+            CoherenceError::BadLength { addr, len } => {
+                write!(f, "length {len:#x} at {addr} is empty or passes 4 GiB")
+            }
+            CoherenceError::WrongSpace { space, expected } => write!(
                 f,
-                "address space {} is not current ({} is)",
-                space.0, current.0
+                "address space {} given where {} was expected",
+                space.0, expected.0
             ),
+            CoherenceError::Switch(e) => e.fmt(f),
         }
     }
 }
 
-impl From<SpaceError> for CoherenceError {
-    fn from(e: SpaceError) -> Self {
-        CoherenceError::Space(e)
+macro_rules! from_error {
+    ($($source:ty => $variant:ident),* $(,)?) => {$(
+        impl From<$source> for CoherenceError {
+            fn from(e: $source) -> Self {
+                CoherenceError::$variant(e)
+            }
+        }
+    )*};
+}
+impl From<crate::mm::object::ObjectError> for CoherenceError {
+    fn from(e: crate::mm::object::ObjectError) -> Self {
+        CoherenceError::Space(SpaceError::Object(e))
     }
 }
-impl From<FrameError> for CoherenceError {
-    fn from(e: FrameError) -> Self {
-        CoherenceError::Frame(e)
-    }
-}
-impl From<TableError> for CoherenceError {
-    fn from(e: TableError) -> Self {
-        CoherenceError::Table(e)
-    }
-}
-impl From<AccessError> for CoherenceError {
-    fn from(e: AccessError) -> Self {
-        CoherenceError::Access(e)
-    }
-}
+
+from_error!(
+    SpaceError => Space,
+    FrameError => Frame,
+    TableError => Table,
+    AccessError => Access,
+    WindowError => Window,
+    crate::mmu::SwitchError => Switch,
+);
 
 const PAGE: u32 = FRAME_SIZE;
-
-/// The (space, address) of every user mapping of `pa`.
-fn user_aliases(
-    frames: &crate::mm::frames::FrameDb,
-    pa: PhysAddr,
-) -> Result<alloc::vec::Vec<(SpaceId, VirtAddr)>, FrameError> {
-    Ok(frames.user_mappings(pa)?.map(|m| (m.space, m.va)).collect())
-}
 
 /// The page containing `va`. Infallible: an aligned page ends at 2^32 at
 /// the latest, which a `VirtRange` can express.
@@ -195,14 +273,80 @@ fn page_range(va: VirtAddr) -> VirtRange {
     }
 }
 
+/// Checks a user range argument: page-aligned start, non-zero length that
+/// stays below 4 GiB.
+fn check_range(va: VirtAddr, len: u32) -> Result<VirtRange, CoherenceError> {
+    if !va.is_aligned(PAGE) {
+        return Err(CoherenceError::Unaligned {
+            addr: va,
+            alignment: PAGE,
+        });
+    }
+    VirtRange::new(va, u64::from(len)).map_err(|_| CoherenceError::BadLength {
+        addr: va,
+        len: u64::from(len),
+    })
+}
+
+/// What to do to the lines of one alias.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LineOp {
+    /// Write dirty lines back; keep them.
+    Clean,
+    /// Write back and drop.
+    CleanInvalidate,
+    /// Drop without writing back: only for a frame whose contents are
+    /// about to be overwritten whole or freed.
+    Discard,
+}
+
+fn apply<C: CacheMaintenance + ?Sized>(cpu: &mut C, op: LineOp, range: VirtRange) {
+    match op {
+        LineOp::Clean => {
+            cpu.clean_dcache_range(range);
+        }
+        LineOp::CleanInvalidate => {
+            cpu.clean_invalidate_dcache_range(range);
+        }
+        // SAFETY: the callers discard whole pages whose data is dead (being
+        // overwritten or freed); the range is page aligned, so no other
+        // data shares its lines.
+        LineOp::Discard => unsafe {
+            cpu.invalidate_dcache_range(range);
+        },
+    }
+}
+
+/// One space whose lines may be in a VIVT cache, and the FCSE PID it runs
+/// under (its lines sit at modified addresses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Live {
+    space: SpaceId,
+    pid: Option<u8>,
+}
+
 /// The coherence engine for one CPU.
-#[derive(Clone, Debug)]
 pub struct Engine<P: Policy = Vacmm> {
     info: CacheInfo,
     linear_offset: u32,
     current: SpaceId,
+    /// VIVT: spaces whose user lines may be cached (the current one first
+    /// seen; FCSE-keyed spaces stay until a flushing switch).
+    live: alloc::vec::Vec<Live>,
+    windows: Option<KernelWindows>,
     counters: Counters,
     policy: P,
+}
+
+impl<P: Policy + fmt::Debug> fmt::Debug for Engine<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("kind", &self.info.kind)
+            .field("current", &self.current)
+            .field("policy", &self.policy)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Engine<Vacmm> {
@@ -220,9 +364,20 @@ impl<P: Policy> Engine<P> {
             info,
             linear_offset,
             current: SpaceId::KERNEL,
+            live: alloc::vec::Vec::new(),
+            windows: None,
             counters: Counters::default(),
             policy,
         }
+    }
+
+    /// Gives the engine kernel windows (see [`KernelWindows`]): zero-fill
+    /// and copy-on-write then go through a mapping of the user's colour,
+    /// and aliases of spaces not running are reached without flushing the
+    /// whole cache.
+    pub fn with_windows(mut self, windows: KernelWindows) -> Self {
+        self.windows = Some(windows);
+        self
     }
 
     /// What has been done so far.
@@ -230,15 +385,31 @@ impl<P: Policy> Engine<P> {
         &self.counters
     }
 
+    /// The cache facts the engine works from.
+    pub fn info(&self) -> &CacheInfo {
+        &self.info
+    }
+
     /// The policy.
     pub fn policy(&self) -> &P {
         &self.policy
     }
 
-    /// Records the space now running (call after the context switch, whose
-    /// [`ContextSwitcher`](crate::mmu::ContextSwitcher) did the cache work).
-    pub fn set_current(&mut self, space: SpaceId) {
+    /// Records that `space` now runs after a context switch made by other
+    /// means than [`switch_to`](Self::switch_to); `cache_flushed` says
+    /// whether that switch cleaned and invalidated the caches (a plain
+    /// VIVT switch does; an ASID or FCSE-PID switch does not).
+    pub fn set_current(&mut self, space: SpaceId, cache_flushed: bool) {
+        self.note_switch(space, None, cache_flushed);
+    }
+
+    fn note_switch(&mut self, space: SpaceId, pid: Option<u8>, cache_flushed: bool) {
         self.current = space;
+        if cache_flushed {
+            self.live.clear();
+        }
+        self.live.retain(|l| l.space != space);
+        self.live.push(Live { space, pid });
     }
 
     /// The space the engine believes is running.
@@ -246,7 +417,7 @@ impl<P: Policy> Engine<P> {
         self.current
     }
 
-    /// The kernel's address of frame `pa`.
+    /// The kernel's (linear-map) address of frame `pa`.
     pub fn kernel_va(&self, pa: PhysAddr) -> VirtAddr {
         VirtAddr(pa.as_u32().wrapping_add(self.linear_offset))
     }
@@ -264,48 +435,118 @@ impl<P: Policy> Engine<P> {
         self.info.kind.aliases()
     }
 
-    /// Cleans and invalidates the user alias `va` of `space`, or the whole
-    /// D-cache when that alias is out of reach (another space's lines on a
-    /// VIPT-aliasing cache; on VIVT only the current space has user lines).
-    fn flush_user_alias<C: CacheMaintenance + ?Sized>(
-        &mut self,
-        cpu: &mut C,
-        space: SpaceId,
-        va: VirtAddr,
-        whole_done: &mut bool,
-    ) {
-        if space == self.current {
-            cpu.clean_invalidate_dcache_range(page_range(va));
-            self.counters.user_alias_flushes += 1;
-        } else if matches!(self.info.kind, CacheKind::VipAliasing { .. }) && !*whole_done {
-            cpu.clean_invalidate_dcache_all();
-            self.counters.whole_cache_fallbacks += 1;
-            *whole_done = true;
+    fn vipt_aliasing(&self) -> bool {
+        matches!(self.info.kind, CacheKind::VipAliasing { .. })
+    }
+
+    /// Where a VIVT cache keeps `space`'s lines for `va`: `None` when the
+    /// space is not live (a flushing switch emptied the cache of it).
+    fn vivt_line_address(&self, space: SpaceId, va: VirtAddr) -> Option<VirtAddr> {
+        if !self.policy.tracks_live_spaces() {
+            return (space == self.current).then_some(va);
+        }
+        let live = self.live.iter().find(|l| l.space == space)?;
+        Some(match live.pid {
+            Some(pid) if va.as_u32() < crate::mmu::FCSE_WINDOW_BYTES => {
+                VirtAddr(u32::from(pid) * crate::mmu::FCSE_WINDOW_BYTES + va.as_u32())
+            }
+            _ => va,
+        })
+    }
+
+    /// True if `space` may have lines in the cache.
+    pub fn is_live(&self, space: SpaceId) -> bool {
+        match self.info.kind {
+            CacheKind::Vivt => self.vivt_line_address(space, VirtAddr(0)).is_some(),
+            _ => true,
         }
     }
 
-    /// Flushes every user alias in `users` that holds lines apart from the
-    /// kernel alias `kva` (at most one whole-cache fallback for them all).
-    fn flush_aliases_apart_from<C: CacheMaintenance + ?Sized>(
+    /// The whole D-cache, cleaned and invalidated.
+    fn whole_dcache<M: TableMemory>(&mut self, mem: &mut M) {
+        let cpu = mem.cache();
+        cpu.clean_invalidate_dcache_all();
+        cpu.drain_write_buffer();
+        self.counters.whole_cache_flushes += 1;
+    }
+
+    /// Does `op` to the lines user alias `va` of `space` (a mapping of
+    /// frame `pa`) may hold. `whole` records a whole-cache flush already
+    /// done in this batch (after which nothing is left to do).
+    fn maintain_user_alias<M: TableMemory>(
         &mut self,
-        cpu: &mut C,
-        users: &[(SpaceId, VirtAddr)],
-        kva: VirtAddr,
-    ) {
+        mem: &mut M,
+        space: SpaceId,
+        va: VirtAddr,
+        pa: PhysAddr,
+        op: LineOp,
+        whole: &mut bool,
+    ) -> Result<(), CoherenceError> {
+        if *whole {
+            return Ok(());
+        }
+        match self.info.kind {
+            CacheKind::Vivt => match self.vivt_line_address(space, va) {
+                Some(at) => {
+                    apply(mem.cache(), op, page_range(at));
+                    self.counters.user_alias_flushes += 1;
+                }
+                None => self.counters.skipped_not_live += 1,
+            },
+            CacheKind::VipAliasing { .. } => {
+                if space == self.current {
+                    apply(mem.cache(), op, page_range(va));
+                    self.counters.user_alias_flushes += 1;
+                } else if self.policy.uses_colour_windows()
+                    && let Some(windows) = self.windows.as_mut()
+                {
+                    // Physically tagged lines: any mapping of the same
+                    // colour reaches them, whichever space runs.
+                    let colour = self.info.colour_of(va);
+                    let slot = windows.acquire(mem, pa, colour)?;
+                    apply(mem.cache(), op, page_range(windows.va(slot)));
+                    windows.release(mem, slot)?;
+                    self.counters.user_alias_flushes += 1;
+                } else {
+                    self.whole_dcache(mem);
+                    *whole = true;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Does `op` to every user alias of `pa` whose lines are separate from
+    /// those of address `from` (the kernel alias or a window).
+    fn maintain_aliases_apart_from<M: TableMemory>(
+        &mut self,
+        mem: &mut M,
+        frames: &FrameDb,
+        pa: PhysAddr,
+        from: VirtAddr,
+        op: LineOp,
+    ) -> Result<(), CoherenceError> {
         let mut whole = false;
-        for &(space, va) in users {
-            if self.separate_lines(va, kva) {
-                self.flush_user_alias(cpu, space, va, &mut whole);
+        let users = user_aliases(frames, pa)?;
+        for (space, va) in users {
+            if self.separate_lines(va, from) {
+                self.maintain_user_alias(mem, space, va, pa, op, &mut whole)?;
             }
         }
+        Ok(())
     }
 
     // ---- flush_dcache_page / update_mmu_cache ---------------------------------
 
-    /// The kernel wrote frame `pa` through its linear map (a page-cache page,
-    /// a shared buffer): make the write visible to every user mapping.
-    /// With no user mapping the work is deferred to
+    /// The kernel wrote frame `pa` through its linear map (a page-cache page
+    /// filled by `read()`, a shared buffer): make the write visible to every
+    /// user mapping. With no user mapping the work is deferred to
     /// [`update_mmu_cache`](Self::update_mmu_cache).
+    ///
+    /// This is the *after* half only, as in Linux: for a page users may be
+    /// writing meanwhile, bracket the kernel's access with
+    /// [`kmap`](Self::kmap), which also flushes their lines first.
     pub fn flush_dcache_page<M: TableMemory, F>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
@@ -320,10 +561,18 @@ impl<P: Policy> Engine<P> {
             return Ok(());
         }
         let flags = sys.frames.set_flags(pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
-        let cpu = sys.mem.cache();
+        if self.policy.flushes_everything() {
+            self.whole_dcache(&mut sys.mem);
+            if flags.contains(PageFlags::EXECUTABLE) {
+                sys.mem.cache().invalidate_icache_all();
+                self.counters.icache_flushes += 1;
+            }
+            return Ok(());
+        }
         if flags.contains(PageFlags::EXECUTABLE) {
             // Some mapping runs this page: new code must reach memory and
             // the I-cache must drop the old, whatever the D-cache kind.
+            let cpu = sys.mem.cache();
             cpu.clean_dcache_range(page_range(kva));
             cpu.drain_write_buffer();
             cpu.invalidate_icache_all();
@@ -336,11 +585,20 @@ impl<P: Policy> Engine<P> {
             return Ok(());
         }
         // Invalidated as well as cleaned: a later kernel read of the page
-        // must not hit lines older than what users write meanwhile.
-        cpu.clean_invalidate_dcache_range(page_range(kva));
+        // must not hit lines older than what users write meanwhile. User
+        // aliases are invalidated so their next read sees the kernel's data.
+        sys.mem
+            .cache()
+            .clean_invalidate_dcache_range(page_range(kva));
         self.counters.kernel_alias_cleans += 1;
-        self.flush_aliases_apart_from(cpu, &users, kva);
-        cpu.drain_write_buffer();
+        self.maintain_aliases_apart_from(
+            &mut sys.mem,
+            &sys.frames,
+            pa,
+            kva,
+            LineOp::CleanInvalidate,
+        )?;
+        sys.mem.cache().drain_write_buffer();
         Ok(())
     }
 
@@ -356,10 +614,7 @@ impl<P: Policy> Engine<P> {
         let pa = space.resident_at(va).ok_or(SpaceError::NoMapping { va })?;
         let kva = self.kernel_va(pa);
         let old = sys.frames.set_flags(pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
-        if !old.contains(PageFlags::KERNEL_ALIAS_CLEAN)
-            && self.aliasing()
-            && self.separate_lines(va, kva)
-        {
+        if !old.contains(PageFlags::KERNEL_ALIAS_CLEAN) && self.separate_lines(va, kva) {
             let cpu = sys.mem.cache();
             cpu.clean_dcache_range(page_range(kva));
             cpu.drain_write_buffer();
@@ -367,7 +622,7 @@ impl<P: Policy> Engine<P> {
         }
         let exec = space
             .find_vma(va)
-            .is_some_and(|v| v.prot().contains(crate::mm::space::Protection::EXEC));
+            .is_some_and(|v| v.prot().contains(Protection::EXEC));
         if exec {
             // Code reaches the I-cache from memory: the D-side copy must be
             // there first, whatever the cache kind.
@@ -387,259 +642,188 @@ impl<P: Policy> Engine<P> {
 
     // ---- make_coherent ------------------------------------------------------------
 
-    /// Resolves frame `pa`'s aliases within `space`: if two of them can hold
-    /// separate lines and one is writable, clean and invalidate them all and
-    /// make them uncacheable; if that conflict is gone, make them cacheable
-    /// again. Read-only aliases at several colours stay cached.
+    /// Resolves frame `pa`'s aliases within `space`: if two of them can
+    /// hold separate lines and one is writable, clean and invalidate them
+    /// and make them uncacheable (bufferable); once that conflict is gone,
+    /// make them cacheable again (uncached mappings hold no lines, so
+    /// nothing needs cleaning). Read-only aliases at several colours stay
+    /// cached (NetBSD's MULTCLR). Each transition is counted in
+    /// [`Counters::made_uncached`] / [`Counters::restored`], and the frame's
+    /// [`PageFlags::UNCACHED`] says which state this space left it in.
+    ///
+    /// Aliases in *other* spaces cannot conflict: on VIVT a flushing switch
+    /// separates them, and on VIPT shared mappings are colour-aligned by
+    /// `get_unmapped_area` (a misaligned `MAP_FIXED` is refused).
     pub fn make_coherent<M: TableMemory, F>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
         space: &mut AddressSpace,
         pa: PhysAddr,
     ) -> Result<(), CoherenceError> {
-        let aliases: alloc::vec::Vec<(VirtAddr, bool)> = sys
+        if sys
             .frames
-            .mappings(pa)?
-            .iter()
-            .filter(|m| m.kind == MappingKind::User && m.space == space.id())
-            .map(|m| (m.va, m.writable))
-            .collect();
-        let conflict = aliases.iter().any(|&(_, w)| w)
+            .state(pa)?
+            .flags()
+            .contains(PageFlags::ALWAYS_UNCACHED)
+        {
+            // An uncached shared buffer: every user mapping is uncacheable.
+            let users: alloc::vec::Vec<VirtAddr> = sys
+                .frames
+                .user_mappings(pa)?
+                .filter(|m| m.space == space.id())
+                .map(|m| m.va)
+                .collect();
+            for va in users {
+                if space.memory_type(sys, va)?.is_cached() {
+                    space.set_memory_type(sys, va, MemoryType::Bufferable)?;
+                }
+            }
+            return Ok(());
+        }
+        let mut aliases: alloc::vec::Vec<(VirtAddr, bool, bool)> = alloc::vec::Vec::new();
+        for m in sys.frames.mappings(pa)? {
+            if m.kind == MappingKind::User && m.space == space.id() {
+                aliases.push((m.va, m.writable, false));
+            }
+        }
+        if aliases.len() < 2 && !sys.frames.state(pa)?.flags().contains(PageFlags::UNCACHED) {
+            // One mapping never conflicts, and none was made uncached.
+            return Ok(());
+        }
+        for alias in &mut aliases {
+            alias.2 = !space.memory_type(sys, alias.0)?.is_cached();
+        }
+        let conflict = aliases.iter().any(|&(_, w, _)| w)
             && aliases
                 .iter()
-                .any(|&(a, _)| aliases.iter().any(|&(b, _)| self.separate_lines(a, b)));
-        let uncached = sys.frames.state(pa)?.flags().contains(PageFlags::UNCACHED);
+                .any(|&(a, _, _)| aliases.iter().any(|&(b, _, _)| self.separate_lines(a, b)));
         if conflict {
             let mut whole = false;
-            for &(va, _) in &aliases {
-                if !space.memory_type(sys, va)?.is_cached() {
+            let mut changed = false;
+            for &(va, _, uncached) in &aliases {
+                if uncached {
                     continue;
                 }
-                self.flush_user_alias(sys.mem.cache(), space.id(), va, &mut whole);
+                self.maintain_user_alias(
+                    &mut sys.mem,
+                    space.id(),
+                    va,
+                    pa,
+                    LineOp::CleanInvalidate,
+                    &mut whole,
+                )?;
                 space.set_memory_type(sys, va, MemoryType::Bufferable)?;
+                changed = true;
             }
-            if !uncached {
-                sys.frames.set_flags(pa, PageFlags::UNCACHED)?;
+            sys.mem.cache().drain_write_buffer();
+            sys.frames.set_flags(pa, PageFlags::UNCACHED)?;
+            if changed {
                 self.counters.made_uncached += 1;
             }
-        } else if uncached && self.policy.restores_cacheability() {
-            // Uncached mappings left no lines behind: nothing to clean.
-            for &(va, _) in &aliases {
-                space.set_memory_type(sys, va, MemoryType::NormalWriteBack)?;
+        } else if self.policy.restores_cacheability() {
+            let mut changed = false;
+            for &(va, _, uncached) in &aliases {
+                if uncached {
+                    space.set_memory_type(sys, va, MemoryType::NormalWriteBack)?;
+                    changed = true;
+                }
             }
             sys.frames.clear_flags(pa, PageFlags::UNCACHED)?;
-            self.counters.restored += 1;
+            if changed {
+                self.counters.restored += 1;
+            }
         }
         Ok(())
     }
 
-    // ---- faults ----------------------------------------------------------------------
+    // ---- single pages and the I-cache --------------------------------------------
 
-    /// Resolves a user fault in `space` (see [`AddressSpace::fault`]) and
-    /// does what the new page needs: zero-fill and copy-on-write through the
-    /// kernel alias (leaving no dirty kernel lines on an aliasing cache),
-    /// zeroes for fresh shared memory, then [`update_mmu_cache`](Self::update_mmu_cache).
-    /// A fresh *file* page is the caller's to fill (it knows the file):
-    /// fill it through [`kernel_va`](Self::kernel_va), then call
-    /// [`flush_dcache_page`](Self::flush_dcache_page).
-    pub fn fault<M: TableMemory + KernelAccess, F: TableFrames>(
-        &mut self,
-        sys: &mut MemorySystem<M, F>,
-        space: &mut AddressSpace,
-        va: VirtAddr,
-        access: FaultAccess,
-    ) -> Result<FaultOutcome, CoherenceError> {
-        if access == FaultAccess::Write
-            && self.info.kind == CacheKind::Vivt
-            && space.resident_at(va).is_some()
-            && space.id() == self.current
-        {
-            // A write to a present page may replace its frame (copy-on-
-            // write): VIVT lines at `va` belong to the old frame and must
-            // not answer for the new one (Linux's flush_cache_page).
-            sys.mem
-                .cache()
-                .clean_invalidate_dcache_range(page_range(va));
-            self.counters.user_alias_flushes += 1;
-        }
-        let outcome = space.fault(sys, va, access)?;
-        match outcome {
-            FaultOutcome::ZeroFill { pa } => self.zero(sys, pa)?,
-            FaultOutcome::CopyOnWrite {
-                from,
-                to,
-                from_fresh,
-            } => {
-                if from_fresh {
-                    self.fill_fresh_object_page(sys, space, va, from)?;
-                }
-                self.copy(sys, from, to)?;
-            }
-            FaultOutcome::ObjectPage { pa, fresh: true } => {
-                self.fill_fresh_object_page(sys, space, va, pa)?;
-            }
-            _ => {}
-        }
-        if !matches!(outcome, FaultOutcome::AlreadyMapped { .. }) {
-            self.update_mmu_cache(sys, space, va)?;
-        }
-        Ok(outcome)
-    }
-
-    /// Zeroes a fresh shared-memory page (files are the caller's).
-    fn fill_fresh_object_page<M: TableMemory + KernelAccess, F>(
+    /// Writes back and drops the lines of user page `va` in `space` (Linux
+    /// `flush_cache_page`): before its entry changes (copy-on-write breaks,
+    /// the page is unmapped or write-protected).
+    pub fn flush_cache_page<M: TableMemory, F>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
         space: &AddressSpace,
         va: VirtAddr,
-        pa: PhysAddr,
     ) -> Result<(), CoherenceError> {
-        let kind = match space.find_vma(va).map(|v| v.backing()) {
-            Some(Backing::Object { id, .. }) => sys.objects.get(id).map(|o| o.kind()).ok(),
-            _ => None,
-        };
-        if kind != Some(ObjectKind::File) {
-            self.zero(sys, pa)?;
+        let pa = space.resident_at(va).ok_or(SpaceError::NoMapping { va })?;
+        if !self.aliasing() {
+            return Ok(());
         }
+        let mut whole = false;
+        self.maintain_user_alias(
+            &mut sys.mem,
+            space.id(),
+            va.align_down(PAGE),
+            pa,
+            LineOp::CleanInvalidate,
+            &mut whole,
+        )?;
+        sys.mem.cache().drain_write_buffer();
         Ok(())
     }
 
-    /// Leaves the kernel alias's lines of `pa` clean on an aliasing cache,
-    /// so a user alias of another colour reads memory.
-    fn settle_kernel_alias<M: TableMemory, F>(
-        &mut self,
-        sys: &mut MemorySystem<M, F>,
-        pa: PhysAddr,
-    ) -> Result<(), CoherenceError> {
-        if self.aliasing() {
-            let cpu = sys.mem.cache();
-            cpu.clean_invalidate_dcache_range(page_range(self.kernel_va(pa)));
-            cpu.drain_write_buffer();
-            self.counters.kernel_alias_cleans += 1;
-        }
-        sys.frames.set_flags(pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
-        Ok(())
-    }
-
-    fn zero<M: TableMemory + KernelAccess, F>(
-        &mut self,
-        sys: &mut MemorySystem<M, F>,
-        pa: PhysAddr,
-    ) -> Result<(), CoherenceError> {
-        sys.mem.zero_page(self.kernel_va(pa))?;
-        self.counters.pages_filled += 1;
-        self.settle_kernel_alias(sys, pa)
-    }
-
-    fn copy<M: TableMemory + KernelAccess, F>(
-        &mut self,
-        sys: &mut MemorySystem<M, F>,
-        from: PhysAddr,
-        to: PhysAddr,
-    ) -> Result<(), CoherenceError> {
-        let (kfrom, kto) = (self.kernel_va(from), self.kernel_va(to));
-        if self.aliasing() {
-            // The source's newest data may sit in a user alias's lines
-            // (written before it turned copy-on-write): get it to memory,
-            // and drop stale kernel-alias lines so the copy reads memory.
-            let users = user_aliases(&sys.frames, from)?;
-            let cpu = sys.mem.cache();
-            self.flush_aliases_apart_from(cpu, &users, kfrom);
-            cpu.clean_invalidate_dcache_range(page_range(kfrom));
-            cpu.drain_write_buffer();
-        }
-        sys.mem.copy_page(kto, kfrom)?;
-        self.counters.pages_filled += 1;
-        self.settle_kernel_alias(sys, to)
-    }
-
-    // ---- unmap / protect ---------------------------------------------------------------
-
-    /// Writes back and drops the lines of `[va, va + len)` in `space`
-    /// (Linux `flush_cache_range`): what must happen before those pages are
-    /// unmapped or write-protected, while the mappings still translate.
-    pub fn flush_cache_range<M: TableMemory, F>(
+    /// The kernel is about to read anonymous page `va` of `space` through
+    /// its own alias (Linux `flush_anon_page`, e.g. for `ptrace` or direct
+    /// I/O): the user's dirty lines reach memory and the kernel alias holds
+    /// no stale copy. For a read and write, prefer [`kmap`](Self::kmap).
+    pub fn flush_anon_page<M: TableMemory, F>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
         space: &AddressSpace,
         va: VirtAddr,
-        len: u32,
     ) -> Result<(), CoherenceError> {
-        if !self.aliasing() || len == 0 {
+        let pa = space.resident_at(va).ok_or(SpaceError::NoMapping { va })?;
+        let kva = self.kernel_va(pa);
+        if !self.separate_lines(va, kva) {
             return Ok(());
         }
-        let Ok(range) = VirtRange::new(va, u64::from(len)) else {
-            return Err(SpaceError::OutOfUserSpace { addr: va, len }.into());
-        };
-        if space.resident_in(va, len).next().is_none() {
-            return Ok(());
-        }
+        let mut whole = false;
+        self.maintain_user_alias(
+            &mut sys.mem,
+            space.id(),
+            va.align_down(PAGE),
+            pa,
+            LineOp::Clean,
+            &mut whole,
+        )?;
         let cpu = sys.mem.cache();
-        if space.id() == self.current {
-            cpu.clean_invalidate_dcache_range(range);
-        } else if matches!(self.info.kind, CacheKind::VipAliasing { .. }) {
-            cpu.clean_invalidate_dcache_all();
-            self.counters.whole_cache_fallbacks += 1;
-        }
+        cpu.clean_invalidate_dcache_range(page_range(kva));
         cpu.drain_write_buffer();
-        self.counters.range_flushes += 1;
+        self.counters.kernel_alias_cleans += 1;
         Ok(())
     }
 
-    /// `munmap` with the maintenance it owes: the range is flushed while
-    /// still mapped (no dirty line of a freed frame is left to be written
-    /// back over its next owner), and pages that lose an alias are
-    /// re-checked (an uncached page may become cacheable again).
-    pub fn munmap<M: TableMemory, F: TableFrames>(
+    /// Code was written at kernel addresses `[va, va + len)` (a module
+    /// loader, a JIT, breakpoints): the D-cache is cleaned to memory and the
+    /// I-cache invalidated over the range (Linux `flush_icache_range`),
+    /// falling back to the whole caches above the size threshold.
+    pub fn flush_icache_range<C: CacheMaintenance + ?Sized>(
         &mut self,
-        sys: &mut MemorySystem<M, F>,
-        space: &mut AddressSpace,
+        cpu: &mut C,
         va: VirtAddr,
         len: u32,
     ) -> Result<(), CoherenceError> {
-        let touched = self.frames_in(space, va, len);
-        self.flush_cache_range(sys, space, va, len)?;
-        space.munmap(sys, va, len)?;
-        self.recheck(sys, space, &touched)
-    }
-
-    /// `mprotect` with the maintenance it owes: dirty lines are written
-    /// back before write permission goes, and every page in the range is
-    /// re-checked for alias conflicts (gained or lost).
-    pub fn mprotect<M: TableMemory, F: TableFrames>(
-        &mut self,
-        sys: &mut MemorySystem<M, F>,
-        space: &mut AddressSpace,
-        va: VirtAddr,
-        len: u32,
-        prot: crate::mm::space::Protection,
-    ) -> Result<(), CoherenceError> {
-        let touched = self.frames_in(space, va, len);
-        self.flush_cache_range(sys, space, va, len)?;
-        space.mprotect(sys, va, len, prot)?;
-        self.recheck(sys, space, &touched)
-    }
-
-    fn frames_in(&self, space: &AddressSpace, va: VirtAddr, len: u32) -> alloc::vec::Vec<PhysAddr> {
-        let mut frames: alloc::vec::Vec<PhysAddr> =
-            space.resident_in(va, len).map(|(_, pa)| pa).collect();
-        frames.sort_unstable();
-        frames.dedup();
-        frames
-    }
-
-    fn recheck<M: TableMemory, F>(
-        &mut self,
-        sys: &mut MemorySystem<M, F>,
-        space: &mut AddressSpace,
-        frames: &[PhysAddr],
-    ) -> Result<(), CoherenceError> {
-        for &pa in frames {
-            // A freed private frame has no state to check.
-            if sys.frames.state(pa)?.is_mapped() {
-                self.make_coherent(sys, space, pa)?;
-            }
+        let range = VirtRange::new(va, u64::from(len)).map_err(|_| CoherenceError::BadLength {
+            addr: va,
+            len: u64::from(len),
+        })?;
+        if len == 0 {
+            return Err(CoherenceError::BadLength { addr: va, len: 0 });
         }
+        cpu.clean_dcache_range(range);
+        cpu.drain_write_buffer();
+        cpu.invalidate_icache_range(range);
+        self.counters.icache_flushes += 1;
         Ok(())
     }
+}
+
+/// The (space, address) of every user mapping of `pa`.
+fn user_aliases(
+    frames: &FrameDb,
+    pa: PhysAddr,
+) -> Result<alloc::vec::Vec<(SpaceId, VirtAddr)>, FrameError> {
+    Ok(frames.user_mappings(pa)?.map(|m| (m.space, m.va)).collect())
 }

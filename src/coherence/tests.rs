@@ -11,8 +11,10 @@ use std::vec::Vec;
 use super::*;
 use crate::mm::frames::SpaceId;
 use crate::mm::object::ObjectId;
-use crate::mm::space::{MmapArgs, SpaceConfig};
+use crate::mm::object::ObjectKind;
+use crate::mm::space::{FaultAccess, MmapArgs, SpaceConfig};
 use crate::mm::unmapped::{Direction, Layout};
+use crate::mmu::TableFrames;
 use crate::mmu::{Arch, Attributes, ContextSwitcher, KeyAllocator, PageTable};
 use crate::sim::{self, CpuModel, KERNEL, MemType, Sim, SimError, ViolationKind};
 
@@ -23,6 +25,8 @@ const USER_FRAMES: u32 = 0x20_0000;
 const MIN: u32 = 0x0100_0000;
 const BASE: u32 = 0x2000_0000;
 const TOP: u32 = 0x4000_0000;
+/// Kernel windows (one MiB the kernel uses for nothing else).
+const WINDOWS: u32 = 0xffc0_0000;
 
 /// Table frames from a fixed pool.
 struct Pool(Vec<PhysAddr>);
@@ -61,6 +65,16 @@ struct Machine {
 
 impl Machine {
     fn new(model: CpuModel) -> Self {
+        Self::build(model, false)
+    }
+
+    /// The twins' machine: the engine believes the cache is PIPT, so it
+    /// does every fill and copy but none of the maintenance.
+    fn blind(model: CpuModel) -> Self {
+        Self::build(model, true)
+    }
+
+    fn build(model: CpuModel, blind: bool) -> Self {
         let mut sim = Sim::new(model, MEMORY as usize);
         // Until the kernel table is attached the model translates KERNEL
         // from its own map: enough to build the table.
@@ -90,11 +104,24 @@ impl Machine {
         );
         let frames = (MEMORY - USER_FRAMES) / PAGE;
         let colours = info.colours() as u32;
-        let sys = MemorySystem::new(sim, pool, PhysAddr(USER_FRAMES), frames, colours).unwrap();
+        let mut sys = MemorySystem::new(sim, pool, PhysAddr(USER_FRAMES), frames, colours).unwrap();
+        let engine_info = if blind {
+            CpuModel::pipt(model.dcache.geometry).info()
+        } else {
+            info
+        };
+        let windows = KernelWindows::new(
+            &mut sys.mem,
+            &mut sys.table_frames,
+            &mut kernel,
+            VirtAddr(WINDOWS),
+            &info,
+        )
+        .unwrap();
         Machine {
             sys,
             kernel,
-            engine: Engine::new(info, 0),
+            engine: Engine::new(engine_info, 0).with_windows(windows),
             arch,
             next_l1: 0x8000,
             colour_span: info.colour_alignment() as u32,
@@ -118,6 +145,13 @@ impl Machine {
                 VirtRange::new(VirtAddr(0), u64::from(MEMORY)).unwrap(),
             )
             .unwrap();
+        table
+            .share_entries_from(
+                sim,
+                &self.kernel,
+                VirtRange::new(VirtAddr(WINDOWS), 1 << 20).unwrap(),
+            )
+            .unwrap();
         let id = sim.create_space(0);
         sim.attach_table(id, l1, self.arch).unwrap();
         let config = SpaceConfig {
@@ -138,15 +172,14 @@ impl Machine {
     fn switch_to(&mut self, space: &mut AddressSpace) {
         // SAFETY: the model's registers; no real translation changes.
         unsafe {
-            self.switcher
-                .switch_to(&mut self.sys.mem, space.table_mut())
+            self.engine
+                .switch_to(&mut self.switcher, &mut self.sys, space)
                 .unwrap();
         }
         assert_eq!(
             self.sys.mem.current_space(),
             sim::SpaceId(space.id().0 as u16)
         );
-        self.engine.set_current(space.id());
     }
 
     fn file(&mut self, pages: u32) -> ObjectId {
@@ -461,5 +494,483 @@ fn private_writes_copy_through_the_kernel_alias() {
         );
         let bad = violations(&mut m);
         assert_eq!(bad, [], "{name}: {:?}", m.engine.counters());
+    }
+}
+
+// ---- the rest of the seeds, through the engine, each with a blind twin ----------
+
+/// Runs `scenario` on every preset with the engine and blind. With the
+/// engine: zero violations. Blind (no maintenance): the model must catch it
+/// on every preset in `fails_on` — by a violation, or by the scenario's own
+/// data check (a panic) — and stay quiet elsewhere.
+fn engine_and_twin(
+    what: &str,
+    scenario: impl Fn(&mut Machine) -> Vec<ViolationKind> + std::panic::RefUnwindSafe,
+    fails_on: impl Fn(CacheKind) -> bool,
+) {
+    for (name, model) in presets() {
+        let mut m = Machine::new(model);
+        let bad = scenario(&mut m);
+        assert_eq!(bad, [], "{what} on {name}: {:?}", m.engine.counters());
+        let twin = std::panic::catch_unwind(|| {
+            let mut m = Machine::blind(model);
+            scenario(&mut m)
+        });
+        let caught = match &twin {
+            Err(_) => true,
+            Ok(bad) => !bad.is_empty(),
+        };
+        assert_eq!(
+            caught,
+            fails_on(model.info().kind),
+            "{what} twin on {name}: {:?}",
+            twin.as_ref().map_err(|_| "data check failed")
+        );
+    }
+}
+
+fn vivt(kind: CacheKind) -> bool {
+    kind == CacheKind::Vivt
+}
+
+/// Seed 000: a driver's buffer the kernel writes and a process reads, then
+/// the other way round, three rounds, handed over with sync_for_user /
+/// sync_for_kernel.
+fn shared_buffer_hand_over(m: &mut Machine, mode: shared::SharingMode) -> Vec<ViolationKind> {
+    let mut space = m.space();
+    m.switch_to(&mut space);
+    let buffer = m
+        .engine
+        .create_shared_buffer(&mut m.sys, &mut m.kernel, 2, mode)
+        .unwrap();
+    let va = space
+        .mmap(
+            &mut m.sys,
+            MmapArgs::shared_object(buffer.object(), 0, 2 * PAGE),
+        )
+        .unwrap()
+        .as_u32();
+    let kva = buffer.kernel_va(1).unwrap().as_u32();
+    // The user reads first: its lines are warm with the old contents.
+    assert_eq!(user_load(m, &mut space, va + PAGE + 8, Faults::Engine), 0);
+    for round in 1..=3u32 {
+        m.sys.mem.store(kva + 8, 4, 0x1000 + round).unwrap();
+        m.engine
+            .sync_for_user(&mut m.sys, &buffer, PAGE, PAGE)
+            .unwrap();
+        assert_eq!(
+            user_load(m, &mut space, va + PAGE + 8, Faults::Engine),
+            0x1000 + round
+        );
+        user_store(
+            m,
+            &mut space,
+            va + PAGE + 12,
+            0x2000 + round,
+            Faults::Engine,
+        );
+        m.engine
+            .sync_for_kernel(&mut m.sys, &buffer, PAGE + 12, 4)
+            .unwrap();
+        assert_eq!(m.sys.mem.load(kva + 12, 4).unwrap(), 0x2000 + round);
+    }
+    violations(m)
+}
+
+#[test]
+fn seed000_shared_buffer_handed_over() {
+    engine_and_twin(
+        "hand-over buffer",
+        |m| shared_buffer_hand_over(m, shared::SharingMode::HandOver),
+        vivt,
+    );
+}
+
+#[test]
+fn seed000_shared_buffer_uncached_needs_no_hand_over() {
+    for (name, model) in presets() {
+        let mut m = Machine::new(model);
+        let mode = shared::SharingMode::Uncached {
+            kernel_base: VirtAddr(0xfe00_0000),
+        };
+        let mut space = m.space();
+        m.switch_to(&mut space);
+        let buffer = m
+            .engine
+            .create_shared_buffer(&mut m.sys, &mut m.kernel, 1, mode)
+            .unwrap();
+        // The kernel's uncached mapping must be visible to user tables too.
+        space
+            .table_mut()
+            .share_entries_from(
+                &mut m.sys.mem,
+                &m.kernel,
+                VirtRange::new(VirtAddr(0xfe00_0000), 1 << 20).unwrap(),
+            )
+            .unwrap();
+        let va = space
+            .mmap(
+                &mut m.sys,
+                MmapArgs::shared_object(buffer.object(), 0, PAGE),
+            )
+            .unwrap()
+            .as_u32();
+        let kva = buffer.kernel_va(0).unwrap().as_u32();
+        for round in 1..=3u32 {
+            m.sys.mem.store(kva + 8, 4, 0x1000 + round).unwrap();
+            assert_eq!(
+                user_load(&mut m, &mut space, va + 8, Faults::Engine),
+                0x1000 + round
+            );
+            user_store(&mut m, &mut space, va + 12, 0x2000 + round, Faults::Engine);
+            assert_eq!(
+                m.sys.mem.load(kva + 12, 4).unwrap(),
+                0x2000 + round,
+                "{name}"
+            );
+        }
+        assert!(
+            !space
+                .memory_type(&mut m.sys, VirtAddr(va))
+                .unwrap()
+                .is_cached(),
+            "{name}"
+        );
+        assert_eq!(violations(&mut m), [], "{name}");
+    }
+}
+
+/// Seed 002: fork with copy-on-write, both sides writing; the parent breaks
+/// copy-on-write first and gets its copy at the same virtual address (the
+/// "VAC COW data bomb" if its old lines still hit).
+fn fork_both_sides_write(m: &mut Machine) -> Vec<ViolationKind> {
+    let mut parent = m.space();
+    // The child's table, made ready before the parent's lines are dirty
+    // (building it reads memory and could evict them).
+    let child_template = m.space();
+    let child_id = child_template.id();
+    let table = child_template.destroy(&mut m.sys).unwrap();
+    let mut table = PageTable::new(&mut m.sys.mem, table, m.arch).unwrap();
+    for (start, len) in [(0, u64::from(MEMORY)), (WINDOWS, 1 << 20)] {
+        table
+            .share_entries_from(
+                &mut m.sys.mem,
+                &m.kernel,
+                VirtRange::new(VirtAddr(start), len).unwrap(),
+            )
+            .unwrap();
+    }
+    m.switch_to(&mut parent);
+    let va = parent
+        .mmap(&mut m.sys, MmapArgs::anonymous(2 * PAGE))
+        .unwrap()
+        .as_u32();
+    // Loads first: the caches allocate on reads, so the stores then leave
+    // dirty lines (the dangerous case).
+    user_load(m, &mut parent, va + 4, Faults::Engine);
+    user_load(m, &mut parent, va + PAGE + 4, Faults::Engine);
+    user_store(m, &mut parent, va + 4, 0xaaaa, Faults::Engine);
+    user_store(m, &mut parent, va + PAGE + 4, 0xbbbb, Faults::Engine);
+    let mut child = m
+        .engine
+        .fork(&mut m.sys, &mut parent, child_id, table)
+        .unwrap();
+    // The parent writes first: copy-on-write at the same address.
+    user_store(m, &mut parent, va + 4, 0xa1, Faults::Engine);
+    assert_eq!(user_load(m, &mut parent, va + 4, Faults::Engine), 0xa1);
+    assert_eq!(
+        user_load(m, &mut parent, va + PAGE + 4, Faults::Engine),
+        0xbbbb
+    );
+    m.switch_to(&mut child);
+    assert_eq!(user_load(m, &mut child, va + 4, Faults::Engine), 0xaaaa);
+    user_store(m, &mut child, va + PAGE + 4, 0xc1, Faults::Engine);
+    assert_eq!(
+        user_load(m, &mut child, va + PAGE + 4, Faults::Engine),
+        0xc1
+    );
+    m.switch_to(&mut parent);
+    assert_eq!(
+        user_load(m, &mut parent, va + PAGE + 4, Faults::Engine),
+        0xbbbb
+    );
+    user_store(m, &mut parent, va + PAGE + 8, 0xa2, Faults::Engine);
+    m.switch_to(&mut child);
+    assert_eq!(user_load(m, &mut child, va + PAGE + 8, Faults::Engine), 0);
+    m.engine.exit(&mut m.sys, child).unwrap();
+    violations(m)
+}
+
+#[test]
+fn seed002_fork_copy_on_write_both_sides() {
+    engine_and_twin("fork", fork_both_sides_write, vivt);
+}
+
+/// Seed 002: exec — the old image's private pages die (their lines dropped
+/// unwritten), a new image maps new pages at the same addresses, and the
+/// freed frames are reused by another process.
+fn exec_reuses_addresses(m: &mut Machine) -> Vec<ViolationKind> {
+    let mut old = m.space();
+    m.switch_to(&mut old);
+    let va = old
+        .mmap(&mut m.sys, MmapArgs::anonymous(4 * PAGE))
+        .unwrap()
+        .as_u32();
+    for page in 0..4 {
+        user_load(m, &mut old, va + page * PAGE, Faults::Engine);
+        user_store(
+            m,
+            &mut old,
+            va + page * PAGE,
+            0xdead_0000 + page,
+            Faults::Engine,
+        );
+    }
+    let freed: Vec<PhysAddr> = old.resident().map(|(_, pa)| pa).collect();
+    m.engine.exit(&mut m.sys, old).unwrap();
+    // Before anything else runs, a device fills the freed frames for their
+    // next owner: no line of the dead process may be written over that.
+    for pa in freed {
+        // The driver maps the frame for the device (FromDevice): its
+        // kernel alias's lines go.
+        let kva = m.engine.kernel_va(pa);
+        // SAFETY: a whole, freed page: nothing in it is live.
+        unsafe { m.sys.mem.invalidate_dcache_range(page_range(kva)) };
+        m.sys.mem.dma_write(pa.as_u32(), &[0x11; 64]).unwrap();
+    }
+    let mut new = m.space();
+    m.switch_to(&mut new);
+    let args = MmapArgs {
+        addr: Some(VirtAddr(va)),
+        fixed: true,
+        ..MmapArgs::anonymous(4 * PAGE)
+    };
+    new.mmap(&mut m.sys, args).unwrap();
+    for page in 0..4 {
+        assert_eq!(user_load(m, &mut new, va + page * PAGE, Faults::Engine), 0);
+        user_store(m, &mut new, va + page * PAGE + 4, 0x0e0e, Faults::Engine);
+    }
+    // Another process gets the freed frames and writes them.
+    let mut other = m.space();
+    m.switch_to(&mut other);
+    let elsewhere = other
+        .mmap(&mut m.sys, MmapArgs::anonymous(8 * PAGE))
+        .unwrap()
+        .as_u32();
+    for page in 0..8 {
+        user_load(m, &mut other, elsewhere + page * PAGE, Faults::Engine);
+        user_store(
+            m,
+            &mut other,
+            elsewhere + page * PAGE,
+            0x5a5a,
+            Faults::Engine,
+        );
+    }
+    m.switch_to(&mut new);
+    for page in 0..4 {
+        assert_eq!(
+            user_load(m, &mut new, va + page * PAGE + 4, Faults::Engine),
+            0x0e0e
+        );
+    }
+    violations(m)
+}
+
+#[test]
+fn seed002_exec_and_exit_leave_no_lines_behind() {
+    // VIPT: the dead lines sit in the frames' own colour, where the next
+    // owner's writes land too (and a DMA receive invalidates them): only a
+    // VIVT cache writes them back over the device's data.
+    engine_and_twin("exec", exec_reuses_addresses, vivt);
+}
+
+/// Seed 002: two processes use one virtual address for different pages and
+/// run in turns; the switch goes through the MMU layer's entry point.
+#[test]
+fn seed002_context_switches_through_the_engine() {
+    for (name, model) in presets() {
+        for flush in [true, false] {
+            let mut m = Machine::new(model);
+            let mut a = m.space();
+            let mut b = m.space();
+            let va = BASE - 0x10_0000;
+            for space in [&mut a, &mut b] {
+                let args = MmapArgs {
+                    addr: Some(VirtAddr(va)),
+                    fixed: true,
+                    ..MmapArgs::anonymous(PAGE)
+                };
+                space.mmap(&mut m.sys, args).unwrap();
+            }
+            for round in 0..4u32 {
+                if flush {
+                    m.switch_to(&mut a);
+                } else {
+                    // The twin: TTBR0 rewritten without the switcher's flush.
+                    m.sys.mem.switch_to(sim::SpaceId(a.id().0 as u16)).unwrap();
+                    m.engine.set_current(a.id(), false);
+                }
+                user_store(&mut m, &mut a, va, 0xa000 + round, Faults::Engine);
+                if flush {
+                    m.switch_to(&mut b);
+                } else {
+                    m.sys.mem.switch_to(sim::SpaceId(b.id().0 as u16)).unwrap();
+                    m.engine.set_current(b.id(), false);
+                }
+                let seen = user_load(&mut m, &mut b, va, Faults::Engine);
+                if flush {
+                    assert_eq!(seen, if round == 0 { 0 } else { 0xb000 + round - 1 });
+                }
+                user_store(&mut m, &mut b, va, 0xb000 + round, Faults::Engine);
+            }
+            let bad = violations(&mut m);
+            if flush || model.info().kind != CacheKind::Vivt {
+                assert_eq!(bad, [], "{name}, switcher {flush}");
+            } else {
+                assert!(
+                    !bad.is_empty(),
+                    "{name}: a VIVT switch without flush must be caught"
+                );
+            }
+        }
+    }
+}
+
+/// Code: the kernel writes instructions into a page-cache page a process
+/// maps executable (through kmap), and into its own memory
+/// (flush_icache_range); both are fetched afterwards.
+fn code_written_then_run(m: &mut Machine) -> Vec<ViolationKind> {
+    let mut space = m.space();
+    m.switch_to(&mut space);
+    let file = m.file(1);
+    let args = MmapArgs {
+        prot: crate::mm::space::Protection::READ | crate::mm::space::Protection::EXEC,
+        ..MmapArgs::shared_object(file, 0, PAGE)
+    };
+    let va = space.mmap(&mut m.sys, args).unwrap().as_u32();
+    resolve(m, &mut space, va, FaultAccess::Execute, Faults::Engine);
+    m.sys.mem.fetch(va).unwrap();
+    let pa = space.resident_at(VirtAddr(va)).unwrap();
+    {
+        let mut kmap = m.engine.kmap(&mut m.sys, pa, KmapAccess::Write).unwrap();
+        let at = kmap.va().as_u32();
+        kmap.mem().store(at, 4, 0xe12f_ff1e).unwrap();
+        kmap.finish().unwrap();
+    }
+    assert_eq!(m.sys.mem.fetch(va).unwrap(), 0xe12f_ff1e);
+    // Kernel code (a module): written through the D-side, then run.
+    let code = 0x7f_0000;
+    m.sys.mem.fetch(code).unwrap();
+    m.sys.mem.store(code, 4, 0xe320_f000).unwrap();
+    m.engine
+        .flush_icache_range(&mut m.sys.mem, VirtAddr(code), 4)
+        .unwrap();
+    assert_eq!(m.sys.mem.fetch(code).unwrap(), 0xe320_f000);
+    violations(m)
+}
+
+#[test]
+fn code_written_by_the_kernel_is_fetched_new() {
+    // Blind, the I-cache still gets flushed (PIPT needs that too) — the
+    // twin is flush_icache_range and kmap left out entirely.
+    for (name, model) in presets() {
+        let mut m = Machine::new(model);
+        assert_eq!(code_written_then_run(&mut m), [], "{name}");
+        let mut m = Machine::new(model);
+        let code = 0x7f_0000;
+        m.sys.mem.fetch(code).unwrap();
+        m.sys.mem.store(code, 4, 0xe320_f000).unwrap();
+        m.sys.mem.fetch(code).unwrap();
+        assert!(
+            violations(&mut m).contains(&ViolationKind::StaleFetch),
+            "{name}: the twin must fetch stale code"
+        );
+    }
+}
+
+/// The kernel reads and writes a page a process is writing through a
+/// shared mapping, bracketed by kmap; the frame has the "wrong" colour for
+/// the user (no window would be needed otherwise).
+fn kmap_bracket(m: &mut Machine) -> Vec<ViolationKind> {
+    let mut space = m.space();
+    m.switch_to(&mut space);
+    let file = m.file(1);
+    let colours = m.sys.allocator.colours();
+    let frame = m
+        .sys
+        .allocator
+        .allocate_colour((colours - 1).min(1))
+        .unwrap();
+    m.sys.objects.insert_page(file, 0, frame).unwrap();
+    let va = space
+        .mmap(&mut m.sys, MmapArgs::shared_object(file, 0, PAGE))
+        .unwrap()
+        .as_u32();
+    for round in 0..3u32 {
+        user_store(m, &mut space, va + 32, 0x100 + round, Faults::Engine);
+        let mut kmap = m.engine.kmap(&mut m.sys, frame, KmapAccess::Write).unwrap();
+        let at = kmap.va().as_u32();
+        assert_eq!(kmap.mem().load(at + 32, 4).unwrap(), 0x100 + round);
+        kmap.mem().store(at + 64, 4, 0x200 + round).unwrap();
+        drop(kmap);
+        assert_eq!(
+            user_load(m, &mut space, va + 64, Faults::Engine),
+            0x200 + round
+        );
+    }
+    violations(m)
+}
+
+#[test]
+fn kmap_brackets_kernel_access_to_user_pages() {
+    engine_and_twin("kmap", kmap_bracket, |kind| kind.aliases());
+}
+
+/// Windows: a space not running is reached in its colour, without
+/// flushing the whole cache (VIPT aliasing).
+#[test]
+fn windows_reach_lines_of_spaces_not_running() {
+    for (name, model) in presets() {
+        let mut m = Machine::new(model);
+        let mut a = m.space();
+        m.switch_to(&mut a);
+        let file = m.file(1);
+        let colours = m.sys.allocator.colours();
+        let frame = m
+            .sys
+            .allocator
+            .allocate_colour((colours - 1).min(1))
+            .unwrap();
+        m.sys.objects.insert_page(file, 0, frame).unwrap();
+        let va = a
+            .mmap(&mut m.sys, MmapArgs::shared_object(file, 0, PAGE))
+            .unwrap()
+            .as_u32();
+        user_store(&mut m, &mut a, va, 0x77, Faults::Engine);
+        let mut b = m.space();
+        m.switch_to(&mut b);
+        // The kernel writes the page while B runs; A reads it later.
+        let kva = m.engine.kernel_va(frame).as_u32();
+        {
+            let mut kmap = m.engine.kmap(&mut m.sys, frame, KmapAccess::Write).unwrap();
+            let at = kmap.va().as_u32();
+            assert_eq!(kmap.mem().load(at, 4).unwrap(), 0x77, "{name}");
+            kmap.mem().store(at + 4, 4, 0x88).unwrap();
+        }
+        let _ = kva;
+        m.switch_to(&mut a);
+        assert_eq!(
+            user_load(&mut m, &mut a, va + 4, Faults::Engine),
+            0x88,
+            "{name}"
+        );
+        assert_eq!(violations(&mut m), [], "{name}");
+        assert_eq!(
+            m.engine.counters().whole_cache_flushes,
+            0,
+            "{name}: {:?}",
+            m.engine.counters()
+        );
     }
 }

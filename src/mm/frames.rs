@@ -272,6 +272,9 @@ bitflags! {
         /// The page's mappings are uncached to resolve an alias conflict
         /// (NetBSD `PVF_NC`).
         const UNCACHED = 1 << 3;
+        /// Every user mapping of the page is uncacheable by the owner's
+        /// choice (an uncached kernel↔user shared buffer): never restored.
+        const ALWAYS_UNCACHED = 1 << 4;
     }
 }
 

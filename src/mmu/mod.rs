@@ -54,8 +54,8 @@ pub use switch::{
     ContextSwitcher, SwitchCounters, SwitchError, SwitchPolicy, SwitchReport, TranslationRegisters,
 };
 pub use table::{
-    FCSE_WINDOW_BYTES, PageSize, PageTable, TableError, TableFrames, TableMemory, TlbFlush,
-    Translation, vivt_aliases, walk,
+    FCSE_WINDOW_BYTES, PageSize, PageSlot, PageTable, TableError, TableFrames, TableMemory,
+    TlbFlush, Translation, vivt_aliases, walk,
 };
 
 use crate::cache::CacheInfo;

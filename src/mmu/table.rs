@@ -399,6 +399,49 @@ fn not_a_coarse_table(va: VirtAddr, raw: u32, entry: L1Descriptor) -> TableError
     }
 }
 
+/// One small-page entry of a kernel table reserved by
+/// [`PageTable::reserve_page_slot`]: a global mapping its owner points at
+/// one frame after another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageSlot {
+    va: VirtAddr,
+    slot: PhysAddr,
+    arch: Arch,
+}
+
+impl PageSlot {
+    /// The virtual address the slot maps.
+    pub fn va(&self) -> VirtAddr {
+        self.va
+    }
+
+    /// Points the slot at `pa` (cleaned for the table walker). The slot
+    /// must be empty: no TLB entry can hold it.
+    pub fn map<M: TableMemory>(
+        &self,
+        mem: &mut M,
+        pa: PhysAddr,
+        attrs: Attributes,
+    ) -> Result<(), TableError> {
+        check_aligned("physical address", pa.0, PageSize::Small.bytes())?;
+        let raw = L2Descriptor::Small {
+            base: pa,
+            attrs: attrs.to_hw(self.arch)?,
+        }
+        .encode(self.arch)?;
+        write_descriptor(mem, self.slot, raw)
+    }
+
+    /// Empties the slot; returns the TLB flush owed for its address.
+    pub fn unmap<M: TableMemory>(&self, mem: &mut M) -> Result<TlbFlush, TableError> {
+        write_descriptor(mem, self.slot, 0)?;
+        Ok(TlbFlush {
+            pages: [Some(self.va), None],
+            asid: None,
+        })
+    }
+}
+
 /// One address space's translation tables and its cache/TLB key.
 pub struct PageTable {
     l1: PhysAddr,
@@ -680,6 +723,33 @@ impl PageTable {
             });
         }
         write_descriptor(mem, slot, raw)
+    }
+
+    /// Reserves the page entry for `va` for a caller that rewrites it in
+    /// place many times (the coherence engine's kernel windows): creates
+    /// the coarse table if needed and checks the entry is free. The slot
+    /// bypasses this table's bookkeeping, so the caller owns `va` for good.
+    pub fn reserve_page_slot<M: TableMemory, F: TableFrames>(
+        &mut self,
+        mem: &mut M,
+        frames: &mut F,
+        va: VirtAddr,
+    ) -> Result<PageSlot, TableError> {
+        check_aligned("virtual address", va.0, PageSize::Small.bytes())?;
+        let table = self.coarse_table_for(mem, frames, va)?;
+        let slot = PhysAddr(table.0 + ((va.0 >> 12) & 0xff) * 4);
+        let existing = mem.read_word(slot)?;
+        if L2Descriptor::decode(existing, self.arch) != Ok(L2Descriptor::Fault) {
+            return Err(TableError::AlreadyMapped {
+                va,
+                descriptor: existing,
+            });
+        }
+        Ok(PageSlot {
+            va,
+            slot,
+            arch: self.arch,
+        })
     }
 
     /// Maps the 1 MiB section at `va` to `pa`.

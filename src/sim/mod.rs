@@ -104,6 +104,8 @@ pub enum Writer {
     },
     /// A DMA master.
     Dma,
+    /// Nobody: the owner declared the bytes dead (`Sim::declare_dead`).
+    Dead,
 }
 
 /// The version and author of a byte's newest value.
@@ -845,6 +847,24 @@ impl Sim {
         Ok(())
     }
 
+    /// The owner declares the bytes at `pa` dead (a freed frame): memory
+    /// becomes their newest version, so dropping or writing back a line of
+    /// them is no loss — while writing such a line back later, over what
+    /// the next owner (CPU or DMA) stored, still is one (`StaleWriteBack`).
+    pub fn declare_dead(&mut self, pa: u32, len: u32) -> Result<(), SimError> {
+        self.check_pa(pa, len)?;
+        self.operation += 1;
+        let version = self.operation;
+        for p in pa as usize..(pa + len) as usize {
+            self.memory_versions[p] = version;
+            self.truth[p] = Truth {
+                version,
+                writer: Writer::Dead,
+            };
+        }
+        Ok(())
+    }
+
     /// A DMA master reads `len` bytes of memory at `pa`; the oracle reports
     /// memory older than the last CPU store.
     pub fn dma_read(&mut self, pa: u32, len: u32) -> Result<Vec<u8>, SimError> {
@@ -983,7 +1003,9 @@ impl Sim {
             .map(|k| (meta.pa + k as u32, line_versions[k]));
         memory_versions.copy_from_slice(line_versions);
         self.memory[base..base + n].copy_from_slice(&self.dcache.data[range]);
-        if let Some((pa, seen)) = lost {
+        if let Some((pa, seen)) = lost
+            && self.truth[pa as usize].writer != Writer::Dead
+        {
             let truth = self.truth[pa as usize];
             self.report_line(ViolationKind::StaleWriteBack, meta.va, pa, truth, seen);
         }
@@ -1205,6 +1227,11 @@ impl crate::mmu::TranslationRegisters for Sim {
 /// The kernel's page copies and fills, as word accesses through the
 /// current translation (the kernel's linear map must be mapped).
 impl crate::coherence::KernelAccess for Sim {
+    fn contents_dead(&mut self, pa: crate::addr::PhysAddr) {
+        // Frames handed to the engine are inside the model's memory.
+        let _ = self.declare_dead(pa.as_u32() & !(PAGE - 1), PAGE);
+    }
+
     fn zero_page(&mut self, va: VirtAddr) -> Result<(), crate::coherence::AccessError> {
         let base = va.as_u32() & !(PAGE - 1);
         for offset in (0..PAGE).step_by(4) {

@@ -373,6 +373,11 @@ pub enum SpaceError {
     Table(TableError),
     /// The heap could not hold the space's own bookkeeping.
     MetadataAllocFailed,
+    /// `fork` was asked to give the child the parent's own id.
+    SameSpace {
+        /// The id given.
+        id: SpaceId,
+    },
 }
 
 impl SpaceError {
@@ -383,7 +388,8 @@ impl SpaceError {
             SpaceError::Mmap(e) => e.errno(),
             SpaceError::Unaligned { .. }
             | SpaceError::ZeroLength
-            | SpaceError::OutOfUserSpace { .. } => 22,
+            | SpaceError::OutOfUserSpace { .. }
+            | SpaceError::SameSpace { .. } => 22,
             SpaceError::OffsetOverflow { .. } => 75,
             SpaceError::NoMapping { .. } | SpaceError::AccessDenied { .. } => 11,
             SpaceError::BeyondObject { .. } => 7,
@@ -423,6 +429,9 @@ impl fmt::Display for SpaceError {
             SpaceError::Table(e) => e.fmt(f),
             SpaceError::MetadataAllocFailed => {
                 f.write_str("could not allocate address-space bookkeeping")
+            }
+            SpaceError::SameSpace { id } => {
+                write!(f, "a forked child cannot reuse its parent's id {}", id.0)
             }
         }
     }
@@ -900,6 +909,81 @@ impl AddressSpace {
         }
         self.map_page(sys, &vma, page_va, pa)?;
         Ok(FaultOutcome::ObjectPage { pa, fresh })
+    }
+
+    /// A copy of this space for a child process (`fork`), named `id`, over
+    /// `table` (a fresh user table that already maps the kernel): the same
+    /// VMAs, object windows and break; shared pages mapped in both; private
+    /// pages mapped read-only in both, so the first write of either side
+    /// copies (copy-on-write). Memory types are copied, so a page the
+    /// coherence engine made uncacheable stays so in the child.
+    ///
+    /// The cache maintenance owed first (the parent's dirty lines must
+    /// reach memory before its pages turn copy-on-write on VIVT) is the
+    /// coherence engine's `fork`. If a table frame runs out half-way, the
+    /// child is torn down again and the error returned; the parent keeps
+    /// its pages (some now read-only: their next write fault reuses them).
+    pub fn fork<M: TableMemory, F: TableFrames>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        id: SpaceId,
+        table: PageTable,
+    ) -> Result<AddressSpace, SpaceError> {
+        if id == self.id {
+            return Err(SpaceError::SameSpace { id });
+        }
+        let mut child = AddressSpace::new(id, self.config, table)?;
+        child.gaps = self.gaps.clone();
+        child.brk_start = self.brk_start;
+        child.brk = self.brk;
+        let vmas: Vec<Vma> = self.vmas.values().copied().collect();
+        if let Err(e) = child.replace_windows(sys, &[], &vmas) {
+            return Err(child.abandon(sys, e));
+        }
+        child.vmas = self.vmas.clone();
+        let pages: Vec<(u32, PhysAddr)> = self.resident.iter().map(|(&va, &pa)| (va, pa)).collect();
+        for (va, pa) in pages {
+            if let Err(e) = self.share_page_with(sys, &mut child, va, pa) {
+                return Err(child.abandon(sys, e));
+            }
+        }
+        Ok(child)
+    }
+
+    /// Maps resident page `va` (frame `pa`) into `child` and write-protects
+    /// the parent's entry if it turns copy-on-write.
+    fn share_page_with<M: TableMemory, F: TableFrames>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        child: &mut AddressSpace,
+        va: u32,
+        pa: PhysAddr,
+    ) -> Result<(), SpaceError> {
+        let vma = *self
+            .find_vma(VirtAddr(va))
+            .ok_or(SpaceError::NoMapping { va: VirtAddr(va) })?;
+        let memory = self.memory_type(sys, VirtAddr(va))?;
+        child.map_page(sys, &vma, va, pa)?;
+        if memory != MemoryType::NormalWriteBack {
+            child.set_memory_type(sys, VirtAddr(va), memory)?;
+        }
+        if !vma.shared && self.mapping_of(sys, va, pa)?.writable {
+            self.refresh_entry(sys, va, pa)?;
+        }
+        Ok(())
+    }
+
+    /// Tears down a child whose fork failed; returns the fork's error (or
+    /// the teardown's, which is worse).
+    fn abandon<M: TableMemory, F: TableFrames>(
+        self,
+        sys: &mut MemorySystem<M, F>,
+        error: SpaceError,
+    ) -> SpaceError {
+        match self.destroy(sys) {
+            Ok(_) => error,
+            Err(teardown) => teardown,
+        }
     }
 
     /// Unmaps everything and returns the page table's frames; the space is

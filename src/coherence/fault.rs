@@ -1,0 +1,317 @@
+//! Page faults: zero-fill and copy-on-write (Linux `clear_user_page` /
+//! `copy_user_page`) written through a kernel mapping of the *user's*
+//! colour, so the new data is where the user will look for it.
+//!
+//! ```text
+//!   cache          write through          before              after
+//!   VIVT (ARM926)  linear map             discard dest lines  drain: stores
+//!                                         (read-allocate: the missed, nothing
+//!                                         stores then miss)   dirty is left
+//!   VIPT aliasing  linear map if same     discard dest lines  nothing: the
+//!                  colour, else a window  of other colours    user's colour
+//!                  of the user's colour                       holds the data
+//!   non-aliasing   linear map             —                   —
+//! ```
+
+use super::*;
+use crate::mm::object::ObjectKind;
+use crate::mm::space::{Backing, FaultAccess, FaultOutcome};
+use crate::mmu::TableFrames;
+
+/// Where the kernel writes (or reads) a page for a user address.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Through {
+    /// The linear map.
+    Linear(VirtAddr),
+    /// A window slot (released by the caller).
+    Window(usize, VirtAddr),
+}
+
+impl Through {
+    pub(super) fn va(self) -> VirtAddr {
+        match self {
+            Through::Linear(va) | Through::Window(_, va) => va,
+        }
+    }
+}
+
+impl<P: Policy> Engine<P> {
+    /// Resolves a user fault in `space` (see [`AddressSpace::fault`]) and
+    /// does what the new page needs: zero-fill and copy-on-write through a
+    /// kernel mapping of the user's colour, zeroes for fresh shared memory,
+    /// then [`update_mmu_cache`](Self::update_mmu_cache). A fresh *file*
+    /// page is the caller's to fill (it knows the file): fill it through
+    /// [`kmap`](Self::kmap) or [`kernel_va`](Self::kernel_va) plus
+    /// [`flush_dcache_page`](Self::flush_dcache_page).
+    ///
+    /// A failed fault leaves the space as [`AddressSpace::fault`] does
+    /// (nothing mapped for a refused access); a failure while filling
+    /// leaves the page mapped but unfilled only if the kernel's own memory
+    /// access failed, which the caller must treat as fatal for the process.
+    pub fn fault<M: TableMemory + KernelAccess, F: TableFrames>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        space: &mut AddressSpace,
+        va: VirtAddr,
+        access: FaultAccess,
+    ) -> Result<FaultOutcome, CoherenceError> {
+        if access == FaultAccess::Write
+            && self.info.kind == CacheKind::Vivt
+            && let Some(pa) = space.resident_at(va)
+        {
+            // A write to a present page may replace its frame (copy-on-
+            // write): VIVT lines at `va` belong to the old frame and must
+            // not answer for the new one (Linux's flush_cache_page), and
+            // the copy must find the old frame's data in memory.
+            let mut whole = false;
+            self.maintain_user_alias(
+                &mut sys.mem,
+                space.id(),
+                va.align_down(PAGE),
+                pa,
+                LineOp::CleanInvalidate,
+                &mut whole,
+            )?;
+        }
+        let outcome = space.fault(sys, va, access)?;
+        let user_va = va.align_down(PAGE);
+        match outcome {
+            FaultOutcome::ZeroFill { pa } => self.clear_user_page(sys, pa, user_va)?,
+            FaultOutcome::CopyOnWrite {
+                from,
+                to,
+                from_fresh,
+            } => {
+                if from_fresh {
+                    self.fill_fresh_object_page(sys, space, va, from)?;
+                }
+                self.copy_user_page(sys, to, from, user_va)?;
+            }
+            FaultOutcome::ObjectPage { pa, fresh: true } => {
+                self.fill_fresh_object_page(sys, space, va, pa)?;
+            }
+            _ => {}
+        }
+        if !matches!(outcome, FaultOutcome::AlreadyMapped { .. }) {
+            self.update_mmu_cache(sys, space, va)?;
+        }
+        Ok(outcome)
+    }
+
+    /// Zeroes a fresh shared-memory page (files are the caller's).
+    fn fill_fresh_object_page<M: TableMemory + KernelAccess, F>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        space: &AddressSpace,
+        va: VirtAddr,
+        pa: PhysAddr,
+    ) -> Result<(), CoherenceError> {
+        let kind = match space.find_vma(va).map(|v| v.backing()) {
+            Some(Backing::Object { id, .. }) => sys.objects.get(id).map(|o| o.kind()).ok(),
+            _ => None,
+        };
+        if kind != Some(ObjectKind::File) {
+            self.clear_user_page(sys, pa, va.align_down(PAGE))?;
+        }
+        Ok(())
+    }
+
+    /// A kernel mapping of `pa` whose lines are the ones user address
+    /// `user_va` uses, when the cache allows one: a window of its colour on
+    /// a VIPT-aliasing cache, else the linear map.
+    pub(super) fn map_for_user<M: TableMemory>(
+        &mut self,
+        mem: &mut M,
+        pa: PhysAddr,
+        user_va: VirtAddr,
+    ) -> Result<Through, CoherenceError> {
+        let kva = self.kernel_va(pa);
+        if self.vipt_aliasing()
+            && self.separate_lines(kva, user_va)
+            && self.policy.uses_colour_windows()
+            && let Some(windows) = self.windows.as_mut()
+        {
+            let slot = windows.acquire(mem, pa, self.info.colour_of(user_va))?;
+            return Ok(Through::Window(slot, windows.va(slot)));
+        }
+        Ok(Through::Linear(kva))
+    }
+
+    pub(super) fn unmap_through<M: TableMemory>(
+        &mut self,
+        mem: &mut M,
+        through: Through,
+    ) -> Result<(), CoherenceError> {
+        if let (Through::Window(slot, _), Some(windows)) = (through, self.windows.as_mut()) {
+            windows.release(mem, slot)?;
+        }
+        Ok(())
+    }
+
+    /// Before frame `pa` is overwritten whole through `through`: lines of
+    /// its kernel alias that are not the ones written could be written back
+    /// over the new data later — discard them.
+    fn discard_other_kernel_lines<M: TableMemory>(
+        &mut self,
+        mem: &mut M,
+        pa: PhysAddr,
+        through: Through,
+    ) {
+        let kva = self.kernel_va(pa);
+        let other = match self.info.kind {
+            // Read-allocate: after the discard, stores through the linear
+            // map miss and go to memory, leaving no dirty kernel line.
+            CacheKind::Vivt => true,
+            CacheKind::VipAliasing { .. } => self.separate_lines(through.va(), kva),
+            _ => false,
+        };
+        if other {
+            apply(mem.cache(), LineOp::Discard, page_range(kva));
+            self.counters.kernel_alias_cleans += 1;
+        }
+    }
+
+    /// After writing frame `pa` through `through` for user address
+    /// `user_va`: what the user (and later kernel reads) need.
+    fn settle_after_fill<M: TableMemory>(
+        &mut self,
+        mem: &mut M,
+        through: Through,
+        user_va: VirtAddr,
+    ) {
+        let cpu = mem.cache();
+        if self.separate_lines(through.va(), user_va) {
+            // Only when no window of the user's colour was available (VIPT)
+            // or the cache is VIVT with a write-allocating configuration:
+            // get the data to memory and leave no line behind.
+            if self.info.kind == CacheKind::Vivt {
+                // Read-allocate ARMv5: stores missed; only the write
+                // buffer holds them.
+                cpu.drain_write_buffer();
+            } else {
+                cpu.clean_invalidate_dcache_range(page_range(through.va()));
+                cpu.drain_write_buffer();
+                self.counters.kernel_alias_cleans += 1;
+            }
+        }
+    }
+
+    /// Zero-fills frame `pa` for user address `user_va` (Linux
+    /// `clear_user_page`).
+    pub fn clear_user_page<M: TableMemory + KernelAccess, F>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        pa: PhysAddr,
+        user_va: VirtAddr,
+    ) -> Result<(), CoherenceError> {
+        sys.frames.state(pa)?;
+        if self.policy.flushes_everything() {
+            let kva = self.kernel_va(pa);
+            sys.mem.zero_page(kva)?;
+            self.whole_dcache(&mut sys.mem);
+            self.counters.pages_filled += 1;
+            sys.frames.set_flags(pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
+            return Ok(());
+        }
+        let through = self.map_for_user(&mut sys.mem, pa, user_va)?;
+        self.discard_other_kernel_lines(&mut sys.mem, pa, through);
+        let result = sys.mem.zero_page(through.va());
+        if result.is_ok() {
+            self.settle_after_fill(&mut sys.mem, through, user_va);
+        }
+        self.unmap_through(&mut sys.mem, through)?;
+        result?;
+        self.count_fill(through);
+        sys.frames.set_flags(pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
+        Ok(())
+    }
+
+    /// Copies frame `from` into frame `to` for user address `user_va`
+    /// (copy-on-write; Linux `copy_user_page`). The source's newest data
+    /// may sit in lines of its user aliases: those apart from the lines the
+    /// copy reads are written back first.
+    pub fn copy_user_page<M: TableMemory + KernelAccess, F>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        to: PhysAddr,
+        from: PhysAddr,
+        user_va: VirtAddr,
+    ) -> Result<(), CoherenceError> {
+        sys.frames.state(to)?;
+        if self.policy.flushes_everything() {
+            self.whole_dcache(&mut sys.mem);
+            sys.mem
+                .copy_page(self.kernel_va(to), self.kernel_va(from))?;
+            self.whole_dcache(&mut sys.mem);
+            self.counters.pages_filled += 1;
+            sys.frames.set_flags(to, PageFlags::KERNEL_ALIAS_CLEAN)?;
+            return Ok(());
+        }
+        let source = self.map_for_user(&mut sys.mem, from, user_va)?;
+        let dest = match self.map_for_user(&mut sys.mem, to, user_va) {
+            Ok(dest) => dest,
+            Err(e) => {
+                self.unmap_through(&mut sys.mem, source)?;
+                return Err(e);
+            }
+        };
+        let result = self.copy_between(sys, from, to, source, dest, user_va);
+        self.unmap_through(&mut sys.mem, dest)?;
+        self.unmap_through(&mut sys.mem, source)?;
+        result?;
+        self.count_fill(dest);
+        sys.frames.set_flags(to, PageFlags::KERNEL_ALIAS_CLEAN)?;
+        Ok(())
+    }
+
+    fn copy_between<M: TableMemory + KernelAccess, F>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        from: PhysAddr,
+        to: PhysAddr,
+        source: Through,
+        dest: Through,
+        user_va: VirtAddr,
+    ) -> Result<(), CoherenceError> {
+        if self.aliasing() {
+            // The source's data may be in lines the copy does not read:
+            // user aliases of other colours (or, VIVT, any user alias) and a
+            // kernel alias dirtied by an earlier kernel write.
+            self.maintain_aliases_apart_from(
+                &mut sys.mem,
+                &sys.frames,
+                from,
+                source.va(),
+                LineOp::Clean,
+            )?;
+            let kfrom = self.kernel_va(from);
+            if self.separate_lines(kfrom, source.va()) || self.info.kind == CacheKind::Vivt {
+                // VIVT: the linear map's old lines may be stale against what
+                // users wrote since; drop them so the copy reads memory.
+                sys.mem
+                    .cache()
+                    .clean_invalidate_dcache_range(page_range(kfrom));
+                self.counters.kernel_alias_cleans += 1;
+            }
+            sys.mem.cache().drain_write_buffer();
+        }
+        self.discard_other_kernel_lines(&mut sys.mem, to, dest);
+        sys.mem.copy_page(dest.va(), source.va())?;
+        if self.info.kind == CacheKind::Vivt {
+            // The copy read the source into linear-map lines: drop them
+            // before a user write makes them stale.
+            sys.mem
+                .cache()
+                .clean_invalidate_dcache_range(page_range(source.va()));
+        }
+        self.settle_after_fill(&mut sys.mem, dest, user_va);
+        Ok(())
+    }
+
+    fn count_fill(&mut self, through: Through) {
+        self.counters.pages_filled += 1;
+        if matches!(through, Through::Window(..)) {
+            self.counters.window_fills += 1;
+        }
+    }
+}

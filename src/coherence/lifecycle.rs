@@ -1,0 +1,344 @@
+//! Process life cycle and ranges: context switch, `flush_cache_range` /
+//! `flush_cache_mm`, munmap / mprotect / brk, fork, exec and exit (seed
+//! 002's cases).
+//!
+//! ```text
+//!   fork   parent's dirty private lines → memory (VIVT, parent live),
+//!          then pages turn copy-on-write in both (AddressSpace::fork)
+//!   exec   the old image goes as at exit; a new, empty space follows
+//!   exit   shared pages: clean+invalidate; private pages about to be
+//!          freed: invalidate only — their data is dead (no write-back)
+//!   munmap flush while still mapped, unmap, re-check pages that lost an
+//!   mprotect alias (an uncached page may be cached again)
+//! ```
+
+use alloc::vec::Vec;
+
+use super::*;
+use crate::mm::space::Vma;
+use crate::mmu::{ContextSwitcher, PageTable, SwitchReport, TableFrames, TranslationRegisters};
+
+impl<P: Policy> Engine<P> {
+    /// Switches to `space` through the MMU layer's [`ContextSwitcher`] and
+    /// records which spaces' lines the cache may now hold.
+    ///
+    /// # Safety
+    /// As [`ContextSwitcher::switch_to`]: `space`'s table must map the
+    /// kernel exactly as the current table does.
+    pub unsafe fn switch_to<M, F>(
+        &mut self,
+        switcher: &mut ContextSwitcher,
+        sys: &mut MemorySystem<M, F>,
+        space: &mut AddressSpace,
+    ) -> Result<SwitchReport, CoherenceError>
+    where
+        M: TableMemory,
+        M::Cache: TranslationRegisters,
+    {
+        // SAFETY: the caller's contract.
+        let report = unsafe { switcher.switch_to(&mut sys.mem, space.table_mut()) }?;
+        if !report.already_current {
+            self.counters.switches += 1;
+            if report.cache_flushed {
+                self.counters.switch_flushes += 1;
+            }
+            let pid = match self.info.kind {
+                CacheKind::Vivt => space.table().fcse_window(),
+                _ => None,
+            };
+            self.note_switch(space.id(), pid, report.cache_flushed);
+        }
+        Ok(report)
+    }
+
+    // ---- ranges ------------------------------------------------------------------------
+
+    /// Writes back and drops the lines of `[va, va + len)` in `space`
+    /// (Linux `flush_cache_range`): what must happen before those pages are
+    /// unmapped or write-protected, while the mappings still translate.
+    /// Nothing on a non-aliasing cache, nothing for a VIVT space that is not
+    /// live; the whole cache above the size threshold.
+    pub fn flush_cache_range<M: TableMemory, F>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        space: &AddressSpace,
+        va: VirtAddr,
+        len: u32,
+    ) -> Result<(), CoherenceError> {
+        let range = check_range(va, len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        self.maintain_range(
+            sys,
+            space,
+            range,
+            |_, _| Some(LineOp::CleanInvalidate),
+            |_, _| {},
+        )
+    }
+
+    /// [`flush_cache_range`](Self::flush_cache_range) over every mapping of
+    /// `space` (Linux `flush_cache_mm`).
+    pub fn flush_cache_mm<M: TableMemory, F>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        space: &AddressSpace,
+    ) -> Result<(), CoherenceError> {
+        let layout = space.config().layout;
+        let range = check_range(
+            VirtAddr(layout.min_addr),
+            layout.task_size - layout.min_addr,
+        )?;
+        self.maintain_range(
+            sys,
+            space,
+            range,
+            |_, _| Some(LineOp::CleanInvalidate),
+            |_, _| {},
+        )
+    }
+
+    /// Does `op(vma, va)` to the resident pages of `space` in `range`: by
+    /// address when the space's lines are reachable that way and the range
+    /// is small, else the whole cache (or windows, page by page, for a VIPT
+    /// space not running).
+    fn maintain_range<M: TableMemory, F>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        space: &AddressSpace,
+        range: VirtRange,
+        op: impl Fn(&Vma, VirtAddr) -> Option<LineOp>,
+        mut before_discard: impl FnMut(&mut M, PhysAddr),
+    ) -> Result<(), CoherenceError> {
+        if !self.aliasing() {
+            return Ok(());
+        }
+        let len = range.len().min(u64::from(u32::MAX)) as u32;
+        let pages: Vec<(VirtAddr, PhysAddr, LineOp)> = space
+            .resident_in(range.start(), len)
+            .filter_map(|(va, pa)| Some((va, pa, op(space.find_vma(va)?, va)?)))
+            .collect();
+        if pages.is_empty() {
+            return Ok(());
+        }
+        if self.info.kind == CacheKind::Vivt && !self.is_live(space.id()) {
+            self.counters.skipped_not_live += 1;
+            return Ok(());
+        }
+        self.counters.range_flushes += 1;
+        let bytes = pages.len() as u64 * u64::from(PAGE);
+        let by_address = space.id() == self.current || self.info.kind == CacheKind::Vivt;
+        if self.policy.flushes_everything()
+            || (by_address && bytes > self.info.whole_cache_threshold())
+            || (!by_address && (self.windows.is_none() || !self.policy.uses_colour_windows()))
+        {
+            self.whole_dcache(&mut sys.mem);
+            return Ok(());
+        }
+        let mut whole = false;
+        for (va, pa, op) in pages {
+            if op == LineOp::Discard {
+                before_discard(&mut sys.mem, pa);
+            }
+            self.maintain_user_alias(&mut sys.mem, space.id(), va, pa, op, &mut whole)?;
+        }
+        sys.mem.cache().drain_write_buffer();
+        Ok(())
+    }
+
+    /// `munmap` with the maintenance it owes: the range is flushed while
+    /// still mapped (no dirty line of a freed frame is left to be written
+    /// back over its next owner), and pages that lose an alias are
+    /// re-checked (an uncached page may become cacheable again).
+    pub fn munmap<M: TableMemory, F: TableFrames>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        space: &mut AddressSpace,
+        va: VirtAddr,
+        len: u32,
+    ) -> Result<(), CoherenceError> {
+        check_range(va, len)?;
+        let touched = self.frames_in(space, va, len);
+        self.flush_cache_range(sys, space, va, len)?;
+        space.munmap(sys, va, len)?;
+        self.recheck(sys, space, &touched)
+    }
+
+    /// `mprotect` with the maintenance it owes: dirty lines are written
+    /// back before write permission goes, and every page in the range is
+    /// re-checked for alias conflicts (gained or lost).
+    pub fn mprotect<M: TableMemory, F: TableFrames>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        space: &mut AddressSpace,
+        va: VirtAddr,
+        len: u32,
+        prot: Protection,
+    ) -> Result<(), CoherenceError> {
+        check_range(va, len)?;
+        let touched = self.frames_in(space, va, len);
+        self.flush_cache_range(sys, space, va, len)?;
+        space.mprotect(sys, va, len, prot)?;
+        self.recheck(sys, space, &touched)
+    }
+
+    /// `brk` with the maintenance a shrink owes (as munmap).
+    pub fn brk<M: TableMemory, F: TableFrames>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        space: &mut AddressSpace,
+        new_break: VirtAddr,
+    ) -> Result<VirtAddr, CoherenceError> {
+        let up = |va: VirtAddr| va.as_u32().checked_next_multiple_of(PAGE);
+        let mut touched = Vec::new();
+        if let (Some(new), Some(old)) = (up(new_break), up(space.brk_value()))
+            && new < old
+        {
+            let (new, len) = (VirtAddr(new), old - new);
+            touched = self.frames_in(space, new, len);
+            self.flush_cache_range(sys, space, new, len)?;
+        }
+        let result = space.brk(sys, new_break)?;
+        self.recheck(sys, space, &touched)?;
+        Ok(result)
+    }
+
+    fn frames_in(&self, space: &AddressSpace, va: VirtAddr, len: u32) -> Vec<PhysAddr> {
+        let mut frames: Vec<PhysAddr> = space.resident_in(va, len).map(|(_, pa)| pa).collect();
+        frames.sort_unstable();
+        frames.dedup();
+        frames
+    }
+
+    fn recheck<M: TableMemory, F>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        space: &mut AddressSpace,
+        frames: &[PhysAddr],
+    ) -> Result<(), CoherenceError> {
+        for &pa in frames {
+            // A freed private frame has no state to check.
+            if sys.frames.state(pa)?.is_mapped() {
+                self.make_coherent(sys, space, pa)?;
+            }
+        }
+        Ok(())
+    }
+
+    // ---- fork / exec / exit -------------------------------------------------------------
+
+    /// `fork`: the child, named `child_id`, over `child_table`. Before the
+    /// parent's private pages turn copy-on-write, their dirty lines are
+    /// cleaned to memory where a copy would not see them (VIVT, the parent
+    /// live): no "VAC COW data bombs". Clean, not invalidate: the parent's
+    /// lines stay valid for its reads.
+    pub fn fork<M: TableMemory, F: TableFrames>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        parent: &mut AddressSpace,
+        child_id: SpaceId,
+        child_table: PageTable,
+    ) -> Result<AddressSpace, CoherenceError> {
+        if child_id == parent.id() {
+            return Err(CoherenceError::WrongSpace {
+                space: child_id,
+                expected: parent.id(),
+            });
+        }
+        // VIPT aliasing needs nothing: the copy reads through the user's
+        // colour (a window) or flushes the user aliases apart from its own.
+        if self.info.kind == CacheKind::Vivt {
+            let layout = parent.config().layout;
+            let range = check_range(
+                VirtAddr(layout.min_addr),
+                layout.task_size - layout.min_addr,
+            )?;
+            let id = parent.id();
+            // Only writable private pages can hold dirty lines a copy needs;
+            // shared pages stay shared and need nothing.
+            let writable: Vec<VirtAddr> = parent
+                .resident()
+                .filter(|&(va, pa)| {
+                    sys.frames.mappings(pa).is_ok_and(|m| {
+                        m.iter()
+                            .any(|m| m.space == id && m.va == va && m.writable && !m.shared)
+                    })
+                })
+                .map(|(va, _)| va)
+                .collect();
+            self.maintain_range(
+                sys,
+                parent,
+                range,
+                |_, va| writable.binary_search(&va).is_ok().then_some(LineOp::Clean),
+                |_, _| {},
+            )?;
+        }
+        Ok(parent.fork(sys, child_id, child_table)?)
+    }
+
+    /// `exit`: `space`'s lines leave the cache — shared pages written back,
+    /// private pages only dropped (their frames are freed: writing them
+    /// back would be wasted bus time) — then the space is destroyed.
+    /// Returns its L1 table frame for reuse.
+    pub fn exit<M: TableMemory + KernelAccess, F: TableFrames>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        space: AddressSpace,
+    ) -> Result<PhysAddr, CoherenceError> {
+        let layout = space.config().layout;
+        let range = check_range(
+            VirtAddr(layout.min_addr),
+            layout.task_size - layout.min_addr,
+        )?;
+        let id = space.id();
+        // Private pages nobody else maps die with the space: their lines are
+        // dropped unwritten. Everything else is written back.
+        let dies: Vec<VirtAddr> = space
+            .resident()
+            .filter(|&(va, pa)| {
+                sys.frames.mappings(pa).is_ok_and(|m| {
+                    m.len() == 1 && m[0].space == id && m[0].va == va && !m[0].shared
+                }) && !is_object_page(sys, &space, va, pa)
+            })
+            .map(|(va, _)| va)
+            .collect();
+        self.maintain_range(
+            sys,
+            &space,
+            range,
+            |_, va| {
+                Some(if dies.binary_search(&va).is_ok() {
+                    LineOp::Discard
+                } else {
+                    LineOp::CleanInvalidate
+                })
+            },
+            |mem, pa| mem.contents_dead(pa),
+        )?;
+        // Whatever lines of them remain (a non-aliasing cache was not
+        // touched) hold dead data too.
+        for &va in &dies {
+            if let Some(pa) = space.resident_at(va) {
+                sys.mem.contents_dead(pa);
+            }
+        }
+        self.live.retain(|l| l.space != id);
+        Ok(space.destroy(sys)?)
+    }
+}
+
+/// True if `pa` is the object's own page shown at `va` (a page-cache page,
+/// which outlives the space).
+fn is_object_page<M, F>(
+    sys: &MemorySystem<M, F>,
+    space: &AddressSpace,
+    va: VirtAddr,
+    pa: PhysAddr,
+) -> bool {
+    let Some((id, page)) = space.find_vma(va).and_then(|v| v.object_page(va)) else {
+        return false;
+    };
+    sys.objects.get(id).ok().and_then(|o| o.page(page)) == Some(pa)
+}

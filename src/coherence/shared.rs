@@ -1,0 +1,287 @@
+//! Kernel↔user shared buffers — seed 000's case, which Linux does not
+//! support on VIVT caches: a driver's buffer the kernel reads and writes at
+//! its own addresses while one or more processes map it.
+//!
+//! Two ways to keep it coherent, chosen by the caller:
+//!
+//! | mode | per access | per exchange | choose when |
+//! |------|------------|--------------|-------------|
+//! | [`SharingMode::HandOver`] | cached, full speed | `sync_for_user` / `sync_for_kernel`: the pages handed over, only where aliases hold separate lines (nothing on VIPT when colours match) | the buffer changes hands in batches (rings, frames) |
+//! | [`SharingMode::Uncached`] | every access goes to memory | nothing | tiny, fine-grained exchanges, or nobody can say when ownership changes |
+//!
+//! Like the DMA API, hand-over is a protocol: between `sync_for_user` and
+//! `sync_for_kernel` only users write the pages handed over; between
+//! `sync_for_kernel` and the next `sync_for_user`, only the kernel does.
+//!
+//! Users map the buffer with `mmap` of its [`object`](SharedBuffer::object)
+//! (shared); the kernel reaches page `i` at
+//! [`kernel_va`](SharedBuffer::kernel_va).
+
+use alloc::vec::Vec;
+
+use super::*;
+use crate::mm::object::{ObjectId, ObjectKind};
+use crate::mmu::{Access, Attributes, Execute, PageTable, TableFrames};
+
+/// How a [`SharedBuffer`] stays coherent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SharingMode {
+    /// Cached everywhere; ownership is handed over with
+    /// [`Engine::sync_for_user`] / [`Engine::sync_for_kernel`].
+    HandOver,
+    /// Uncacheable everywhere: the kernel through its own uncached mapping
+    /// at `kernel_base`, users through uncacheable entries.
+    Uncached {
+        /// Where the kernel maps the buffer (page aligned, unused).
+        kernel_base: VirtAddr,
+    },
+}
+
+/// A buffer shared between the kernel and user mappings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedBuffer {
+    object: ObjectId,
+    frames: Vec<PhysAddr>,
+    mode: SharingMode,
+    /// The kernel's address of each page.
+    kernel: Vec<VirtAddr>,
+}
+
+impl SharedBuffer {
+    /// The object users `mmap` (shared) to see the buffer.
+    pub fn object(&self) -> ObjectId {
+        self.object
+    }
+
+    /// Pages.
+    pub fn pages(&self) -> u32 {
+        self.frames.len() as u32
+    }
+
+    /// The mode chosen.
+    pub fn mode(&self) -> SharingMode {
+        self.mode
+    }
+
+    /// The kernel's address of page `page` (`None` past the end).
+    pub fn kernel_va(&self, page: u32) -> Option<VirtAddr> {
+        self.kernel.get(page as usize).copied()
+    }
+
+    /// The frame of page `page`.
+    pub fn frame(&self, page: u32) -> Option<PhysAddr> {
+        self.frames.get(page as usize).copied()
+    }
+
+    /// The pages of `[offset, offset + len)`, checked.
+    fn pages_of(&self, offset: u32, len: u32) -> Result<core::ops::Range<usize>, CoherenceError> {
+        let end = u64::from(offset) + u64::from(len);
+        if len == 0 || end > u64::from(self.pages()) * u64::from(PAGE) {
+            return Err(CoherenceError::BadLength {
+                addr: VirtAddr(offset),
+                len: u64::from(len),
+            });
+        }
+        let first = (offset / PAGE) as usize;
+        let last = (end.div_ceil(u64::from(PAGE))) as usize;
+        Ok(first..last)
+    }
+}
+
+impl<P: Policy> Engine<P> {
+    /// Allocates a zeroed buffer of `pages` pages shared by the kernel and
+    /// user mappings, kept coherent by `mode`. Its frames are coloured by
+    /// page index, so user mappings (colour-aligned by `get_unmapped_area`)
+    /// share the kernel's lines on a VIPT-aliasing cache. `Uncached` maps
+    /// the kernel's side in `kernel` (the kernel's table) at `kernel_base`.
+    pub fn create_shared_buffer<M: TableMemory + KernelAccess, F: TableFrames>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        kernel: &mut PageTable,
+        pages: u32,
+        mode: SharingMode,
+    ) -> Result<SharedBuffer, CoherenceError> {
+        if pages == 0 {
+            return Err(CoherenceError::BadLength {
+                addr: VirtAddr(0),
+                len: 0,
+            });
+        }
+        if let SharingMode::Uncached { kernel_base } = mode {
+            check_range(kernel_base, pages.saturating_mul(PAGE))?;
+        }
+        let object = sys.objects.create(ObjectKind::SharedMemory, pages)?;
+        let mut buffer = SharedBuffer {
+            object,
+            frames: Vec::new(),
+            mode,
+            kernel: Vec::new(),
+        };
+        if let Err(e) = self.populate(sys, kernel, &mut buffer, pages) {
+            // Give back what was taken; the first error is the one reported.
+            let _ = self.destroy_shared_buffer(sys, kernel, buffer);
+            return Err(e);
+        }
+        Ok(buffer)
+    }
+
+    fn populate<M: TableMemory + KernelAccess, F: TableFrames>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        kernel: &mut PageTable,
+        buffer: &mut SharedBuffer,
+        pages: u32,
+    ) -> Result<(), CoherenceError> {
+        let colours = sys.allocator.colours();
+        for page in 0..pages {
+            let pa = match sys.allocator.allocate_colour(page & (colours - 1)) {
+                Err(FrameError::NoFrameOfColour { .. }) => sys.allocator.allocate_any()?,
+                other => other?,
+            };
+            if let Err(e) = sys.objects.insert_page(buffer.object, page, pa) {
+                sys.allocator.free(pa)?;
+                return Err(e.into());
+            }
+            buffer.frames.push(pa);
+            // Zeroed through the linear map and cleaned: no line of it is
+            // left dirty whatever the mode.
+            let kva = self.kernel_va(pa);
+            sys.mem.zero_page(kva)?;
+            let cpu = sys.mem.cache();
+            cpu.clean_invalidate_dcache_range(page_range(kva));
+            cpu.drain_write_buffer();
+            sys.frames.set_flags(pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
+            match buffer.mode {
+                SharingMode::HandOver => buffer.kernel.push(kva),
+                SharingMode::Uncached { kernel_base } => {
+                    let va = VirtAddr(kernel_base.as_u32() + page * PAGE);
+                    let attrs = Attributes::KERNEL_DATA
+                        .with_memory(MemoryType::Bufferable)
+                        .with_access(Access::KernelRw)
+                        .with_execute(Execute::NeverIfSupported);
+                    kernel.map_page(&mut sys.mem, &mut sys.table_frames, va, pa, attrs)?;
+                    buffer.kernel.push(va);
+                    sys.frames.set_flags(pa, PageFlags::ALWAYS_UNCACHED)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Frees a buffer no user maps any more (munmap every mapping first).
+    pub fn destroy_shared_buffer<M: TableMemory, F: TableFrames>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        kernel: &mut PageTable,
+        buffer: SharedBuffer,
+    ) -> Result<(), CoherenceError> {
+        let object = sys.objects.get(buffer.object)?;
+        if let Some(window) = object.mappers().first() {
+            return Err(CoherenceError::WrongSpace {
+                space: window.space,
+                expected: SpaceId::KERNEL,
+            });
+        }
+        if let SharingMode::Uncached { .. } = buffer.mode {
+            for &va in &buffer.kernel {
+                if let Ok((_, flush)) = kernel.unmap_page(&mut sys.mem, va) {
+                    flush
+                        .flush(sys.mem.cache())
+                        .map_err(|_| TableError::NotMapped { va })?;
+                }
+            }
+        } else {
+            // The kernel's dirty lines die with the buffer.
+            for &pa in &buffer.frames {
+                apply(
+                    sys.mem.cache(),
+                    LineOp::Discard,
+                    page_range(self.kernel_va(pa)),
+                );
+            }
+        }
+        for pa in sys.objects.destroy(buffer.object)? {
+            sys.frames.reset(pa)?;
+            sys.allocator.free(pa)?;
+        }
+        Ok(())
+    }
+
+    /// The kernel has written `[offset, offset + len)` of `buffer`; users
+    /// may read it now. Cleans the kernel's lines and drops users' stale
+    /// ones — only where they are separate lines; nothing in `Uncached`
+    /// mode or on a non-aliasing cache.
+    pub fn sync_for_user<M: TableMemory, F>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        buffer: &SharedBuffer,
+        offset: u32,
+        len: u32,
+    ) -> Result<(), CoherenceError> {
+        self.hand_over(sys, buffer, offset, len, true)
+    }
+
+    /// Users have written `[offset, offset + len)` of `buffer`; the kernel
+    /// may read it now. Users' dirty lines reach memory and the kernel's
+    /// stale lines go.
+    pub fn sync_for_kernel<M: TableMemory, F>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        buffer: &SharedBuffer,
+        offset: u32,
+        len: u32,
+    ) -> Result<(), CoherenceError> {
+        self.hand_over(sys, buffer, offset, len, false)
+    }
+
+    fn hand_over<M: TableMemory, F>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        buffer: &SharedBuffer,
+        offset: u32,
+        len: u32,
+        to_user: bool,
+    ) -> Result<(), CoherenceError> {
+        let pages = buffer.pages_of(offset, len)?;
+        if buffer.mode != SharingMode::HandOver || !self.aliasing() {
+            return Ok(());
+        }
+        if self.policy.flushes_everything() {
+            self.whole_dcache(&mut sys.mem);
+            return Ok(());
+        }
+        for i in pages {
+            let (pa, kva) = (buffer.frames[i], buffer.kernel[i]);
+            let users = user_aliases(&sys.frames, pa)?;
+            if !users.iter().any(|&(_, va)| self.separate_lines(va, kva)) {
+                continue;
+            }
+            if to_user {
+                // The kernel keeps its lines (it writes again next round).
+                sys.mem.cache().clean_dcache_range(page_range(kva));
+                self.counters.kernel_alias_cleans += 1;
+                self.maintain_aliases_apart_from(
+                    &mut sys.mem,
+                    &sys.frames,
+                    pa,
+                    kva,
+                    LineOp::CleanInvalidate,
+                )?;
+            } else {
+                self.maintain_aliases_apart_from(
+                    &mut sys.mem,
+                    &sys.frames,
+                    pa,
+                    kva,
+                    LineOp::CleanInvalidate,
+                )?;
+                sys.mem
+                    .cache()
+                    .clean_invalidate_dcache_range(page_range(kva));
+                self.counters.kernel_alias_cleans += 1;
+            }
+        }
+        sys.mem.cache().drain_write_buffer();
+        Ok(())
+    }
+}

@@ -1,0 +1,370 @@
+//! Kernel windows: a few kernel pages, per cache colour, that the engine
+//! points at any frame to reach it *in a chosen colour* — seed 001's kmap
+//! argument. On a VIPT-aliasing cache the lines of a frame are found by
+//! colour and physical tag, so a window of a user mapping's colour shares
+//! that mapping's lines: the kernel zero-fills and copies a user page where
+//! the user will read it, and cleans lines of a space that is not running.
+//!
+//! ```text
+//!   base (colour-span aligned)
+//!   │ slot 0: colour 0 │ colour 1 │ … │ colour n-1 │ slot 1: colour 0 │ …
+//! ```
+//!
+//! [`Kmap`] is the guard the kernel uses to touch a user page itself: it
+//! maps the page at a colour compatible with its user mappings, does the
+//! maintenance owed before the access, and on drop the maintenance owed
+//! after it.
+
+use alloc::vec::Vec;
+
+use super::*;
+use crate::mmu::{Attributes, PageSlot, PageTable, TableFrames};
+
+/// Windows per colour: a copy needs a source and a destination of the same
+/// colour at once.
+pub const SLOTS_PER_COLOUR: u32 = 2;
+
+/// Why a window could not be set up or used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WindowError {
+    /// The window base is not aligned to the cache's colour span.
+    Misaligned {
+        /// The base given.
+        base: VirtAddr,
+        /// The alignment it needs.
+        alignment: u32,
+    },
+    /// The windows would pass 4 GiB.
+    OutOfRange {
+        /// The base given.
+        base: VirtAddr,
+    },
+    /// Every window of the colour is in use (guards held too long).
+    Busy {
+        /// The colour asked for.
+        colour: usize,
+    },
+    /// Reserving or rewriting a window's entry failed.
+    Table(TableError),
+}
+
+impl fmt::Display for WindowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WindowError::Misaligned { base, alignment } => {
+                write!(
+                    f,
+                    "kernel windows at {base} are not aligned to {alignment:#x}"
+                )
+            }
+            WindowError::OutOfRange { base } => {
+                write!(f, "kernel windows at {base} pass the top of memory")
+            }
+            WindowError::Busy { colour } => write!(f, "every window of colour {colour} is in use"),
+            WindowError::Table(e) => write!(f, "kernel window entry: {e}"),
+        }
+    }
+}
+
+impl From<TableError> for WindowError {
+    fn from(e: TableError) -> Self {
+        WindowError::Table(e)
+    }
+}
+
+/// The engine's kernel windows (see the module documentation).
+#[derive(Debug)]
+pub struct KernelWindows {
+    colours: usize,
+    slots: Vec<PageSlot>,
+    busy: Vec<bool>,
+}
+
+impl KernelWindows {
+    /// Reserves `colours × SLOTS_PER_COLOUR` pages of the kernel's table
+    /// from `base` (aligned to the colour span; addresses the kernel never
+    /// uses otherwise). Coarse tables come from `frames`.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sim")] {
+    /// use vacmm::addr::{PhysAddr, VirtAddr};
+    /// use vacmm::coherence::KernelWindows;
+    /// use vacmm::mmu::{Arch, PageTable, TableFrames};
+    /// use vacmm::sim::{CpuModel, KERNEL, MemType, Sim};
+    ///
+    /// struct Frames(u32);
+    /// impl TableFrames for Frames {
+    ///     fn allocate_table_frame(&mut self) -> Option<PhysAddr> {
+    ///         self.0 += 0x1000;
+    ///         Some(PhysAddr(self.0))
+    ///     }
+    ///     fn free_table_frame(&mut self, _: PhysAddr) {}
+    /// }
+    /// let model = CpuModel::arm1136_64k();
+    /// let mut sim = Sim::new(model, 1 << 20);
+    /// for page in (0..1u32 << 20).step_by(4096) {
+    ///     sim.map(KERNEL, page, page, MemType::WriteBack, true).unwrap();
+    /// }
+    /// let mut kernel = PageTable::new(&mut sim, PhysAddr(0x4000), Arch::Armv6).unwrap();
+    /// let windows = KernelWindows::new(
+    ///     &mut sim,
+    ///     &mut Frames(0x8000),
+    ///     &mut kernel,
+    ///     VirtAddr(0xffc0_0000),
+    ///     &model.info(),
+    /// )
+    /// .unwrap();
+    /// assert_eq!(windows.colours(), 4);
+    /// # }
+    /// ```
+    pub fn new<M: TableMemory, F: TableFrames>(
+        mem: &mut M,
+        frames: &mut F,
+        kernel: &mut PageTable,
+        base: VirtAddr,
+        info: &CacheInfo,
+    ) -> Result<Self, WindowError> {
+        let colours = info.colours().max(1);
+        let span = info.colour_alignment().max(PAGE as usize) as u32;
+        if !base.is_aligned(span) {
+            return Err(WindowError::Misaligned {
+                base,
+                alignment: span,
+            });
+        }
+        let count = colours as u32 * SLOTS_PER_COLOUR;
+        if u64::from(base.as_u32()) + u64::from(count) * u64::from(PAGE) > 1 << 32 {
+            return Err(WindowError::OutOfRange { base });
+        }
+        let mut slots = Vec::new();
+        for i in 0..count {
+            let va = VirtAddr(base.as_u32() + i * PAGE);
+            slots.push(kernel.reserve_page_slot(mem, frames, va)?);
+        }
+        Ok(KernelWindows {
+            colours,
+            busy: alloc::vec![false; slots.len()],
+            slots,
+        })
+    }
+
+    /// Colours served.
+    pub fn colours(&self) -> usize {
+        self.colours
+    }
+
+    /// The address of window `slot`.
+    pub(super) fn va(&self, slot: usize) -> VirtAddr {
+        self.slots[slot].va()
+    }
+
+    /// Maps `pa` in a free window of `colour`.
+    pub(super) fn acquire<M: TableMemory>(
+        &mut self,
+        mem: &mut M,
+        pa: PhysAddr,
+        colour: usize,
+    ) -> Result<usize, WindowError> {
+        let colour = colour % self.colours;
+        let slot = (0..SLOTS_PER_COLOUR as usize)
+            .map(|s| s * self.colours + colour)
+            .find(|&i| !self.busy[i])
+            .ok_or(WindowError::Busy { colour })?;
+        self.slots[slot].map(mem, pa, Attributes::KERNEL_DATA)?;
+        self.busy[slot] = true;
+        Ok(slot)
+    }
+
+    /// Unmaps window `slot` and flushes its TLB entry. Its lines need no
+    /// maintenance for reuse: VIPT lines are tagged by the frame.
+    pub(super) fn release<M: TableMemory>(
+        &mut self,
+        mem: &mut M,
+        slot: usize,
+    ) -> Result<(), WindowError> {
+        let flush = self.slots[slot].unmap(mem)?;
+        self.busy[slot] = false;
+        flush
+            .flush(mem.cache())
+            .map_err(|_| WindowError::Table(TableError::NotMapped { va: self.va(slot) }))
+    }
+}
+
+/// What the kernel will do through a [`Kmap`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KmapAccess {
+    /// Read only.
+    Read,
+    /// Read and write.
+    Write,
+}
+
+/// A kernel mapping of one user-visible frame, with the maintenance owed
+/// before the access done and the maintenance owed after it done on drop
+/// (or by [`finish`](Kmap::finish), which reports errors).
+///
+/// Borrowing the engine and the memory system, it makes the bracket
+/// impossible to forget: no other engine call can run while it lives.
+pub struct Kmap<'a, P: Policy, M: TableMemory> {
+    engine: &'a mut Engine<P>,
+    mem: &'a mut M,
+    pa: PhysAddr,
+    through: super::fault::Through,
+    access: KmapAccess,
+    /// Lines other than the ones written that someone will read from
+    /// memory: clean after a write.
+    others_read_memory: bool,
+    executable: bool,
+    done: bool,
+}
+
+impl<P: Policy> Engine<P> {
+    /// Maps frame `pa` for the kernel at a colour compatible with its user
+    /// mappings and returns the guard; see [`Kmap`]. Use it whenever the
+    /// kernel reads or writes a page that user mappings may be using.
+    pub fn kmap<'a, M: TableMemory, F>(
+        &'a mut self,
+        sys: &'a mut MemorySystem<M, F>,
+        pa: PhysAddr,
+        access: KmapAccess,
+    ) -> Result<Kmap<'a, P, M>, CoherenceError> {
+        let state = sys.frames.state(pa)?;
+        let executable = state.flags().contains(PageFlags::EXECUTABLE);
+        self.counters.kmaps += 1;
+        let users = user_aliases(&sys.frames, pa)?;
+        let kva = self.kernel_va(pa);
+        // The colour to work in: the users' own when they agree (no user
+        // line needs touching), else the linear map's.
+        let target = match users.split_first() {
+            Some((&(_, first), rest))
+                if rest
+                    .iter()
+                    .all(|&(_, va)| !self.separate_lines(va, first) || !self.vipt_aliasing()) =>
+            {
+                first
+            }
+            _ => kva,
+        };
+        let through = self.map_for_user(&mut sys.mem, pa, target)?;
+        let mut others_read_memory = false;
+        if self.policy.flushes_everything() {
+            self.whole_dcache(&mut sys.mem);
+            others_read_memory = true;
+        } else if self.aliasing() {
+            // Users' dirty lines apart from the ones used reach memory and
+            // leave, so the kernel reads their data and they read the
+            // kernel's afterwards.
+            let result = self.maintain_aliases_apart_from(
+                &mut sys.mem,
+                &sys.frames,
+                pa,
+                through.va(),
+                LineOp::CleanInvalidate,
+            );
+            if let Err(e) = result {
+                self.unmap_through(&mut sys.mem, through)?;
+                return Err(e);
+            }
+            others_read_memory = users
+                .iter()
+                .any(|&(_, va)| self.separate_lines(va, through.va()));
+            if self.separate_lines(kva, through.va()) || self.info.kind == CacheKind::Vivt {
+                // The linear map's lines: written back (a deferred kernel
+                // write) and dropped (stale once users wrote).
+                sys.mem
+                    .cache()
+                    .clean_invalidate_dcache_range(page_range(kva));
+                self.counters.kernel_alias_cleans += 1;
+                others_read_memory |= self.separate_lines(kva, through.va());
+            }
+            sys.mem.cache().drain_write_buffer();
+        }
+        if access == KmapAccess::Write
+            && matches!(through, super::fault::Through::Linear(_))
+            && !others_read_memory
+            && self.info.kind != CacheKind::Vivt
+        {
+            // The write stays in the linear map's lines: owed to the next
+            // user mapping of another colour (update_mmu_cache).
+            sys.frames.clear_flags(pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
+        }
+        Ok(Kmap {
+            engine: self,
+            mem: &mut sys.mem,
+            pa,
+            through,
+            access,
+            others_read_memory,
+            executable,
+            done: false,
+        })
+    }
+}
+
+impl<P: Policy, M: TableMemory> Kmap<'_, P, M> {
+    /// The kernel address to use while the guard lives.
+    pub fn va(&self) -> VirtAddr {
+        self.through.va()
+    }
+
+    /// The frame.
+    pub fn pa(&self) -> PhysAddr {
+        self.pa
+    }
+
+    /// The memory (for kernels whose accesses go through it, like the
+    /// `sim` model).
+    pub fn mem(&mut self) -> &mut M {
+        self.mem
+    }
+
+    /// Ends the access: the maintenance owed after it, then the window is
+    /// unmapped. Errors are those of rewriting the window's entry.
+    pub fn finish(mut self) -> Result<(), CoherenceError> {
+        self.complete()
+    }
+
+    fn complete(&mut self) -> Result<(), CoherenceError> {
+        if self.done {
+            return Ok(());
+        }
+        self.done = true;
+        let engine = &mut *self.engine;
+        let cpu = self.mem.cache();
+        let range = page_range(self.through.va());
+        if self.access == KmapAccess::Write {
+            if engine.policy.flushes_everything() {
+                cpu.clean_invalidate_dcache_all();
+                engine.counters.whole_cache_flushes += 1;
+            } else if engine.info.kind == CacheKind::Vivt {
+                // The users' lines were dropped before; the data must be in
+                // memory for them, and no kernel line may outlive the
+                // access (it would be stale after their next write).
+                cpu.clean_invalidate_dcache_range(range);
+                engine.counters.kernel_alias_cleans += 1;
+            } else if self.others_read_memory {
+                cpu.clean_dcache_range(range);
+                engine.counters.kernel_alias_cleans += 1;
+            }
+            if self.executable {
+                cpu.clean_dcache_range(range);
+                cpu.invalidate_icache_all();
+                engine.counters.icache_flushes += 1;
+            }
+            cpu.drain_write_buffer();
+        } else if engine.info.kind == CacheKind::Vivt {
+            // Clean copies read by the kernel go stale with the users'
+            // next write.
+            cpu.clean_invalidate_dcache_range(range);
+        }
+        engine.unmap_through(self.mem, self.through)
+    }
+}
+
+impl<P: Policy, M: TableMemory> Drop for Kmap<'_, P, M> {
+    fn drop(&mut self) {
+        // Errors here are the window entry's; `finish` reports them.
+        let _ = self.complete();
+    }
+}
