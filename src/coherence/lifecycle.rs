@@ -16,6 +16,22 @@ use alloc::vec::Vec;
 
 use super::*;
 use crate::mm::space::Vma;
+
+/// Why [`Engine::exit`] did not finish.
+#[derive(Debug)]
+pub struct ExitRefused {
+    /// What went wrong.
+    pub error: CoherenceError,
+    /// The space, handed back when nothing was done to it (it still runs);
+    /// `None` when the failure came part-way through the teardown.
+    pub space: Option<alloc::boxed::Box<AddressSpace>>,
+}
+
+impl fmt::Display for ExitRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
 use crate::mmu::{ContextSwitcher, PageTable, SwitchReport, TableFrames, TranslationRegisters};
 
 impl<P: Policy> Engine<P> {
@@ -145,6 +161,37 @@ impl<P: Policy> Engine<P> {
         }
         sys.mem.cache().drain_write_buffer();
         Ok(())
+    }
+
+    /// `mmap` with the maintenance it owes: a `MAP_FIXED` mapping replaces
+    /// whatever it overlaps, which is flushed first as by
+    /// [`munmap`](Self::munmap). A refused call changes nothing.
+    pub fn mmap<M: TableMemory, F: TableFrames>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        space: &mut AddressSpace,
+        args: crate::mm::space::MmapArgs,
+    ) -> Result<VirtAddr, CoherenceError> {
+        let replaced = match (args.fixed, args.addr) {
+            (true, Some(addr)) if addr.is_aligned(PAGE) && args.len > 0 => {
+                let len = args.len.div_ceil(PAGE).saturating_mul(PAGE);
+                VirtRange::new(addr, u64::from(len))
+                    .ok()
+                    .map(|_| (addr, len))
+            }
+            _ => None,
+        };
+        let Some((addr, len)) = replaced else {
+            return Ok(space.mmap(sys, args)?);
+        };
+        let touched = self.frames_in(space, addr, len);
+        if !touched.is_empty() {
+            // Flushing a range that mmap then refuses costs time, not data.
+            self.flush_cache_range(sys, space, addr, len)?;
+        }
+        let start = space.mmap(sys, args)?;
+        self.recheck(sys, space, &touched)?;
+        Ok(start)
     }
 
     /// `munmap` with the maintenance it owes: the range is flushed while
@@ -278,11 +325,32 @@ impl<P: Policy> Engine<P> {
         Ok(parent.fork(sys, child_id, child_table)?)
     }
 
-    /// `exit`: `space`'s lines leave the cache — shared pages written back,
-    /// private pages only dropped (their frames are freed: writing them
-    /// back would be wasted bus time) — then the space is destroyed.
-    /// Returns its L1 table frame for reuse.
+    /// `exit` (and the old image's end at `exec`): `space`'s lines leave
+    /// the cache — shared pages written back, private pages only dropped
+    /// (their frames are freed: writing them back would be wasted bus
+    /// time) — then the space is destroyed. Returns its L1 table frame for
+    /// reuse. As Linux's exec does (the new image runs before the old one
+    /// is dropped), switch away first: the running space is handed back in
+    /// [`ExitRefused`] with [`CoherenceError::StillRunning`], since its
+    /// table would be freed under the MMU. On VIVT a flushing switch away
+    /// leaves nothing to do here.
     pub fn exit<M: TableMemory + KernelAccess, F: TableFrames>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        space: AddressSpace,
+    ) -> Result<PhysAddr, ExitRefused> {
+        let id = space.id();
+        if id == self.current {
+            return Err(ExitRefused {
+                error: CoherenceError::StillRunning { space: id },
+                space: Some(alloc::boxed::Box::new(space)),
+            });
+        }
+        self.exit_inner(sys, space)
+            .map_err(|error| ExitRefused { error, space: None })
+    }
+
+    fn exit_inner<M: TableMemory + KernelAccess, F: TableFrames>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
         space: AddressSpace,

@@ -63,6 +63,7 @@ mod lifecycle;
 pub mod shared;
 mod windows;
 
+pub use lifecycle::ExitRefused;
 pub use windows::{KernelWindows, Kmap, KmapAccess, WindowError};
 
 #[cfg(all(test, feature = "sim"))]
@@ -212,6 +213,12 @@ pub enum CoherenceError {
     },
     /// A context switch failed; the previous space still runs.
     Switch(crate::mmu::SwitchError),
+    /// The space is still the running one: switch away before it goes
+    /// (its table would be freed under the MMU).
+    StillRunning {
+        /// The space.
+        space: SpaceId,
+    },
 }
 
 impl fmt::Display for CoherenceError {
@@ -234,6 +241,11 @@ impl fmt::Display for CoherenceError {
                 space.0, expected.0
             ),
             CoherenceError::Switch(e) => e.fmt(f),
+            CoherenceError::StillRunning { space } => write!(
+                f,
+                "address space {} still runs: switch away before it exits",
+                space.0
+            ),
         }
     }
 }

@@ -18,6 +18,8 @@ use crate::mmu::TableFrames;
 use crate::mmu::{Arch, Attributes, ContextSwitcher, KeyAllocator, PageTable};
 use crate::sim::{self, CpuModel, KERNEL, MemType, Sim, SimError, ViolationKind};
 
+mod random;
+
 const MEMORY: u32 = 8 << 20;
 const KERNEL_L1: u32 = 0x4000;
 const TABLE_POOL: u32 = 0x10_0000;
@@ -61,6 +63,8 @@ struct Machine {
     next_l1: u32,
     colour_span: u32,
     switcher: ContextSwitcher,
+    /// Spaces that exited: their model id and L1 frame, for reuse.
+    free_spaces: Vec<(sim::SpaceId, PhysAddr)>,
 }
 
 impl Machine {
@@ -125,6 +129,7 @@ impl Machine {
             arch,
             next_l1: 0x8000,
             colour_span: info.colour_alignment() as u32,
+            free_spaces: Vec::new(),
             switcher: match arch {
                 Arch::Armv5 => ContextSwitcher::vivt_flush(),
                 Arch::Armv6 => ContextSwitcher::asid(KeyAllocator::asids(), PhysAddr(KERNEL_L1)),
@@ -134,8 +139,15 @@ impl Machine {
 
     /// A user address space, also known to the model (same number).
     fn space(&mut self) -> AddressSpace {
-        let l1 = PhysAddr(self.next_l1);
-        self.next_l1 += 0x4000;
+        let reused = self.free_spaces.pop();
+        let l1 = match reused {
+            Some((_, l1)) => l1,
+            None => {
+                self.next_l1 += 0x4000;
+                assert!(self.next_l1 <= 0x8_0000, "too many address spaces");
+                PhysAddr(self.next_l1 - 0x4000)
+            }
+        };
         let sim = &mut self.sys.mem;
         let mut table = PageTable::new(sim, l1, self.arch).unwrap();
         table
@@ -152,7 +164,10 @@ impl Machine {
                 VirtRange::new(VirtAddr(WINDOWS), 1 << 20).unwrap(),
             )
             .unwrap();
-        let id = sim.create_space(0);
+        let id = match reused {
+            Some((id, _)) => id,
+            None => sim.create_space(0),
+        };
         sim.attach_table(id, l1, self.arch).unwrap();
         let config = SpaceConfig {
             layout: Layout {
@@ -697,6 +712,7 @@ fn fork_both_sides_write(m: &mut Machine) -> Vec<ViolationKind> {
     user_store(m, &mut parent, va + PAGE + 8, 0xa2, Faults::Engine);
     m.switch_to(&mut child);
     assert_eq!(user_load(m, &mut child, va + PAGE + 8, Faults::Engine), 0);
+    m.switch_to(&mut parent);
     m.engine.exit(&mut m.sys, child).unwrap();
     violations(m)
 }
@@ -727,6 +743,18 @@ fn exec_reuses_addresses(m: &mut Machine) -> Vec<ViolationKind> {
         );
     }
     let freed: Vec<PhysAddr> = old.resident().map(|(_, pa)| pa).collect();
+    // The running space cannot go; it is handed back untouched.
+    let refused = m.engine.exit(&mut m.sys, old).unwrap_err();
+    assert_eq!(
+        refused.error,
+        CoherenceError::StillRunning {
+            space: refused.space.as_ref().unwrap().id()
+        }
+    );
+    let old = *refused.space.unwrap();
+    // exec: the new image runs, then the old one goes.
+    let mut new = m.space();
+    m.switch_to(&mut new);
     m.engine.exit(&mut m.sys, old).unwrap();
     // Before anything else runs, a device fills the freed frames for their
     // next owner: no line of the dead process may be written over that.
@@ -738,8 +766,6 @@ fn exec_reuses_addresses(m: &mut Machine) -> Vec<ViolationKind> {
         unsafe { m.sys.mem.invalidate_dcache_range(page_range(kva)) };
         m.sys.mem.dma_write(pa.as_u32(), &[0x11; 64]).unwrap();
     }
-    let mut new = m.space();
-    m.switch_to(&mut new);
     let args = MmapArgs {
         addr: Some(VirtAddr(va)),
         fixed: true,
@@ -779,10 +805,13 @@ fn exec_reuses_addresses(m: &mut Machine) -> Vec<ViolationKind> {
 
 #[test]
 fn seed002_exec_and_exit_leave_no_lines_behind() {
-    // VIPT: the dead lines sit in the frames' own colour, where the next
-    // owner's writes land too (and a DMA receive invalidates them): only a
-    // VIVT cache writes them back over the device's data.
-    engine_and_twin("exec", exec_reuses_addresses, vivt);
+    // No preset can show the exit maintenance missing: the space must be
+    // switched away from first, and on VIVT that switch flushes; on VIPT
+    // the dead lines sit in the frames' own colour, where the next owner's
+    // writes land too and a DMA receive invalidates them. Exit's discard
+    // saves write-backs there; it is needed for FCSE-keyed spaces, which
+    // the presets do not run. The twin still checks the blind run clean.
+    engine_and_twin("exec", exec_reuses_addresses, |_| false);
 }
 
 /// Seed 002: two processes use one virtual address for different pages and
