@@ -740,10 +740,13 @@ impl<P: Policy> Engine<P> {
                     changed = true;
                 }
             }
-            sys.frames.clear_flags(pa, PageFlags::UNCACHED)?;
             if changed {
+                // Stores made through the bufferable mapping must reach
+                // memory before cached reads can miss to it.
+                sys.mem.cache().drain_write_buffer();
                 self.counters.restored += 1;
             }
+            sys.frames.clear_flags(pa, PageFlags::UNCACHED)?;
         }
         Ok(())
     }

@@ -61,7 +61,11 @@ failure_from!(
     vacmm::mmu::TableError,
     vacmm::mmu::SwitchError,
     vacmm::mmu::DescriptorError,
-    vacmm::cache::MaintenanceError
+    vacmm::cache::MaintenanceError,
+    vacmm::coherence::CoherenceError,
+    vacmm::mm::space::SpaceError,
+    vacmm::mm::frames::FrameError,
+    vacmm::mm::object::ObjectError
 );
 
 impl fmt::Display for Failure {

@@ -7,12 +7,15 @@
 //!  64 MiB ── FramePool: L1 tables, coarse-table frames, test pages ── 128 MiB
 //! ```
 //! Both halves are mapped VA = PA by the kernel table the tests build, so
-//! `IdentityTables` can reach any table frame at its physical address.
+//! `IdentityTables` can reach any table frame at its physical address, and
+//! (as the coherence engine's [`KernelAccess`]) any pool page at its
+//! physical address: the engine's linear offset is 0.
 
 use alloc::vec::Vec;
 
 use vacmm::addr::{PhysAddr, VirtAddr};
 use vacmm::cache::CacheMaintenance;
+use vacmm::coherence::{AccessError, KernelAccess};
 use vacmm::mmu::{TableError, TableFrames, TableMemory};
 
 /// First byte of RAM the image never uses (linker.ld keeps the low 64 MiB).
@@ -30,7 +33,10 @@ impl<C: CacheMaintenance> IdentityTables<C> {
     ///
     /// # Safety
     /// Every table frame handed to the tables must be mapped at VA = PA (or
-    /// the MMU off), and owned by them.
+    /// the MMU off), and owned by them. Used as [`KernelAccess`], the whole
+    /// pool must be mapped VA = PA, and every page the coherence engine
+    /// names must belong to the memory system the engine works for (its
+    /// user frames carved from the pool), not to Rust objects.
     pub unsafe fn new(cpu: C) -> Self {
         IdentityTables { cpu }
     }
@@ -71,6 +77,48 @@ impl<C: CacheMaintenance> TableMemory for IdentityTables<C> {
 
     fn cache(&mut self) -> &mut C {
         &mut self.cpu
+    }
+}
+
+/// The page of pool memory at `va` as a pointer, if `va` is a page-aligned
+/// address whose whole page lies in the pool.
+fn check_page(va: VirtAddr) -> Result<*mut u8, AccessError> {
+    let start = va.as_u32();
+    let in_pool = (POOL_START..=POOL_END - PAGE_BYTES).contains(&start);
+    if !start.is_multiple_of(PAGE_BYTES) || !in_pool {
+        return Err(AccessError { va });
+    }
+    Ok(start as usize as *mut u8)
+}
+
+/// The page size the engine fills and copies.
+const PAGE_BYTES: u32 = 4096;
+
+/// The engine's page fills, through the identity map: a frame's kernel
+/// address is its physical address. Anything outside the pool (the image,
+/// the heap, devices) is refused, never touched.
+impl<C: CacheMaintenance> KernelAccess for IdentityTables<C> {
+    fn zero_page(&mut self, va: VirtAddr) -> Result<(), AccessError> {
+        let page = check_page(va)?;
+        // SAFETY: a whole, page-aligned page of the identity-mapped pool
+        // that the engine owns (constructor contract); nothing in Rust
+        // holds a reference into it.
+        unsafe { page.write_bytes(0, PAGE_BYTES as usize) };
+        Ok(())
+    }
+
+    fn copy_page(&mut self, dst: VirtAddr, src: VirtAddr) -> Result<(), AccessError> {
+        let to = check_page(dst)?;
+        let from = check_page(src)?;
+        if dst == src {
+            // Copying a page onto itself changes nothing (and the regions
+            // of `copy_nonoverlapping` must not overlap).
+            return Ok(());
+        }
+        // SAFETY: two distinct page-aligned pool pages, so whole and
+        // disjoint, identity-mapped and the engine's (constructor contract).
+        unsafe { to.copy_from_nonoverlapping(from, PAGE_BYTES as usize) };
+        Ok(())
     }
 }
 
