@@ -30,6 +30,8 @@ use core::cell::UnsafeCell;
 use vacmm::addr::{PhysAddr, VirtAddr, VirtRange};
 use vacmm::arch::AnyCpu;
 use vacmm::cache::{CacheGeometry, CacheInfo, CacheKind, CacheMaintenance, CpuPart};
+use vacmm::coherence::dma::{Dma, DmaBuffer, DmaDirection};
+use vacmm::coherence::shared::SharingMode;
 use vacmm::coherence::{CoherenceError, Engine, ExitRefused};
 use vacmm::mm::frames::{PageFlags, SpaceId};
 use vacmm::mm::object::{ObjectId, ObjectKind};
@@ -1036,19 +1038,98 @@ fn fork_shares_private_pages_copy_on_write_and_shared_pages_stay_shared() -> Tes
     Ok(())
 }
 
-// TODO(lead): on-target cases for the other engine APIs added alongside
-// fork, not covered here (they were still being written):
-// - exec (`Engine::exec`, if it lands): the old image's lines go as at
-//   exit, the new space starts empty.
-// - kernel windows (`Engine::with_windows`, `KernelWindows`, `kmap`):
-//   zero-fill / copy-on-write through a window of the user's colour on
-//   the aliasing ARM1136, and aliases of a space not running reached
-//   through a window instead of the whole D-cache.
-// - kernel↔user shared buffers (src/coherence/shared.rs): a buffer the
-//   kernel writes and a process reads (and back), hand-over and uncached.
-// - DMA (src/coherence/dma.rs): to-device / from-device / bidirectional
-//   buffers with the real clean / invalidate operations, including a
-//   buffer a user maps.
+// ---- (f) kernel↔user shared buffer, (g) DMA -------------------------------------------
+
+/// Seed 000 on the CPU: a two-page buffer the kernel writes and a process
+/// reads, then the other way round, handed over with `sync_for_user` /
+/// `sync_for_kernel` (the real clean / invalidate operations).
+fn shared_buffer_is_handed_over_between_kernel_and_user() -> TestResult {
+    let w = world();
+    let mut engine = w.engine();
+    let mut space = w.new_space(w.colour_span())?;
+    w.enter(&mut engine, &mut space)?;
+    let buffer =
+        engine.create_shared_buffer(&mut w.sys, &mut w.kernel, 2, SharingMode::HandOver)?;
+    let args = MmapArgs::shared_object(buffer.object(), 0, 2 * PAGE);
+    let va = engine.mmap(&mut w.sys, &mut space, args)?.as_u32();
+    let kva = buffer.kernel_va(1).expect("the buffer has two pages");
+    check_eq!(user_load(w, &mut engine, &mut space, va + PAGE + 8)?, 0);
+    for round in 1..=3u32 {
+        kernel_store(VirtAddr(kva.as_u32() + 8), 0x1000 + round);
+        engine.sync_for_user(&mut w.sys, &buffer, PAGE, PAGE)?;
+        check_eq!(
+            user_load(w, &mut engine, &mut space, va + PAGE + 8)?,
+            0x1000 + round
+        );
+        user_store(w, &mut engine, &mut space, va + PAGE + 12, 0x2000 + round)?;
+        engine.sync_for_kernel(&mut w.sys, &buffer, PAGE + 12, 4)?;
+        check_eq!(kernel_load(VirtAddr(kva.as_u32() + 12)), 0x2000 + round);
+    }
+    check!(
+        engine
+            .sync_for_user(&mut w.sys, &buffer, 2 * PAGE, 4)
+            .is_err(),
+        "a range past the buffer is refused"
+    );
+    println!("  counters: {:?}", engine.counters());
+    w.take_faults();
+    engine.munmap(&mut w.sys, &mut space, VirtAddr(va), 2 * PAGE)?;
+    engine.destroy_shared_buffer(&mut w.sys, &mut w.kernel, buffer)?;
+    w.retire(&mut engine, space)?;
+    Ok(())
+}
+
+/// DMA map / unmap with the real CP15 operations: a buffer whose first
+/// line also holds a CPU variable, received into (FromDevice) after the
+/// CPU wrote the variable; a line-aligned `DmaBuffer` transmitted
+/// (ToDevice) and reused both ways. QEMU's devices are not driven: the
+/// "device" is the test writing memory behind the cache's back, which on
+/// QEMU is the same memory.
+fn dma_map_and_unmap_keep_cpu_data_and_device_data() -> TestResult {
+    let w = world();
+    let mut dma = Dma::new(&w.info);
+    let frame = w.sys.allocator.allocate_any()?;
+    let base = frame.as_u32();
+    // A CPU variable in the first line, the buffer right after it.
+    kernel_store(VirtAddr(base), 0xc0de);
+    let buffer = VirtAddr(base + 16);
+    // SAFETY: the range holds only the buffer's bytes; the CPU leaves the
+    // variable alone until the unmap.
+    let mapping =
+        unsafe { dma.map_single(w.sys.mem.cpu(), buffer, 200, DmaDirection::FromDevice) }?;
+    for offset in (0..200).step_by(4) {
+        // The device's write (identity-mapped memory).
+        kernel_store(VirtAddr(buffer.as_u32() + offset), 0xd000 + offset);
+    }
+    dma.unmap(w.sys.mem.cpu(), mapping)?;
+    check_eq!(kernel_load(VirtAddr(base)), 0xc0de);
+    check_eq!(kernel_load(VirtAddr(buffer.as_u32() + 196)), 0xd000 + 196);
+    let mut aligned = DmaBuffer::new(&w.info, 100)?;
+    aligned.as_mut_slice().fill(0x5a);
+    check!(
+        aligned
+            .range()
+            .start()
+            .is_aligned(w.info.dcache.line_bytes as u32),
+        "DmaBuffer is line aligned: {:?}",
+        aligned.range()
+    );
+    for direction in [
+        DmaDirection::ToDevice,
+        DmaDirection::Bidirectional,
+        DmaDirection::FromDevice,
+    ] {
+        let mapping = dma.map_buffer(w.sys.mem.cpu(), &mut aligned, direction)?;
+        dma.unmap(w.sys.mem.cpu(), mapping)?;
+    }
+    check_eq!(aligned.as_slice()[99], 0x5a);
+    println!("  dma counters: {:?}", dma.counters());
+    w.sys.allocator.free(frame)?;
+    Ok(())
+}
+
+// Not on target yet: kernel windows / kmap (the model covers them:
+// src/coherence/tests.rs) and exec beyond exit.
 
 vacmm_qemu::test_main!(
     private_and_anonymous_pages_are_zero_filled_and_copied_on_write,
@@ -1056,4 +1137,6 @@ vacmm_qemu::test_main!(
     make_coherent_uncaches_conflicting_aliases_and_restores_them,
     kernel_writes_to_a_shared_page_cache_page_reach_the_user,
     fork_shares_private_pages_copy_on_write_and_shared_pages_stay_shared,
+    shared_buffer_is_handed_over_between_kernel_and_user,
+    dma_map_and_unmap_keep_cpu_data_and_device_data,
 );

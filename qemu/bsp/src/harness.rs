@@ -65,7 +65,8 @@ failure_from!(
     vacmm::coherence::CoherenceError,
     vacmm::mm::space::SpaceError,
     vacmm::mm::frames::FrameError,
-    vacmm::mm::object::ObjectError
+    vacmm::mm::object::ObjectError,
+    vacmm::coherence::dma::DmaError
 );
 
 impl fmt::Display for Failure {
