@@ -101,11 +101,7 @@ impl<P: Policy> Engine<P> {
         sys: &mut MemorySystem<M, F>,
         space: &AddressSpace,
     ) -> Result<(), CoherenceError> {
-        let layout = space.config().layout;
-        let range = check_range(
-            VirtAddr(layout.min_addr),
-            layout.task_size - layout.min_addr,
-        )?;
+        let range = user_range_of(space)?;
         self.maintain_range(
             sys,
             space,
@@ -296,11 +292,7 @@ impl<P: Policy> Engine<P> {
         // VIPT aliasing needs nothing: the copy reads through the user's
         // colour (a window) or flushes the user aliases apart from its own.
         if self.info.kind == CacheKind::Vivt {
-            let layout = parent.config().layout;
-            let range = check_range(
-                VirtAddr(layout.min_addr),
-                layout.task_size - layout.min_addr,
-            )?;
+            let range = user_range_of(parent)?;
             let id = parent.id();
             // Only writable private pages can hold dirty lines a copy needs;
             // shared pages stay shared and need nothing.
@@ -355,11 +347,7 @@ impl<P: Policy> Engine<P> {
         sys: &mut MemorySystem<M, F>,
         space: AddressSpace,
     ) -> Result<PhysAddr, CoherenceError> {
-        let layout = space.config().layout;
-        let range = check_range(
-            VirtAddr(layout.min_addr),
-            layout.task_size - layout.min_addr,
-        )?;
+        let range = user_range_of(&space)?;
         let id = space.id();
         // Private pages nobody else maps die with the space: their lines are
         // dropped unwritten. Everything else is written back.
@@ -409,4 +397,13 @@ fn is_object_page<M, F>(
         return false;
     };
     sys.objects.get(id).ok().and_then(|o| o.page(page)) == Some(pa)
+}
+
+/// Every user address `space` may map (its layout's bounds).
+fn user_range_of(space: &AddressSpace) -> Result<VirtRange, CoherenceError> {
+    let layout = space.config().layout;
+    check_range(
+        VirtAddr(layout.min_addr),
+        layout.task_size - layout.min_addr,
+    )
 }
