@@ -32,7 +32,7 @@ use vacmm::arch::AnyCpu;
 use vacmm::cache::{CacheGeometry, CacheInfo, CacheKind, CacheMaintenance, CpuPart};
 use vacmm::coherence::dma::{Dma, DmaBuffer, DmaDirection};
 use vacmm::coherence::shared::SharingMode;
-use vacmm::coherence::{CoherenceError, Engine, ExitRefused};
+use vacmm::coherence::{CoherenceError, Engine, ExitRefused, KernelWindows, KmapAccess};
 use vacmm::mm::frames::{PageFlags, SpaceId};
 use vacmm::mm::object::{ObjectId, ObjectKind};
 use vacmm::mm::space::{
@@ -60,8 +60,16 @@ const USER_MIN: u32 = 16 * MIB;
 const USER_TOP: u32 = 32 * MIB;
 /// The kernel entries every user table shares: image/heap/stacks, the
 /// pool (tables and the kernel alias of every user frame), the devices.
-const SHARED_WITH_KERNEL: [(u32, u32); 3] =
-    [(0, 16 * MIB), (64 * MIB, 64 * MIB), (0x1000_0000, 2 * MIB)];
+const SHARED_WITH_KERNEL: [(u32, u32); 4] = [
+    (0, 16 * MIB),
+    (64 * MIB, 64 * MIB),
+    (0x1000_0000, 2 * MIB),
+    (WINDOWS, MIB),
+];
+/// The engine's kernel windows: one MiB the kernel uses for nothing else
+/// (its coarse table is shared by every user table, so a window mapped
+/// while a user space runs is visible there).
+const WINDOWS: u32 = 0x2000_0000;
 /// What every user frame holds before the engine hands it out, so that a
 /// zero-fill the engine forgot reads as poison rather than QEMU's zeroes.
 const POISON: u8 = 0xa5;
@@ -88,6 +96,8 @@ struct World {
     next_space: u32,
     /// What each fault resolved to since the case's last look.
     faults: Vec<FaultOutcome>,
+    /// The kernel windows, until the case that uses them takes them.
+    windows: Option<KernelWindows>,
 }
 
 /// The tests' one world, set up by the first case that asks for it.
@@ -176,12 +186,20 @@ fn set_up() -> Result<World, Failure> {
     unsafe { (user.as_u32() as usize as *mut u8).write_bytes(POISON, USER_FRAMES_BYTES as usize) };
     mem.cpu().clean_dcache_all();
     mem.cpu().drain_write_buffer();
-    let sys = MemorySystem::new(
+    let mut sys = MemorySystem::new(
         mem,
         pool,
         user,
         USER_FRAMES_BYTES / PAGE,
         info.colours() as u32,
+    )?;
+    // Before any user table exists, so every one shares the windows' entry.
+    let windows = KernelWindows::new(
+        &mut sys.mem,
+        &mut sys.table_frames,
+        &mut kernel,
+        VirtAddr(WINDOWS),
+        &info,
     )?;
     let switcher = match arch {
         Arch::Armv5 => ContextSwitcher::vivt_flush(),
@@ -195,6 +213,7 @@ fn set_up() -> Result<World, Failure> {
         switcher,
         next_space: 0,
         faults: Vec::new(),
+        windows: Some(windows),
     })
 }
 
@@ -1128,8 +1147,93 @@ fn dma_map_and_unmap_keep_cpu_data_and_device_data() -> TestResult {
     Ok(())
 }
 
-// Not on target yet: kernel windows / kmap (the model covers them:
-// src/coherence/tests.rs) and exec beyond exit.
+// ---- (h) kernel windows and the Kmap guard ---------------------------------------
+
+/// A word at `va` in a kernel window (outside the pool, so not through
+/// kernel_load).
+fn window_load(va: u32) -> u32 {
+    // SAFETY: `va` is an aligned word of a window the live Kmap guard has
+    // mapped to a frame of the test's memory system.
+    unsafe { (va as usize as *const u32).read_volatile() }
+}
+
+fn window_store(va: u32, value: u32) {
+    // SAFETY: as window_load; the guard was taken for writing.
+    unsafe { (va as usize as *mut u32).write_volatile(value) }
+}
+
+/// The kernel reads and writes a page a process writes through a shared
+/// mapping, bracketed by `Engine::kmap`. The frame's colour differs from
+/// the user address's, so on VIPT aliasing the guard maps it through a
+/// kernel window of the user's colour (no user line is touched) and on
+/// the other caches through the identity map, with the maintenance owed.
+fn kmap_gives_the_kernel_the_users_colour_through_a_window() -> TestResult {
+    let w = world();
+    let Some(windows) = w.windows.take() else {
+        return Err(Failure::new(
+            "windows already taken".into(),
+            file!(),
+            line!(),
+        ));
+    };
+    let mut engine = Engine::new(w.info, 0).with_windows(windows);
+    let mut space = w.new_space(w.colour_span())?;
+    w.enter(&mut engine, &mut space)?;
+    let file = w.sys.objects.create(ObjectKind::File, 1)?;
+    let colours = w.sys.allocator.colours();
+    let frame = w.sys.allocator.allocate_colour((colours - 1).min(1))?;
+    w.sys.objects.insert_page(file, 0, frame)?;
+    let va = engine
+        .mmap(
+            &mut w.sys,
+            &mut space,
+            MmapArgs::shared_object(file, 0, PAGE),
+        )?
+        .as_u32();
+    let kva = engine.kernel_va(frame);
+    let aliasing = matches!(w.info.kind, CacheKind::VipAliasing { .. });
+    let window_expected = aliasing && w.info.colour_of(kva) != w.info.colour_of(VirtAddr(va));
+    println!(
+        "  frame {frame} (identity colour {}), user {va:#010x} (colour {}): window expected: {window_expected}",
+        w.info.colour_of(kva),
+        w.info.colour_of(VirtAddr(va))
+    );
+    for round in 0..3u32 {
+        user_store(w, &mut engine, &mut space, va + 32, 0x100 + round)?;
+        let kmap = engine.kmap(&mut w.sys, frame, KmapAccess::Write)?;
+        let at = kmap.va().as_u32();
+        let in_window = (WINDOWS..WINDOWS + MIB).contains(&at);
+        check_eq!(in_window, window_expected);
+        if in_window {
+            check_eq!(
+                w.info.colour_of(VirtAddr(at)),
+                w.info.colour_of(VirtAddr(va))
+            );
+        }
+        check_eq!(window_load(at + 32), 0x100 + round);
+        window_store(at + 64, 0x200 + round);
+        kmap.finish()?;
+        check_eq!(
+            user_load(w, &mut engine, &mut space, va + 64)?,
+            0x200 + round
+        );
+    }
+    // The window is gone once the guard is: the next guard reuses it.
+    let again = engine.kmap(&mut w.sys, frame, KmapAccess::Read)?;
+    let at = again.va().as_u32();
+    check_eq!(window_load(at + 64), 0x202);
+    drop(again);
+    let counters = *engine.counters();
+    println!("  counters: {counters:?}");
+    check_eq!(counters.kmaps, 4);
+    w.take_faults();
+    engine.munmap(&mut w.sys, &mut space, VirtAddr(va), PAGE)?;
+    w.retire(&mut engine, space)?;
+    Ok(())
+}
+
+// Not on target: exec beyond exit (the model covers it:
+// src/coherence/tests.rs).
 
 vacmm_qemu::test_main!(
     private_and_anonymous_pages_are_zero_filled_and_copied_on_write,
@@ -1139,4 +1243,5 @@ vacmm_qemu::test_main!(
     fork_shares_private_pages_copy_on_write_and_shared_pages_stay_shared,
     shared_buffer_is_handed_over_between_kernel_and_user,
     dma_map_and_unmap_keep_cpu_data_and_device_data,
+    kmap_gives_the_kernel_the_users_colour_through_a_window,
 );

@@ -66,7 +66,8 @@ failure_from!(
     vacmm::mm::space::SpaceError,
     vacmm::mm::frames::FrameError,
     vacmm::mm::object::ObjectError,
-    vacmm::coherence::dma::DmaError
+    vacmm::coherence::dma::DmaError,
+    vacmm::coherence::WindowError
 );
 
 impl fmt::Display for Failure {
