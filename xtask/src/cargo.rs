@@ -242,11 +242,25 @@ impl QemuRun {
 /// Boots `elf` on `cpu` through `qemu/runner`, echoing the guest's console
 /// output as it comes and keeping it for the caller.
 pub fn run_on_qemu(elf: &Path, cpu: Cpu, timeout_s: Option<u32>) -> Result<QemuRun, String> {
+    run_on_qemu_with_args(elf, cpu, timeout_s, None)
+}
+
+/// As [`run_on_qemu`], with `args` added to the guest's semihosting
+/// command line (`VACMM_QEMU_APPEND`).
+pub fn run_on_qemu_with_args(
+    elf: &Path,
+    cpu: Cpu,
+    timeout_s: Option<u32>,
+    args: Option<&str>,
+) -> Result<QemuRun, String> {
     let mut command = Command::new(root().join("qemu/runner"));
     command
         .arg(elf)
         .env("VACMM_QEMU_CPU", cpu.qemu_name())
         .stdout(Stdio::piped());
+    if let Some(args) = args {
+        command.env("VACMM_QEMU_APPEND", args);
+    }
     if let Some(seconds) = timeout_s {
         command.env("VACMM_QEMU_TIMEOUT", seconds.to_string());
     }

@@ -4,7 +4,8 @@
 //! cargo xtask test                     fmt, clippy (host + ARM), host tests,
 //!                                      runner timeout check, on-target tests
 //!                                      on arm926, arm1136 and arm1176
-//! cargo xtask demo [--cpu <cpu>]       boot the demo kernel (default arm926)
+//! cargo xtask demo [--cpu <cpu>] [--dcache-kib <KiB>]
+//!                                      boot the demo kernel (default arm926)
 //! cargo xtask bench                    the host benchmarks (criterion)
 //! ```
 //!
@@ -25,8 +26,11 @@ usage: cargo xtask <command>
 commands:
   test                  fmt, clippy, host tests and on-target tests under QEMU
                         on arm926, arm1136 and arm1176, then a summary table
-  demo [--cpu <cpu>]    build and boot the demo kernel; <cpu> is arm926
-                        (default), arm1136 or arm1176
+  demo [--cpu <cpu>] [--dcache-kib <KiB>]
+                        build and boot the demo kernel; <cpu> is arm926
+                        (default), arm1136 or arm1176; --dcache-kib overrides
+                        the D-cache size (4-way, 32-byte lines), e.g. 32 for
+                        the aliasing ARM1136 of 32 KiB
   bench                 the host benchmarks (criterion; cache-model throughput)
 ";
 
@@ -34,7 +38,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") if args.len() == 1 => test::run(),
-        Some("demo") => parse_demo_args(&args[1..]).and_then(demo),
+        Some("demo") => parse_demo_args(&args[1..]).and_then(|demo| run_demo(&demo)),
         Some("bench") if args.len() == 1 => bench(),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
@@ -64,26 +68,69 @@ fn bench() -> Result<(), String> {
     }
 }
 
-fn parse_demo_args(args: &[String]) -> Result<Cpu, String> {
-    match args {
-        [] => Ok(Cpu::Arm926),
-        [flag, cpu] if flag == "--cpu" => cpu.parse(),
-        [flag] if flag.starts_with("--cpu=") => flag["--cpu=".len()..].parse(),
-        _ => Err(format!("demo: unrecognised arguments {args:?}\n\n{USAGE}")),
-    }
+/// What `cargo xtask demo` boots.
+pub struct Demo {
+    pub cpu: Cpu,
+    /// D-cache size override, KiB.
+    pub dcache_kib: Option<u32>,
 }
 
-/// Builds the demo kernel for `cpu`'s target and boots it; fails if the
-/// kernel exits non-zero.
-fn demo(cpu: Cpu) -> Result<(), String> {
+fn parse_demo_args(args: &[String]) -> Result<Demo, String> {
+    let mut demo = Demo {
+        cpu: Cpu::Arm926,
+        dcache_kib: None,
+    };
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag, Some(value.to_string())),
+            None => (arg.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| rest.next().cloned())
+                .ok_or_else(|| format!("demo: {flag} needs a value\n\n{USAGE}"))
+        };
+        match flag {
+            "--cpu" => demo.cpu = value()?.parse()?,
+            "--dcache-kib" => {
+                let v = value()?;
+                let kib: u32 = v
+                    .parse()
+                    .map_err(|_| format!("demo: --dcache-kib {v:?} is not a number of KiB"))?;
+                if !(kib.is_power_of_two() && (4..=128).contains(&kib)) {
+                    return Err(format!(
+                        "demo: --dcache-kib {kib}: a 4-way cache of 4 to 128 KiB, a power of two"
+                    ));
+                }
+                demo.dcache_kib = Some(kib);
+            }
+            _ => return Err(format!("demo: unrecognised argument {arg:?}\n\n{USAGE}")),
+        }
+    }
+    Ok(demo)
+}
+
+/// Builds the demo kernel for the CPU's target and boots it; fails unless
+/// the kernel exits 0 (every program checked out).
+fn run_demo(demo: &Demo) -> Result<(), String> {
     prereq::ensure_all()?;
-    let elf = cargo::build_bin(cpu.target(), "vacmm-demo")?;
-    let run = cargo::run_on_qemu(&elf, cpu, None)?;
+    let elf = cargo::build_bin(demo.cpu.target(), "vacmm-demo")?;
+    boot_demo(&elf, demo).map(|_| ())
+}
+
+/// Boots an already built demo kernel; Ok with its console lines when it
+/// exited 0.
+pub fn boot_demo(elf: &std::path::Path, demo: &Demo) -> Result<Vec<String>, String> {
+    let args = demo.dcache_kib.map(|kib| format!("vacmm-dcache-kib={kib}"));
+    let run = cargo::run_on_qemu_with_args(elf, demo.cpu, None, args.as_deref())?;
     if run.status == Some(0) {
-        Ok(())
+        Ok(run.lines)
     } else {
         Err(format!(
-            "the demo kernel on {cpu} ended with {}",
+            "the demo kernel on {} ended with {}",
+            demo.cpu,
             run.describe_status()
         ))
     }

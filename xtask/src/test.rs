@@ -7,6 +7,7 @@ use std::process::Command;
 
 use crate::cargo::{self, Cpu, QemuRun, TIMEOUT_STATUS, Target};
 use crate::prereq;
+use crate::{Demo, boot_demo};
 
 /// The on-target test that never ends, used to check the runner's timeout.
 const HANG_TEST: &str = "runner_hang";
@@ -165,6 +166,7 @@ pub fn run() -> Result<(), String> {
                 });
             }
         }
+        demo_rows(target, &mut rows);
     }
 
     print_summary(&rows);
@@ -173,6 +175,45 @@ pub fn run() -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{failures} of {} rows failed", rows.len()))
+    }
+}
+
+/// The demo kernel on each CPU of `target` (and, on ARMv6, the ARM1136
+/// with the 32 KiB aliasing geometry too): green when it exits 0, which it
+/// does only when every program's data checked out.
+fn demo_rows(target: Target, rows: &mut Vec<Row>) {
+    banner(&format!("demo kernel, build for {}", target.triple()));
+    let elf = match cargo::build_bin(target, "vacmm-demo") {
+        Ok(elf) => elf,
+        Err(e) => {
+            rows.push(Row::step("demo build", target.triple(), Err(e)));
+            return;
+        }
+    };
+    let mut runs: Vec<Demo> = target
+        .cpus()
+        .map(|cpu| Demo {
+            cpu,
+            dcache_kib: None,
+        })
+        .collect();
+    if target == Target::Armv6 {
+        runs.push(Demo {
+            cpu: Cpu::Arm1136,
+            dcache_kib: Some(32),
+        });
+    }
+    for demo in runs {
+        let label = match demo.dcache_kib {
+            Some(kib) => format!("{} ({kib} KiB)", demo.cpu),
+            None => demo.cpu.to_string(),
+        };
+        banner(&format!("demo on {label}"));
+        rows.push(Row::step(
+            "demo",
+            &label,
+            boot_demo(&elf, &demo).map(|_| ()),
+        ));
     }
 }
 

@@ -59,6 +59,18 @@ pub fn booted_cpu() -> Option<QemuCpu> {
     }
 }
 
+/// The value of the first semihosting command-line argument starting with
+/// `prefix` (e.g. `"vacmm-dcache-kib="`), copied out; `None` if absent.
+pub fn boot_arg(prefix: &str) -> Option<alloc::string::String> {
+    // Room for the kernel's path (the first argument) and the options.
+    let args = semihosting::experimental::env::args::<512>().ok()?;
+    (&args).into_iter().find_map(|arg| {
+        arg.ok()?
+            .strip_prefix(prefix)
+            .map(alloc::string::String::from)
+    })
+}
+
 /// Names the function the kernel runs after board start-up: `fn() -> !`.
 #[macro_export]
 macro_rules! entry {

@@ -26,6 +26,10 @@ pub const POOL_END: u32 = 128 << 20;
 /// Table memory at VA = PA, maintained through `cpu`.
 pub struct IdentityTables<C> {
     cpu: C,
+    /// Kernel addresses outside the pool the engine may fill through:
+    /// its kernel windows (`[start, end)`), mapped to pool frames by the
+    /// engine itself while it uses them.
+    windows: Option<(u32, u32)>,
 }
 
 impl<C: CacheMaintenance> IdentityTables<C> {
@@ -38,7 +42,17 @@ impl<C: CacheMaintenance> IdentityTables<C> {
     /// names must belong to the memory system the engine works for (its
     /// user frames carved from the pool), not to Rust objects.
     pub unsafe fn new(cpu: C) -> Self {
-        IdentityTables { cpu }
+        IdentityTables { cpu, windows: None }
+    }
+
+    /// Lets the engine's page fills use `[start, start + len)`, where it
+    /// keeps its kernel windows (`KernelWindows::new` with the same base).
+    ///
+    /// # Safety
+    /// The range must be the engine's windows and nothing else: the engine
+    /// maps a frame of its memory system there before every fill.
+    pub unsafe fn allow_windows(&mut self, start: VirtAddr, len: u32) {
+        self.windows = Some((start.as_u32(), start.as_u32().saturating_add(len)));
     }
 
     /// The CPU backend.
@@ -80,12 +94,18 @@ impl<C: CacheMaintenance> TableMemory for IdentityTables<C> {
     }
 }
 
-/// The page of pool memory at `va` as a pointer, if `va` is a page-aligned
-/// address whose whole page lies in the pool.
-fn check_page(va: VirtAddr) -> Result<*mut u8, AccessError> {
+/// The page at `va` as a pointer, if `va` is a page-aligned address whose
+/// whole page lies in the pool or in the engine's windows.
+fn check_page(va: VirtAddr, windows: Option<(u32, u32)>) -> Result<*mut u8, AccessError> {
     let start = va.as_u32();
     let in_pool = (POOL_START..=POOL_END - PAGE_BYTES).contains(&start);
-    if !start.is_multiple_of(PAGE_BYTES) || !in_pool {
+    let in_windows = windows.is_some_and(|(first, end)| {
+        start >= first
+            && start
+                .checked_add(PAGE_BYTES)
+                .is_some_and(|last| last <= end)
+    });
+    if !start.is_multiple_of(PAGE_BYTES) || !(in_pool || in_windows) {
         return Err(AccessError { va });
     }
     Ok(start as usize as *mut u8)
@@ -95,11 +115,12 @@ fn check_page(va: VirtAddr) -> Result<*mut u8, AccessError> {
 const PAGE_BYTES: u32 = 4096;
 
 /// The engine's page fills, through the identity map: a frame's kernel
-/// address is its physical address. Anything outside the pool (the image,
-/// the heap, devices) is refused, never touched.
+/// address is its physical address, or a kernel window the engine mapped
+/// ([`IdentityTables::allow_windows`]). Anything else (the image, the
+/// heap, devices) is refused, never touched.
 impl<C: CacheMaintenance> KernelAccess for IdentityTables<C> {
     fn zero_page(&mut self, va: VirtAddr) -> Result<(), AccessError> {
-        let page = check_page(va)?;
+        let page = check_page(va, self.windows)?;
         // SAFETY: a whole, page-aligned page of the identity-mapped pool
         // that the engine owns (constructor contract); nothing in Rust
         // holds a reference into it.
@@ -108,8 +129,8 @@ impl<C: CacheMaintenance> KernelAccess for IdentityTables<C> {
     }
 
     fn copy_page(&mut self, dst: VirtAddr, src: VirtAddr) -> Result<(), AccessError> {
-        let to = check_page(dst)?;
-        let from = check_page(src)?;
+        let to = check_page(dst, self.windows)?;
+        let from = check_page(src, self.windows)?;
         if dst == src {
             // Copying a page onto itself changes nothing (and the regions
             // of `copy_nonoverlapping` must not overlap).
