@@ -568,8 +568,18 @@ fn run_preset(index: usize) {
         total.whole_cache_flushes += c.whole_cache_flushes;
         errors += world.errors;
     }
+    // Only the fields summed above (the others stay zero in `total`).
     std::eprintln!(
-        "{name}: {cases} programs × {ops} operations, 0 violations; {errors} refused calls; {total:?}"
+        "{name}: {cases} programs × {ops} operations, 0 violations; {errors} refused calls; \
+         {} pages filled ({} through windows), {} kmaps, {} made uncached, {} restored, \
+         {} switches, {} whole-cache flushes",
+        total.pages_filled,
+        total.window_fills,
+        total.kmaps,
+        total.made_uncached,
+        total.restored,
+        total.switches,
+        total.whole_cache_flushes
     );
     // The generator must reach the interesting transitions.
     assert!(
