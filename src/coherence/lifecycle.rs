@@ -89,6 +89,7 @@ impl<P: Policy> Engine<P> {
             sys,
             space,
             range,
+            false,
             |_, _| Some(LineOp::CleanInvalidate),
             |_, _| {},
         )
@@ -106,6 +107,7 @@ impl<P: Policy> Engine<P> {
             sys,
             space,
             range,
+            true,
             |_, _| Some(LineOp::CleanInvalidate),
             |_, _| {},
         )
@@ -114,12 +116,14 @@ impl<P: Policy> Engine<P> {
     /// Does `op(vma, va)` to the resident pages of `space` in `range`: by
     /// address when the space's lines are reachable that way and the range
     /// is small, else the whole cache (or windows, page by page, for a VIPT
-    /// space not running).
+    /// space not running). `whole_mm`: the range is the whole space (see
+    /// [`Policy::flushes_whole_mm`]).
     fn maintain_range<M: TableMemory, F>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
         space: &AddressSpace,
         range: VirtRange,
+        whole_mm: bool,
         op: impl Fn(&Vma, VirtAddr) -> Option<LineOp>,
         mut before_discard: impl FnMut(&mut M, PhysAddr),
     ) -> Result<(), CoherenceError> {
@@ -142,7 +146,8 @@ impl<P: Policy> Engine<P> {
         let bytes = pages.len() as u64 * u64::from(PAGE);
         let by_address = space.id() == self.current || self.info.kind == CacheKind::Vivt;
         if self.policy.flushes_everything()
-            || (by_address && bytes > self.info.whole_cache_threshold())
+            || (whole_mm && self.policy.flushes_whole_mm())
+            || (by_address && bytes > self.policy.range_threshold(&self.info))
             || (!by_address && (self.windows.is_none() || !self.policy.uses_colour_windows()))
         {
             self.whole_dcache(&mut sys.mem);
@@ -310,6 +315,7 @@ impl<P: Policy> Engine<P> {
                 sys,
                 parent,
                 range,
+                true,
                 |_, va| writable.binary_search(&va).is_ok().then_some(LineOp::Clean),
                 |_, _| {},
             )?;
@@ -364,6 +370,7 @@ impl<P: Policy> Engine<P> {
             sys,
             &space,
             range,
+            true,
             |_, va| {
                 Some(if dies.binary_search(&va).is_ok() {
                     LineOp::Discard

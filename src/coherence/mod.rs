@@ -123,6 +123,28 @@ pub trait Policy {
     fn flushes_everything(&self) -> bool {
         false
     }
+    /// Bytes of resident pages above which a range flush (munmap,
+    /// mprotect, brk, fork, exit) cleans and invalidates the whole D-cache
+    /// instead of page by page. By default the cache's own threshold, about
+    /// where the lines one by one cost as much as the whole cache. (Linux
+    /// flushes the whole cache for every range on a VIPT-aliasing cache;
+    /// NetBSD's `pmap_remove` above three pages.)
+    fn range_threshold(&self, info: &CacheInfo) -> u64 {
+        info.whole_cache_threshold()
+    }
+    /// Flush a whole address space (fork, exit, `flush_cache_mm`) with one
+    /// whole-D-cache operation instead of its resident pages, as Linux's
+    /// `flush_cache_mm` does.
+    fn flushes_whole_mm(&self) -> bool {
+        false
+    }
+    /// Map every user mapping of a page that some mapping shares
+    /// (`MAP_SHARED`) uncacheable, whatever the cache (the all-uncached
+    /// baseline). The kernel's own alias stays cached and is cleaned after
+    /// each of its writes, since users read memory.
+    fn uncaches_shared(&self) -> bool {
+        false
+    }
 }
 
 /// vacmm's own policy: defer, restore cacheability, skip spaces that are
@@ -312,6 +334,33 @@ enum LineOp {
     Discard,
 }
 
+/// Bytes `[offset, offset + len)` of a page, for maintenance of part of
+/// one (a shared buffer's record, not its whole page).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Part {
+    offset: u32,
+    len: u32,
+}
+
+/// A whole page.
+const WHOLE_PAGE: Part = Part {
+    offset: 0,
+    len: PAGE,
+};
+
+impl Part {
+    /// The part of the page at `va` (page aligned down first). Infallible:
+    /// the part lies inside one page, which never passes 4 GiB.
+    fn of(self, va: VirtAddr) -> VirtRange {
+        let start = VirtAddr(va.align_down(PAGE).as_u32() + self.offset.min(PAGE - 1));
+        let len = self.len.min(PAGE - self.offset.min(PAGE - 1)).max(1);
+        match VirtRange::new(start, u64::from(len)) {
+            Ok(range) => range,
+            Err(_) => unreachable!("a part of a page never passes 4 GiB"),
+        }
+    }
+}
+
 fn apply<C: CacheMaintenance + ?Sized>(cpu: &mut C, op: LineOp, range: VirtRange) {
     match op {
         LineOp::Clean => {
@@ -494,20 +543,47 @@ impl<P: Policy> Engine<P> {
         op: LineOp,
         whole: &mut bool,
     ) -> Result<(), CoherenceError> {
+        self.maintain_user_alias_part(mem, space, va, pa, op, whole, WHOLE_PAGE)
+    }
+
+    /// [`maintain_user_alias`](Self::maintain_user_alias) of the bytes
+    /// `part` of the page only.
+    // One argument more than clippy likes: the part rides along with the
+    // six of `maintain_user_alias`, which every other caller keeps using.
+    #[allow(clippy::too_many_arguments)]
+    fn maintain_user_alias_part<M: TableMemory>(
+        &mut self,
+        mem: &mut M,
+        space: SpaceId,
+        va: VirtAddr,
+        pa: PhysAddr,
+        op: LineOp,
+        whole: &mut bool,
+        part: Part,
+    ) -> Result<(), CoherenceError> {
         if *whole {
             return Ok(());
         }
+        let everything = self.policy.flushes_everything();
         match self.info.kind {
             CacheKind::Vivt => match self.vivt_line_address(space, va) {
+                Some(_) if everything => {
+                    self.whole_dcache(mem);
+                    *whole = true;
+                }
                 Some(at) => {
-                    apply(mem.cache(), op, page_range(at));
+                    apply(mem.cache(), op, part.of(at));
                     self.counters.user_alias_flushes += 1;
                 }
                 None => self.counters.skipped_not_live += 1,
             },
+            CacheKind::VipAliasing { .. } if everything => {
+                self.whole_dcache(mem);
+                *whole = true;
+            }
             CacheKind::VipAliasing { .. } => {
                 if space == self.current {
-                    apply(mem.cache(), op, page_range(va));
+                    apply(mem.cache(), op, part.of(va));
                     self.counters.user_alias_flushes += 1;
                 } else if self.policy.uses_colour_windows()
                     && let Some(windows) = self.windows.as_mut()
@@ -516,7 +592,7 @@ impl<P: Policy> Engine<P> {
                     // colour reaches them, whichever space runs.
                     let colour = self.info.colour_of(va);
                     let slot = windows.acquire(mem, pa, colour)?;
-                    apply(mem.cache(), op, page_range(windows.va(slot)));
+                    apply(mem.cache(), op, part.of(windows.va(slot)));
                     windows.release(mem, slot)?;
                     self.counters.user_alias_flushes += 1;
                 } else {
@@ -539,14 +615,48 @@ impl<P: Policy> Engine<P> {
         from: VirtAddr,
         op: LineOp,
     ) -> Result<(), CoherenceError> {
+        self.maintain_aliases_part(mem, frames, pa, from, op, WHOLE_PAGE)
+    }
+
+    /// [`maintain_aliases_apart_from`](Self::maintain_aliases_apart_from)
+    /// for the bytes `part` of the page only.
+    fn maintain_aliases_part<M: TableMemory>(
+        &mut self,
+        mem: &mut M,
+        frames: &FrameDb,
+        pa: PhysAddr,
+        from: VirtAddr,
+        op: LineOp,
+        part: Part,
+    ) -> Result<(), CoherenceError> {
         let mut whole = false;
-        let users = user_aliases(frames, pa)?;
+        // Mappings the policy keeps uncached hold no lines.
+        let uncached = self.policy.uncaches_shared();
+        let users: alloc::vec::Vec<(SpaceId, VirtAddr)> = frames
+            .user_mappings(pa)?
+            .filter(|m| !(uncached && m.shared))
+            .map(|m| (m.space, m.va))
+            .collect();
         for (space, va) in users {
             if self.separate_lines(va, from) {
-                self.maintain_user_alias(mem, space, va, pa, op, &mut whole)?;
+                self.maintain_user_alias_part(mem, space, va, pa, op, &mut whole, part)?;
             }
         }
         Ok(())
+    }
+
+    /// True if a user mapping of `pa` reads other lines than the kernel
+    /// alias `kva` (or memory, when the policy keeps shared ones uncached).
+    fn users_apart_from_kernel(
+        &self,
+        frames: &FrameDb,
+        pa: PhysAddr,
+        kva: VirtAddr,
+    ) -> Result<bool, FrameError> {
+        let uncached = self.policy.uncaches_shared();
+        Ok(frames
+            .user_mappings(pa)?
+            .any(|m| (uncached && m.shared) || self.separate_lines(m.va, kva)))
     }
 
     // ---- flush_dcache_page / update_mmu_cache ---------------------------------
@@ -573,6 +683,22 @@ impl<P: Policy> Engine<P> {
             return Ok(());
         }
         let flags = sys.frames.set_flags(pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
+        if users.is_empty() {
+            // Not deferred: the flag now says "clean", so the kernel alias
+            // must be clean for any user mapping to come — one of another
+            // colour (or, VIVT, any other address), or an uncached one.
+            if self.aliasing() || self.policy.uncaches_shared() {
+                if self.policy.flushes_everything() {
+                    self.whole_dcache(&mut sys.mem);
+                } else {
+                    let cpu = sys.mem.cache();
+                    cpu.clean_invalidate_dcache_range(page_range(kva));
+                    cpu.drain_write_buffer();
+                    self.counters.kernel_alias_cleans += 1;
+                }
+            }
+            return Ok(());
+        }
         if self.policy.flushes_everything() {
             self.whole_dcache(&mut sys.mem);
             if flags.contains(PageFlags::EXECUTABLE) {
@@ -593,7 +719,7 @@ impl<P: Policy> Engine<P> {
         // Only aliases that hold lines apart from the kernel's need work:
         // none on a non-aliasing cache, and none on a VIPT-aliasing one when
         // the frame was allocated in its users' colour.
-        if !users.iter().any(|&(_, va)| self.separate_lines(va, kva)) {
+        if !self.users_apart_from_kernel(&sys.frames, pa, kva)? {
             return Ok(());
         }
         // Invalidated as well as cleaned: a later kernel read of the page
@@ -642,7 +768,13 @@ impl<P: Policy> Engine<P> {
             cpu.clean_dcache_range(page_range(kva));
             cpu.drain_write_buffer();
             if space.id() == self.current {
-                cpu.invalidate_icache_range(page_range(va));
+                // Where the I-cache holds it: the FCSE-modified address on
+                // VIVT (the space runs, so it is live).
+                let at = match self.info.kind {
+                    CacheKind::Vivt => self.vivt_line_address(space.id(), va).unwrap_or(va),
+                    _ => va,
+                };
+                cpu.invalidate_icache_range(page_range(at));
             } else {
                 cpu.invalidate_icache_all();
             }
@@ -672,12 +804,17 @@ impl<P: Policy> Engine<P> {
         space: &mut AddressSpace,
         pa: PhysAddr,
     ) -> Result<(), CoherenceError> {
-        if sys
+        let always_uncached = sys
             .frames
             .state(pa)?
             .flags()
             .contains(PageFlags::ALWAYS_UNCACHED)
-        {
+            || (self.policy.uncaches_shared()
+                && sys
+                    .frames
+                    .user_mappings(pa)?
+                    .any(|m| m.space == space.id() && m.shared));
+        if always_uncached {
             // An uncached shared buffer: every user mapping is uncacheable.
             let users: alloc::vec::Vec<VirtAddr> = sys
                 .frames

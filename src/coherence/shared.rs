@@ -250,34 +250,43 @@ impl<P: Policy> Engine<P> {
             self.whole_dcache(&mut sys.mem);
             return Ok(());
         }
+        let end = u64::from(offset) + u64::from(len);
         for i in pages {
             let (pa, kva) = (buffer.frames[i], buffer.kernel[i]);
-            let users = user_aliases(&sys.frames, pa)?;
-            if !users.iter().any(|&(_, va)| self.separate_lines(va, kva)) {
+            if !self.users_apart_from_kernel(&sys.frames, pa, kva)? {
                 continue;
             }
+            // Only the lines of the bytes handed over, at the same offset
+            // in every alias: a record costs its lines, not its page.
+            let page_start = i as u64 * u64::from(PAGE);
+            let from = u64::from(offset).max(page_start);
+            let to = end.min(page_start + u64::from(PAGE));
+            let part = Part {
+                offset: (from - page_start) as u32,
+                len: (to - from) as u32,
+            };
             if to_user {
                 // The kernel keeps its lines (it writes again next round).
-                sys.mem.cache().clean_dcache_range(page_range(kva));
+                sys.mem.cache().clean_dcache_range(part.of(kva));
                 self.counters.kernel_alias_cleans += 1;
-                self.maintain_aliases_apart_from(
+                self.maintain_aliases_part(
                     &mut sys.mem,
                     &sys.frames,
                     pa,
                     kva,
                     LineOp::CleanInvalidate,
+                    part,
                 )?;
             } else {
-                self.maintain_aliases_apart_from(
+                self.maintain_aliases_part(
                     &mut sys.mem,
                     &sys.frames,
                     pa,
                     kva,
                     LineOp::CleanInvalidate,
+                    part,
                 )?;
-                sys.mem
-                    .cache()
-                    .clean_invalidate_dcache_range(page_range(kva));
+                sys.mem.cache().clean_invalidate_dcache_range(part.of(kva));
                 self.counters.kernel_alias_cleans += 1;
             }
         }

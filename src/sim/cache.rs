@@ -8,10 +8,9 @@ use super::config::{CacheConfig, Indexing, Replacement};
 pub(crate) struct LineMeta {
     pub valid: bool,
     pub dirty: bool,
-    /// Line-aligned virtual address it was filled through (VIVT tag).
+    /// Line-aligned virtual address it was filled through (VIVT tag; the
+    /// FCSE-modified address with [`Indexing::VivtKeyed`]).
     pub va: u32,
-    /// Address-space key in the tag (VivtKeyed only; 0 otherwise).
-    pub key: u16,
     /// Line-aligned physical address (VIPT/PIPT tag; where VIVT writes back).
     pub pa: u32,
 }
@@ -19,9 +18,9 @@ pub(crate) struct LineMeta {
 /// How a line is looked up: the address that indexes and the tag to match.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Probe {
+    /// The (modified) virtual address.
     pub va: u32,
     pub pa: u32,
-    pub key: u16,
 }
 
 pub(crate) struct Cache {
@@ -83,10 +82,7 @@ impl Cache {
         let va = self.line_base(probe.va);
         let pa = self.line_base(probe.pa);
         let way = match self.cfg.indexing {
-            Indexing::Vivt => ways.iter().position(|m| m.valid && m.va == va),
-            Indexing::VivtKeyed => ways
-                .iter()
-                .position(|m| m.valid && m.va == va && m.key == probe.key),
+            Indexing::Vivt | Indexing::VivtKeyed => ways.iter().position(|m| m.valid && m.va == va),
             Indexing::Vipt | Indexing::Pipt => ways.iter().position(|m| m.valid && m.pa == pa),
         };
         way.map(|w| set * self.ways + w)

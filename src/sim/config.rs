@@ -7,8 +7,11 @@ use crate::cache::{CacheGeometry, CacheInfo, CacheKind, MainId};
 pub enum Indexing {
     /// Index and tag from the virtual address (ARM926EJ-S).
     Vivt,
-    /// VIVT with the address-space key (FCSE PID / ASID) in the tag, so
-    /// equal virtual addresses of different spaces do not hit each other.
+    /// VIVT with the ARM926's FCSE: the space's key is its PID, and user
+    /// addresses below 32 MiB are relocated to PID × 32 MiB before the cache
+    /// sees them, so equal addresses there of spaces with different PIDs do
+    /// not hit each other (above 32 MiB they do). Maintenance by MVA takes
+    /// the relocated address.
     VivtKeyed,
     /// Index from the virtual, tag from the physical address (ARM11).
     Vipt,
@@ -117,7 +120,8 @@ impl CpuModel {
         }
     }
 
-    /// ARM926EJ-S with the FCSE PID (process key) in the tag.
+    /// ARM926EJ-S with its FCSE in use: spaces' keys are PIDs that relocate
+    /// their addresses below 32 MiB.
     pub const fn arm926_keyed() -> Self {
         let mut m = Self::arm926();
         m.dcache.indexing = Indexing::VivtKeyed;

@@ -28,8 +28,9 @@
 //!   ARM926's half-line dirty bits are not modelled, which can only make a
 //!   partial write-back look worse, never better).
 //! - VIVT lines remember their physical address for write-back (as the
-//!   ARM926 TAG RAM does); VIVT hits compare the virtual tag only (plus the
-//!   space's key with [`Indexing::VivtKeyed`]).
+//!   ARM926 TAG RAM does); VIVT hits compare the virtual tag only — with
+//!   [`Indexing::VivtKeyed`] the FCSE-modified address (the space's key is
+//!   its PID: user addresses below 32 MiB move to PID × 32 MiB).
 //! - Memory types: write-back and write-through are cached; bufferable and
 //!   strongly-ordered accesses bypass the cache and reach memory at once.
 //! - Maintenance by MVA on VIPT/PIPT translates through the current space; an
@@ -415,8 +416,8 @@ impl Sim {
 
     // ---- address spaces --------------------------------------------------
 
-    /// Creates a user address space with the given cache key (used in the
-    /// tag by [`Indexing::VivtKeyed`]; ignored otherwise). Returns its id.
+    /// Creates a user address space with the given cache key (its FCSE PID
+    /// with [`Indexing::VivtKeyed`], 7 bits; ignored otherwise). Returns its id.
     pub fn create_space(&mut self, key: u16) -> SpaceId {
         let id = SpaceId(self.spaces.len() as u16);
         self.spaces.push(Space {
@@ -623,9 +624,20 @@ impl Sim {
         Ok((m.frame | (va & (PAGE - 1)), m, global))
     }
 
+    /// The lookup of a CPU access at `va` (translated to `pa`). With
+    /// [`Indexing::VivtKeyed`] the space's key is an FCSE PID: a user
+    /// address below 32 MiB is relocated by PID × 32 MiB, as the ARM926 does
+    /// before its cache and TLB see it, so spaces with different PIDs use
+    /// different lines there and the same lines above. The model's kernel
+    /// lives at VA = PA, below 32 MiB for convenience; its (global) pages
+    /// are not relocated, as a real kernel's above 32 MiB are not.
     fn probe(&self, va: u32, pa: u32, global: bool) -> Probe {
-        let key = if global { 0 } else { self.current_key };
-        Probe { va, pa, key }
+        let window = crate::mmu::FCSE_WINDOW_BYTES;
+        let pid = u32::from(self.current_key & 0x7f);
+        let relocate =
+            self.dcache.cfg.indexing == Indexing::VivtKeyed && !global && pid != 0 && va < window;
+        let va = if relocate { va + pid * window } else { va };
+        Probe { va, pa }
     }
 
     // ---- accesses ---------------------------------------------------------
@@ -970,7 +982,6 @@ impl Sim {
         meta.dirty = false;
         meta.va = line_va;
         meta.pa = line_pa;
-        meta.key = probe.key;
         self.counters.fills += 1;
         self.counters.cycles += self.costs.line_fill;
         victim
@@ -1048,17 +1059,14 @@ impl Sim {
     }
 
     /// The D or I line an MVA maintenance operation acts on, if cached.
+    /// VIVT needs no translation (an unmapped MVA can still hit), and the
+    /// address is the modified one already: FCSE does not relocate it.
     fn line_for_mva(&mut self, which: Which, va: u32) -> Option<usize> {
-        let (pa, global) = match self.translate(va) {
-            Ok((pa, _, global)) => (pa, global),
-            // VIVT needs no translation; an unmapped MVA can still hit.
-            Err(_) => match self.cache(which).cfg.indexing {
-                Indexing::Vivt | Indexing::VivtKeyed => (u32::MAX, false),
-                Indexing::Vipt | Indexing::Pipt => return None,
-            },
+        let pa = match self.cache(which).cfg.indexing {
+            Indexing::Vivt | Indexing::VivtKeyed => u32::MAX,
+            Indexing::Vipt | Indexing::Pipt => self.translate(va).ok()?.0,
         };
-        let probe = self.probe(va, pa, global);
-        self.cache(which).lookup(&probe)
+        self.cache(which).lookup(&Probe { va, pa })
     }
 
     /// A whole-D-cache operation: every line is visited (costed), every

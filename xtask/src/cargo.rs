@@ -109,9 +109,8 @@ pub fn cargo() -> Command {
     command
 }
 
-/// The on-target integration tests: vacmm's test targets that require the
-/// `target-tests` feature, read from `cargo metadata`.
-pub fn target_test_names() -> Result<Vec<String>, String> {
+/// `cargo metadata` of the workspace (no dependencies).
+fn metadata() -> Result<Value, String> {
     let output = cargo()
         .args(["metadata", "--no-deps", "--format-version", "1"])
         .output()
@@ -122,8 +121,41 @@ pub fn target_test_names() -> Result<Vec<String>, String> {
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    let metadata: Value = serde_json::from_slice(&output.stdout)
-        .map_err(|e| format!("cannot parse cargo metadata: {e}"))?;
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("cannot parse cargo metadata: {e}"))
+}
+
+/// Where cargo puts build output (honours `CARGO_TARGET_DIR`).
+pub fn target_directory() -> Result<PathBuf, String> {
+    metadata()?["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| "cargo metadata has no target_directory".into())
+}
+
+/// vacmm's criterion benchmarks (its `bench` targets), from `cargo metadata`.
+pub fn bench_names() -> Result<Vec<String>, String> {
+    let metadata = metadata()?;
+    let vacmm = metadata["packages"]
+        .as_array()
+        .and_then(|packages| packages.iter().find(|p| p["name"] == "vacmm"))
+        .ok_or("cargo metadata lists no vacmm package")?;
+    Ok(vacmm["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| {
+            t["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "bench"))
+        })
+        .filter_map(|t| t["name"].as_str().map(String::from))
+        .collect())
+}
+
+/// The on-target integration tests: vacmm's test targets that require the
+/// `target-tests` feature, read from `cargo metadata`.
+pub fn target_test_names() -> Result<Vec<String>, String> {
+    let metadata = metadata()?;
     let vacmm = metadata["packages"]
         .as_array()
         .and_then(|packages| packages.iter().find(|p| p["name"] == "vacmm"))

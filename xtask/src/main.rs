@@ -6,12 +6,14 @@
 //!                                      on arm926, arm1136 and arm1176
 //! cargo xtask demo [--cpu <cpu>] [--dcache-kib <KiB>]
 //!                                      boot the demo kernel (default arm926)
-//! cargo xtask bench                    the host benchmarks (criterion)
+//! cargo xtask bench                    the coherence benchmark (vacmm-bench)
+//!                                      and the criterion benchmarks
 //! ```
 //!
 //! Both install what they need and is missing (the nightly `rust-src`
 //! component, `qemu-system-arm`) before they start.
 
+mod bench;
 mod cargo;
 mod prereq;
 mod test;
@@ -31,7 +33,10 @@ commands:
                         (default), arm1136 or arm1176; --dcache-kib overrides
                         the D-cache size (4-way, 32-byte lines), e.g. 32 for
                         the aliasing ARM1136 of 32 KiB
-  bench                 the host benchmarks (criterion; cache-model throughput)
+  bench                 the coherence benchmark on the cache model (vacmm beside
+                        Linux-like, NetBSD-like, flush-everything, all-uncached
+                        and the PIPT limit; writes bench/results/) and the
+                        criterion benchmarks, with their targets as ratios
 ";
 
 fn main() -> ExitCode {
@@ -39,7 +44,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") if args.len() == 1 => test::run(),
         Some("demo") => parse_demo_args(&args[1..]).and_then(|demo| run_demo(&demo)),
-        Some("bench") if args.len() == 1 => bench(),
+        Some("bench") if args.len() == 1 => bench::run(),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -52,19 +57,6 @@ fn main() -> ExitCode {
             eprintln!("xtask: {message}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Runs every criterion benchmark on the host, release profile.
-fn bench() -> Result<(), String> {
-    let status = cargo::cargo()
-        .args(["bench", "--features", "vacmm/sim"])
-        .status()
-        .map_err(|e| format!("cannot run cargo bench: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("cargo bench failed ({status})"))
     }
 }
 

@@ -72,8 +72,15 @@ pub fn run() -> Result<(), String> {
 
     banner("clippy, host");
     let mut clippy = cargo::cargo();
+    // Every host package, the coherence benchmark included (it is not a
+    // default member: it turns the `sim` feature on).
     clippy.args([
         "clippy",
+        "--workspace",
+        "--exclude",
+        "vacmm-qemu",
+        "--exclude",
+        "vacmm-demo",
         "--all-targets",
         "--features",
         HOST_FEATURES,
@@ -139,6 +146,17 @@ pub fn run() -> Result<(), String> {
 
     banner("host tests");
     rows.push(host_tests());
+
+    // The coherence benchmark at small sizes, so it cannot rot: it fails
+    // if any policy shows an oracle violation (or a run cannot finish).
+    banner("coherence benchmark, quick (vacmm-bench --quick)");
+    let mut quick = cargo::cargo();
+    quick.args(["run", "-p", "vacmm-bench", "--", "--quick"]);
+    rows.push(Row::step(
+        "coherence bench (quick)",
+        "host",
+        status_of(quick, "vacmm-bench --quick"),
+    ));
 
     for target in Target::ALL {
         banner(&format!("on-target tests, build for {}", target.triple()));
