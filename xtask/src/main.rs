@@ -6,6 +6,9 @@
 //!                                      on arm926, arm1136 and arm1176
 //! cargo xtask demo [--cpu <cpu>]       boot the demo kernel (default arm926)
 //! cargo xtask bench                    the host benchmarks (criterion)
+//! cargo xtask sanitize [--cpu <cpu>]   on-target suites under the cache
+//!   [--geometry G] [--demo]            sanitizer plugin (qemu/cachesan)
+//! cargo xtask prereq                   install the prerequisites only
 //! ```
 //!
 //! Both install what they need and is missing (the nightly `rust-src`
@@ -13,6 +16,7 @@
 
 mod cargo;
 mod prereq;
+mod sanitize;
 mod test;
 
 use std::process::ExitCode;
@@ -28,6 +32,13 @@ commands:
   demo [--cpu <cpu>]    build and boot the demo kernel; <cpu> is arm926
                         (default), arm1136 or arm1176
   bench                 the host benchmarks (criterion; cache-model throughput)
+  sanitize [--cpu <cpu>]... [--geometry SIZE[:WAYS[:LINE]]] [--demo]
+                        the on-target suites under the cache sanitizer (QEMU
+                        plugin qemu/cachesan): no violation allowed, and the
+                        negative controls must be reported as they expect;
+                        default: all three CPUs with their preset caches
+  prereq                install what the others need (rust-src, rustfmt, clippy,
+                        qemu-system-arm 10.0 or newer) and nothing else
 ";
 
 fn main() -> ExitCode {
@@ -36,6 +47,10 @@ fn main() -> ExitCode {
         Some("test") if args.len() == 1 => test::run(),
         Some("demo") => parse_demo_args(&args[1..]).and_then(demo),
         Some("bench") if args.len() == 1 => bench(),
+        Some("prereq") if args.len() == 1 => prereq::ensure_all(),
+        Some("sanitize") => {
+            sanitize::Options::parse(&args[1..]).and_then(|options| sanitize::run(&options))
+        }
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
