@@ -8,6 +8,8 @@
 //!   Armv6    CacheMaintenance for ARMv6: whole-cache ops, MCRR block ops,
 //!            ASID TLB ops, CP15 barriers, the ARM1136 erratum 411920 sequence
 //!   AnyCpu   picks one of the two from MIDR at run time
+//!   annotate no-op instruction sequences a cache sanitizer reads
+//!            (qemu/cachesan): "this memory is dead"
 //! ```
 //!
 //! ARMv5 and ARMv6 have no `dsb`/`dmb`/`isb` instructions: the barriers are
@@ -16,6 +18,7 @@
 
 pub mod regs;
 
+pub mod annotate;
 #[cfg(target_arch = "arm")]
 pub mod cp15;
 

@@ -150,8 +150,9 @@ impl<P: Policy> Engine<P> {
 
     /// Before frame `pa` is overwritten whole through `through`: lines of
     /// its kernel alias that are not the ones written could be written back
-    /// over the new data later — discard them.
-    fn discard_other_kernel_lines<M: TableMemory>(
+    /// over the new data later — discard them (their contents are dead,
+    /// which `contents_dead` tells a cache model or sanitizer).
+    fn discard_other_kernel_lines<M: TableMemory + KernelAccess>(
         &mut self,
         mem: &mut M,
         pa: PhysAddr,
@@ -166,6 +167,7 @@ impl<P: Policy> Engine<P> {
             _ => false,
         };
         if other {
+            mem.contents_dead(pa);
             apply(mem.cache(), LineOp::Discard, page_range(kva));
             self.counters.kernel_alias_cleans += 1;
         }

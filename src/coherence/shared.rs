@@ -169,7 +169,7 @@ impl<P: Policy> Engine<P> {
     }
 
     /// Frees a buffer no user maps any more (munmap every mapping first).
-    pub fn destroy_shared_buffer<M: TableMemory, F: TableFrames>(
+    pub fn destroy_shared_buffer<M: TableMemory + KernelAccess, F: TableFrames>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
         kernel: &mut PageTable,
@@ -191,8 +191,10 @@ impl<P: Policy> Engine<P> {
                 }
             }
         } else {
-            // The kernel's dirty lines die with the buffer.
+            // The kernel's dirty lines die with the buffer (a cache model
+            // or sanitizer is told, so dropping them is no lost write).
             for &pa in &buffer.frames {
+                sys.mem.contents_dead(pa);
                 apply(
                     sys.mem.cache(),
                     LineOp::Discard,

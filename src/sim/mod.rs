@@ -22,6 +22,18 @@
 //! checked too: writing back a byte older than memory's, or dropping a dirty
 //! byte that is the only copy of the newest data, loses a write.
 //!
+//! # Driven from outside
+//! A driver that follows a real guest — the QEMU plugin `qemu/cachesan` —
+//! translates each access itself (the guest's own tables and registers)
+//! and hands the model a [`Translated`] with [`Sim::load_at`],
+//! [`Sim::store_at`], [`Sim::fetch_at`] and [`Sim::maintain_line`] /
+//! [`Sim::maintain_set_way`], attributes stores to guest instructions with
+//! [`Sim::set_site`] (violations then name the writer's PC), checks each
+//! descriptor its walks read with [`Sim::table_walk`], and gives the model
+//! the guest's initial memory with [`Sim::preload`]. The per-byte truth is
+//! allocated zeroed, so a model of a guest's whole RAM costs host memory
+//! only for the pages the guest touches.
+//!
 //! # Assumptions
 //! - One core; loads and stores of 1, 2 or 4 naturally aligned bytes.
 //! - A line is written back whole when dirty (one dirty bit per line; the
@@ -102,6 +114,9 @@ pub enum Writer {
         space: SpaceId,
         /// The virtual address it was made through.
         va: u32,
+        /// The address of the storing instruction, when the driver of the
+        /// model knows it (see [`Sim::set_site`]); scenarios leave it `None`.
+        pc: Option<u32>,
     },
     /// A DMA master.
     Dma,
@@ -114,6 +129,38 @@ pub enum Writer {
 struct Truth {
     version: u64,
     writer: Writer,
+}
+
+/// A [`Writer`] packed into 128 bits whose all-zero value is
+/// [`Writer::Initial`], so the per-byte table can be allocated zeroed: the
+/// OS then commits only the pages a run touches (a QEMU guest's 128 MiB of
+/// RAM would otherwise cost gigabytes up front).
+///
+/// Bits: 0..2 kind (0 Initial, 1 Cpu, 2 Dma, 3 Dead), 2 pc present,
+/// 16..32 space, 32..64 va, 64..96 pc.
+fn pack_writer(writer: Writer) -> u128 {
+    match writer {
+        Writer::Initial => 0,
+        Writer::Cpu { space, va, pc } => {
+            let pc_bits = pc.map_or(0, |pc| (1u128 << 2) | (u128::from(pc) << 64));
+            1 | pc_bits | (u128::from(space.0) << 16) | (u128::from(va) << 32)
+        }
+        Writer::Dma => 2,
+        Writer::Dead => 3,
+    }
+}
+
+fn unpack_writer(bits: u128) -> Writer {
+    match bits & 3 {
+        0 => Writer::Initial,
+        1 => Writer::Cpu {
+            space: SpaceId((bits >> 16) as u16),
+            va: (bits >> 32) as u32,
+            pc: (bits & (1 << 2) != 0).then_some((bits >> 64) as u32),
+        },
+        2 => Writer::Dma,
+        _ => Writer::Dead,
+    }
 }
 
 /// What went wrong.
@@ -187,6 +234,37 @@ impl fmt::Display for Violation {
     }
 }
 
+/// A translation made outside the model, for the `*_at` operations: the
+/// physical address, how the page is cached, and whether the mapping is
+/// global (its lines carry no address-space key). A driver that follows a
+/// real guest — the QEMU plugin `cachesan` — walks the guest's own tables
+/// and registers for these, instead of the model's spaces and
+/// [`attach_table`](Sim::attach_table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Translated {
+    /// The physical address of the access's first byte.
+    pub pa: u32,
+    /// How the page is cached.
+    pub mem: MemType,
+    /// Global mapping (kernel); otherwise the lines carry the current key.
+    pub global: bool,
+}
+
+/// A cache maintenance operation on one line (by address or by set/way),
+/// for the externally driven [`Sim::maintain_line`] and
+/// [`Sim::maintain_set_way`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineOp {
+    /// Clean a D line (write it back if dirty).
+    Clean,
+    /// Clean and invalidate a D line.
+    CleanInvalidate,
+    /// Invalidate a D line without writing it back.
+    Invalidate,
+    /// Invalidate an I line.
+    InvalidateInstruction,
+}
+
 /// Errors from scenario operations (a scenario bug, not an incoherence).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -218,6 +296,13 @@ pub enum SimError {
     ReadOnly {
         /// The address.
         va: u32,
+    },
+    /// A set/way operation named a line the modelled cache does not have.
+    NoSuchLine {
+        /// The set.
+        set: usize,
+        /// The way.
+        way: usize,
     },
 }
 
@@ -335,7 +420,12 @@ pub struct Sim {
     costs: Costs,
     memory: Vec<u8>,
     memory_versions: Vec<u64>,
-    truth: Vec<Truth>,
+    /// The truth of each byte: its newest version…
+    truth_version: Vec<u64>,
+    /// …and who wrote it ([`pack_writer`]).
+    truth_writer: Vec<u128>,
+    /// The guest PC stores are attributed to ([`Sim::set_site`]).
+    site: Option<u32>,
     dcache: Cache,
     icache: Cache,
     /// Indexed by `SpaceId`; [`KERNEL`] is entry 0.
@@ -368,13 +458,9 @@ impl Sim {
             costs: Costs::DEFAULT,
             memory: vec![0; memory_bytes],
             memory_versions: vec![0; memory_bytes],
-            truth: vec![
-                Truth {
-                    version: 0,
-                    writer: Writer::Initial
-                };
-                memory_bytes
-            ],
+            truth_version: vec![0; memory_bytes],
+            truth_writer: vec![0; memory_bytes],
+            site: None,
             dcache: Cache::new(model.dcache),
             icache: Cache::new(model.icache),
             spaces: vec![Space::default()],
@@ -649,10 +735,31 @@ impl Sim {
         self.operation += 1;
         self.counters.loads += 1;
         let (pa, mapping, global) = self.translate(va)?;
+        self.load_translated(va, size, pa, mapping.mem, global)
+    }
+
+    /// A CPU load whose translation the caller made (see [`Translated`]):
+    /// for a model driven from outside, such as the QEMU plugin, which
+    /// walks the guest's own tables. Size 1, 2 or 4, naturally aligned.
+    pub fn load_at(&mut self, va: u32, size: u32, at: Translated) -> Result<u32, SimError> {
+        check_access(va, size)?;
+        self.operation += 1;
+        self.counters.loads += 1;
+        self.load_translated(va, size, at.pa, at.mem, at.global)
+    }
+
+    fn load_translated(
+        &mut self,
+        va: u32,
+        size: u32,
+        pa: u32,
+        mem: MemType,
+        global: bool,
+    ) -> Result<u32, SimError> {
         self.check_pa(pa, size)?;
         let mut bytes = [0u8; 4];
         let mut versions = [0u64; 4];
-        if mapping.mem.cached() {
+        if mem.cached() {
             let probe = self.probe(va, pa, global);
             let line = match self.dcache.lookup(&probe) {
                 Some(line) => {
@@ -672,13 +779,13 @@ impl Sim {
             if line_pa != self.dcache.line_base(pa) {
                 // A VIVT hit on another physical page's line: whose data is it?
                 let source = line_pa + (pa & (self.dcache.line_bytes as u32 - 1));
-                let kind = match self.truth[source as usize].writer {
+                let kind = match self.truth(source).writer {
                     Writer::Cpu { space, .. } if space != self.current => {
                         ViolationKind::CrossSpaceLeak { line_pa }
                     }
                     _ => ViolationKind::RemappedLineHit { line_pa },
                 };
-                let truth = self.truth[pa as usize];
+                let truth = self.truth(pa);
                 self.report(kind, Some(va), pa, truth, versions[0]);
                 return Ok(u32::from_le_bytes(bytes));
             }
@@ -704,18 +811,47 @@ impl Sim {
         if !mapping.writable {
             return Err(SimError::ReadOnly { va });
         }
+        self.store_translated(va, size, value, pa, mapping.mem, global)
+    }
+
+    /// A CPU store whose translation the caller made (see [`Translated`]);
+    /// the caller has checked the permission. The store is attributed to
+    /// the current [site](Self::set_site).
+    pub fn store_at(
+        &mut self,
+        va: u32,
+        size: u32,
+        value: u32,
+        at: Translated,
+    ) -> Result<(), SimError> {
+        check_access(va, size)?;
+        self.operation += 1;
+        self.counters.stores += 1;
+        self.store_translated(va, size, value, at.pa, at.mem, at.global)
+    }
+
+    fn store_translated(
+        &mut self,
+        va: u32,
+        size: u32,
+        value: u32,
+        pa: u32,
+        mem: MemType,
+        global: bool,
+    ) -> Result<(), SimError> {
         self.check_pa(pa, size)?;
         let version = self.operation;
         let writer = Writer::Cpu {
             space: self.current,
             va,
+            pc: self.site,
         };
         let bytes = value.to_le_bytes();
         for i in 0..size as usize {
-            self.truth[pa as usize + i] = Truth { version, writer };
+            self.set_truth(pa + i as u32, Truth { version, writer });
         }
-        let mut to_memory = !mapping.mem.cached() || mapping.mem == MemType::WriteThrough;
-        if mapping.mem.cached() {
+        let mut to_memory = !mem.cached() || mem == MemType::WriteThrough;
+        if mem.cached() {
             let probe = self.probe(va, pa, global);
             let line = match self.dcache.lookup(&probe) {
                 Some(line) => {
@@ -724,7 +860,7 @@ impl Sim {
                     Some(line)
                 }
                 None if self.dcache.cfg.allocation == Allocation::ReadWrite
-                    && mapping.mem == MemType::WriteBack =>
+                    && mem == MemType::WriteBack =>
                 {
                     Some(self.fill(Which::Data, &probe))
                 }
@@ -739,8 +875,8 @@ impl Sim {
                 let n = size as usize;
                 self.dcache.data[start..start + n].copy_from_slice(&bytes[..n]);
                 self.dcache.versions[start..start + n].fill(version);
-                let write_back = self.dcache.cfg.write == WritePolicy::WriteBack
-                    && mapping.mem == MemType::WriteBack;
+                let write_back =
+                    self.dcache.cfg.write == WritePolicy::WriteBack && mem == MemType::WriteBack;
                 if write_back {
                     self.dcache.meta[line].dirty = true;
                 } else {
@@ -809,8 +945,33 @@ impl Sim {
         self.operation += 1;
         self.counters.fetches += 1;
         let (pa, mapping, global) = self.translate(va)?;
-        self.check_pa(pa, 4)?;
-        let (bytes, versions) = if mapping.mem.cached() {
+        self.fetch_translated(va, 4, pa, mapping.mem, global)
+    }
+
+    /// An instruction fetch of `size` bytes (4 for ARM, 2 for Thumb,
+    /// naturally aligned) whose translation the caller made (see
+    /// [`Translated`]).
+    pub fn fetch_at(&mut self, va: u32, size: u32, at: Translated) -> Result<u32, SimError> {
+        if size == 1 {
+            return Err(SimError::BadAccess { va, size });
+        }
+        check_access(va, size)?;
+        self.operation += 1;
+        self.counters.fetches += 1;
+        self.fetch_translated(va, size, at.pa, at.mem, at.global)
+    }
+
+    fn fetch_translated(
+        &mut self,
+        va: u32,
+        size: u32,
+        pa: u32,
+        mem: MemType,
+        global: bool,
+    ) -> Result<u32, SimError> {
+        self.check_pa(pa, size)?;
+        let n = size as usize;
+        let (bytes, versions) = if mem.cached() {
             let probe = self.probe(va, pa, global);
             let line = match self.icache.lookup(&probe) {
                 Some(line) => {
@@ -824,8 +985,8 @@ impl Sim {
                 self.icache.bytes(line).start + ((va as usize) & (self.icache.line_bytes - 1));
             let mut b = [0u8; 4];
             let mut v = [0u64; 4];
-            b.copy_from_slice(&self.icache.data[start..start + 4]);
-            v.copy_from_slice(&self.icache.versions[start..start + 4]);
+            b[..n].copy_from_slice(&self.icache.data[start..start + n]);
+            v[..n].copy_from_slice(&self.icache.versions[start..start + n]);
             (b, v)
         } else {
             self.counters.uncached += 1;
@@ -833,11 +994,11 @@ impl Sim {
             let p = pa as usize;
             let mut b = [0u8; 4];
             let mut v = [0u64; 4];
-            b.copy_from_slice(&self.memory[p..p + 4]);
-            v.copy_from_slice(&self.memory_versions[p..p + 4]);
+            b[..n].copy_from_slice(&self.memory[p..p + n]);
+            v[..n].copy_from_slice(&self.memory_versions[p..p + n]);
             (b, v)
         };
-        self.check_read(va, pa, &versions, true);
+        self.check_read(va, pa, &versions[..n], true);
         Ok(u32::from_le_bytes(bytes))
     }
 
@@ -851,10 +1012,13 @@ impl Sim {
             let p = pa as usize + i;
             self.memory[p] = b;
             self.memory_versions[p] = version;
-            self.truth[p] = Truth {
-                version,
-                writer: Writer::Dma,
-            };
+            self.set_truth(
+                p as u32,
+                Truth {
+                    version,
+                    writer: Writer::Dma,
+                },
+            );
         }
         Ok(())
     }
@@ -869,10 +1033,13 @@ impl Sim {
         let version = self.operation;
         for p in pa as usize..(pa + len) as usize {
             self.memory_versions[p] = version;
-            self.truth[p] = Truth {
-                version,
-                writer: Writer::Dead,
-            };
+            self.set_truth(
+                p as u32,
+                Truth {
+                    version,
+                    writer: Writer::Dead,
+                },
+            );
         }
         Ok(())
     }
@@ -898,6 +1065,120 @@ impl Sim {
         ))
     }
 
+    /// Attributes the stores that follow to the instruction at `pc` (the
+    /// newest writer of each byte they store records it, and violations
+    /// name it), or to nobody with `None`.
+    pub fn set_site(&mut self, pc: Option<u32>) {
+        self.site = pc;
+    }
+
+    /// Puts `bytes` in memory at `pa` as its initial contents (version 0,
+    /// no writer): what a loader placed before the run, e.g. the image a
+    /// QEMU guest booted, so that table walks of descriptors the image
+    /// carries read them. Not an access: nothing is checked or counted.
+    pub fn preload(&mut self, pa: u32, bytes: &[u8]) -> Result<(), SimError> {
+        self.check_pa(pa, bytes.len() as u32)?;
+        self.memory[pa as usize..pa as usize + bytes.len()].copy_from_slice(bytes);
+        Ok(())
+    }
+
+    /// One maintenance operation on the line holding `va` (an MVA), with
+    /// the caller's translation of it: `None` when the MVA is unmapped,
+    /// which on a VIVT cache still finds lines (virtual tags) and on VIPT
+    /// or PIPT does nothing.
+    pub fn maintain_line(&mut self, op: LineOp, va: u32, at: Option<Translated>) {
+        self.maintenance();
+        let which = match op {
+            LineOp::Clean => {
+                self.counters.clean_line += 1;
+                Which::Data
+            }
+            LineOp::CleanInvalidate => {
+                self.counters.clean_invalidate_line += 1;
+                Which::Data
+            }
+            LineOp::Invalidate => {
+                self.counters.invalidate_line += 1;
+                Which::Data
+            }
+            LineOp::InvalidateInstruction => {
+                self.counters.icache_line += 1;
+                Which::Instruction
+            }
+        };
+        let (pa, global) = match at {
+            Some(at) => (at.pa, at.global),
+            None => match self.cache(which).cfg.indexing {
+                Indexing::Vivt | Indexing::VivtKeyed => (u32::MAX, false),
+                Indexing::Vipt | Indexing::Pipt => return,
+            },
+        };
+        let probe = self.probe(va, pa, global);
+        if let Some(i) = self.cache(which).lookup(&probe) {
+            self.line_op(op, i);
+        }
+    }
+
+    /// One maintenance operation on the line at `set` and `way` (the
+    /// ARM set/way operations, decoded by the caller from the operand
+    /// with the model's geometry).
+    pub fn maintain_set_way(&mut self, op: LineOp, set: usize, way: usize) -> Result<(), SimError> {
+        let which = if op == LineOp::InvalidateInstruction {
+            Which::Instruction
+        } else {
+            Which::Data
+        };
+        let cache = self.cache(which);
+        if set >= cache.sets || way >= cache.ways {
+            return Err(SimError::NoSuchLine { set, way });
+        }
+        let i = set * cache.ways + way;
+        self.maintenance();
+        match op {
+            LineOp::Clean => self.counters.clean_line += 1,
+            LineOp::CleanInvalidate => self.counters.clean_invalidate_line += 1,
+            LineOp::Invalidate => self.counters.invalidate_line += 1,
+            LineOp::InvalidateInstruction => self.counters.icache_line += 1,
+        }
+        if self.cache(which).meta[i].valid {
+            self.line_op(op, i);
+        }
+        Ok(())
+    }
+
+    fn line_op(&mut self, op: LineOp, i: usize) {
+        match op {
+            LineOp::Clean => self.write_back(i),
+            LineOp::CleanInvalidate => self.evict(Which::Data, i),
+            LineOp::Invalidate => self.discard(i),
+            LineOp::InvalidateInstruction => self.icache.meta[i].valid = false,
+        }
+    }
+
+    /// Invalidates the whole D-cache without writing anything back (ARMv6
+    /// c7,c6,0): every dirty line holding the only copy of its data is a
+    /// [`ViolationKind::DirtyLineDiscarded`].
+    pub fn invalidate_dcache_all(&mut self) {
+        self.operation += 1;
+        self.counters.cycles += self.costs.whole_cache_per_line * self.dcache.meta.len() as u64;
+        let lines: Vec<usize> = self.dcache.valid_lines().collect();
+        for i in lines {
+            self.discard(i);
+        }
+    }
+
+    /// Lines of the D-cache that are valid, and of those how many are dirty
+    /// (for reports).
+    pub fn dcache_occupancy(&self) -> (usize, usize) {
+        let valid = self.dcache.meta.iter().filter(|m| m.valid);
+        let (mut lines, mut dirty) = (0, 0);
+        for m in valid {
+            lines += 1;
+            dirty += usize::from(m.dirty);
+        }
+        (lines, dirty)
+    }
+
     /// Memory's current bytes at `pa` (not an access: nothing is checked or
     /// counted), e.g. for a kernel's memory-to-memory copy in a scenario.
     pub fn memory(&self, pa: u32, len: u32) -> Result<&[u8], SimError> {
@@ -907,9 +1188,23 @@ impl Sim {
 
     // ---- oracle -----------------------------------------------------------
 
+    #[inline]
+    fn truth(&self, pa: u32) -> Truth {
+        Truth {
+            version: self.truth_version[pa as usize],
+            writer: unpack_writer(self.truth_writer[pa as usize]),
+        }
+    }
+
+    #[inline]
+    fn set_truth(&mut self, pa: u32, truth: Truth) {
+        self.truth_version[pa as usize] = truth.version;
+        self.truth_writer[pa as usize] = pack_writer(truth.writer);
+    }
+
     fn check_read(&mut self, va: u32, pa: u32, versions: &[u64], fetch: bool) {
         for (i, &seen) in versions.iter().enumerate() {
-            let truth = self.truth[pa as usize + i];
+            let truth = self.truth(pa + i as u32);
             if seen != truth.version {
                 let kind = match (fetch, truth.writer) {
                     (true, _) => ViolationKind::StaleFetch,
@@ -924,7 +1219,7 @@ impl Sim {
 
     fn check_memory(&mut self, kind: ViolationKind, pa: u32, len: u32) {
         for p in pa..pa + len {
-            let truth = self.truth[p as usize];
+            let truth = self.truth(p);
             let seen = self.memory_versions[p as usize];
             if seen != truth.version {
                 self.report(kind, None, p, truth, seen);
@@ -1015,9 +1310,9 @@ impl Sim {
         memory_versions.copy_from_slice(line_versions);
         self.memory[base..base + n].copy_from_slice(&self.dcache.data[range]);
         if let Some((pa, seen)) = lost
-            && self.truth[pa as usize].writer != Writer::Dead
+            && self.truth(pa).writer != Writer::Dead
         {
-            let truth = self.truth[pa as usize];
+            let truth = self.truth(pa);
             self.report_line(ViolationKind::StaleWriteBack, meta.va, pa, truth, seen);
         }
         self.dcache.meta[i].dirty = false;
@@ -1034,7 +1329,7 @@ impl Sim {
             for (k, idx) in range.enumerate() {
                 let pa = meta.pa + k as u32;
                 let v = self.dcache.versions[idx];
-                let truth = self.truth[pa as usize];
+                let truth = self.truth(pa);
                 if v == truth.version && self.memory_versions[pa as usize] != v {
                     self.report_line(ViolationKind::DirtyLineDiscarded, meta.va, pa, truth, v);
                     break;
@@ -1306,6 +1601,123 @@ impl crate::mmu::TableMemory for Sim {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const WB: MemType = MemType::WriteBack;
+
+    fn at(pa: u32) -> Translated {
+        Translated {
+            pa,
+            mem: WB,
+            global: true,
+        }
+    }
+
+    #[test]
+    fn writers_pack_and_unpack() {
+        for writer in [
+            Writer::Initial,
+            Writer::Dma,
+            Writer::Dead,
+            Writer::Cpu {
+                space: SpaceId(7),
+                va: 0xffff_fffc,
+                pc: None,
+            },
+            Writer::Cpu {
+                space: SpaceId(u16::MAX),
+                va: 0,
+                pc: Some(0),
+            },
+            Writer::Cpu {
+                space: SpaceId(0),
+                va: 0x1234_5678,
+                pc: Some(0xffff_fffe),
+            },
+        ] {
+            assert_eq!(unpack_writer(pack_writer(writer)), writer);
+        }
+        assert_eq!(pack_writer(Writer::Initial), 0);
+    }
+
+    /// The externally driven entry points see a VIVT alias the way the
+    /// scenario API does, and name the storing instruction.
+    #[test]
+    fn translated_accesses_find_a_vivt_alias_and_its_writer() {
+        let mut sim = Sim::new(CpuModel::arm926().with_write_buffer(0), 64 << 10);
+        let (kernel, user, pa) = (0xc000_2000, 0x0001_0000, 0x2000);
+        assert_eq!(sim.load_at(user, 4, at(pa)), Ok(0));
+        sim.set_site(Some(0x8000_0124));
+        sim.store_at(kernel, 4, 0xdead_beef, at(pa)).unwrap();
+        // The store missed (ARM926 does not allocate on writes) and went to memory.
+        assert_eq!(sim.load_at(kernel, 4, at(pa)), Ok(0xdead_beef));
+        assert!(sim.take_violations().is_empty());
+        // The user alias still holds the line filled before the store.
+        sim.load_at(user, 4, at(pa)).unwrap();
+        let v = sim.take_violations();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].kind, ViolationKind::StaleRead);
+        assert_eq!(
+            v[0].last_writer,
+            Writer::Cpu {
+                space: KERNEL,
+                va: kernel,
+                pc: Some(0x8000_0124)
+            }
+        );
+        // Invalidating the user alias's line by MVA (VIVT: no translation
+        // needed) makes the next load fetch memory.
+        sim.maintain_line(LineOp::Invalidate, user, None);
+        assert_eq!(sim.load_at(user, 4, at(pa)), Ok(0xdead_beef));
+        assert!(sim.violations().is_empty());
+    }
+
+    #[test]
+    fn translated_fetches_and_set_way_operations() {
+        let mut sim = Sim::new(CpuModel::arm1176_16k(), 64 << 10);
+        // A Thumb fetch is two bytes; a byte fetch is a caller mistake.
+        assert_eq!(sim.fetch_at(0x1002, 2, at(0x1002)), Ok(0));
+        assert_eq!(
+            sim.fetch_at(0x1001, 1, at(0x1001)),
+            Err(SimError::BadAccess {
+                va: 0x1001,
+                size: 1
+            })
+        );
+        // Code written through the D-cache and fetched without a clean.
+        sim.load_at(0x1000, 4, at(0x1000)).unwrap();
+        sim.store_at(0x1000, 4, 0xe12f_ff1e, at(0x1000)).unwrap();
+        sim.maintain_line(LineOp::InvalidateInstruction, 0x1000, Some(at(0x1000)));
+        sim.fetch_at(0x1000, 4, at(0x1000)).unwrap();
+        assert_eq!(sim.take_violations()[0].kind, ViolationKind::StaleFetch);
+        // Set/way: the line is in set (0x1000 >> 5) & 127, some way.
+        let set = (0x1000 >> 5) & 127;
+        for way in 0..4 {
+            sim.maintain_set_way(LineOp::Clean, set, way).unwrap();
+        }
+        sim.maintain_line(LineOp::InvalidateInstruction, 0x1000, Some(at(0x1000)));
+        assert_eq!(sim.fetch_at(0x1000, 4, at(0x1000)), Ok(0xe12f_ff1e));
+        assert!(sim.violations().is_empty());
+        assert_eq!(
+            sim.maintain_set_way(LineOp::Clean, 128, 0),
+            Err(SimError::NoSuchLine { set: 128, way: 0 })
+        );
+        // Dropping the whole D-cache with a dirty line loses the write.
+        sim.store_at(0x1000, 4, 1, at(0x1000)).unwrap();
+        sim.invalidate_dcache_all();
+        assert_eq!(
+            sim.take_violations()[0].kind,
+            ViolationKind::DirtyLineDiscarded
+        );
+    }
+
+    #[test]
+    fn preload_sets_initial_contents_without_versions() {
+        let mut sim = Sim::new(CpuModel::arm926(), 64 << 10);
+        sim.preload(0x3000, &0x0000_1c0e_u32.to_le_bytes()).unwrap();
+        assert_eq!(sim.table_walk(0x3000), Ok(0x1c0e));
+        assert!(sim.violations().is_empty());
+        assert!(sim.preload(0xfffc, &[0; 8]).is_err());
+    }
 
     #[test]
     fn scenario_mistakes_are_typed_errors() {

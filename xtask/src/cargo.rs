@@ -274,7 +274,7 @@ impl QemuRun {
 /// Boots `elf` on `cpu` through `qemu/runner`, echoing the guest's console
 /// output as it comes and keeping it for the caller.
 pub fn run_on_qemu(elf: &Path, cpu: Cpu, timeout_s: Option<u32>) -> Result<QemuRun, String> {
-    run_on_qemu_with_args(elf, cpu, timeout_s, None)
+    run_runner(elf, cpu, timeout_s, None, None, true)
 }
 
 /// As [`run_on_qemu`], with `args` added to the guest's semihosting
@@ -285,16 +285,56 @@ pub fn run_on_qemu_with_args(
     timeout_s: Option<u32>,
     args: Option<&str>,
 ) -> Result<QemuRun, String> {
+    run_runner(elf, cpu, timeout_s, None, args, true)
+}
+
+/// As [`run_on_qemu`], without echoing the console, optionally with a TCG
+/// plugin (`-plugin <spec>`, through the runner's `VACMM_QEMU_PLUGIN`).
+pub fn run_on_qemu_quietly(
+    elf: &Path,
+    cpu: Cpu,
+    timeout_s: Option<u32>,
+    plugin: Option<&str>,
+) -> Result<QemuRun, String> {
+    run_runner(elf, cpu, timeout_s, plugin, None, false)
+}
+
+/// The directory cargo builds into (`CARGO_TARGET_DIR` or the workspace's).
+pub fn target_dir() -> Result<PathBuf, String> {
+    let output = cargo()
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    let metadata: Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("cannot parse cargo metadata: {e}"))?;
+    metadata["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| "cargo metadata has no target_directory".into())
+}
+
+fn run_runner(
+    elf: &Path,
+    cpu: Cpu,
+    timeout_s: Option<u32>,
+    plugin: Option<&str>,
+    args: Option<&str>,
+    echo: bool,
+) -> Result<QemuRun, String> {
     let mut command = Command::new(root().join("qemu/runner"));
     command
         .arg(elf)
         .env("VACMM_QEMU_CPU", cpu.qemu_name())
+        .env_remove("VACMM_QEMU_PLUGIN")
         .stdout(Stdio::piped());
     if let Some(args) = args {
         command.env("VACMM_QEMU_APPEND", args);
     }
     if let Some(seconds) = timeout_s {
         command.env("VACMM_QEMU_TIMEOUT", seconds.to_string());
+    }
+    if let Some(spec) = plugin {
+        command.env("VACMM_QEMU_PLUGIN", spec);
     }
     let mut child = command
         .spawn()
@@ -305,7 +345,9 @@ pub fn run_on_qemu_with_args(
         // The guest prints CRLF line ends; a non-UTF-8 byte is not fatal.
         let line = line.unwrap_or_else(|e| format!("<unreadable console output: {e}>"));
         let line = line.trim_end_matches('\r').to_string();
-        println!("{line}");
+        if echo {
+            println!("{line}");
+        }
         lines.push(line);
     }
     let status = child

@@ -8,6 +8,9 @@
 //!                                      boot the demo kernel (default arm926)
 //! cargo xtask bench                    the coherence benchmark (vacmm-bench)
 //!                                      and the criterion benchmarks
+//! cargo xtask sanitize [--cpu <cpu>]   on-target suites under the cache
+//!   [--geometry G] [--demo]            sanitizer plugin (qemu/cachesan)
+//! cargo xtask prereq                   install the prerequisites only
 //! ```
 //!
 //! Both install what they need and is missing (the nightly `rust-src`
@@ -16,6 +19,7 @@
 mod bench;
 mod cargo;
 mod prereq;
+mod sanitize;
 mod test;
 
 use std::process::ExitCode;
@@ -37,6 +41,13 @@ commands:
                         Linux-like, NetBSD-like, flush-everything, all-uncached
                         and the PIPT limit; writes bench/results/) and the
                         criterion benchmarks, with their targets as ratios
+  sanitize [--cpu <cpu>]... [--geometry SIZE[:WAYS[:LINE]]] [--demo]
+                        the on-target suites under the cache sanitizer (QEMU
+                        plugin qemu/cachesan): no violation allowed, and the
+                        negative controls must be reported as they expect;
+                        default: all three CPUs with their preset caches
+  prereq                install what the others need (rust-src, rustfmt, clippy,
+                        qemu-system-arm 10.0 or newer) and nothing else
 ";
 
 fn main() -> ExitCode {
@@ -45,6 +56,10 @@ fn main() -> ExitCode {
         Some("test") if args.len() == 1 => test::run(),
         Some("demo") => parse_demo_args(&args[1..]).and_then(|demo| run_demo(&demo)),
         Some("bench") if args.len() == 1 => bench::run(),
+        Some("prereq") if args.len() == 1 => prereq::ensure_all(),
+        Some("sanitize") => {
+            sanitize::Options::parse(&args[1..]).and_then(|options| sanitize::run(&options))
+        }
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -46,7 +46,7 @@ pub enum QemuCpu {
 /// The `-cpu` the runner booted, from the semihosting command line
 /// (`vacmm-cpu=<cpu>`, which `qemu/runner` passes); `None` if absent.
 pub fn booted_cpu() -> Option<QemuCpu> {
-    let args = semihosting::experimental::env::args::<128>().ok()?;
+    let args = semihosting::experimental::env::args::<512>().ok()?;
     // The first argument is the kernel's file name.
     let name = (&args)
         .into_iter()
@@ -69,6 +69,18 @@ pub fn boot_arg(prefix: &str) -> Option<alloc::string::String> {
             .strip_prefix(prefix)
             .map(alloc::string::String::from)
     })
+}
+
+/// The QEMU release the runner booted, (major, minor), from the semihosting
+/// command line (`vacmm-qemu=<major>.<minor>`, which `qemu/runner` passes);
+/// `None` if absent. For behaviour that differs between QEMU releases.
+pub fn booted_qemu_version() -> Option<(u32, u32)> {
+    let args = semihosting::experimental::env::args::<512>().ok()?;
+    let version = (&args)
+        .into_iter()
+        .find_map(|arg| arg.ok()?.strip_prefix("vacmm-qemu="))?;
+    let (major, minor) = version.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
 /// Names the function the kernel runs after board start-up: `fn() -> !`.

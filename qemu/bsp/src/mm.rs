@@ -119,6 +119,12 @@ const PAGE_BYTES: u32 = 4096;
 /// ([`IdentityTables::allow_windows`]). Anything else (the image, the
 /// heap, devices) is refused, never touched.
 impl<C: CacheMaintenance> KernelAccess for IdentityTables<C> {
+    /// Nothing to do on the CPU; under the cache sanitizer the frame's
+    /// lines may now be dropped without a lost-write report.
+    fn contents_dead(&mut self, pa: PhysAddr) {
+        vacmm::arch::annotate::declare_dead(PhysAddr(pa.as_u32() & !(PAGE_BYTES - 1)), PAGE_BYTES);
+    }
+
     fn zero_page(&mut self, va: VirtAddr) -> Result<(), AccessError> {
         let page = check_page(va, self.windows)?;
         // SAFETY: a whole, page-aligned page of the identity-mapped pool

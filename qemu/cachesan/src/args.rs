@@ -1,0 +1,310 @@
+//! The plugin's arguments (`-plugin libvacmm_cachesan.so,cpu=arm1136,...`):
+//! which cache to model and where reports go. QEMU splits the option at
+//! commas, so values never contain one (geometry uses `:`).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use vacmm::cache::CacheGeometry;
+use vacmm::sim::{CpuModel, Indexing};
+
+/// The architecture whose CP15 and descriptor formats the guest uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuestArch {
+    /// ARMv5 (ARM926EJ-S): one TTBR, FCSE, no ASIDs.
+    V5,
+    /// ARMv6 (ARM1136, ARM1176): TTBR0/TTBR1/TTBCR, ASIDs, SCTLR.XP.
+    V6,
+}
+
+/// Everything the arguments say.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The modelled caches.
+    pub model: CpuModel,
+    /// A short name of the model for reports ("arm1136 64 KiB VIPT").
+    pub model_name: String,
+    /// The guest's architecture.
+    pub arch: GuestArch,
+    /// Bytes of RAM from physical address 0 that are modelled (the guest's `-m`).
+    pub ram_bytes: u32,
+    /// The guest image, for symbols.
+    pub elf: Option<PathBuf>,
+    /// Where reports go (standard error otherwise).
+    pub log: Option<PathBuf>,
+    /// Exit QEMU with [`VIOLATION_EXIT_STATUS`] if anything was found.
+    pub fail_on_violation: bool,
+    /// Sites (kind × PC) reported in full as they are found; later ones are
+    /// only counted.
+    pub max_reports: usize,
+}
+
+/// QEMU's exit status under `fail-on-violation=on` when the oracle found
+/// something (the guest's own status otherwise).
+pub const VIOLATION_EXIT_STATUS: i32 = 86;
+
+/// An argument the plugin cannot use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ArgError {
+    /// Not `key=value`, or a key the plugin does not know.
+    Unknown(String),
+    /// A value that does not parse.
+    BadValue {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+        /// What was expected.
+        expected: &'static str,
+    },
+}
+
+impl fmt::Display for ArgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ArgError::Unknown(arg) => write!(f, "unknown argument `{arg}`\n{USAGE}"),
+            ArgError::BadValue {
+                key,
+                value,
+                expected,
+            } => write!(f, "{key}={value}: expected {expected}"),
+        }
+    }
+}
+
+impl std::error::Error for ArgError {}
+
+/// What `-plugin ...,help=on` (or a bad argument) prints.
+pub const USAGE: &str = "\
+cachesan arguments (comma-separated after the plugin path):
+  cpu=arm926|arm1136|arm1176   preset (default arm926): ARM926 16 KiB VIVT,
+                               ARM1136 64 KiB VIPT (4 colours), ARM1176 16 KiB VIPT
+  geometry=SIZE[:WAYS[:LINE]]  D- and I-cache geometry, e.g. 32k or 32k:4:32
+  indexing=vivt|vipt|pipt      override the preset's indexing
+  arch=v5|v6                   override the guest architecture the preset implies
+  write-buffer=N               write-buffer entries (ARM926 preset: 4, ARM11: 0)
+  ram=SIZE                     modelled RAM from physical 0 (default 128M)
+  elf=PATH                     guest image, for symbols in reports
+  log=PATH                     write reports there instead of standard error
+  fail-on-violation=on|off     exit 86 when anything was found (default off)
+  reports=N                    sites reported in full (default 20)";
+
+fn bad(key: &str, value: &str, expected: &'static str) -> ArgError {
+    ArgError::BadValue {
+        key: key.into(),
+        value: value.into(),
+        expected,
+    }
+}
+
+/// "64k", "1M", "4096" → bytes.
+fn parse_size(text: &str) -> Option<usize> {
+    let lower = text.to_ascii_lowercase();
+    let (digits, shift) = match lower.strip_suffix(['k', 'm']) {
+        Some(d) if lower.ends_with('k') => (d, 10),
+        Some(d) => (d, 20),
+        None => (lower.as_str(), 0),
+    };
+    digits.parse::<usize>().ok()?.checked_mul(1 << shift)
+}
+
+fn parse_geometry(text: &str) -> Option<CacheGeometry> {
+    let mut parts = text.split(':');
+    let size = parse_size(parts.next()?)?;
+    let ways = parts.next().map_or(Some(4), |w| w.parse().ok())?;
+    let line = parts.next().map_or(Some(32), |l| l.parse().ok())?;
+    if parts.next().is_some() {
+        return None;
+    }
+    CacheGeometry::new(size, ways, line)
+}
+
+fn parse_bool(text: &str) -> Option<bool> {
+    match text {
+        "on" | "yes" | "true" | "1" => Some(true),
+        "off" | "no" | "false" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+impl Config {
+    /// Parses QEMU's plugin arguments.
+    pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Config, ArgError> {
+        let mut cpu = "arm926".to_string();
+        let mut geometry = None;
+        let mut indexing = None;
+        let mut arch = None;
+        let mut write_buffer = None;
+        let mut config = Config {
+            model: CpuModel::arm926(),
+            model_name: String::new(),
+            arch: GuestArch::V5,
+            ram_bytes: 128 << 20,
+            elf: None,
+            log: None,
+            fail_on_violation: false,
+            max_reports: 20,
+        };
+        for arg in args {
+            let Some((key, value)) = arg.split_once('=') else {
+                return Err(ArgError::Unknown(arg.into()));
+            };
+            match key {
+                "cpu" => {
+                    if !matches!(value, "arm926" | "arm1136" | "arm1176") {
+                        return Err(bad(key, value, "arm926, arm1136 or arm1176"));
+                    }
+                    cpu = value.into();
+                }
+                "geometry" => {
+                    geometry = Some(parse_geometry(value).ok_or_else(|| {
+                        bad(
+                            key,
+                            value,
+                            "SIZE[:WAYS[:LINE]] of a valid cache, e.g. 32k:4:32",
+                        )
+                    })?);
+                }
+                "indexing" => {
+                    indexing = Some(match value {
+                        "vivt" => Indexing::Vivt,
+                        "vipt" => Indexing::Vipt,
+                        "pipt" => Indexing::Pipt,
+                        _ => return Err(bad(key, value, "vivt, vipt or pipt")),
+                    });
+                }
+                "arch" => {
+                    arch = Some(match value {
+                        "v5" => GuestArch::V5,
+                        "v6" => GuestArch::V6,
+                        _ => return Err(bad(key, value, "v5 or v6")),
+                    });
+                }
+                "write-buffer" => {
+                    write_buffer = Some(
+                        value
+                            .parse()
+                            .map_err(|_| bad(key, value, "a number of entries"))?,
+                    );
+                }
+                "ram" => {
+                    config.ram_bytes = parse_size(value)
+                        .and_then(|b| u32::try_from(b).ok())
+                        .filter(|&b| b > 0 && b % 4096 == 0)
+                        .ok_or_else(|| bad(key, value, "a size of whole pages below 4 GiB"))?;
+                }
+                "elf" => config.elf = Some(value.into()),
+                "log" => config.log = Some(value.into()),
+                "fail-on-violation" => {
+                    config.fail_on_violation =
+                        parse_bool(value).ok_or_else(|| bad(key, value, "on or off"))?;
+                }
+                "reports" => {
+                    config.max_reports = value.parse().map_err(|_| bad(key, value, "a number"))?;
+                }
+                _ => return Err(ArgError::Unknown(arg.into())),
+            }
+        }
+        let (mut model, preset_arch) = match cpu.as_str() {
+            "arm1136" => (
+                match geometry {
+                    Some(g) if g.size_bytes == 32 << 10 => CpuModel::arm1136_32k(),
+                    _ => CpuModel::arm1136_64k(),
+                },
+                GuestArch::V6,
+            ),
+            "arm1176" => (CpuModel::arm1176_16k(), GuestArch::V6),
+            _ => (CpuModel::arm926(), GuestArch::V5),
+        };
+        if let Some(g) = geometry {
+            model.dcache.geometry = g;
+            model.icache.geometry = g;
+        }
+        if let Some(i) = indexing {
+            model.dcache.indexing = i;
+            model.icache.indexing = i;
+        }
+        if let Some(entries) = write_buffer {
+            model = model.with_write_buffer(entries);
+        }
+        config.model = model;
+        config.arch = arch.unwrap_or(preset_arch);
+        let g = model.dcache.geometry;
+        config.model_name = format!(
+            "{cpu}: {} KiB {}-way {}-byte lines, {:?}",
+            g.size_bytes >> 10,
+            g.ways,
+            g.line_bytes,
+            model.dcache.indexing
+        );
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_and_overrides() {
+        let c = Config::parse([]).unwrap();
+        assert_eq!(c.model, CpuModel::arm926());
+        assert_eq!(c.arch, GuestArch::V5);
+        assert_eq!(c.ram_bytes, 128 << 20);
+
+        let c = Config::parse(["cpu=arm1136"]).unwrap();
+        assert_eq!(c.model, CpuModel::arm1136_64k());
+        assert_eq!(c.arch, GuestArch::V6);
+        let c = Config::parse(["cpu=arm1136", "geometry=32k"]).unwrap();
+        assert_eq!(c.model, CpuModel::arm1136_32k());
+        let c = Config::parse(["cpu=arm1176"]).unwrap();
+        assert_eq!(c.model, CpuModel::arm1176_16k());
+
+        let c = Config::parse([
+            "cpu=arm926",
+            "geometry=8k:2:16",
+            "indexing=pipt",
+            "write-buffer=0",
+            "ram=64M",
+            "elf=/tmp/k.elf",
+            "log=/tmp/log",
+            "fail-on-violation=on",
+            "reports=3",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.model.dcache.geometry,
+            CacheGeometry::new(8 << 10, 2, 16).unwrap()
+        );
+        assert_eq!(c.model.icache.indexing, Indexing::Pipt);
+        assert_eq!(c.model.write_buffer_entries, 0);
+        assert_eq!(c.ram_bytes, 64 << 20);
+        assert!(c.fail_on_violation);
+        assert_eq!(c.max_reports, 3);
+        assert_eq!(c.elf.as_deref(), Some(std::path::Path::new("/tmp/k.elf")));
+    }
+
+    #[test]
+    fn bad_arguments_are_typed_errors() {
+        assert!(matches!(
+            Config::parse(["cpu=arm7"]),
+            Err(ArgError::BadValue { .. })
+        ));
+        assert!(matches!(
+            Config::parse(["geometry=48k:3"]),
+            Err(ArgError::BadValue { .. })
+        ));
+        assert!(matches!(
+            Config::parse(["ram=12345"]),
+            Err(ArgError::BadValue { .. })
+        ));
+        assert!(matches!(
+            Config::parse(["verbose"]),
+            Err(ArgError::Unknown(_))
+        ));
+        assert!(matches!(
+            Config::parse(["colour=red"]),
+            Err(ArgError::Unknown(_))
+        ));
+    }
+}

@@ -1,0 +1,531 @@
+//! The QEMU side: the plugin ABI (hand-written bindings to the few
+//! functions of QEMU 10.0's plugin API, version 4, that cachesan uses) and
+//! the callbacks that feed [`Engine`].
+//!
+//! Why hand-written bindings rather than the `qemu-plugin` crate: cachesan
+//! needs two dozen declarations whose layout is fixed by QEMU's
+//! `qemu-plugin.h`; writing them here keeps the build free of bindgen /
+//! libclang and of a binding crate's QEMU-version features, and Debian ships
+//! no header for the crate to check against anyway. The symbols are
+//! resolved when QEMU dlopen()s the plugin: QEMU exports its `qemu_plugin_*`
+//! functions, and GLib (for `GArray` / `GByteArray`) is already loaded.
+//!
+//! Threading: one vCPU (the model is one core; `install` refuses more), so
+//! every callback runs on the vCPU thread; the state sits behind a mutex
+//! for the atexit callback, which QEMU may run on another thread.
+
+use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
+use std::sync::Mutex;
+
+use rustc_hash::FxHashMap;
+use vacmm::arch::annotate::{DECLARE_DEAD, MAGIC};
+
+use crate::args::{Config, USAGE, VIOLATION_EXIT_STATUS};
+use crate::cp15::{self, Cp15};
+use crate::engine::Engine;
+
+// ---- the ABI (qemu-plugin.h, QEMU 10.0) ------------------------------------
+
+type PluginId = u64;
+
+#[repr(C)]
+pub struct QemuInfo {
+    target_name: *const c_char,
+    version_min: c_int,
+    version_cur: c_int,
+    system_emulation: bool,
+    smp_vcpus: c_int,
+    max_vcpus: c_int,
+}
+
+#[repr(C)]
+struct Tb {
+    _opaque: [u8; 0],
+}
+#[repr(C)]
+struct Insn {
+    _opaque: [u8; 0],
+}
+#[repr(C)]
+struct HwAddr {
+    _opaque: [u8; 0],
+}
+
+#[repr(C)]
+struct GArray {
+    data: *mut c_char,
+    len: c_uint,
+}
+
+#[repr(C)]
+struct GByteArray {
+    data: *mut u8,
+    len: c_uint,
+}
+
+#[repr(C)]
+struct RegDescriptor {
+    handle: *mut c_void,
+    name: *const c_char,
+    feature: *const c_char,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+union MemValueData {
+    u8: u8,
+    u16: u16,
+    u32: u32,
+    u64: u64,
+    u128: [u64; 2],
+}
+
+#[repr(C)]
+struct MemValue {
+    kind: c_int,
+    data: MemValueData,
+}
+
+const CB_NO_REGS: c_int = 0;
+const CB_R_REGS: c_int = 1;
+const MEM_RW: c_int = 3;
+
+unsafe extern "C" {
+    fn qemu_plugin_register_vcpu_init_cb(id: PluginId, cb: extern "C" fn(PluginId, c_uint));
+    fn qemu_plugin_register_vcpu_tb_trans_cb(id: PluginId, cb: extern "C" fn(PluginId, *mut Tb));
+    fn qemu_plugin_register_atexit_cb(
+        id: PluginId,
+        cb: extern "C" fn(PluginId, *mut c_void),
+        userdata: *mut c_void,
+    );
+    fn qemu_plugin_tb_n_insns(tb: *const Tb) -> usize;
+    fn qemu_plugin_tb_get_insn(tb: *const Tb, idx: usize) -> *mut Insn;
+    fn qemu_plugin_insn_data(insn: *const Insn, dest: *mut c_void, len: usize) -> usize;
+    fn qemu_plugin_insn_size(insn: *const Insn) -> usize;
+    fn qemu_plugin_insn_vaddr(insn: *const Insn) -> u64;
+    fn qemu_plugin_register_vcpu_insn_exec_cb(
+        insn: *mut Insn,
+        cb: extern "C" fn(c_uint, *mut c_void),
+        flags: c_int,
+        userdata: *mut c_void,
+    );
+    fn qemu_plugin_register_vcpu_mem_cb(
+        insn: *mut Insn,
+        cb: extern "C" fn(c_uint, u32, u64, *mut c_void),
+        flags: c_int,
+        rw: c_int,
+        userdata: *mut c_void,
+    );
+    fn qemu_plugin_mem_size_shift(info: u32) -> c_uint;
+    fn qemu_plugin_mem_is_store(info: u32) -> bool;
+    fn qemu_plugin_mem_is_big_endian(info: u32) -> bool;
+    fn qemu_plugin_mem_get_value(info: u32) -> MemValue;
+    fn qemu_plugin_get_hwaddr(info: u32, vaddr: u64) -> *mut HwAddr;
+    fn qemu_plugin_hwaddr_is_io(haddr: *const HwAddr) -> bool;
+    fn qemu_plugin_hwaddr_phys_addr(haddr: *const HwAddr) -> u64;
+    fn qemu_plugin_get_registers() -> *mut GArray;
+    fn qemu_plugin_read_register(handle: *mut c_void, buf: *mut GByteArray) -> c_int;
+    fn qemu_plugin_read_memory_vaddr(addr: u64, data: *mut GByteArray, len: usize) -> bool;
+
+    fn g_byte_array_new() -> *mut GByteArray;
+    fn g_byte_array_set_size(array: *mut GByteArray, len: c_uint) -> *mut GByteArray;
+    fn g_byte_array_free(array: *mut GByteArray, free_segment: c_int) -> *mut u8;
+    fn g_array_free(array: *mut GArray, free_segment: c_int) -> *mut c_char;
+
+    fn _exit(status: c_int) -> !;
+}
+
+/// The plugin API version cachesan was written against (QEMU 10.0's).
+#[unsafe(no_mangle)]
+pub static qemu_plugin_version: c_int = 4;
+
+// ---- state -------------------------------------------------------------------
+
+/// Register handles of the vCPU, and a buffer to read them into.
+struct Registers {
+    general: [*mut c_void; 16],
+    cpsr: *mut c_void,
+    buf: *mut GByteArray,
+}
+
+/// A CP15 instruction seen at translation, kept for its execution callback.
+struct Site {
+    pc: u32,
+    op: Cp15,
+}
+
+struct State {
+    engine: Engine,
+    fail_on_violation: bool,
+    ram_bytes: u32,
+    registers: Option<Registers>,
+    /// Boxed so the callback's userdata pointer stays valid; never removed.
+    sites: FxHashMap<(u32, u32), Box<Site>>,
+    preloaded: bool,
+}
+
+// SAFETY: the raw pointers are QEMU's register handles and a GByteArray the
+// plugin owns; they are only used with the mutex held, on the vCPU thread
+// (one vCPU), and stay valid for the life of the process.
+unsafe impl Send for State {}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+
+fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
+    // A panic elsewhere poisons the lock; the state is still consistent
+    // enough to report, so take it anyway.
+    let mut guard = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    guard.as_mut().map(f)
+}
+
+/// Messages about the plugin itself go to standard error: QEMU's
+/// `qemu_plugin_outs` only reaches its log with `-d plugin`, where a user
+/// whose arguments were refused would not look.
+fn outs(text: &str) {
+    eprintln!("{text}");
+}
+
+impl State {
+    fn read(&self, handle: *mut c_void) -> Option<u32> {
+        let regs = self.registers.as_ref()?;
+        if handle.is_null() {
+            return None;
+        }
+        // SAFETY: `buf` is our GByteArray; the handle came from
+        // qemu_plugin_get_registers; we are in a callback registered with
+        // QEMU_PLUGIN_CB_R_REGS, on the vCPU thread.
+        unsafe {
+            g_byte_array_set_size(regs.buf, 0);
+            let n = qemu_plugin_read_register(handle, regs.buf);
+            if n < 4 || (*regs.buf).len < 4 {
+                return None;
+            }
+            let data = std::slice::from_raw_parts((*regs.buf).data, 4);
+            Some(u32::from_le_bytes([data[0], data[1], data[2], data[3]]))
+        }
+    }
+
+    fn register(&self, index: u8) -> Option<u32> {
+        let handle = self.registers.as_ref()?.general[usize::from(index & 15)];
+        self.read(handle)
+    }
+
+    /// Gives the model the RAM QEMU's loader filled, on the first executed
+    /// instruction: the MMU is off then, so virtual reads are physical.
+    fn preload_once(&mut self) {
+        if self.preloaded {
+            return;
+        }
+        self.preloaded = true;
+        if self.engine.mmu_on() {
+            return;
+        }
+        const CHUNK: u32 = 1 << 20;
+        // SAFETY: a fresh GByteArray, freed below.
+        let buf = unsafe { g_byte_array_new() };
+        let mut pa = 0u32;
+        while pa < self.ram_bytes {
+            let len = CHUNK.min(self.ram_bytes - pa);
+            // SAFETY: vCPU context (an execution callback); `buf` is ours.
+            let ok = unsafe {
+                g_byte_array_set_size(buf, 0);
+                qemu_plugin_read_memory_vaddr(u64::from(pa), buf, len as usize)
+            };
+            if ok {
+                // SAFETY: QEMU filled `len` bytes of `buf`.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts((*buf).data, ((*buf).len as usize).min(len as usize))
+                };
+                // The model's memory starts zeroed: copying zero chunks
+                // would only commit host memory.
+                if bytes.iter().any(|&b| b != 0) {
+                    self.engine.preload(pa, bytes);
+                }
+            }
+            pa += len;
+        }
+        // SAFETY: ours, and no slice of it outlives the loop above.
+        unsafe { g_byte_array_free(buf, 1) };
+    }
+
+    fn site(&mut self, pc: u32, word: u32, op: Cp15) -> *mut c_void {
+        let site = self
+            .sites
+            .entry((pc, word))
+            .or_insert_with(|| Box::new(Site { pc, op }));
+        (&**site as *const Site).cast_mut().cast()
+    }
+}
+
+// ---- callbacks -----------------------------------------------------------------
+
+/// Userdata of an ordinary instruction: its PC and size.
+fn fetch_userdata(pc: u32, size: usize) -> *mut c_void {
+    (u64::from(pc) | ((size as u64) << 32)) as usize as *mut c_void
+}
+
+extern "C" fn on_fetch(_vcpu: c_uint, userdata: *mut c_void) {
+    let bits = userdata as usize as u64;
+    let (pc, size) = (bits as u32, (bits >> 32) as u32);
+    with_state(|s| {
+        s.preload_once();
+        s.engine.on_fetch(pc, size);
+    });
+}
+
+extern "C" fn on_cp15(_vcpu: c_uint, userdata: *mut c_void) {
+    // SAFETY: the pointer is a boxed Site in the state's map, never freed.
+    let site = unsafe { &*(userdata as *const Site) };
+    with_state(|s| {
+        s.preload_once();
+        s.engine.on_fetch(site.pc, 4);
+        let cpsr = s.registers.as_ref().and_then(|r| s.read(r.cpsr));
+        let Some(cpsr) = cpsr else {
+            return;
+        };
+        // Bit 5 (T): the word decoded as ARM is really two Thumb instructions.
+        if cpsr & (1 << 5) != 0 {
+            return;
+        }
+        let rt = s.register(site.op.rt).unwrap_or(0);
+        let rt2 = site.op.rt2.and_then(|r| s.register(r)).unwrap_or(0);
+        s.engine.on_cp15(site.pc, &site.op, rt, rt2, cpsr);
+    });
+}
+
+/// `vacmm::arch::annotate::declare_dead`: r0 = physical address, r1 = length.
+extern "C" fn on_declare_dead(_vcpu: c_uint, userdata: *mut c_void) {
+    let pc = userdata as usize as u32;
+    with_state(|s| {
+        s.preload_once();
+        s.engine.on_fetch(pc, 4);
+        if let (Some(pa), Some(len)) = (s.register(0), s.register(1)) {
+            s.engine.on_declare_dead(pc, pa, len);
+        }
+    });
+}
+
+extern "C" fn on_mem(_vcpu: c_uint, info: u32, vaddr: u64, userdata: *mut c_void) {
+    let pc = userdata as usize as u32;
+    // SAFETY: `info` is the handle QEMU passed to this memory callback.
+    let (size, store, big_endian, hw) = unsafe {
+        (
+            1u32 << qemu_plugin_mem_size_shift(info),
+            qemu_plugin_mem_is_store(info),
+            qemu_plugin_mem_is_big_endian(info),
+            qemu_plugin_get_hwaddr(info, vaddr),
+        )
+    };
+    if hw.is_null() || size > 8 {
+        return;
+    }
+    // SAFETY: `hw` is valid for the duration of this callback.
+    let (is_io, pa) = unsafe {
+        (
+            qemu_plugin_hwaddr_is_io(hw),
+            qemu_plugin_hwaddr_phys_addr(hw),
+        )
+    };
+    let value = store.then(|| {
+        // SAFETY: a store's value, read in its memory callback.
+        let v = unsafe { qemu_plugin_mem_get_value(info) };
+        // SAFETY: the union member that `kind` (QEMU_PLUGIN_MEM_VALUE_U8..U64) names.
+        let raw = unsafe {
+            match v.kind {
+                0 => u64::from(v.data.u8),
+                1 => u64::from(v.data.u16),
+                2 => u64::from(v.data.u32),
+                _ => v.data.u64,
+            }
+        };
+        if big_endian {
+            raw.swap_bytes() >> (64 - 8 * size)
+        } else {
+            raw
+        }
+    });
+    with_state(|s| {
+        s.engine.on_access(pc, vaddr as u32, pa, size, value, is_io);
+    });
+}
+
+extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
+    // SAFETY: `tb` and its instructions are valid during this callback.
+    let n = unsafe { qemu_plugin_tb_n_insns(tb) };
+    // The two words before each instruction, for annotations.
+    let mut previous = [0u32; 2];
+    for i in 0..n {
+        // SAFETY: as above; `i` < n.
+        let insn = unsafe { qemu_plugin_tb_get_insn(tb, i) };
+        let (pc, size) = unsafe {
+            (
+                qemu_plugin_insn_vaddr(insn) as u32,
+                qemu_plugin_insn_size(insn),
+            )
+        };
+        let mut word = [0u8; 4];
+        // SAFETY: at most 4 bytes into a 4-byte buffer.
+        let got = unsafe { qemu_plugin_insn_data(insn, word.as_mut_ptr().cast(), 4) };
+        let word = u32::from_le_bytes(word);
+        let arm_word = size == 4 && got == 4 && pc.is_multiple_of(4);
+        let annotation = arm_word && previous == MAGIC && word == DECLARE_DEAD;
+        previous = if arm_word {
+            [previous[1], word]
+        } else {
+            [0, 0]
+        };
+        let decoded = if arm_word { cp15::decode(word) } else { None };
+        let site = decoded.and_then(|op| with_state(|s| s.site(pc, word, op)));
+        // SAFETY: registering callbacks on an instruction of the TB being
+        // translated; the userdata outlives every execution (an integer, or
+        // a Site never freed).
+        unsafe {
+            match site {
+                Some(site) => {
+                    qemu_plugin_register_vcpu_insn_exec_cb(insn, on_cp15, CB_R_REGS, site)
+                }
+                None if annotation => qemu_plugin_register_vcpu_insn_exec_cb(
+                    insn,
+                    on_declare_dead,
+                    CB_R_REGS,
+                    pc as usize as *mut c_void,
+                ),
+                None => qemu_plugin_register_vcpu_insn_exec_cb(
+                    insn,
+                    on_fetch,
+                    CB_NO_REGS,
+                    fetch_userdata(pc, size),
+                ),
+            }
+            qemu_plugin_register_vcpu_mem_cb(
+                insn,
+                on_mem,
+                CB_NO_REGS,
+                MEM_RW,
+                pc as usize as *mut c_void,
+            );
+        }
+    }
+}
+
+extern "C" fn on_vcpu_init(_id: PluginId, _vcpu: c_uint) {
+    // SAFETY: vCPU context; the array and its descriptors are QEMU's, freed
+    // by us after reading (the handles stay valid).
+    let registers = unsafe {
+        let array = qemu_plugin_get_registers();
+        if array.is_null() {
+            None
+        } else {
+            let descriptors = std::slice::from_raw_parts(
+                (*array).data as *const RegDescriptor,
+                (*array).len as usize,
+            );
+            let mut general = [std::ptr::null_mut(); 16];
+            let mut cpsr = std::ptr::null_mut();
+            for d in descriptors {
+                let name = CStr::from_ptr(d.name).to_string_lossy();
+                let index = match name.as_ref() {
+                    "sp" => Some(13),
+                    "lr" => Some(14),
+                    "pc" => Some(15),
+                    "cpsr" => {
+                        cpsr = d.handle;
+                        None
+                    }
+                    other => other
+                        .strip_prefix('r')
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .filter(|&n| n < 13),
+                };
+                if let Some(i) = index {
+                    general[i] = d.handle;
+                }
+            }
+            g_array_free(array, 1);
+            Some(Registers {
+                general,
+                cpsr,
+                buf: g_byte_array_new(),
+            })
+        }
+    };
+    if registers.as_ref().is_none_or(|r| r.cpsr.is_null()) {
+        outs("cachesan: QEMU gave no ARM registers: CP15 operations will not reach the model");
+    }
+    with_state(|s| s.registers = registers);
+}
+
+extern "C" fn on_exit(_id: PluginId, _userdata: *mut c_void) {
+    let failed = with_state(|s| {
+        let violations = s.engine.finish();
+        s.fail_on_violation && violations > 0
+    });
+    if failed == Some(true) {
+        // SAFETY: ends the process from QEMU's exit path, skipping the
+        // remaining atexit handlers, so the status reaches the caller.
+        unsafe { _exit(VIOLATION_EXIT_STATUS) }
+    }
+}
+
+/// QEMU's entry point: parse the arguments, build the model, register the
+/// callbacks. Non-zero refuses the plugin.
+///
+/// # Safety
+/// Called by QEMU with a valid `info` and `argc` C strings in `argv`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn qemu_plugin_install(
+    id: PluginId,
+    info: *const QemuInfo,
+    argc: c_int,
+    argv: *const *const c_char,
+) -> c_int {
+    // SAFETY: QEMU's contract for this entry point.
+    let (args, system, vcpus) = unsafe {
+        let args: Vec<String> = (0..usize::try_from(argc).unwrap_or(0))
+            .map(|i| CStr::from_ptr(*argv.add(i)).to_string_lossy().into_owned())
+            .collect();
+        (args, (*info).system_emulation, (*info).smp_vcpus)
+    };
+    if args.iter().any(|a| a.starts_with("help")) {
+        outs(USAGE);
+        return 1;
+    }
+    if !system {
+        outs("cachesan: needs system emulation (qemu-system-arm)");
+        return 1;
+    }
+    if vcpus != 1 {
+        outs("cachesan: the cache model is one core: run with -smp 1");
+        return 1;
+    }
+    let config = match Config::parse(args.iter().map(String::as_str)) {
+        Ok(config) => config,
+        Err(e) => {
+            outs(&format!("cachesan: {e}"));
+            return 1;
+        }
+    };
+    let (fail_on_violation, ram_bytes) = (config.fail_on_violation, config.ram_bytes);
+    let engine = match Engine::new(config) {
+        Ok(engine) => engine,
+        Err(e) => {
+            outs(&format!("cachesan: {e}"));
+            return 1;
+        }
+    };
+    *STATE.lock().unwrap_or_else(|e| e.into_inner()) = Some(State {
+        engine,
+        fail_on_violation,
+        ram_bytes,
+        registers: None,
+        sites: FxHashMap::default(),
+        preloaded: false,
+    });
+    // SAFETY: registering callbacks with the id QEMU gave us.
+    unsafe {
+        qemu_plugin_register_vcpu_init_cb(id, on_vcpu_init);
+        qemu_plugin_register_vcpu_tb_trans_cb(id, on_tb_trans);
+        qemu_plugin_register_atexit_cb(id, on_exit, std::ptr::null_mut());
+    }
+    0
+}

@@ -1,0 +1,357 @@
+//! On-target negative controls for the cache sanitizer (`qemu/cachesan`):
+//! each case makes one classic virtually-indexed-cache mistake on purpose.
+//!
+//! On plain QEMU (no cache) every case passes: the mistakes are invisible.
+//! Under `cargo xtask sanitize` each must be reported with the right kind
+//! at the right instruction. A case says what it expects on the console —
+//!
+//! ```text
+//!   cachesan-expect kind=StaleRead at=cachesan_user_reads_shared
+//!   cachesan-expect kind=StaleFetch pc=0x04012000
+//! ```
+//!
+//! (the mistake itself, and where it shows later: a lost write is also a
+//! stale read once the CPU reads the variable back). Every expected report
+//! must appear and nothing else may: the cases are otherwise clean.
+//!
+//! — and only where the cache it runs with can show the mistake: the alias
+//! cases need a VIVT cache or an aliasing VIPT one (not the ARM1176's 16 KiB
+//! part), the table-walk, DMA and I-cache cases apply everywhere. The
+//! functions named in `at=` are `#[unsafe(no_mangle)]` and never inlined so
+//! that the PC the sanitizer reports lies in them.
+//!
+//! ```text
+//!   0–128 MiB     identity sections, write-back (kernel aliases)
+//!   0x3000_0000   "user" pages: second mappings of pool frames, placed at
+//!                 another colour than the frame's kernel alias
+//!   0x3100_0000   a MiB whose coarse table the PTE case writes into
+//! ```
+//! The user mappings are read from kernel mode: the cache sees two virtual
+//! addresses of one frame either way, which is all these mistakes need.
+#![no_std]
+#![no_main]
+
+use core::arch::asm;
+use core::cell::UnsafeCell;
+
+use vacmm::addr::{PhysAddr, VirtAddr};
+use vacmm::arch::AnyCpu;
+use vacmm::cache::{CacheGeometry, CacheInfo, CacheKind, CacheMaintenance};
+use vacmm::mmu::{
+    Arch, Attributes, L1Descriptor, MmuConfig, PageTable, TableError, TableMemory, enable_mmu,
+};
+use vacmm_qemu::harness::TestResult;
+use vacmm_qemu::mm::{FramePool, IdentityTables};
+use vacmm_qemu::{QemuCpu, booted_cpu, check, check_eq, println};
+
+const MIB: u32 = 1 << 20;
+const PAGE: u32 = 4096;
+const USER_BASE: u32 = 0x3000_0000;
+const PTE_MIB: u32 = 0x3100_0000;
+
+struct World {
+    mem: IdentityTables<AnyCpu>,
+    frames: FramePool,
+    kernel: PageTable,
+    info: CacheInfo,
+    /// Next free "user" page (each case takes its own 64 KiB).
+    next_user: u32,
+}
+
+struct Shared(UnsafeCell<Option<World>>);
+// SAFETY: single core, and no interrupt handler touches it.
+unsafe impl Sync for Shared {}
+static WORLD: Shared = Shared(UnsafeCell::new(None));
+
+fn world() -> &'static mut World {
+    // SAFETY: see `Shared`; cases run one after another.
+    let slot = unsafe { &mut *WORLD.0.get() };
+    slot.get_or_insert_with(|| set_up().unwrap_or_else(|e| panic!("set-up failed: {e}")))
+}
+
+/// The geometry the sanitizer's presets model: ARM926 16 KiB VIVT (QEMU's
+/// CTR), ARM1136 64 KiB VIPT (QEMU's CTR: 4 colours), ARM1176 the
+/// Raspberry Pi's 16 KiB (no aliasing) — as tests/coherence.rs uses.
+fn cache_info() -> CacheInfo {
+    let detected = vacmm::arch::cache_info().expect("QEMU has a CTR");
+    match booted_cpu() {
+        Some(QemuCpu::Arm1176) => {
+            detected.with_dcache(CacheGeometry::new(16 << 10, 4, 32).expect("valid geometry"))
+        }
+        _ => detected,
+    }
+}
+
+fn set_up() -> Result<World, TableError> {
+    let info = cache_info();
+    let arch = Arch::of(&info);
+    let cpu = AnyCpu::new(info).expect("the backend matches the CPU");
+    // SAFETY: table frames come from the pool, which the kernel table maps
+    // at VA = PA below (and the MMU is off until then).
+    let mut mem = unsafe { IdentityTables::new(cpu) };
+    let mut frames = FramePool::new();
+    let l1 = frames.allocate(16 << 10).expect("pool has room");
+    let mut kernel = PageTable::new(&mut mem, l1, arch)?;
+    for mib in 0..128 {
+        let at = mib * MIB;
+        kernel.map_section(&mut mem, VirtAddr(at), PhysAddr(at), Attributes::KERNEL_RWX)?;
+    }
+    for mib in 0x100..0x102 {
+        let at = mib * MIB;
+        kernel.map_section(&mut mem, VirtAddr(at), PhysAddr(at), Attributes::DEVICE)?;
+    }
+    let config = MmuConfig {
+        kernel_table: kernel.l1(),
+        ttbr1_split: 0,
+    };
+    // SAFETY: the kernel table maps all RAM and the devices at VA = PA.
+    unsafe { enable_mmu(mem.cpu(), config) }.expect("the MMU comes up");
+    Ok(World {
+        mem,
+        frames,
+        kernel,
+        info,
+        next_user: USER_BASE,
+    })
+}
+
+impl World {
+    /// Whether two virtual addresses of one frame can be two cache lines here.
+    fn aliases(&self) -> bool {
+        matches!(
+            self.info.kind,
+            CacheKind::Vivt | CacheKind::VipAliasing { .. }
+        )
+    }
+
+    /// A fresh frame and a second, "user" mapping of it at another colour
+    /// than its identity (kernel) alias.
+    fn shared_frame(&mut self) -> Result<(u32, u32), TableError> {
+        let frame = self.frames.allocate(PAGE).expect("pool has frames");
+        let colours = self.info.colours().max(1) as u32;
+        let colour = ((frame.as_u32() / PAGE) + 1) % colours;
+        let user = self.next_user + colour * PAGE;
+        self.next_user += 64 << 10;
+        self.kernel.map_page(
+            &mut self.mem,
+            &mut self.frames,
+            VirtAddr(user),
+            frame,
+            Attributes::USER_DATA,
+        )?;
+        Ok((frame.as_u32(), user))
+    }
+
+    /// Puts the caches back to a known state, so one case's mistake does
+    /// not leak into the next.
+    fn settle(&mut self) {
+        let cpu = self.mem.cpu();
+        cpu.clean_invalidate_dcache_all();
+        cpu.invalidate_icache_all();
+        cpu.drain_write_buffer();
+        cpu.invalidate_tlb_all();
+    }
+}
+
+fn expect_at(kind: &str, function: &str) {
+    println!("cachesan-expect kind={kind} at={function}");
+}
+
+fn load(va: u32) -> u32 {
+    // SAFETY: callers pass mapped, word-aligned addresses of test frames.
+    unsafe { (va as usize as *const u32).read_volatile() }
+}
+
+fn store(va: u32, value: u32) {
+    // SAFETY: as for `load`.
+    unsafe { (va as usize as *mut u32).write_volatile(value) }
+}
+
+// ---- the instructions the sanitizer must name ------------------------------
+
+#[unsafe(no_mangle)]
+#[inline(never)]
+extern "C" fn cachesan_user_reads_shared(va: u32) -> u32 {
+    load(va)
+}
+
+#[unsafe(no_mangle)]
+#[inline(never)]
+extern "C" fn cachesan_user_reads_page_cache(va: u32) -> u32 {
+    load(va) ^ 0x5a5a_5a5a
+}
+
+/// fork's page copy, through the kernel alias of parent and child frames.
+#[unsafe(no_mangle)]
+#[inline(never)]
+extern "C" fn cachesan_fork_copies_page(from: u32, to: u32) {
+    for offset in (0..PAGE).step_by(4) {
+        store(to + offset, load(from + offset));
+    }
+}
+
+/// A receive-DMA map that plainly invalidates every line of the buffer,
+/// including a first line it shares with other data.
+#[unsafe(no_mangle)]
+#[inline(never)]
+extern "C" fn cachesan_dma_map_invalidates(start: u32, len: u32) {
+    let mut line = start & !31;
+    while line < start + len {
+        // SAFETY: drops lines of a test frame: the mistake under test.
+        unsafe { asm!("mcr p15, 0, {0}, c7, c6, 1", in(reg) line, options(nostack)) };
+        line += 32;
+    }
+}
+
+/// The CPU reading its variable back after the DMA map: the lost write shows.
+#[unsafe(no_mangle)]
+#[inline(never)]
+extern "C" fn cachesan_cpu_reads_variable(va: u32) -> u32 {
+    load(va) | 0x8000_0000
+}
+
+#[unsafe(no_mangle)]
+#[inline(never)]
+extern "C" fn cachesan_touches_new_mapping(va: u32) -> u32 {
+    load(va).wrapping_add(1)
+}
+
+// ---- the cases ---------------------------------------------------------------
+
+/// Seed 000: the kernel writes a buffer shared with a user mapping and does
+/// no maintenance; the user's line, filled before, is stale (VIVT, or VIPT
+/// at another colour).
+fn kernel_writes_shared_buffer_without_maintenance() -> TestResult {
+    let w = world();
+    let (kernel, user) = w.shared_frame()?;
+    check_eq!(cachesan_user_reads_shared(user), 0);
+    store(kernel, 0x600d_f00d);
+    // QEMU has no cache: the user sees the write there, not on hardware.
+    check_eq!(cachesan_user_reads_shared(user), 0x600d_f00d);
+    if w.aliases() {
+        expect_at("StaleRead", "cachesan_user_reads_shared");
+    }
+    w.settle();
+    Ok(())
+}
+
+/// A kernel write to a page a user maps (page cache, `write()`), with no
+/// `flush_dcache_page`: the data sits dirty in the kernel alias's line and
+/// the user's first read fetches memory.
+fn kernel_writes_user_page_without_flush_dcache_page() -> TestResult {
+    let w = world();
+    let (kernel, user) = w.shared_frame()?;
+    // Read first: these caches allocate on reads only.
+    check_eq!(load(kernel), 0);
+    store(kernel, 0x1234_5678);
+    check_eq!(
+        cachesan_user_reads_page_cache(user),
+        0x1234_5678 ^ 0x5a5a_5a5a
+    );
+    if w.aliases() {
+        expect_at("StaleRead", "cachesan_user_reads_page_cache");
+    }
+    w.settle();
+    Ok(())
+}
+
+/// fork without flushing the parent: the parent's data is dirty in its
+/// user lines while the kernel copies the page through its own alias.
+fn fork_without_parent_flush() -> TestResult {
+    let w = world();
+    let (kernel, parent) = w.shared_frame()?;
+    let child = w.frames.allocate(PAGE).expect("pool has frames").as_u32();
+    check_eq!(load(parent + 64), 0);
+    store(parent + 64, 0xfeed_beef);
+    cachesan_fork_copies_page(kernel, child);
+    check_eq!(load(child + 64), 0xfeed_beef);
+    if w.aliases() {
+        expect_at("StaleRead", "cachesan_fork_copies_page");
+    }
+    w.settle();
+    Ok(())
+}
+
+/// Seed 003: a receive buffer that starts inside a cache line holding a CPU
+/// variable, mapped for the device by plainly invalidating its lines: the
+/// variable's dirty line is dropped.
+fn partial_line_dma_buffer_plainly_invalidated() -> TestResult {
+    let w = world();
+    let frame = w.frames.allocate(PAGE).expect("pool has frames").as_u32();
+    let (variable, buffer) = (frame, frame + 16);
+    check_eq!(load(variable), 0);
+    store(variable, 0xc0de);
+    cachesan_dma_map_invalidates(buffer, 64);
+    check_eq!(cachesan_cpu_reads_variable(variable), 0x8000_c0de);
+    expect_at("DirtyLineDiscarded", "cachesan_dma_map_invalidates");
+    expect_at("StaleRead", "cachesan_cpu_reads_variable");
+    w.settle();
+    Ok(())
+}
+
+/// A page-table entry written through the cache and used without being
+/// cleaned: the table walker reads memory, which still holds the old
+/// (fault) entry.
+fn pte_written_without_clean_before_use() -> TestResult {
+    let w = world();
+    let frame = w.frames.allocate(PAGE).expect("pool has frames");
+    store(frame.as_u32(), 0x7e57);
+    w.mem.cpu().clean_dcache_all();
+    // A properly made mapping: it also gives the MiB its coarse table.
+    w.kernel.map_page(
+        &mut w.mem,
+        &mut w.frames,
+        VirtAddr(PTE_MIB),
+        frame,
+        Attributes::KERNEL_DATA,
+    )?;
+    let arch = w.kernel.arch();
+    let l1 = w
+        .mem
+        .read_word(PhysAddr(w.kernel.l1().as_u32() + (PTE_MIB >> 20) * 4))?;
+    let L1Descriptor::Coarse { table, .. } = L1Descriptor::decode(l1, arch)? else {
+        check!(false, "the MiB has no coarse table: {l1:#010x}");
+        unreachable!();
+    };
+    let (slot_a, slot_b) = (table.as_u32(), table.as_u32() + 4);
+    // The next page's entry: the same frame, written raw through the cached
+    // identity alias — no clean, no drain.
+    let entry = load(slot_a);
+    check_eq!(load(slot_b), 0);
+    store(slot_b, entry);
+    check_eq!(cachesan_touches_new_mapping(PTE_MIB + PAGE), 0x7e58);
+    expect_at("StaleTableWalk", "cachesan_touches_new_mapping");
+    w.settle();
+    Ok(())
+}
+
+/// Code written through the D-cache and run with neither a clean nor an
+/// I-cache invalidate: the I-cache fills from memory.
+fn code_written_and_run_without_icache_maintenance() -> TestResult {
+    let w = world();
+    let frame = w.frames.allocate(PAGE).expect("pool has frames").as_u32();
+    check_eq!(load(frame), 0);
+    check_eq!(load(frame + 4), 0);
+    store(frame, 0xe3a0_002a); // mov r0, #42
+    store(frame + 4, 0xe12f_ff1e); // bx lr
+    // SAFETY: the frame holds the two instructions above (identity-mapped,
+    // executable section); it is the mistake under test that they were not
+    // made visible to fetches first (QEMU does not need it).
+    let code: extern "C" fn() -> u32 = unsafe { core::mem::transmute(frame as usize) };
+    check_eq!(code(), 42);
+    // Both instructions are stale (one line, filled from memory).
+    for pc in [frame, frame + 4] {
+        println!("cachesan-expect kind=StaleFetch pc={pc:#010x}");
+    }
+    w.settle();
+    Ok(())
+}
+
+vacmm_qemu::test_main!(
+    kernel_writes_shared_buffer_without_maintenance,
+    kernel_writes_user_page_without_flush_dcache_page,
+    fork_without_parent_flush,
+    partial_line_dma_buffer_plainly_invalidated,
+    pte_written_without_clean_before_use,
+    code_written_and_run_without_icache_maintenance,
+);
