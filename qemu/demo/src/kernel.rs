@@ -30,7 +30,7 @@ use vacmm::coherence::{Engine, KernelWindows};
 use vacmm::mm::frames::SpaceId;
 use vacmm::mm::object::{ObjectId, ObjectKind};
 use vacmm::mm::space::{
-    AddressSpace, FaultAccess, MapSource, MemorySystem, MmapArgs, Protection, SpaceConfig,
+    AddressSpace, FaultAccess, MemorySystem, MmapArgs, Protection, SpaceConfig,
 };
 use vacmm::mm::unmapped::{Direction, Layout};
 use vacmm::mmu::{
@@ -790,10 +790,6 @@ impl Kernel {
             _ => return Err(EINVAL),
         };
         args.prot = prot_from(prot);
-        debug_assert!(matches!(
-            args.source,
-            MapSource::Anonymous | MapSource::Object { .. }
-        ));
         self.with_space(pid, |k, space| {
             k.engine.mmap(&mut k.sys, space, args).map(|va| va.as_u32())
         })
