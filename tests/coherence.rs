@@ -43,7 +43,10 @@ use vacmm::mmu::{
     Access, Arch, Attributes, ContextSwitcher, KeyAllocator, MemoryType, MmuConfig, PageSize,
     PageTable, TableMemory, enable_mmu, walk,
 };
-use vacmm_qemu::fault::{Fault, FaultKind, catch_fault};
+use vacmm_qemu::fault::{
+    Fault, FaultKind, PERMISSION_PAGE, TRANSLATION_PAGE, TRANSLATION_SECTION, catch_fault,
+    status_code,
+};
 use vacmm_qemu::harness::{Failure, TestResult};
 use vacmm_qemu::mm::{FramePool, IdentityTables, POOL_END, POOL_START};
 use vacmm_qemu::{check, check_eq, println};
@@ -73,16 +76,6 @@ const WINDOWS: u32 = 0x2000_0000;
 /// What every user frame holds before the engine hands it out, so that a
 /// zero-fill the engine forgot reads as poison rather than QEMU's zeroes.
 const POISON: u8 = 0xa5;
-
-// DFSR fault status codes (ARM926 TRM Table 3-8, ARMv6 ARM B4-20).
-const TRANSLATION_SECTION: u32 = 0b0101;
-const TRANSLATION_PAGE: u32 = 0b0111;
-const PERMISSION_PAGE: u32 = 0b1111;
-
-/// The status field of a DFSR value (FS\[4\] is bit 10 on ARMv6).
-fn fault_status(fsr: u32) -> u32 {
-    (fsr & 0xf) | ((fsr >> 6) & 0x10)
-}
 
 type System = MemorySystem<IdentityTables<AnyCpu>, FramePool>;
 
@@ -390,7 +383,7 @@ fn resolve(
     access: FaultAccess,
     fault: Fault,
 ) -> TestResult {
-    let status = fault_status(fault.status);
+    let status = status_code(fault.status);
     check_eq!(fault.address as u32, va);
     check!(
         matches!(
@@ -801,7 +794,7 @@ fn make_coherent_uncaches_conflicting_aliases_and_restores_them() -> TestResult 
             ldrt(b + 8);
         }) {
             gone = Some(engine.fault(&mut w.sys, &mut space, VirtAddr(b + 8), FaultAccess::Read));
-            check_eq!(fault_status(fault.status), TRANSLATION_PAGE);
+            check_eq!(status_code(fault.status), TRANSLATION_PAGE);
         }
         check!(
             matches!(

@@ -27,7 +27,9 @@ use vacmm::mmu::{
     Access, Arch, Attributes, ContextSwitcher, DescriptorError, Execute, KeyAllocator, KeyOutcome,
     MmuConfig, PageSize, PageTable, TableError, TableMemory, enable_mmu, vivt_aliases, walk,
 };
-use vacmm_qemu::fault::{FaultKind, catch_fault};
+use vacmm_qemu::fault::{
+    FaultKind, PERMISSION_PAGE, TRANSLATION_PAGE, TRANSLATION_SECTION, catch_fault, status_code,
+};
 use vacmm_qemu::harness::TestResult;
 use vacmm_qemu::mm::{FramePool, IdentityTables};
 use vacmm_qemu::{check, check_eq, println};
@@ -41,16 +43,6 @@ const KERNEL_PAGE_VA: VirtAddr = VirtAddr(0x3000_0000);
 const UNMAPPED_VA: VirtAddr = VirtAddr(0x3800_0000);
 /// ARMv6: an alias of the same frame, above the TTBR0/TTBR1 split.
 const HIGH_ALIAS_VA: VirtAddr = VirtAddr(0x8000_0000);
-
-// DFSR/IFSR fault status codes (ARM926 TRM Table 3-8, ARMv6 ARM B4-20).
-const TRANSLATION_SECTION: u32 = 0b0101;
-const TRANSLATION_PAGE: u32 = 0b0111;
-const PERMISSION_PAGE: u32 = 0b1111;
-
-/// The status field of a DFSR/IFSR value (FS\[4\] is bit 10 on ARMv6).
-fn fault_status(fsr: u32) -> u32 {
-    (fsr & 0xf) | ((fsr >> 6) & 0x10)
-}
 
 struct World {
     mem: IdentityTables<AnyCpu>,
@@ -234,7 +226,7 @@ fn unmapped_addresses_raise_translation_faults() -> TestResult {
     };
     println!("  section: {fault}");
     check_eq!(fault.address as u32, UNMAPPED_VA.as_u32());
-    check_eq!(fault_status(fault.status), TRANSLATION_SECTION);
+    check_eq!(status_code(fault.status), TRANSLATION_SECTION);
 
     // A hole in a coarse table: a page translation fault.
     let frame = frame_holding(world, 7);
@@ -256,7 +248,7 @@ fn unmapped_addresses_raise_translation_faults() -> TestResult {
     let fault = fault.unwrap();
     println!("  page:    {fault}");
     check_eq!(fault.address as u32, hole.as_u32());
-    check_eq!(fault_status(fault.status), TRANSLATION_PAGE);
+    check_eq!(status_code(fault.status), TRANSLATION_PAGE);
 
     // Unmapped again: the TLB entry is flushed and the next access faults.
     let (_, flush) = world.kernel.unmap_page(&mut world.mem, mapped)?;
@@ -266,7 +258,7 @@ fn unmapped_addresses_raise_translation_faults() -> TestResult {
     let fault = catch_fault(FaultKind::DataAbort, || {
         read(mapped);
     });
-    check!(fault.is_some_and(|f| fault_status(f.status) == TRANSLATION_PAGE));
+    check!(fault.is_some_and(|f| status_code(f.status) == TRANSLATION_PAGE));
     Ok(())
 }
 
@@ -295,7 +287,7 @@ fn permissions_are_enforced() -> TestResult {
     let fault = fault.unwrap();
     println!("  user read of kernel page: {fault}");
     check_eq!(
-        (fault.address as u32, fault_status(fault.status)),
+        (fault.address as u32, status_code(fault.status)),
         (va.as_u32(), PERMISSION_PAGE)
     );
 
@@ -310,7 +302,7 @@ fn permissions_are_enforced() -> TestResult {
         .expect("TLB by MVA exists on every CPU");
     check_eq!(user_read(va), 0x55);
     let fault = catch_fault(FaultKind::DataAbort, || user_write(va, 1));
-    check!(fault.is_some_and(|f| fault_status(f.status) == PERMISSION_PAGE));
+    check!(fault.is_some_and(|f| status_code(f.status) == PERMISSION_PAGE));
 
     // Kernel read-only: the kernel's own write aborts.
     let flush = world.kernel.protect_page(
@@ -329,7 +321,7 @@ fn permissions_are_enforced() -> TestResult {
     );
     let fault = fault.unwrap();
     println!("  kernel write to read-only page: {fault}");
-    check_eq!(fault_status(fault.status), PERMISSION_PAGE);
+    check_eq!(status_code(fault.status), PERMISSION_PAGE);
     check_eq!(read(va), 0x55);
 
     let (_, flush) = world.kernel.unmap_page(&mut world.mem, va)?;
@@ -418,7 +410,7 @@ fn execute_never_pages_prefetch_abort() -> TestResult {
     let fault = fault.unwrap();
     println!("  {fault}");
     check_eq!(fault.pc as u32, never.as_u32());
-    check_eq!(fault_status(fault.status), PERMISSION_PAGE);
+    check_eq!(status_code(fault.status), PERMISSION_PAGE);
     Ok(())
 }
 

@@ -18,6 +18,7 @@
 
 mod bench;
 mod cargo;
+mod flags;
 mod prereq;
 mod sanitize;
 mod test;
@@ -25,6 +26,7 @@ mod test;
 use std::process::ExitCode;
 
 use cargo::Cpu;
+use flags::Flags;
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -87,19 +89,10 @@ fn parse_demo_args(args: &[String]) -> Result<Demo, String> {
         cpu: Cpu::Arm926,
         dcache_kib: None,
     };
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) => (flag, Some(value.to_string())),
-            None => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| rest.next().cloned())
-                .ok_or_else(|| format!("demo: {flag} needs a value\n\n{USAGE}"))
-        };
-        match flag {
+    let mut flags = Flags::new("demo", args);
+    while let Some(flag) = flags.next_flag() {
+        let mut value = || flags.value(&flag).map_err(|e| format!("{e}\n\n{USAGE}"));
+        match flag.name {
             "--cpu" => demo.cpu = value()?.parse()?,
             "--dcache-kib" => {
                 let v = value()?;
@@ -113,7 +106,12 @@ fn parse_demo_args(args: &[String]) -> Result<Demo, String> {
                 }
                 demo.dcache_kib = Some(kib);
             }
-            _ => return Err(format!("demo: unrecognised argument {arg:?}\n\n{USAGE}")),
+            _ => {
+                return Err(format!(
+                    "demo: unrecognised argument {:?}\n\n{USAGE}",
+                    flag.arg
+                ));
+            }
         }
     }
     Ok(demo)

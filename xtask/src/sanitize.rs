@@ -19,6 +19,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::cargo::{self, Cpu, QemuRun};
+use crate::flags::Flags;
 use crate::prereq;
 
 /// The test whose cases make mistakes on purpose.
@@ -44,23 +45,14 @@ impl Options {
             geometry: None,
             demo: false,
         };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((flag, value)) => (flag, Some(value.to_string())),
-                None => (arg.as_str(), None),
-            };
-            let mut value = || {
-                inline
-                    .clone()
-                    .or_else(|| args.next().cloned())
-                    .ok_or_else(|| format!("sanitize: {flag} needs a value"))
-            };
-            match flag {
+        let mut flags = Flags::new("sanitize", args);
+        while let Some(flag) = flags.next_flag() {
+            let mut value = || flags.value(&flag);
+            match flag.name {
                 "--cpu" => options.cpus.push(value()?.parse()?),
                 "--geometry" => options.geometry = Some(value()?),
-                "--demo" if inline.is_none() => options.demo = true,
-                _ => return Err(format!("sanitize: unrecognised argument `{arg}`")),
+                "--demo" if flag.inline.is_none() => options.demo = true,
+                _ => return Err(format!("sanitize: unrecognised argument `{}`", flag.arg)),
             }
         }
         if options.cpus.is_empty() {

@@ -15,6 +15,19 @@ use core::sync::atomic::{Ordering, compiler_fence};
 
 use spin::Mutex;
 
+// DFSR/IFSR fault status codes (ARM926 TRM Table 3-8, ARMv6 ARM B4-20).
+/// Translation fault, section (no L1 entry).
+pub const TRANSLATION_SECTION: u32 = 0b0101;
+/// Translation fault, page (no L2 entry).
+pub const TRANSLATION_PAGE: u32 = 0b0111;
+/// Permission fault, page.
+pub const PERMISSION_PAGE: u32 = 0b1111;
+
+/// The status field of a DFSR/IFSR value (FS\[4\] is bit 10 on ARMv6).
+pub fn status_code(fsr: u32) -> u32 {
+    (fsr & 0xf) | ((fsr >> 6) & 0x10)
+}
+
 /// Which exception.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultKind {
@@ -48,7 +61,7 @@ impl fmt::Display for Fault {
                 self.pc,
                 self.address,
                 self.status,
-                (self.status & 0xf) | ((self.status >> 6) & 0x10),
+                status_code(self.status),
                 (self.status >> 4) & 0xf
             ),
             FaultKind::PrefetchAbort => write!(

@@ -37,7 +37,9 @@ use vacmm::mmu::{
     Access, Arch, Attributes, ContextSwitcher, Execute, KeyAllocator, MemoryType, MmuConfig,
     PageTable, enable_mmu,
 };
-use vacmm_qemu::fault::{FaultKind, catch_fault};
+use vacmm_qemu::fault::{
+    FaultKind, PERMISSION_PAGE, TRANSLATION_PAGE, TRANSLATION_SECTION, catch_fault, status_code,
+};
 use vacmm_qemu::mm::{FramePool, IdentityTables};
 use vacmm_qemu::println;
 
@@ -71,11 +73,6 @@ const STACK_BYTES: u32 = 16 * 1024;
 const DMA_MAX: u32 = 1024;
 /// Preemption tick.
 const TICK_US: u32 = 2000;
-
-// DFSR fault status codes (ARM926 TRM Table 3-8, ARMv6 ARM B4-20).
-const TRANSLATION_SECTION: u32 = 0b0101;
-const TRANSLATION_PAGE: u32 = 0b0111;
-const PERMISSION_PAGE: u32 = 0b1111;
 
 type System = MemorySystem<IdentityTables<AnyCpu>, FramePool>;
 
@@ -197,10 +194,6 @@ fn kernel() -> &'static mut Kernel {
         Some(k) => k,
         None => vacmm_qemu::harness::fatal(format_args!("trap before the kernel started")),
     }
-}
-
-fn fault_status(fsr: u32) -> u32 {
-    (fsr & 0xf) | ((fsr >> 6) & 0x10)
 }
 
 fn prot_from(bits: u32) -> Protection {
@@ -597,7 +590,7 @@ impl Kernel {
             }
         };
         let what = if write { "write to" } else { "read from" };
-        let status = fault_status(fsr);
+        let status = status_code(fsr);
         if !(USER_MIN..USER_TOP).contains(&far) {
             self.end(
                 pid,
