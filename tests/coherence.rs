@@ -12,10 +12,12 @@
 //! without faulting, and that the descriptors it leaves are right.
 //!
 //! ```text
-//!   0–16 MiB      image, heap, stacks          kernel entries shared by
-//!   64–128 MiB    FramePool: tables, and a     every user table (the pool
-//!                 4 MiB chunk of user frames   is also the kernel alias of
-//!   0x1000_0000   devices (UART)               every user frame)
+//!   0–16 MiB      image code and constants     kernel entries shared by
+//!   32–64 MiB     .data, .bss, heap, stacks    every user table (the pool
+//!   64–128 MiB    FramePool: tables, and a     is also the kernel alias of
+//!                 4 MiB chunk of user frames   every user frame)
+//!   0x1000_0000   devices (UART)
+//!   0x2000_0000   kernel windows
 //!   16–32 MiB     user VMAs                    each space's own tables
 //! ```
 #![no_std]
@@ -48,7 +50,9 @@ use vacmm_qemu::fault::{
     status_code,
 };
 use vacmm_qemu::harness::{Failure, TestResult};
-use vacmm_qemu::mm::{FramePool, IdentityTables, POOL_END, POOL_START};
+use vacmm_qemu::mm::{
+    FramePool, IdentityTables, KERNEL_CODE_END, KERNEL_DATA_START, POOL_END, POOL_START,
+};
 use vacmm_qemu::{check, check_eq, println};
 
 const MIB: u32 = 1 << 20;
@@ -57,15 +61,17 @@ const PAGE: u32 = 4096;
 /// colour span (at most 64 colours × 4 KiB), so frame colours follow
 /// physical addresses.
 const USER_FRAMES_BYTES: u32 = 4 * MIB;
-/// User VMAs live in 16–32 MiB: below the pool and above the image, so no
+/// User VMAs live in 16–32 MiB: between the image's code and its data, so no
 /// user mapping collides with an entry shared from the kernel table.
 const USER_MIN: u32 = 16 * MIB;
 const USER_TOP: u32 = 32 * MIB;
-/// The kernel entries every user table shares: image/heap/stacks, the
-/// pool (tables and the kernel alias of every user frame), the devices.
-const SHARED_WITH_KERNEL: [(u32, u32); 4] = [
-    (0, 16 * MIB),
-    (64 * MIB, 64 * MIB),
+/// The kernel entries every user table shares: the image's code, its data
+/// (heap, stacks), the pool (tables and the kernel alias of every user
+/// frame), the devices, the windows.
+const SHARED_WITH_KERNEL: [(u32, u32); 5] = [
+    (0, KERNEL_CODE_END),
+    (KERNEL_DATA_START, POOL_START - KERNEL_DATA_START),
+    (POOL_START, POOL_END - POOL_START),
     (0x1000_0000, 2 * MIB),
     (WINDOWS, MIB),
 ];

@@ -31,7 +31,9 @@ use vacmm_qemu::fault::{
     FaultKind, PERMISSION_PAGE, TRANSLATION_PAGE, TRANSLATION_SECTION, catch_fault, status_code,
 };
 use vacmm_qemu::harness::TestResult;
-use vacmm_qemu::mm::{FramePool, IdentityTables};
+use vacmm_qemu::mm::{
+    FramePool, IdentityTables, KERNEL_CODE_END, KERNEL_DATA_START, POOL_END, POOL_START,
+};
 use vacmm_qemu::{check, check_eq, println};
 
 const MIB: u32 = 1 << 20;
@@ -430,8 +432,14 @@ fn user_space(world: &mut World, value: u32) -> Result<(PageTable, PhysAddr), Ta
         .allocate(16 << 10)
         .expect("pool has room for a table");
     let mut table = PageTable::new(&mut world.mem, l1, world.arch)?;
-    for (start, mib) in [(0, 16), (64 * MIB, 64), (0x1000_0000, 2)] {
-        let range = VirtRange::new(VirtAddr(start), u64::from(mib * MIB)).expect("in range");
+    let shared = [
+        (0, KERNEL_CODE_END),
+        (KERNEL_DATA_START, POOL_START - KERNEL_DATA_START),
+        (POOL_START, POOL_END - POOL_START),
+        (0x1000_0000, 2 * MIB),
+    ];
+    for (start, len) in shared {
+        let range = VirtRange::new(VirtAddr(start), u64::from(len)).expect("in range");
         table.share_entries_from(&mut world.mem, &world.kernel, range)?;
     }
     let frame = frame_holding(world, value);
@@ -593,15 +601,15 @@ fn placement_cache() -> CacheInfo {
 fn unmapped_areas_map_through_the_tables() -> TestResult {
     let world = world();
     let cache = placement_cache();
-    // User space 16–64 MiB (the rest is the kernel's), USER_VA already used.
-    let layout = Layout::for_cache(&cache, 16 * MIB, 64 * MIB, 64 * MIB);
+    // User space 16–32 MiB (the rest is the kernel's), USER_VA already used.
+    let layout = Layout::for_cache(&cache, 16 * MIB, 32 * MIB, 32 * MIB);
     let mut gaps = GapTree::complement_of(
         [(
             u64::from(USER_VA.as_u32()),
             u64::from(USER_VA.as_u32()) + 0x1000,
         )],
         16 << 20,
-        64 << 20,
+        32 << 20,
     )
     .expect("heap has room");
     let (mut table, _) = user_space(world, 0)?;

@@ -3,10 +3,13 @@
 //! does not use.
 //!
 //! ```text
-//!  0 MiB ── image, heap, stacks (linker.ld: the low 64 MiB) ── 64 MiB
-//!  64 MiB ── FramePool: L1 tables, coarse-table frames, test pages ── 128 MiB
+//!   0 MiB ── vectors, code, constants (linker.ld's LOW region) ─────  32 MiB
+//!  32 MiB ── .data, .bss, heap, stacks (linker.ld's HIGH region) ──  64 MiB
+//!  64 MiB ── FramePool: L1 tables, coarse-table frames, test pages ─ 128 MiB
 //! ```
-//! Both halves are mapped VA = PA by the kernel table the tests build, so
+//! The kernel's writable memory starts at 32 MiB, out of reach of the
+//! ARM926's FCSE relocation (see linker.ld). All of it is mapped VA = PA by
+//! the kernel table the tests build, so
 //! `IdentityTables` can reach any table frame at its physical address, and
 //! (as the coherence engine's [`KernelAccess`]) any pool page at its
 //! physical address: the engine's linear offset is 0.
@@ -18,6 +21,13 @@ use vacmm::cache::CacheMaintenance;
 use vacmm::coherence::{AccessError, KernelAccess};
 use vacmm::mmu::{TableError, TableFrames, TableMemory};
 
+/// Where the image's writable memory (.data, .bss, heap, stacks) starts:
+/// linker.ld's HIGH region, above the FCSE's 32 MiB.
+pub const KERNEL_DATA_START: u32 = 32 << 20;
+/// The image's code and constants lie below this (linker.ld puts them at
+/// the bottom of its LOW region and asserts at link time that they end
+/// below 16 MiB, which leaves kernels 16–32 MiB for user mappings).
+pub const KERNEL_CODE_END: u32 = 16 << 20;
 /// First byte of RAM the image never uses (linker.ld keeps the low 64 MiB).
 pub const POOL_START: u32 = 64 << 20;
 /// End of RAM (`qemu/runner` boots with `-m 128M`).

@@ -40,7 +40,9 @@ use vacmm::mmu::{
 use vacmm_qemu::fault::{
     FaultKind, PERMISSION_PAGE, TRANSLATION_PAGE, TRANSLATION_SECTION, catch_fault, status_code,
 };
-use vacmm_qemu::mm::{FramePool, IdentityTables};
+use vacmm_qemu::mm::{
+    FramePool, IdentityTables, KERNEL_CODE_END, KERNEL_DATA_START, POOL_END, POOL_START,
+};
 use vacmm_qemu::println;
 
 use crate::abi::{self, *};
@@ -56,12 +58,13 @@ pub const USER_MIN: u32 = 16 * MIB;
 pub const USER_TOP: u32 = 32 * MIB;
 /// Kernel windows for zero-fill, copy and kmap at a user's colour.
 const WINDOWS: u32 = 0x2000_0000;
-/// Kernel entries every user table shares: the image (its text and
-/// read-only data user-readable, see `set_up`), the frame pool, the
-/// devices, the windows.
-const SHARED_WITH_KERNEL: [(u32, u32); 4] = [
-    (0, 16 * MIB),
-    (64 * MIB, 64 * MIB),
+/// Kernel entries every user table shares: the image's code (its text and
+/// read-only data user-readable, see `set_up`) and its data (heap, stacks;
+/// kernel-only), the frame pool, the devices, the windows.
+const SHARED_WITH_KERNEL: [(u32, u32); 5] = [
+    (0, KERNEL_CODE_END),
+    (KERNEL_DATA_START, POOL_START - KERNEL_DATA_START),
+    (POOL_START, POOL_END - POOL_START),
     (0x1000_0000, 2 * MIB),
     (WINDOWS, MIB),
 ];
