@@ -1,6 +1,7 @@
-//! `cargo xtask bench`: the coherence benchmark (`vacmm-bench`, release)
-//! and the criterion benchmarks, with their targets reported as ratios read
-//! from criterion's own estimates.
+//! `cargo xtask bench`: the coherence benchmark (`vacmm-bench`, release),
+//! the criterion benchmarks, with their targets reported as ratios read
+//! from criterion's own estimates, and the cache sanitizer's overhead (every
+//! on-target suite and the demo without and with the plugin, side by side).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,6 +10,11 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use crate::cargo;
+use crate::sanitize::{self, CHECKED};
+
+/// Runs of each guest with and without the cache sanitizer; the fastest of
+/// each is compared, which keeps a burst of load elsewhere out of the ratio.
+const SANITIZER_REPEATS: u32 = 3;
 
 /// Criterion's timing, shortened so that the whole command stays well
 /// under ten minutes on two cores (its defaults are 3 s and 5 s per bench).
@@ -60,7 +66,34 @@ pub fn run() -> Result<(), String> {
     } else {
         Err(format!("cargo bench failed ({status})"))
     };
-    coherence.and(criterion)
+    println!(
+        "\n==== cache sanitizer overhead (on-target suites and demo, without and with the plugin)"
+    );
+    let sanitizer = sanitizer_overhead();
+    coherence.and(criterion).and(sanitizer)
+}
+
+/// Every on-target suite and the demo, side by side without and with the
+/// cachesan plugin, on each CPU and geometry `cargo xtask test` checks.
+fn sanitizer_overhead() -> Result<(), String> {
+    let mut rows = Vec::new();
+    for (cpu, geometry) in CHECKED {
+        let options = sanitize::Options {
+            repeats: SANITIZER_REPEATS,
+            ..sanitize::Options::on(&[cpu], geometry)
+        };
+        rows.extend(sanitize::sanitize(&options)?);
+    }
+    println!("\n==== cache sanitizer summary (fastest of {SANITIZER_REPEATS} runs each)");
+    for line in sanitize::table(&rows) {
+        println!("{line}");
+    }
+    let failed = rows.iter().filter(|r| r.problem.is_some()).count();
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(format!("{failed} sanitized runs failed"))
+    }
 }
 
 /// Every estimate criterion wrote under `dir` since `since`, by full id.

@@ -288,15 +288,17 @@ pub fn run_on_qemu_with_args(
     run_runner(elf, cpu, timeout_s, None, args, true)
 }
 
-/// As [`run_on_qemu`], without echoing the console, optionally with a TCG
-/// plugin (`-plugin <spec>`, through the runner's `VACMM_QEMU_PLUGIN`).
+/// As [`run_on_qemu_with_args`], without echoing the console, optionally
+/// with a TCG plugin (`-plugin <spec>`, through the runner's
+/// `VACMM_QEMU_PLUGIN`).
 pub fn run_on_qemu_quietly(
     elf: &Path,
     cpu: Cpu,
     timeout_s: Option<u32>,
     plugin: Option<&str>,
+    args: Option<&str>,
 ) -> Result<QemuRun, String> {
-    run_runner(elf, cpu, timeout_s, plugin, None, false)
+    run_runner(elf, cpu, timeout_s, plugin, args, false)
 }
 
 /// The directory cargo builds into (`CARGO_TARGET_DIR` or the workspace's).

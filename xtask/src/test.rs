@@ -6,8 +6,8 @@
 use std::process::Command;
 
 use crate::cargo::{self, Cpu, QemuRun, TIMEOUT_STATUS, Target};
-use crate::prereq;
 use crate::{Demo, boot_demo};
+use crate::{prereq, sanitize};
 
 /// The on-target test that never ends, used to check the runner's timeout.
 const HANG_TEST: &str = "runner_hang";
@@ -183,6 +183,22 @@ pub fn run() -> Result<(), String> {
             }
         }
         demo_rows(target, &mut rows);
+    }
+
+    // Every on-target suite and the demo under the cache sanitizer: the
+    // ordinary ones with no violation, the negative controls reported
+    // exactly as they announce.
+    for (cpu, geometry) in sanitize::CHECKED {
+        let options = sanitize::Options::on(&[cpu], geometry);
+        let label = options.label(cpu);
+        banner(&format!("cachesan on {label}"));
+        match sanitize::sanitize(&options) {
+            Ok(runs) => rows.extend(runs.into_iter().map(|run| {
+                let result = run.problem.map_or(Ok(()), Err);
+                Row::step(&format!("cachesan {}", run.suite), &run.label, result)
+            })),
+            Err(e) => rows.push(Row::step("cachesan", &label, Err(e))),
+        }
     }
 
     print_summary(&rows);
