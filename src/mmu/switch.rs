@@ -136,6 +136,16 @@ impl ContextSwitcher {
     }
 
     /// VIVT with FCSE PIDs from `pids` ([`KeyAllocator::fcse_pids`]).
+    ///
+    /// Switches between PID spaces do not flush the cache, which is only
+    /// correct if everything the kernel *writes* while a PID is set lies at
+    /// or above 32 MiB. The FCSE relocates every address below 32 MiB into
+    /// the running PID's window, so a kernel stack, heap or `.data` there
+    /// would sit in different VIVT lines under each PID, and the next PID
+    /// would read stale memory. Link the kernel's writable sections above
+    /// 32 MiB (vacmm's own test kernels do, see `linker.ld`; Linux runs at
+    /// 0xC000_0000), or use [`ContextSwitcher::vivt_flush`]. Code and
+    /// constants may stay low: their copies are all clean and equal.
     pub fn vivt_fcse(pids: KeyAllocator) -> Self {
         Self::build(SwitchPolicy::VivtFcse, Some(pids), PhysAddr(0))
     }
