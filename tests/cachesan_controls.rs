@@ -22,6 +22,9 @@
 //!
 //! ```text
 //!   0–128 MiB     identity sections, write-back (kernel aliases)
+//!   24 MiB        a word of "kernel data" below the FCSE's 32 MiB (ARM926)
+//!   0x2000_0000,  FCSE PID 16's and 17's windows: the low 32 MiB again
+//!   0x2200_0000
 //!   0x3000_0000   "user" pages: second mappings of pool frames, placed at
 //!                 another colour than the frame's kernel alias
 //!   0x3100_0000   a MiB whose coarse table the PTE case writes into
@@ -36,6 +39,7 @@ use core::cell::UnsafeCell;
 
 use vacmm::addr::{PhysAddr, VirtAddr};
 use vacmm::arch::AnyCpu;
+use vacmm::arch::regs::{FcsePid, set_fcse_pid};
 use vacmm::cache::{CacheGeometry, CacheInfo, CacheKind, CacheMaintenance};
 use vacmm::mmu::{
     Arch, Attributes, L1Descriptor, MmuConfig, PageTable, TableError, TableMemory, enable_mmu,
@@ -48,6 +52,11 @@ const MIB: u32 = 1 << 20;
 const PAGE: u32 = 4096;
 const USER_BASE: u32 = 0x3000_0000;
 const PTE_MIB: u32 = 0x3100_0000;
+/// Unused RAM below 32 MiB (the image's code ends below 16 MiB, its data
+/// starts at 32 MiB): where the FCSE case keeps its "kernel data".
+const LOW_DATA: u32 = 24 * MIB;
+/// The two PIDs the FCSE case switches between (windows at 512, 544 MiB).
+const FCSE_PIDS: [u8; 2] = [16, 17];
 
 struct World {
     mem: IdentityTables<AnyCpu>,
@@ -216,6 +225,13 @@ extern "C" fn cachesan_touches_new_mapping(va: u32) -> u32 {
     load(va).wrapping_add(1)
 }
 
+/// Kernel code reading its data after a switch to the next FCSE PID.
+#[unsafe(no_mangle)]
+#[inline(never)]
+extern "C" fn cachesan_reads_under_next_pid(va: u32) -> u32 {
+    load(va)
+}
+
 // ---- the cases ---------------------------------------------------------------
 
 /// Seed 000: the kernel writes a buffer shared with a user mapping and does
@@ -347,6 +363,51 @@ fn code_written_and_run_without_icache_maintenance() -> TestResult {
     Ok(())
 }
 
+/// Kernel data below 32 MiB written under one FCSE PID and read under the
+/// next, with no flush between — what vacmm's own test kernel did while its
+/// stacks lay below 32 MiB, until cachesan found it. The FCSE moves the
+/// address into each PID's window, and the VIVT cache is indexed and tagged
+/// by the moved address: the second PID's read misses the first one's
+/// dirty line and gets memory. ARM926 only (VIPT caches tag physically,
+/// and vacmm keys ARMv6 spaces with ASIDs).
+fn kernel_data_below_32_mib_across_fcse_pids() -> TestResult {
+    let w = world();
+    if w.info.kind != CacheKind::Vivt {
+        println!("  FCSE on a VIVT cache: ARM926 only");
+        return Ok(());
+    }
+    let pids = FCSE_PIDS.map(|p| FcsePid::new(p).expect("a valid PID"));
+    // Each PID sees the low 32 MiB through its window: this code's fetches
+    // and the data word move there too.
+    for pid in pids {
+        for mib in 0..32 {
+            let at = mib * MIB;
+            w.kernel.map_section(
+                &mut w.mem,
+                VirtAddr(pid.relocate(at)),
+                PhysAddr(at),
+                Attributes::KERNEL_RWX,
+            )?;
+        }
+    }
+    // Everything else this case touches (stack, `w`) lies above 32 MiB.
+    // SAFETY: both windows map the low 32 MiB exactly as the identity map.
+    let (before, seen) = unsafe {
+        set_fcse_pid(pids[0]);
+        let before = load(LOW_DATA); // fills the line (read-allocate)
+        store(LOW_DATA, before ^ 0xf00d);
+        set_fcse_pid(pids[1]);
+        let seen = cachesan_reads_under_next_pid(LOW_DATA);
+        set_fcse_pid(FcsePid::NONE);
+        (before, seen)
+    };
+    // QEMU has no cache: the read sees the write, a real ARM926 would not.
+    check_eq!(seen, before ^ 0xf00d);
+    expect_at("StaleRead", "cachesan_reads_under_next_pid");
+    w.settle();
+    Ok(())
+}
+
 vacmm_qemu::test_main!(
     kernel_writes_shared_buffer_without_maintenance,
     kernel_writes_user_page_without_flush_dcache_page,
@@ -354,4 +415,5 @@ vacmm_qemu::test_main!(
     partial_line_dma_buffer_plainly_invalidated,
     pte_written_without_clean_before_use,
     code_written_and_run_without_icache_maintenance,
+    kernel_data_below_32_mib_across_fcse_pids,
 );

@@ -333,7 +333,9 @@ mod access {
     /// # Safety
     /// Every VA below 32 MiB — instruction fetches included — is relocated
     /// from the next instruction on: the code doing this must run above 32 MiB
-    /// or be mapped at its relocated address too.
+    /// or be mapped at its relocated address too. On a VIVT cache, data
+    /// written below 32 MiB under one PID sits in lines the next PID does
+    /// not look up: keep what the kernel writes above 32 MiB, or flush.
     #[inline]
     pub unsafe fn set_fcse_pid(pid: FcsePid) {
         // SAFETY: the caller's contract.
