@@ -16,8 +16,9 @@
 //!
 //! Each run is also made without the plugin, so the summary shows the
 //! sanitizer's overhead (wall clock, QEMU start-up included). `cargo xtask
-//! test` runs [`sanitize`] on the ARM926, the aliasing ARM1136 (32 KiB) and
-//! the ARM1176; `cargo xtask bench` reports the overhead ([`overhead`]).
+//! test` runs [`sanitize`] on each CPU and geometry of [`CHECKED`];
+//! `cargo xtask bench` times the same runs and reports the overhead
+//! ([`overhead`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -50,7 +51,6 @@ pub const CHECKED: [(Cpu, Option<&str>); 4] = [
 pub const OVERHEAD_TARGET: f64 = 15.0;
 
 /// What `cargo xtask sanitize` was asked for.
-#[derive(Clone)]
 pub struct Options {
     pub cpus: Vec<Cpu>,
     /// Passed to the plugin as `geometry=` (D- and I-cache), if given, and
@@ -234,9 +234,10 @@ pub struct Row {
     pub suite: String,
     /// The CPU and any `--geometry` ([`Options::label`]).
     pub label: String,
-    /// The fastest of the runs without the plugin.
+    /// The fastest of the runs without the plugin (`Duration::MAX` if the
+    /// guest never ran, shown as 0).
     pub plain: Duration,
-    /// The fastest of the runs under the plugin.
+    /// The fastest of the runs under the plugin (likewise).
     pub sanitized: Duration,
     /// The plugin's `result violations=N`, if it wrote one.
     pub violations: Option<u64>,
