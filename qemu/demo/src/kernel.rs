@@ -23,7 +23,7 @@ use core::cell::UnsafeCell;
 
 use vacmm::addr::{PhysAddr, VirtAddr, VirtRange};
 use vacmm::arch::AnyCpu;
-use vacmm::cache::CacheInfo;
+use vacmm::cache::{CacheInfo, CacheKind};
 use vacmm::coherence::dma::{Dma, DmaDirection};
 use vacmm::coherence::shared::{SharedBuffer, SharingMode};
 use vacmm::coherence::{Engine, KernelWindows};
@@ -181,7 +181,15 @@ pub struct Kernel {
     outcomes: Vec<Outcome>,
     next_pid: u32,
     stats: Stats,
+    /// `FILE_POKE` leaves out its `flush_dcache_page`: the mistake the
+    /// cache sanitizer must catch in this kernel (`vacmm-demo-omit=`).
+    omit_flush_dcache_page: bool,
 }
+
+/// The boot argument that makes the demo leave out one call on purpose.
+const OMIT_ARG: &str = "vacmm-demo-omit=";
+/// The one call it can leave out.
+const OMIT_FLUSH_DCACHE_PAGE: &str = "flush_dcache_page";
 
 struct Global(UnsafeCell<Option<Kernel>>);
 // SAFETY: single core; the kernel runs with IRQs masked, so only one
@@ -216,6 +224,30 @@ unsafe extern "C" {
 }
 
 impl Kernel {
+    /// Whether the boot arguments ask to leave out `FILE_POKE`'s
+    /// `flush_dcache_page` (a negative control for the cache sanitizer).
+    /// Says so on the console, and what the sanitizer must then report:
+    /// the user's stale read in `page_cache`, wherever the kernel's alias
+    /// of a file page is a second cache line (VIVT, aliasing VIPT: the file
+    /// frames are allocated one colour off their offsets, see `set_up`).
+    fn omits_flush_dcache_page(info: &CacheInfo) -> Result<bool, String> {
+        match vacmm_qemu::boot_arg(OMIT_ARG).as_deref() {
+            None => Ok(false),
+            Some(OMIT_FLUSH_DCACHE_PAGE) => {
+                println!(
+                    "NOTE: FILE_POKE leaves out flush_dcache_page on purpose ({OMIT_ARG}{OMIT_FLUSH_DCACHE_PAGE})"
+                );
+                if matches!(info.kind, CacheKind::Vivt | CacheKind::VipAliasing { .. }) {
+                    println!("cachesan-expect kind=StaleRead at=vacmm_demo::user::page_cache");
+                }
+                Ok(true)
+            }
+            Some(other) => Err(format!(
+                "{OMIT_ARG}{other}: only {OMIT_FLUSH_DCACHE_PAGE} can be left out"
+            )),
+        }
+    }
+
     /// Builds the kernel table (MMU and caches on), the memory system, the
     /// engine with its windows, the file and the ring.
     pub fn set_up(info: CacheInfo) -> Result<Kernel, String> {
@@ -349,6 +381,7 @@ impl Kernel {
             outcomes: Vec::new(),
             next_pid: 1,
             stats: Stats::default(),
+            omit_flush_dcache_page: Self::omits_flush_dcache_page(&info)?,
         })
     }
 
@@ -911,9 +944,11 @@ impl Kernel {
             return Err(EINVAL);
         }
         kernel_store(self.engine.kernel_va(frame).as_u32() + offset, value);
-        self.engine
-            .flush_dcache_page(&mut self.sys, frame)
-            .map_err(|_| EINVAL)?;
+        if !self.omit_flush_dcache_page {
+            self.engine
+                .flush_dcache_page(&mut self.sys, frame)
+                .map_err(|_| EINVAL)?;
+        }
         self.stats.kernel_file_writes += 1;
         Ok(0)
     }
