@@ -6,7 +6,7 @@
 //! at the right instruction. A case says what it expects on the console —
 //!
 //! ```text
-//!   cachesan-expect kind=StaleRead at=cachesan_user_reads_shared
+//!   cachesan-expect kind=StaleRead pc=0x00002a40 (cachesan_user_reads_shared+0x0)
 //!   cachesan-expect kind=StaleFetch pc=0x04012000
 //! ```
 //!
@@ -17,8 +17,8 @@
 //! — and only where the cache it runs with can show the mistake: the alias
 //! cases need a VIVT cache or an aliasing VIPT one (not the ARM1176's 16 KiB
 //! part), the table-walk, DMA and I-cache cases apply everywhere. The
-//! functions named in `at=` are `#[unsafe(no_mangle)]` and never inlined so
-//! that the PC the sanitizer reports lies in them.
+//! instructions that show the mistakes are in naked functions (and the
+//! I-cache case's code in a frame), so every expectation is an exact PC.
 //!
 //! ```text
 //!   0–128 MiB     identity sections, write-back (kernel aliases)
@@ -34,7 +34,7 @@
 #![no_std]
 #![no_main]
 
-use core::arch::asm;
+use core::arch::naked_asm;
 use core::cell::UnsafeCell;
 
 use vacmm::addr::{PhysAddr, VirtAddr};
@@ -162,8 +162,14 @@ impl World {
     }
 }
 
-fn expect_at(kind: &str, function: &str) {
-    println!("cachesan-expect kind={kind} at={function}");
+/// Announces the report the sanitizer must make: `kind` at the
+/// instruction `offset` bytes into `function` (one of the naked functions
+/// below), named for the reader.
+fn expect_pc(kind: &str, function: *const (), name: &str, offset: usize) {
+    println!(
+        "cachesan-expect kind={kind} pc={:#010x} ({name}+{offset:#x})",
+        function as usize + offset
+    );
 }
 
 fn load(va: u32) -> u32 {
@@ -177,59 +183,79 @@ fn store(va: u32, value: u32) {
 }
 
 // ---- the instructions the sanitizer must name ------------------------------
+//
+// Naked functions, so the instruction that makes each mistake visible sits at
+// a known offset from the function's address and the expectation can name
+// its exact PC (`expect_pc`), whatever the compiler does elsewhere.
 
+/// A user's read of a buffer shared with the kernel (`ldr` at +0).
+#[unsafe(naked)]
 #[unsafe(no_mangle)]
-#[inline(never)]
 extern "C" fn cachesan_user_reads_shared(va: u32) -> u32 {
-    load(va)
+    naked_asm!("ldr r0, [r0]", "bx lr")
 }
 
+/// A user's read of a page-cache page (`ldr` at +0), its value marked so
+/// the cases can tell the functions' results apart.
+#[unsafe(naked)]
 #[unsafe(no_mangle)]
-#[inline(never)]
 extern "C" fn cachesan_user_reads_page_cache(va: u32) -> u32 {
-    load(va) ^ 0x5a5a_5a5a
+    naked_asm!("ldr r0, [r0]", "eor r0, r0, #0x5a000000", "bx lr")
 }
 
-/// fork's page copy, through the kernel alias of parent and child frames.
+/// fork's page copy, through the kernel alias of parent and child frames
+/// (`ldr` of each word at +4).
+#[unsafe(naked)]
 #[unsafe(no_mangle)]
-#[inline(never)]
 extern "C" fn cachesan_fork_copies_page(from: u32, to: u32) {
-    for offset in (0..PAGE).step_by(4) {
-        store(to + offset, load(from + offset));
-    }
+    naked_asm!(
+        "mov r3, #4096",
+        "1: ldr r2, [r0], #4",
+        "str r2, [r1], #4",
+        "subs r3, r3, #4",
+        "bne 1b",
+        "bx lr",
+    )
 }
 
-/// A receive-DMA map that plainly invalidates every line of the buffer,
-/// including a first line it shares with other data.
+/// A receive-DMA map that plainly invalidates every line of
+/// `[start, start + len)`, including a first line it shares with other
+/// data (`mcr … c7, c6, 1` at +8).
+#[unsafe(naked)]
 #[unsafe(no_mangle)]
-#[inline(never)]
 extern "C" fn cachesan_dma_map_invalidates(start: u32, len: u32) {
-    let mut line = start & !31;
-    while line < start + len {
-        // SAFETY: drops lines of a test frame: the mistake under test.
-        unsafe { asm!("mcr p15, 0, {0}, c7, c6, 1", in(reg) line, options(nostack)) };
-        line += 32;
-    }
+    naked_asm!(
+        "add r1, r0, r1",
+        "bic r0, r0, #31",
+        "1: mcr p15, 0, r0, c7, c6, 1",
+        "add r0, r0, #32",
+        "cmp r0, r1",
+        "blo 1b",
+        "bx lr",
+    )
 }
 
-/// The CPU reading its variable back after the DMA map: the lost write shows.
+/// The CPU reading its variable back after the DMA map, where the lost
+/// write shows (`ldr` at +0).
+#[unsafe(naked)]
 #[unsafe(no_mangle)]
-#[inline(never)]
 extern "C" fn cachesan_cpu_reads_variable(va: u32) -> u32 {
-    load(va) | 0x8000_0000
+    naked_asm!("ldr r0, [r0]", "orr r0, r0, #0x80000000", "bx lr")
 }
 
+/// The first access through a new mapping: its table walk (`ldr` at +0).
+#[unsafe(naked)]
 #[unsafe(no_mangle)]
-#[inline(never)]
 extern "C" fn cachesan_touches_new_mapping(va: u32) -> u32 {
-    load(va).wrapping_add(1)
+    naked_asm!("ldr r0, [r0]", "add r0, r0, #1", "bx lr")
 }
 
-/// Kernel code reading its data after a switch to the next FCSE PID.
+/// Kernel code reading its data after a switch to the next FCSE PID
+/// (`ldr` at +0).
+#[unsafe(naked)]
 #[unsafe(no_mangle)]
-#[inline(never)]
 extern "C" fn cachesan_reads_under_next_pid(va: u32) -> u32 {
-    load(va)
+    naked_asm!("ldr r0, [r0]", "mov r0, r0", "bx lr")
 }
 
 // ---- the cases ---------------------------------------------------------------
@@ -245,7 +271,8 @@ fn kernel_writes_shared_buffer_without_maintenance() -> TestResult {
     // QEMU has no cache: the user sees the write there, not on hardware.
     check_eq!(cachesan_user_reads_shared(user), 0x600d_f00d);
     if w.aliases() {
-        expect_at("StaleRead", "cachesan_user_reads_shared");
+        let f = cachesan_user_reads_shared as *const ();
+        expect_pc("StaleRead", f, "cachesan_user_reads_shared", 0);
     }
     w.settle();
     Ok(())
@@ -262,10 +289,11 @@ fn kernel_writes_user_page_without_flush_dcache_page() -> TestResult {
     store(kernel, 0x1234_5678);
     check_eq!(
         cachesan_user_reads_page_cache(user),
-        0x1234_5678 ^ 0x5a5a_5a5a
+        0x1234_5678 ^ 0x5a00_0000
     );
     if w.aliases() {
-        expect_at("StaleRead", "cachesan_user_reads_page_cache");
+        let f = cachesan_user_reads_page_cache as *const ();
+        expect_pc("StaleRead", f, "cachesan_user_reads_page_cache", 0);
     }
     w.settle();
     Ok(())
@@ -282,7 +310,8 @@ fn fork_without_parent_flush() -> TestResult {
     cachesan_fork_copies_page(kernel, child);
     check_eq!(load(child + 64), 0xfeed_beef);
     if w.aliases() {
-        expect_at("StaleRead", "cachesan_fork_copies_page");
+        let f = cachesan_fork_copies_page as *const ();
+        expect_pc("StaleRead", f, "cachesan_fork_copies_page", 4);
     }
     w.settle();
     Ok(())
@@ -299,8 +328,10 @@ fn partial_line_dma_buffer_plainly_invalidated() -> TestResult {
     store(variable, 0xc0de);
     cachesan_dma_map_invalidates(buffer, 64);
     check_eq!(cachesan_cpu_reads_variable(variable), 0x8000_c0de);
-    expect_at("DirtyLineDiscarded", "cachesan_dma_map_invalidates");
-    expect_at("StaleRead", "cachesan_cpu_reads_variable");
+    let f = cachesan_dma_map_invalidates as *const ();
+    expect_pc("DirtyLineDiscarded", f, "cachesan_dma_map_invalidates", 8);
+    let f = cachesan_cpu_reads_variable as *const ();
+    expect_pc("StaleRead", f, "cachesan_cpu_reads_variable", 0);
     w.settle();
     Ok(())
 }
@@ -336,7 +367,8 @@ fn pte_written_without_clean_before_use() -> TestResult {
     check_eq!(load(slot_b), 0);
     store(slot_b, entry);
     check_eq!(cachesan_touches_new_mapping(PTE_MIB + PAGE), 0x7e58);
-    expect_at("StaleTableWalk", "cachesan_touches_new_mapping");
+    let f = cachesan_touches_new_mapping as *const ();
+    expect_pc("StaleTableWalk", f, "cachesan_touches_new_mapping", 0);
     w.settle();
     Ok(())
 }
@@ -403,7 +435,8 @@ fn kernel_data_below_32_mib_across_fcse_pids() -> TestResult {
     };
     // QEMU has no cache: the read sees the write, a real ARM926 would not.
     check_eq!(seen, before ^ 0xf00d);
-    expect_at("StaleRead", "cachesan_reads_under_next_pid");
+    let f = cachesan_reads_under_next_pid as *const ();
+    expect_pc("StaleRead", f, "cachesan_reads_under_next_pid", 0);
     w.settle();
     Ok(())
 }
