@@ -159,11 +159,16 @@ impl<C: CacheMaintenance> KernelAccess for IdentityTables<C> {
     }
 }
 
-/// A bump allocator over [`POOL_START`]..[`POOL_END`] with a free list.
+/// A bump allocator over [`POOL_START`]..[`POOL_END`] with free lists for
+/// the sizes that come back: 4 KiB table frames and 16 KiB L1 tables.
 pub struct FramePool {
     next: u32,
     free: Vec<PhysAddr>,
+    free_l1: Vec<PhysAddr>,
 }
+
+/// An L1 table's size and alignment.
+const L1_BYTES: u32 = 16 << 10;
 
 impl Default for FramePool {
     fn default() -> Self {
@@ -177,16 +182,23 @@ impl FramePool {
         FramePool {
             next: POOL_START,
             free: Vec::new(),
+            free_l1: Vec::new(),
         }
     }
 
     /// `bytes` (a power of two ≥ 4 KiB) aligned to `bytes`, e.g. 16 KiB for
     /// an L1 table; `None` when the pool is used up.
     pub fn allocate(&mut self, bytes: u32) -> Option<PhysAddr> {
-        if bytes == 4096
-            && let Some(frame) = self.free.pop()
-        {
-            return Some(frame);
+        if !bytes.is_power_of_two() || bytes < 4096 {
+            return None;
+        }
+        let reused = match bytes {
+            4096 => self.free.pop(),
+            L1_BYTES => self.free_l1.pop(),
+            _ => None,
+        };
+        if reused.is_some() {
+            return reused;
         }
         let start = self.next.checked_add(bytes - 1)? & !(bytes - 1);
         let end = start.checked_add(bytes)?;
@@ -195,6 +207,20 @@ impl FramePool {
         }
         self.next = end;
         Some(PhysAddr(start))
+    }
+}
+
+impl FramePool {
+    /// Takes back an L1 table (`Engine::exit` hands back the exited
+    /// space's): the next 16 KiB allocation reuses it. Refuses (`false`)
+    /// anything not a 16 KiB-aligned block of the pool.
+    pub fn free_l1(&mut self, l1: PhysAddr) -> bool {
+        let at = l1.as_u32();
+        let ok = at.is_multiple_of(L1_BYTES) && (POOL_START..self.next).contains(&at);
+        if ok {
+            self.free_l1.push(l1);
+        }
+        ok
     }
 }
 

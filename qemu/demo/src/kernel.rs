@@ -157,6 +157,8 @@ struct Stats {
     kills: u64,
     dma_transfers: u64,
     kernel_file_writes: u64,
+    /// Exited spaces whose L1 table went back to the pool.
+    tables_freed: u64,
 }
 
 pub struct Kernel {
@@ -503,10 +505,18 @@ impl Kernel {
     /// Destroys the spaces of ended processes (not running any more).
     fn reap(&mut self) {
         for space in core::mem::take(&mut self.dead) {
-            if let Err(refused) = self.engine.exit(&mut self.sys, space) {
-                println!("  kernel: cannot destroy a space yet: {}", refused.error);
-                if let Some(space) = refused.space {
-                    self.dead.push(*space);
+            match self.engine.exit(&mut self.sys, space) {
+                Ok(l1) => {
+                    if !self.sys.table_frames.free_l1(l1) {
+                        println!("  kernel: exit handed back {l1}, not a table of the pool");
+                    }
+                    self.stats.tables_freed += 1;
+                }
+                Err(refused) => {
+                    println!("  kernel: cannot destroy a space yet: {}", refused.error);
+                    if let Some(space) = refused.space {
+                        self.dead.push(*space);
+                    }
                 }
             }
         }
@@ -1104,7 +1114,7 @@ impl Kernel {
             d.maps, d.lines_cleaned, d.lines_invalidated, d.partial_lines_cleaned
         );
         println!(
-            "  kernel                   {} ticks, {} system calls, {} faults resolved, {} kills, {} ring messages ({} corrupt), {} DMA transfers, {} file writes",
+            "  kernel                   {} ticks, {} system calls, {} faults resolved, {} kills, {} ring messages ({} corrupt), {} DMA transfers, {} file writes, {} L1 tables freed",
             self.stats.ticks,
             self.stats.syscalls,
             self.stats.faults_resolved,
@@ -1112,7 +1122,8 @@ impl Kernel {
             self.ring.messages,
             self.ring.bad_messages,
             self.stats.dma_transfers,
-            self.stats.kernel_file_writes
+            self.stats.kernel_file_writes,
+            self.stats.tables_freed
         );
         let all = passed == self.outcomes.len() && self.ring.bad_messages == 0;
         println!();
