@@ -16,7 +16,8 @@
 //!
 //! — and only where the cache it runs with can show the mistake: the alias
 //! cases need a VIVT cache or an aliasing VIPT one (not the ARM1176's 16 KiB
-//! part), the table-walk, DMA and I-cache cases apply everywhere. The
+//! part), the FCSE case the ARM926 (VIVT with FCSE PIDs), the table-walk,
+//! DMA and I-cache cases apply everywhere. The
 //! instructions that show the mistakes are in naked functions (and the
 //! I-cache case's code in a frame), so every expectation is an exact PC.
 //!
@@ -219,8 +220,8 @@ extern "C" fn cachesan_fork_copies_page(from: u32, to: u32) {
 }
 
 /// A receive-DMA map that plainly invalidates every line of
-/// `[start, start + len)`, including a first line it shares with other
-/// data (`mcr … c7, c6, 1` at +8).
+/// `[start, start + len)`, `len` ≥ 1, including a first line it shares with
+/// other data (`mcr … c7, c6, 1` at +8).
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 extern "C" fn cachesan_dma_map_invalidates(start: u32, len: u32) {
@@ -255,7 +256,7 @@ extern "C" fn cachesan_touches_new_mapping(va: u32) -> u32 {
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 extern "C" fn cachesan_reads_under_next_pid(va: u32) -> u32 {
-    naked_asm!("ldr r0, [r0]", "mov r0, r0", "bx lr")
+    naked_asm!("ldr r0, [r0]", "bx lr")
 }
 
 // ---- the cases ---------------------------------------------------------------

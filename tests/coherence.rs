@@ -50,9 +50,7 @@ use vacmm_qemu::fault::{
     status_code,
 };
 use vacmm_qemu::harness::{Failure, TestResult};
-use vacmm_qemu::mm::{
-    FramePool, IdentityTables, KERNEL_CODE_END, KERNEL_DATA_START, POOL_END, POOL_START,
-};
+use vacmm_qemu::mm::{FramePool, IdentityTables, POOL_END, POOL_START, share_kernel_entries};
 use vacmm_qemu::{check, check_eq, println};
 
 const MIB: u32 = 1 << 20;
@@ -65,16 +63,6 @@ const USER_FRAMES_BYTES: u32 = 4 * MIB;
 /// user mapping collides with an entry shared from the kernel table.
 const USER_MIN: u32 = 16 * MIB;
 const USER_TOP: u32 = 32 * MIB;
-/// The kernel entries every user table shares: the image's code, its data
-/// (heap, stacks), the pool (tables and the kernel alias of every user
-/// frame), the devices, the windows.
-const SHARED_WITH_KERNEL: [(u32, u32); 5] = [
-    (0, KERNEL_CODE_END),
-    (KERNEL_DATA_START, POOL_START - KERNEL_DATA_START),
-    (POOL_START, POOL_END - POOL_START),
-    (0x1000_0000, 2 * MIB),
-    (WINDOWS, MIB),
-];
 /// The engine's kernel windows: one MiB the kernel uses for nothing else
 /// (its coarse table is shared by every user table, so a window mapped
 /// while a user space runs is visible there).
@@ -238,10 +226,9 @@ impl World {
             .allocate(16 << 10)
             .expect("pool has room for a user table");
         let mut table = PageTable::new(&mut self.sys.mem, l1, self.arch)?;
-        for (start, len) in SHARED_WITH_KERNEL {
-            let range = VirtRange::new(VirtAddr(start), u64::from(len)).expect("in range");
-            table.share_entries_from(&mut self.sys.mem, &self.kernel, range)?;
-        }
+        // The board's kernel entries (image, pool, devices) and the windows.
+        let windows = VirtRange::new(VirtAddr(WINDOWS), u64::from(MIB)).expect("in range");
+        share_kernel_entries(&mut self.sys.mem, &mut table, &self.kernel, &[windows])?;
         Ok(table)
     }
 

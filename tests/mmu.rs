@@ -31,9 +31,7 @@ use vacmm_qemu::fault::{
     FaultKind, PERMISSION_PAGE, TRANSLATION_PAGE, TRANSLATION_SECTION, catch_fault, status_code,
 };
 use vacmm_qemu::harness::TestResult;
-use vacmm_qemu::mm::{
-    FramePool, IdentityTables, KERNEL_CODE_END, KERNEL_DATA_START, POOL_END, POOL_START,
-};
+use vacmm_qemu::mm::{FramePool, IdentityTables, share_kernel_entries};
 use vacmm_qemu::{check, check_eq, println};
 
 const MIB: u32 = 1 << 20;
@@ -432,16 +430,7 @@ fn user_space(world: &mut World, value: u32) -> Result<(PageTable, PhysAddr), Ta
         .allocate(16 << 10)
         .expect("pool has room for a table");
     let mut table = PageTable::new(&mut world.mem, l1, world.arch)?;
-    let shared = [
-        (0, KERNEL_CODE_END),
-        (KERNEL_DATA_START, POOL_START - KERNEL_DATA_START),
-        (POOL_START, POOL_END - POOL_START),
-        (0x1000_0000, 2 * MIB),
-    ];
-    for (start, len) in shared {
-        let range = VirtRange::new(VirtAddr(start), u64::from(len)).expect("in range");
-        table.share_entries_from(&mut world.mem, &world.kernel, range)?;
-    }
+    share_kernel_entries(&mut world.mem, &mut table, &world.kernel, &[])?;
     let frame = frame_holding(world, value);
     table.map_page(
         &mut world.mem,

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use crate::cargo;
-use crate::sanitize::{self, CHECKED};
+use crate::sanitize;
 
 /// Runs of each guest with and without the cache sanitizer; the fastest of
 /// each is compared, which keeps a burst of load elsewhere out of the ratio.
@@ -76,24 +76,12 @@ pub fn run() -> Result<(), String> {
 /// Every on-target suite and the demo, side by side without and with the
 /// cachesan plugin, on each CPU and geometry `cargo xtask test` checks.
 fn sanitizer_overhead() -> Result<(), String> {
-    let mut rows = Vec::new();
-    for (cpu, geometry) in CHECKED {
-        let options = sanitize::Options {
-            repeats: SANITIZER_REPEATS,
-            ..sanitize::Options::on(&[cpu], geometry)
-        };
-        rows.extend(sanitize::sanitize(&options)?);
-    }
+    let rows = sanitize::sanitize(&sanitize::Options::checked(SANITIZER_REPEATS))?;
     println!("\n==== cache sanitizer summary (fastest of {SANITIZER_REPEATS} runs each)");
     for line in sanitize::table(&rows) {
         println!("{line}");
     }
-    let failed = rows.iter().filter(|r| r.problem.is_some()).count();
-    if failed == 0 {
-        Ok(())
-    } else {
-        Err(format!("{failed} sanitized runs failed"))
-    }
+    sanitize::failures(&rows)
 }
 
 /// Every estimate criterion wrote under `dir` since `since`, by full id.

@@ -3,11 +3,13 @@
 //! ```text
 //! cargo xtask test                     fmt, clippy (host + ARM), host tests,
 //!                                      runner timeout check, on-target tests
-//!                                      on arm926, arm1136 and arm1176
+//!                                      and the demo on arm926, arm1136 and
+//!                                      arm1176, all again under cachesan
 //! cargo xtask demo [--cpu <cpu>] [--dcache-kib <KiB>]
 //!                                      boot the demo kernel (default arm926)
-//! cargo xtask bench                    the coherence benchmark (vacmm-bench)
-//!                                      and the criterion benchmarks
+//! cargo xtask bench                    the coherence benchmark (vacmm-bench),
+//!                                      the criterion benchmarks and the
+//!                                      cache sanitizer's overhead
 //! cargo xtask sanitize [--cpu <cpu>]   on-target suites under the cache
 //!   [--geometry G] [--demo]            sanitizer plugin (qemu/cachesan)
 //! cargo xtask prereq                   install the prerequisites only
@@ -32,8 +34,10 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  test                  fmt, clippy, host tests and on-target tests under QEMU
-                        on arm926, arm1136 and arm1176, then a summary table
+  test                  fmt, clippy, host tests, on-target tests and the demo
+                        under QEMU on arm926, arm1136 and arm1176, all of them
+                        again under the cache sanitizer (arm926, arm1136 64K
+                        and 32K, arm1176), then a summary table
   demo [--cpu <cpu>] [--dcache-kib <KiB>]
                         build and boot the demo kernel; <cpu> is arm926
                         (default), arm1136 or arm1176; --dcache-kib overrides
@@ -41,13 +45,17 @@ commands:
                         the aliasing ARM1136 of 32 KiB
   bench                 the coherence benchmark on the cache model (vacmm beside
                         Linux-like, NetBSD-like, flush-everything, all-uncached
-                        and the PIPT limit; writes bench/results/) and the
-                        criterion benchmarks, with their targets as ratios
+                        and the PIPT limit; writes bench/results/), the
+                        criterion benchmarks, and the cache sanitizer's
+                        overhead (suites and demo with and without the
+                        plugin), with their targets as ratios
   sanitize [--cpu <cpu>]... [--geometry SIZE[:WAYS[:LINE]]] [--demo]
                         the on-target suites under the cache sanitizer (QEMU
                         plugin qemu/cachesan): no violation allowed, and the
                         negative controls must be reported as they expect;
-                        default: all three CPUs with their preset caches
+                        default: all three CPUs with their preset caches;
+                        --demo adds the demo kernel and its twin that leaves
+                        out flush_dcache_page
   prereq                install what the others need (rust-src, rustfmt, clippy,
                         qemu-system-arm 10.0 or newer) and nothing else
 ";

@@ -4,25 +4,25 @@
 //!
 //! - Every ordinary suite must pass *and* produce no violation.
 //! - The negative controls (`tests/cachesan_controls.rs`) print what must be
-//!   reported (`cachesan-expect kind=… at=…|pc=…`); every expectation must
-//!   be met and nothing else reported.
+//!   reported (`cachesan-expect kind=… pc=…`); every expectation must be
+//!   met and nothing else reported.
 //! - `--demo` also boots the demo kernel under the plugin (it must end with
 //!   status 0 and no violation). `--geometry` reaches it as its
 //!   `vacmm-dcache-kib=` boot argument, so the demo maintains its caches for
 //!   the geometry the plugin models (the demo takes 4-way, 32-byte-line
 //!   caches only). The demo then boots once more as a negative control,
 //!   told to leave out `flush_dcache_page` in its `FILE_POKE` system call
-//!   (`vacmm-demo-omit=flush_dcache_page`): it announces the stale read the
-//!   plugin must then report, as the controls do, on every cache that
-//!   aliases. The test suites keep the geometry they pick themselves
-//!   (`tests/coherence.rs::cache_info`): one at least as large as the
-//!   modelled cache, which colours at least as finely.
+//!   ([`OMIT_FLUSH_ARG`]): it must say so on its console, and wherever the
+//!   modelled cache aliases ([`model_aliases`]) the plugin must report
+//!   exactly the stale read the demo announces.
+//! - The test suites keep the geometry they pick themselves
+//!   (`tests/coherence.rs::cache_info`), whose way is at least as large as
+//!   the modelled cache's: they colour at least as finely as it needs.
 //!
 //! Each run is also made without the plugin, so the summary shows the
 //! sanitizer's overhead (wall clock, QEMU start-up included). `cargo xtask
-//! test` runs [`sanitize`] on each CPU and geometry of [`CHECKED`];
-//! `cargo xtask bench` times the same runs and reports the overhead
-//! ([`overhead`]).
+//! test` runs [`sanitize`] over [`checked`]; `cargo xtask bench` times the
+//! same runs and reports the overhead ([`overhead`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -38,107 +38,170 @@ const CONTROLS: &str = "cachesan_controls";
 const SKIPPED: [&str; 1] = ["runner_hang"];
 /// Seconds a sanitized guest may take (the plugin slows it down).
 const TIMEOUT_S: u32 = 600;
-
-/// The CPUs and geometries `cargo xtask test` sanitizes and `cargo xtask
-/// bench` times: the VIVT ARM926, the ARM1136 as QEMU reports it (64 KiB,
-/// 4 colours) and with the 32 KiB aliasing cache (2 colours), and the
-/// ARM1176 (16 KiB, no aliasing).
-pub const CHECKED: [(Cpu, Option<&str>); 4] = [
-    (Cpu::Arm926, None),
-    (Cpu::Arm1136, None),
-    (Cpu::Arm1136, Some("32k")),
-    (Cpu::Arm1176, None),
-];
+/// The demo kernel's package and binary.
+const DEMO: &str = "vacmm-demo";
+/// The demo's negative twin, as named in the summary and its log.
+const DEMO_TWIN: &str = "vacmm-demo-omit";
+/// The demo's boot argument that leaves out `flush_dcache_page`.
+const OMIT_FLUSH_ARG: &str = "vacmm-demo-omit=flush_dcache_page";
+/// What the demo prints when it got [`OMIT_FLUSH_ARG`].
+const OMIT_FLUSH_NOTE: &str = "NOTE: FILE_POKE leaves out flush_dcache_page on purpose";
+/// Bytes of a page: a VIPT cache aliases when its way is larger.
+const PAGE_BYTES: u64 = 4096;
 
 /// The overhead target: a suite under the plugin takes at most this many
 /// times its time without it.
 pub const OVERHEAD_TARGET: f64 = 15.0;
 
+/// One CPU with the cache geometry the plugin models for it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub cpu: Cpu,
+    /// Passed to the plugin as `geometry=` (D- and I-cache), and to the
+    /// demo kernel as `vacmm-dcache-kib=`; `None`: the plugin's preset.
+    pub geometry: Option<String>,
+}
+
+impl Config {
+    /// The CPU and any geometry, as the summary names the run.
+    pub fn label(&self) -> String {
+        match &self.geometry {
+            Some(g) => format!("{} {g}", self.cpu),
+            None => self.cpu.to_string(),
+        }
+    }
+}
+
+/// The CPUs and geometries `cargo xtask test` sanitizes and `cargo xtask
+/// bench` times: the VIVT ARM926, the ARM1136 as QEMU reports it (64 KiB,
+/// 4 colours) and with the 32 KiB aliasing cache (2 colours), and the
+/// ARM1176 (16 KiB, no aliasing).
+pub fn checked() -> Vec<Config> {
+    [
+        (Cpu::Arm926, None),
+        (Cpu::Arm1136, None),
+        (Cpu::Arm1136, Some("32k")),
+        (Cpu::Arm1176, None),
+    ]
+    .into_iter()
+    .map(|(cpu, geometry)| Config {
+        cpu,
+        geometry: geometry.map(String::from),
+    })
+    .collect()
+}
+
 /// What `cargo xtask sanitize` was asked for.
 pub struct Options {
-    pub cpus: Vec<Cpu>,
-    /// Passed to the plugin as `geometry=` (D- and I-cache), if given, and
-    /// to the demo kernel as `vacmm-dcache-kib=`.
-    pub geometry: Option<String>,
-    /// Also run the demo kernel.
+    pub configs: Vec<Config>,
+    /// Also run the demo kernel (and its negative twin).
     pub demo: bool,
     /// Each guest is run this many times with and without the plugin; the
-    /// fastest of each is kept (1 for checking, more for the benchmark).
+    /// fastest clean run of each is kept (1 for checking, more for timing).
     pub repeats: u32,
 }
 
 impl Options {
-    /// Every suite and the demo on `cpus`, once each.
-    pub fn on(cpus: &[Cpu], geometry: Option<&str>) -> Options {
+    /// Every suite, the demo and its twin on [`checked`], each run
+    /// `repeats` times: `cargo xtask test` (once) and `bench` (to time).
+    pub fn checked(repeats: u32) -> Options {
         Options {
-            cpus: cpus.to_vec(),
-            geometry: geometry.map(String::from),
+            configs: checked(),
             demo: true,
-            repeats: 1,
+            repeats,
         }
     }
 
     pub fn parse(args: &[String]) -> Result<Options, String> {
-        let mut options = Options {
-            cpus: Vec::new(),
-            geometry: None,
-            demo: false,
-            repeats: 1,
-        };
+        let (mut cpus, mut geometry, mut demo) = (Vec::new(), None, false);
         let mut flags = Flags::new("sanitize", args);
         while let Some(flag) = flags.next_flag() {
             let mut value = || flags.value(&flag);
             match flag.name {
-                "--cpu" => options.cpus.push(value()?.parse()?),
-                "--geometry" => options.geometry = Some(value()?),
-                "--demo" if flag.inline.is_none() => options.demo = true,
+                "--cpu" => cpus.push(value()?.parse()?),
+                "--geometry" => geometry = Some(value()?),
+                "--demo" if flag.inline.is_none() => demo = true,
                 _ => return Err(format!("sanitize: unrecognised argument `{}`", flag.arg)),
             }
         }
-        if options.cpus.is_empty() {
-            options.cpus = Cpu::ALL.to_vec();
+        if cpus.is_empty() {
+            cpus = Cpu::ALL.to_vec();
         }
-        if options.demo
-            && let Some(g) = &options.geometry
-        {
-            demo_dcache_arg(g)?;
+        if let Some(g) = &geometry {
+            let (_, ways, line) = parse_geometry(g)?;
+            if demo && (ways, line) != (4, 32) {
+                return Err(format!(
+                    "sanitize: --geometry {g} cannot be given to the demo kernel: \
+                     it takes 4-way caches with 32-byte lines only"
+                ));
+            }
         }
-        Ok(options)
-    }
-
-    /// The label of a run on `cpu`: the CPU and any geometry.
-    pub fn label(&self, cpu: Cpu) -> String {
-        match &self.geometry {
-            Some(g) => format!("{cpu} {g}"),
-            None => cpu.to_string(),
-        }
+        let configs = cpus
+            .into_iter()
+            .map(|cpu| Config {
+                cpu,
+                geometry: geometry.clone(),
+            })
+            .collect();
+        Ok(Options {
+            configs,
+            demo,
+            repeats: 1,
+        })
     }
 }
 
-/// The demo kernel's boot argument for the plugin's `geometry=`: the demo
-/// takes the size of a 4-way cache with 32-byte lines (`vacmm-dcache-kib=`).
-fn demo_dcache_arg(geometry: &str) -> Result<String, String> {
-    let refuse = |why: &str| {
-        Err(format!(
-            "sanitize: --geometry {geometry} cannot be given to the demo kernel: {why}"
-        ))
-    };
+/// `SIZE[:WAYS[:LINE]]` (the plugin's `geometry=`: `32k`, `1m`, `16384:4:32`)
+/// → bytes, ways, line bytes (4 ways and 32-byte lines unless given).
+fn parse_geometry(geometry: &str) -> Result<(u64, u64, u64), String> {
+    let bad = |why: &str| format!("sanitize: --geometry {geometry}: {why}");
     let mut parts = geometry.split(':');
     let size = parts.next().unwrap_or_default().to_ascii_lowercase();
-    let ways = parts.next().unwrap_or("4");
-    let line = parts.next().unwrap_or("32");
-    if (ways, line) != ("4", "32") || parts.next().is_some() {
-        return refuse("it takes 4-way caches with 32-byte lines only");
-    }
-    let bytes = match (size.strip_suffix('k'), size.strip_suffix('m')) {
-        (Some(kib), _) => kib.parse::<u64>().ok().map(|k| k << 10),
-        (_, Some(mib)) => mib.parse::<u64>().ok().map(|m| m << 20),
-        _ => size.parse::<u64>().ok(),
+    let number = |text: &str, what: &str| {
+        text.parse::<u64>()
+            .ok()
+            .filter(|n| n.is_power_of_two())
+            .ok_or_else(|| bad(&format!("{what} {text:?} is not a power of two")))
     };
-    match bytes {
-        Some(b) if b.is_multiple_of(1024) && b > 0 => Ok(format!("vacmm-dcache-kib={}", b >> 10)),
-        _ => refuse("the size is not a whole number of KiB"),
+    let (digits, shift) = match (size.strip_suffix('k'), size.strip_suffix('m')) {
+        (Some(kib), _) => (kib, 10),
+        (_, Some(mib)) => (mib, 20),
+        _ => (size.as_str(), 0),
+    };
+    let bytes = number(digits, "the size")?
+        .checked_shl(shift)
+        .filter(|b| *b >= 1024)
+        .ok_or_else(|| bad("the size is not a whole number of KiB"))?;
+    let ways = parts.next().map_or(Ok(4), |w| number(w, "the ways"))?;
+    let line = parts.next().map_or(Ok(32), |l| number(l, "the line"))?;
+    if parts.next().is_some() {
+        return Err(bad("expected SIZE[:WAYS[:LINE]]"));
     }
+    Ok((bytes, ways, line))
+}
+
+/// The demo kernel's boot argument for a `--geometry` (checked by
+/// [`Options::parse`] to be 4-way with 32-byte lines).
+fn demo_dcache_arg(geometry: &str) -> Result<String, String> {
+    let (bytes, _, _) = parse_geometry(geometry)?;
+    Ok(format!("vacmm-dcache-kib={}", bytes >> 10))
+}
+
+/// Whether the D-cache the plugin models for `config` can hold one frame
+/// in two lines: always on the VIVT ARM926; on the ARMv6 parts when a way
+/// spans more than a page (the presets: ARM1136 64 KiB 4-way, ARM1176
+/// 16 KiB 4-way).
+pub fn model_aliases(config: &Config) -> Result<bool, String> {
+    let (bytes, ways) = match (&config.geometry, config.cpu) {
+        (_, Cpu::Arm926) => return Ok(true),
+        (Some(g), _) => {
+            let (bytes, ways, _) = parse_geometry(g)?;
+            (bytes, ways)
+        }
+        (None, Cpu::Arm1136) => (64 << 10, 4),
+        (None, Cpu::Arm1176) => (16 << 10, 4),
+    };
+    Ok(bytes / ways > PAGE_BYTES)
 }
 
 /// One line of the plugin's log: `site kind=K pc=0x… at=F+0x… count=N`.
@@ -236,17 +299,17 @@ fn guest_counts(run: &QemuRun) -> Option<(usize, usize)> {
 /// One guest run with and without the plugin.
 pub struct Row {
     pub suite: String,
-    /// The CPU and any `--geometry` ([`Options::label`]).
+    /// The CPU and any `--geometry` ([`Config::label`]).
     pub label: String,
-    /// The fastest of the runs without the plugin (`Duration::MAX` if the
-    /// guest never ran, shown as 0).
+    /// The fastest clean run without the plugin (`Duration::MAX` if there
+    /// was none, shown as 0).
     pub plain: Duration,
-    /// The fastest of the runs under the plugin (likewise).
+    /// The fastest clean run under the plugin (likewise).
     pub sanitized: Duration,
-    /// The plugin's `result violations=N`, if it wrote one.
+    /// The plugin's `result violations=N` of the last run, if it wrote one.
     pub violations: Option<u64>,
-    /// What went wrong: `None` when the run is clean (or, for the negative
-    /// controls, reported exactly as they expect).
+    /// What went wrong in any run: `None` when every run was clean (or, for
+    /// the negative controls, reported exactly as they expect).
     pub problem: Option<String>,
 }
 
@@ -283,22 +346,18 @@ fn build_plugin() -> Result<PathBuf, String> {
 }
 
 /// What a guest's sanitized run must show.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Verdict {
     /// No violation.
     Clean,
-    /// Exactly what the guest announces (`cachesan-expect`), and it must
-    /// announce something: the negative controls.
+    /// At least one report, and exactly what the guest announces
+    /// (`cachesan-expect`): the negative controls.
     Announced,
-    /// Exactly what the guest announces, which may be nothing: the demo
-    /// with a call left out, which expects nothing where the cache cannot
-    /// alias.
-    AnnouncedIfAny,
 }
 
 /// One guest to run: a test suite or the demo kernel.
 struct Guest<'a> {
-    /// The suite, or the demo (with what it leaves out).
+    /// The suite, [`DEMO`] or [`DEMO_TWIN`].
     name: &'a str,
     elf: &'a Path,
     /// Boot arguments (`VACMM_QEMU_APPEND`).
@@ -306,68 +365,146 @@ struct Guest<'a> {
     /// The demo prints no `N passed, M failed` line.
     is_demo: bool,
     verdict: Verdict,
+    /// A console line the guest must print: that it got the boot argument
+    /// that makes its mistake.
+    must_print: Option<&'static str>,
 }
 
-/// The demo twin's name in the summary and its log.
-const DEMO_OMITTING: &str = "vacmm-demo-omit";
-/// The demo's boot argument that leaves out `flush_dcache_page`.
-const OMIT_FLUSH_DCACHE_PAGE: &str = "vacmm-demo-omit=flush_dcache_page";
+/// The guests for `config`: every suite, and with `demo` the demo kernel
+/// and its twin.
+fn guests<'a>(
+    config: &Config,
+    suites: &'a [(String, PathBuf)],
+    demo: Option<&'a Path>,
+) -> Result<Vec<Guest<'a>>, String> {
+    let mut guests: Vec<Guest> = suites
+        .iter()
+        .map(|(name, elf)| Guest {
+            name,
+            elf,
+            args: None,
+            is_demo: false,
+            verdict: if name == CONTROLS {
+                Verdict::Announced
+            } else {
+                Verdict::Clean
+            },
+            must_print: None,
+        })
+        .collect();
+    if let Some(elf) = demo {
+        let geometry = config
+            .geometry
+            .as_deref()
+            .map(demo_dcache_arg)
+            .transpose()?;
+        let twin_args = match &geometry {
+            Some(g) => format!("{g} {OMIT_FLUSH_ARG}"),
+            None => OMIT_FLUSH_ARG.into(),
+        };
+        guests.push(Guest {
+            name: DEMO,
+            elf,
+            args: geometry,
+            is_demo: true,
+            verdict: Verdict::Clean,
+            must_print: None,
+        });
+        guests.push(Guest {
+            name: DEMO_TWIN,
+            elf,
+            args: Some(twin_args),
+            is_demo: true,
+            verdict: if model_aliases(config)? {
+                Verdict::Announced
+            } else {
+                Verdict::Clean
+            },
+            must_print: Some(OMIT_FLUSH_NOTE),
+        });
+    }
+    Ok(guests)
+}
 
-/// Runs `guest` on `cpu` without and with the plugin; checks the sanitized run.
-fn sanitize_one(plugin: &Path, logs: &Path, options: &Options, guest: &Guest, cpu: Cpu) -> Row {
-    let (suite, elf) = (guest.name, guest.elf);
-    let log_name = options.label(cpu).replace([' ', ':'], "-");
-    let log = logs.join(format!("{suite}-{log_name}.log"));
+/// Runs `guest` on `config` without and with the plugin, `repeats` times,
+/// alternating (so a burst of load elsewhere does not land on one kind of
+/// run only), and checks every sanitized run.
+fn sanitize_one(plugin: &Path, logs: &Path, config: &Config, guest: &Guest, repeats: u32) -> Row {
+    let cpu = config.cpu;
+    let label = config.label();
+    let log = logs.join(format!(
+        "{}-{}.log",
+        guest.name,
+        label.replace([' ', ':'], "-")
+    ));
     let mut row = Row {
-        suite: suite.into(),
-        label: options.label(cpu),
+        suite: guest.name.into(),
+        label,
         plain: Duration::MAX,
         sanitized: Duration::MAX,
         violations: None,
         problem: None,
     };
     // QEMU splits -plugin's argument at commas.
-    if [plugin, elf, log.as_path()]
+    if [plugin, guest.elf, log.as_path()]
         .iter()
         .any(|p| p.to_string_lossy().contains(','))
     {
         row.problem = Some("a path has a comma, which -plugin cannot take".into());
         return row;
     }
-    let args = guest.args.as_deref();
     let mut spec = format!(
         "{},cpu={cpu},elf={},log={}",
         plugin.display(),
-        elf.display(),
+        guest.elf.display(),
         log.display()
     );
-    if let Some(g) = &options.geometry {
+    if let Some(g) = &config.geometry {
         spec += &format!(",geometry={g}");
     }
-    // Alternate the two kinds of run so that a burst of load elsewhere on
-    // the machine does not land on one kind only.
-    let mut problems = Vec::new();
-    let mut last = None;
-    for _ in 0..options.repeats.max(1) {
-        let started = Instant::now();
-        let plain = cargo::run_on_qemu_quietly(elf, cpu, None, None, args);
-        row.plain = row.plain.min(started.elapsed());
-        if let Err(e) = plain {
-            problems.push(format!("plain run: {e}"));
-        }
-        let started = Instant::now();
-        let run = cargo::run_on_qemu_quietly(elf, cpu, Some(TIMEOUT_S), Some(&spec), args);
-        row.sanitized = row.sanitized.min(started.elapsed());
-        last = Some(run);
-    }
-    let run = match last.expect("at least one run") {
-        Ok(run) => run,
-        Err(e) => {
-            row.problem = Some(e);
-            return row;
+    let args = guest.args.as_deref();
+    let mut problems: Vec<String> = Vec::new();
+    let mut note = |problem: String| {
+        if !problems.contains(&problem) {
+            problems.push(problem);
         }
     };
-    match guest_counts(&run) {
+    for _ in 0..repeats.max(1) {
+        let started = Instant::now();
+        match cargo::run_on_qemu_quietly(guest.elf, cpu, None, None, args) {
+            Ok(run) if run.status == Some(0) => row.plain = row.plain.min(started.elapsed()),
+            Ok(run) => note(format!("without the plugin: {}", run.describe_status())),
+            Err(e) => note(format!("without the plugin: {e}")),
+        }
+        // A log left from an earlier run must not stand in for this one's.
+        let _ = std::fs::remove_file(&log);
+        let started = Instant::now();
+        let run = cargo::run_on_qemu_quietly(guest.elf, cpu, Some(TIMEOUT_S), Some(&spec), args);
+        let elapsed = started.elapsed();
+        match run {
+            Ok(run) => {
+                let (violations, found) = judge(guest, &run, &log);
+                row.violations = violations;
+                if found.is_empty() {
+                    row.sanitized = row.sanitized.min(elapsed);
+                }
+                found.into_iter().for_each(&mut note);
+            }
+            Err(e) => note(e),
+        }
+    }
+    if !problems.is_empty() {
+        row.problem = Some(problems.join("; "));
+    }
+    row
+}
+
+/// Checks one sanitized run of `guest`: the guest's own result, the line
+/// it must print, and the plugin's findings against its verdict. Returns
+/// the plugin's violation count and what is wrong.
+fn judge(guest: &Guest, run: &QemuRun, log: &Path) -> (Option<u64>, Vec<String>) {
+    let mut problems = Vec::new();
+    match guest_counts(run) {
         Some((_, 0)) if run.status == Some(0) => {}
         None if guest.is_demo && run.status == Some(0) => {}
         _ => problems.push(format!(
@@ -375,15 +512,19 @@ fn sanitize_one(plugin: &Path, logs: &Path, options: &Options, guest: &Guest, cp
             run.describe_status()
         )),
     }
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    if let Some(line) = guest.must_print
+        && !run.lines.iter().any(|l| l.contains(line))
+    {
+        problems.push(format!("the guest never printed {line:?}"));
+    }
+    let text = std::fs::read_to_string(log).unwrap_or_default();
     let (sites, result) = read_log(&text);
-    row.violations = result;
-    match result {
-        None => problems.push(format!("no cachesan summary in {}", log.display())),
-        Some(_) if guest.verdict != Verdict::Clean => {
+    match (result, guest.verdict) {
+        (None, _) => problems.push(format!("no cachesan summary in {}", log.display())),
+        (Some(_), Verdict::Announced) => {
             let expected = read_expectations(&run.lines);
-            if expected.is_empty() && guest.verdict == Verdict::Announced {
-                problems.push("the controls expected nothing".into());
+            if expected.is_empty() {
+                problems.push("the guest announced no report to expect".into());
             }
             for e in &expected {
                 if !sites.iter().any(|s| e.matches(s)) {
@@ -399,8 +540,8 @@ fn sanitize_one(plugin: &Path, logs: &Path, options: &Options, guest: &Guest, cp
                 }
             }
         }
-        Some(0) => {}
-        Some(n) => {
+        (Some(0), Verdict::Clean) => {}
+        (Some(n), Verdict::Clean) => {
             let first: Vec<String> = sites
                 .iter()
                 .take(3)
@@ -414,19 +555,18 @@ fn sanitize_one(plugin: &Path, logs: &Path, options: &Options, guest: &Guest, cp
             ));
         }
     }
-    if !problems.is_empty() {
-        row.problem = Some(problems.join("; "));
-    }
-    row
+    (result, problems)
 }
-
-/// The demo kernel's package and binary.
-const DEMO: &str = "vacmm-demo";
 
 /// `cargo xtask sanitize`: every run, a summary, an error if any failed.
 pub fn run(options: &Options) -> Result<(), String> {
     let rows = sanitize(options)?;
     print_summary(&rows);
+    failures(&rows)
+}
+
+/// Err naming how many runs failed, if any did.
+pub fn failures(rows: &[Row]) -> Result<(), String> {
     let failed = rows.iter().filter(|r| r.problem.is_some()).count();
     if failed == 0 {
         Ok(())
@@ -439,9 +579,10 @@ pub fn run(options: &Options) -> Result<(), String> {
     }
 }
 
-/// Builds the plugin and the guests, and runs every on-target suite (and,
-/// if asked, the demo) with and without the plugin. Err only if something
-/// could not be built; each run's outcome is in its row.
+/// Builds the plugin and the guests (once per target), and runs every
+/// on-target suite (and, if asked, the demo and its twin) on every config
+/// with and without the plugin. Err only if something could not be built;
+/// each run's outcome is in its row.
 pub fn sanitize(options: &Options) -> Result<Vec<Row>, String> {
     prereq::ensure_all()?;
     let plugin = build_plugin()?;
@@ -452,58 +593,19 @@ pub fn sanitize(options: &Options) -> Result<Vec<Row>, String> {
         .filter(|n| !SKIPPED.contains(&n.as_str()))
         .collect();
     let mut rows = Vec::new();
-    let mut targets: Vec<_> = options.cpus.iter().map(|c| c.target()).collect();
+    let mut targets: Vec<_> = options.configs.iter().map(|c| c.cpu.target()).collect();
+    targets.sort_by_key(|t| t.triple());
     targets.dedup();
     for target in targets {
-        let built = cargo::build_target_tests(target, &names)?;
-        let mut guests: Vec<Guest> = built
-            .iter()
-            .map(|(name, elf)| Guest {
-                name,
-                elf,
-                args: None,
-                is_demo: false,
-                verdict: if name == CONTROLS {
-                    Verdict::Announced
-                } else {
-                    Verdict::Clean
-                },
-            })
-            .collect();
-        let demo_elf = if options.demo {
-            Some(cargo::build_bin(target, DEMO)?)
-        } else {
-            None
+        let suites = cargo::build_target_tests(target, &names)?;
+        let demo = match options.demo {
+            true => Some(cargo::build_bin(target, DEMO)?),
+            false => None,
         };
-        if let Some(elf) = &demo_elf {
-            let geometry = match &options.geometry {
-                Some(g) => Some(demo_dcache_arg(g)?),
-                None => None,
-            };
-            let omitting = match &geometry {
-                Some(g) => format!("{g} {OMIT_FLUSH_DCACHE_PAGE}"),
-                None => OMIT_FLUSH_DCACHE_PAGE.into(),
-            };
-            guests.push(Guest {
-                name: DEMO,
-                elf,
-                args: geometry,
-                is_demo: true,
-                verdict: Verdict::Clean,
-            });
-            guests.push(Guest {
-                name: DEMO_OMITTING,
-                elf,
-                args: Some(omitting),
-                is_demo: true,
-                verdict: Verdict::AnnouncedIfAny,
-            });
-        }
-        for cpu in options.cpus.iter().filter(|c| c.target() == target) {
-            for guest in &guests {
-                let label = options.label(*cpu);
-                println!("==== {} on {label} under cachesan", guest.name);
-                let row = sanitize_one(&plugin, &logs, options, guest, *cpu);
+        for config in options.configs.iter().filter(|c| c.cpu.target() == target) {
+            for guest in guests(config, &suites, demo.as_deref())? {
+                println!("==== {} on {} under cachesan", guest.name, config.label());
+                let row = sanitize_one(&plugin, &logs, config, &guest, options.repeats);
                 print_row(&row);
                 rows.push(row);
             }
@@ -617,15 +719,31 @@ cachesan: result violations=3
 
     #[test]
     fn parses_options() {
-        let args: Vec<String> = ["--cpu", "arm1136", "--geometry=32k", "--demo"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let args: Vec<String> = [
+            "--cpu",
+            "arm1136",
+            "--cpu=arm926",
+            "--geometry=32k",
+            "--demo",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let o = Options::parse(&args).unwrap();
-        assert_eq!(o.cpus, vec![Cpu::Arm1136]);
-        assert_eq!(o.geometry.as_deref(), Some("32k"));
+        let config = |cpu| Config {
+            cpu,
+            geometry: Some("32k".into()),
+        };
+        assert_eq!(o.configs, vec![config(Cpu::Arm1136), config(Cpu::Arm926)]);
+        assert_eq!(o.configs[0].label(), "arm1136 32k");
         assert!(o.demo);
-        assert_eq!(Options::parse(&[]).unwrap().cpus, Cpu::ALL.to_vec());
+        let all: Vec<Cpu> = Options::parse(&[])
+            .unwrap()
+            .configs
+            .iter()
+            .map(|c| c.cpu)
+            .collect();
+        assert_eq!(all, Cpu::ALL.to_vec());
         assert!(Options::parse(&["--cpu".into(), "arm7".into()]).is_err());
         assert!(Options::parse(&["--fast".into()]).is_err());
         // The demo takes 4-way caches with 32-byte lines only.
@@ -634,19 +752,55 @@ cachesan: result violations=3
         let e = demo_with("8k:2:16").err().unwrap();
         assert!(e.contains("8k:2:16") && e.contains("4-way"), "{e}");
         assert!(Options::parse(&["--geometry=8k:2:16".into()]).is_ok());
+        assert!(Options::parse(&["--geometry=48k".into()]).is_err());
     }
 
     #[test]
-    fn gives_the_demo_the_modelled_geometry() {
-        assert_eq!(demo_dcache_arg("32k").unwrap(), "vacmm-dcache-kib=32");
-        assert_eq!(demo_dcache_arg("64K:4").unwrap(), "vacmm-dcache-kib=64");
-        assert_eq!(
-            demo_dcache_arg("16384:4:32").unwrap(),
-            "vacmm-dcache-kib=16"
-        );
-        assert_eq!(demo_dcache_arg("1m").unwrap(), "vacmm-dcache-kib=1024");
-        for bad in ["32k:2", "32k:4:64", "1000", "k", "", "32k:4:32:1", "0"] {
-            assert!(demo_dcache_arg(bad).is_err(), "{bad}");
+    fn parses_geometries() {
+        assert_eq!(parse_geometry("32k"), Ok((32 << 10, 4, 32)));
+        assert_eq!(parse_geometry("64K:4"), Ok((64 << 10, 4, 32)));
+        assert_eq!(parse_geometry("16384:2:16"), Ok((16 << 10, 2, 16)));
+        assert_eq!(parse_geometry("1m"), Ok((1 << 20, 4, 32)));
+        for bad in [
+            "48k",
+            "32k:3",
+            "32k:4:24",
+            "512",
+            "k",
+            "",
+            "32k:4:32:1",
+            "0",
+            "x",
+        ] {
+            assert!(parse_geometry(bad).is_err(), "{bad}");
         }
+        assert_eq!(demo_dcache_arg("32k").unwrap(), "vacmm-dcache-kib=32");
+        assert_eq!(demo_dcache_arg("1m").unwrap(), "vacmm-dcache-kib=1024");
+    }
+
+    #[test]
+    fn knows_which_models_alias() {
+        let aliases = |cpu, geometry: Option<&str>| {
+            model_aliases(&Config {
+                cpu,
+                geometry: geometry.map(String::from),
+            })
+            .unwrap()
+        };
+        assert!(aliases(Cpu::Arm926, None));
+        assert!(aliases(Cpu::Arm926, Some("4k:4")));
+        assert!(aliases(Cpu::Arm1136, None));
+        assert!(aliases(Cpu::Arm1136, Some("32k")));
+        assert!(!aliases(Cpu::Arm1136, Some("16k")));
+        assert!(!aliases(Cpu::Arm1176, None));
+        assert!(aliases(Cpu::Arm1176, Some("32k")));
+        // The demo's twin must be flagged on every checked config but the
+        // ARM1176's preset.
+        let flagged: Vec<String> = checked()
+            .into_iter()
+            .filter(|c| model_aliases(c).unwrap())
+            .map(|c| c.label())
+            .collect();
+        assert_eq!(flagged, ["arm926", "arm1136", "arm1136 32k"]);
     }
 }

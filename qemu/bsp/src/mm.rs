@@ -16,10 +16,10 @@
 
 use alloc::vec::Vec;
 
-use vacmm::addr::{PhysAddr, VirtAddr};
+use vacmm::addr::{PhysAddr, VirtAddr, VirtRange};
 use vacmm::cache::CacheMaintenance;
 use vacmm::coherence::{AccessError, KernelAccess};
-use vacmm::mmu::{TableError, TableFrames, TableMemory};
+use vacmm::mmu::{PageTable, TableError, TableFrames, TableMemory};
 
 /// Where the image's writable memory (.data, .bss, heap, stacks) starts:
 /// linker.ld's HIGH region, above the FCSE's 32 MiB.
@@ -32,6 +32,38 @@ pub const KERNEL_CODE_END: u32 = 16 << 20;
 pub const POOL_START: u32 = 64 << 20;
 /// End of RAM (`qemu/runner` boots with `-m 128M`).
 pub const POOL_END: u32 = 128 << 20;
+/// versatilepb's devices the kernels use (UART, timers, interrupt
+/// controller), mapped VA = PA.
+pub const DEVICES: (u32, u32) = (0x1000_0000, 2 << 20);
+
+/// The kernel table's entries every user table must share, as (start,
+/// length): the image's code, its data (heap, stacks), the frame pool
+/// (tables, and the kernel alias of every user frame), the devices. A
+/// context switch changes TTBR0 under the running kernel, so the kernel
+/// must stay mapped exactly as before.
+pub const KERNEL_RANGES: [(u32, u32); 4] = [
+    (0, KERNEL_CODE_END),
+    (KERNEL_DATA_START, POOL_START - KERNEL_DATA_START),
+    (POOL_START, POOL_END - POOL_START),
+    DEVICES,
+];
+
+/// Shares the kernel's entries for [`KERNEL_RANGES`] and `extra` (e.g. the
+/// engine's kernel windows) from `kernel` into the user table `user`.
+pub fn share_kernel_entries<M: TableMemory>(
+    mem: &mut M,
+    user: &mut PageTable,
+    kernel: &PageTable,
+    extra: &[VirtRange],
+) -> Result<(), TableError> {
+    let fixed = KERNEL_RANGES.iter().map(|&(start, len)| {
+        VirtRange::new(VirtAddr(start), u64::from(len)).expect("the board's ranges are valid")
+    });
+    for range in fixed.chain(extra.iter().copied()) {
+        user.share_entries_from(mem, kernel, range)?;
+    }
+    Ok(())
+}
 
 /// Table memory at VA = PA, maintained through `cpu`.
 pub struct IdentityTables<C> {
@@ -187,7 +219,8 @@ impl FramePool {
     }
 
     /// `bytes` (a power of two ≥ 4 KiB) aligned to `bytes`, e.g. 16 KiB for
-    /// an L1 table; `None` when the pool is used up.
+    /// an L1 table; `None` when the pool is used up or `bytes` is not such
+    /// a size.
     pub fn allocate(&mut self, bytes: u32) -> Option<PhysAddr> {
         if !bytes.is_power_of_two() || bytes < 4096 {
             return None;
@@ -213,10 +246,13 @@ impl FramePool {
 impl FramePool {
     /// Takes back an L1 table (`Engine::exit` hands back the exited
     /// space's): the next 16 KiB allocation reuses it. Refuses (`false`)
-    /// anything not a 16 KiB-aligned block of the pool.
+    /// anything not a 16 KiB-aligned block of the pool handed out, and a
+    /// table already given back.
     pub fn free_l1(&mut self, l1: PhysAddr) -> bool {
         let at = l1.as_u32();
-        let ok = at.is_multiple_of(L1_BYTES) && (POOL_START..self.next).contains(&at);
+        let handed_out =
+            at >= POOL_START && at.checked_add(L1_BYTES).is_some_and(|end| end <= self.next);
+        let ok = at.is_multiple_of(L1_BYTES) && handed_out && !self.free_l1.contains(&l1);
         if ok {
             self.free_l1.push(l1);
         }

@@ -40,9 +40,7 @@ use vacmm::mmu::{
 use vacmm_qemu::fault::{
     FaultKind, PERMISSION_PAGE, TRANSLATION_PAGE, TRANSLATION_SECTION, catch_fault, status_code,
 };
-use vacmm_qemu::mm::{
-    FramePool, IdentityTables, KERNEL_CODE_END, KERNEL_DATA_START, POOL_END, POOL_START,
-};
+use vacmm_qemu::mm::{FramePool, IdentityTables, share_kernel_entries};
 use vacmm_qemu::println;
 
 use crate::abi::{self, *};
@@ -58,16 +56,6 @@ pub const USER_MIN: u32 = 16 * MIB;
 pub const USER_TOP: u32 = 32 * MIB;
 /// Kernel windows for zero-fill, copy and kmap at a user's colour.
 const WINDOWS: u32 = 0x2000_0000;
-/// Kernel entries every user table shares: the image's code (its text and
-/// read-only data user-readable, see `set_up`) and its data (heap, stacks;
-/// kernel-only), the frame pool, the devices, the windows.
-const SHARED_WITH_KERNEL: [(u32, u32); 5] = [
-    (0, KERNEL_CODE_END),
-    (KERNEL_DATA_START, POOL_START - KERNEL_DATA_START),
-    (POOL_START, POOL_END - POOL_START),
-    (0x1000_0000, 2 * MIB),
-    (WINDOWS, MIB),
-];
 /// Pages of the in-memory file.
 const FILE_PAGES: u32 = 4;
 /// Each process's stack.
@@ -396,13 +384,13 @@ impl Kernel {
             .ok_or("no room for a user table")?;
         let mut table =
             PageTable::new(&mut self.sys.mem, l1, self.arch).map_err(|e| format!("{e}"))?;
-        for (start, len) in SHARED_WITH_KERNEL {
-            let range =
-                VirtRange::new(VirtAddr(start), u64::from(len)).map_err(|e| format!("{e:?}"))?;
-            table
-                .share_entries_from(&mut self.sys.mem, &self.kernel, range)
-                .map_err(|e| format!("{e}"))?;
-        }
+        // The board's kernel entries: the image (its text and read-only
+        // data user-readable, see `set_up`; its data kernel-only), the frame
+        // pool, the devices; and the windows.
+        let windows =
+            VirtRange::new(VirtAddr(WINDOWS), u64::from(MIB)).map_err(|e| format!("{e:?}"))?;
+        share_kernel_entries(&mut self.sys.mem, &mut table, &self.kernel, &[windows])
+            .map_err(|e| format!("{e}"))?;
         Ok(table)
     }
 
@@ -508,7 +496,9 @@ impl Kernel {
             match self.engine.exit(&mut self.sys, space) {
                 Ok(l1) => {
                     if !self.sys.table_frames.free_l1(l1) {
-                        println!("  kernel: exit handed back {l1}, not a table of the pool");
+                        vacmm_qemu::harness::fatal(format_args!(
+                            "exit handed back {l1}, not an L1 table of the pool in use"
+                        ));
                     }
                     self.stats.tables_freed += 1;
                 }

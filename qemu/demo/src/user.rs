@@ -69,6 +69,9 @@ fn status(r0: u32) -> Result<u32, i32> {
     }
 }
 
+/// Inlined always: the sanitizer names the program that made a stale read
+/// (`cargo xtask sanitize` expects `user::page_cache`), not this helper.
+#[inline(always)]
 fn load(va: u32) -> u32 {
     // SAFETY: a word of memory this process mapped (or, for the programs
     // that test it, an address whose fault kills the process).
