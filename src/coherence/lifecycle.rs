@@ -38,6 +38,16 @@ impl<P: Policy> Engine<P> {
     /// Switches to `space` through the MMU layer's [`ContextSwitcher`] and
     /// records which spaces' lines the cache may now hold.
     ///
+    /// A switch that does not flush (FCSE PIDs on the ARM926, ASIDs on
+    /// ARMv6) leaves every space's lines in the cache. A page that two
+    /// spaces map, one of them writable, in different lines — always under
+    /// FCSE, whose PIDs move even one address to two lines; at different
+    /// colours on an aliasing VIPT cache — would then show the incoming
+    /// space stale data, so after such a switch the engine cleans and drops
+    /// those pages' user lines (counted in
+    /// [`Counters::cross_space_separations`]). Linux leaves this to the
+    /// flush its VIVT switch always makes; NetBSD's pmap to uncaching.
+    ///
     /// # Safety
     /// As [`ContextSwitcher::switch_to`]: `space`'s table must map the
     /// kernel exactly as the current table does.
@@ -63,6 +73,9 @@ impl<P: Policy> Engine<P> {
                 _ => None,
             };
             self.note_switch(space.id(), pid, report.cache_flushed);
+            if !report.cache_flushed {
+                self.separate_shared_pages(sys)?;
+            }
         }
         Ok(report)
     }
@@ -320,7 +333,13 @@ impl<P: Policy> Engine<P> {
                 |_, _| {},
             )?;
         }
-        Ok(parent.fork(sys, child_id, child_table)?)
+        let child = parent.fork(sys, child_id, child_table)?;
+        // The child shares its parent's shared mappings from the start.
+        let frames: Vec<PhysAddr> = child.resident().map(|(_, pa)| pa).collect();
+        for pa in frames {
+            self.note_sharing(sys, pa)?;
+        }
+        Ok(child)
     }
 
     /// `exit` (and the old image's end at `exec`): `space`'s lines leave

@@ -53,7 +53,9 @@ use core::fmt;
 
 use crate::addr::{PhysAddr, VirtAddr, VirtRange};
 use crate::cache::{CacheInfo, CacheKind, CacheMaintenance};
-use crate::mm::frames::{FRAME_SIZE, FrameDb, FrameError, MappingKind, PageFlags, SpaceId};
+use crate::mm::frames::{
+    FRAME_SIZE, FrameDb, FrameError, Mapping, MappingKind, PageFlags, SpaceId,
+};
 use crate::mm::space::{AddressSpace, MemorySystem, Protection, SpaceError};
 use crate::mmu::{MemoryType, TableError, TableMemory};
 
@@ -194,6 +196,10 @@ pub struct Counters {
     pub switches: u64,
     /// See `switches`.
     pub switch_flushes: u64,
+    /// Switches that did not flush, after which the engine cleaned and
+    /// dropped the lines of pages shared writable across spaces (see
+    /// [`Engine::switch_to`]).
+    pub cross_space_separations: u64,
 }
 
 /// Why an engine call failed. Each carries the offending values.
@@ -394,6 +400,11 @@ pub struct Engine<P: Policy = Vacmm> {
     /// VIVT: spaces whose user lines may be cached (the current one first
     /// seen; FCSE-keyed spaces stay until a flushing switch).
     live: alloc::vec::Vec<Live>,
+    /// Frames mapped by more than one user space, writable by at least one,
+    /// whose mappings may sit in different lines (sorted). A switch that
+    /// does not flush (FCSE PIDs, ASIDs) leaves every space's lines in the
+    /// cache, so these are cleaned and dropped at each such switch.
+    shared_across_spaces: alloc::vec::Vec<PhysAddr>,
     windows: Option<KernelWindows>,
     counters: Counters,
     policy: P,
@@ -426,6 +437,7 @@ impl<P: Policy> Engine<P> {
             linear_offset,
             current: SpaceId::KERNEL,
             live: alloc::vec::Vec::new(),
+            shared_across_spaces: alloc::vec::Vec::new(),
             windows: None,
             counters: Counters::default(),
             policy,
@@ -471,6 +483,81 @@ impl<P: Policy> Engine<P> {
         }
         self.live.retain(|l| l.space != space);
         self.live.push(Live { space, pid });
+    }
+
+    /// Whether user mappings of `pa` in different spaces, one of them
+    /// writable, can sit in different cache lines: on VIVT always (each
+    /// space has its own lines, FCSE-moved or flushed at the switch), on
+    /// aliasing VIPT when their colours differ.
+    fn shared_in_separate_lines<M: TableMemory, F>(
+        &self,
+        sys: &MemorySystem<M, F>,
+        pa: PhysAddr,
+    ) -> Result<bool, CoherenceError> {
+        if !self.aliasing() {
+            return Ok(false);
+        }
+        let users: alloc::vec::Vec<Mapping> = sys.frames.user_mappings(pa)?.copied().collect();
+        let writable = users.iter().any(|m| m.writable);
+        let separate = users.iter().any(|a| {
+            users.iter().any(|b| {
+                a.space != b.space
+                    && (self.info.kind == CacheKind::Vivt || self.separate_lines(a.va, b.va))
+            })
+        });
+        Ok(writable && separate)
+    }
+
+    /// Remembers `pa` if [`shared_in_separate_lines`](Self::shared_in_separate_lines).
+    fn note_sharing<M: TableMemory, F>(
+        &mut self,
+        sys: &MemorySystem<M, F>,
+        pa: PhysAddr,
+    ) -> Result<(), CoherenceError> {
+        if self.shared_in_separate_lines(sys, pa)?
+            && let Err(at) = self.shared_across_spaces.binary_search(&pa)
+        {
+            self.shared_across_spaces.insert(at, pa);
+        }
+        Ok(())
+    }
+
+    /// After a switch that left other spaces' lines in the cache: cleans
+    /// and drops every cached user alias of the pages shared writable
+    /// across spaces, so the incoming space reads what the others wrote
+    /// and its own old lines are gone. Pages no longer shared are forgotten.
+    fn separate_shared_pages<M: TableMemory, F>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+    ) -> Result<(), CoherenceError> {
+        let mut still = alloc::vec::Vec::new();
+        let mut whole = false;
+        for pa in core::mem::take(&mut self.shared_across_spaces) {
+            // A freed frame has no state: it is shared no more.
+            if !sys.frames.state(pa).is_ok_and(|s| s.is_mapped())
+                || !self.shared_in_separate_lines(sys, pa)?
+            {
+                continue;
+            }
+            let users: alloc::vec::Vec<Mapping> = sys.frames.user_mappings(pa)?.copied().collect();
+            for m in users {
+                self.maintain_user_alias(
+                    &mut sys.mem,
+                    m.space,
+                    m.va,
+                    pa,
+                    LineOp::CleanInvalidate,
+                    &mut whole,
+                )?;
+            }
+            still.push(pa);
+        }
+        if !still.is_empty() {
+            sys.mem.cache().drain_write_buffer();
+            self.counters.cross_space_separations += 1;
+        }
+        self.shared_across_spaces = still;
+        Ok(())
     }
 
     /// The space the engine believes is running.
@@ -829,6 +916,7 @@ impl<P: Policy> Engine<P> {
             }
             return Ok(());
         }
+        self.note_sharing(sys, pa)?;
         let mut aliases: alloc::vec::Vec<(VirtAddr, bool, bool)> = alloc::vec::Vec::new();
         for m in sys.frames.mappings(pa)? {
             if m.kind == MappingKind::User && m.space == space.id() {

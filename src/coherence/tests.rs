@@ -1003,3 +1003,109 @@ fn windows_reach_lines_of_spaces_not_running() {
         );
     }
 }
+
+/// Two processes map one shared page writable, and switches between them
+/// do not flush: under FCSE PIDs (ARM926), where the PIDs move the same
+/// address to two different VIVT lines, and under ASIDs on an aliasing
+/// VIPT cache, where the two mappings have different colours (`MAP_FIXED`
+/// defeats the colour-aware placement). Both processes' lines stay in the
+/// cache, so each switch must clean the writer's lines and drop the stale
+/// ones. `through_engine`: the switches go through `Engine::switch_to`;
+/// the twin makes them with the MMU layer's switcher alone.
+///
+/// vacmm's own `mmap` refuses a shared `MAP_FIXED` mapping at another
+/// colour; a kernel whose layout does not colour (`colour_span` of a page,
+/// as here) gets one, and the engine must cope.
+/// Returns the oracle's findings and how many loads saw another value than
+/// the other process last stored.
+fn processes_share_a_writable_page(
+    model: CpuModel,
+    vas: [u32; 2],
+    through_engine: bool,
+) -> (Vec<ViolationKind>, u32) {
+    let mut m = Machine::new(model);
+    m.colour_span = PAGE;
+    let fcse = model.info().kind == CacheKind::Vivt;
+    if fcse {
+        m.switcher = ContextSwitcher::vivt_fcse(KeyAllocator::fcse_pids(1, 63).unwrap());
+    }
+    let mut a = m.space();
+    let mut b = m.space();
+    let file = m.file(1);
+    for (space, va) in [(&mut a, vas[0]), (&mut b, vas[1])] {
+        let args = MmapArgs {
+            addr: Some(VirtAddr(va)),
+            fixed: true,
+            ..MmapArgs::shared_object(file, 0, PAGE)
+        };
+        space.mmap(&mut m.sys, args).unwrap();
+        // Every private mapping lies below 32 MiB: it may run under a PID.
+        space.table_mut().set_fits_fcse_window(fcse);
+    }
+    let switch = |m: &mut Machine, space: &mut AddressSpace| {
+        if through_engine {
+            m.switch_to(space);
+        } else {
+            // SAFETY: the model's registers; no real translation changes.
+            let report = unsafe { m.switcher.switch_to(&mut m.sys.mem, space.table_mut()) };
+            m.engine
+                .set_current(space.id(), report.unwrap().cache_flushed);
+        }
+    };
+    let [va_a, va_b] = vas;
+    let mut wrong = 0;
+    for round in 0..4u32 {
+        switch(&mut m, &mut a);
+        if round > 0 && user_load(&mut m, &mut a, va_a + 4, Faults::Engine) != 0xb000 + round - 1 {
+            wrong += 1;
+        }
+        user_store(&mut m, &mut a, va_a, 0xa000 + round, Faults::Engine);
+        switch(&mut m, &mut b);
+        if user_load(&mut m, &mut b, va_b, Faults::Engine) != 0xa000 + round {
+            wrong += 1;
+        }
+        user_store(&mut m, &mut b, va_b + 4, 0xb000 + round, Faults::Engine);
+    }
+    // Only a switch from the kernel flushed (FCSE), or none (ASIDs): both
+    // processes' lines stayed in the cache throughout.
+    assert_eq!(
+        m.switcher.counters().cache_flushes,
+        u64::from(fcse),
+        "{:?}",
+        m.switcher.counters()
+    );
+    (violations(&mut m), wrong)
+}
+
+/// The cases where two processes' mappings of one page are separate lines
+/// that a non-flushing switch leaves cached: FCSE at one address, and the
+/// ARM1136's aliasing caches at two colours.
+fn separate_line_cases() -> [(&'static str, CpuModel, [u32; 2]); 3] {
+    // Below 32 MiB, where the FCSE relocates by PID.
+    let fcse = [0x0180_0000; 2];
+    let colours = [0x0180_0000, 0x0180_1000];
+    [
+        ("ARM926 FCSE", CpuModel::arm926_keyed(), fcse),
+        ("ARM1136 32K", CpuModel::arm1136_32k(), colours),
+        ("ARM1136 64K", CpuModel::arm1136_64k(), colours),
+    ]
+}
+
+#[test]
+fn non_flushing_switches_keep_pages_shared_across_spaces_coherent() {
+    for (name, model, vas) in separate_line_cases() {
+        let (bad, wrong) = processes_share_a_writable_page(model, vas, true);
+        assert_eq!((bad, wrong), (vec![], 0), "{name}");
+    }
+}
+
+#[test]
+fn twin_non_flushing_switches_without_the_engine_are_caught() {
+    for (name, model, vas) in separate_line_cases() {
+        let (bad, wrong) = processes_share_a_writable_page(model, vas, false);
+        // The model's memory is the hardware's: the stale values show in
+        // the data, and the oracle names them.
+        assert!(wrong > 0, "{name}: every load saw the newest value");
+        assert!(bad.contains(&ViolationKind::StaleRead), "{name}: {bad:?}");
+    }
+}
