@@ -45,8 +45,8 @@ impl<P: Policy> Engine<P> {
     /// colours on an aliasing VIPT cache — would then show the incoming
     /// space stale data, so after such a switch the engine cleans and drops
     /// those pages' user lines (counted in
-    /// [`Counters::cross_space_separations`]). Linux leaves this to the
-    /// flush its VIVT switch always makes; NetBSD's pmap to uncaching.
+    /// [`Counters::cross_space_separations`]). Mainline Linux has no FCSE
+    /// and flushes at every VIVT switch, so it never meets the first case.
     ///
     /// # Safety
     /// As [`ContextSwitcher::switch_to`]: `space`'s table must map the
