@@ -73,8 +73,11 @@ impl<P: Policy> Engine<P> {
                 _ => None,
             };
             self.note_switch(space.id(), pid, report.cache_flushed);
-            if !report.cache_flushed {
-                self.separate_shared_pages(sys)?;
+            // The switch is made: if a page's maintenance cannot be done
+            // (a window that will not map), the whole D-cache goes instead,
+            // so nothing is lost and the caller's switch still stands.
+            if !report.cache_flushed && self.separate_shared_pages(sys).is_err() {
+                self.whole_dcache(&mut sys.mem);
             }
         }
         Ok(report)
