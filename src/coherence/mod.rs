@@ -525,39 +525,61 @@ impl<P: Policy> Engine<P> {
     /// After a switch that left other spaces' lines in the cache: cleans
     /// and drops every cached user alias of the pages shared writable
     /// across spaces, so the incoming space reads what the others wrote
-    /// and its own old lines are gone. Pages no longer shared are forgotten.
+    /// and its own old lines are gone. Pages no longer shared are
+    /// forgotten; on an error every page not yet done stays remembered.
     fn separate_shared_pages<M: TableMemory, F>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
     ) -> Result<(), CoherenceError> {
-        let mut still = alloc::vec::Vec::new();
+        let frames = core::mem::take(&mut self.shared_across_spaces);
+        let mut kept = alloc::vec::Vec::with_capacity(frames.len());
         let mut whole = false;
-        for pa in core::mem::take(&mut self.shared_across_spaces) {
-            // A freed frame has no state: it is shared no more.
-            if !sys.frames.state(pa).is_ok_and(|s| s.is_mapped())
-                || !self.shared_in_separate_lines(sys, pa)?
-            {
-                continue;
+        let mut result = Ok(());
+        for (i, &pa) in frames.iter().enumerate() {
+            match self.separate_shared_page(sys, pa, &mut whole) {
+                Ok(true) => kept.push(pa),
+                Ok(false) => {}
+                Err(e) => {
+                    kept.extend_from_slice(&frames[i..]);
+                    result = Err(e);
+                    break;
+                }
             }
-            let users: alloc::vec::Vec<Mapping> = sys.frames.user_mappings(pa)?.copied().collect();
-            for m in users {
-                self.maintain_user_alias(
-                    &mut sys.mem,
-                    m.space,
-                    m.va,
-                    pa,
-                    LineOp::CleanInvalidate,
-                    &mut whole,
-                )?;
-            }
-            still.push(pa);
         }
-        if !still.is_empty() {
+        if !kept.is_empty() {
             sys.mem.cache().drain_write_buffer();
             self.counters.cross_space_separations += 1;
         }
-        self.shared_across_spaces = still;
-        Ok(())
+        self.shared_across_spaces = kept;
+        result
+    }
+
+    /// [`separate_shared_pages`](Self::separate_shared_pages) for one
+    /// page; `Ok(false)` if it is shared no more.
+    fn separate_shared_page<M: TableMemory, F>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        pa: PhysAddr,
+        whole: &mut bool,
+    ) -> Result<bool, CoherenceError> {
+        // A freed frame has no state: it is shared no more.
+        if !sys.frames.state(pa).is_ok_and(|s| s.is_mapped())
+            || !self.shared_in_separate_lines(sys, pa)?
+        {
+            return Ok(false);
+        }
+        let users: alloc::vec::Vec<Mapping> = sys.frames.user_mappings(pa)?.copied().collect();
+        for m in users {
+            self.maintain_user_alias(
+                &mut sys.mem,
+                m.space,
+                m.va,
+                pa,
+                LineOp::CleanInvalidate,
+                whole,
+            )?;
+        }
+        Ok(true)
     }
 
     /// The space the engine believes is running.
