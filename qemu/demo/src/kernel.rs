@@ -56,6 +56,10 @@ pub const USER_MIN: u32 = 16 * MIB;
 pub const USER_TOP: u32 = 32 * MIB;
 /// Kernel windows for zero-fill, copy and kmap at a user's colour.
 const WINDOWS: u32 = 0x2000_0000;
+/// The FCSE PIDs the ARM926's processes run under (see `set_up`).
+const FCSE_PIDS: (u8, u8) = (20, 27);
+/// Bytes of one FCSE PID's window.
+const FCSE_WINDOW: u32 = 32 * MIB;
 /// Pages of the in-memory file.
 const FILE_PAGES: u32 = 4;
 /// Each process's stack.
@@ -309,7 +313,14 @@ impl Kernel {
         unsafe { sys.mem.allow_windows(VirtAddr(WINDOWS), MIB) };
         let mut engine = Engine::new(info, 0).with_windows(windows);
         let switcher = match arch {
-            Arch::Armv5 => ContextSwitcher::vivt_flush(),
+            // FCSE PIDs: switches between processes do not flush. Their
+            // windows (PID × 32 MiB) must be free in the kernel's map: 20–27
+            // put them at 640–896 MiB, clear of the kernel's data and pool
+            // (PIDs 1–3), devices (8) and windows (16). Few on purpose, so
+            // the demo shows rollovers.
+            Arch::Armv5 => ContextSwitcher::vivt_fcse(
+                KeyAllocator::fcse_pids(FCSE_PIDS.0, FCSE_PIDS.1).map_err(|e| format!("{e:?}"))?,
+            ),
             // Few ASIDs on purpose, so the demo shows rollovers.
             Arch::Armv6 => ContextSwitcher::asid(
                 KeyAllocator::asid_range(1, 4).map_err(|e| format!("{e:?}"))?,
@@ -384,6 +395,9 @@ impl Kernel {
             .ok_or("no room for a user table")?;
         let mut table =
             PageTable::new(&mut self.sys.mem, l1, self.arch).map_err(|e| format!("{e}"))?;
+        // Every mapping private to a process lies in 16–32 MiB: it may run
+        // under an FCSE PID (ARM926).
+        table.set_fits_fcse_window(USER_TOP <= FCSE_WINDOW);
         // The board's kernel entries: the image (its text and read-only
         // data user-readable, see `set_up`; its data kernel-only), the frame
         // pool, the devices; and the windows.
@@ -612,7 +626,7 @@ impl Kernel {
     /// with `update_mmu_cache` / `make_coherent`), and the instruction
     /// runs again.
     fn data_abort(&mut self, pid: u32) {
-        let far = vacmm::arch::fault_address() as u32;
+        let far = self.unmodified(pid, vacmm::arch::fault_address() as u32);
         let fsr = vacmm::arch::data_fault_status();
         let pc = self.proc_mut(pid).frame.pc;
         let write = match self.arch {
@@ -661,6 +675,19 @@ impl Kernel {
                     "segmentation fault at pc {pc:#010x}: {what} {far:#010x}: {e}"
                 )),
             ),
+        }
+    }
+
+    /// The process's own address for a fault address: the ARM926's FAR
+    /// holds the modified virtual address, which an FCSE PID has moved
+    /// into the PID's window when the address was below 32 MiB.
+    fn unmodified(&self, pid: u32, far: u32) -> u32 {
+        let window = self
+            .index(pid)
+            .and_then(|i| self.procs[i].space.as_ref()?.table().fcse_window());
+        match window {
+            Some(pid) if far / FCSE_WINDOW == u32::from(pid) => far % FCSE_WINDOW,
+            _ => far,
         }
     }
 
@@ -1093,11 +1120,12 @@ impl Kernel {
             c.pages_filled, c.window_fills, c.kmaps
         );
         println!(
-            "  context switches         {} ({} flushed the cache, {} the TLB; {} ASID/PID rollovers)",
+            "  context switches         {} ({} flushed the cache, {} the TLB; {} ASID/PID rollovers; {} separated pages shared across processes)",
             s.switches - s.already_current,
             s.cache_flushes,
             s.tlb_flushes,
-            s.rollovers
+            s.rollovers,
+            c.cross_space_separations
         );
         println!(
             "  DMA                      {} maps, {} lines cleaned, {} invalidated, {} partial lines cleaned",

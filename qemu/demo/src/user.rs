@@ -256,17 +256,43 @@ pub extern "C" fn two_mappings(page: u32) -> ! {
 
 /// Seed 002: fork with copy-on-write writes on both sides, private
 /// anonymous memory and a private file mapping; the parent waits.
+/// Turns each of parent and child takes at the shared page in `fork_cow`.
+const SHARED_TURNS: u32 = 4;
+
+/// Yields until the word at `va` reads `value` (or gives up after a while
+/// and returns what it read last, for the check to report).
+fn await_value(va: u32, value: u32) -> u32 {
+    for _ in 0..1000 {
+        let seen = load(va);
+        if seen == value {
+            return seen;
+        }
+        yield_now();
+    }
+    load(va)
+}
+
 pub extern "C" fn fork_cow(_: u32) -> ! {
     let mut c = Checks { failed: 0 };
     let rw = PROT_READ | PROT_WRITE;
     let anon = c.ok("mmap anonymous", mmap(MAP_ANON_PRIVATE, 2 * PAGE, 0, rw));
     let file = c.ok("mmap file private", mmap(MAP_FILE_PRIVATE, PAGE, 0, rw));
     c.eq("anonymous page is zero", load(anon + 40), 0);
+    // A shared anonymous page stays shared across the fork: parent and
+    // child take turns writing it (on the ARM926 their FCSE PIDs put it in
+    // two different cache lines, which the switch must keep coherent).
+    let shared = c.ok("mmap shared", mmap(MAP_ANON_SHARED, PAGE, 0, rw));
+    store(shared, 0);
     store(anon, 0x1111);
     store(anon + PAGE, 0x2222);
     store(file + 8, 0x3333);
     let child = syscall(FORK, 0, 0, 0, 0).0;
     if child == 0 {
+        for turn in 0..SHARED_TURNS {
+            let seen = await_value(shared, 2 * turn + 1);
+            c.eq("child sees the parent's turn", seen, 2 * turn + 1);
+            store(shared, 2 * turn + 2);
+        }
         c.eq("child sees pre-fork data", load(anon), 0x1111);
         store(anon, 0xc41d);
         yield_now();
@@ -283,6 +309,11 @@ pub extern "C" fn fork_cow(_: u32) -> ! {
         c.finish("fork child")
     }
     say!("forked child {child}");
+    for turn in 0..SHARED_TURNS {
+        store(shared, 2 * turn + 1);
+        let seen = await_value(shared, 2 * turn + 2);
+        c.eq("parent sees the child's turn", seen, 2 * turn + 2);
+    }
     store(anon + PAGE, 0x9a9e);
     yield_now();
     c.eq("parent keeps pre-fork data", load(anon), 0x1111);
