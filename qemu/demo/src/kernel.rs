@@ -686,7 +686,7 @@ impl Kernel {
             .index(pid)
             .and_then(|i| self.procs[i].space.as_ref()?.table().fcse_window());
         match window {
-            Some(pid) if far / FCSE_WINDOW == u32::from(pid) => far % FCSE_WINDOW,
+            Some(fcse_pid) if far / FCSE_WINDOW == u32::from(fcse_pid) => far % FCSE_WINDOW,
             _ => far,
         }
     }
