@@ -46,7 +46,7 @@ use vacmm::mmu::{
     Arch, Attributes, L1Descriptor, MmuConfig, PageTable, TableError, TableMemory, enable_mmu,
 };
 use vacmm_qemu::harness::TestResult;
-use vacmm_qemu::mm::{FramePool, IdentityTables};
+use vacmm_qemu::mm::{FramePool, IdentityTables, identity_kernel_table};
 use vacmm_qemu::{QemuCpu, booted_cpu, check, check_eq, println};
 
 const MIB: u32 = 1 << 20;
@@ -100,16 +100,7 @@ fn set_up() -> Result<World, TableError> {
     // at VA = PA below (and the MMU is off until then).
     let mut mem = unsafe { IdentityTables::new(cpu) };
     let mut frames = FramePool::new();
-    let l1 = frames.allocate(16 << 10).expect("pool has room");
-    let mut kernel = PageTable::new(&mut mem, l1, arch)?;
-    for mib in 0..128 {
-        let at = mib * MIB;
-        kernel.map_section(&mut mem, VirtAddr(at), PhysAddr(at), Attributes::KERNEL_RWX)?;
-    }
-    for mib in 0x100..0x102 {
-        let at = mib * MIB;
-        kernel.map_section(&mut mem, VirtAddr(at), PhysAddr(at), Attributes::DEVICE)?;
-    }
+    let kernel = identity_kernel_table(&mut mem, &mut frames, arch, |_| Attributes::KERNEL_RWX)?;
     let config = MmuConfig {
         kernel_table: kernel.l1(),
         ttbr1_split: 0,

@@ -50,7 +50,9 @@ use vacmm_qemu::fault::{
     status_code,
 };
 use vacmm_qemu::harness::{Failure, TestResult};
-use vacmm_qemu::mm::{FramePool, IdentityTables, POOL_END, POOL_START, share_kernel_entries};
+use vacmm_qemu::mm::{
+    FramePool, IdentityTables, POOL_END, POOL_START, identity_kernel_table, share_kernel_entries,
+};
 use vacmm_qemu::{check, check_eq, println};
 
 const MIB: u32 = 1 << 20;
@@ -142,18 +144,7 @@ fn set_up() -> Result<World, Failure> {
     // the engine only names frames of the memory system built below.
     let mut mem = unsafe { IdentityTables::new(cpu) };
     let mut pool = FramePool::new();
-    let l1 = pool
-        .allocate(16 << 10)
-        .expect("pool has room for the kernel table");
-    let mut kernel = PageTable::new(&mut mem, l1, arch)?;
-    for mib in 0..128 {
-        let at = mib * MIB;
-        kernel.map_section(&mut mem, VirtAddr(at), PhysAddr(at), Attributes::KERNEL_RWX)?;
-    }
-    for mib in 0x100..0x102 {
-        let at = mib * MIB;
-        kernel.map_section(&mut mem, VirtAddr(at), PhysAddr(at), Attributes::DEVICE)?;
-    }
+    let mut kernel = identity_kernel_table(&mut mem, &mut pool, arch, |_| Attributes::KERNEL_RWX)?;
     let config = MmuConfig {
         kernel_table: kernel.l1(),
         ttbr1_split: if arch == Arch::Armv6 { 1 } else { 0 },

@@ -31,7 +31,7 @@ use vacmm_qemu::fault::{
     FaultKind, PERMISSION_PAGE, TRANSLATION_PAGE, TRANSLATION_SECTION, catch_fault, status_code,
 };
 use vacmm_qemu::harness::TestResult;
-use vacmm_qemu::mm::{FramePool, IdentityTables, share_kernel_entries};
+use vacmm_qemu::mm::{FramePool, IdentityTables, identity_kernel_table, share_kernel_entries};
 use vacmm_qemu::{check, check_eq, println};
 
 const MIB: u32 = 1 << 20;
@@ -79,18 +79,7 @@ fn set_up() -> Result<World, TableError> {
     // at VA = PA below (and the MMU is off until then).
     let mut mem = unsafe { IdentityTables::new(cpu) };
     let mut frames = FramePool::new();
-    let l1 = frames
-        .allocate(16 << 10)
-        .expect("pool has room for the kernel table");
-    let mut kernel = PageTable::new(&mut mem, l1, arch)?;
-    for mib in 0..128 {
-        let at = mib * MIB;
-        kernel.map_section(&mut mem, VirtAddr(at), PhysAddr(at), Attributes::KERNEL_RWX)?;
-    }
-    for mib in 0x100..0x102 {
-        let at = mib * MIB;
-        kernel.map_section(&mut mem, VirtAddr(at), PhysAddr(at), Attributes::DEVICE)?;
-    }
+    let kernel = identity_kernel_table(&mut mem, &mut frames, arch, |_| Attributes::KERNEL_RWX)?;
     let split = if arch == Arch::Armv6 { 1 } else { 0 };
     let config = MmuConfig {
         kernel_table: kernel.l1(),

@@ -19,7 +19,7 @@ use alloc::vec::Vec;
 use vacmm::addr::{PhysAddr, VirtAddr, VirtRange};
 use vacmm::cache::CacheMaintenance;
 use vacmm::coherence::{AccessError, KernelAccess};
-use vacmm::mmu::{PageTable, TableError, TableFrames, TableMemory};
+use vacmm::mmu::{Arch, Attributes, PageTable, TableError, TableFrames, TableMemory};
 
 /// Where the image's writable memory (.data, .bss, heap, stacks) starts:
 /// linker.ld's HIGH region, above the FCSE's 32 MiB.
@@ -47,6 +47,31 @@ pub const KERNEL_RANGES: [(u32, u32); 4] = [
     (POOL_START, POOL_END - POOL_START),
     DEVICES,
 ];
+
+/// Builds the kernel's table these kernels run on (the MMU still off): all
+/// RAM (0..[`POOL_END`]) mapped VA = PA in sections with the attributes
+/// `ram(mib_address)` gives, and the [`DEVICES`]. Its L1 comes from
+/// `frames`.
+pub fn identity_kernel_table<M: TableMemory>(
+    mem: &mut M,
+    frames: &mut FramePool,
+    arch: Arch,
+    ram: impl Fn(u32) -> Attributes,
+) -> Result<PageTable, TableError> {
+    let l1 = frames
+        .allocate(L1_BYTES)
+        .ok_or(TableError::OutOfFrames { va: VirtAddr(0) })?;
+    let mut kernel = PageTable::new(mem, l1, arch)?;
+    const MIB: u32 = 1 << 20;
+    for at in (0..POOL_END).step_by(MIB as usize) {
+        kernel.map_section(mem, VirtAddr(at), PhysAddr(at), ram(at))?;
+    }
+    let (devices, len) = DEVICES;
+    for at in (devices..devices + len).step_by(MIB as usize) {
+        kernel.map_section(mem, VirtAddr(at), PhysAddr(at), Attributes::DEVICE)?;
+    }
+    Ok(kernel)
+}
 
 /// Shares the kernel's entries for [`KERNEL_RANGES`] and `extra` (e.g. the
 /// engine's kernel windows) from `kernel` into the user table `user`.

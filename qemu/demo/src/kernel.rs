@@ -40,7 +40,7 @@ use vacmm::mmu::{
 use vacmm_qemu::fault::{
     FaultKind, PERMISSION_PAGE, TRANSLATION_PAGE, TRANSLATION_SECTION, catch_fault, status_code,
 };
-use vacmm_qemu::mm::{FramePool, IdentityTables, share_kernel_entries};
+use vacmm_qemu::mm::{FramePool, IdentityTables, identity_kernel_table, share_kernel_entries};
 use vacmm_qemu::println;
 
 use crate::abi::{self, *};
@@ -251,10 +251,6 @@ impl Kernel {
         // the kernel table maps VA = PA (and the MMU is off until then).
         let mut mem = unsafe { IdentityTables::new(cpu) };
         let mut pool = FramePool::new();
-        let l1 = pool
-            .allocate(16 << 10)
-            .ok_or("no room for the kernel table")?;
-        let mut kernel = PageTable::new(&mut mem, l1, arch).map_err(|e| format!("{e}"))?;
         // The image's text and read-only data are the user programs'
         // (user.rs): those MiBs are user-readable and executable, in the
         // kernel's table too (ARMv6 caches global entries across tables,
@@ -266,23 +262,15 @@ impl Kernel {
             execute: Execute::Allow,
             ..Attributes::KERNEL_RWX
         };
-        for mib in 0..128 {
-            let at = mib * MIB;
-            let attrs = if at < user_text_end {
+        let ram = |at| {
+            if at < user_text_end {
                 user_text
             } else {
                 Attributes::KERNEL_RWX
-            };
-            kernel
-                .map_section(&mut mem, VirtAddr(at), PhysAddr(at), attrs)
-                .map_err(|e| format!("{e}"))?;
-        }
-        for mib in 0x100..0x102 {
-            let at = mib * MIB;
-            kernel
-                .map_section(&mut mem, VirtAddr(at), PhysAddr(at), Attributes::DEVICE)
-                .map_err(|e| format!("{e}"))?;
-        }
+            }
+        };
+        let mut kernel =
+            identity_kernel_table(&mut mem, &mut pool, arch, ram).map_err(|e| format!("{e}"))?;
         let config = MmuConfig {
             kernel_table: kernel.l1(),
             ttbr1_split: if arch == Arch::Armv6 { 1 } else { 0 },
