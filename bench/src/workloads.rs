@@ -140,18 +140,19 @@ fn word(round: u32, i: u32) -> u32 {
 }
 
 /// The kernel writes every word of `frames` through its linear map (a
-/// `read()` into the page cache) and tells the engine.
+/// `read()` into the page cache), bracketed by the engine's guard.
 fn kernel_fill<P: Policy>(
     w: &mut World<P>,
     frames: &[PhysAddr],
     round: u32,
 ) -> Result<(), BenchError> {
     for &pa in frames {
-        let kva = w.engine.kernel_va(pa).as_u32();
+        let mut write = w.engine.page_cache_write(&mut w.sys, pa)?;
+        let kva = write.va().as_u32();
         for i in 0..PAGE / 4 {
-            w.sys.mem.store(kva + 4 * i, 4, word(round, i))?;
+            write.mem().store(kva + 4 * i, 4, word(round, i))?;
         }
-        w.engine.flush_dcache_page(&mut w.sys, pa)?;
+        write.finish()?;
     }
     Ok(())
 }

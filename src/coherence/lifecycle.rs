@@ -230,8 +230,12 @@ impl<P: Policy> Engine<P> {
     }
 
     /// `mprotect` with the maintenance it owes: dirty lines are written
-    /// back before write permission goes, and every page in the range is
-    /// re-checked for alias conflicts (gained or lost).
+    /// back before write permission goes, every page in the range is
+    /// re-checked for alias conflicts (gained or lost), and resident pages
+    /// that become executable get their code to the I-side (cleaned to
+    /// memory, old instructions dropped from the I-cache) — on every cache
+    /// kind, since code written through the D-cache never reaches the
+    /// I-cache by itself.
     pub fn mprotect<M: TableMemory, F: TableFrames>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
@@ -242,8 +246,25 @@ impl<P: Policy> Engine<P> {
     ) -> Result<(), CoherenceError> {
         check_range(va, len)?;
         let touched = self.frames_in(space, va, len);
+        let becoming_executable: Vec<(VirtAddr, PhysAddr)> = if prot.contains(Protection::EXEC) {
+            space
+                .resident_in(va, len)
+                .filter(|&(va, _)| {
+                    space
+                        .find_vma(va)
+                        .is_some_and(|v| !v.prot().contains(Protection::EXEC))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        // On an aliasing cache this also cleans the user's lines of the
+        // pages becoming executable.
         self.flush_cache_range(sys, space, va, len)?;
         space.mprotect(sys, va, len, prot)?;
+        for &(va, pa) in &becoming_executable {
+            self.sync_icache(sys, space.id(), va, pa)?;
+        }
         self.recheck(sys, space, &touched)
     }
 
@@ -339,6 +360,7 @@ impl<P: Policy> Engine<P> {
         let child = parent.fork(sys, child_id, child_table)?;
         // The child shares its parent's shared mappings from the start.
         let frames: Vec<PhysAddr> = child.resident().map(|(_, pa)| pa).collect();
+        // The child runs only after a switch, which separates them.
         for pa in frames {
             self.note_sharing(sys, pa)?;
         }

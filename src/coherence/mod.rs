@@ -8,7 +8,9 @@
 //!   page fault                      Engine::fault (zero-fill / copy-on-write
 //!                                   through colour-matched kernel windows,
 //!                                   then update_mmu_cache)
-//!   kernel wrote a page-cache page  Engine::flush_dcache_page (deferred while
+//!   kernel writes a page-cache page Engine::page_cache_write → guard
+//!                                   (flush_dcache_page before if users map
+//!                                   it writable, and after: deferred while
 //!                                   no user maps it)
 //!   kernel touches a user page      Engine::kmap → Kmap guard (maintenance
 //!                                   before, and on drop)
@@ -62,10 +64,12 @@ use crate::mmu::{MemoryType, TableError, TableMemory};
 pub mod dma;
 mod fault;
 mod lifecycle;
+mod page_cache;
 pub mod shared;
 mod windows;
 
 pub use lifecycle::ExitRefused;
+pub use page_cache::PageCacheWrite;
 pub use windows::{KernelWindows, Kmap, KmapAccess, WindowError};
 
 #[cfg(all(test, feature = "sim"))]
@@ -200,6 +204,10 @@ pub struct Counters {
     /// dropped the lines of pages shared writable across spaces (see
     /// [`Engine::switch_to`]).
     pub cross_space_separations: u64,
+    /// Pages that became shared writable across spaces, in separate
+    /// lines, at a mapping (not a switch): their user lines were cleaned
+    /// and dropped at once (see [`Engine::make_coherent`]).
+    pub newly_shared_separations: u64,
 }
 
 /// Why an engine call failed. Each carries the offending values.
@@ -508,18 +516,20 @@ impl<P: Policy> Engine<P> {
         Ok(writable && separate)
     }
 
-    /// Remembers `pa` if [`shared_in_separate_lines`](Self::shared_in_separate_lines).
+    /// Remembers `pa` if [`shared_in_separate_lines`](Self::shared_in_separate_lines);
+    /// true if it was not remembered before (newly shared).
     fn note_sharing<M: TableMemory, F>(
         &mut self,
         sys: &MemorySystem<M, F>,
         pa: PhysAddr,
-    ) -> Result<(), CoherenceError> {
+    ) -> Result<bool, CoherenceError> {
         if self.shared_in_separate_lines(sys, pa)?
             && let Err(at) = self.shared_across_spaces.binary_search(&pa)
         {
             self.shared_across_spaces.insert(at, pa);
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// After a switch that left other spaces' lines in the cache: cleans
@@ -775,9 +785,14 @@ impl<P: Policy> Engine<P> {
     /// user mapping. With no user mapping the work is deferred to
     /// [`update_mmu_cache`](Self::update_mmu_cache).
     ///
-    /// This is the *after* half only, as in Linux: for a page users may be
-    /// writing meanwhile, bracket the kernel's access with
-    /// [`kmap`](Self::kmap), which also flushes their lines first.
+    /// This is the *after* half only, as in Linux. A user's dirty line of
+    /// the page, held apart from the kernel's (VIVT, or VIPT at another
+    /// colour), would be written back by it over the kernel's newer bytes:
+    /// for a page users may map writable, write through
+    /// [`page_cache_write`](Self::page_cache_write), whose guard does the
+    /// half owed before the write too (or call this before as well, as
+    /// Linux's `generic_perform_write` does), or through
+    /// [`kmap`](Self::kmap).
     pub fn flush_dcache_page<M: TableMemory, F>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
@@ -871,26 +886,47 @@ impl<P: Policy> Engine<P> {
             .find_vma(va)
             .is_some_and(|v| v.prot().contains(Protection::EXEC));
         if exec {
-            // Code reaches the I-cache from memory: the D-side copy must be
-            // there first, whatever the cache kind.
-            let cpu = sys.mem.cache();
-            cpu.clean_dcache_range(page_range(kva));
-            cpu.drain_write_buffer();
-            if space.id() == self.current {
-                // Where the I-cache holds it: the FCSE-modified address on
-                // VIVT (the space runs, so it is live).
-                let at = match self.info.kind {
-                    CacheKind::Vivt => self.vivt_line_address(space.id(), va).unwrap_or(va),
-                    _ => va,
-                };
-                cpu.invalidate_icache_range(page_range(at));
-            } else {
-                cpu.invalidate_icache_all();
-            }
-            sys.frames.set_flags(pa, PageFlags::EXECUTABLE)?;
-            self.counters.icache_flushes += 1;
+            self.sync_icache(sys, space.id(), va, pa)?;
         }
         self.make_coherent(sys, space, pa)
+    }
+
+    /// Frame `pa` is about to be run at user address `va` of `space`
+    /// (mapped executable by a fault, or made executable by `mprotect`):
+    /// code reaches the I-cache from memory, so the D-side copy must be
+    /// there first, whatever the cache kind, and the I-cache must drop
+    /// what it fetched of the page before. The user alias's own lines are
+    /// the caller's to clean where they are separate from the kernel's
+    /// (an aliasing cache); on any other cache the kernel alias's lines
+    /// are the user's too.
+    pub(super) fn sync_icache<M: TableMemory, F>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        space: SpaceId,
+        va: VirtAddr,
+        pa: PhysAddr,
+    ) -> Result<(), CoherenceError> {
+        let kva = self.kernel_va(pa);
+        // Lines fetched through another mapping of the frame (another
+        // colour, another space) are reachable only by the whole I-cache.
+        let one_mapping = sys.frames.user_mappings(pa)?.count() <= 1;
+        let cpu = sys.mem.cache();
+        cpu.clean_dcache_range(page_range(kva));
+        cpu.drain_write_buffer();
+        if space == self.current && one_mapping {
+            // Where the I-cache holds it: the FCSE-modified address on
+            // VIVT (the space runs, so it is live).
+            let at = match self.info.kind {
+                CacheKind::Vivt => self.vivt_line_address(space, va).unwrap_or(va),
+                _ => va,
+            };
+            cpu.invalidate_icache_range(page_range(at));
+        } else {
+            cpu.invalidate_icache_all();
+        }
+        sys.frames.set_flags(pa, PageFlags::EXECUTABLE)?;
+        self.counters.icache_flushes += 1;
+        Ok(())
     }
 
     // ---- make_coherent ------------------------------------------------------------
@@ -904,9 +940,14 @@ impl<P: Policy> Engine<P> {
     /// [`Counters::made_uncached`] / [`Counters::restored`], and the frame's
     /// [`PageFlags::UNCACHED`] says which state this space left it in.
     ///
-    /// Aliases in *other* spaces cannot conflict: on VIVT a flushing switch
-    /// separates them, and on VIPT shared mappings are colour-aligned by
-    /// `get_unmapped_area` (a misaligned `MAP_FIXED` is refused).
+    /// Aliases in *other* spaces are not made uncached: a flushing switch
+    /// separates them on VIVT. Where switches do not flush (FCSE PIDs,
+    /// ASIDs with mappings at different colours) the page is remembered
+    /// and its user lines cleaned and dropped after each switch
+    /// ([`switch_to`](Self::switch_to)) — and at once when this mapping is
+    /// the one that makes it shared, since the space that installs it may
+    /// read it before any switch (counted in
+    /// [`Counters::newly_shared_separations`]).
     pub fn make_coherent<M: TableMemory, F>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
@@ -938,7 +979,17 @@ impl<P: Policy> Engine<P> {
             }
             return Ok(());
         }
-        self.note_sharing(sys, pa)?;
+        if self.note_sharing(sys, pa)? {
+            // A page that just became shared across spaces: the other
+            // spaces' lines of it were left in the cache by a switch that
+            // did not flush (FCSE PIDs, ASIDs) and may hold data newer than
+            // memory, or older. The next switch would separate them, but
+            // this space may read the page now.
+            let mut whole = false;
+            self.separate_shared_page(sys, pa, &mut whole)?;
+            sys.mem.cache().drain_write_buffer();
+            self.counters.newly_shared_separations += 1;
+        }
         let mut aliases: alloc::vec::Vec<(VirtAddr, bool, bool)> = alloc::vec::Vec::new();
         for m in sys.frames.mappings(pa)? {
             if m.kind == MappingKind::User && m.space == space.id() {

@@ -19,6 +19,7 @@ use crate::mmu::{Arch, Attributes, ContextSwitcher, KeyAllocator, PageTable};
 use crate::sim::{self, CpuModel, KERNEL, MemType, Sim, SimError, ViolationKind};
 
 mod random;
+mod review;
 
 const MEMORY: u32 = 8 << 20;
 const KERNEL_L1: u32 = 0x4000;

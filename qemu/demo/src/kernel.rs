@@ -8,7 +8,7 @@
 //! |-------------------------------|----------------------------------------------|-------------------------|
 //! | user page fault               | `Engine::fault` (zero-fill, CoW copy, map; `update_mmu_cache` / `make_coherent` inside) | [`Kernel::data_abort`]  |
 //! | mmap / munmap / mprotect      | `Engine::mmap` / `munmap` / `mprotect`       | [`Kernel::syscall`]     |
-//! | kernel writes page-cache page | `Engine::flush_dcache_page`                  | [`Kernel::file_poke`]   |
+//! | kernel writes page-cache page | `Engine::page_cache_write` (guard)           | [`Kernel::file_poke`]   |
 //! | fork                          | `Engine::fork`                               | [`Kernel::fork`]        |
 //! | exit                          | `Engine::exit` (after switching away)        | [`Kernel::reap`]        |
 //! | context switch                | `Engine::switch_to`                          | [`Kernel::schedule`]    |
@@ -317,8 +317,8 @@ impl Kernel {
         };
 
         // The in-memory "disk" file: read into the page cache as a
-        // driver would, through the kernel's alias, then flush_dcache_page
-        // (deferred: nobody maps it yet).
+        // driver would, through the kernel's alias inside the page-cache
+        // write guard (its flush_dcache_page is deferred: nobody maps it yet).
         let file = sys
             .objects
             .create(ObjectKind::File, FILE_PAGES)
@@ -335,12 +335,13 @@ impl Kernel {
             sys.objects
                 .insert_page(file, page, frame)
                 .map_err(|e| format!("{e}"))?;
-            for offset in (0..PAGE).step_by(4) {
-                kernel_store(frame.as_u32() + offset, abi::file_word(page, offset));
-            }
-            engine
-                .flush_dcache_page(&mut sys, frame)
+            let write = engine
+                .page_cache_write(&mut sys, frame)
                 .map_err(|e| format!("{e}"))?;
+            for offset in (0..PAGE).step_by(4) {
+                kernel_store(write.va().as_u32() + offset, abi::file_word(page, offset));
+            }
+            write.finish().map_err(|e| format!("{e}"))?;
             file_frames.push(frame);
         }
         let buffer = engine
@@ -950,19 +951,25 @@ impl Kernel {
     }
 
     /// A kernel write to a page-cache page (a `write()` to the file):
-    /// through the kernel's own alias, then `flush_dcache_page` — which
-    /// defers if no user maps the page and otherwise cleans the aliases
-    /// that can hold lines.
+    /// through the kernel's own alias inside `Engine::page_cache_write`'s
+    /// guard — which first flushes users that map the page writable (their
+    /// dirty lines would otherwise be written back over this store), then
+    /// ends with `flush_dcache_page`, deferred if no user maps the page.
     fn file_poke(&mut self, page: u32, offset: u32, value: u32) -> Result<u32, i32> {
         let frame = *self.file_frames.get(page as usize).ok_or(EINVAL)?;
         if offset >= PAGE || !offset.is_multiple_of(4) {
             return Err(EINVAL);
         }
-        kernel_store(self.engine.kernel_va(frame).as_u32() + offset, value);
-        if !self.omit_flush_dcache_page {
-            self.engine
-                .flush_dcache_page(&mut self.sys, frame)
+        if self.omit_flush_dcache_page {
+            // The negative control: a bare store, no maintenance at all.
+            kernel_store(self.engine.kernel_va(frame).as_u32() + offset, value);
+        } else {
+            let write = self
+                .engine
+                .page_cache_write(&mut self.sys, frame)
                 .map_err(|_| EINVAL)?;
+            kernel_store(write.va().as_u32() + offset, value);
+            write.finish().map_err(|_| EINVAL)?;
         }
         self.stats.kernel_file_writes += 1;
         Ok(0)

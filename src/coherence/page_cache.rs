@@ -1,0 +1,129 @@
+//! Kernel writes to page-cache pages (`write()` to a file, a driver's
+//! read into the page cache): the [`PageCacheWrite`] guard.
+//!
+//! ```text
+//!   page_cache_write(pa)   users map pa writable in lines apart from the
+//!                          kernel's? flush_dcache_page now (their dirty
+//!                          lines reach memory and leave)
+//!   guard.va()             the kernel stores through its linear map
+//!   finish() / drop        flush_dcache_page (deferred if nobody maps pa)
+//! ```
+//!
+//! `flush_dcache_page` alone is the *after* half. On a cache whose user
+//! and kernel aliases hold separate lines (VIVT, VIPT at different
+//! colours) a user's dirty line of the page, written back by that after
+//! half, lands over the kernel's newer bytes: a lost write. Linux's
+//! `generic_perform_write` calls `flush_dcache_page` before the copy too
+//! when the mapping is writably mapped (`mapping_writably_mapped`, mm/filemap.c);
+//! the guard makes that bracket impossible to forget.
+
+use super::*;
+
+/// A kernel write to page-cache page `pa` in progress, through the
+/// kernel's linear map; see [`Engine::page_cache_write`]. Borrowing the
+/// engine and the memory system, no other engine call can run while it
+/// lives. The maintenance owed after the write happens in
+/// [`finish`](Self::finish), which reports errors, or on drop.
+pub struct PageCacheWrite<'a, P: Policy, M: TableMemory, F> {
+    engine: &'a mut Engine<P>,
+    sys: &'a mut MemorySystem<M, F>,
+    pa: PhysAddr,
+    done: bool,
+}
+
+impl<P: Policy> Engine<P> {
+    /// Starts a kernel write to page-cache page `pa` (a frame the kernel
+    /// writes through its linear map while users may map it): does the
+    /// maintenance owed before the write and returns the guard whose end
+    /// does [`flush_dcache_page`](Self::flush_dcache_page).
+    ///
+    /// # Example
+    /// ```
+    /// use vacmm::addr::PhysAddr;
+    /// use vacmm::coherence::{CoherenceError, Engine};
+    /// use vacmm::mm::space::MemorySystem;
+    /// use vacmm::mmu::TableMemory;
+    ///
+    /// /// `write()` of one word to the file page the page cache holds in `frame`.
+    /// fn write_word<M: TableMemory, F>(
+    ///     engine: &mut Engine,
+    ///     sys: &mut MemorySystem<M, F>,
+    ///     frame: PhysAddr,
+    ///     offset: u32,
+    ///     value: u32,
+    /// ) -> Result<(), CoherenceError> {
+    ///     let write = engine.page_cache_write(sys, frame)?;
+    ///     let at = (write.va().as_u32() + offset) as *mut u32;
+    ///     // SAFETY: the kernel's linear map of `frame`; `offset` is in the page.
+    ///     unsafe { at.write_volatile(value) };
+    ///     write.finish()
+    /// }
+    /// ```
+    pub fn page_cache_write<'a, M: TableMemory, F>(
+        &'a mut self,
+        sys: &'a mut MemorySystem<M, F>,
+        pa: PhysAddr,
+    ) -> Result<PageCacheWrite<'a, P, M, F>, CoherenceError> {
+        if self.writably_mapped_apart_from_kernel(&sys.frames, pa)? {
+            self.flush_dcache_page(sys, pa)?;
+        }
+        Ok(PageCacheWrite {
+            engine: self,
+            sys,
+            pa,
+            done: false,
+        })
+    }
+
+    /// True if a user maps `pa` writable in lines the kernel alias does
+    /// not share: only then can a user's dirty line meet the kernel's write.
+    fn writably_mapped_apart_from_kernel(
+        &self,
+        frames: &FrameDb,
+        pa: PhysAddr,
+    ) -> Result<bool, FrameError> {
+        let kva = self.kernel_va(pa);
+        Ok(frames
+            .user_mappings(pa)?
+            .any(|m| m.writable && self.separate_lines(m.va, kva)))
+    }
+}
+
+impl<P: Policy, M: TableMemory, F> PageCacheWrite<'_, P, M, F> {
+    /// The kernel address to write through: the linear map's.
+    pub fn va(&self) -> VirtAddr {
+        self.engine.kernel_va(self.pa)
+    }
+
+    /// The frame.
+    pub fn pa(&self) -> PhysAddr {
+        self.pa
+    }
+
+    /// The memory (for kernels whose accesses go through it, like the
+    /// `sim` model).
+    pub fn mem(&mut self) -> &mut M {
+        &mut self.sys.mem
+    }
+
+    /// Ends the write: [`Engine::flush_dcache_page`].
+    pub fn finish(mut self) -> Result<(), CoherenceError> {
+        self.complete()
+    }
+
+    fn complete(&mut self) -> Result<(), CoherenceError> {
+        if self.done {
+            return Ok(());
+        }
+        self.done = true;
+        self.engine.flush_dcache_page(self.sys, self.pa)
+    }
+}
+
+impl<P: Policy, M: TableMemory, F> Drop for PageCacheWrite<'_, P, M, F> {
+    fn drop(&mut self) {
+        // Errors here are flush_dcache_page's (a frame the database does
+        // not know); `finish` reports them.
+        let _ = self.complete();
+    }
+}

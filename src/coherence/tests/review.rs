@@ -1,0 +1,233 @@
+//! Engine failures a review reproduced in paths the random programs did not
+//! reach (issue 18). Each test failed on the engine before its fix; each
+//! has a twin that leaves the maintenance out and is caught.
+
+extern crate std;
+
+use super::*;
+use crate::mm::space::Protection;
+
+/// Where two processes' mappings of one page can sit in separate lines
+/// across a switch that does not flush: one address under FCSE PIDs (the
+/// PIDs move it to two lines), two colours under ASIDs (aliasing VIPT).
+fn newly_shared_cases() -> [(&'static str, CpuModel, [u32; 2]); 4] {
+    let fcse = [0x0180_0000; 2];
+    let colours = [0x0180_0000, 0x0180_1000];
+    [
+        ("ARM926 FCSE", CpuModel::arm926_keyed(), fcse),
+        (
+            "ARM926 FCSE, no write buffer",
+            CpuModel::arm926_keyed().with_write_buffer(0),
+            fcse,
+        ),
+        ("ARM1136 32K", CpuModel::arm1136_32k(), colours),
+        ("ARM1136 64K", CpuModel::arm1136_64k(), colours),
+    ]
+}
+
+/// Process A maps a file page shared and writes it through a cached line
+/// (a load fills it, the store dirties it); the switch to B does not
+/// flush; B then maps the same page for the first time and reads it. The
+/// page becomes shared across spaces only at B's fault, after the switch
+/// that would have separated it. Returns the oracle's findings and what
+/// B read.
+fn newly_shared_page(model: CpuModel, vas: [u32; 2], faults: Faults) -> (Vec<ViolationKind>, u32) {
+    let mut m = Machine::new(model);
+    // No colouring: MAP_FIXED at another colour is the kernel's choice.
+    m.colour_span = PAGE;
+    let fcse = model.info().kind == CacheKind::Vivt;
+    if fcse {
+        m.switcher = ContextSwitcher::vivt_fcse(KeyAllocator::fcse_pids(1, 63).unwrap());
+    }
+    let mut a = m.space();
+    let mut b = m.space();
+    let file = m.file(1);
+    for (space, va) in [(&mut a, vas[0]), (&mut b, vas[1])] {
+        let args = MmapArgs {
+            addr: Some(VirtAddr(va)),
+            fixed: true,
+            ..MmapArgs::shared_object(file, 0, PAGE)
+        };
+        space.mmap(&mut m.sys, args).unwrap();
+        space.table_mut().set_fits_fcse_window(fcse);
+    }
+    m.switch_to(&mut a);
+    user_load(&mut m, &mut a, vas[0], faults);
+    user_store(&mut m, &mut a, vas[0], 0xa11c_e000, faults);
+    m.switch_to(&mut b);
+    let seen = user_load(&mut m, &mut b, vas[1], faults);
+    (violations(&mut m), seen)
+}
+
+#[test]
+fn a_page_newly_shared_after_a_non_flushing_switch_reads_the_other_space_s_write() {
+    for (name, model, vas) in newly_shared_cases() {
+        let (bad, seen) = newly_shared_page(model, vas, Faults::Engine);
+        assert_eq!((bad, seen), (vec![], 0xa11c_e000), "{name}");
+    }
+}
+
+#[test]
+fn twin_a_newly_shared_page_without_the_engine_is_caught() {
+    for (name, model, vas) in newly_shared_cases() {
+        let (bad, seen) = newly_shared_page(model, vas, Faults::Bare);
+        assert_ne!(seen, 0xa11c_e000, "{name}: the twin read the newest value");
+        assert!(bad.contains(&ViolationKind::StaleRead), "{name}: {bad:?}");
+    }
+}
+
+/// A process writes code into an anonymous page, makes it executable with
+/// `mprotect` and runs it; makes it writable again, rewrites it, makes it
+/// executable again and runs it. `through_engine`: the `mprotect` calls go
+/// through `Engine::mprotect`; the twin changes the protection alone.
+/// Returns the oracle's findings and the two words fetched.
+fn code_made_executable_by_mprotect(
+    model: CpuModel,
+    through_engine: bool,
+) -> (Vec<ViolationKind>, [u32; 2]) {
+    let mut m = Machine::new(model);
+    let mut space = m.space();
+    m.switch_to(&mut space);
+    let args = MmapArgs {
+        prot: Protection::READ | Protection::WRITE,
+        ..MmapArgs::anonymous(PAGE)
+    };
+    let va = space.mmap(&mut m.sys, args).unwrap();
+    let code = [0xe320_f000, 0xe12f_ff1e];
+    let mut fetched = [0; 2];
+    for (round, &word) in code.iter().enumerate() {
+        if round > 0 {
+            let rw = Protection::READ | Protection::WRITE;
+            if through_engine {
+                m.engine
+                    .mprotect(&mut m.sys, &mut space, va, PAGE, rw)
+                    .unwrap();
+            } else {
+                space.mprotect(&mut m.sys, va, PAGE, rw).unwrap();
+            }
+        }
+        // A load first, so the store hits a cached line (read-allocate).
+        user_load(&mut m, &mut space, va.as_u32() + 8, Faults::Engine);
+        user_store(&mut m, &mut space, va.as_u32() + 8, word, Faults::Engine);
+        let rx = Protection::READ | Protection::EXEC;
+        if through_engine {
+            m.engine
+                .mprotect(&mut m.sys, &mut space, va, PAGE, rx)
+                .unwrap();
+        } else {
+            space.mprotect(&mut m.sys, va, PAGE, rx).unwrap();
+        }
+        fetched[round] = m.sys.mem.fetch(va.as_u32() + 8).unwrap();
+    }
+    (violations(&mut m), fetched)
+}
+
+#[test]
+fn mprotect_adding_exec_makes_the_written_code_fetchable() {
+    for (name, model) in presets() {
+        let (bad, fetched) = code_made_executable_by_mprotect(model, true);
+        assert_eq!(
+            (bad, fetched),
+            (vec![], [0xe320_f000, 0xe12f_ff1e]),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn twin_mprotect_adding_exec_without_the_engine_fetches_stale_code() {
+    for (name, model) in presets() {
+        let (bad, _) = code_made_executable_by_mprotect(model, false);
+        assert!(bad.contains(&ViolationKind::StaleFetch), "{name}: {bad:?}");
+    }
+}
+
+/// How the kernel writes a page-cache page a process maps shared and has
+/// just written through a cached line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KernelWrite {
+    /// `Engine::page_cache_write`: the maintenance owed before and after.
+    Guard,
+    /// A store through the kernel alias, then `flush_dcache_page` (the
+    /// after half only): what the embedding guide and the demo used to do.
+    StoreThenFlush,
+}
+
+fn kernel_writes_a_page_the_user_dirtied(
+    model: CpuModel,
+    how: KernelWrite,
+) -> (Vec<ViolationKind>, [u32; 2]) {
+    let mut m = Machine::new(model);
+    let mut space = m.space();
+    m.switch_to(&mut space);
+    let file = m.file(1);
+    let colours = m.sys.allocator.colours();
+    // The "wrong" colour for the user, so the aliasing VIPT cache holds the
+    // kernel's and the user's lines apart too.
+    let frame = m
+        .sys
+        .allocator
+        .allocate_colour((colours - 1).min(1))
+        .unwrap();
+    m.sys.objects.insert_page(file, 0, frame).unwrap();
+    let va = space
+        .mmap(&mut m.sys, MmapArgs::shared_object(file, 0, PAGE))
+        .unwrap()
+        .as_u32();
+    // The user's write sits in a dirty line of its alias.
+    user_load(&mut m, &mut space, va, Faults::Engine);
+    user_store(&mut m, &mut space, va, 0x05e2_0001, Faults::Engine);
+    // The kernel writes another word of the same line (a `write()`).
+    match how {
+        KernelWrite::Guard => {
+            let mut write = m.engine.page_cache_write(&mut m.sys, frame).unwrap();
+            let at = write.va().as_u32() + 4;
+            write.mem().store(at, 4, 0x4e2_0002).unwrap();
+            write.finish().unwrap();
+        }
+        KernelWrite::StoreThenFlush => {
+            let kva = m.engine.kernel_va(frame).as_u32();
+            m.sys.mem.store(kva + 4, 4, 0x4e2_0002).unwrap();
+            m.engine.flush_dcache_page(&mut m.sys, frame).unwrap();
+        }
+    }
+    let seen = [
+        user_load(&mut m, &mut space, va, Faults::Engine),
+        user_load(&mut m, &mut space, va + 4, Faults::Engine),
+    ];
+    (violations(&mut m), seen)
+}
+
+#[test]
+fn a_kernel_write_to_a_page_a_user_dirtied_keeps_both_writes() {
+    let mut models = presets().to_vec();
+    models.push((
+        "ARM926 no write buffer",
+        CpuModel::arm926().with_write_buffer(0),
+    ));
+    for (name, model) in models {
+        let (bad, seen) = kernel_writes_a_page_the_user_dirtied(model, KernelWrite::Guard);
+        assert_eq!((bad, seen), (vec![], [0x05e2_0001, 0x4e2_0002]), "{name}");
+    }
+}
+
+#[test]
+fn twin_store_then_flush_dcache_page_loses_the_kernel_write_on_aliasing_caches() {
+    // Without the write buffer: the model's buffer lets the kernel's store
+    // reach memory after the user's line is written back, hiding the loss.
+    let cases = [
+        (
+            "ARM926 no write buffer",
+            CpuModel::arm926().with_write_buffer(0),
+        ),
+        ("ARM1136 32K", CpuModel::arm1136_32k()),
+        ("ARM1136 64K", CpuModel::arm1136_64k()),
+    ];
+    for (name, model) in cases {
+        let (bad, _) = kernel_writes_a_page_the_user_dirtied(model, KernelWrite::StoreThenFlush);
+        assert!(
+            bad.contains(&ViolationKind::StaleWriteBack),
+            "{name}: {bad:?}"
+        );
+    }
+}
