@@ -43,29 +43,38 @@
 //!   ARM926 TAG RAM does); VIVT hits compare the virtual tag only — with
 //!   [`Indexing::VivtKeyed`] the FCSE-modified address (the space's key is
 //!   its PID: user addresses below 32 MiB move to PID × 32 MiB).
-//! - Memory types: write-back and write-through are cached; bufferable and
-//!   strongly-ordered accesses bypass the cache and reach memory at once.
+//! - Memory types: write-back and write-through are cached; bufferable
+//!   accesses bypass the cache (stores through the write buffer);
+//!   strongly-ordered stores bypass cache and write buffer and reach memory
+//!   at once, after the older buffered stores.
 //! - Maintenance by MVA on VIPT/PIPT translates through the current space; an
 //!   unmapped MVA does nothing.
 //! - Table walks and DMA masters read and write memory only, never a cache
-//!   or the write buffer.
-//! - The write buffer (optional, [`CpuModel::write_buffer_entries`]) holds
-//!   stores that bypass or write through the D-cache until a drain, until it
-//!   is full (oldest first), or until the CPU itself reads memory (uncached
-//!   loads and linefills wait for it, so the CPU always sees its own stores;
-//!   only the table walker and DMA masters can see memory without them).
-//!   Line write-backs go to memory directly.
+//!   or the data-side buffers.
+//! - The data-side buffers (optional, [`CpuModel::write_buffer_entries`],
+//!   the ARM926 preset's 4): the write buffer holds stores that bypass or
+//!   write through the D-cache, the write-back buffer one dirty line cast
+//!   out by an eviction or a clean (ARM926EJ-S TRM ch. 4). Both form one
+//!   queue in program order — a write-back never overtakes an older
+//!   buffered store — and reach memory on a drain, when full (oldest first),
+//!   or when the CPU's data side reads memory (uncached loads and D
+//!   linefills wait for them, so the CPU sees its own stores). Instruction
+//!   fetches, I linefills, the table walker and DMA masters do not wait:
+//!   they see memory without the buffered entries. A write-back is checked
+//!   when it lands, against what reached memory before it. Without the
+//!   buffers (the ARM11 presets) stores and write-backs reach memory at once.
 //!
 //! # Not modelled
-//! Timing beyond the [cost model](Costs); write-buffer merging and the
-//! order of buffered stores against write-backs; speculative
+//! Timing beyond the [cost model](Costs); write-buffer merging (each store
+//! is one entry) and its 16-word data limit; the ARM11 write buffer;
+//! speculative
 //! or prefetching fills; L2 caches; TLBs (TLB maintenance is counted only);
 //! permission and alignment faults (unmapped addresses are errors).
 
 mod cache;
 mod config;
+mod write_buffer;
 
-use std::collections::VecDeque;
 use std::fmt;
 
 use rustc_hash::FxHashMap;
@@ -73,6 +82,7 @@ use rustc_hash::FxHashMap;
 pub use config::{Allocation, CacheConfig, CpuModel, Indexing, Replacement, WritePolicy};
 
 use self::cache::{Cache, Probe};
+use self::write_buffer::{BufferedStore, BufferedWriteBack, DataBuffers, MAX_LINE, Pending};
 use crate::addr::VirtAddr;
 use crate::cache::{CacheInfo, CacheMaintenance, MaintenanceError};
 
@@ -436,8 +446,9 @@ pub struct Sim {
     operation: u64,
     violations: Vec<Violation>,
     counters: Counters,
-    /// Stores on their way to memory, oldest first (see [`CpuModel::write_buffer_entries`]).
-    write_buffer: VecDeque<BufferedStore>,
+    /// Stores and line write-backs on their way to memory, oldest first
+    /// (see [`CpuModel::write_buffer_entries`] and `write_buffer.rs`).
+    write_buffer: DataBuffers,
     /// One-entry translation cache: (space, virtual page) → mapping.
     last_translation: Option<(SpaceId, u32, Mapping, bool)>,
     /// Translations walked from attached tables, (space, virtual page) →
@@ -471,7 +482,7 @@ impl Sim {
             counters: Counters::default(),
             last_translation: None,
             tlb: FxHashMap::default(),
-            write_buffer: VecDeque::new(),
+            write_buffer: DataBuffers::new(model.write_buffer_entries),
         }
     }
 
@@ -797,7 +808,8 @@ impl Sim {
         } else {
             self.counters.uncached += 1;
             self.counters.cycles += self.costs.uncached;
-            // The CPU sees its own buffered stores: reads wait for the drain.
+            // The CPU sees its own buffered stores and write-backs: its
+            // data-side reads wait for the buffers to drain.
             self.drain_buffered_stores();
             let p = pa as usize;
             copy(
@@ -898,29 +910,55 @@ impl Sim {
         if to_memory {
             self.counters.uncached += 1;
             self.counters.cycles += self.costs.uncached;
-            self.buffer_store(BufferedStore {
+            let store = BufferedStore {
                 pa,
                 len: size as u8,
                 bytes,
                 version,
-            });
+            };
+            if mem == MemType::StronglyOrdered {
+                // Strongly ordered (ARMv6) / uncached unbuffered C=0,B=0
+                // (ARM926) stores bypass the write buffer (ARM926EJ-S TRM
+                // ch. 4: only bufferable, write-through and write-miss
+                // writes use it; ARMv6 ARM B2.4.1: strongly-ordered
+                // accesses complete in program order with all other
+                // explicit accesses), after the older buffered ones.
+                self.drain_buffered_stores();
+                self.apply_store(store);
+            } else {
+                self.buffer_store(store);
+            }
         }
         Ok(())
     }
 
     /// A store on its way to memory: through the write buffer when the
-    /// model has one (the oldest entry drains when it is full), else at once.
+    /// model has one (the oldest entries drain when it is full), else at once.
     fn buffer_store(&mut self, store: BufferedStore) {
-        if self.model.write_buffer_entries == 0 {
+        if !self.write_buffer.enabled() {
             self.apply_store(store);
             return;
         }
-        if self.write_buffer.len() >= self.model.write_buffer_entries
-            && let Some(oldest) = self.write_buffer.pop_front()
-        {
-            self.apply_store(oldest);
+        self.make_room(false);
+        self.write_buffer.push(Pending::Store(store));
+    }
+
+    /// Lets the oldest buffered entries reach memory until one of the
+    /// given kind fits.
+    fn make_room(&mut self, write_back: bool) {
+        for _ in 0..self.write_buffer.room_for(write_back) {
+            if let Some(oldest) = self.write_buffer.pop_oldest() {
+                self.land(oldest);
+            }
         }
-        self.write_buffer.push_back(store);
+    }
+
+    /// A buffered entry reaches memory.
+    fn land(&mut self, entry: Pending) {
+        match entry {
+            Pending::Store(store) => self.apply_store(store),
+            Pending::WriteBack(line) => self.land_write_back(&line),
+        }
     }
 
     fn apply_store(&mut self, store: BufferedStore) {
@@ -929,7 +967,6 @@ impl Sim {
         self.memory_versions[p..p + n].fill(store.version);
     }
 
-    /// Empties the write buffer into memory.
     /// Counts a TLB operation only ARMv6 has (the model keeps no TLB), or
     /// refuses it on ARMv5 as the CPU backends do.
     fn armv6_tlb_op(&mut self, operation: &'static str) -> Result<(), MaintenanceError> {
@@ -944,9 +981,10 @@ impl Sim {
         Ok(())
     }
 
+    /// Empties the write buffer and the write-back buffer into memory, in order.
     fn drain_buffered_stores(&mut self) {
-        while let Some(store) = self.write_buffer.pop_front() {
-            self.apply_store(store);
+        while let Some(entry) = self.write_buffer.pop_oldest() {
+            self.land(entry);
         }
     }
 
@@ -1000,8 +1038,9 @@ impl Sim {
             copy(&mut v[..n], &self.icache.versions[start..start + n]);
             (b, v)
         } else {
+            // The write buffer is on the data side: an uncached fetch reads
+            // memory without waiting for it (arm-cache-mm.md §1).
             self.counters.uncached += 1;
-            self.drain_buffered_stores();
             let p = pa as usize;
             let mut b = [0u8; 4];
             let mut v = [0u64; 4];
@@ -1266,10 +1305,16 @@ impl Sim {
 
     /// Fills a line for `probe`, evicting (and writing back) a victim.
     fn fill(&mut self, which: Which, probe: &Probe) -> usize {
-        // A linefill waits for the write buffer: the CPU reads its own stores.
-        self.drain_buffered_stores();
         let victim = self.cache(which).victim(probe);
         self.evict(which, victim);
+        if which == Which::Data {
+            // A D linefill waits for the write buffer and the write-back
+            // buffer (the victim's write-back included): the CPU reads its
+            // own stores. An I linefill does not: the buffers are on the
+            // data side (arm-cache-mm.md §1), so code stored but not
+            // drained is not fetched.
+            self.drain_buffered_stores();
+        }
         let cache = self.cache(which);
         let line_pa = cache.line_base(probe.pa);
         let line_va = cache.line_base(probe.va);
@@ -1310,34 +1355,63 @@ impl Sim {
         self.cache(which).meta[i].valid = false;
     }
 
-    /// Writes D line `i` back if it is valid and dirty; checks that no byte
-    /// is older than memory's.
+    /// Writes D line `i` back if it is valid and dirty: into the write-back
+    /// buffer when the model has the buffers (behind the older buffered
+    /// stores), else straight to memory.
     fn write_back(&mut self, i: usize) {
         let meta = self.dcache.meta[i];
         if !(meta.valid && meta.dirty) {
             return;
         }
         let range = self.dcache.bytes(i);
-        let (base, n) = (meta.pa as usize, self.dcache.line_bytes);
-        let line_versions = &self.dcache.versions[range.clone()];
+        let n = self.dcache.line_bytes.min(MAX_LINE);
+        let mut line = Box::new(BufferedWriteBack {
+            pa: meta.pa,
+            va: meta.va,
+            len: n,
+            bytes: [0; MAX_LINE],
+            versions: [0; MAX_LINE],
+        });
+        copy(
+            &mut line.bytes[..n],
+            &self.dcache.data[range.start..range.start + n],
+        );
+        copy(
+            &mut line.versions[..n],
+            &self.dcache.versions[range.start..range.start + n],
+        );
+        self.dcache.meta[i].dirty = false;
+        self.counters.write_backs += 1;
+        self.counters.cycles += self.costs.write_back;
+        if self.write_buffer.enabled() {
+            self.make_room(true);
+            self.write_buffer.push(Pending::WriteBack(line));
+        } else {
+            self.land_write_back(&line);
+        }
+    }
+
+    /// A written-back line reaches memory; checks that no byte is older
+    /// than memory's (what landed there before it: a buffered store, a DMA
+    /// master's write).
+    fn land_write_back(&mut self, line: &BufferedWriteBack) {
+        let (base, n) = (line.pa as usize, line.len);
+        let line_versions = &line.versions[..n];
         let memory_versions = &mut self.memory_versions[base..base + n];
         // A byte older than memory's overwrites newer data: a lost write.
         let lost = line_versions
             .iter()
             .zip(memory_versions.iter())
             .position(|(line, memory)| line < memory)
-            .map(|k| (meta.pa + k as u32, line_versions[k]));
+            .map(|k| (line.pa + k as u32, line_versions[k]));
         copy(memory_versions, line_versions);
-        copy(&mut self.memory[base..base + n], &self.dcache.data[range]);
+        copy(&mut self.memory[base..base + n], &line.bytes[..n]);
         if let Some((pa, seen)) = lost
             && self.truth(pa).writer != Writer::Dead
         {
             let truth = self.truth(pa);
-            self.report_line(ViolationKind::StaleWriteBack, meta.va, pa, truth, seen);
+            self.report_line(ViolationKind::StaleWriteBack, line.va, pa, truth, seen);
         }
-        self.dcache.meta[i].dirty = false;
-        self.counters.write_backs += 1;
-        self.counters.cycles += self.costs.write_back;
     }
 
     /// Invalidates D line `i` without writing it back; a dirty byte that is
@@ -1350,7 +1424,11 @@ impl Sim {
                 let pa = meta.pa + k as u32;
                 let v = self.dcache.versions[idx];
                 let truth = self.truth(pa);
-                if v == truth.version && self.memory_versions[pa as usize] != v {
+                let landing = self
+                    .write_buffer
+                    .newest_version(pa)
+                    .unwrap_or(self.memory_versions[pa as usize]);
+                if v == truth.version && landing != v {
                     self.report_line(ViolationKind::DirtyLineDiscarded, meta.va, pa, truth, v);
                     break;
                 }
@@ -1403,15 +1481,6 @@ impl Sim {
         self.operation += 1;
         self.counters.cycles += self.costs.line_op;
     }
-}
-
-/// A store that bypassed (or wrote through) the D-cache, not yet in memory.
-#[derive(Clone, Copy, Debug)]
-struct BufferedStore {
-    pa: u32,
-    len: u8,
-    bytes: [u8; 4],
-    version: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1644,169 +1713,4 @@ fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const WB: MemType = MemType::WriteBack;
-
-    fn at(pa: u32) -> Translated {
-        Translated {
-            pa,
-            mem: WB,
-            global: true,
-        }
-    }
-
-    #[test]
-    fn writers_pack_and_unpack() {
-        for writer in [
-            Writer::Initial,
-            Writer::Dma,
-            Writer::Dead,
-            Writer::Cpu {
-                space: SpaceId(7),
-                va: 0xffff_fffc,
-                pc: None,
-            },
-            Writer::Cpu {
-                space: SpaceId(u16::MAX),
-                va: 0,
-                pc: Some(0),
-            },
-            Writer::Cpu {
-                space: SpaceId(0),
-                va: 0x1234_5678,
-                pc: Some(0xffff_fffe),
-            },
-        ] {
-            assert_eq!(unpack_writer(pack_writer(writer)), writer);
-        }
-        assert_eq!(pack_writer(Writer::Initial), 0);
-    }
-
-    /// The externally driven entry points see a VIVT alias the way the
-    /// scenario API does, and name the storing instruction.
-    #[test]
-    fn translated_accesses_find_a_vivt_alias_and_its_writer() {
-        let mut sim = Sim::new(CpuModel::arm926().with_write_buffer(0), 64 << 10);
-        let (kernel, user, pa) = (0xc000_2000, 0x0001_0000, 0x2000);
-        assert_eq!(sim.load_at(user, 4, at(pa)), Ok(0));
-        sim.set_site(Some(0x8000_0124));
-        sim.store_at(kernel, 4, 0xdead_beef, at(pa)).unwrap();
-        // The store missed (ARM926 does not allocate on writes) and went to memory.
-        assert_eq!(sim.load_at(kernel, 4, at(pa)), Ok(0xdead_beef));
-        assert!(sim.take_violations().is_empty());
-        // The user alias still holds the line filled before the store.
-        sim.load_at(user, 4, at(pa)).unwrap();
-        let v = sim.take_violations();
-        assert_eq!(v.len(), 1);
-        assert_eq!(v[0].kind, ViolationKind::StaleRead);
-        assert_eq!(
-            v[0].last_writer,
-            Writer::Cpu {
-                space: KERNEL,
-                va: kernel,
-                pc: Some(0x8000_0124)
-            }
-        );
-        // Invalidating the user alias's line by MVA (VIVT: no translation
-        // needed) makes the next load fetch memory.
-        sim.maintain_line(LineOp::Invalidate, user, None);
-        assert_eq!(sim.load_at(user, 4, at(pa)), Ok(0xdead_beef));
-        assert!(sim.violations().is_empty());
-    }
-
-    #[test]
-    fn translated_fetches_and_set_way_operations() {
-        let mut sim = Sim::new(CpuModel::arm1176_16k(), 64 << 10);
-        // A Thumb fetch is two bytes; a byte fetch is a caller mistake.
-        assert_eq!(sim.fetch_at(0x1002, 2, at(0x1002)), Ok(0));
-        assert_eq!(
-            sim.fetch_at(0x1001, 1, at(0x1001)),
-            Err(SimError::BadAccess {
-                va: 0x1001,
-                size: 1
-            })
-        );
-        // Code written through the D-cache and fetched without a clean.
-        sim.load_at(0x1000, 4, at(0x1000)).unwrap();
-        sim.store_at(0x1000, 4, 0xe12f_ff1e, at(0x1000)).unwrap();
-        sim.maintain_line(LineOp::InvalidateInstruction, 0x1000, Some(at(0x1000)));
-        sim.fetch_at(0x1000, 4, at(0x1000)).unwrap();
-        assert_eq!(sim.take_violations()[0].kind, ViolationKind::StaleFetch);
-        // Set/way: the line is in set (0x1000 >> 5) & 127, some way.
-        let set = (0x1000 >> 5) & 127;
-        for way in 0..4 {
-            sim.maintain_set_way(LineOp::Clean, set, way).unwrap();
-        }
-        sim.maintain_line(LineOp::InvalidateInstruction, 0x1000, Some(at(0x1000)));
-        assert_eq!(sim.fetch_at(0x1000, 4, at(0x1000)), Ok(0xe12f_ff1e));
-        assert!(sim.violations().is_empty());
-        assert_eq!(
-            sim.maintain_set_way(LineOp::Clean, 128, 0),
-            Err(SimError::NoSuchLine { set: 128, way: 0 })
-        );
-        // Dropping the whole D-cache with a dirty line loses the write.
-        sim.store_at(0x1000, 4, 1, at(0x1000)).unwrap();
-        sim.invalidate_dcache_all();
-        assert_eq!(
-            sim.take_violations()[0].kind,
-            ViolationKind::DirtyLineDiscarded
-        );
-    }
-
-    #[test]
-    fn preload_sets_initial_contents_without_versions() {
-        let mut sim = Sim::new(CpuModel::arm926(), 64 << 10);
-        sim.preload(0x3000, &0x0000_1c0e_u32.to_le_bytes()).unwrap();
-        assert_eq!(sim.table_walk(0x3000), Ok(0x1c0e));
-        assert!(sim.violations().is_empty());
-        assert!(sim.preload(0xfffc, &[0; 8]).is_err());
-    }
-
-    #[test]
-    fn scenario_mistakes_are_typed_errors() {
-        let mut sim = Sim::new(CpuModel::arm926(), 64 << 10);
-        assert_eq!(
-            sim.load(0x1000, 4),
-            Err(SimError::Unmapped {
-                space: KERNEL,
-                va: 0x1000
-            })
-        );
-        assert_eq!(
-            sim.load(0x1002, 4),
-            Err(SimError::BadAccess {
-                va: 0x1002,
-                size: 4
-            })
-        );
-        assert_eq!(
-            sim.load(0x1000, 3),
-            Err(SimError::BadAccess {
-                va: 0x1000,
-                size: 3
-            })
-        );
-        assert_eq!(
-            sim.map(KERNEL, 0xc000_0000, 0x1_0000, MemType::WriteBack, true),
-            Err(SimError::OutOfMemory {
-                pa: 0x1_0000,
-                size: 64 << 10
-            })
-        );
-        assert!(sim.memory(0xffff_f000, 0x2000).is_err());
-        assert!(sim.dma_read(0xffff_fff0, 0x20).is_err());
-        assert_eq!(
-            sim.switch_to(SpaceId(9)),
-            Err(SimError::NoSuchSpace(SpaceId(9)))
-        );
-        sim.map(KERNEL, 0xc000_0000, 0, MemType::WriteBack, false)
-            .unwrap();
-        assert_eq!(
-            sim.store(0xc000_0000, 4, 1),
-            Err(SimError::ReadOnly { va: 0xc000_0000 })
-        );
-        assert!(sim.violations().is_empty());
-    }
-}
+mod tests;
