@@ -41,8 +41,19 @@
 //!   partial write-back look worse, never better).
 //! - VIVT lines remember their physical address for write-back (as the
 //!   ARM926 TAG RAM does); VIVT hits compare the virtual tag only — with
-//!   [`Indexing::VivtKeyed`] the FCSE-modified address (the space's key is
-//!   its PID: user addresses below 32 MiB move to PID × 32 MiB).
+//!   [`Indexing::VivtKeyed`] the FCSE-modified address (the current key is
+//!   the PID: with a non-zero PID every address below 32 MiB, global
+//!   mappings and instruction fetches included, moves to PID × 32 MiB
+//!   before the caches and the TLB see it). Maintenance by MVA takes the
+//!   operand as a modified address (CP15 operands are not relocated).
+//! - TLB (spaces with [attached tables](Sim::attach_table) only): of
+//!   unlimited size, keyed by modified virtual page; on ARMv6 non-global
+//!   entries are tagged with the ASID current at walk time and hit only
+//!   under that ASID, whichever table TTBR0 points at; TLB operations drop
+//!   what the hardware's drop (`tlb.rs`). A hit whose translation a fresh
+//!   walk of the current table would not give is a
+//!   [`ViolationKind::StaleTlbEntry`] (reported once per entry and table
+//!   state; the stale translation is used).
 //! - Memory types: write-back and write-through are cached; bufferable
 //!   accesses bypass the cache (stores through the write buffer);
 //!   strongly-ordered stores bypass cache and write buffer and reach memory
@@ -68,20 +79,23 @@
 //! Timing beyond the [cost model](Costs); write-buffer merging (each store
 //! is one entry) and its 16-word data limit; the ARM11 write buffer;
 //! speculative
-//! or prefetching fills; L2 caches; TLBs (TLB maintenance is counted only);
-//! permission and alignment faults (unmapped addresses are errors).
+//! or prefetching fills; L2 caches; TLB capacity, separate I/D TLBs and
+//! lockdown, and any TLB for spaces translated by [`Sim::map`]; permission
+//! and alignment faults (unmapped addresses are errors).
 
 mod cache;
 mod config;
+mod tlb;
 mod write_buffer;
 
 use std::fmt;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 pub use config::{Allocation, CacheConfig, CpuModel, Indexing, Replacement, WritePolicy};
 
 use self::cache::{Cache, Probe};
+use self::tlb::{Tlb, Walked};
 use self::write_buffer::{BufferedStore, BufferedWriteBack, DataBuffers, MAX_LINE, Pending};
 use crate::addr::VirtAddr;
 use crate::cache::{CacheInfo, CacheMaintenance, MaintenanceError};
@@ -203,6 +217,15 @@ pub enum ViolationKind {
     DmaReadStaleMemory,
     /// A table walk read a descriptor that was not cleaned to memory.
     StaleTableWalk,
+    /// An access used a TLB entry that a fresh walk of the current tables
+    /// would not give: a descriptor changed without a TLB flush, an ASID
+    /// reused (or invalidated by the wrong ASID) without one, a missing
+    /// flush at ASID rollover. `pa` is the physical address the stale
+    /// entry gave.
+    StaleTlbEntry {
+        /// The physical address a fresh walk gives (`None`: unmapped).
+        walked_pa: Option<u32>,
+    },
 }
 
 /// One incoherence the oracle found.
@@ -256,7 +279,9 @@ pub struct Translated {
     pub pa: u32,
     /// How the page is cached.
     pub mem: MemType,
-    /// Global mapping (kernel); otherwise the lines carry the current key.
+    /// Global mapping (kernel). The model itself no longer needs it: with
+    /// an FCSE PID it relocates every address below 32 MiB, global or not,
+    /// and a driver with its own TLB (cachesan) passes modified addresses.
     pub global: bool,
 }
 
@@ -449,12 +474,18 @@ pub struct Sim {
     /// Stores and line write-backs on their way to memory, oldest first
     /// (see [`CpuModel::write_buffer_entries`] and `write_buffer.rs`).
     write_buffer: DataBuffers,
-    /// One-entry translation cache: (space, virtual page) → mapping.
-    last_translation: Option<(SpaceId, u32, Mapping, bool)>,
-    /// Translations walked from attached tables, (space, virtual page) →
-    /// (mapping, global), kept until a TLB operation drops them: a TLB of
-    /// unlimited size, so a missing TLB flush always shows.
-    tlb: FxHashMap<(SpaceId, u32), (Mapping, bool)>,
+    /// One-entry translation cache: (space, virtual page) → mapping, and
+    /// the table epoch it was made at.
+    last_translation: Option<(SpaceId, u32, Mapping, bool, u64)>,
+    /// Translations walked from attached tables (see `tlb.rs`): a TLB of
+    /// unlimited size, tagged as the hardware's, so a missing or
+    /// misdirected TLB operation always shows.
+    tlb: Tlb,
+    /// Physical pages holding descriptors a walk has read…
+    table_pages: FxHashSet<u32>,
+    /// …and a count of the memory writes to them (TLB entries are checked
+    /// again when it moves).
+    table_epoch: u64,
 }
 
 const PAGE: u32 = 4096;
@@ -481,7 +512,9 @@ impl Sim {
             violations: Vec::new(),
             counters: Counters::default(),
             last_translation: None,
-            tlb: FxHashMap::default(),
+            tlb: Tlb::new(model.info().is_armv6()),
+            table_pages: FxHashSet::default(),
+            table_epoch: 0,
             write_buffer: DataBuffers::new(model.write_buffer_entries),
         }
     }
@@ -573,8 +606,10 @@ impl Sim {
     /// [`map`](Self::map)'s pages: each lookup reads its descriptors from
     /// memory, as the table walker does, so a descriptor still dirty in the
     /// D-cache is a [`ViolationKind::StaleTableWalk`]. Walked translations
-    /// are kept in a TLB (of unlimited size) until a TLB operation drops
-    /// them, so a missing TLB flush after a change shows too.
+    /// are kept in a TLB (of unlimited size, tagged by ASID on ARMv6 and
+    /// keyed by FCSE-modified address) until a TLB operation drops them, so
+    /// a missing TLB flush after a change shows too, as a
+    /// [`ViolationKind::StaleTlbEntry`].
     ///
     /// Memory types come from the descriptor's C/B/TEX bits; a page is
     /// writable if user code may write it (user-accessible pages) or the
@@ -593,18 +628,33 @@ impl Sim {
         Ok(())
     }
 
-    /// Walks `space`'s tables for `va`.
+    /// Walks the tables at `l1` for the (modified) address `va`: as the
+    /// table walker (each descriptor read checked with
+    /// [`table_walk`](Self::table_walk)) or, with `checked` false, silently
+    /// (the oracle's fresh walk that TLB hits are compared with).
     fn walk(
         &mut self,
         l1: crate::addr::PhysAddr,
         arch: crate::mmu::Arch,
         va: u32,
-    ) -> Option<(Mapping, bool)> {
+        checked: bool,
+    ) -> Option<Walked> {
         use crate::mmu::{Access, Attributes, MemoryType, walk};
         let t = walk(
             &mut |pa| {
-                self.table_walk(pa.as_u32())
-                    .map_err(|_| crate::mmu::TableError::Memory { pa })
+                let pa32 = pa.as_u32();
+                self.table_pages.insert(pa32 / PAGE);
+                if checked {
+                    self.table_walk(pa32)
+                        .map_err(|_| crate::mmu::TableError::Memory { pa })
+                } else {
+                    self.check_pa(pa32, 4)
+                        .map_err(|_| crate::mmu::TableError::Memory { pa })?;
+                    let p = pa32 as usize;
+                    Ok(u32::from_le_bytes(
+                        self.memory[p..p + 4].try_into().expect("4 bytes"),
+                    ))
+                }
             },
             l1,
             arch,
@@ -628,12 +678,12 @@ impl Sim {
         } else {
             access != Access::KernelRo
         };
-        let mapping = Mapping {
+        Some(Walked {
             frame: t.pa.as_u32() & !(PAGE - 1),
             mem,
             writable,
-        };
-        Some((mapping, global))
+            global,
+        })
     }
 
     /// Changes the memory type of an existing mapping.
@@ -680,26 +730,22 @@ impl Sim {
     #[inline]
     fn translate(&mut self, va: u32) -> Result<(u32, Mapping, bool), SimError> {
         let page = va / PAGE;
-        if let Some((space, p, m, global)) = self.last_translation
+        if let Some((space, p, m, global, epoch)) = self.last_translation
             && space == self.current
             && p == page
+            && epoch == self.table_epoch
         {
             return Ok((m.frame | (va & (PAGE - 1)), m, global));
         }
         if let Some((l1, arch)) = self.spaces[self.current.0 as usize].table {
-            let (m, global) = match self.tlb.get(&(self.current, page)) {
-                Some(&hit) => hit,
-                None => {
-                    let walked = self.walk(l1, arch, va).ok_or(SimError::Unmapped {
-                        space: self.current,
-                        va,
-                    })?;
-                    self.tlb.insert((self.current, page), walked);
-                    walked
-                }
+            let w = self.translate_through_tlb(l1, arch, va)?;
+            let m = Mapping {
+                frame: w.frame,
+                mem: w.mem,
+                writable: w.writable,
             };
-            self.last_translation = Some((self.current, page, m, global));
-            return Ok((m.frame | (va & (PAGE - 1)), m, global));
+            self.last_translation = Some((self.current, page, m, w.global, self.table_epoch));
+            return Ok((m.frame | (va & (PAGE - 1)), m, w.global));
         }
         let own = self.spaces[self.current.0 as usize]
             .pages
@@ -717,24 +763,99 @@ impl Sim {
                 }
             },
         };
-        self.last_translation = Some((self.current, page, m, global));
+        self.last_translation = Some((self.current, page, m, global, self.table_epoch));
         Ok((m.frame | (va & (PAGE - 1)), m, global))
     }
 
-    /// The lookup of a CPU access at `va` (translated to `pa`). With
-    /// [`Indexing::VivtKeyed`] the space's key is an FCSE PID: a user
-    /// address below 32 MiB is relocated by PID × 32 MiB, as the ARM926 does
-    /// before its cache and TLB see it, so spaces with different PIDs use
-    /// different lines there and the same lines above. The model's kernel
-    /// lives at VA = PA, below 32 MiB for convenience; its (global) pages
-    /// are not relocated, as a real kernel's above 32 MiB are not.
-    fn probe(&self, va: u32, pa: u32, global: bool) -> Probe {
+    /// The translation of `va` through the TLB, walking `l1` on a miss. A
+    /// hit on an entry not checked against the current table and table
+    /// memory is compared with a fresh walk: a difference is a
+    /// [`ViolationKind::StaleTlbEntry`], and the stale entry is used, as
+    /// the hardware would.
+    fn translate_through_tlb(
+        &mut self,
+        l1: crate::addr::PhysAddr,
+        arch: crate::mmu::Arch,
+        va: u32,
+    ) -> Result<Walked, SimError> {
+        let mva = self.modified(va);
+        let vpn = mva / PAGE;
+        let asid = self.current_key as u8;
+        let now = (l1.as_u32(), self.table_epoch);
+        if let Some(entry) = self.tlb.lookup(vpn, asid) {
+            let (walked, checked) = (entry.walked, entry.checked);
+            if checked != now {
+                let fresh = self.walk(l1, arch, mva, false);
+                if fresh != Some(walked) {
+                    let pa = walked.frame | (va & (PAGE - 1));
+                    let truth = self.truth(pa);
+                    let walked_pa = fresh.map(|f| f.frame | (va & (PAGE - 1)));
+                    self.report(
+                        ViolationKind::StaleTlbEntry { walked_pa },
+                        Some(va),
+                        pa,
+                        truth,
+                        truth.version,
+                    );
+                }
+                if let Some(entry) = self.tlb.lookup(vpn, asid) {
+                    entry.checked = (l1.as_u32(), self.table_epoch);
+                }
+            }
+            return Ok(walked);
+        }
+        let walked = self.walk(l1, arch, mva, true).ok_or(SimError::Unmapped {
+            space: self.current,
+            va,
+        })?;
+        self.tlb.insert(
+            vpn,
+            tlb::Entry {
+                walked,
+                asid,
+                checked: (l1.as_u32(), self.table_epoch),
+            },
+        );
+        Ok(walked)
+    }
+
+    /// The FCSE PID in effect: the current key with
+    /// [`Indexing::VivtKeyed`], else none (0).
+    fn fcse_pid(&self) -> u32 {
+        if self.dcache.cfg.indexing == Indexing::VivtKeyed {
+            u32::from(self.current_key & 0x7f)
+        } else {
+            0
+        }
+    }
+
+    /// The modified virtual address of `va`: with a non-zero FCSE PID every
+    /// address below 32 MiB moves to PID × 32 MiB before the caches and
+    /// the TLB see it (ARM926EJ-S TRM ch. 3 / arm-cache-mm.md §1).
+    fn modified(&self, va: u32) -> u32 {
         let window = crate::mmu::FCSE_WINDOW_BYTES;
-        let pid = u32::from(self.current_key & 0x7f);
-        let relocate =
-            self.dcache.cfg.indexing == Indexing::VivtKeyed && !global && pid != 0 && va < window;
-        let va = if relocate { va + pid * window } else { va };
-        Probe { va, pa }
+        let pid = self.fcse_pid();
+        if pid != 0 && va < window {
+            va + pid * window
+        } else {
+            va
+        }
+    }
+
+    /// The lookup of a CPU access at `va` (translated to `pa`). With
+    /// [`Indexing::VivtKeyed`] the space's key is an FCSE PID: with a
+    /// non-zero PID every address below 32 MiB is relocated by PID × 32 MiB
+    /// before the cache and TLB see it — global (kernel) mappings and
+    /// instruction fetches included (arm-cache-mm.md §1; checked on QEMU
+    /// 7.2's arm926) — so spaces with different PIDs use different lines
+    /// there and the same lines above. A kernel that runs processes under
+    /// PIDs must therefore live above 32 MiB (or see its own low mappings
+    /// at a different modified address under each PID).
+    fn probe(&self, va: u32, pa: u32) -> Probe {
+        Probe {
+            va: self.modified(va),
+            pa,
+        }
     }
 
     // ---- accesses ---------------------------------------------------------
@@ -745,8 +866,8 @@ impl Sim {
         check_access(va, size)?;
         self.operation += 1;
         self.counters.loads += 1;
-        let (pa, mapping, global) = self.translate(va)?;
-        self.load_translated(va, size, pa, mapping.mem, global)
+        let (pa, mapping, _) = self.translate(va)?;
+        self.load_translated(va, size, pa, mapping.mem)
     }
 
     /// A CPU load whose translation the caller made (see [`Translated`]):
@@ -756,7 +877,7 @@ impl Sim {
         check_access(va, size)?;
         self.operation += 1;
         self.counters.loads += 1;
-        self.load_translated(va, size, at.pa, at.mem, at.global)
+        self.load_translated(va, size, at.pa, at.mem)
     }
 
     fn load_translated(
@@ -765,13 +886,12 @@ impl Sim {
         size: u32,
         pa: u32,
         mem: MemType,
-        global: bool,
     ) -> Result<u32, SimError> {
         self.check_pa(pa, size)?;
         let mut bytes = [0u8; 4];
         let mut versions = [0u64; 4];
         if mem.cached() {
-            let probe = self.probe(va, pa, global);
+            let probe = self.probe(va, pa);
             let line = match self.dcache.lookup(&probe) {
                 Some(line) => {
                     self.counters.hits += 1;
@@ -830,11 +950,11 @@ impl Sim {
         check_access(va, size)?;
         self.operation += 1;
         self.counters.stores += 1;
-        let (pa, mapping, global) = self.translate(va)?;
+        let (pa, mapping, _) = self.translate(va)?;
         if !mapping.writable {
             return Err(SimError::ReadOnly { va });
         }
-        self.store_translated(va, size, value, pa, mapping.mem, global)
+        self.store_translated(va, size, value, pa, mapping.mem)
     }
 
     /// A CPU store whose translation the caller made (see [`Translated`]);
@@ -850,7 +970,7 @@ impl Sim {
         check_access(va, size)?;
         self.operation += 1;
         self.counters.stores += 1;
-        self.store_translated(va, size, value, at.pa, at.mem, at.global)
+        self.store_translated(va, size, value, at.pa, at.mem)
     }
 
     fn store_translated(
@@ -860,7 +980,6 @@ impl Sim {
         value: u32,
         pa: u32,
         mem: MemType,
-        global: bool,
     ) -> Result<(), SimError> {
         self.check_pa(pa, size)?;
         let version = self.operation;
@@ -875,7 +994,7 @@ impl Sim {
         }
         let mut to_memory = !mem.cached() || mem == MemType::WriteThrough;
         if mem.cached() {
-            let probe = self.probe(va, pa, global);
+            let probe = self.probe(va, pa);
             let line = match self.dcache.lookup(&probe) {
                 Some(line) => {
                     self.counters.hits += 1;
@@ -962,13 +1081,14 @@ impl Sim {
     }
 
     fn apply_store(&mut self, store: BufferedStore) {
+        self.touch_memory(store.pa, u32::from(store.len));
         let (p, n) = (store.pa as usize, store.len as usize);
         copy(&mut self.memory[p..p + n], &store.bytes[..n]);
         self.memory_versions[p..p + n].fill(store.version);
     }
 
-    /// Counts a TLB operation only ARMv6 has (the model keeps no TLB), or
-    /// refuses it on ARMv5 as the CPU backends do.
+    /// Counts a TLB operation only ARMv6 has, or refuses it on ARMv5 as
+    /// the CPU backends do.
     fn armv6_tlb_op(&mut self, operation: &'static str) -> Result<(), MaintenanceError> {
         if !self.info.is_armv6() {
             return Err(MaintenanceError::NotOnThisCpu {
@@ -979,6 +1099,19 @@ impl Sim {
         self.counters.tlb_ops += 1;
         self.counters.cycles += self.costs.tlb_op;
         Ok(())
+    }
+
+    /// Memory at `pa` changes: if it holds descriptors a walk has read,
+    /// TLB entries are checked again on their next hit.
+    #[inline]
+    fn touch_memory(&mut self, pa: u32, len: u32) {
+        if self.table_pages.is_empty() || len == 0 {
+            return;
+        }
+        let (first, last) = (pa / PAGE, (pa + (len - 1)) / PAGE);
+        if (first..=last).any(|p| self.table_pages.contains(&p)) {
+            self.table_epoch += 1;
+        }
     }
 
     /// Empties the write buffer and the write-back buffer into memory, in order.
@@ -993,8 +1126,8 @@ impl Sim {
         check_access(va, 4)?;
         self.operation += 1;
         self.counters.fetches += 1;
-        let (pa, mapping, global) = self.translate(va)?;
-        self.fetch_translated(va, 4, pa, mapping.mem, global)
+        let (pa, mapping, _) = self.translate(va)?;
+        self.fetch_translated(va, 4, pa, mapping.mem)
     }
 
     /// An instruction fetch of `size` bytes (4 for ARM, 2 for Thumb,
@@ -1007,7 +1140,7 @@ impl Sim {
         check_access(va, size)?;
         self.operation += 1;
         self.counters.fetches += 1;
-        self.fetch_translated(va, size, at.pa, at.mem, at.global)
+        self.fetch_translated(va, size, at.pa, at.mem)
     }
 
     fn fetch_translated(
@@ -1016,12 +1149,11 @@ impl Sim {
         size: u32,
         pa: u32,
         mem: MemType,
-        global: bool,
     ) -> Result<u32, SimError> {
         self.check_pa(pa, size)?;
         let n = size as usize;
         let (bytes, versions) = if mem.cached() {
-            let probe = self.probe(va, pa, global);
+            let probe = self.probe(va, pa);
             let line = match self.icache.lookup(&probe) {
                 Some(line) => {
                     self.counters.hits += 1;
@@ -1057,6 +1189,7 @@ impl Sim {
         self.check_pa(pa, data.len() as u32)?;
         self.operation += 1;
         self.counters.dma_bytes += data.len() as u64;
+        self.touch_memory(pa, data.len() as u32);
         let version = self.operation;
         for (i, &b) in data.iter().enumerate() {
             let p = pa as usize + i;
@@ -1128,6 +1261,7 @@ impl Sim {
     /// carries read them. Not an access: nothing is checked or counted.
     pub fn preload(&mut self, pa: u32, bytes: &[u8]) -> Result<(), SimError> {
         self.check_pa(pa, bytes.len() as u32)?;
+        self.touch_memory(pa, bytes.len() as u32);
         copy(
             &mut self.memory[pa as usize..pa as usize + bytes.len()],
             bytes,
@@ -1159,14 +1293,16 @@ impl Sim {
                 Which::Instruction
             }
         };
-        let (pa, global) = match at {
-            Some(at) => (at.pa, at.global),
+        let pa = match at {
+            Some(at) => at.pa,
             None => match self.cache(which).cfg.indexing {
-                Indexing::Vivt | Indexing::VivtKeyed => (u32::MAX, false),
+                Indexing::Vivt | Indexing::VivtKeyed => u32::MAX,
                 Indexing::Vipt | Indexing::Pipt => return,
             },
         };
-        let probe = self.probe(va, pa, global);
+        // The operand is a modified virtual address already: the FCSE
+        // does not relocate CP15 operands (as `line_for_mva`).
+        let probe = Probe { va, pa };
         if let Some(i) = self.cache(which).lookup(&probe) {
             self.line_op(op, i);
         }
@@ -1395,6 +1531,7 @@ impl Sim {
     /// than memory's (what landed there before it: a buffered store, a DMA
     /// master's write).
     fn land_write_back(&mut self, line: &BufferedWriteBack) {
+        self.touch_memory(line.pa, line.len as u32);
         let (base, n) = (line.pa as usize, line.len);
         let line_versions = &line.versions[..n];
         let memory_versions = &mut self.memory_versions[base..base + n];
@@ -1558,36 +1695,33 @@ impl CacheMaintenance for Sim {
 
     fn invalidate_tlb_all(&mut self) {
         self.last_translation = None;
-        self.tlb.clear();
+        self.tlb.invalidate_all();
         self.counters.tlb_ops += 1;
         self.counters.cycles += self.costs.tlb_op;
     }
 
     fn invalidate_tlb_page(&mut self, va: VirtAddr) {
         self.last_translation = None;
-        // Every space's entry for the page: stricter than an ASID-tagged
-        // TLB never hurts, and the model has no ASIDs.
-        let page = va.as_u32() / PAGE;
-        self.tlb.retain(|&(_, p), _| p != page);
+        // c8,c7,1 with the MVA as given (ARMv5: every entry of the page;
+        // ARMv6: the operand's ASID bits are 0, so the page's global
+        // entries and those of ASID 0).
+        self.tlb.invalidate_page(va.as_u32() / PAGE, 0);
         self.counters.tlb_ops += 1;
         self.counters.cycles += self.costs.tlb_op;
     }
 
-    fn invalidate_tlb_asid(&mut self, _asid: u8) -> Result<(), MaintenanceError> {
+    fn invalidate_tlb_asid(&mut self, asid: u8) -> Result<(), MaintenanceError> {
+        self.armv6_tlb_op("TLB invalidate by ASID")?;
         self.last_translation = None;
-        self.tlb.clear();
-        self.armv6_tlb_op("TLB invalidate by ASID")
+        self.tlb.invalidate_asid(asid);
+        Ok(())
     }
 
-    fn invalidate_tlb_page_asid(
-        &mut self,
-        va: VirtAddr,
-        _asid: u8,
-    ) -> Result<(), MaintenanceError> {
+    fn invalidate_tlb_page_asid(&mut self, va: VirtAddr, asid: u8) -> Result<(), MaintenanceError> {
+        self.armv6_tlb_op("TLB invalidate by MVA and ASID")?;
         self.last_translation = None;
-        let page = va.as_u32() / PAGE;
-        self.tlb.retain(|&(_, p), _| p != page);
-        self.armv6_tlb_op("TLB invalidate by MVA and ASID")
+        self.tlb.invalidate_page(va.as_u32() / PAGE, asid);
+        Ok(())
     }
 }
 

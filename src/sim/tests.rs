@@ -360,3 +360,321 @@ fn strongly_ordered_stores_bypass_the_write_buffer_in_order() {
     assert_eq!(sim.table_walk(0x6000), Ok(2));
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 }
+
+// ---- the TLB -------------------------------------------------------------
+
+mod tlb {
+    use super::*;
+    use crate::addr::PhysAddr;
+    use crate::mmu::{Arch, Attributes, PageTable, TableFrames, TranslationRegisters};
+
+    const L1_A: u32 = 0x4000;
+    const L1_B: u32 = 0x8000;
+    /// Coarse-table frames.
+    const FRAMES: [u32; 4] = [0x1_0000, 0x1_1000, 0x1_2000, 0x1_3000];
+    const USER_VA: u32 = 0x0140_0000;
+    const FRAME_A: u32 = 0x8_0000;
+    const FRAME_B: u32 = 0x8_1000;
+
+    struct Frames(Vec<PhysAddr>);
+
+    impl TableFrames for Frames {
+        fn allocate_table_frame(&mut self) -> Option<PhysAddr> {
+            self.0.pop()
+        }
+        fn free_table_frame(&mut self, frame: PhysAddr) {
+            self.0.push(frame);
+        }
+    }
+
+    /// Two user tables (at [`L1_A`], [`L1_B`]) mapping [`USER_VA`] to
+    /// [`FRAME_A`] and [`FRAME_B`] (non-global), both sharing the kernel's
+    /// first MiB as a global section; spaces `a` and `b` with `keys`.
+    fn two_spaces(model: CpuModel, keys: (u16, u16)) -> (Sim, [PageTable; 2], SpaceId, SpaceId) {
+        let mut sim = Sim::new(model, 4 << 20);
+        for page in (L1_A..L1_B + 0x4000).step_by(0x1000).chain(FRAMES) {
+            sim.map(KERNEL, page, page, WB, true).unwrap();
+        }
+        let arch = Arch::of(sim.info());
+        let mut frames = Frames(FRAMES.iter().rev().map(|&f| PhysAddr(f)).collect());
+        let mut tables =
+            [L1_A, L1_B].map(|l1| PageTable::new(&mut sim, PhysAddr(l1), arch).unwrap());
+        for (t, frame) in tables.iter_mut().zip([FRAME_A, FRAME_B]) {
+            t.map_section(&mut sim, VirtAddr(0), PhysAddr(0), Attributes::KERNEL_DATA)
+                .unwrap();
+            t.map_page(
+                &mut sim,
+                &mut frames,
+                VirtAddr(USER_VA),
+                PhysAddr(frame),
+                Attributes::USER_DATA,
+            )
+            .unwrap();
+        }
+        let a = sim.create_space(keys.0);
+        let b = sim.create_space(keys.1);
+        sim.attach_table(a, PhysAddr(L1_A), arch).unwrap();
+        sim.attach_table(b, PhysAddr(L1_B), arch).unwrap();
+        assert!(sim.take_violations().is_empty());
+        (sim, tables, a, b)
+    }
+
+    /// Runs in `a`, then switches TTBR0 and the key to `b`'s with
+    /// `between` in the middle, and loads `USER_VA` in `b`.
+    fn switch_and_load(model: CpuModel, keys: (u16, u16), between: impl FnOnce(&mut Sim)) -> Sim {
+        let (mut sim, _tables, a, _b) = two_spaces(model, keys);
+        sim.switch_to(a).unwrap();
+        sim.store(USER_VA, 4, 0xa).unwrap();
+        between(&mut sim);
+        // SAFETY: the model's registers; nothing runs from these tables.
+        unsafe {
+            sim.set_user_table(PhysAddr(L1_B));
+            sim.set_context_key(keys.1 as u8);
+        }
+        sim.load(USER_VA, 4).unwrap();
+        sim
+    }
+
+    fn stale_entry(sim: &mut Sim) -> Vec<ViolationKind> {
+        kinds(sim)
+    }
+
+    const STALE_A_WALKS_B: ViolationKind = ViolationKind::StaleTlbEntry {
+        walked_pa: Some(FRAME_B),
+    };
+
+    /// ARMv6: an ASID handed to another space without a TLB flush (a reused
+    /// ASID, a missed flush at rollover) keeps the previous owner's
+    /// non-global entries: `b` reads `a`'s frame. The model used to key its
+    /// TLB by its own space id and never showed it.
+    #[test]
+    fn a_reused_asid_without_a_flush_uses_the_previous_owners_entry() {
+        let mut sim = switch_and_load(CpuModel::arm1136_32k(), (5, 5), |_| {});
+        assert_eq!(stale_entry(&mut sim), [STALE_A_WALKS_B]);
+        // The twin: the ASID's entries dropped before its reuse.
+        let mut sim = switch_and_load(CpuModel::arm1136_32k(), (5, 5), |sim| {
+            sim.invalidate_tlb_asid(5).unwrap();
+        });
+        assert!(sim.take_violations().is_empty());
+        // And different ASIDs need no flush at all.
+        let mut sim = switch_and_load(CpuModel::arm1136_32k(), (5, 6), |_| {});
+        assert!(sim.take_violations().is_empty());
+    }
+
+    /// ARMv6: invalidating by the wrong ASID (whole ASID or one page)
+    /// leaves the stale entry.
+    #[test]
+    fn an_invalidate_by_the_wrong_asid_leaves_the_stale_entry() {
+        let mut sim = switch_and_load(CpuModel::arm1136_32k(), (5, 5), |sim| {
+            sim.invalidate_tlb_asid(6).unwrap();
+        });
+        assert_eq!(stale_entry(&mut sim), [STALE_A_WALKS_B]);
+        let mut sim = switch_and_load(CpuModel::arm1136_32k(), (5, 5), |sim| {
+            sim.invalidate_tlb_page_asid(VirtAddr(USER_VA), 6).unwrap();
+        });
+        assert_eq!(stale_entry(&mut sim), [STALE_A_WALKS_B]);
+        // c8,c7,1 with ASID 0 (`invalidate_tlb_page`) does not drop a
+        // non-global entry of ASID 5 either.
+        let mut sim = switch_and_load(CpuModel::arm1136_32k(), (5, 5), |sim| {
+            sim.invalidate_tlb_page(VirtAddr(USER_VA));
+        });
+        assert_eq!(stale_entry(&mut sim), [STALE_A_WALKS_B]);
+        // The twin: the right ASID's page.
+        let mut sim = switch_and_load(CpuModel::arm1136_32k(), (5, 5), |sim| {
+            sim.invalidate_tlb_page_asid(VirtAddr(USER_VA), 5).unwrap();
+        });
+        assert!(sim.take_violations().is_empty());
+    }
+
+    /// ARMv6: a global entry hits under every ASID; invalidate by ASID
+    /// keeps it, invalidate by MVA and any ASID drops it.
+    #[test]
+    fn global_entries_survive_asid_invalidates_but_not_mva_ones() {
+        for (flush, stale) in [
+            (Some(false), true), // by ASID: kept
+            (Some(true), false), // by MVA and another ASID: dropped
+            (None, true),        // nothing
+        ] {
+            let (mut sim, mut tables, a, _) = two_spaces(CpuModel::arm1136_32k(), (5, 6));
+            let va = 0x0150_0000;
+            for t in &mut tables {
+                t.map_section(
+                    &mut sim,
+                    VirtAddr(va),
+                    PhysAddr(0x10_0000),
+                    Attributes::KERNEL_DATA,
+                )
+                .unwrap();
+            }
+            sim.switch_to(a).unwrap();
+            sim.load(va, 4).unwrap();
+            // The kernel moves the global section in both tables.
+            for t in &mut tables {
+                let _ = t.unmap_section(&mut sim, VirtAddr(va));
+                t.map_section(
+                    &mut sim,
+                    VirtAddr(va),
+                    PhysAddr(0x20_0000),
+                    Attributes::KERNEL_DATA,
+                )
+                .unwrap();
+            }
+            match flush {
+                Some(false) => sim.invalidate_tlb_asid(5).unwrap(),
+                Some(true) => sim.invalidate_tlb_page_asid(VirtAddr(va), 9).unwrap(),
+                None => {}
+            }
+            sim.take_violations();
+            sim.load(va, 4).unwrap();
+            let v = kinds(&mut sim);
+            if stale {
+                assert_eq!(
+                    v,
+                    [ViolationKind::StaleTlbEntry {
+                        walked_pa: Some(0x20_0000)
+                    }],
+                    "{flush:?}"
+                );
+            } else {
+                assert!(v.is_empty(), "{flush:?}: {v:?}");
+            }
+        }
+    }
+
+    /// ARMv5: the TLB has no tags, so a switch of TTBR0 without a TLB flush
+    /// keeps the previous space's entries.
+    #[test]
+    fn armv5_switch_without_a_tlb_flush_uses_the_old_entry() {
+        let model = CpuModel::arm926();
+        let mut sim = switch_and_load(model, (0, 0), |_| {});
+        assert_eq!(stale_entry(&mut sim), [STALE_A_WALKS_B]);
+        let mut sim = switch_and_load(model, (0, 0), |sim| sim.invalidate_tlb_all());
+        assert!(sim.take_violations().is_empty());
+    }
+
+    /// ARMv5 with the FCSE: the TLB holds modified addresses, so c8,c7,1
+    /// must be given the MVA (PID × 32 MiB + VA) of a relocated page.
+    #[test]
+    fn fcse_tlb_entries_are_dropped_by_their_modified_address_only() {
+        let pid = 3u32;
+        let window = crate::mmu::FCSE_WINDOW_BYTES;
+        let va = 0x0010_0000;
+        let mva = va + pid * window;
+        for (flush_at, stale) in [(va, true), (mva, false)] {
+            let mut sim = Sim::new(CpuModel::arm926_keyed(), 1 << 20);
+            for page in (L1_A..L1_A + 0x4000).step_by(0x1000).chain(FRAMES) {
+                sim.map(KERNEL, page, page, WB, true).unwrap();
+            }
+            let mut frames = Frames(FRAMES.iter().rev().map(|&f| PhysAddr(f)).collect());
+            let mut t = PageTable::new(&mut sim, PhysAddr(L1_A), Arch::Armv5).unwrap();
+            // The kernel, above the window, as a real one with PIDs runs.
+            t.map_section(
+                &mut sim,
+                VirtAddr(0xc000_0000),
+                PhysAddr(0),
+                Attributes::KERNEL_DATA,
+            )
+            .unwrap();
+            t.map_page(
+                &mut sim,
+                &mut frames,
+                VirtAddr(mva),
+                PhysAddr(FRAME_A),
+                Attributes::USER_DATA,
+            )
+            .unwrap();
+            let user = sim.create_space(pid as u16);
+            sim.attach_table(user, PhysAddr(L1_A), Arch::Armv5).unwrap();
+            sim.switch_to(user).unwrap();
+            sim.load(va, 4).unwrap();
+            // The page moves to another frame (the table written through
+            // the kernel's view in the scenario's kernel space); its VIVT
+            // line goes first, by MVA.
+            sim.clean_invalidate_dcache_line(VirtAddr(mva));
+            sim.switch_to(KERNEL).unwrap();
+            let _ = t.unmap_page(&mut sim, VirtAddr(mva)).unwrap();
+            t.map_page(
+                &mut sim,
+                &mut frames,
+                VirtAddr(mva),
+                PhysAddr(FRAME_B),
+                Attributes::USER_DATA,
+            )
+            .unwrap();
+            sim.invalidate_tlb_page(VirtAddr(flush_at));
+            sim.switch_to(user).unwrap();
+            sim.take_violations();
+            sim.load(va, 4).unwrap();
+            let v = kinds(&mut sim);
+            if stale {
+                assert_eq!(v, [STALE_A_WALKS_B], "flushed {flush_at:#x}");
+            } else {
+                assert!(v.is_empty(), "flushed {flush_at:#x}: {v:?}");
+            }
+        }
+    }
+}
+
+// ---- the FCSE relocates every address below 32 MiB -----------------------
+
+/// With a non-zero FCSE PID every address below 32 MiB is relocated, a
+/// global (kernel) mapping's too: the kernel's own low data written under
+/// one PID and read under another are two lines. The model used to leave
+/// global lines where they were, hiding the need for the kernel to live
+/// above 32 MiB (or to clean by the modified address).
+#[test]
+fn fcse_relocates_global_mappings_below_32_mib() {
+    for clean_by_mva in [false, true] {
+        let mut sim = Sim::new(CpuModel::arm926_keyed(), 64 << 10);
+        sim.map(KERNEL, 0x1000, 0x1000, WB, true).unwrap();
+        let a = sim.create_space(1);
+        let b = sim.create_space(2);
+        sim.switch_to(b).unwrap();
+        sim.load(0x1000, 4).unwrap();
+        sim.switch_to(a).unwrap();
+        sim.load(0x1000, 4).unwrap();
+        sim.store(0x1000, 4, 0x55).unwrap();
+        if clean_by_mva {
+            // The modified address of PID 1: 32 MiB + VA.
+            sim.clean_invalidate_dcache_line(VirtAddr((32 << 20) + 0x1000));
+            // PID 2's (clean, older) line must go too.
+            sim.clean_invalidate_dcache_line(VirtAddr((64 << 20) + 0x1000));
+        } else {
+            // By the unmodified address: another line (none there).
+            sim.clean_invalidate_dcache_line(VirtAddr(0x1000));
+        }
+        sim.switch_to(b).unwrap();
+        let seen = sim.load(0x1000, 4).unwrap();
+        if clean_by_mva {
+            assert_eq!(seen, 0x55);
+            assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+        } else {
+            assert_eq!(kinds(&mut sim), [ViolationKind::StaleRead]);
+        }
+    }
+}
+
+/// Instruction fetches are relocated too: an I line invalidated by the
+/// unmodified address of low kernel code stays and is fetched stale.
+#[test]
+fn fcse_relocates_fetches_of_global_code() {
+    for by_mva in [false, true] {
+        let mut sim = Sim::new(CpuModel::arm926_keyed(), 64 << 10);
+        sim.map(KERNEL, 0x2000, 0x2000, WB, true).unwrap();
+        sim.map(KERNEL, 0xc000_2000, 0x2000, MemType::Bufferable, true)
+            .unwrap();
+        let a = sim.create_space(1);
+        sim.switch_to(a).unwrap();
+        sim.fetch(0x2000).unwrap();
+        sim.store(0xc000_2000, 4, 0xe12f_ff1e).unwrap();
+        sim.drain_write_buffer();
+        let mva = if by_mva { (32 << 20) + 0x2000 } else { 0x2000 };
+        sim.invalidate_icache_line(VirtAddr(mva));
+        sim.fetch(0x2000).unwrap();
+        if by_mva {
+            assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+        } else {
+            assert_eq!(kinds(&mut sim), [ViolationKind::StaleFetch]);
+        }
+    }
+}

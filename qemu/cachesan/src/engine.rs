@@ -93,6 +93,7 @@ pub fn kind_name(kind: ViolationKind) -> &'static str {
         ViolationKind::StaleFetch => "StaleFetch",
         ViolationKind::DmaReadStaleMemory => "DmaReadStaleMemory",
         ViolationKind::StaleTableWalk => "StaleTableWalk",
+        ViolationKind::StaleTlbEntry { .. } => "StaleTlbEntry",
     }
 }
 
