@@ -149,6 +149,12 @@ pub trait CacheMaintenance {
         })
     }
 
+    /// Flushes the branch target cache (ARMv6 c7,c5,6). Invalidating an I
+    /// line by MVA does not flush it, the whole-I-cache invalidate and
+    /// [`synchronize_context`](Self::synchronize_context) do on ARMv6.
+    /// Nothing on CPUs without one (the default).
+    fn flush_branch_target_cache(&mut self) {}
+
     /// Makes translation-table, TLB and context-register changes visible to
     /// the instructions that follow: ARMv5 drains the write buffer; ARMv6
     /// also flushes the branch target cache and the prefetch buffer (DSB,

@@ -54,6 +54,13 @@
 //!   walk of the current table would not give is a
 //!   [`ViolationKind::StaleTlbEntry`] (reported once per entry and table
 //!   state; the stale translation is used).
+//! - Branch target cache (ARMv6 presets, `btc.rs`): every fetch is
+//!   recorded by virtual address in a 128-entry direct-mapped cache and a
+//!   later fetch that finds its entry returns the recorded word. c7,c5,6
+//!   ([`flush_branch_target_cache`](CacheMaintenance::flush_branch_target_cache)),
+//!   the whole-I-cache invalidate, the I range operation (as the ARMv6
+//!   backend: lines, then the BTC) and `synchronize_context` flush it;
+//!   invalidating an I line by MVA does not.
 //! - Memory types: write-back and write-through are cached; bufferable
 //!   accesses bypass the cache (stores through the write buffer);
 //!   strongly-ordered stores bypass cache and write buffer and reach memory
@@ -83,6 +90,7 @@
 //! lockdown, and any TLB for spaces translated by [`Sim::map`]; permission
 //! and alignment faults (unmapped addresses are errors).
 
+mod btc;
 mod cache;
 mod config;
 mod tlb;
@@ -94,11 +102,12 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 pub use config::{Allocation, CacheConfig, CpuModel, Indexing, Replacement, WritePolicy};
 
+use self::btc::{Btc, BtcEntry};
 use self::cache::{Cache, Probe};
 use self::tlb::{Tlb, Walked};
 use self::write_buffer::{BufferedStore, BufferedWriteBack, DataBuffers, MAX_LINE, Pending};
 use crate::addr::VirtAddr;
-use crate::cache::{CacheInfo, CacheMaintenance, MaintenanceError};
+use crate::cache::{CacheInfo, CacheMaintenance, MaintenanceError, RangeOutcome};
 
 /// An address space of the scenario. [`KERNEL`] is the kernel's: its
 /// mappings are global, visible from every space.
@@ -486,6 +495,8 @@ pub struct Sim {
     /// …and a count of the memory writes to them (TLB entries are checked
     /// again when it moves).
     table_epoch: u64,
+    /// The ARMv6 branch target cache (`btc.rs`; empty on ARMv5).
+    btc: Btc,
 }
 
 const PAGE: u32 = 4096;
@@ -515,6 +526,7 @@ impl Sim {
             tlb: Tlb::new(model.info().is_armv6()),
             table_pages: FxHashSet::default(),
             table_epoch: 0,
+            btc: Btc::new(model.info().is_armv6()),
             write_buffer: DataBuffers::new(model.write_buffer_entries),
         }
     }
@@ -1152,6 +1164,15 @@ impl Sim {
     ) -> Result<u32, SimError> {
         self.check_pa(pa, size)?;
         let n = size as usize;
+        let mva = self.modified(va);
+        if let Some(hit) = self.btc.lookup(mva, size as u8) {
+            // A branch target cache hit: the recorded instruction, however
+            // old (see `btc.rs`).
+            self.counters.hits += 1;
+            self.counters.cycles += self.costs.hit;
+            self.check_read(va, pa, &hit.versions[..n], true);
+            return Ok(u32::from_le_bytes(hit.bytes));
+        }
         let (bytes, versions) = if mem.cached() {
             let probe = self.probe(va, pa);
             let line = match self.icache.lookup(&probe) {
@@ -1181,6 +1202,12 @@ impl Sim {
             (b, v)
         };
         self.check_read(va, pa, &versions[..n], true);
+        self.btc.record(BtcEntry {
+            va: mva,
+            size: size as u8,
+            bytes,
+            versions,
+        });
         Ok(u32::from_le_bytes(bytes))
     }
 
@@ -1685,6 +1712,44 @@ impl CacheMaintenance for Sim {
         self.counters.icache_all += 1;
         self.counters.cycles += self.costs.whole_cache_per_line * self.icache.meta.len() as u64;
         self.icache.meta.iter_mut().for_each(|m| m.valid = false);
+        // c7,c5,0 flushes the branch target cache too (ARMv6; `btc.rs`).
+        self.btc.flush();
+    }
+
+    fn flush_branch_target_cache(&mut self) {
+        self.operation += 1;
+        self.counters.cycles += self.costs.line_op;
+        self.btc.flush();
+    }
+
+    fn synchronize_context(&mut self) {
+        // As the backends: ARMv5 drains; ARMv6 also flushes the BTC (and
+        // the prefetch buffer, which the model does not have).
+        self.drain_write_buffer();
+        if self.info.is_armv6() {
+            self.flush_branch_target_cache();
+        }
+    }
+
+    fn invalidate_icache_range(&mut self, range: crate::addr::VirtRange) -> RangeOutcome {
+        // As `Armv6::invalidate_icache_range`: the lines, then (ARMv6) the
+        // BTC, which invalidating a line by MVA does not flush; past the
+        // threshold the whole I-cache (which flushes it).
+        let plan = crate::cache::maintenance::plan_icache(&self.info, range);
+        let armv6 = self.info.is_armv6();
+        crate::cache::maintenance::run_plan(
+            self,
+            plan,
+            |sim, lines| {
+                let n = lines.len();
+                lines.for_each(|va| sim.invalidate_icache_line(va));
+                if armv6 {
+                    sim.flush_branch_target_cache();
+                }
+                RangeOutcome::Lines(n)
+            },
+            Self::invalidate_icache_all,
+        )
     }
 
     fn drain_write_buffer(&mut self) {

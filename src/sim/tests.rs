@@ -96,6 +96,8 @@ fn translated_fetches_and_set_way_operations() {
         sim.maintain_set_way(LineOp::Clean, set, way).unwrap();
     }
     sim.maintain_line(LineOp::InvalidateInstruction, 0x1000, Some(at(0x1000)));
+    // ARMv6: the branch target cache still holds the stale fetch's word.
+    sim.flush_branch_target_cache();
     assert_eq!(sim.fetch_at(0x1000, 4, at(0x1000)), Ok(0xe12f_ff1e));
     assert!(sim.violations().is_empty());
     assert_eq!(
@@ -677,4 +679,56 @@ fn fcse_relocates_fetches_of_global_code() {
             assert_eq!(kinds(&mut sim), [ViolationKind::StaleFetch]);
         }
     }
+}
+
+// ---- the ARMv6 branch target cache ---------------------------------------
+
+/// New code at a fetched address, made visible by the D clean, drain and
+/// the I line's invalidate by MVA, then `flush`, then fetched again.
+fn rewrite_code_and_fetch(model: CpuModel, flush: impl FnOnce(&mut Sim)) -> Sim {
+    let mut sim = Sim::new(model, 64 << 10);
+    sim.map(KERNEL, 0x4000, 0x4000, WB, true).unwrap();
+    sim.fetch(0x4000).unwrap();
+    sim.load(0x4000, 4).unwrap();
+    sim.store(0x4000, 4, 0xe12f_ff1e).unwrap();
+    sim.clean_dcache_line(VirtAddr(0x4000));
+    sim.drain_write_buffer();
+    sim.invalidate_icache_line(VirtAddr(0x4000));
+    flush(&mut sim);
+    sim.fetch(0x4000).unwrap();
+    sim
+}
+
+/// ARMv6: invalidating the I line by MVA leaves the branch target cache's
+/// entry for the address; the old instruction is fetched. The model had
+/// no BTC and showed the sequence as correct.
+#[test]
+fn armv6_i_line_invalidate_without_a_btc_flush_is_a_stale_fetch() {
+    for model in [CpuModel::arm1136_32k(), CpuModel::arm1176_16k()] {
+        let mut sim = rewrite_code_and_fetch(model, |_| {});
+        assert_eq!(kinds(&mut sim), [ViolationKind::StaleFetch]);
+    }
+}
+
+/// The twins: c7,c5,6, the whole-I-cache invalidate, the range operation
+/// (lines + BTC, as the ARMv6 backend) and `synchronize_context` flush it;
+/// ARMv5 has no BTC.
+#[test]
+fn btc_flushes_make_rewritten_code_fresh() {
+    let model = CpuModel::arm1136_32k();
+    let flushes: [fn(&mut Sim); 4] = [
+        |sim| sim.flush_branch_target_cache(),
+        |sim| sim.invalidate_icache_all(),
+        |sim| {
+            let range = crate::addr::VirtRange::new(VirtAddr(0x4000), 4).unwrap();
+            sim.invalidate_icache_range(range);
+        },
+        |sim| sim.synchronize_context(),
+    ];
+    for (i, flush) in flushes.into_iter().enumerate() {
+        let mut sim = rewrite_code_and_fetch(model, flush);
+        assert!(sim.take_violations().is_empty(), "flush {i}");
+    }
+    let mut sim = rewrite_code_and_fetch(CpuModel::arm926(), |_| {});
+    assert!(sim.take_violations().is_empty());
 }
