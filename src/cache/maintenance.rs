@@ -214,14 +214,19 @@ pub trait CacheMaintenance {
         run_plan(self, plan, by_lines, Self::clean_invalidate_dcache_all)
     }
 
-    /// Invalidates the I-cache lines covering `range` (the whole I-cache past
-    /// the threshold).
+    /// Invalidates the I-cache lines covering `range`, then flushes the
+    /// branch target cache, which invalidating a line by MVA leaves alone
+    /// (the whole I-cache past the threshold, which flushes it).
     fn invalidate_icache_range(&mut self, range: VirtRange) -> RangeOutcome {
         let plan = plan_icache(self.info(), range);
         run_plan(
             self,
             plan,
-            |m, lines| each_line(m, lines, Self::invalidate_icache_line),
+            |m, lines| {
+                let outcome = each_line(m, lines, Self::invalidate_icache_line);
+                m.flush_branch_target_cache();
+                outcome
+            },
             Self::invalidate_icache_all,
         )
     }

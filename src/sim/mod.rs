@@ -58,8 +58,8 @@
 //!   recorded by virtual address in a 128-entry direct-mapped cache and a
 //!   later fetch that finds its entry returns the recorded word. c7,c5,6
 //!   ([`flush_branch_target_cache`](CacheMaintenance::flush_branch_target_cache)),
-//!   the whole-I-cache invalidate, the I range operation (as the ARMv6
-//!   backend: lines, then the BTC) and `synchronize_context` flush it;
+//!   the whole-I-cache invalidate, the I range operation (lines, then the
+//!   BTC, as every backend's) and `synchronize_context` flush it;
 //!   invalidating an I line by MVA does not.
 //! - Memory types: write-back and write-through are cached; bufferable
 //!   accesses bypass the cache (stores through the write buffer);
@@ -107,7 +107,7 @@ use self::cache::{Cache, Probe};
 use self::tlb::{Tlb, Walked};
 use self::write_buffer::{BufferedStore, BufferedWriteBack, DataBuffers, MAX_LINE, Pending};
 use crate::addr::VirtAddr;
-use crate::cache::{CacheInfo, CacheMaintenance, MaintenanceError, RangeOutcome};
+use crate::cache::{CacheInfo, CacheMaintenance, MaintenanceError};
 
 /// An address space of the scenario. [`KERNEL`] is the kernel's: its
 /// mappings are global, visible from every space.
@@ -1729,27 +1729,6 @@ impl CacheMaintenance for Sim {
         if self.info.is_armv6() {
             self.flush_branch_target_cache();
         }
-    }
-
-    fn invalidate_icache_range(&mut self, range: crate::addr::VirtRange) -> RangeOutcome {
-        // As `Armv6::invalidate_icache_range`: the lines, then (ARMv6) the
-        // BTC, which invalidating a line by MVA does not flush; past the
-        // threshold the whole I-cache (which flushes it).
-        let plan = crate::cache::maintenance::plan_icache(&self.info, range);
-        let armv6 = self.info.is_armv6();
-        crate::cache::maintenance::run_plan(
-            self,
-            plan,
-            |sim, lines| {
-                let n = lines.len();
-                lines.for_each(|va| sim.invalidate_icache_line(va));
-                if armv6 {
-                    sim.flush_branch_target_cache();
-                }
-                RangeOutcome::Lines(n)
-            },
-            Self::invalidate_icache_all,
-        )
     }
 
     fn drain_write_buffer(&mut self) {
