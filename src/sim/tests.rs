@@ -2,6 +2,7 @@
 //! checks the oracle's report.
 
 use super::*;
+use crate::cache::CacheMaintenance;
 
 const WB: MemType = MemType::WriteBack;
 
