@@ -544,6 +544,89 @@ mod tlb {
         }
     }
 
+    /// The MMU layer's ASID switch over the model's tagged TLB: three
+    /// spaces share two ASIDs, so the ASIDs roll over again and again; the
+    /// switcher's one TLB flush per rollover keeps every space on its own
+    /// frame. The twin hands the ASIDs round the same way with no flush at
+    /// rollover: the previous owner's entries are used.
+    #[test]
+    fn asid_rollover_through_the_switcher_flushes_what_a_reuse_needs() {
+        use crate::mmu::{ContextSwitcher, KeyAllocator};
+        const L1S: [u32; 3] = [0x4000, 0x8000, 0x1_4000];
+        const RESERVED: u32 = 0x1_8000;
+        const FRAMES3: [u32; 3] = [0x8_0000, 0x8_1000, 0x8_2000];
+        for through_switcher in [true, false] {
+            let mut sim = Sim::new(CpuModel::arm1136_32k(), 4 << 20);
+            for page in (0x4000..0xc000).chain(0x1_0000..0x1_c000).step_by(0x1000) {
+                sim.map(KERNEL, page, page, WB, true).unwrap();
+            }
+            let mut frames = Frames(FRAMES.iter().rev().map(|&f| PhysAddr(f)).collect());
+            let mut reserved = PageTable::new(&mut sim, PhysAddr(RESERVED), Arch::Armv6).unwrap();
+            reserved
+                .map_section(&mut sim, VirtAddr(0), PhysAddr(0), Attributes::KERNEL_DATA)
+                .unwrap();
+            let mut tables =
+                L1S.map(|l1| PageTable::new(&mut sim, PhysAddr(l1), Arch::Armv6).unwrap());
+            for (t, frame) in tables.iter_mut().zip(FRAMES3) {
+                t.map_section(&mut sim, VirtAddr(0), PhysAddr(0), Attributes::KERNEL_DATA)
+                    .unwrap();
+                t.map_page(
+                    &mut sim,
+                    &mut frames,
+                    VirtAddr(USER_VA),
+                    PhysAddr(frame),
+                    Attributes::USER_DATA,
+                )
+                .unwrap();
+            }
+            let r = sim.create_space(0);
+            sim.attach_table(r, PhysAddr(RESERVED), Arch::Armv6)
+                .unwrap();
+            for l1 in L1S {
+                let s = sim.create_space(0);
+                sim.attach_table(s, PhysAddr(l1), Arch::Armv6).unwrap();
+            }
+            assert!(sim.take_violations().is_empty());
+            let mut switcher =
+                ContextSwitcher::asid(KeyAllocator::asid_range(1, 2).unwrap(), PhysAddr(RESERVED));
+            let mut wrong = 0;
+            for round in 0..4u32 {
+                for (i, t) in tables.iter_mut().enumerate() {
+                    if through_switcher {
+                        // SAFETY: the model's registers; every table maps
+                        // the kernel's first MiB alike.
+                        unsafe { switcher.switch_to(&mut sim, t).unwrap() };
+                    } else {
+                        // ASIDs 1, 2, 1, … handed round with no flush.
+                        let asid = ((round as usize * 3 + i) % 2 + 1) as u8;
+                        // SAFETY: as above.
+                        unsafe {
+                            sim.set_user_table(t.l1());
+                            sim.set_context_key(asid);
+                        }
+                    }
+                    let mine = 0x100 * i as u32;
+                    if round > 0 && sim.load(USER_VA, 4).unwrap() != mine + round - 1 {
+                        wrong += 1;
+                    }
+                    sim.store(USER_VA, 4, mine + round).unwrap();
+                }
+            }
+            let v = kinds(&mut sim);
+            if through_switcher {
+                assert_eq!((v, wrong), (vec![], 0));
+                assert!(switcher.counters().rollovers > 0);
+            } else {
+                assert!(wrong > 0);
+                assert!(
+                    v.iter()
+                        .any(|k| matches!(k, ViolationKind::StaleTlbEntry { .. })),
+                    "{v:?}"
+                );
+            }
+        }
+    }
+
     /// ARMv5: the TLB has no tags, so a switch of TTBR0 without a TLB flush
     /// keeps the previous space's entries.
     #[test]
