@@ -85,10 +85,11 @@
 //! # Not modelled
 //! Timing beyond the [cost model](Costs); write-buffer merging (each store
 //! is one entry) and its 16-word data limit; the ARM11 write buffer;
-//! speculative
-//! or prefetching fills; L2 caches; TLB capacity, separate I/D TLBs and
-//! lockdown, and any TLB for spaces translated by [`Sim::map`]; permission
-//! and alignment faults (unmapped addresses are errors).
+//! speculative or prefetching fills; L2 caches; TLB capacity, separate I/D
+//! TLBs and lockdown, and any TLB for spaces translated by [`Sim::map`];
+//! the BTC's flush of one entry by MVA (c7,c5,7) and which fetched words
+//! are branches; permission and alignment faults (unmapped addresses are
+//! errors).
 
 mod btc;
 mod cache;
@@ -1052,7 +1053,8 @@ impl Sim {
                 // Strongly ordered (ARMv6) / uncached unbuffered C=0,B=0
                 // (ARM926) stores bypass the write buffer (ARM926EJ-S TRM
                 // ch. 4: only bufferable, write-through and write-miss
-                // writes use it; ARMv6 ARM B2.4.1: strongly-ordered
+                // writes use it; the ARMv6 ARM's memory-ordering rules
+                // (recalled, section not checked here): strongly-ordered
                 // accesses complete in program order with all other
                 // explicit accesses), after the older buffered ones.
                 self.drain_buffered_stores();

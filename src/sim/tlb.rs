@@ -8,14 +8,18 @@
 //!   c8,c7,1 drops the entry of the MVA given, whatever space made it.
 //! - ARMv6 (ARM1136/ARM1176): a non-global entry (nG=1) is tagged with the
 //!   ASID current when it was walked; a lookup hits an entry that is global
-//!   or carries the current ASID — whichever table TTBR0 points at
-//!   (ARMv6 ARM B4.9, "ASIDs"). Invalidate by ASID (c8,c7,2) drops that
-//!   ASID's non-global entries; invalidate by MVA (c8,c7,1 with the ASID in
-//!   bits \[7:0\], ARM1136JF-S TRM §3.3.30) drops the page's entry of that
-//!   ASID and the page's global entries (a global entry matches whatever
-//!   ASID the operation names — recalled from the ARMv6 ARM B4.9.3 and the
-//!   ARM1136 TRM; Linux `local_flush_tlb_kernel_page` relies on it by
-//!   flushing kernel pages with c8,c7,1 and ASID 0).
+//!   or carries the current ASID — whichever table TTBR0 points at (the
+//!   ARMv6 ARM's VMSA chapter on ASIDs; the reason Linux switches through a
+//!   reserved TTBR0, arm-cache-mm.md §2). Invalidate by ASID (c8,c7,2) drops
+//!   that ASID's non-global entries; invalidate by MVA (c8,c7,1 with the
+//!   ASID in bits \[7:0\], ARM1136JF-S TRM §3.3.30 as cited in
+//!   `arch/armv6.rs`) drops the page's entry of that ASID and the page's
+//!   global entries — a global entry matches whatever ASID the operation
+//!   names. That last point is recalled from the ARMv6 ARM's TLB-operation
+//!   description, not checked against the text here; Linux relies on it
+//!   (`local_flush_tlb_kernel_page` flushes kernel pages with c8,c7,1 and
+//!   ASID 0), and so does `CacheMaintenance::invalidate_tlb_page`'s
+//!   contract ("global entries and those of ASID 0").
 //!
 //! The TLB has unlimited size (nothing is ever evicted), so a missing flush
 //! always shows. Each entry remembers the table and the state of the table
