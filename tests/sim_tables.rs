@@ -607,6 +607,16 @@ fn attached_tables_translate_accesses_like_the_mmu() {
         // Until the TLB operation the old (writable) translation is used,
         // as on the CPU; afterwards the new one.
         assert!(sim.store(va, 4, 1).is_ok(), "{model:?}: stale TLB entry");
+        // …and the oracle reports the use of an entry a fresh walk would
+        // not give.
+        let stale = sim.take_violations();
+        assert!(
+            matches!(
+                stale.as_slice(),
+                [v] if matches!(v.kind, vacmm::sim::ViolationKind::StaleTlbEntry { walked_pa: Some(p) } if p == pa)
+            ),
+            "{model:?}: {stale:?}"
+        );
         flush.flush(&mut sim).unwrap();
         assert!(
             matches!(

@@ -133,6 +133,10 @@ impl CacheMaintenance for Armv6 {
         cp15::invalidate_tlb_mva(va.align_down(4096).as_u32() | u32::from(asid));
         Ok(())
     }
+    fn flush_branch_target_cache(&mut self) {
+        // The inherent c7,c5,6 above (inherent methods take precedence).
+        Armv6::flush_branch_target_cache(self);
+    }
     fn synchronize_context(&mut self) {
         // DSB, then BTC flush and ISB: the ARMv6 sequence after changing
         // tables, TLBs or CONTEXTIDR (ARM1136 TRM §3.3.18, ARMv6 ARM B2.7.3).

@@ -81,6 +81,9 @@ impl CacheMaintenance for AnyCpu {
     fn synchronize_context(&mut self) {
         forward!(self, cpu => cpu.synchronize_context())
     }
+    fn flush_branch_target_cache(&mut self) {
+        forward!(self, cpu => CacheMaintenance::flush_branch_target_cache(cpu))
+    }
     fn clean_dcache_range(&mut self, range: VirtRange) -> RangeOutcome {
         forward!(self, cpu => cpu.clean_dcache_range(range))
     }

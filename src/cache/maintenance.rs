@@ -149,6 +149,12 @@ pub trait CacheMaintenance {
         })
     }
 
+    /// Flushes the branch target cache (ARMv6 c7,c5,6). Invalidating an I
+    /// line by MVA does not flush it, the whole-I-cache invalidate and
+    /// [`synchronize_context`](Self::synchronize_context) do on ARMv6.
+    /// Nothing on CPUs without one (the default).
+    fn flush_branch_target_cache(&mut self) {}
+
     /// Makes translation-table, TLB and context-register changes visible to
     /// the instructions that follow: ARMv5 drains the write buffer; ARMv6
     /// also flushes the branch target cache and the prefetch buffer (DSB,
@@ -208,14 +214,19 @@ pub trait CacheMaintenance {
         run_plan(self, plan, by_lines, Self::clean_invalidate_dcache_all)
     }
 
-    /// Invalidates the I-cache lines covering `range` (the whole I-cache past
-    /// the threshold).
+    /// Invalidates the I-cache lines covering `range`, then flushes the
+    /// branch target cache, which invalidating a line by MVA leaves alone
+    /// (the whole I-cache past the threshold, which flushes it).
     fn invalidate_icache_range(&mut self, range: VirtRange) -> RangeOutcome {
         let plan = plan_icache(self.info(), range);
         run_plan(
             self,
             plan,
-            |m, lines| each_line(m, lines, Self::invalidate_icache_line),
+            |m, lines| {
+                let outcome = each_line(m, lines, Self::invalidate_icache_line);
+                m.flush_branch_target_cache();
+                outcome
+            },
             Self::invalidate_icache_all,
         )
     }

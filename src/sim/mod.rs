@@ -41,40 +41,75 @@
 //!   partial write-back look worse, never better).
 //! - VIVT lines remember their physical address for write-back (as the
 //!   ARM926 TAG RAM does); VIVT hits compare the virtual tag only — with
-//!   [`Indexing::VivtKeyed`] the FCSE-modified address (the space's key is
-//!   its PID: user addresses below 32 MiB move to PID × 32 MiB).
-//! - Memory types: write-back and write-through are cached; bufferable and
-//!   strongly-ordered accesses bypass the cache and reach memory at once.
+//!   [`Indexing::VivtKeyed`] the FCSE-modified address (the current key is
+//!   the PID: with a non-zero PID every address below 32 MiB, global
+//!   mappings and instruction fetches included, moves to PID × 32 MiB
+//!   before the caches and the TLB see it). Maintenance by MVA takes the
+//!   operand as a modified address (CP15 operands are not relocated).
+//! - TLB (spaces with [attached tables](Sim::attach_table) only): of
+//!   unlimited size, keyed by modified virtual page; on ARMv6 non-global
+//!   entries are tagged with the ASID current at walk time and hit only
+//!   under that ASID, whichever table TTBR0 points at; TLB operations drop
+//!   what the hardware's drop (`tlb.rs`). A hit whose translation a fresh
+//!   walk of the current table would not give is a
+//!   [`ViolationKind::StaleTlbEntry`] (reported once per entry and table
+//!   state; the stale translation is used).
+//! - Branch target cache (ARMv6 presets, `btc.rs`): every fetch is
+//!   recorded by virtual address in a 128-entry direct-mapped cache and a
+//!   later fetch that finds its entry returns the recorded word. c7,c5,6
+//!   ([`flush_branch_target_cache`](crate::cache::CacheMaintenance::flush_branch_target_cache)),
+//!   the whole-I-cache invalidate, the I range operation (lines, then the
+//!   BTC, as every backend's) and `synchronize_context` flush it;
+//!   invalidating an I line by MVA does not.
+//! - Memory types: write-back and write-through are cached; bufferable
+//!   accesses bypass the cache (stores through the write buffer);
+//!   strongly-ordered stores bypass cache and write buffer and reach memory
+//!   at once, after the older buffered stores.
 //! - Maintenance by MVA on VIPT/PIPT translates through the current space; an
 //!   unmapped MVA does nothing.
 //! - Table walks and DMA masters read and write memory only, never a cache
-//!   or the write buffer.
-//! - The write buffer (optional, [`CpuModel::write_buffer_entries`]) holds
-//!   stores that bypass or write through the D-cache until a drain, until it
-//!   is full (oldest first), or until the CPU itself reads memory (uncached
-//!   loads and linefills wait for it, so the CPU always sees its own stores;
-//!   only the table walker and DMA masters can see memory without them).
-//!   Line write-backs go to memory directly.
+//!   or the data-side buffers.
+//! - The data-side buffers (optional, [`CpuModel::write_buffer_entries`],
+//!   the ARM926 preset's 4): the write buffer holds stores that bypass or
+//!   write through the D-cache, the write-back buffer one dirty line cast
+//!   out by an eviction or a clean (ARM926EJ-S TRM ch. 4). Both form one
+//!   queue in program order — a write-back never overtakes an older
+//!   buffered store — and reach memory on a drain, when full (oldest first),
+//!   or when the CPU's data side reads memory (uncached loads and D
+//!   linefills wait for them, so the CPU sees its own stores). Instruction
+//!   fetches, I linefills, the table walker and DMA masters do not wait:
+//!   they see memory without the buffered entries. A write-back is checked
+//!   when it lands, against what reached memory before it. Without the
+//!   buffers (the ARM11 presets) stores and write-backs reach memory at once.
 //!
 //! # Not modelled
-//! Timing beyond the [cost model](Costs); write-buffer merging and the
-//! order of buffered stores against write-backs; speculative
-//! or prefetching fills; L2 caches; TLBs (TLB maintenance is counted only);
-//! permission and alignment faults (unmapped addresses are errors).
+//! Timing beyond the [cost model](Costs); write-buffer merging (each store
+//! is one entry) and its 16-word data limit; the ARM11 write buffer;
+//! speculative or prefetching fills; L2 caches; TLB capacity, separate I/D
+//! TLBs and lockdown, and any TLB for spaces translated by [`Sim::map`];
+//! the BTC's flush of one entry by MVA (c7,c5,7) and which fetched words
+//! are branches; permission and alignment faults (unmapped addresses are
+//! errors).
 
+mod btc;
 mod cache;
 mod config;
+mod interfaces;
+mod tlb;
+mod write_buffer;
 
-use std::collections::VecDeque;
 use std::fmt;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 pub use config::{Allocation, CacheConfig, CpuModel, Indexing, Replacement, WritePolicy};
 
+use self::btc::{Btc, BtcEntry};
 use self::cache::{Cache, Probe};
+use self::tlb::{Tlb, Walked};
+use self::write_buffer::{BufferedStore, BufferedWriteBack, DataBuffers, MAX_LINE, Pending};
 use crate::addr::VirtAddr;
-use crate::cache::{CacheInfo, CacheMaintenance, MaintenanceError};
+use crate::cache::{CacheInfo, MaintenanceError};
 
 /// An address space of the scenario. [`KERNEL`] is the kernel's: its
 /// mappings are global, visible from every space.
@@ -193,6 +228,15 @@ pub enum ViolationKind {
     DmaReadStaleMemory,
     /// A table walk read a descriptor that was not cleaned to memory.
     StaleTableWalk,
+    /// An access used a TLB entry that a fresh walk of the current tables
+    /// would not give: a descriptor changed without a TLB flush, an ASID
+    /// reused (or invalidated by the wrong ASID) without one, a missing
+    /// flush at ASID rollover. `pa` is the physical address the stale
+    /// entry gave.
+    StaleTlbEntry {
+        /// The physical address a fresh walk gives (`None`: unmapped).
+        walked_pa: Option<u32>,
+    },
 }
 
 /// One incoherence the oracle found.
@@ -246,7 +290,9 @@ pub struct Translated {
     pub pa: u32,
     /// How the page is cached.
     pub mem: MemType,
-    /// Global mapping (kernel); otherwise the lines carry the current key.
+    /// Global mapping (kernel). The model itself no longer needs it: with
+    /// an FCSE PID it relocates every address below 32 MiB, global or not,
+    /// and a driver with its own TLB (cachesan) passes modified addresses.
     pub global: bool,
 }
 
@@ -436,14 +482,23 @@ pub struct Sim {
     operation: u64,
     violations: Vec<Violation>,
     counters: Counters,
-    /// Stores on their way to memory, oldest first (see [`CpuModel::write_buffer_entries`]).
-    write_buffer: VecDeque<BufferedStore>,
-    /// One-entry translation cache: (space, virtual page) → mapping.
-    last_translation: Option<(SpaceId, u32, Mapping, bool)>,
-    /// Translations walked from attached tables, (space, virtual page) →
-    /// (mapping, global), kept until a TLB operation drops them: a TLB of
-    /// unlimited size, so a missing TLB flush always shows.
-    tlb: FxHashMap<(SpaceId, u32), (Mapping, bool)>,
+    /// Stores and line write-backs on their way to memory, oldest first
+    /// (see [`CpuModel::write_buffer_entries`] and `write_buffer.rs`).
+    write_buffer: DataBuffers,
+    /// One-entry translation cache: (space, virtual page) → mapping, and
+    /// the table epoch it was made at.
+    last_translation: Option<(SpaceId, u32, Mapping, bool, u64)>,
+    /// Translations walked from attached tables (see `tlb.rs`): a TLB of
+    /// unlimited size, tagged as the hardware's, so a missing or
+    /// misdirected TLB operation always shows.
+    tlb: Tlb,
+    /// Physical pages holding descriptors a walk has read…
+    table_pages: FxHashSet<u32>,
+    /// …and a count of the memory writes to them (TLB entries are checked
+    /// again when it moves).
+    table_epoch: u64,
+    /// The ARMv6 branch target cache (`btc.rs`; empty on ARMv5).
+    btc: Btc,
 }
 
 const PAGE: u32 = 4096;
@@ -470,8 +525,11 @@ impl Sim {
             violations: Vec::new(),
             counters: Counters::default(),
             last_translation: None,
-            tlb: FxHashMap::default(),
-            write_buffer: VecDeque::new(),
+            tlb: Tlb::new(model.info().is_armv6()),
+            table_pages: FxHashSet::default(),
+            table_epoch: 0,
+            btc: Btc::new(model.info().is_armv6()),
+            write_buffer: DataBuffers::new(model.write_buffer_entries),
         }
     }
 
@@ -562,8 +620,10 @@ impl Sim {
     /// [`map`](Self::map)'s pages: each lookup reads its descriptors from
     /// memory, as the table walker does, so a descriptor still dirty in the
     /// D-cache is a [`ViolationKind::StaleTableWalk`]. Walked translations
-    /// are kept in a TLB (of unlimited size) until a TLB operation drops
-    /// them, so a missing TLB flush after a change shows too.
+    /// are kept in a TLB (of unlimited size, tagged by ASID on ARMv6 and
+    /// keyed by FCSE-modified address) until a TLB operation drops them, so
+    /// a missing TLB flush after a change shows too, as a
+    /// [`ViolationKind::StaleTlbEntry`].
     ///
     /// Memory types come from the descriptor's C/B/TEX bits; a page is
     /// writable if user code may write it (user-accessible pages) or the
@@ -582,18 +642,33 @@ impl Sim {
         Ok(())
     }
 
-    /// Walks `space`'s tables for `va`.
+    /// Walks the tables at `l1` for the (modified) address `va`: as the
+    /// table walker (each descriptor read checked with
+    /// [`table_walk`](Self::table_walk)) or, with `checked` false, silently
+    /// (the oracle's fresh walk that TLB hits are compared with).
     fn walk(
         &mut self,
         l1: crate::addr::PhysAddr,
         arch: crate::mmu::Arch,
         va: u32,
-    ) -> Option<(Mapping, bool)> {
+        checked: bool,
+    ) -> Option<Walked> {
         use crate::mmu::{Access, Attributes, MemoryType, walk};
         let t = walk(
             &mut |pa| {
-                self.table_walk(pa.as_u32())
-                    .map_err(|_| crate::mmu::TableError::Memory { pa })
+                let pa32 = pa.as_u32();
+                self.table_pages.insert(pa32 / PAGE);
+                if checked {
+                    self.table_walk(pa32)
+                        .map_err(|_| crate::mmu::TableError::Memory { pa })
+                } else {
+                    self.check_pa(pa32, 4)
+                        .map_err(|_| crate::mmu::TableError::Memory { pa })?;
+                    let p = pa32 as usize;
+                    Ok(u32::from_le_bytes(
+                        self.memory[p..p + 4].try_into().expect("4 bytes"),
+                    ))
+                }
             },
             l1,
             arch,
@@ -617,12 +692,12 @@ impl Sim {
         } else {
             access != Access::KernelRo
         };
-        let mapping = Mapping {
+        Some(Walked {
             frame: t.pa.as_u32() & !(PAGE - 1),
             mem,
             writable,
-        };
-        Some((mapping, global))
+            global,
+        })
     }
 
     /// Changes the memory type of an existing mapping.
@@ -669,26 +744,22 @@ impl Sim {
     #[inline]
     fn translate(&mut self, va: u32) -> Result<(u32, Mapping, bool), SimError> {
         let page = va / PAGE;
-        if let Some((space, p, m, global)) = self.last_translation
+        if let Some((space, p, m, global, epoch)) = self.last_translation
             && space == self.current
             && p == page
+            && epoch == self.table_epoch
         {
             return Ok((m.frame | (va & (PAGE - 1)), m, global));
         }
         if let Some((l1, arch)) = self.spaces[self.current.0 as usize].table {
-            let (m, global) = match self.tlb.get(&(self.current, page)) {
-                Some(&hit) => hit,
-                None => {
-                    let walked = self.walk(l1, arch, va).ok_or(SimError::Unmapped {
-                        space: self.current,
-                        va,
-                    })?;
-                    self.tlb.insert((self.current, page), walked);
-                    walked
-                }
+            let w = self.translate_through_tlb(l1, arch, va)?;
+            let m = Mapping {
+                frame: w.frame,
+                mem: w.mem,
+                writable: w.writable,
             };
-            self.last_translation = Some((self.current, page, m, global));
-            return Ok((m.frame | (va & (PAGE - 1)), m, global));
+            self.last_translation = Some((self.current, page, m, w.global, self.table_epoch));
+            return Ok((m.frame | (va & (PAGE - 1)), m, w.global));
         }
         let own = self.spaces[self.current.0 as usize]
             .pages
@@ -706,24 +777,99 @@ impl Sim {
                 }
             },
         };
-        self.last_translation = Some((self.current, page, m, global));
+        self.last_translation = Some((self.current, page, m, global, self.table_epoch));
         Ok((m.frame | (va & (PAGE - 1)), m, global))
     }
 
-    /// The lookup of a CPU access at `va` (translated to `pa`). With
-    /// [`Indexing::VivtKeyed`] the space's key is an FCSE PID: a user
-    /// address below 32 MiB is relocated by PID × 32 MiB, as the ARM926 does
-    /// before its cache and TLB see it, so spaces with different PIDs use
-    /// different lines there and the same lines above. The model's kernel
-    /// lives at VA = PA, below 32 MiB for convenience; its (global) pages
-    /// are not relocated, as a real kernel's above 32 MiB are not.
-    fn probe(&self, va: u32, pa: u32, global: bool) -> Probe {
+    /// The translation of `va` through the TLB, walking `l1` on a miss. A
+    /// hit on an entry not checked against the current table and table
+    /// memory is compared with a fresh walk: a difference is a
+    /// [`ViolationKind::StaleTlbEntry`], and the stale entry is used, as
+    /// the hardware would.
+    fn translate_through_tlb(
+        &mut self,
+        l1: crate::addr::PhysAddr,
+        arch: crate::mmu::Arch,
+        va: u32,
+    ) -> Result<Walked, SimError> {
+        let mva = self.modified(va);
+        let vpn = mva / PAGE;
+        let asid = self.current_key as u8;
+        let now = (l1.as_u32(), self.table_epoch);
+        if let Some(entry) = self.tlb.lookup(vpn, asid) {
+            let (walked, checked) = (entry.walked, entry.checked);
+            if checked != now {
+                let fresh = self.walk(l1, arch, mva, false);
+                if fresh != Some(walked) {
+                    let pa = walked.frame | (va & (PAGE - 1));
+                    let truth = self.truth(pa);
+                    let walked_pa = fresh.map(|f| f.frame | (va & (PAGE - 1)));
+                    self.report(
+                        ViolationKind::StaleTlbEntry { walked_pa },
+                        Some(va),
+                        pa,
+                        truth,
+                        truth.version,
+                    );
+                }
+                if let Some(entry) = self.tlb.lookup(vpn, asid) {
+                    entry.checked = (l1.as_u32(), self.table_epoch);
+                }
+            }
+            return Ok(walked);
+        }
+        let walked = self.walk(l1, arch, mva, true).ok_or(SimError::Unmapped {
+            space: self.current,
+            va,
+        })?;
+        self.tlb.insert(
+            vpn,
+            tlb::Entry {
+                walked,
+                asid,
+                checked: (l1.as_u32(), self.table_epoch),
+            },
+        );
+        Ok(walked)
+    }
+
+    /// The FCSE PID in effect: the current key with
+    /// [`Indexing::VivtKeyed`], else none (0).
+    fn fcse_pid(&self) -> u32 {
+        if self.dcache.cfg.indexing == Indexing::VivtKeyed {
+            u32::from(self.current_key & 0x7f)
+        } else {
+            0
+        }
+    }
+
+    /// The modified virtual address of `va`: with a non-zero FCSE PID every
+    /// address below 32 MiB moves to PID × 32 MiB before the caches and
+    /// the TLB see it (ARM926EJ-S TRM ch. 3 / arm-cache-mm.md §1).
+    fn modified(&self, va: u32) -> u32 {
         let window = crate::mmu::FCSE_WINDOW_BYTES;
-        let pid = u32::from(self.current_key & 0x7f);
-        let relocate =
-            self.dcache.cfg.indexing == Indexing::VivtKeyed && !global && pid != 0 && va < window;
-        let va = if relocate { va + pid * window } else { va };
-        Probe { va, pa }
+        let pid = self.fcse_pid();
+        if pid != 0 && va < window {
+            va + pid * window
+        } else {
+            va
+        }
+    }
+
+    /// The lookup of a CPU access at `va` (translated to `pa`). With
+    /// [`Indexing::VivtKeyed`] the space's key is an FCSE PID: with a
+    /// non-zero PID every address below 32 MiB is relocated by PID × 32 MiB
+    /// before the cache and TLB see it — global (kernel) mappings and
+    /// instruction fetches included (arm-cache-mm.md §1; checked on QEMU
+    /// 7.2's arm926) — so spaces with different PIDs use different lines
+    /// there and the same lines above. A kernel that runs processes under
+    /// PIDs must therefore live above 32 MiB (or see its own low mappings
+    /// at a different modified address under each PID).
+    fn probe(&self, va: u32, pa: u32) -> Probe {
+        Probe {
+            va: self.modified(va),
+            pa,
+        }
     }
 
     // ---- accesses ---------------------------------------------------------
@@ -734,8 +880,8 @@ impl Sim {
         check_access(va, size)?;
         self.operation += 1;
         self.counters.loads += 1;
-        let (pa, mapping, global) = self.translate(va)?;
-        self.load_translated(va, size, pa, mapping.mem, global)
+        let (pa, mapping, _) = self.translate(va)?;
+        self.load_translated(va, size, pa, mapping.mem)
     }
 
     /// A CPU load whose translation the caller made (see [`Translated`]):
@@ -745,7 +891,7 @@ impl Sim {
         check_access(va, size)?;
         self.operation += 1;
         self.counters.loads += 1;
-        self.load_translated(va, size, at.pa, at.mem, at.global)
+        self.load_translated(va, size, at.pa, at.mem)
     }
 
     fn load_translated(
@@ -754,13 +900,12 @@ impl Sim {
         size: u32,
         pa: u32,
         mem: MemType,
-        global: bool,
     ) -> Result<u32, SimError> {
         self.check_pa(pa, size)?;
         let mut bytes = [0u8; 4];
         let mut versions = [0u64; 4];
         if mem.cached() {
-            let probe = self.probe(va, pa, global);
+            let probe = self.probe(va, pa);
             let line = match self.dcache.lookup(&probe) {
                 Some(line) => {
                     self.counters.hits += 1;
@@ -797,7 +942,8 @@ impl Sim {
         } else {
             self.counters.uncached += 1;
             self.counters.cycles += self.costs.uncached;
-            // The CPU sees its own buffered stores: reads wait for the drain.
+            // The CPU sees its own buffered stores and write-backs: its
+            // data-side reads wait for the buffers to drain.
             self.drain_buffered_stores();
             let p = pa as usize;
             copy(
@@ -818,11 +964,11 @@ impl Sim {
         check_access(va, size)?;
         self.operation += 1;
         self.counters.stores += 1;
-        let (pa, mapping, global) = self.translate(va)?;
+        let (pa, mapping, _) = self.translate(va)?;
         if !mapping.writable {
             return Err(SimError::ReadOnly { va });
         }
-        self.store_translated(va, size, value, pa, mapping.mem, global)
+        self.store_translated(va, size, value, pa, mapping.mem)
     }
 
     /// A CPU store whose translation the caller made (see [`Translated`]);
@@ -838,7 +984,7 @@ impl Sim {
         check_access(va, size)?;
         self.operation += 1;
         self.counters.stores += 1;
-        self.store_translated(va, size, value, at.pa, at.mem, at.global)
+        self.store_translated(va, size, value, at.pa, at.mem)
     }
 
     fn store_translated(
@@ -848,7 +994,6 @@ impl Sim {
         value: u32,
         pa: u32,
         mem: MemType,
-        global: bool,
     ) -> Result<(), SimError> {
         self.check_pa(pa, size)?;
         let version = self.operation;
@@ -863,7 +1008,7 @@ impl Sim {
         }
         let mut to_memory = !mem.cached() || mem == MemType::WriteThrough;
         if mem.cached() {
-            let probe = self.probe(va, pa, global);
+            let probe = self.probe(va, pa);
             let line = match self.dcache.lookup(&probe) {
                 Some(line) => {
                     self.counters.hits += 1;
@@ -898,40 +1043,67 @@ impl Sim {
         if to_memory {
             self.counters.uncached += 1;
             self.counters.cycles += self.costs.uncached;
-            self.buffer_store(BufferedStore {
+            let store = BufferedStore {
                 pa,
                 len: size as u8,
                 bytes,
                 version,
-            });
+            };
+            if mem == MemType::StronglyOrdered {
+                // Strongly ordered (ARMv6) / uncached unbuffered C=0,B=0
+                // (ARM926) stores bypass the write buffer (ARM926EJ-S TRM
+                // ch. 4: only bufferable, write-through and write-miss
+                // writes use it; the ARMv6 ARM's memory-ordering rules
+                // (recalled, section not checked here): strongly-ordered
+                // accesses complete in program order with all other
+                // explicit accesses), after the older buffered ones.
+                self.drain_buffered_stores();
+                self.apply_store(store);
+            } else {
+                self.buffer_store(store);
+            }
         }
         Ok(())
     }
 
     /// A store on its way to memory: through the write buffer when the
-    /// model has one (the oldest entry drains when it is full), else at once.
+    /// model has one (the oldest entries drain when it is full), else at once.
     fn buffer_store(&mut self, store: BufferedStore) {
-        if self.model.write_buffer_entries == 0 {
+        if !self.write_buffer.enabled() {
             self.apply_store(store);
             return;
         }
-        if self.write_buffer.len() >= self.model.write_buffer_entries
-            && let Some(oldest) = self.write_buffer.pop_front()
-        {
-            self.apply_store(oldest);
+        self.make_room(false);
+        self.write_buffer.push(Pending::Store(store));
+    }
+
+    /// Lets the oldest buffered entries reach memory until one of the
+    /// given kind fits.
+    fn make_room(&mut self, write_back: bool) {
+        for _ in 0..self.write_buffer.room_for(write_back) {
+            if let Some(oldest) = self.write_buffer.pop_oldest() {
+                self.land(oldest);
+            }
         }
-        self.write_buffer.push_back(store);
+    }
+
+    /// A buffered entry reaches memory.
+    fn land(&mut self, entry: Pending) {
+        match entry {
+            Pending::Store(store) => self.apply_store(store),
+            Pending::WriteBack(line) => self.land_write_back(&line),
+        }
     }
 
     fn apply_store(&mut self, store: BufferedStore) {
+        self.touch_memory(store.pa, u32::from(store.len));
         let (p, n) = (store.pa as usize, store.len as usize);
         copy(&mut self.memory[p..p + n], &store.bytes[..n]);
         self.memory_versions[p..p + n].fill(store.version);
     }
 
-    /// Empties the write buffer into memory.
-    /// Counts a TLB operation only ARMv6 has (the model keeps no TLB), or
-    /// refuses it on ARMv5 as the CPU backends do.
+    /// Counts a TLB operation only ARMv6 has, or refuses it on ARMv5 as
+    /// the CPU backends do.
     fn armv6_tlb_op(&mut self, operation: &'static str) -> Result<(), MaintenanceError> {
         if !self.info.is_armv6() {
             return Err(MaintenanceError::NotOnThisCpu {
@@ -944,9 +1116,23 @@ impl Sim {
         Ok(())
     }
 
+    /// Memory at `pa` changes: if it holds descriptors a walk has read,
+    /// TLB entries are checked again on their next hit.
+    #[inline]
+    fn touch_memory(&mut self, pa: u32, len: u32) {
+        if self.table_pages.is_empty() || len == 0 {
+            return;
+        }
+        let (first, last) = (pa / PAGE, (pa + (len - 1)) / PAGE);
+        if (first..=last).any(|p| self.table_pages.contains(&p)) {
+            self.table_epoch += 1;
+        }
+    }
+
+    /// Empties the write buffer and the write-back buffer into memory, in order.
     fn drain_buffered_stores(&mut self) {
-        while let Some(store) = self.write_buffer.pop_front() {
-            self.apply_store(store);
+        while let Some(entry) = self.write_buffer.pop_oldest() {
+            self.land(entry);
         }
     }
 
@@ -955,8 +1141,8 @@ impl Sim {
         check_access(va, 4)?;
         self.operation += 1;
         self.counters.fetches += 1;
-        let (pa, mapping, global) = self.translate(va)?;
-        self.fetch_translated(va, 4, pa, mapping.mem, global)
+        let (pa, mapping, _) = self.translate(va)?;
+        self.fetch_translated(va, 4, pa, mapping.mem)
     }
 
     /// An instruction fetch of `size` bytes (4 for ARM, 2 for Thumb,
@@ -969,7 +1155,7 @@ impl Sim {
         check_access(va, size)?;
         self.operation += 1;
         self.counters.fetches += 1;
-        self.fetch_translated(va, size, at.pa, at.mem, at.global)
+        self.fetch_translated(va, size, at.pa, at.mem)
     }
 
     fn fetch_translated(
@@ -978,12 +1164,20 @@ impl Sim {
         size: u32,
         pa: u32,
         mem: MemType,
-        global: bool,
     ) -> Result<u32, SimError> {
         self.check_pa(pa, size)?;
         let n = size as usize;
+        let mva = self.modified(va);
+        if let Some(hit) = self.btc.lookup(mva, size as u8) {
+            // A branch target cache hit: the recorded instruction, however
+            // old (see `btc.rs`).
+            self.counters.hits += 1;
+            self.counters.cycles += self.costs.hit;
+            self.check_read(va, pa, &hit.versions[..n], true);
+            return Ok(u32::from_le_bytes(hit.bytes));
+        }
         let (bytes, versions) = if mem.cached() {
-            let probe = self.probe(va, pa, global);
+            let probe = self.probe(va, pa);
             let line = match self.icache.lookup(&probe) {
                 Some(line) => {
                     self.counters.hits += 1;
@@ -1000,8 +1194,9 @@ impl Sim {
             copy(&mut v[..n], &self.icache.versions[start..start + n]);
             (b, v)
         } else {
+            // The write buffer is on the data side: an uncached fetch reads
+            // memory without waiting for it (arm-cache-mm.md §1).
             self.counters.uncached += 1;
-            self.drain_buffered_stores();
             let p = pa as usize;
             let mut b = [0u8; 4];
             let mut v = [0u64; 4];
@@ -1010,6 +1205,12 @@ impl Sim {
             (b, v)
         };
         self.check_read(va, pa, &versions[..n], true);
+        self.btc.record(BtcEntry {
+            va: mva,
+            size: size as u8,
+            bytes,
+            versions,
+        });
         Ok(u32::from_le_bytes(bytes))
     }
 
@@ -1018,6 +1219,7 @@ impl Sim {
         self.check_pa(pa, data.len() as u32)?;
         self.operation += 1;
         self.counters.dma_bytes += data.len() as u64;
+        self.touch_memory(pa, data.len() as u32);
         let version = self.operation;
         for (i, &b) in data.iter().enumerate() {
             let p = pa as usize + i;
@@ -1089,6 +1291,7 @@ impl Sim {
     /// carries read them. Not an access: nothing is checked or counted.
     pub fn preload(&mut self, pa: u32, bytes: &[u8]) -> Result<(), SimError> {
         self.check_pa(pa, bytes.len() as u32)?;
+        self.touch_memory(pa, bytes.len() as u32);
         copy(
             &mut self.memory[pa as usize..pa as usize + bytes.len()],
             bytes,
@@ -1120,14 +1323,16 @@ impl Sim {
                 Which::Instruction
             }
         };
-        let (pa, global) = match at {
-            Some(at) => (at.pa, at.global),
+        let pa = match at {
+            Some(at) => at.pa,
             None => match self.cache(which).cfg.indexing {
-                Indexing::Vivt | Indexing::VivtKeyed => (u32::MAX, false),
+                Indexing::Vivt | Indexing::VivtKeyed => u32::MAX,
                 Indexing::Vipt | Indexing::Pipt => return,
             },
         };
-        let probe = self.probe(va, pa, global);
+        // The operand is a modified virtual address already: the FCSE
+        // does not relocate CP15 operands (as `line_for_mva`).
+        let probe = Probe { va, pa };
         if let Some(i) = self.cache(which).lookup(&probe) {
             self.line_op(op, i);
         }
@@ -1266,10 +1471,16 @@ impl Sim {
 
     /// Fills a line for `probe`, evicting (and writing back) a victim.
     fn fill(&mut self, which: Which, probe: &Probe) -> usize {
-        // A linefill waits for the write buffer: the CPU reads its own stores.
-        self.drain_buffered_stores();
         let victim = self.cache(which).victim(probe);
         self.evict(which, victim);
+        if which == Which::Data {
+            // A D linefill waits for the write buffer and the write-back
+            // buffer (the victim's write-back included): the CPU reads its
+            // own stores. An I linefill does not: the buffers are on the
+            // data side (arm-cache-mm.md §1), so code stored but not
+            // drained is not fetched.
+            self.drain_buffered_stores();
+        }
         let cache = self.cache(which);
         let line_pa = cache.line_base(probe.pa);
         let line_va = cache.line_base(probe.va);
@@ -1310,34 +1521,64 @@ impl Sim {
         self.cache(which).meta[i].valid = false;
     }
 
-    /// Writes D line `i` back if it is valid and dirty; checks that no byte
-    /// is older than memory's.
+    /// Writes D line `i` back if it is valid and dirty: into the write-back
+    /// buffer when the model has the buffers (behind the older buffered
+    /// stores), else straight to memory.
     fn write_back(&mut self, i: usize) {
         let meta = self.dcache.meta[i];
         if !(meta.valid && meta.dirty) {
             return;
         }
         let range = self.dcache.bytes(i);
-        let (base, n) = (meta.pa as usize, self.dcache.line_bytes);
-        let line_versions = &self.dcache.versions[range.clone()];
+        let n = self.dcache.line_bytes.min(MAX_LINE);
+        let mut line = Box::new(BufferedWriteBack {
+            pa: meta.pa,
+            va: meta.va,
+            len: n,
+            bytes: [0; MAX_LINE],
+            versions: [0; MAX_LINE],
+        });
+        copy(
+            &mut line.bytes[..n],
+            &self.dcache.data[range.start..range.start + n],
+        );
+        copy(
+            &mut line.versions[..n],
+            &self.dcache.versions[range.start..range.start + n],
+        );
+        self.dcache.meta[i].dirty = false;
+        self.counters.write_backs += 1;
+        self.counters.cycles += self.costs.write_back;
+        if self.write_buffer.enabled() {
+            self.make_room(true);
+            self.write_buffer.push(Pending::WriteBack(line));
+        } else {
+            self.land_write_back(&line);
+        }
+    }
+
+    /// A written-back line reaches memory; checks that no byte is older
+    /// than memory's (what landed there before it: a buffered store, a DMA
+    /// master's write).
+    fn land_write_back(&mut self, line: &BufferedWriteBack) {
+        self.touch_memory(line.pa, line.len as u32);
+        let (base, n) = (line.pa as usize, line.len);
+        let line_versions = &line.versions[..n];
         let memory_versions = &mut self.memory_versions[base..base + n];
         // A byte older than memory's overwrites newer data: a lost write.
         let lost = line_versions
             .iter()
             .zip(memory_versions.iter())
             .position(|(line, memory)| line < memory)
-            .map(|k| (meta.pa + k as u32, line_versions[k]));
+            .map(|k| (line.pa + k as u32, line_versions[k]));
         copy(memory_versions, line_versions);
-        copy(&mut self.memory[base..base + n], &self.dcache.data[range]);
+        copy(&mut self.memory[base..base + n], &line.bytes[..n]);
         if let Some((pa, seen)) = lost
             && self.truth(pa).writer != Writer::Dead
         {
             let truth = self.truth(pa);
-            self.report_line(ViolationKind::StaleWriteBack, meta.va, pa, truth, seen);
+            self.report_line(ViolationKind::StaleWriteBack, line.va, pa, truth, seen);
         }
-        self.dcache.meta[i].dirty = false;
-        self.counters.write_backs += 1;
-        self.counters.cycles += self.costs.write_back;
     }
 
     /// Invalidates D line `i` without writing it back; a dirty byte that is
@@ -1350,7 +1591,11 @@ impl Sim {
                 let pa = meta.pa + k as u32;
                 let v = self.dcache.versions[idx];
                 let truth = self.truth(pa);
-                if v == truth.version && self.memory_versions[pa as usize] != v {
+                let landing = self
+                    .write_buffer
+                    .newest_version(pa)
+                    .unwrap_or(self.memory_versions[pa as usize]);
+                if v == truth.version && landing != v {
                     self.report_line(ViolationKind::DirtyLineDiscarded, meta.va, pa, truth, v);
                     break;
                 }
@@ -1405,15 +1650,6 @@ impl Sim {
     }
 }
 
-/// A store that bypassed (or wrote through) the D-cache, not yet in memory.
-#[derive(Clone, Copy, Debug)]
-struct BufferedStore {
-    pa: u32,
-    len: u8,
-    bytes: [u8; 4],
-    version: u64,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Which {
     Data,
@@ -1425,197 +1661,6 @@ fn check_access(va: u32, size: u32) -> Result<(), SimError> {
         return Err(SimError::BadAccess { va, size });
     }
     Ok(())
-}
-
-impl CacheMaintenance for Sim {
-    fn info(&self) -> &CacheInfo {
-        &self.info
-    }
-
-    fn clean_dcache_line(&mut self, va: VirtAddr) {
-        self.maintenance();
-        self.counters.clean_line += 1;
-        if let Some(i) = self.line_for_mva(Which::Data, va.as_u32()) {
-            self.write_back(i);
-        }
-    }
-
-    fn clean_invalidate_dcache_line(&mut self, va: VirtAddr) {
-        self.maintenance();
-        self.counters.clean_invalidate_line += 1;
-        if let Some(i) = self.line_for_mva(Which::Data, va.as_u32()) {
-            self.evict(Which::Data, i);
-        }
-    }
-
-    unsafe fn invalidate_dcache_line(&mut self, va: VirtAddr) {
-        self.maintenance();
-        self.counters.invalidate_line += 1;
-        if let Some(i) = self.line_for_mva(Which::Data, va.as_u32()) {
-            self.discard(i);
-        }
-    }
-
-    fn clean_dcache_all(&mut self) {
-        self.counters.clean_all += 1;
-        self.whole_dcache(false);
-    }
-
-    fn clean_invalidate_dcache_all(&mut self) {
-        self.counters.clean_invalidate_all += 1;
-        self.whole_dcache(true);
-    }
-
-    fn invalidate_icache_line(&mut self, va: VirtAddr) {
-        self.maintenance();
-        self.counters.icache_line += 1;
-        if let Some(i) = self.line_for_mva(Which::Instruction, va.as_u32()) {
-            self.icache.meta[i].valid = false;
-        }
-    }
-
-    fn invalidate_icache_all(&mut self) {
-        self.operation += 1;
-        self.counters.icache_all += 1;
-        self.counters.cycles += self.costs.whole_cache_per_line * self.icache.meta.len() as u64;
-        self.icache.meta.iter_mut().for_each(|m| m.valid = false);
-    }
-
-    fn drain_write_buffer(&mut self) {
-        self.drain_buffered_stores();
-        self.counters.drains += 1;
-        self.counters.cycles += self.costs.drain;
-    }
-
-    fn invalidate_tlb_all(&mut self) {
-        self.last_translation = None;
-        self.tlb.clear();
-        self.counters.tlb_ops += 1;
-        self.counters.cycles += self.costs.tlb_op;
-    }
-
-    fn invalidate_tlb_page(&mut self, va: VirtAddr) {
-        self.last_translation = None;
-        // Every space's entry for the page: stricter than an ASID-tagged
-        // TLB never hurts, and the model has no ASIDs.
-        let page = va.as_u32() / PAGE;
-        self.tlb.retain(|&(_, p), _| p != page);
-        self.counters.tlb_ops += 1;
-        self.counters.cycles += self.costs.tlb_op;
-    }
-
-    fn invalidate_tlb_asid(&mut self, _asid: u8) -> Result<(), MaintenanceError> {
-        self.last_translation = None;
-        self.tlb.clear();
-        self.armv6_tlb_op("TLB invalidate by ASID")
-    }
-
-    fn invalidate_tlb_page_asid(
-        &mut self,
-        va: VirtAddr,
-        _asid: u8,
-    ) -> Result<(), MaintenanceError> {
-        self.last_translation = None;
-        let page = va.as_u32() / PAGE;
-        self.tlb.retain(|&(_, p), _| p != page);
-        self.armv6_tlb_op("TLB invalidate by MVA and ASID")
-    }
-}
-
-/// The translation registers as the model sees them: TTBR0 selects the
-/// space whose attached table (see [`Sim::attach_table`]) is at that
-/// address, so `ContextSwitcher` drives the model's context switches.
-impl crate::mmu::TranslationRegisters for Sim {
-    unsafe fn set_user_table(&mut self, table: crate::addr::PhysAddr) {
-        let found = self
-            .spaces
-            .iter()
-            .position(|s| s.table.is_some_and(|(l1, _)| l1 == table));
-        // A table the model does not know (never attached) leaves the
-        // current space as it is: the scenario's own accesses will show it.
-        if let Some(i) = found {
-            let key = self.current_key;
-            self.current = SpaceId(i as u16);
-            self.current_key = key;
-            self.last_translation = None;
-        }
-    }
-
-    unsafe fn set_context_key(&mut self, key: u8) {
-        self.current_key = u16::from(key);
-        self.last_translation = None;
-    }
-}
-
-/// The kernel's page copies and fills, as word accesses through the
-/// current translation (the kernel's linear map must be mapped).
-impl crate::coherence::KernelAccess for Sim {
-    fn contents_dead(&mut self, pa: crate::addr::PhysAddr) {
-        // Frames handed to the engine are inside the model's memory.
-        let _ = self.declare_dead(pa.as_u32() & !(PAGE - 1), PAGE);
-    }
-
-    fn zero_page(&mut self, va: VirtAddr) -> Result<(), crate::coherence::AccessError> {
-        let base = va.as_u32() & !(PAGE - 1);
-        for offset in (0..PAGE).step_by(4) {
-            self.store(base + offset, 4, 0)
-                .map_err(|_| crate::coherence::AccessError {
-                    va: VirtAddr(base + offset),
-                })?;
-        }
-        Ok(())
-    }
-
-    fn copy_page(
-        &mut self,
-        dst: VirtAddr,
-        src: VirtAddr,
-    ) -> Result<(), crate::coherence::AccessError> {
-        let (dst, src) = (dst.as_u32() & !(PAGE - 1), src.as_u32() & !(PAGE - 1));
-        for offset in (0..PAGE).step_by(4) {
-            let word = self
-                .load(src + offset, 4)
-                .map_err(|_| crate::coherence::AccessError {
-                    va: VirtAddr(src + offset),
-                })?;
-            self.store(dst + offset, 4, word)
-                .map_err(|_| crate::coherence::AccessError {
-                    va: VirtAddr(dst + offset),
-                })?;
-        }
-        Ok(())
-    }
-}
-
-/// The model as the kernel's view of translation-table frames. Words are
-/// read and written through the kernel's mapping at VA = PA (map the table
-/// frames in [`KERNEL`] at their physical addresses first), so descriptor
-/// writes go through the modelled D-cache as they do on the CPU, and
-/// [`Sim::table_walk`] reports a walk that would read a stale descriptor.
-impl crate::mmu::TableMemory for Sim {
-    type Cache = Sim;
-
-    fn read_word(&mut self, pa: crate::addr::PhysAddr) -> Result<u32, crate::mmu::TableError> {
-        self.load(pa.0, 4)
-            .map_err(|_| crate::mmu::TableError::Memory { pa })
-    }
-
-    fn write_word(
-        &mut self,
-        pa: crate::addr::PhysAddr,
-        value: u32,
-    ) -> Result<(), crate::mmu::TableError> {
-        self.store(pa.0, 4, value)
-            .map_err(|_| crate::mmu::TableError::Memory { pa })
-    }
-
-    fn kernel_va(&self, pa: crate::addr::PhysAddr) -> VirtAddr {
-        VirtAddr(pa.0)
-    }
-
-    fn cache(&mut self) -> &mut Sim {
-        self
-    }
 }
 
 /// `dst.copy_from_slice(src)` for the lengths the model copies on every
@@ -1644,169 +1689,4 @@ fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const WB: MemType = MemType::WriteBack;
-
-    fn at(pa: u32) -> Translated {
-        Translated {
-            pa,
-            mem: WB,
-            global: true,
-        }
-    }
-
-    #[test]
-    fn writers_pack_and_unpack() {
-        for writer in [
-            Writer::Initial,
-            Writer::Dma,
-            Writer::Dead,
-            Writer::Cpu {
-                space: SpaceId(7),
-                va: 0xffff_fffc,
-                pc: None,
-            },
-            Writer::Cpu {
-                space: SpaceId(u16::MAX),
-                va: 0,
-                pc: Some(0),
-            },
-            Writer::Cpu {
-                space: SpaceId(0),
-                va: 0x1234_5678,
-                pc: Some(0xffff_fffe),
-            },
-        ] {
-            assert_eq!(unpack_writer(pack_writer(writer)), writer);
-        }
-        assert_eq!(pack_writer(Writer::Initial), 0);
-    }
-
-    /// The externally driven entry points see a VIVT alias the way the
-    /// scenario API does, and name the storing instruction.
-    #[test]
-    fn translated_accesses_find_a_vivt_alias_and_its_writer() {
-        let mut sim = Sim::new(CpuModel::arm926().with_write_buffer(0), 64 << 10);
-        let (kernel, user, pa) = (0xc000_2000, 0x0001_0000, 0x2000);
-        assert_eq!(sim.load_at(user, 4, at(pa)), Ok(0));
-        sim.set_site(Some(0x8000_0124));
-        sim.store_at(kernel, 4, 0xdead_beef, at(pa)).unwrap();
-        // The store missed (ARM926 does not allocate on writes) and went to memory.
-        assert_eq!(sim.load_at(kernel, 4, at(pa)), Ok(0xdead_beef));
-        assert!(sim.take_violations().is_empty());
-        // The user alias still holds the line filled before the store.
-        sim.load_at(user, 4, at(pa)).unwrap();
-        let v = sim.take_violations();
-        assert_eq!(v.len(), 1);
-        assert_eq!(v[0].kind, ViolationKind::StaleRead);
-        assert_eq!(
-            v[0].last_writer,
-            Writer::Cpu {
-                space: KERNEL,
-                va: kernel,
-                pc: Some(0x8000_0124)
-            }
-        );
-        // Invalidating the user alias's line by MVA (VIVT: no translation
-        // needed) makes the next load fetch memory.
-        sim.maintain_line(LineOp::Invalidate, user, None);
-        assert_eq!(sim.load_at(user, 4, at(pa)), Ok(0xdead_beef));
-        assert!(sim.violations().is_empty());
-    }
-
-    #[test]
-    fn translated_fetches_and_set_way_operations() {
-        let mut sim = Sim::new(CpuModel::arm1176_16k(), 64 << 10);
-        // A Thumb fetch is two bytes; a byte fetch is a caller mistake.
-        assert_eq!(sim.fetch_at(0x1002, 2, at(0x1002)), Ok(0));
-        assert_eq!(
-            sim.fetch_at(0x1001, 1, at(0x1001)),
-            Err(SimError::BadAccess {
-                va: 0x1001,
-                size: 1
-            })
-        );
-        // Code written through the D-cache and fetched without a clean.
-        sim.load_at(0x1000, 4, at(0x1000)).unwrap();
-        sim.store_at(0x1000, 4, 0xe12f_ff1e, at(0x1000)).unwrap();
-        sim.maintain_line(LineOp::InvalidateInstruction, 0x1000, Some(at(0x1000)));
-        sim.fetch_at(0x1000, 4, at(0x1000)).unwrap();
-        assert_eq!(sim.take_violations()[0].kind, ViolationKind::StaleFetch);
-        // Set/way: the line is in set (0x1000 >> 5) & 127, some way.
-        let set = (0x1000 >> 5) & 127;
-        for way in 0..4 {
-            sim.maintain_set_way(LineOp::Clean, set, way).unwrap();
-        }
-        sim.maintain_line(LineOp::InvalidateInstruction, 0x1000, Some(at(0x1000)));
-        assert_eq!(sim.fetch_at(0x1000, 4, at(0x1000)), Ok(0xe12f_ff1e));
-        assert!(sim.violations().is_empty());
-        assert_eq!(
-            sim.maintain_set_way(LineOp::Clean, 128, 0),
-            Err(SimError::NoSuchLine { set: 128, way: 0 })
-        );
-        // Dropping the whole D-cache with a dirty line loses the write.
-        sim.store_at(0x1000, 4, 1, at(0x1000)).unwrap();
-        sim.invalidate_dcache_all();
-        assert_eq!(
-            sim.take_violations()[0].kind,
-            ViolationKind::DirtyLineDiscarded
-        );
-    }
-
-    #[test]
-    fn preload_sets_initial_contents_without_versions() {
-        let mut sim = Sim::new(CpuModel::arm926(), 64 << 10);
-        sim.preload(0x3000, &0x0000_1c0e_u32.to_le_bytes()).unwrap();
-        assert_eq!(sim.table_walk(0x3000), Ok(0x1c0e));
-        assert!(sim.violations().is_empty());
-        assert!(sim.preload(0xfffc, &[0; 8]).is_err());
-    }
-
-    #[test]
-    fn scenario_mistakes_are_typed_errors() {
-        let mut sim = Sim::new(CpuModel::arm926(), 64 << 10);
-        assert_eq!(
-            sim.load(0x1000, 4),
-            Err(SimError::Unmapped {
-                space: KERNEL,
-                va: 0x1000
-            })
-        );
-        assert_eq!(
-            sim.load(0x1002, 4),
-            Err(SimError::BadAccess {
-                va: 0x1002,
-                size: 4
-            })
-        );
-        assert_eq!(
-            sim.load(0x1000, 3),
-            Err(SimError::BadAccess {
-                va: 0x1000,
-                size: 3
-            })
-        );
-        assert_eq!(
-            sim.map(KERNEL, 0xc000_0000, 0x1_0000, MemType::WriteBack, true),
-            Err(SimError::OutOfMemory {
-                pa: 0x1_0000,
-                size: 64 << 10
-            })
-        );
-        assert!(sim.memory(0xffff_f000, 0x2000).is_err());
-        assert!(sim.dma_read(0xffff_fff0, 0x20).is_err());
-        assert_eq!(
-            sim.switch_to(SpaceId(9)),
-            Err(SimError::NoSuchSpace(SpaceId(9)))
-        );
-        sim.map(KERNEL, 0xc000_0000, 0, MemType::WriteBack, false)
-            .unwrap();
-        assert_eq!(
-            sim.store(0xc000_0000, 4, 1),
-            Err(SimError::ReadOnly { va: 0xc000_0000 })
-        );
-        assert!(sim.violations().is_empty());
-    }
-}
+mod tests;

@@ -63,6 +63,10 @@ pub enum Action {
     },
     /// Drain the write buffer / DSB (c7,c10,4).
     Drain,
+    /// Flush the branch target cache (ARMv6 c7,c5,6; the entry by MVA,
+    /// c7,c5,7, is applied as a whole flush: the model's BTC has no
+    /// per-entry operation).
+    FlushBtc,
     /// Invalidate the whole TLB (c8,cX,0).
     TlbAll,
     /// Invalidate a TLB entry by MVA (ARMv6: MVA | ASID) (c8,cX,1).
@@ -197,6 +201,7 @@ pub fn decode(word: u32) -> Option<Cp15> {
                 instruction: false,
             },
             (7, 10, 4) => Action::Drain,
+            (7, 5, 6) | (7, 5, 7) => Action::FlushBtc,
             (7, 14, 0) => whole(true, true, false, true),
             (7, 14, 1) => Action::LineByMva {
                 data: Some(CleanInvalidate),
@@ -288,6 +293,8 @@ mod tests {
         // mcr p15, 0, r0, c7, c10, 4 (drain) and c7,c10,5 (DMB: ignored)
         assert_eq!(decode(0xee07_0f9a).unwrap().action, Action::Drain);
         assert_eq!(decode(0xee07_0fba), None);
+        // mcr p15, 0, r0, c7, c5, 6 (flush the branch target cache)
+        assert_eq!(decode(0xee07_0fd5).unwrap().action, Action::FlushBtc);
         // mcr p15, 0, r0, c7, c5, 0 (invalidate I all)
         assert_eq!(
             decode(0xee07_0f15).unwrap().action,

@@ -93,6 +93,7 @@ pub fn kind_name(kind: ViolationKind) -> &'static str {
         ViolationKind::StaleFetch => "StaleFetch",
         ViolationKind::DmaReadStaleMemory => "DmaReadStaleMemory",
         ViolationKind::StaleTableWalk => "StaleTableWalk",
+        ViolationKind::StaleTlbEntry { .. } => "StaleTlbEntry",
     }
 }
 
@@ -538,6 +539,7 @@ impl Engine {
                 }
             }
             Action::Drain => self.sim.drain_write_buffer(),
+            Action::FlushBtc => self.sim.flush_branch_target_cache(),
             Action::TlbAll => {
                 self.tlb.clear();
                 self.sim.invalidate_tlb_all();
