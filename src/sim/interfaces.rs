@@ -181,15 +181,16 @@ impl crate::coherence::KernelAccess for Sim {
 }
 
 /// The model as the kernel's view of translation-table frames. Words are
-/// read and written through the kernel's mapping at VA = PA (map the table
-/// frames in [`KERNEL`](super::KERNEL) at their physical addresses first), so descriptor
+/// read and written through the kernel's linear map, at VA = PA plus the
+/// [kernel offset](Sim::set_kernel_offset) (map the table frames in
+/// [`KERNEL`](super::KERNEL) there first), so descriptor
 /// writes go through the modelled D-cache as they do on the CPU, and
 /// [`Sim::table_walk`] reports a walk that would read a stale descriptor.
 impl crate::mmu::TableMemory for Sim {
     type Cache = Sim;
 
     fn read_word(&mut self, pa: crate::addr::PhysAddr) -> Result<u32, crate::mmu::TableError> {
-        self.load(pa.0, 4)
+        self.load(Sim::kernel_va(self, pa.0), 4)
             .map_err(|_| crate::mmu::TableError::Memory { pa })
     }
 
@@ -198,12 +199,12 @@ impl crate::mmu::TableMemory for Sim {
         pa: crate::addr::PhysAddr,
         value: u32,
     ) -> Result<(), crate::mmu::TableError> {
-        self.store(pa.0, 4, value)
+        self.store(Sim::kernel_va(self, pa.0), 4, value)
             .map_err(|_| crate::mmu::TableError::Memory { pa })
     }
 
     fn kernel_va(&self, pa: crate::addr::PhysAddr) -> VirtAddr {
-        VirtAddr(pa.0)
+        VirtAddr(Sim::kernel_va(self, pa.0))
     }
 
     fn cache(&mut self) -> &mut Sim {

@@ -499,6 +499,9 @@ pub struct Sim {
     table_epoch: u64,
     /// The ARMv6 branch target cache (`btc.rs`; empty on ARMv5).
     btc: Btc,
+    /// Where the kernel's linear map puts physical address 0 (see
+    /// [`Sim::set_kernel_offset`]).
+    kernel_offset: u32,
 }
 
 const PAGE: u32 = 4096;
@@ -530,7 +533,22 @@ impl Sim {
             table_epoch: 0,
             btc: Btc::new(model.info().is_armv6()),
             write_buffer: DataBuffers::new(model.write_buffer_entries),
+            kernel_offset: 0,
         }
+    }
+
+    /// Where the kernel's linear map puts physical address 0: the model,
+    /// as the kernel's [`TableMemory`](crate::mmu::TableMemory), reads and
+    /// writes translation tables at `pa + offset` (default 0, VA = PA).
+    /// A kernel that runs under FCSE PIDs (ARM926) must live at or above
+    /// 32 MiB, or the PIDs move its own lines too, as they would on the CPU.
+    pub fn set_kernel_offset(&mut self, offset: u32) {
+        self.kernel_offset = offset;
+    }
+
+    /// The kernel's linear-map address of `pa` (see [`Sim::set_kernel_offset`]).
+    pub fn kernel_va(&self, pa: u32) -> u32 {
+        pa.wrapping_add(self.kernel_offset)
     }
 
     /// The modelled CPU.
