@@ -1,0 +1,426 @@
+//! Operations as data: what a process, the kernel or a device does next.
+//! Every field is an index or a value taken modulo what exists when the
+//! operation runs ([`World::apply`](super::World::apply)), so any value of
+//! any field is a valid operation — for random programs
+//! ([`random_op`]), a fuzzer or a bounded enumerator alike.
+
+use super::world::{MAX_PROCESSES, MAX_VMAS, World};
+
+/// A user address: the `vma`-th mapping of the process (not the shared
+/// buffer's), its `page`-th page, its `word`-th word (all modulo).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct UserAddr {
+    /// Which mapping.
+    pub vma: u8,
+    /// Which page of it.
+    pub page: u8,
+    /// Which word of the page.
+    pub word: u16,
+}
+
+/// What an `mmap` maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MapKind {
+    /// `MAP_PRIVATE | MAP_ANONYMOUS`.
+    PrivateAnon,
+    /// `MAP_SHARED | MAP_ANONYMOUS`.
+    SharedAnon,
+    /// `MAP_SHARED` of file `file` from page `page` (modulo).
+    SharedFile {
+        /// Which file.
+        file: u8,
+        /// First page.
+        page: u8,
+    },
+    /// `MAP_PRIVATE` of a file.
+    PrivateFile {
+        /// Which file.
+        file: u8,
+        /// First page.
+        page: u8,
+    },
+}
+
+/// Protections a program asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Prot {
+    /// `PROT_NONE`.
+    None,
+    /// `PROT_READ`.
+    Read,
+    /// `PROT_READ | PROT_WRITE`.
+    ReadWrite,
+    /// `PROT_READ | PROT_EXEC`.
+    ReadExec,
+    /// `PROT_READ | PROT_WRITE | PROT_EXEC`.
+    ReadWriteExec,
+}
+
+/// A DMA transfer's direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DmaDir {
+    /// Memory to device.
+    ToDevice,
+    /// Device to memory.
+    FromDevice,
+    /// Both.
+    Bidirectional,
+}
+
+/// How the kernel writes a page-cache page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KernelWriteVia {
+    /// Through a `Kmap` guard (maintenance before and after).
+    Kmap,
+    /// A store through the linear map, then `flush_dcache_page` (Linux's
+    /// `read()` into the page cache).
+    FlushDcachePage,
+}
+
+/// One step of a program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// Process `proc` (switched to first) loads a word.
+    Load {
+        /// Which process.
+        proc: u8,
+        /// Where.
+        at: UserAddr,
+    },
+    /// Process `proc` stores a word.
+    Store {
+        /// Which process.
+        proc: u8,
+        /// Where.
+        at: UserAddr,
+        /// What.
+        value: u32,
+    },
+    /// Process `proc` fetches an instruction word.
+    Fetch {
+        /// Which process.
+        proc: u8,
+        /// Where.
+        at: UserAddr,
+    },
+    /// Process `proc` maps `pages` (1–4) pages.
+    Mmap {
+        /// Which process.
+        proc: u8,
+        /// What.
+        kind: MapKind,
+        /// How many pages (modulo 4, plus one).
+        pages: u8,
+        /// Protection.
+        prot: Prot,
+        /// `MAP_FIXED` at this page of the user range (modulo), maybe over
+        /// another mapping, maybe at another colour.
+        fixed: Option<u16>,
+    },
+    /// Process `proc` unmaps pages of one of its mappings (the shared
+    /// buffer's included).
+    Munmap {
+        /// Which process.
+        proc: u8,
+        /// Which mapping.
+        vma: u8,
+        /// First page.
+        first: u8,
+        /// Pages (modulo what is left, plus one).
+        pages: u8,
+    },
+    /// Process `proc` changes the protection of pages of one mapping.
+    Mprotect {
+        /// Which process.
+        proc: u8,
+        /// Which mapping.
+        vma: u8,
+        /// First page.
+        first: u8,
+        /// Pages.
+        pages: u8,
+        /// The new protection.
+        prot: Prot,
+    },
+    /// Process `proc` moves its break to `pages` (modulo 6) pages and
+    /// `bytes` (modulo a page) above its start.
+    Brk {
+        /// Which process.
+        proc: u8,
+        /// Whole pages.
+        pages: u8,
+        /// And bytes.
+        bytes: u16,
+    },
+    /// A context switch to process `to`.
+    Switch {
+        /// Which process.
+        to: u8,
+    },
+    /// Process `proc` forks (nothing when the table of processes is full).
+    Fork {
+        /// Which process.
+        proc: u8,
+    },
+    /// Process `proc` exits (execs when it is the last one).
+    Exit {
+        /// Which process.
+        proc: u8,
+    },
+    /// Process `proc` execs: a fresh space replaces it.
+    Exec {
+        /// Which process.
+        proc: u8,
+    },
+    /// The kernel writes a word of a file page.
+    KernelWrite {
+        /// Which file.
+        file: u8,
+        /// Which page.
+        page: u8,
+        /// Which word.
+        word: u16,
+        /// What.
+        value: u32,
+        /// How.
+        via: KernelWriteVia,
+    },
+    /// The kernel reads a word of a file page (through a `Kmap`).
+    KernelRead {
+        /// Which file.
+        file: u8,
+        /// Which page.
+        page: u8,
+        /// Which word.
+        word: u16,
+    },
+    /// A DMA transfer of `words` (modulo 150, plus one) words at word
+    /// `start` of the kernel's DMA area, with CPU data written beside it.
+    Dma {
+        /// First word (modulo).
+        start: u16,
+        /// Length in words.
+        words: u8,
+        /// Direction.
+        dir: DmaDir,
+        /// The byte the device writes; the CPU's values derive from it.
+        fill: u8,
+    },
+    /// Process `proc` maps the shared buffer (if it does not yet).
+    BufferMap {
+        /// Which process.
+        proc: u8,
+    },
+    /// The whole buffer is handed to the other side (users ↔ kernel).
+    BufferHandOver,
+    /// Process `proc` accesses word `word` of the buffer (while users own
+    /// it and it maps it; else nothing).
+    BufferUser {
+        /// Which process.
+        proc: u8,
+        /// Which word of the two pages.
+        word: u16,
+        /// A store of this value, or a load.
+        store: Option<u32>,
+    },
+    /// The kernel accesses the buffer (while it owns it; else nothing).
+    BufferKernel {
+        /// Which word.
+        word: u16,
+        /// A store, or a load.
+        store: Option<u32>,
+    },
+    /// An invalid call (modulo 7 kinds): it must fail with a typed error
+    /// and change nothing.
+    Invalid {
+        /// Which.
+        which: u8,
+    },
+}
+
+impl Op {
+    /// The process the operation runs in, if it is a process's.
+    pub fn process(&self) -> Option<u8> {
+        match *self {
+            Op::Load { proc, .. }
+            | Op::Store { proc, .. }
+            | Op::Fetch { proc, .. }
+            | Op::Mmap { proc, .. }
+            | Op::Munmap { proc, .. }
+            | Op::Mprotect { proc, .. }
+            | Op::Brk { proc, .. }
+            | Op::Fork { proc }
+            | Op::Exit { proc }
+            | Op::Exec { proc }
+            | Op::BufferMap { proc }
+            | Op::BufferUser { proc, .. } => Some(proc),
+            Op::Switch { to } => Some(to),
+            _ => None,
+        }
+    }
+}
+
+/// Operation kinds the default generator leaves out, each for an engine
+/// bug with an ignored reproducer (see the report in the module docs of
+/// [`check`](super)). Empty when none is known.
+pub const LEFT_OUT: &[&str] = &[];
+
+/// Marsaglia's xorshift32: the random programs' numbers.
+#[derive(Clone, Copy, Debug)]
+pub struct XorShift(pub u32);
+
+impl XorShift {
+    /// A generator from `seed` (0 becomes 1: 0 maps to itself).
+    pub fn new(seed: u32) -> Self {
+        XorShift(seed.max(1))
+    }
+
+    /// The next value.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u32 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.0 = x;
+        x
+    }
+
+    /// A value in `0..n` (0 for `n` = 0).
+    pub fn below(&mut self, n: u32) -> u32 {
+        self.next() % n.max(1)
+    }
+}
+
+fn below(rng: &mut XorShift, n: u32) -> u32 {
+    rng.below(n)
+}
+
+fn user_addr(rng: &mut XorShift) -> UserAddr {
+    UserAddr {
+        vma: rng.next() as u8,
+        page: rng.next() as u8,
+        word: rng.next() as u16,
+    }
+}
+
+/// The random programs' next operation in `world`: the mix of the
+/// original random programs (30 % user accesses, 8 % mmap, …), always in
+/// the running process.
+pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
+    let proc = world.current() as u8;
+    let vmas = world.user_vmas(world.current());
+    let processes = world.processes();
+    let roll = below(rng, 100);
+    let access = |rng: &mut XorShift| {
+        if below(rng, 2) == 0 {
+            Op::Store {
+                proc,
+                at: user_addr(rng),
+                value: rng.next(),
+            }
+        } else {
+            Op::Load {
+                proc,
+                at: user_addr(rng),
+            }
+        }
+    };
+    let mmap = |rng: &mut XorShift| {
+        let pages = below(rng, 4) as u8;
+        let kind = match below(rng, 4) {
+            0 => MapKind::PrivateAnon,
+            1 => MapKind::SharedAnon,
+            k => {
+                let file = rng.next() as u8;
+                let page = rng.next() as u8;
+                if k == 2 {
+                    MapKind::SharedFile { file, page }
+                } else {
+                    MapKind::PrivateFile { file, page }
+                }
+            }
+        };
+        let prot = if below(rng, 4) == 0 {
+            Prot::Read
+        } else {
+            Prot::ReadWrite
+        };
+        let fixed = (below(rng, 8) == 0).then(|| rng.next() as u16);
+        Op::Mmap {
+            proc,
+            kind,
+            pages,
+            prot,
+            fixed,
+        }
+    };
+    let munmap = |rng: &mut XorShift| Op::Munmap {
+        proc,
+        vma: rng.next() as u8,
+        first: rng.next() as u8,
+        pages: rng.next() as u8,
+    };
+    let exit_or_exec = |rng: &mut XorShift| {
+        if below(rng, 2) == 0 {
+            Op::Exec { proc }
+        } else {
+            Op::Exit { proc }
+        }
+    };
+    match roll {
+        0..=29 | 92.. if vmas == 0 => mmap(rng),
+        0..=29 | 92.. => access(rng),
+        30..=37 if world.vmas(world.current()) >= MAX_VMAS => munmap(rng),
+        30..=37 => mmap(rng),
+        38..=42 => munmap(rng),
+        43..=46 => Op::Mprotect {
+            proc,
+            vma: rng.next() as u8,
+            first: rng.next() as u8,
+            pages: rng.next() as u8,
+            prot: [Prot::Read, Prot::ReadWrite, Prot::None, Prot::ReadExec][below(rng, 4) as usize],
+        },
+        47..=48 => Op::Brk {
+            proc,
+            pages: rng.next() as u8,
+            bytes: rng.next() as u16,
+        },
+        49..=55 => Op::Switch {
+            to: below(rng, processes as u32) as u8,
+        },
+        56..=58 if processes >= MAX_PROCESSES => exit_or_exec(rng),
+        56..=58 => Op::Fork { proc },
+        59..=60 => exit_or_exec(rng),
+        61..=67 => Op::KernelWrite {
+            file: rng.next() as u8,
+            page: rng.next() as u8,
+            word: rng.next() as u16,
+            value: rng.next(),
+            via: KernelWriteVia::Kmap,
+        },
+        68..=75 => Op::Dma {
+            start: rng.next() as u16,
+            words: rng.next() as u8,
+            dir: [DmaDir::ToDevice, DmaDir::FromDevice, DmaDir::Bidirectional]
+                [below(rng, 3) as usize],
+            fill: rng.next() as u8,
+        },
+        76..=87 => match (below(rng, 4), world.buffer_mapped(world.current())) {
+            (0, false) => Op::BufferMap { proc },
+            (1, _) => Op::BufferHandOver,
+            _ if world.buffer_owned_by_users() => Op::BufferUser {
+                proc,
+                word: rng.next() as u16,
+                store: (below(rng, 2) == 0).then(|| rng.next()),
+            },
+            _ => Op::BufferKernel {
+                word: rng.next() as u16,
+                store: (below(rng, 2) == 0).then(|| rng.next()),
+            },
+        },
+        _ => Op::Invalid {
+            which: rng.next() as u8,
+        },
+    }
+}

@@ -1,0 +1,797 @@
+//! A world the operations of [`Op`] run in: processes, files, a kernel↔user
+//! shared buffer, a DMA area; and the judges — the model's oracle after
+//! every operation.
+
+use std::collections::VecDeque;
+use std::format;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use crate::addr::{PhysAddr, VirtAddr};
+use crate::coherence::dma::{Dma, DmaDirection};
+use crate::coherence::shared::{SharedBuffer, SharingMode};
+use crate::coherence::{CoherenceError, KernelAccess, KmapAccess};
+use crate::mm::frames::FrameError;
+use crate::mm::object::ObjectId;
+use crate::mm::space::{
+    AddressSpace, Backing, FaultAccess, MapSource, MmapArgs, Protection, SpaceError, Vma,
+};
+use crate::mmu::{PageTable, TableError};
+use crate::sim::{self, CpuModel, SimError, Violation};
+
+use super::machine::{MEMORY, MIN, Machine, PAGE, Switching, WINDOWS};
+use super::op::{DmaDir, KernelWriteVia, MapKind, Op, Prot, UserAddr};
+
+/// The kernel's DMA area (kernel data, VA = PA).
+pub const DMA_AREA: u32 = 0x8_0000;
+/// Its length.
+pub const DMA_AREA_LEN: u32 = 0x2000;
+/// An L1 table for invalid calls' stand-ins (never attached).
+const SCRATCH_L1: PhysAddr = PhysAddr(0x8_4000);
+/// Files, each of [`FILE_PAGES`] pages.
+pub const FILES: u32 = 3;
+/// Pages per file.
+pub const FILE_PAGES: u32 = 8;
+/// At most this many processes (a fork beyond does nothing).
+pub const MAX_PROCESSES: usize = 6;
+/// The generator keeps each process below this many mappings.
+pub const MAX_VMAS: usize = 10;
+/// Operations kept for a failure's report.
+const LOG: usize = 24;
+
+/// Why a program failed.
+#[derive(Clone, Debug)]
+pub enum FailureKind {
+    /// The model's oracle saw a stale read, a lost write, …
+    Oracle(Vec<Violation>),
+    /// A load returned other bytes than the semantics say.
+    Content {
+        /// Where.
+        what: String,
+        /// What the reference says.
+        expected: u32,
+        /// What the load returned.
+        found: u32,
+    },
+    /// A call failed that must not (or an invalid call succeeded).
+    Unexpected {
+        /// The call.
+        what: String,
+        /// Its result.
+        error: String,
+    },
+}
+
+/// A failed program: why, and the last operations (oldest first).
+#[derive(Clone, Debug)]
+pub struct Failure {
+    /// Why.
+    pub kind: FailureKind,
+    /// The last operations, as run.
+    pub last: Vec<String>,
+}
+
+impl core::fmt::Display for Failure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        writeln!(f, "{:?}", self.kind)?;
+        writeln!(f, "last operations:")?;
+        for op in &self.last {
+            writeln!(f, "  {op}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Errors a program may provoke and a kernel would report.
+pub fn expected(e: &CoherenceError) -> bool {
+    use FrameError as FE;
+    match e {
+        CoherenceError::Space(s) => match s {
+            SpaceError::Frame(FE::OutOfMemory | FE::NoFrameOfColour { .. }) => true,
+            SpaceError::Frame(_) => false,
+            SpaceError::Table(TableError::OutOfFrames { .. }) => true,
+            SpaceError::Table(_) | SpaceError::MetadataAllocFailed => false,
+            _ => true,
+        },
+        CoherenceError::Unaligned { .. }
+        | CoherenceError::StillRunning { .. }
+        | CoherenceError::BadLength { .. }
+        | CoherenceError::WrongSpace { .. } => true,
+        _ => false,
+    }
+}
+
+/// Processes, files, the shared buffer and the DMA area on one machine.
+pub struct World {
+    /// The machine.
+    pub m: Machine,
+    procs: Vec<AddressSpace>,
+    current: usize,
+    files: Vec<ObjectId>,
+    buffer: SharedBuffer,
+    buffer_owner_user: bool,
+    dma: Dma,
+    log: VecDeque<String>,
+    /// Calls refused with an expected error.
+    pub errors: u64,
+}
+
+impl core::fmt::Debug for World {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("World")
+            .field("processes", &self.procs.len())
+            .field("current", &self.current)
+            .finish_non_exhaustive()
+    }
+}
+
+type Step = Result<(), Failure>;
+
+impl World {
+    /// A world on `model`: [`FILES`] files of [`FILE_PAGES`] zeroed pages
+    /// in the page cache, a two-page shared buffer owned by the kernel, one
+    /// process running.
+    pub fn new(model: CpuModel) -> World {
+        Self::with_switching(model, Switching::Default)
+    }
+
+    /// A world whose machine switches as `switching` says.
+    pub fn with_switching(model: CpuModel, switching: Switching) -> World {
+        let mut m = Machine::with_switching(model, switching);
+        let mut files = Vec::new();
+        let colours = m.sys.allocator.colours();
+        for _ in 0..FILES {
+            let file = m.file(FILE_PAGES);
+            for page in 0..FILE_PAGES {
+                let pa = m
+                    .sys
+                    .allocator
+                    .allocate_colour(page & (colours - 1))
+                    .expect("frames for the files");
+                m.sys
+                    .objects
+                    .insert_page(file, page, pa)
+                    .expect("a file page");
+                let mut kmap = m
+                    .engine
+                    .kmap(&mut m.sys, pa, KmapAccess::Write)
+                    .expect("kmap");
+                let at = kmap.va().as_u32();
+                kmap.mem().zero_page(VirtAddr(at)).expect("zeroing");
+                kmap.finish().expect("kmap finish");
+            }
+            files.push(file);
+        }
+        let buffer = m
+            .engine
+            .create_shared_buffer(&mut m.sys, &mut m.kernel, 2, SharingMode::HandOver)
+            .expect("the shared buffer");
+        let mut first = m.space();
+        m.switch_to(&mut first);
+        let dma = Dma::new(&model.info());
+        World {
+            m,
+            procs: vec![first],
+            current: 0,
+            files,
+            buffer,
+            buffer_owner_user: false,
+            dma,
+            log: VecDeque::new(),
+            errors: 0,
+        }
+    }
+
+    // ---- what the generator may look at ------------------------------------
+
+    /// The running process's index.
+    pub fn current(&self) -> usize {
+        self.current
+    }
+
+    /// How many processes live.
+    pub fn processes(&self) -> usize {
+        self.procs.len()
+    }
+
+    /// Process `p`'s mappings (all).
+    pub fn vmas(&self, p: usize) -> usize {
+        self.procs.get(p).map_or(0, |s| s.vmas().count())
+    }
+
+    /// Process `p`'s mappings other than the shared buffer's.
+    pub fn user_vmas(&self, p: usize) -> usize {
+        self.procs
+            .get(p)
+            .map_or(0, |s| s.vmas().filter(|v| !self.is_buffer(v)).count())
+    }
+
+    /// True if process `p` maps the shared buffer.
+    pub fn buffer_mapped(&self, p: usize) -> bool {
+        self.procs
+            .get(p)
+            .is_some_and(|s| s.vmas().any(|v| self.is_buffer(v)))
+    }
+
+    /// True while users own the shared buffer.
+    pub fn buffer_owned_by_users(&self) -> bool {
+        self.buffer_owner_user
+    }
+
+    /// The last operations, oldest first.
+    pub fn last_ops(&self) -> Vec<String> {
+        self.log.iter().cloned().collect()
+    }
+
+    // ---- the interpreter ------------------------------------------------------
+
+    /// Runs one operation; then the model's oracle must have seen nothing.
+    pub fn apply(&mut self, op: &Op) -> Step {
+        if self.log.len() == LOG {
+            self.log.pop_front();
+        }
+        self.log.push_back(format!("{op:?}"));
+        self.run(op)?;
+        if !self.m.sys.mem.violations().is_empty() {
+            let v = self.m.sys.mem.take_violations();
+            return Err(self.failure(FailureKind::Oracle(v)));
+        }
+        Ok(())
+    }
+
+    fn failure(&self, kind: FailureKind) -> Failure {
+        Failure {
+            kind,
+            last: self.last_ops(),
+        }
+    }
+
+    fn unexpected(&self, what: &str, error: impl core::fmt::Debug) -> Failure {
+        self.failure(FailureKind::Unexpected {
+            what: what.to_string(),
+            error: format!("{error:?}"),
+        })
+    }
+
+    /// Accepts an expected error (counted, `None`), fails on any other.
+    fn check<T>(
+        &mut self,
+        what: &str,
+        result: Result<T, CoherenceError>,
+    ) -> Result<Option<T>, Failure> {
+        match result {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if expected(&e) => {
+                self.errors += 1;
+                Ok(None)
+            }
+            Err(e) => Err(self.unexpected(what, e)),
+        }
+    }
+
+    fn sim<T>(&self, what: &str, result: Result<T, SimError>) -> Result<T, Failure> {
+        result.map_err(|e| self.unexpected(what, e))
+    }
+
+    fn is_buffer(&self, vma: &Vma) -> bool {
+        matches!(vma.backing(), Backing::Object { id, .. } if id == self.buffer.object())
+    }
+
+    /// Switches to process `proc` (modulo) unless it runs.
+    fn enter(&mut self, proc: u8) -> Step {
+        let to = usize::from(proc) % self.procs.len();
+        if to != self.current {
+            self.switch(to)?;
+        }
+        Ok(())
+    }
+
+    fn switch(&mut self, to: usize) -> Step {
+        self.current = to;
+        let space = &mut self.procs[to];
+        // SAFETY: the model's registers.
+        let result = unsafe {
+            self.m
+                .engine
+                .switch_to(&mut self.m.switcher, &mut self.m.sys, space)
+        };
+        result.map(|_| ()).map_err(|e| self.unexpected("switch", e))
+    }
+
+    /// The user address `at` in the running process, if it maps anything
+    /// but the buffer.
+    fn user_va(&self, at: UserAddr) -> Option<u32> {
+        let vmas: Vec<&Vma> = self.procs[self.current]
+            .vmas()
+            .filter(|v| !self.is_buffer(v))
+            .collect();
+        if vmas.is_empty() {
+            return None;
+        }
+        let vma = vmas[usize::from(at.vma) % vmas.len()];
+        let page = u32::from(at.page) % (vma.len() / PAGE);
+        let word = u32::from(at.word) % (PAGE / 4);
+        Some(vma.start().as_u32() + page * PAGE + 4 * word)
+    }
+
+    /// A (part of a) mapping of the running process: start and length.
+    fn vma_part(&self, vma: u8, first: u8, pages: u8) -> Option<(VirtAddr, u32)> {
+        let vmas: Vec<&Vma> = self.procs[self.current].vmas().collect();
+        if vmas.is_empty() {
+            return None;
+        }
+        let vma = vmas[usize::from(vma) % vmas.len()];
+        let total = vma.len() / PAGE;
+        let first = u32::from(first) % total;
+        let len = (1 + u32::from(pages) % (total - first)) * PAGE;
+        Some((VirtAddr(vma.start().as_u32() + first * PAGE), len))
+    }
+
+    /// A user access with the fault loop; a refused fault is the signal a
+    /// kernel would send (the access is dropped). The value loaded, if the
+    /// access was made.
+    fn user_access(
+        &mut self,
+        va: u32,
+        store: Option<u32>,
+        fetch: bool,
+    ) -> Result<Option<u32>, Failure> {
+        for _ in 0..3 {
+            let result = match store {
+                Some(value) => self.m.sys.mem.store(va, 4, value).map(|_| value),
+                None if fetch => self.m.sys.mem.fetch(va),
+                None => self.m.sys.mem.load(va, 4),
+            };
+            let access = match result {
+                Ok(v) => return Ok(Some(v)),
+                Err(SimError::Unmapped { .. }) if store.is_none() => {
+                    if fetch {
+                        FaultAccess::Execute
+                    } else {
+                        FaultAccess::Read
+                    }
+                }
+                Err(SimError::Unmapped { .. } | SimError::ReadOnly { .. }) if store.is_some() => {
+                    FaultAccess::Write
+                }
+                Err(e) => return Err(self.unexpected(&format!("access {va:#x}"), e)),
+            };
+            let space = &mut self.procs[self.current];
+            let fault = self
+                .m
+                .engine
+                .fault(&mut self.m.sys, space, VirtAddr(va), access);
+            if self.check("fault", fault)?.is_none() {
+                return Ok(None);
+            }
+        }
+        Err(self.unexpected(&format!("{va:#x}"), "kept faulting"))
+    }
+
+    fn run(&mut self, op: &Op) -> Step {
+        if let Some(proc) = op.process() {
+            self.enter(proc)?;
+        }
+        match *op {
+            Op::Load { at, .. } | Op::Fetch { at, .. } => {
+                if let Some(va) = self.user_va(at) {
+                    let fetch = matches!(op, Op::Fetch { .. });
+                    self.user_access(va, None, fetch)?;
+                }
+                Ok(())
+            }
+            Op::Store { at, value, .. } => {
+                if let Some(va) = self.user_va(at) {
+                    self.user_access(va, Some(value), false)?;
+                }
+                Ok(())
+            }
+            Op::Mmap {
+                kind,
+                pages,
+                prot,
+                fixed,
+                ..
+            } => self.mmap(kind, pages, prot, fixed),
+            Op::Munmap {
+                vma, first, pages, ..
+            } => {
+                let Some((va, len)) = self.vma_part(vma, first, pages) else {
+                    return Ok(());
+                };
+                let space = &mut self.procs[self.current];
+                let result = self.m.engine.munmap(&mut self.m.sys, space, va, len);
+                self.check("munmap", result).map(|_| ())
+            }
+            Op::Mprotect {
+                vma,
+                first,
+                pages,
+                prot,
+                ..
+            } => {
+                let Some((va, len)) = self.vma_part(vma, first, pages) else {
+                    return Ok(());
+                };
+                let space = &mut self.procs[self.current];
+                let result =
+                    self.m
+                        .engine
+                        .mprotect(&mut self.m.sys, space, va, len, protection(prot));
+                self.check("mprotect", result).map(|_| ())
+            }
+            Op::Brk { pages, bytes, .. } => {
+                let space = &self.procs[self.current];
+                let target = VirtAddr(
+                    space.brk_start().as_u32()
+                        + u32::from(pages) % 6 * PAGE
+                        + u32::from(bytes) % PAGE,
+                );
+                let space = &mut self.procs[self.current];
+                let result = self.m.engine.brk(&mut self.m.sys, space, target);
+                self.check("brk", result).map(|_| ())
+            }
+            Op::Switch { .. } => Ok(()),
+            Op::Fork { .. } => self.fork(),
+            Op::Exit { .. } => {
+                let exec = self.procs.len() == 1;
+                self.exit_or_exec(exec)
+            }
+            Op::Exec { .. } => self.exit_or_exec(true),
+            Op::KernelWrite {
+                file,
+                page,
+                word,
+                value,
+                via,
+            } => self.kernel_write(file, page, word, value, via),
+            Op::KernelRead { file, page, word } => self.kernel_read(file, page, word),
+            Op::Dma {
+                start,
+                words,
+                dir,
+                fill,
+            } => self.dma(start, words, dir, fill),
+            Op::BufferMap { .. } => {
+                if self.buffer_mapped(self.current) {
+                    return Ok(());
+                }
+                let args = MmapArgs::shared_object(self.buffer.object(), 0, 2 * PAGE);
+                let space = &mut self.procs[self.current];
+                let result = space
+                    .mmap(&mut self.m.sys, args)
+                    .map_err(CoherenceError::from);
+                self.check("mmap buffer", result).map(|_| ())
+            }
+            Op::BufferHandOver => {
+                let to_user = !self.buffer_owner_user;
+                let result = if to_user {
+                    self.m
+                        .engine
+                        .sync_for_user(&mut self.m.sys, &self.buffer, 0, 2 * PAGE)
+                } else {
+                    self.m
+                        .engine
+                        .sync_for_kernel(&mut self.m.sys, &self.buffer, 0, 2 * PAGE)
+                };
+                result.map_err(|e| self.unexpected("hand over", e))?;
+                self.buffer_owner_user = to_user;
+                Ok(())
+            }
+            Op::BufferUser { word, store, .. } => {
+                let start = self.procs[self.current]
+                    .vmas()
+                    .find(|v| self.is_buffer(v))
+                    .map(|v| v.start().as_u32());
+                if let (Some(start), true) = (start, self.buffer_owner_user) {
+                    let offset = 4 * (u32::from(word) % (2 * PAGE / 4));
+                    self.user_access(start + offset, store, false)?;
+                }
+                Ok(())
+            }
+            Op::BufferKernel { word, store } => {
+                if self.buffer_owner_user {
+                    return Ok(());
+                }
+                let offset = 4 * (u32::from(word) % (2 * PAGE / 4));
+                let Some(kva) = self.buffer.kernel_va(offset / PAGE) else {
+                    return Err(self.unexpected("buffer kernel_va", offset));
+                };
+                let kva = kva.as_u32() + offset % PAGE;
+                match store {
+                    Some(value) => {
+                        let r = self.m.sys.mem.store(kva, 4, value);
+                        self.sim("kernel buffer store", r)?;
+                    }
+                    None => {
+                        let r = self.m.sys.mem.load(kva, 4);
+                        self.sim("kernel buffer load", r)?;
+                    }
+                }
+                Ok(())
+            }
+            Op::Invalid { which } => self.invalid(which),
+        }
+    }
+
+    fn mmap(&mut self, kind: MapKind, pages: u8, prot: Prot, fixed: Option<u16>) -> Step {
+        let pages = 1 + u32::from(pages) % 4;
+        let file_args = |file: u8, page: u8, files: &[ObjectId]| {
+            let file = files[usize::from(file) % files.len()];
+            let offset = u64::from(u32::from(page) % (FILE_PAGES - pages + 1) * PAGE);
+            MmapArgs::shared_object(file, offset, pages * PAGE)
+        };
+        let mut args = match kind {
+            MapKind::PrivateAnon => MmapArgs::anonymous(pages * PAGE),
+            MapKind::SharedAnon => MmapArgs {
+                shared: true,
+                ..MmapArgs::anonymous(pages * PAGE)
+            },
+            MapKind::SharedFile { file, page } => file_args(file, page, &self.files),
+            MapKind::PrivateFile { file, page } => MmapArgs {
+                shared: false,
+                ..file_args(file, page, &self.files)
+            },
+        };
+        args.prot = protection(prot);
+        if let Some(page) = fixed {
+            // Fixed, maybe over another mapping, maybe of the wrong colour.
+            let layout = self.m.layout();
+            let room = (layout.mmap_base - MIN) / PAGE - 8;
+            args.addr = Some(VirtAddr(MIN + u32::from(page) % room * PAGE));
+            args.fixed = true;
+        }
+        debug_assert!(matches!(
+            args.source,
+            MapSource::Anonymous | MapSource::Object { .. }
+        ));
+        let space = &mut self.procs[self.current];
+        let result = self.m.engine.mmap(&mut self.m.sys, space, args);
+        self.check("mmap", result).map(|_| ())
+    }
+
+    fn fork(&mut self) -> Step {
+        if self.procs.len() >= MAX_PROCESSES {
+            return Ok(());
+        }
+        // The child's table: a fresh space's, handed over.
+        let template = self.m.space();
+        let id = template.id();
+        let l1 = template
+            .destroy(&mut self.m.sys)
+            .map_err(|e| self.unexpected("destroy template", e))?;
+        let mut table = PageTable::new(&mut self.m.sys.mem, l1, self.m.arch)
+            .map_err(|e| self.unexpected("child table", e))?;
+        for (start, len) in [(0, u64::from(MEMORY)), (WINDOWS, 1 << 20)] {
+            let range = crate::addr::VirtRange::new(VirtAddr(start), len)
+                .map_err(|e| self.unexpected("range", e))?;
+            table
+                .share_entries_from(&mut self.m.sys.mem, &self.m.kernel, range)
+                .map_err(|e| self.unexpected("share kernel entries", e))?;
+        }
+        table.set_fits_fcse_window(self.m.fcse);
+        let parent = &mut self.procs[self.current];
+        let result = self.m.engine.fork(&mut self.m.sys, parent, id, table);
+        match self.check("fork", result)? {
+            Some(child) => self.procs.push(child),
+            None => {
+                let sim_id = sim::SpaceId(id.0 as u16);
+                self.m.free_spaces.push((sim_id, l1));
+            }
+        }
+        Ok(())
+    }
+
+    fn exit_or_exec(&mut self, exec: bool) -> Step {
+        let leaving = self.current;
+        // The next image (exec) or another process runs first; then the
+        // old space goes (Linux: activate_mm, then mmput).
+        let next = if exec {
+            let fresh = self.m.space();
+            self.procs.push(fresh);
+            self.procs.len() - 1
+        } else {
+            (leaving + 1) % self.procs.len()
+        };
+        self.switch(next)?;
+        let gone = self.procs.swap_remove(leaving);
+        if self.current == self.procs.len() {
+            self.current = leaving;
+        }
+        let id = gone.id();
+        let l1 = self
+            .m
+            .engine
+            .exit(&mut self.m.sys, gone)
+            .map_err(|refused| self.unexpected("exit", refused.error))?;
+        self.m.free_spaces.push((sim::SpaceId(id.0 as u16), l1));
+        Ok(())
+    }
+
+    fn file_page(&self, file: u8, page: u8) -> Result<(usize, u32, PhysAddr), Failure> {
+        let f = usize::from(file) % self.files.len();
+        let page = u32::from(page) % FILE_PAGES;
+        let pa = self
+            .m
+            .sys
+            .objects
+            .get(self.files[f])
+            .ok()
+            .and_then(|o| o.page(page));
+        match pa {
+            Some(pa) => Ok((f, page, pa)),
+            None => Err(self.unexpected("file page", (f, page))),
+        }
+    }
+
+    fn kernel_write(
+        &mut self,
+        file: u8,
+        page: u8,
+        word: u16,
+        value: u32,
+        via: KernelWriteVia,
+    ) -> Step {
+        let (_, _, pa) = self.file_page(file, page)?;
+        let offset = 4 * (u32::from(word) % (PAGE / 4));
+        match via {
+            KernelWriteVia::Kmap => {
+                let done = match self.m.engine.kmap(&mut self.m.sys, pa, KmapAccess::Write) {
+                    Ok(mut kmap) => {
+                        let at = kmap.va().as_u32() + offset;
+                        let a = kmap.mem().load(at, 4).map(|_| ());
+                        let b = kmap.mem().store(at, 4, value);
+                        Ok((a, b, kmap.finish()))
+                    }
+                    Err(e) => Err(e),
+                };
+                let (a, b, c) = done.map_err(|e| self.unexpected("kmap", e))?;
+                self.sim("kmap load", a)?;
+                self.sim("kmap store", b)?;
+                c.map_err(|e| self.unexpected("kmap finish", e))
+            }
+            KernelWriteVia::FlushDcachePage => {
+                let at = self.m.engine.kernel_va(pa).as_u32() + offset;
+                let r = self.m.sys.mem.store(at, 4, value);
+                self.sim("kernel store", r)?;
+                let r = self.m.engine.flush_dcache_page(&mut self.m.sys, pa);
+                r.map_err(|e| self.unexpected("flush_dcache_page", e))
+            }
+        }
+    }
+
+    fn kernel_read(&mut self, file: u8, page: u8, word: u16) -> Step {
+        let (_, _, pa) = self.file_page(file, page)?;
+        let offset = 4 * (u32::from(word) % (PAGE / 4));
+        let done = match self.m.engine.kmap(&mut self.m.sys, pa, KmapAccess::Read) {
+            Ok(mut kmap) => {
+                let at = kmap.va().as_u32() + offset;
+                let a = kmap.mem().load(at, 4);
+                Ok((a, kmap.finish()))
+            }
+            Err(e) => Err(e),
+        };
+        let (a, c) = done.map_err(|e| self.unexpected("kmap", e))?;
+        self.sim("kmap load", a)?;
+        c.map_err(|e| self.unexpected("kmap finish", e))
+    }
+
+    fn dma(&mut self, start: u16, words: u8, dir: DmaDir, fill: u8) -> Step {
+        let start = DMA_AREA + 4 * (u32::from(start) % (DMA_AREA_LEN / 4 - 200));
+        let len = 4 * (1 + u32::from(words) % 150);
+        let mut rng = super::op::XorShift::new(0x2545_f491 ^ (u32::from(fill) << 8) ^ start ^ len);
+        // CPU data around the buffer, written before the transfer.
+        for at in [start - 4, start + len] {
+            let r = self.m.sys.mem.load(at, 4);
+            self.sim("dma neighbour load", r)?;
+            let r = self.m.sys.mem.store(at, 4, rng.next());
+            self.sim("dma neighbour store", r)?;
+        }
+        let direction = match dir {
+            DmaDir::ToDevice => DmaDirection::ToDevice,
+            DmaDir::FromDevice => DmaDirection::FromDevice,
+            DmaDir::Bidirectional => DmaDirection::Bidirectional,
+        };
+        if direction != DmaDirection::FromDevice {
+            for _ in 0..4 {
+                let at = start + 4 * rng.below(len / 4);
+                let r = self.m.sys.mem.load(at, 4);
+                self.sim("dma cpu load", r)?;
+                let r = self.m.sys.mem.store(at, 4, rng.next());
+                self.sim("dma cpu store", r)?;
+            }
+        }
+        if direction == DmaDirection::FromDevice {
+            // A receive buffer's old contents are the driver's to drop.
+            let r = self.m.sys.mem.declare_dead(start, len);
+            self.sim("declare dead", r)?;
+        }
+        // SAFETY: the range holds only the transfer's bytes; the CPU leaves
+        // it and its neighbours alone until the unmap.
+        let mapping = unsafe {
+            self.dma.map_single(
+                &mut self.m.sys.mem,
+                VirtAddr(start),
+                len as usize,
+                direction,
+            )
+        };
+        let mapping = mapping.map_err(|e| self.unexpected("dma map", e))?;
+        if direction != DmaDirection::FromDevice {
+            let r = self.m.sys.mem.dma_read(start, len);
+            self.sim("dma read", r)?;
+        }
+        if direction != DmaDirection::ToDevice {
+            let data = vec![fill; len as usize];
+            let r = self.m.sys.mem.dma_write(start, &data);
+            self.sim("dma write", r)?;
+        }
+        let r = self.dma.unmap(&mut self.m.sys.mem, mapping);
+        r.map_err(|e| self.unexpected("dma unmap", e))?;
+        for _ in 0..4 {
+            let at = start + 4 * rng.below(len / 4);
+            let r = self.m.sys.mem.load(at, 4);
+            self.sim("dma cpu load after", r)?;
+        }
+        Ok(())
+    }
+
+    /// Invalid calls: each must fail with a typed error.
+    fn invalid(&mut self, which: u8) -> Step {
+        let which = which % 7;
+        let space = &mut self.procs[self.current];
+        let e = &mut self.m.engine;
+        let sys = &mut self.m.sys;
+        let result: Result<(), CoherenceError> = match which {
+            0 => e.munmap(sys, space, VirtAddr(MIN + 12), PAGE),
+            1 => e.flush_cache_range(sys, space, VirtAddr(u32::MAX - PAGE + 1), 2 * PAGE),
+            2 => e
+                .fault(sys, space, VirtAddr(0x10), FaultAccess::Read)
+                .map(|_| ()),
+            3 => {
+                // A child named like its parent: refused.
+                let id = space.id();
+                match PageTable::new(&mut sys.mem, SCRATCH_L1, space.table().arch()) {
+                    Ok(table) => e.fork(sys, space, id, table).map(|_| ()),
+                    Err(err) => Err(err.into()),
+                }
+            }
+            4 => e.flush_icache_range(&mut sys.mem, VirtAddr(0x1000), 0),
+            5 => {
+                // The running space cannot exit: refused, nothing changes.
+                match PageTable::new(&mut sys.mem, SCRATCH_L1, space.table().arch()) {
+                    Ok(table) => match AddressSpace::new(space.id(), *space.config(), table) {
+                        Ok(stand_in) => e
+                            .exit(sys, stand_in)
+                            .map(|_| ())
+                            .map_err(|refused| refused.error),
+                        Err(err) => Err(err.into()),
+                    },
+                    Err(err) => Err(err.into()),
+                }
+            }
+            _ => {
+                let top = space.config().layout.task_size;
+                e.mprotect(sys, space, VirtAddr(top), PAGE, Protection::READ)
+            }
+        };
+        match result {
+            Err(err) if expected(&err) => {
+                self.errors += 1;
+                Ok(())
+            }
+            other => Err(self.unexpected(&format!("invalid call {which}"), other)),
+        }
+    }
+}
+
+/// The protection bits of `prot`.
+pub fn protection(prot: Prot) -> Protection {
+    match prot {
+        Prot::None => Protection::empty(),
+        Prot::Read => Protection::READ,
+        Prot::ReadWrite => Protection::READ | Protection::WRITE,
+        Prot::ReadExec => Protection::READ | Protection::EXEC,
+        Prot::ReadWriteExec => Protection::READ | Protection::WRITE | Protection::EXEC,
+    }
+}
