@@ -4,13 +4,16 @@
 //!   Op (data) ──► World::apply ──► engine calls, user and kernel accesses,
 //!                                  DMA on the machine's model
 //!                      │
-//!                      └─► judges: the model's oracle (coherence)
+//!                      └─► judges: the model's oracle (coherence) and the
+//!                          content reference (what each load returns)
 //! ```
 //!
 //! - [`machine`]: the model, the kernel's table, the memory system and the
 //!   engine.
 //! - [`op`]: the operations ([`Op`]) and the random programs' generator
 //!   ([`random_op`]).
+//! - [`reference`]: the content reference, from the operations' semantics
+//!   alone.
 //! - [`world`]: processes, files, the shared buffer, the DMA area, and the
 //!   interpreter ([`World::apply`]), which fails with a [`Failure`].
 //!
@@ -19,8 +22,12 @@
 
 pub mod machine;
 pub mod op;
+pub mod reference;
 pub mod world;
 
 pub use machine::{Machine, Switching, presets};
 pub use op::{DmaDir, KernelWriteVia, MapKind, Op, Prot, UserAddr, XorShift, random_op};
 pub use world::{Failure, FailureKind, World};
+
+#[cfg(test)]
+mod tests;

@@ -21,6 +21,7 @@ use crate::sim::{self, CpuModel, SimError, Violation};
 
 use super::machine::{MEMORY, MIN, Machine, PAGE, Switching, WINDOWS};
 use super::op::{DmaDir, KernelWriteVia, MapKind, Op, Prot, UserAddr};
+use super::reference::{Binding, Process, Reference};
 
 /// The kernel's DMA area (kernel data, VA = PA).
 pub const DMA_AREA: u32 = 0x8_0000;
@@ -37,7 +38,7 @@ pub const MAX_PROCESSES: usize = 6;
 /// The generator keeps each process below this many mappings.
 pub const MAX_VMAS: usize = 10;
 /// Operations kept for a failure's report.
-const LOG: usize = 24;
+const LOG: usize = 40;
 
 /// Why a program failed.
 #[derive(Clone, Debug)]
@@ -114,6 +115,15 @@ pub struct World {
     log: VecDeque<String>,
     /// Calls refused with an expected error.
     pub errors: u64,
+    /// What every load must return.
+    pub reference: Reference,
+    /// Loads checked against the reference.
+    pub checked_loads: u64,
+    /// Test only: after every write fault that moved a page to a new
+    /// frame, zero that frame (coherently, through a `Kmap`) — an engine
+    /// that zero-fills copy-on-write copies instead of copying. The
+    /// oracle cannot see it; the content reference must.
+    pub sabotage_zero_cow_copies: bool,
 }
 
 impl core::fmt::Debug for World {
@@ -169,6 +179,12 @@ impl World {
         let mut first = m.space();
         m.switch_to(&mut first);
         let dma = Dma::new(&model.info());
+        let mut reference = Reference::new(FILES as usize, FILE_PAGES, 2, DMA_AREA_LEN + 8);
+        reference.procs.push(Process {
+            pages: Default::default(),
+            prot: Default::default(),
+            brk: first.brk_value().as_u32(),
+        });
         World {
             m,
             procs: vec![first],
@@ -179,6 +195,9 @@ impl World {
             dma,
             log: VecDeque::new(),
             errors: 0,
+            reference,
+            checked_loads: 0,
+            sabotage_zero_cow_copies: false,
         }
     }
 
@@ -357,12 +376,17 @@ impl World {
                 Err(e) => return Err(self.unexpected(&format!("access {va:#x}"), e)),
             };
             let space = &mut self.procs[self.current];
+            let before = space.resident_at(VirtAddr(va));
             let fault = self
                 .m
                 .engine
                 .fault(&mut self.m.sys, space, VirtAddr(va), access);
             if self.check("fault", fault)?.is_none() {
                 return Ok(None);
+            }
+            let after = self.procs[self.current].resident_at(VirtAddr(va));
+            if self.sabotage_zero_cow_copies && before.is_some() && after != before {
+                self.zero_frame(after)?;
             }
         }
         Err(self.unexpected(&format!("{va:#x}"), "kept faulting"))
@@ -374,18 +398,16 @@ impl World {
         }
         match *op {
             Op::Load { at, .. } | Op::Fetch { at, .. } => {
-                if let Some(va) = self.user_va(at) {
-                    let fetch = matches!(op, Op::Fetch { .. });
-                    self.user_access(va, None, fetch)?;
+                let fetch = matches!(op, Op::Fetch { .. });
+                match self.user_va(at) {
+                    Some(va) if !fetch || self.executable(va) => self.user_load(va, fetch),
+                    _ => Ok(()),
                 }
-                Ok(())
             }
-            Op::Store { at, value, .. } => {
-                if let Some(va) = self.user_va(at) {
-                    self.user_access(va, Some(value), false)?;
-                }
-                Ok(())
-            }
+            Op::Store { at, value, .. } => match self.user_va(at) {
+                Some(va) => self.user_store(va, value),
+                None => Ok(()),
+            },
             Op::Mmap {
                 kind,
                 pages,
@@ -401,7 +423,10 @@ impl World {
                 };
                 let space = &mut self.procs[self.current];
                 let result = self.m.engine.munmap(&mut self.m.sys, space, va, len);
-                self.check("munmap", result).map(|_| ())
+                if self.check("munmap", result)?.is_some() {
+                    self.reference.unbind(self.current, va.as_u32(), len);
+                }
+                Ok(())
             }
             Op::Mprotect {
                 vma,
@@ -414,11 +439,15 @@ impl World {
                     return Ok(());
                 };
                 let space = &mut self.procs[self.current];
-                let result =
-                    self.m
-                        .engine
-                        .mprotect(&mut self.m.sys, space, va, len, protection(prot));
-                self.check("mprotect", result).map(|_| ())
+                let prot = protection(prot);
+                let result = self
+                    .m
+                    .engine
+                    .mprotect(&mut self.m.sys, space, va, len, prot);
+                if self.check("mprotect", result)?.is_some() {
+                    self.reference.protect(self.current, va.as_u32(), len, prot);
+                }
+                Ok(())
             }
             Op::Brk { pages, bytes, .. } => {
                 let space = &self.procs[self.current];
@@ -429,7 +458,23 @@ impl World {
                 );
                 let space = &mut self.procs[self.current];
                 let result = self.m.engine.brk(&mut self.m.sys, space, target);
-                self.check("brk", result).map(|_| ())
+                if self.check("brk", result)?.is_some() {
+                    // As `brk` does: the heap ends at the break rounded up.
+                    let me = &mut self.reference.procs[self.current];
+                    let old_end = me.brk.div_ceil(PAGE) * PAGE;
+                    let new_end = target.as_u32().div_ceil(PAGE) * PAGE;
+                    me.brk = target.as_u32();
+                    if new_end > old_end {
+                        let pages = (new_end - old_end) / PAGE;
+                        let rw = Protection::READ | Protection::WRITE;
+                        self.reference
+                            .bind(self.current, old_end, pages, rw, |_| Binding::PrivateZero);
+                    } else if new_end < old_end {
+                        self.reference
+                            .unbind(self.current, new_end, old_end - new_end);
+                    }
+                }
+                Ok(())
             }
             Op::Switch { .. } => Ok(()),
             Op::Fork { .. } => self.fork(),
@@ -479,13 +524,28 @@ impl World {
                 Ok(())
             }
             Op::BufferUser { word, store, .. } => {
-                let start = self.procs[self.current]
+                let offset = 4 * (u32::from(word) % (2 * PAGE / 4));
+                // Where the process shows the buffer's page (a mapping may
+                // have lost pages to munmap or MAP_FIXED).
+                let va = self.procs[self.current]
                     .vmas()
-                    .find(|v| self.is_buffer(v))
-                    .map(|v| v.start().as_u32());
-                if let (Some(start), true) = (start, self.buffer_owner_user) {
-                    let offset = 4 * (u32::from(word) % (2 * PAGE / 4));
-                    self.user_access(start + offset, store, false)?;
+                    .filter(|v| self.is_buffer(v))
+                    .find_map(|v| {
+                        let (_, first) = v.object_page(v.start())?;
+                        let page = (offset / PAGE).checked_sub(first)?;
+                        (page < v.len() / PAGE).then(|| v.start().as_u32() + page * PAGE)
+                    });
+                if let (Some(va), true) = (va, self.buffer_owner_user) {
+                    let index = (offset / 4) as usize;
+                    let done = self.user_access(va + offset % PAGE, store, false)?;
+                    match (done, store) {
+                        (Some(value), Some(_)) => self.reference.buffer[index] = value,
+                        (Some(found), None) => {
+                            let expected = self.reference.buffer[index];
+                            self.compare(&format!("buffer +{offset:#x}"), expected, found)?;
+                        }
+                        _ => {}
+                    }
                 }
                 Ok(())
             }
@@ -498,14 +558,18 @@ impl World {
                     return Err(self.unexpected("buffer kernel_va", offset));
                 };
                 let kva = kva.as_u32() + offset % PAGE;
+                let index = (offset / 4) as usize;
                 match store {
                     Some(value) => {
                         let r = self.m.sys.mem.store(kva, 4, value);
                         self.sim("kernel buffer store", r)?;
+                        self.reference.buffer[index] = value;
                     }
                     None => {
                         let r = self.m.sys.mem.load(kva, 4);
-                        self.sim("kernel buffer load", r)?;
+                        let found = self.sim("kernel buffer load", r)?;
+                        let expected = self.reference.buffer[index];
+                        self.compare(&format!("kernel buffer +{offset:#x}"), expected, found)?;
                     }
                 }
                 Ok(())
@@ -520,6 +584,26 @@ impl World {
             let file = files[usize::from(file) % files.len()];
             let offset = u64::from(u32::from(page) % (FILE_PAGES - pages + 1) * PAGE);
             MmapArgs::shared_object(file, offset, pages * PAGE)
+        };
+        let file_page = |file: u8, page: u8, n: usize| {
+            (
+                usize::from(file) % n,
+                u32::from(page) % (FILE_PAGES - pages + 1),
+            )
+        };
+        let nfiles = self.files.len();
+        let object = self.reference.fresh();
+        let binding = move |i: u32| match kind {
+            MapKind::PrivateAnon => Binding::PrivateZero,
+            MapKind::SharedAnon => Binding::SharedAnon(object, i),
+            MapKind::SharedFile { file, page } => {
+                let (f, n) = file_page(file, page, nfiles);
+                Binding::File(f, n + i)
+            }
+            MapKind::PrivateFile { file, page } => {
+                let (f, n) = file_page(file, page, nfiles);
+                Binding::PrivateFile(f, n + i)
+            }
         };
         let mut args = match kind {
             MapKind::PrivateAnon => MmapArgs::anonymous(pages * PAGE),
@@ -547,7 +631,11 @@ impl World {
         ));
         let space = &mut self.procs[self.current];
         let result = self.m.engine.mmap(&mut self.m.sys, space, args);
-        self.check("mmap", result).map(|_| ())
+        if let Some(va) = self.check("mmap", result)? {
+            self.reference
+                .bind(self.current, va.as_u32(), pages, args.prot, binding);
+        }
+        Ok(())
     }
 
     fn fork(&mut self) -> Step {
@@ -573,7 +661,10 @@ impl World {
         let parent = &mut self.procs[self.current];
         let result = self.m.engine.fork(&mut self.m.sys, parent, id, table);
         match self.check("fork", result)? {
-            Some(child) => self.procs.push(child),
+            Some(child) => {
+                self.procs.push(child);
+                self.reference.fork(self.current);
+            }
             None => {
                 let sim_id = sim::SpaceId(id.0 as u16);
                 self.m.free_spaces.push((sim_id, l1));
@@ -588,13 +679,20 @@ impl World {
         // old space goes (Linux: activate_mm, then mmput).
         let next = if exec {
             let fresh = self.m.space();
+            self.reference.procs.push(Process {
+                pages: Default::default(),
+                prot: Default::default(),
+                brk: fresh.brk_value().as_u32(),
+            });
             self.procs.push(fresh);
             self.procs.len() - 1
         } else {
             (leaving + 1) % self.procs.len()
         };
         self.switch(next)?;
+        self.declare_private_pages_dead(leaving)?;
         let gone = self.procs.swap_remove(leaving);
+        self.reference.remove(leaving);
         if self.current == self.procs.len() {
             self.current = leaving;
         }
@@ -632,21 +730,25 @@ impl World {
         value: u32,
         via: KernelWriteVia,
     ) -> Step {
-        let (_, _, pa) = self.file_page(file, page)?;
+        let (f, n, pa) = self.file_page(file, page)?;
         let offset = 4 * (u32::from(word) % (PAGE / 4));
+        let expected = self.reference.file_word(f, n)[(offset / 4) as usize];
+        self.reference.file_word(f, n)[(offset / 4) as usize] = value;
+        let what = format!("file {f} page {n} +{offset:#x}");
         match via {
             KernelWriteVia::Kmap => {
                 let done = match self.m.engine.kmap(&mut self.m.sys, pa, KmapAccess::Write) {
                     Ok(mut kmap) => {
                         let at = kmap.va().as_u32() + offset;
-                        let a = kmap.mem().load(at, 4).map(|_| ());
+                        let a = kmap.mem().load(at, 4);
                         let b = kmap.mem().store(at, 4, value);
                         Ok((a, b, kmap.finish()))
                     }
                     Err(e) => Err(e),
                 };
                 let (a, b, c) = done.map_err(|e| self.unexpected("kmap", e))?;
-                self.sim("kmap load", a)?;
+                let found = self.sim("kmap load", a)?;
+                self.compare(&what, expected, found)?;
                 self.sim("kmap store", b)?;
                 c.map_err(|e| self.unexpected("kmap finish", e))
             }
@@ -661,8 +763,9 @@ impl World {
     }
 
     fn kernel_read(&mut self, file: u8, page: u8, word: u16) -> Step {
-        let (_, _, pa) = self.file_page(file, page)?;
+        let (f, n, pa) = self.file_page(file, page)?;
         let offset = 4 * (u32::from(word) % (PAGE / 4));
+        let expected = self.reference.file_word(f, n)[(offset / 4) as usize];
         let done = match self.m.engine.kmap(&mut self.m.sys, pa, KmapAccess::Read) {
             Ok(mut kmap) => {
                 let at = kmap.va().as_u32() + offset;
@@ -672,7 +775,8 @@ impl World {
             Err(e) => Err(e),
         };
         let (a, c) = done.map_err(|e| self.unexpected("kmap", e))?;
-        self.sim("kmap load", a)?;
+        let found = self.sim("kmap load", a)?;
+        self.compare(&format!("file {f} page {n} +{offset:#x}"), expected, found)?;
         c.map_err(|e| self.unexpected("kmap finish", e))
     }
 
@@ -682,10 +786,8 @@ impl World {
         let mut rng = super::op::XorShift::new(0x2545_f491 ^ (u32::from(fill) << 8) ^ start ^ len);
         // CPU data around the buffer, written before the transfer.
         for at in [start - 4, start + len] {
-            let r = self.m.sys.mem.load(at, 4);
-            self.sim("dma neighbour load", r)?;
-            let r = self.m.sys.mem.store(at, 4, rng.next());
-            self.sim("dma neighbour store", r)?;
+            self.dma_load(at)?;
+            self.dma_store(at, rng.next())?;
         }
         let direction = match dir {
             DmaDir::ToDevice => DmaDirection::ToDevice,
@@ -695,10 +797,8 @@ impl World {
         if direction != DmaDirection::FromDevice {
             for _ in 0..4 {
                 let at = start + 4 * rng.below(len / 4);
-                let r = self.m.sys.mem.load(at, 4);
-                self.sim("dma cpu load", r)?;
-                let r = self.m.sys.mem.store(at, 4, rng.next());
-                self.sim("dma cpu store", r)?;
+                self.dma_load(at)?;
+                self.dma_store(at, rng.next())?;
             }
         }
         if direction == DmaDirection::FromDevice {
@@ -725,13 +825,165 @@ impl World {
             let data = vec![fill; len as usize];
             let r = self.m.sys.mem.dma_write(start, &data);
             self.sim("dma write", r)?;
+            for at in (start..start + len).step_by(4) {
+                *self.dma_word(at) = u32::from_le_bytes([fill; 4]);
+            }
         }
         let r = self.dma.unmap(&mut self.m.sys.mem, mapping);
         r.map_err(|e| self.unexpected("dma unmap", e))?;
         for _ in 0..4 {
             let at = start + 4 * rng.below(len / 4);
-            let r = self.m.sys.mem.load(at, 4);
-            self.sim("dma cpu load after", r)?;
+            self.dma_load(at)?;
+        }
+        Ok(())
+    }
+
+    fn zero_frame(&mut self, pa: Option<PhysAddr>) -> Step {
+        let Some(pa) = pa else { return Ok(()) };
+        let done = match self.m.engine.kmap(&mut self.m.sys, pa, KmapAccess::Write) {
+            Ok(mut kmap) => {
+                let at = kmap.va();
+                let a = kmap.mem().zero_page(at);
+                Ok((a, kmap.finish()))
+            }
+            Err(e) => Err(e),
+        };
+        let (a, b) = done.map_err(|e| self.unexpected("kmap", e))?;
+        a.map_err(|e| self.unexpected("zero", e))?;
+        b.map_err(|e| self.unexpected("kmap finish", e))
+    }
+
+    fn dma_word(&mut self, at: u32) -> &mut u32 {
+        &mut self.reference.dma[((at + 4 - DMA_AREA) / 4) as usize]
+    }
+
+    fn dma_load(&mut self, at: u32) -> Step {
+        let r = self.m.sys.mem.load(at, 4);
+        let found = self.sim("dma area load", r)?;
+        let expected = *self.dma_word(at);
+        self.compare(&format!("DMA area {at:#x}"), expected, found)
+    }
+
+    fn dma_store(&mut self, at: u32, value: u32) -> Step {
+        let r = self.m.sys.mem.store(at, 4, value);
+        self.sim("dma area store", r)?;
+        *self.dma_word(at) = value;
+        Ok(())
+    }
+
+    /// A load returned `found` where the reference says `expected`.
+    fn compare(&mut self, what: &str, expected: u32, found: u32) -> Step {
+        self.checked_loads += 1;
+        if expected == found {
+            return Ok(());
+        }
+        Err(self.failure(FailureKind::Content {
+            what: what.to_string(),
+            expected,
+            found,
+        }))
+    }
+
+    /// True if the running process's mapping at `va` may execute.
+    fn executable(&self, va: u32) -> bool {
+        self.reference
+            .prot(self.current, va)
+            .is_some_and(|p| p.contains(Protection::EXEC))
+    }
+
+    fn user_load(&mut self, va: u32, fetch: bool) -> Step {
+        if self
+            .reference
+            .prot(self.current, va)
+            .is_some_and(|p| !p.contains(Protection::READ))
+        {
+            // SIGSEGV (the model's CPU would let it through).
+            return Ok(());
+        }
+        let Some(found) = self.user_access(va, None, fetch)? else {
+            return Ok(());
+        };
+        match self.reference.load(self.current, va) {
+            Some(expected) => {
+                let what = format!("P{} {va:#x}", self.current);
+                self.compare(&what, expected, found)
+            }
+            None => {
+                Err(self.unexpected(&format!("load {va:#x}"), "the reference maps no page there"))
+            }
+        }
+    }
+
+    fn user_store(&mut self, va: u32, value: u32) -> Step {
+        let prot = self.reference.prot(self.current, va);
+        if prot.is_some_and(|p| p.is_empty()) {
+            // SIGSEGV (the model's CPU would let it through).
+            return Ok(());
+        }
+        if self.user_access(va, Some(value), false)?.is_none() {
+            return Ok(());
+        }
+        if prot.is_some_and(|p| !p.contains(Protection::WRITE)) {
+            return Err(self.unexpected(&format!("store {va:#x}"), "a read-only page was written"));
+        }
+        if !self.reference.store(self.current, va, value) {
+            return Err(self.unexpected(
+                &format!("store {va:#x}"),
+                "the reference maps no page there",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where process `p`'s page `va` is, by its table as the hardware
+    /// walker reads it (memory, not the cache).
+    pub fn frame_of(&self, p: usize, va: u32) -> Option<PhysAddr> {
+        let table = self.procs[p].table();
+        let mva = table.modified_va(VirtAddr(va));
+        let mem = &self.m.sys.mem;
+        let mut read = |pa: PhysAddr| {
+            mem.memory(pa.as_u32(), 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .map_err(|_| TableError::Memory { pa })
+        };
+        crate::mmu::walk(&mut read, table.l1(), table.arch(), mva)
+            .ok()
+            .map(|t| t.pa)
+    }
+
+    /// True if `pa` is a page of one of the world's files.
+    pub fn is_file_frame(&self, pa: PhysAddr) -> bool {
+        self.files.iter().any(|&f| {
+            self.m
+                .sys
+                .objects
+                .get(f)
+                .is_ok_and(|o| (0..FILE_PAGES).any(|n| o.page(n) == Some(pa)))
+        })
+    }
+
+    /// Before process `p` goes: the frames of its private pages that no
+    /// other process maps hold dead contents (by the reference's bindings
+    /// and the hardware tables, not by the engine's frame database).
+    fn declare_private_pages_dead(&mut self, p: usize) -> Step {
+        let mut others = std::collections::BTreeSet::new();
+        for q in (0..self.procs.len()).filter(|&q| q != p) {
+            for &va in self.reference.procs[q].pages.keys() {
+                if let Some(pa) = self.frame_of(q, va) {
+                    others.insert(pa);
+                }
+            }
+        }
+        let mine: Vec<PhysAddr> = self.reference.procs[p]
+            .pages
+            .iter()
+            .filter(|(_, b)| b.is_private())
+            .filter_map(|(&va, _)| self.frame_of(p, va))
+            .filter(|pa| !others.contains(pa))
+            .collect();
+        for pa in mine {
+            let r = self.m.sys.mem.declare_dead(pa.as_u32(), PAGE);
+            self.sim("declare dead", r)?;
         }
         Ok(())
     }

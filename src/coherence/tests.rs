@@ -527,8 +527,26 @@ fn fork_both_sides_write(m: &mut Machine) -> Vec<ViolationKind> {
     m.switch_to(&mut child);
     assert_eq!(user_load(m, &mut child, va + PAGE + 8, Faults::Engine), 0);
     m.switch_to(&mut parent);
+    // The child's own copies die with it (the scenario's semantics: the
+    // oracle takes no word for it from the engine).
+    declare_private_dead(m, &child, &[&parent]);
     m.engine.exit(&mut m.sys, child).unwrap();
     violations(m)
+}
+
+/// Declares dead the frames of `space`'s private anonymous pages that none
+/// of `others` maps: what dies when it exits.
+fn declare_private_dead(m: &mut Machine, space: &AddressSpace, others: &[&AddressSpace]) {
+    use crate::mm::space::Backing;
+    for (va, pa) in space.resident() {
+        let private = space
+            .find_vma(va)
+            .is_some_and(|v| !v.is_shared() && v.backing() == Backing::Anonymous);
+        let elsewhere = others.iter().any(|o| o.resident().any(|(_, p)| p == pa));
+        if private && !elsewhere {
+            m.sys.mem.declare_dead(pa.as_u32(), PAGE).unwrap();
+        }
+    }
 }
 
 #[test]
@@ -569,6 +587,7 @@ fn exec_reuses_addresses(m: &mut Machine) -> Vec<ViolationKind> {
     // exec: the new image runs, then the old one goes.
     let mut new = m.space();
     m.switch_to(&mut new);
+    declare_private_dead(m, &old, &[]);
     m.engine.exit(&mut m.sys, old).unwrap();
     // Before anything else runs, a device fills the freed frames for their
     // next owner: no line of the dead process may be written over that.
