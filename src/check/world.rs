@@ -8,6 +8,7 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 
 use crate::addr::{PhysAddr, VirtAddr};
+use crate::coherence::coverage::{self, Coverage, Point};
 use crate::coherence::dma::{Dma, DmaDirection};
 use crate::coherence::shared::{SharedBuffer, SharingMode};
 use crate::coherence::{CoherenceError, KernelAccess, KmapAccess};
@@ -235,6 +236,23 @@ impl World {
     /// True while users own the shared buffer.
     pub fn buffer_owned_by_users(&self) -> bool {
         self.buffer_owner_user
+    }
+
+    /// The coverage points the engine (and the DMA API) reached so far.
+    pub fn coverage(&self) -> Coverage {
+        let c = self.m.engine.counters();
+        let mut coverage = c.coverage.with_counters(c);
+        let partial = self.dma.counters().partial_lines_cleaned;
+        coverage.add(Point::DmaPartialLine, partial);
+        coverage
+    }
+
+    /// How this world's switches treat the caches.
+    pub fn switching(&self) -> coverage::Switching {
+        match self.m.switcher.policy() {
+            crate::mmu::SwitchPolicy::VivtFlush => coverage::Switching::Flushing,
+            _ => coverage::Switching::Keyed,
+        }
     }
 
     /// The last operations, oldest first.

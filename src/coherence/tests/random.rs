@@ -14,8 +14,68 @@
 
 extern crate std;
 
+use std::string::String;
+use std::vec::Vec;
+
 use super::*;
-use crate::check::{World, XorShift, random_op};
+use crate::check::{Switching as MachineSwitching, World, XorShift, random_op};
+use crate::coherence::coverage::{Coverage, Point, Switching};
+
+/// Every other ARM926 program runs under FCSE PIDs.
+const FCSE_PROGRAMS: bool = false;
+
+/// Hits every point that applies to a preset needs in the default run.
+const MIN_HITS: u64 = 100;
+
+/// Points the generator does not reach yet, per preset index (an honest
+/// gap list: each is a test the generator still owes).
+const NOT_YET_REACHED: &[(usize, Point)] = &[
+    (0, Point::KernelAliasDeferred),
+    (0, Point::KernelWriteReachesUsers),
+    (0, Point::SwitchKeptLines),
+    (0, Point::KeyRollover),
+    (0, Point::SharedSeparated),
+    (0, Point::KernelWroteCode),
+    (0, Point::IcacheRange),
+    (0, Point::FreshFilePage),
+    (0, Point::ExitLive),
+    (1, Point::KernelAliasDeferred),
+    (1, Point::DeferredCompleted),
+    (1, Point::KernelWriteReachesUsers),
+    (1, Point::AliasViptOtherColour),
+    (1, Point::MadeUncached),
+    (1, Point::Restored),
+    (1, Point::WindowFill),
+    (1, Point::KmapOtherColour),
+    (1, Point::NewlyShared),
+    (1, Point::SharedSeparated),
+    (1, Point::KernelWroteCode),
+    (1, Point::IcacheRange),
+    (1, Point::FreshFilePage),
+    (1, Point::WholeCacheFallback),
+    (2, Point::KernelAliasDeferred),
+    (2, Point::DeferredCompleted),
+    (2, Point::KernelWriteReachesUsers),
+    (2, Point::AliasViptOtherColour),
+    (2, Point::MadeUncached),
+    (2, Point::Restored),
+    (2, Point::WindowFill),
+    (2, Point::KmapOtherColour),
+    (2, Point::NewlyShared),
+    (2, Point::SharedSeparated),
+    (2, Point::KernelWroteCode),
+    (2, Point::IcacheRange),
+    (2, Point::FreshFilePage),
+    (2, Point::WholeCacheFallback),
+    (3, Point::KernelAliasDeferred),
+    (3, Point::KernelWroteCode),
+    (3, Point::IcacheRange),
+    (3, Point::FreshFilePage),
+    (4, Point::KernelAliasDeferred),
+    (4, Point::KernelWroteCode),
+    (4, Point::IcacheRange),
+    (4, Point::FreshFilePage),
+];
 
 fn env(name: &str, default: u32) -> u32 {
     std::env::var(name)
@@ -25,15 +85,25 @@ fn env(name: &str, default: u32) -> u32 {
 }
 
 fn run_preset(index: usize) {
+    use std::format;
     let (name, model) = presets()[index];
     let soak = std::env::var("VACMM_SOAK").is_ok_and(|v| v == "1");
     let cases = env("VACMM_CASES", if soak { 1000 } else { 256 });
     let ops = env("VACMM_OPS", 10_000);
     let mut total = Counters::default();
+    let mut coverage = [Coverage::default(); 2];
     let mut errors = 0;
+    let mut loads = 0;
     for case in 0..cases {
         let seed = 0x9e37_79b9u32.wrapping_mul(case + 1) ^ (index as u32);
-        let mut world = World::new(model);
+        // Every other program on the ARM926 runs its processes under FCSE
+        // PIDs (the others flush at every switch).
+        let switching = if FCSE_PROGRAMS && case % 2 == 1 {
+            MachineSwitching::Fcse
+        } else {
+            MachineSwitching::Default
+        };
+        let mut world = World::with_switching(model, switching);
         let mut rng = XorShift::new(seed);
         for op in 0..ops {
             let next = random_op(&mut rng, &world);
@@ -50,6 +120,9 @@ fn run_preset(index: usize) {
         total.window_fills += c.window_fills;
         total.whole_cache_flushes += c.whole_cache_flushes;
         errors += world.errors;
+        loads += world.checked_loads;
+        let keyed = usize::from(world.switching() == Switching::Keyed);
+        coverage[keyed].merge(&world.coverage());
     }
     // Only the fields summed above (the others stay zero in `total`).
     std::eprintln!(
@@ -63,6 +136,39 @@ fn run_preset(index: usize) {
         total.restored,
         total.switches,
         total.whole_cache_flushes
+    );
+    std::eprintln!("{name}: {loads} loads checked against the content reference");
+    let kind = model.info().kind;
+    let mut table = String::new();
+    let mut missing = Vec::new();
+    for &point in Point::ALL {
+        let hits = [coverage[0].get(point), coverage[1].get(point)];
+        // The ARM926 can switch either way; ARMv6 always keeps lines (ASIDs).
+        let applies = (kind == CacheKind::Vivt && point.applies(kind, Switching::Flushing))
+            || point.applies(kind, Switching::Keyed);
+        let needed = applies && hits[0] + hits[1] < MIN_HITS;
+        let excused = NOT_YET_REACHED.contains(&(index, point));
+        table += &format!(
+            "  {:<24} {:>10} {:>10}  {}\n",
+            point.name(),
+            hits[0],
+            hits[1],
+            match (applies, needed, excused) {
+                (false, _, _) => "n/a",
+                (true, false, _) => "ok",
+                (true, true, true) => "LOW (not yet reached, listed)",
+                (true, true, false) => "LOW",
+            }
+        );
+        if needed && !excused {
+            missing.push(point.name());
+        }
+    }
+    std::eprintln!("{name}: coverage (hits in flushing-switch / keyed-switch programs)\n{table}");
+    let default_run = std::env::var("VACMM_CASES").is_err() && std::env::var("VACMM_OPS").is_err();
+    assert!(
+        !default_run || missing.is_empty(),
+        "{name}: points below {MIN_HITS} hits: {missing:?}"
     );
     // The generator must reach the interesting transitions.
     assert!(
