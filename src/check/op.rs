@@ -103,6 +103,18 @@ pub enum Op {
         /// Where.
         at: UserAddr,
     },
+    /// Process `proc` writes an instruction word (a JIT, a debugger),
+    /// makes it visible to the I-cache as `cacheflush(2)` does
+    /// (`flush_icache_range` over the line), and fetches it — on a
+    /// writable executable mapping; else nothing.
+    CodeRewrite {
+        /// Which process.
+        proc: u8,
+        /// Where.
+        at: UserAddr,
+        /// The new instruction.
+        value: u32,
+    },
     /// Process `proc` maps `pages` (1–4) pages.
     Mmap {
         /// Which process.
@@ -245,6 +257,7 @@ impl Op {
             Op::Load { proc, .. }
             | Op::Store { proc, .. }
             | Op::Fetch { proc, .. }
+            | Op::CodeRewrite { proc, .. }
             | Op::Mmap { proc, .. }
             | Op::Munmap { proc, .. }
             | Op::Mprotect { proc, .. }
@@ -264,6 +277,13 @@ impl Op {
 /// bug with an ignored reproducer (see the report in the module docs of
 /// [`check`](super)). Empty when none is known.
 pub const LEFT_OUT: &[&str] = &[];
+
+/// The generator's kernel writes through store + `flush_dcache_page` go
+/// only to file pages no process maps shared and writable (see
+/// [`World::file_page_mapped_writable`]): writing one a user may be
+/// writing meanwhile is the `Kmap`'s job, and on VIVT the engine loses
+/// the user's dirty line (known bug 3).
+pub const FLUSH_DCACHE_PAGE_UNDER_WRITERS: bool = false;
 
 /// Marsaglia's xorshift32: the random programs' numbers.
 #[derive(Clone, Copy, Debug)]
@@ -341,10 +361,11 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
                 }
             }
         };
-        let prot = if below(rng, 4) == 0 {
-            Prot::Read
-        } else {
-            Prot::ReadWrite
+        let prot = match below(rng, 8) {
+            0 | 1 => Prot::Read,
+            2 => Prot::ReadExec,
+            3 => Prot::ReadWriteExec,
+            _ => Prot::ReadWrite,
         };
         let fixed = (below(rng, 8) == 0).then(|| rng.next() as u16);
         Op::Mmap {
@@ -369,8 +390,8 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
         }
     };
     match roll {
-        0..=29 | 92.. if vmas == 0 => mmap(rng),
-        0..=29 | 92.. => access(rng),
+        0..=29 if vmas == 0 => mmap(rng),
+        0..=29 => access(rng),
         30..=37 if world.vmas(world.current()) >= MAX_VMAS => munmap(rng),
         30..=37 => mmap(rng),
         38..=42 => munmap(rng),
@@ -392,12 +413,34 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
         56..=58 if processes >= MAX_PROCESSES => exit_or_exec(rng),
         56..=58 => Op::Fork { proc },
         59..=60 => exit_or_exec(rng),
-        61..=67 => Op::KernelWrite {
+        61..=63 => Op::KernelWrite {
             file: rng.next() as u8,
             page: rng.next() as u8,
             word: rng.next() as u16,
             value: rng.next(),
             via: KernelWriteVia::Kmap,
+        },
+        64..=66 => {
+            let (file, page) = (rng.next() as u8, rng.next() as u8);
+            let via = if FLUSH_DCACHE_PAGE_UNDER_WRITERS
+                || !world.file_page_mapped_writable(file, page)
+            {
+                KernelWriteVia::FlushDcachePage
+            } else {
+                KernelWriteVia::Kmap
+            };
+            Op::KernelWrite {
+                file,
+                page,
+                word: rng.next() as u16,
+                value: rng.next(),
+                via,
+            }
+        }
+        67 => Op::KernelRead {
+            file: rng.next() as u8,
+            page: rng.next() as u8,
+            word: rng.next() as u16,
         },
         68..=75 => Op::Dma {
             start: rng.next() as u16,
@@ -419,8 +462,18 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
                 store: (below(rng, 2) == 0).then(|| rng.next()),
             },
         },
-        _ => Op::Invalid {
+        88..=91 => Op::Invalid {
             which: rng.next() as u8,
+        },
+        _ if vmas == 0 => mmap(rng),
+        92..=93 => Op::Fetch {
+            proc,
+            at: user_addr(rng),
+        },
+        _ => Op::CodeRewrite {
+            proc,
+            at: user_addr(rng),
+            value: rng.next(),
         },
     }
 }

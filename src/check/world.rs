@@ -255,6 +255,21 @@ impl World {
         }
     }
 
+    /// True if some process maps file `file`'s page `page` (both modulo)
+    /// shared and writable, by the reference.
+    pub fn file_page_mapped_writable(&self, file: u8, page: u8) -> bool {
+        let f = usize::from(file) % self.files.len();
+        let n = u32::from(page) % FILE_PAGES;
+        self.reference.procs.iter().any(|p| {
+            p.pages.iter().any(|(va, b)| {
+                *b == Binding::File(f, n)
+                    && p.prot
+                        .get(va)
+                        .is_some_and(|x| x.contains(Protection::WRITE))
+            })
+        })
+    }
+
     /// The last operations, oldest first.
     pub fn last_ops(&self) -> Vec<String> {
         self.log.iter().cloned().collect()
@@ -421,6 +436,28 @@ impl World {
                     Some(va) if !fetch || self.executable(va) => self.user_load(va, fetch),
                     _ => Ok(()),
                 }
+            }
+            Op::CodeRewrite { at, value, .. } => {
+                let Some(va) = self.user_va(at) else {
+                    return Ok(());
+                };
+                let rwx = Protection::WRITE | Protection::EXEC;
+                if !self
+                    .reference
+                    .prot(self.current, va)
+                    .is_some_and(|p| p.contains(rwx))
+                {
+                    return Ok(());
+                }
+                self.user_store(va, value)?;
+                // cacheflush(2) over the written line.
+                let line = VirtAddr(va & !31);
+                let r = self
+                    .m
+                    .engine
+                    .flush_icache_range(&mut self.m.sys.mem, line, 32);
+                r.map_err(|e| self.unexpected("flush_icache_range", e))?;
+                self.user_load(va, true)
             }
             Op::Store { at, value, .. } => match self.user_va(at) {
                 Some(va) => self.user_store(va, value),
