@@ -27,7 +27,7 @@ pub mod world;
 
 pub use machine::{Machine, Switching, presets};
 pub use op::{DmaDir, KernelWriteVia, MapKind, Op, Prot, UserAddr, XorShift, random_op};
-pub use world::{Failure, FailureKind, World};
+pub use world::{Failure, FailureKind, World, replay, shrink};
 
 #[cfg(test)]
 mod tests;

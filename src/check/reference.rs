@@ -13,7 +13,7 @@
 //! ```
 //! The shared buffer and the kernel's DMA area are words of their own.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::vec::Vec;
 
 use crate::mm::space::Protection;
@@ -71,6 +71,18 @@ pub struct Reference {
     pub buffer: Vec<u32>,
     /// The DMA area's words.
     pub dma: Vec<u32>,
+    /// Pages users stored to since their last `cacheflush`: fetching from
+    /// them is the program's error (the I-cache may hold older code), so
+    /// the world does not.
+    unsynced: HashSet<PageKey>,
+}
+
+/// A page's contents, whoever maps them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum PageKey {
+    Private(u64),
+    File(usize, u32),
+    Shared(u64, u32),
 }
 
 fn zero() -> Vec<u32> {
@@ -92,6 +104,7 @@ impl Reference {
             next: 1,
             buffer: vec![0; (buffer_pages * PAGE / 4) as usize],
             dma: vec![0; (dma_bytes / 4) as usize],
+            unsynced: HashSet::new(),
         }
     }
 
@@ -99,6 +112,29 @@ impl Reference {
     pub fn fresh(&mut self) -> u64 {
         self.next += 1;
         self.next
+    }
+
+    fn key(&self, p: usize, va: u32) -> Option<PageKey> {
+        match *self.procs.get(p)?.pages.get(&(va & !(PAGE - 1)))? {
+            Binding::Private(id) => Some(PageKey::Private(id)),
+            Binding::File(f, n) | Binding::PrivateFile(f, n) => Some(PageKey::File(f, n)),
+            Binding::SharedAnon(o, n) => Some(PageKey::Shared(o, n)),
+            Binding::PrivateZero => None,
+        }
+    }
+
+    /// True if a user stored to process `p`'s page at `va` since its last
+    /// `cacheflush` (see [`synced`](Self::synced)).
+    pub fn unsynced(&self, p: usize, va: u32) -> bool {
+        self.key(p, va).is_some_and(|k| self.unsynced.contains(&k))
+    }
+
+    /// Process `p` made its page at `va` visible to instruction fetches
+    /// (`cacheflush` over the page).
+    pub fn synced(&mut self, p: usize, va: u32) {
+        if let Some(k) = self.key(p, va) {
+            self.unsynced.remove(&k);
+        }
     }
 
     /// What process `p` reads at `va`, if it maps a page there.
@@ -138,6 +174,9 @@ impl Reference {
             Binding::SharedAnon(o, n) => {
                 self.shared.entry((o, n)).or_insert_with(zero)[word] = value
             }
+        }
+        if let Some(k) = self.key(p, va) {
+            self.unsynced.insert(k);
         }
         true
     }
@@ -207,6 +246,9 @@ impl Reference {
                 let words = self.private.get(&id).cloned().unwrap_or_else(zero);
                 let new = self.fresh();
                 self.private.insert(new, words);
+                if self.unsynced.contains(&PageKey::Private(id)) {
+                    self.unsynced.insert(PageKey::Private(new));
+                }
                 *binding = Binding::Private(new);
             }
         }

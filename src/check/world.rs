@@ -148,7 +148,18 @@ impl World {
 
     /// A world whose machine switches as `switching` says.
     pub fn with_switching(model: CpuModel, switching: Switching) -> World {
+        Self::configured(model, switching, true)
+    }
+
+    /// A world switching as `switching` says; with `colour_aligned` false
+    /// `mmap` places mappings at any page, as a kernel without colour
+    /// alignment does, so (aliasing VIPT) shared pages meet at different
+    /// colours and private file pages sit at another colour than their frame.
+    pub fn configured(model: CpuModel, switching: Switching, colour_aligned: bool) -> World {
         let mut m = Machine::with_switching(model, switching);
+        if !colour_aligned {
+            m.colour_span = PAGE;
+        }
         let mut files = Vec::new();
         let colours = m.sys.allocator.colours();
         for _ in 0..FILES {
@@ -268,6 +279,11 @@ impl World {
                         .is_some_and(|x| x.contains(Protection::WRITE))
             })
         })
+    }
+
+    /// True if `mmap` colour-aligns mappings (see [`World::configured`]).
+    pub fn colour_aligned(&self) -> bool {
+        self.m.colour_span != PAGE || self.m.sys.allocator.colours() == 1
     }
 
     /// The last operations, oldest first.
@@ -433,6 +449,8 @@ impl World {
             Op::Load { at, .. } | Op::Fetch { at, .. } => {
                 let fetch = matches!(op, Op::Fetch { .. });
                 match self.user_va(at) {
+                    // Code stored and not yet flushed: undefined to run.
+                    Some(va) if fetch && self.reference.unsynced(self.current, va) => Ok(()),
                     Some(va) if !fetch || self.executable(va) => self.user_load(va, fetch),
                     _ => Ok(()),
                 }
@@ -450,13 +468,14 @@ impl World {
                     return Ok(());
                 }
                 self.user_store(va, value)?;
-                // cacheflush(2) over the written line.
-                let line = VirtAddr(va & !31);
+                // cacheflush(2) over the written page.
+                let page = VirtAddr(va & !(PAGE - 1));
                 let r = self
                     .m
                     .engine
-                    .flush_icache_range(&mut self.m.sys.mem, line, 32);
+                    .flush_icache_range(&mut self.m.sys.mem, page, PAGE);
                 r.map_err(|e| self.unexpected("flush_icache_range", e))?;
+                self.reference.synced(self.current, va);
                 self.user_load(va, true)
             }
             Op::Store { at, value, .. } => match self.user_va(at) {
@@ -1101,4 +1120,38 @@ pub fn protection(prot: Prot) -> Protection {
         Prot::ReadExec => Protection::READ | Protection::EXEC,
         Prot::ReadWriteExec => Protection::READ | Protection::WRITE | Protection::EXEC,
     }
+}
+
+/// Runs `ops` on a world from `make`; the first failure and its index.
+pub fn replay(make: &dyn Fn() -> World, ops: &[Op]) -> Option<(usize, Failure)> {
+    let mut world = make();
+    ops.iter()
+        .enumerate()
+        .find_map(|(i, op)| world.apply(op).err().map(|f| (i, f)))
+}
+
+/// A shorter program that still fails (greedy chunk removal, halving the
+/// chunk down to single operations): what a reproducer starts from.
+pub fn shrink(make: &dyn Fn() -> World, ops: &[Op]) -> Vec<Op> {
+    let Some((last, _)) = replay(make, ops) else {
+        return ops.to_vec();
+    };
+    let mut ops = ops[..=last].to_vec();
+    let mut chunk = ops.len().div_ceil(2);
+    while chunk >= 1 {
+        let mut i = 0;
+        while i < ops.len() {
+            let mut fewer = ops.clone();
+            fewer.drain(i..(i + chunk).min(ops.len()));
+            match replay(make, &fewer) {
+                Some((last, _)) => {
+                    fewer.truncate(last + 1);
+                    ops = fewer;
+                }
+                None => i += chunk,
+            }
+        }
+        chunk /= 2;
+    }
+    ops
 }

@@ -87,7 +87,10 @@ fn run_preset(index: usize) {
         } else {
             MachineSwitching::Default
         };
-        let mut world = World::with_switching(model, switching);
+        // Every other program on an aliasing VIPT cache places mappings
+        // without colour alignment (aliases at different colours).
+        let aligned = !(model.info().kind.aliases() && case % 2 == 1);
+        let mut world = World::configured(model, switching, aligned);
         let mut rng = XorShift::new(seed);
         for op in 0..ops {
             let next = random_op(&mut rng, &world);
