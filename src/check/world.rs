@@ -15,7 +15,8 @@ use crate::coherence::{CoherenceError, KernelAccess, KmapAccess};
 use crate::mm::frames::FrameError;
 use crate::mm::object::ObjectId;
 use crate::mm::space::{
-    AddressSpace, Backing, FaultAccess, MapSource, MmapArgs, Protection, SpaceError, Vma,
+    AddressSpace, Backing, FaultAccess, FaultOutcome, MapSource, MmapArgs, Protection, SpaceError,
+    Vma,
 };
 use crate::mmu::{PageTable, TableError};
 use crate::sim::{self, CpuModel, SimError, Violation};
@@ -30,7 +31,9 @@ pub const DMA_AREA: u32 = 0x8_0000;
 pub const DMA_AREA_LEN: u32 = 0x2000;
 /// An L1 table for invalid calls' stand-ins (never attached).
 const SCRATCH_L1: PhysAddr = PhysAddr(0x8_4000);
-/// Files, each of [`FILE_PAGES`] pages.
+/// Files in the page cache, each of [`FILE_PAGES`] zeroed pages; one more
+/// file (the last) has none in the page cache: its pages are faulted in
+/// fresh and filled by the world, as a kernel's read of the backing store.
 pub const FILES: u32 = 3;
 /// Pages per file.
 pub const FILE_PAGES: u32 = 8;
@@ -184,6 +187,8 @@ impl World {
             }
             files.push(file);
         }
+        // The file not yet in the page cache.
+        files.push(m.file(FILE_PAGES));
         let buffer = m
             .engine
             .create_shared_buffer(&mut m.sys, &mut m.kernel, 2, SharingMode::HandOver)
@@ -191,7 +196,7 @@ impl World {
         let mut first = m.space();
         m.switch_to(&mut first);
         let dma = Dma::new(&model.info());
-        let mut reference = Reference::new(FILES as usize, FILE_PAGES, 2, DMA_AREA_LEN + 8);
+        let mut reference = Reference::new(FILES as usize + 1, FILE_PAGES, 2, DMA_AREA_LEN + 8);
         reference.procs.push(Process {
             pages: Default::default(),
             prot: Default::default(),
@@ -430,12 +435,26 @@ impl World {
                 .m
                 .engine
                 .fault(&mut self.m.sys, space, VirtAddr(va), access);
-            if self.check("fault", fault)?.is_none() {
+            let Some(outcome) = self.check("fault", fault)? else {
                 return Ok(None);
+            };
+            let outcome = Some(outcome);
+            if let Some(FaultOutcome::CopyOnWrite {
+                from_fresh: true, ..
+            }) = outcome
+            {
+                return Err(self.unexpected("fault", "a copy from a page not yet read in"));
             }
             let after = self.procs[self.current].resident_at(VirtAddr(va));
             if self.sabotage_zero_cow_copies && before.is_some() && after != before {
                 self.zero_frame(after)?;
+            }
+            // A file page read from the backing store (all zeroes here: the
+            // kernel writes only pages in the page cache).
+            if let Some(FaultOutcome::ObjectPage { pa, fresh: true }) = outcome {
+                if self.is_sparse_page(va) {
+                    self.zero_frame(Some(pa))?;
+                }
             }
         }
         Err(self.unexpected(&format!("{va:#x}"), "kept faulting"))
@@ -676,7 +695,11 @@ impl World {
             }
             MapKind::PrivateFile { file, page } => {
                 let (f, n) = file_page(file, page, nfiles);
-                Binding::PrivateFile(f, n + i)
+                if f == FILES as usize {
+                    Binding::File(f, n + i)
+                } else {
+                    Binding::PrivateFile(f, n + i)
+                }
             }
         };
         let mut args = match kind {
@@ -686,8 +709,10 @@ impl World {
                 ..MmapArgs::anonymous(pages * PAGE)
             },
             MapKind::SharedFile { file, page } => file_args(file, page, &self.files),
+            // The file not in the page cache is mapped shared only: a
+            // private write fault would copy a page not yet read in.
             MapKind::PrivateFile { file, page } => MmapArgs {
-                shared: false,
+                shared: usize::from(file) % self.files.len() == FILES as usize,
                 ..file_args(file, page, &self.files)
             },
         };
@@ -780,7 +805,8 @@ impl World {
         Ok(())
     }
 
-    fn file_page(&self, file: u8, page: u8) -> Result<(usize, u32, PhysAddr), Failure> {
+    /// File page `page` of `file` (modulo) if it is in the page cache.
+    fn file_page(&self, file: u8, page: u8) -> Result<Option<(usize, u32, PhysAddr)>, Failure> {
         let f = usize::from(file) % self.files.len();
         let page = u32::from(page) % FILE_PAGES;
         let pa = self
@@ -790,10 +816,7 @@ impl World {
             .get(self.files[f])
             .ok()
             .and_then(|o| o.page(page));
-        match pa {
-            Some(pa) => Ok((f, page, pa)),
-            None => Err(self.unexpected("file page", (f, page))),
-        }
+        Ok(pa.map(|pa| (f, page, pa)))
     }
 
     fn kernel_write(
@@ -804,7 +827,9 @@ impl World {
         value: u32,
         via: KernelWriteVia,
     ) -> Step {
-        let (f, n, pa) = self.file_page(file, page)?;
+        let Some((f, n, pa)) = self.file_page(file, page)? else {
+            return Ok(());
+        };
         let offset = 4 * (u32::from(word) % (PAGE / 4));
         let expected = self.reference.file_word(f, n)[(offset / 4) as usize];
         self.reference.file_word(f, n)[(offset / 4) as usize] = value;
@@ -837,7 +862,9 @@ impl World {
     }
 
     fn kernel_read(&mut self, file: u8, page: u8, word: u16) -> Step {
-        let (f, n, pa) = self.file_page(file, page)?;
+        let Some((f, n, pa)) = self.file_page(file, page)? else {
+            return Ok(());
+        };
         let offset = 4 * (u32::from(word) % (PAGE / 4));
         let expected = self.reference.file_word(f, n)[(offset / 4) as usize];
         let done = match self.m.engine.kmap(&mut self.m.sys, pa, KmapAccess::Read) {
@@ -910,6 +937,16 @@ impl World {
             self.dma_load(at)?;
         }
         Ok(())
+    }
+
+    /// True if the running process's page at `va` shows the file not in
+    /// the page cache.
+    fn is_sparse_page(&self, va: u32) -> bool {
+        let sparse = self.files[FILES as usize];
+        self.procs[self.current]
+            .find_vma(VirtAddr(va))
+            .and_then(|v| v.object_page(VirtAddr(va)))
+            .is_some_and(|(id, _)| id == sparse)
     }
 
     fn zero_frame(&mut self, pa: Option<PhysAddr>) -> Step {
