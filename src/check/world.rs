@@ -451,10 +451,10 @@ impl World {
             }
             // A file page read from the backing store (all zeroes here: the
             // kernel writes only pages in the page cache).
-            if let Some(FaultOutcome::ObjectPage { pa, fresh: true }) = outcome {
-                if self.is_sparse_page(va) {
-                    self.zero_frame(Some(pa))?;
-                }
+            if let Some(FaultOutcome::ObjectPage { pa, fresh: true }) = outcome
+                && self.is_sparse_page(va)
+            {
+                self.zero_frame(Some(pa))?;
             }
         }
         Err(self.unexpected(&format!("{va:#x}"), "kept faulting"))

@@ -33,38 +33,36 @@ const FCSE_PROGRAMS: bool = false;
 /// Hits every point that applies to a preset needs in the default run.
 const MIN_HITS: u64 = 100;
 
-/// Points the generator does not reach yet, per preset index (an honest
-/// gap list: each is a test the generator still owes).
+/// Points the generator does not reach yet, per preset index — an honest
+/// gap list, each entry a test still owed:
+/// - every preset: `MprotectToExec` (left out of the mix for known bug 2,
+///   `op::MPROTECT_TO_EXEC`);
+/// - ARM926: the keyed-switch points and `ExitLive` need FCSE programs
+///   (`FCSE_PROGRAMS`, off: they find engine failures);
+/// - ARM1136 32K/64K: `NewlyShared` / `SharedSeparated` need two spaces
+///   sharing a page at different colours (known bug 1,
+///   `op::CROSS_SPACE_UNALIGNED`), `KernelWriteReachesUsers` kernel writes
+///   under users of another colour (`op::KERNEL_WRITES_UNALIGNED`), and
+///   `WholeCacheFallback` a range above the threshold or a missing window
+///   (the mix's ranges are at most a few pages).
 const NOT_YET_REACHED: &[(usize, Point)] = &[
+    (0, Point::MprotectToExec),
     (0, Point::SwitchKeptLines),
     (0, Point::KeyRollover),
     (0, Point::SharedSeparated),
-    (0, Point::FreshFilePage),
     (0, Point::ExitLive),
-    (1, Point::DeferredCompleted),
+    (1, Point::MprotectToExec),
     (1, Point::KernelWriteReachesUsers),
-    (1, Point::AliasViptOtherColour),
-    (1, Point::MadeUncached),
-    (1, Point::Restored),
-    (1, Point::WindowFill),
-    (1, Point::KmapOtherColour),
     (1, Point::NewlyShared),
     (1, Point::SharedSeparated),
-    (1, Point::FreshFilePage),
     (1, Point::WholeCacheFallback),
-    (2, Point::DeferredCompleted),
+    (2, Point::MprotectToExec),
     (2, Point::KernelWriteReachesUsers),
-    (2, Point::AliasViptOtherColour),
-    (2, Point::MadeUncached),
-    (2, Point::Restored),
-    (2, Point::WindowFill),
-    (2, Point::KmapOtherColour),
     (2, Point::NewlyShared),
     (2, Point::SharedSeparated),
-    (2, Point::FreshFilePage),
     (2, Point::WholeCacheFallback),
-    (3, Point::FreshFilePage),
-    (4, Point::FreshFilePage),
+    (3, Point::MprotectToExec),
+    (4, Point::MprotectToExec),
 ];
 
 fn env(name: &str, default: u32) -> u32 {
