@@ -18,7 +18,31 @@
 //!   interpreter ([`World::apply`]), which fails with a [`Failure`].
 //!
 //! Every field of an [`Op`] is taken modulo what exists, so a random
-//! generator, a fuzzer or an enumerator can drive the same interpreter.
+//! generator, a fuzzer or an enumerator can drive the same interpreter;
+//! [`replay`] runs a program, [`shrink`] cuts a failing one down.
+//!
+//! The oracle takes no word from the engine: dead contents are declared by
+//! the world from its own bookkeeping (a private page of a leaving process
+//! that no other process's hardware table maps; a DMA receive buffer), and
+//! the content reference says what every load returns. Engine failures the
+//! generator found have ignored reproducers in `check::tests`; the operation
+//! variants that reach them are left out of the default mix by the
+//! constants listed in [`op::LEFT_OUT`].
+//!
+//! ```
+//! use vacmm::check::{MapKind, Op, Prot, UserAddr, World, presets};
+//! let (_, model) = presets()[1];
+//! let mut world = World::new(model);
+//! let at = UserAddr { vma: 0, page: 0, word: 3 };
+//! for op in [
+//!     Op::Mmap { proc: 0, kind: MapKind::PrivateAnon, pages: 0, prot: Prot::ReadWrite, fixed: None },
+//!     Op::Store { proc: 0, at, value: 7 },
+//!     Op::Fork { proc: 0 },
+//!     Op::Load { proc: 1, at },
+//! ] {
+//!     world.apply(&op).unwrap();
+//! }
+//! ```
 
 pub mod machine;
 pub mod op;

@@ -273,10 +273,19 @@ impl Op {
     }
 }
 
-/// Operation kinds the default generator leaves out, each for an engine
-/// bug with an ignored reproducer (see the report in the module docs of
-/// [`check`](super)). Empty when none is known.
-pub const LEFT_OUT: &[&str] = &[];
+/// The switches below that keep operation variants out of the default
+/// mix, each for an engine failure with an ignored reproducer in
+/// `check::tests` (or, where said, one not yet triaged). Set one to `true`
+/// to see its failure again.
+pub const LEFT_OUT: &[&str] = &[
+    "FLUSH_DCACHE_PAGE_UNDER_WRITERS",
+    "PRIVATE_FILE_UNALIGNED",
+    "CROSS_SPACE_UNALIGNED",
+    "KERNEL_WRITES_UNALIGNED",
+    "MPROTECT_TO_EXEC",
+    "BUFFER_UNALIGNED",
+    "FCSE_EXEC",
+];
 
 /// The generator's kernel writes through store + `flush_dcache_page` go
 /// only to file pages no process maps shared and writable (see
