@@ -51,6 +51,9 @@ pub mod mmu;
 #[cfg(feature = "sim")]
 pub mod sim;
 
+#[cfg(feature = "sim")]
+pub mod check;
+
 mod xorshift;
 
 #[cfg(all(feature = "sim", target_os = "none"))]

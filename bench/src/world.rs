@@ -347,6 +347,20 @@ impl<P: Policy> World<P> {
 
     /// `space` exits (it must not be running); its table is kept for reuse.
     pub fn exit(&mut self, space: AddressSpace) -> Result<(), BenchError> {
+        // The model's oracle takes no word from the engine about dead
+        // contents: the private anonymous pages only this space maps die
+        // with it, so the workload says so (here by the frame database —
+        // the benchmark measures cost; vacmm::check's world decides from
+        // its own bookkeeping).
+        for (va, pa) in space.resident() {
+            let private = space.find_vma(va).is_some_and(|v| {
+                !v.is_shared() && v.backing() == vacmm::mm::space::Backing::Anonymous
+            });
+            let alone = self.sys.frames.mappings(pa).is_ok_and(|m| m.len() == 1);
+            if private && alone {
+                let _ = self.sys.mem.declare_dead(pa.as_u32(), 4096);
+            }
+        }
         let id = space.id();
         let l1 = self
             .engine

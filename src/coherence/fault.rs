@@ -75,6 +75,7 @@ impl<P: Policy> Engine<P> {
         }
         let outcome = space.fault(sys, va, access)?;
         let user_va = va.align_down(PAGE);
+        self.counters.coverage.fault(&outcome);
         match outcome {
             FaultOutcome::ZeroFill { pa } => self.clear_user_page(sys, pa, user_va)?,
             FaultOutcome::CopyOnWrite {
@@ -110,6 +111,7 @@ impl<P: Policy> Engine<P> {
             Some(Backing::Object { id, .. }) => sys.objects.get(id).map(|o| o.kind()).ok(),
             _ => None,
         };
+        self.counters.coverage.fresh(kind);
         if kind != Some(ObjectKind::File) {
             self.clear_user_page(sys, pa, va.align_down(PAGE))?;
         }

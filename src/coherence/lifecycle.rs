@@ -64,6 +64,7 @@ impl<P: Policy> Engine<P> {
         // SAFETY: the caller's contract.
         let report = unsafe { switcher.switch_to(&mut sys.mem, space.table_mut()) }?;
         if !report.already_current {
+            self.counters.coverage.switch(&report);
             self.counters.switches += 1;
             if report.cache_flushed {
                 self.counters.switch_flushes += 1;
@@ -246,6 +247,7 @@ impl<P: Policy> Engine<P> {
     ) -> Result<(), CoherenceError> {
         check_range(va, len)?;
         let touched = self.frames_in(space, va, len);
+        self.counters.coverage.mprotect(space, va, len, prot);
         let becoming_executable: Vec<(VirtAddr, PhysAddr)> = if prot.contains(Protection::EXEC) {
             space
                 .resident_in(va, len)
@@ -383,11 +385,13 @@ impl<P: Policy> Engine<P> {
     ) -> Result<PhysAddr, ExitRefused> {
         let id = space.id();
         if id == self.current {
+            self.counters.coverage.refused_exit();
             return Err(ExitRefused {
                 error: CoherenceError::StillRunning { space: id },
                 space: Some(alloc::boxed::Box::new(space)),
             });
         }
+        self.counters.coverage.exit(self.is_live(id));
         self.exit_inner(sys, space)
             .map_err(|error| ExitRefused { error, space: None })
     }

@@ -61,6 +61,7 @@ use crate::mm::frames::{
 use crate::mm::space::{AddressSpace, MemorySystem, Protection, SpaceError};
 use crate::mmu::{MemoryType, TableError, TableMemory};
 
+pub mod coverage;
 pub mod dma;
 mod fault;
 mod lifecycle;
@@ -208,6 +209,8 @@ pub struct Counters {
     /// lines, at a mapping (not a switch): their user lines were cleaned
     /// and dropped at once (see [`Engine::make_coherent`]).
     pub newly_shared_separations: u64,
+    /// Hits per coverage point ([`coverage::Point`]).
+    pub coverage: coverage::Coverage,
 }
 
 /// Why an engine call failed. Each carries the offending values.
@@ -527,6 +530,7 @@ impl<P: Policy> Engine<P> {
             && let Err(at) = self.shared_across_spaces.binary_search(&pa)
         {
             self.shared_across_spaces.insert(at, pa);
+            self.counters.coverage.hit(coverage::Point::NewlyShared);
             return Ok(true);
         }
         Ok(false)
@@ -839,6 +843,7 @@ impl<P: Policy> Engine<P> {
             cpu.drain_write_buffer();
             cpu.invalidate_icache_all();
             self.counters.icache_flushes += 1;
+            self.counters.coverage.hit(coverage::Point::KernelWroteCode);
         }
         // Only aliases that hold lines apart from the kernel's need work:
         // none on a non-aliasing cache, and none on a VIPT-aliasing one when
@@ -846,6 +851,7 @@ impl<P: Policy> Engine<P> {
         if !self.users_apart_from_kernel(&sys.frames, pa, kva)? {
             return Ok(());
         }
+        self.counters.coverage.reaches_users();
         // Invalidated as well as cleaned: a later kernel read of the page
         // must not hit lines older than what users write meanwhile. User
         // aliases are invalidated so their next read sees the kernel's data.
@@ -875,17 +881,20 @@ impl<P: Policy> Engine<P> {
     ) -> Result<(), CoherenceError> {
         let pa = space.resident_at(va).ok_or(SpaceError::NoMapping { va })?;
         let kva = self.kernel_va(pa);
+        self.counters.coverage.alias(&self.info, va, kva);
         let old = sys.frames.set_flags(pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
         if !old.contains(PageFlags::KERNEL_ALIAS_CLEAN) && self.separate_lines(va, kva) {
             let cpu = sys.mem.cache();
             cpu.clean_dcache_range(page_range(kva));
             cpu.drain_write_buffer();
             self.counters.kernel_alias_cleans += 1;
+            self.counters.coverage.deferred_done();
         }
         let exec = space
             .find_vma(va)
             .is_some_and(|v| v.prot().contains(Protection::EXEC));
         if exec {
+            self.counters.coverage.hit(coverage::Point::ExecMapping);
             self.sync_icache(sys, space.id(), va, pa)?;
         }
         self.make_coherent(sys, space, pa)
@@ -1129,6 +1138,7 @@ impl<P: Policy> Engine<P> {
         cpu.drain_write_buffer();
         cpu.invalidate_icache_range(range);
         self.counters.icache_flushes += 1;
+        self.counters.coverage.hit(coverage::Point::IcacheRange);
         Ok(())
     }
 }

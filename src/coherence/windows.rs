@@ -247,6 +247,7 @@ impl<P: Policy> Engine<P> {
             _ => kva,
         };
         let through = self.map_for_user(&mut sys.mem, pa, target)?;
+        self.counters.coverage.kmap(&through);
         let mut others_read_memory = false;
         if self.policy.flushes_everything() {
             self.whole_dcache(&mut sys.mem);

@@ -143,9 +143,12 @@ impl crate::mmu::TranslationRegisters for Sim {
 /// The kernel's page copies and fills, as word accesses through the
 /// current translation (the kernel's linear map must be mapped).
 impl crate::coherence::KernelAccess for Sim {
+    /// Ignored: the oracle trusts nothing the engine under test declares.
+    /// Whoever drives the model declares dead contents from its own
+    /// semantics ([`Sim::declare_dead`]), so an engine that wrongly calls
+    /// live data dead is caught when it drops that data.
     fn contents_dead(&mut self, pa: crate::addr::PhysAddr) {
-        // Frames handed to the engine are inside the model's memory.
-        let _ = self.declare_dead(pa.as_u32() & !(PAGE - 1), PAGE);
+        let _ = pa;
     }
 
     fn zero_page(&mut self, va: VirtAddr) -> Result<(), crate::coherence::AccessError> {
@@ -190,7 +193,7 @@ impl crate::mmu::TableMemory for Sim {
     type Cache = Sim;
 
     fn read_word(&mut self, pa: crate::addr::PhysAddr) -> Result<u32, crate::mmu::TableError> {
-        self.load(Sim::kernel_va(self, pa.0), 4)
+        self.load(self.linear_va(pa.0), 4)
             .map_err(|_| crate::mmu::TableError::Memory { pa })
     }
 
@@ -199,12 +202,12 @@ impl crate::mmu::TableMemory for Sim {
         pa: crate::addr::PhysAddr,
         value: u32,
     ) -> Result<(), crate::mmu::TableError> {
-        self.store(Sim::kernel_va(self, pa.0), 4, value)
+        self.store(self.linear_va(pa.0), 4, value)
             .map_err(|_| crate::mmu::TableError::Memory { pa })
     }
 
     fn kernel_va(&self, pa: crate::addr::PhysAddr) -> VirtAddr {
-        VirtAddr(Sim::kernel_va(self, pa.0))
+        VirtAddr(self.linear_va(pa.0))
     }
 
     fn cache(&mut self) -> &mut Sim {

@@ -547,7 +547,7 @@ impl Sim {
     }
 
     /// The kernel's linear-map address of `pa` (see [`Sim::set_kernel_offset`]).
-    pub fn kernel_va(&self, pa: u32) -> u32 {
+    fn linear_va(&self, pa: u32) -> u32 {
         pa.wrapping_add(self.kernel_offset)
     }
 
