@@ -24,7 +24,7 @@ use crate::mm::unmapped::{Direction, Layout};
 use crate::mmu::{
     Arch, Attributes, ContextSwitcher, FCSE_WINDOW_BYTES, KeyAllocator, PageTable, TableFrames,
 };
-use crate::sim::{self, CpuModel, KERNEL, MemType, Sim};
+use crate::sim::{self, CpuModel, Indexing, KERNEL, MemType, Sim};
 
 /// A page.
 pub const PAGE: u32 = FRAME_SIZE;
@@ -135,11 +135,16 @@ impl Machine {
         Self::build(model, true, Switching::Default)
     }
 
-    fn build(model: CpuModel, blind: bool, switching: Switching) -> Self {
+    fn build(mut model: CpuModel, blind: bool, switching: Switching) -> Self {
+        let fcse = Arch::of(&model.info()) == Arch::Armv5 && switching == Switching::Fcse;
+        if fcse {
+            // The FCSE relocates what the caches see by the PID.
+            model.dcache.indexing = Indexing::VivtKeyed;
+            model.icache.indexing = Indexing::VivtKeyed;
+        }
         let mut sim = Sim::new(model, MEMORY as usize);
         let info = *sim.info();
         let arch = Arch::of(&info);
-        let fcse = arch == Arch::Armv5 && switching == Switching::Fcse;
         let offset = if fcse { FCSE_KERNEL_OFFSET } else { 0 };
         sim.set_kernel_offset(offset);
         // Until the kernel table is attached the model translates KERNEL

@@ -72,9 +72,10 @@ pub enum DmaDir {
 pub enum KernelWriteVia {
     /// Through a `Kmap` guard (maintenance before and after).
     Kmap,
-    /// A store through the linear map, then `flush_dcache_page` (Linux's
-    /// `read()` into the page cache).
-    FlushDcachePage,
+    /// Through `Engine::page_cache_write`'s guard: stores through the
+    /// linear map, with `flush_dcache_page` before (when users map the page
+    /// writable) and after (Linux's `read()` into the page cache, `write()`).
+    PageCacheWrite,
 }
 
 /// One step of a program.
@@ -273,77 +274,61 @@ impl Op {
     }
 }
 
-/// The switches below that keep operation variants out of the default
-/// mix, each for an engine failure with an ignored reproducer in
-/// `check::tests` (or, where said, one not yet triaged). Set one to `true`
-/// to see its failure again.
-pub const LEFT_OUT: &[&str] = &[
-    "FLUSH_DCACHE_PAGE_UNDER_WRITERS",
-    "PRIVATE_FILE_UNALIGNED",
-    "CROSS_SPACE_UNALIGNED",
-    "KERNEL_WRITES_UNALIGNED",
-    "MPROTECT_TO_EXEC",
-    "BUFFER_UNALIGNED",
-    "FCSE_EXEC",
-];
+/// The switches below kept operation variants out of the default mix,
+/// each for an engine failure with a reproducer in `check::tests`; all
+/// are fixed and on. A new failure found gets its switch here, listed,
+/// until it is fixed.
+pub const LEFT_OUT: &[&str] = &[];
 
-/// The generator's kernel writes through store + `flush_dcache_page` go
-/// only to file pages no process maps shared and writable (see
-/// [`World::file_page_mapped_writable`]): writing one a user may be
-/// writing meanwhile is the `Kmap`'s job, and on VIVT the engine loses
-/// the user's dirty line (known bug 3).
-pub const FLUSH_DCACHE_PAGE_UNDER_WRITERS: bool = false;
+/// Fixed (known bug 3: the kernel writes page-cache pages through
+/// `Engine::page_cache_write`'s guard): the generator's page-cache writes
+/// also go to file pages a process maps shared and writable.
+pub const FLUSH_DCACHE_PAGE_UNDER_WRITERS: bool = true;
 
-/// In worlds whose mappings are not colour aligned, the generator's kernel
-/// writes go through `Kmap` only: a deferred `flush_dcache_page` leaves
-/// stale window lines of another colour that a later copy-on-write reads
-/// (engine bug, reproducer
+/// Fixed (a copy drops the window lines it read the source through):
+/// in worlds whose mappings are not colour aligned, the generator's
+/// kernel writes also go through `page_cache_write` (reproducer
 /// `check::tests::cow_copy_reads_stale_window_lines_after_a_deferred_kernel_write`).
 pub const FLUSH_DCACHE_PAGE_UNALIGNED: bool = true;
 
-/// In worlds whose mappings are not colour aligned, the generator maps
-/// files shared only: a copy-on-write copy of a page-cache page at another
-/// colour than its frame reads window lines an earlier copy left stale
-/// (engine bug, reproducers
+/// Fixed (a write fault flushes the old frame at the user's colour on
+/// aliasing VIPT too; a copy drops the window lines it read): in worlds
+/// whose mappings are not colour aligned, the generator maps files
+/// private too (reproducers
 /// `check::tests::cow_copy_reads_stale_window_lines_of_an_earlier_copy` and
 /// `check::tests::cow_copy_reads_stale_window_lines_after_a_deferred_kernel_write`).
-pub const PRIVATE_FILE_UNALIGNED: bool = false;
+pub const PRIVATE_FILE_UNALIGNED: bool = true;
 
-/// In worlds whose mappings are not colour aligned, the generator does not
-/// fork (one process at a time): two spaces mapping a page at different
-/// colours, one writable, keep a stale line until the next switch (known
-/// bug 1, reproducer
+/// Fixed (a newly shared page is separated at once): in worlds whose
+/// mappings are not colour aligned, the generator forks (known bug 1,
+/// reproducer
 /// `check::tests::newly_shared_page_at_another_colour_keeps_a_stale_line_until_a_switch`).
-pub const CROSS_SPACE_UNALIGNED: bool = false;
+pub const CROSS_SPACE_UNALIGNED: bool = true;
 
-/// In worlds whose mappings are not colour aligned, the generator's kernel
-/// does not write file pages (its reads stay): after a user of another
-/// colour wrote a page-cache page, a `Kmap` through the linear map writes
-/// back the kernel alias's stale lines (engine bug, reproducer
+/// Fixed (update_mmu_cache drops the kernel alias's lines when a user
+/// maps the page at another colour): in worlds whose mappings are not
+/// colour aligned, the generator's kernel writes file pages (reproducer
 /// `check::tests::kmap_writes_back_stale_kernel_alias_lines_after_a_user_of_another_colour`).
-pub const KERNEL_WRITES_UNALIGNED: bool = false;
+pub const KERNEL_WRITES_UNALIGNED: bool = true;
 // With it false the kernel neither reads file pages in those worlds: a
 // random program that did ended in a stale write-back at exit, not yet
 // triaged (ARM1136 64K, case 5, seed 0xb54cda54, op 6451 of 32 × 10,000;
 // `check::tests::shrink_a_random_program`, `PRESET=2`).
 
-/// The generator's `mprotect` never adds `PROT_EXEC` (mappings are still
-/// created executable): the engine neither cleans D nor invalidates I
-/// (known bug 2, reproducer `check::tests::mprotect_to_exec_then_fetch`).
-pub const MPROTECT_TO_EXEC: bool = false;
+/// Fixed (known bug 2: `Engine::mprotect` makes pages becoming
+/// executable fetchable): the generator's `mprotect` adds `PROT_EXEC`
+/// (reproducer `check::tests::mprotect_to_exec_then_fetch`).
+pub const MPROTECT_TO_EXEC: bool = true;
 
-/// In worlds whose mappings are not colour aligned, processes do not map
-/// the shared buffer: random programs then end in stale write-backs of
-/// the buffer's frames (engine bug or world semantics, not yet triaged;
-/// the failing program is `random_programs_arm1136_64k` case 5 with this
-/// constant true).
-pub const BUFFER_UNALIGNED: bool = false;
+/// Fixed with the window and kernel-alias fixes above (the failure was
+/// not triaged further): in worlds whose mappings are not colour aligned,
+/// processes map the shared buffer too.
+pub const BUFFER_UNALIGNED: bool = true;
 
-/// Under FCSE PIDs the generator does not exec (exits instead, while
-/// another process is left): an exec'd space hits another space's line at
-/// the same modified address (engine bug, reproducer
-/// `check::tests::fcse_exec_hits_a_line_of_another_space`).
-pub const FCSE_EXEC: bool = false;
+/// Fixed (the world's, not the engine's: its FCSE machine ran PIDs on a
+/// model without the FCSE's relocation): under FCSE PIDs the generator
+/// execs too (`check::tests::fcse_exec_reads_its_own_page_not_the_old_image_s`).
+pub const FCSE_EXEC: bool = true;
 
 /// Marsaglia's xorshift32: the random programs' numbers.
 #[derive(Clone, Copy, Debug)]
@@ -499,7 +484,7 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
                 || !world.file_page_mapped_writable(file, page))
                 && (FLUSH_DCACHE_PAGE_UNALIGNED || world.colour_aligned())
             {
-                KernelWriteVia::FlushDcachePage
+                KernelWriteVia::PageCacheWrite
             } else {
                 KernelWriteVia::Kmap
             };

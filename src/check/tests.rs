@@ -127,8 +127,7 @@ fn reference_catches_a_zero_filled_copy_the_oracle_accepts() {
 /// of the page (a shared writable mapping). On VIVT the user's store is
 /// lost (or the kernel's: the lines are cleaned in the wrong order).
 #[test]
-#[ignore = "engine bug (known bug 3, being fixed): flush_dcache_page loses a user's dirty line on VIVT"]
-fn flush_dcache_page_under_a_dirty_user_line() {
+fn page_cache_write_under_a_dirty_user_line() {
     let ops = [
         Op::Mmap {
             proc: 0,
@@ -151,7 +150,7 @@ fn flush_dcache_page_under_a_dirty_user_line() {
             page: 0,
             word: 1,
             value: 0x2222,
-            via: KernelWriteVia::FlushDcachePage,
+            via: KernelWriteVia::PageCacheWrite,
         },
         Op::Load {
             proc: 0,
@@ -183,7 +182,7 @@ fn flush_dcache_page_under_a_dirty_user_line() {
 /// another process at that colour: the second copy reads the window's old
 /// lines (ARM1136 32K/64K, mappings not colour aligned).
 #[test]
-#[ignore = "engine bug: a deferred kernel write to a page-cache page leaves stale window lines of another colour, which a later copy-on-write reads"]
+
 fn cow_copy_reads_stale_window_lines_after_a_deferred_kernel_write() {
     let ops = [
         Op::Mmap {
@@ -207,7 +206,7 @@ fn cow_copy_reads_stale_window_lines_after_a_deferred_kernel_write() {
             page: 0,
             word: 1,
             value: 0x5eed,
-            via: KernelWriteVia::FlushDcachePage,
+            via: KernelWriteVia::PageCacheWrite,
         },
         // The child's copy reads the old lines through the window.
         Op::Store {
@@ -237,7 +236,7 @@ fn cow_copy_reads_stale_window_lines_after_a_deferred_kernel_write() {
 /// the writer's line to memory but reads the window colour's old lines
 /// (ARM1136 32K/64K, mappings not colour aligned).
 #[test]
-#[ignore = "engine bug: copy_user_page reads a source through window lines left stale by an earlier copy"]
+
 fn cow_copy_reads_stale_window_lines_of_an_earlier_copy() {
     let private = Op::Mmap {
         proc: 0,
@@ -297,7 +296,7 @@ fn cow_copy_reads_stale_window_lines_of_an_earlier_copy() {
 /// in process 1's stale line, written back over process 0's data
 /// (ARM1136 32K/64K, mappings not colour aligned).
 #[test]
-#[ignore = "engine bug (known bug 1, being fixed): a newly shared page is separated only at the next switch"]
+
 fn newly_shared_page_at_another_colour_keeps_a_stale_line_until_a_switch() {
     let ops = [
         Op::Fork { proc: 0 },
@@ -366,7 +365,7 @@ fn newly_shared_page_at_another_colour_keeps_a_stale_line_until_a_switch() {
 /// page's zero-fill and store (ARM1176, PIPT: where `mprotect` flushes
 /// nothing else).
 #[test]
-#[ignore = "engine bug (known bug 2, being fixed): mprotect adding PROT_EXEC does not clean D / invalidate I"]
+
 fn mprotect_to_exec_then_fetch() {
     let ops = [
         Op::Mmap {
@@ -408,7 +407,7 @@ fn mprotect_to_exec_then_fetch() {
 /// through the linear map again, reads its old lines and writes them back
 /// over the user's data (ARM1136 32K/64K, mappings not colour aligned).
 #[test]
-#[ignore = "engine bug: kernel-alias lines kept by update_mmu_cache go stale under a user of another colour; a later Kmap writes them back"]
+
 fn kmap_writes_back_stale_kernel_alias_lines_after_a_user_of_another_colour() {
     let ops = [
         Op::KernelWrite {
@@ -459,14 +458,14 @@ fn kmap_writes_back_stale_kernel_alias_lines_after_a_user_of_another_colour() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
-/// ARM926 under FCSE PIDs: a process maps a page-cache page, another
-/// runs, a third execs into a fresh space that maps another file page at
-/// the address the first used and loads it: the load hits a line of the
-/// other physical page, left by another space (the model's oracle reports
-/// a cross-space leak). The shrunk random program, as found.
+/// ARM926 under FCSE PIDs: a process maps a page-cache page and reads it,
+/// then execs into a fresh space that maps another file page at the same
+/// address and loads it. Found as a cross-space leak by the random
+/// programs; the cause was the world's, not the engine's: its FCSE machine
+/// ran PIDs on a model without the FCSE's relocation (plain VIVT), so two
+/// PIDs shared lines. `Machine` now models the FCSE wherever it runs PIDs.
 #[test]
-#[ignore = "engine bug: under FCSE PIDs an exec'd space hits another space's line at the same modified address"]
-fn fcse_exec_hits_a_line_of_another_space() {
+fn fcse_exec_reads_its_own_page_not_the_old_image_s() {
     let ops = [
         Op::Mmap {
             proc: 1,

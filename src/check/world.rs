@@ -489,11 +489,12 @@ impl World {
                 self.user_store(va, value)?;
                 // cacheflush(2) over the written page.
                 let page = VirtAddr(va & !(PAGE - 1));
+                let space = &self.procs[self.current];
                 let r = self
                     .m
                     .engine
-                    .flush_icache_range(&mut self.m.sys.mem, page, PAGE);
-                r.map_err(|e| self.unexpected("flush_icache_range", e))?;
+                    .flush_user_icache_range(&mut self.m.sys, space, page, PAGE);
+                r.map_err(|e| self.unexpected("flush_user_icache_range", e))?;
                 self.reference.synced(self.current, va);
                 self.user_load(va, true)
             }
@@ -849,12 +850,18 @@ impl World {
                 self.sim("kmap store", b)?;
                 c.map_err(|e| self.unexpected("kmap finish", e))
             }
-            KernelWriteVia::FlushDcachePage => {
-                let at = self.m.engine.kernel_va(pa).as_u32() + offset;
-                let r = self.m.sys.mem.store(at, 4, value);
-                self.sim("kernel store", r)?;
-                let r = self.m.engine.flush_dcache_page(&mut self.m.sys, pa);
-                r.map_err(|e| self.unexpected("flush_dcache_page", e))
+            KernelWriteVia::PageCacheWrite => {
+                let done = match self.m.engine.page_cache_write(&mut self.m.sys, pa) {
+                    Ok(mut write) => {
+                        let at = write.va().as_u32() + offset;
+                        let a = write.mem().store(at, 4, value);
+                        Ok((a, write.finish()))
+                    }
+                    Err(e) => Err(e),
+                };
+                let (a, b) = done.map_err(|e| self.unexpected("page_cache_write", e))?;
+                self.sim("kernel store", a)?;
+                b.map_err(|e| self.unexpected("flush_dcache_page", e))
             }
         }
     }

@@ -56,13 +56,16 @@ impl<P: Policy> Engine<P> {
         access: FaultAccess,
     ) -> Result<FaultOutcome, CoherenceError> {
         if access == FaultAccess::Write
-            && self.info.kind == CacheKind::Vivt
+            && self.aliasing()
             && let Some(pa) = space.resident_at(va)
         {
             // A write to a present page may replace its frame (copy-on-
             // write): VIVT lines at `va` belong to the old frame and must
-            // not answer for the new one (Linux's flush_cache_page), and
-            // the copy must find the old frame's data in memory.
+            // not answer for the new one, and the copy must find the old
+            // frame's data in memory; on aliasing VIPT the old frame's
+            // lines at the user's colour would outlive the mapping, stale
+            // once the frame is written at another colour (Linux's
+            // flush_cache_page flushes that colour, arch/arm/mm/flush.c).
             let mut whole = false;
             self.maintain_user_alias(
                 &mut sys.mem,
@@ -301,9 +304,12 @@ impl<P: Policy> Engine<P> {
         }
         self.discard_other_kernel_lines(&mut sys.mem, to, dest);
         sys.mem.copy_page(dest.va(), source.va())?;
-        if self.info.kind == CacheKind::Vivt {
-            // The copy read the source into linear-map lines: drop them
-            // before a user write makes them stale.
+        if self.aliasing() {
+            // The copy read the source into lines nobody keeps track of —
+            // the linear map's, or a window's colour, which no mapping of
+            // the source may have once this copy replaces it — and a user
+            // writing the source at another address (VIVT) or colour
+            // would leave them stale for the next copy. Drop them.
             sys.mem
                 .cache()
                 .clean_invalidate_dcache_range(page_range(source.va()));

@@ -883,12 +883,25 @@ impl<P: Policy> Engine<P> {
         let kva = self.kernel_va(pa);
         self.counters.coverage.alias(&self.info, va, kva);
         let old = sys.frames.set_flags(pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
-        if !old.contains(PageFlags::KERNEL_ALIAS_CLEAN) && self.separate_lines(va, kva) {
+        let deferred = !old.contains(PageFlags::KERNEL_ALIAS_CLEAN);
+        if self.separate_lines(va, kva) && (deferred || self.vipt_aliasing()) {
+            // A deferred kernel write reaches memory. On aliasing VIPT the
+            // kernel alias's lines also leave, written or only read: they
+            // go stale once the user writes at its own colour, and a later
+            // kernel access with no user left to flush (a Kmap after
+            // munmap) would hit them. (VIVT kernel accesses drop their
+            // lines when they end.)
             let cpu = sys.mem.cache();
-            cpu.clean_dcache_range(page_range(kva));
+            if self.vipt_aliasing() {
+                cpu.clean_invalidate_dcache_range(page_range(kva));
+            } else {
+                cpu.clean_dcache_range(page_range(kva));
+            }
             cpu.drain_write_buffer();
             self.counters.kernel_alias_cleans += 1;
-            self.counters.coverage.deferred_done();
+            if deferred {
+                self.counters.coverage.deferred_done();
+            }
         }
         let exec = space
             .find_vma(va)
@@ -1139,6 +1152,51 @@ impl<P: Policy> Engine<P> {
         cpu.invalidate_icache_range(range);
         self.counters.icache_flushes += 1;
         self.counters.coverage.hit(coverage::Point::IcacheRange);
+        Ok(())
+    }
+
+    /// Code was written by process `space` at its own addresses
+    /// `[va, va + len)` (a JIT, a debugger; the `cacheflush(2)` system
+    /// call): as [`flush_icache_range`](Self::flush_icache_range), at the
+    /// addresses the caches hold the space's lines at — the FCSE-modified
+    /// ones on an ARM926 running the space under a PID (CP15 operations
+    /// take modified addresses; the FCSE does not move their operands) —
+    /// or the whole caches for a space not running.
+    pub fn flush_user_icache_range<M: TableMemory, F>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        space: &AddressSpace,
+        va: VirtAddr,
+        len: u32,
+    ) -> Result<(), CoherenceError> {
+        let range = check_range(va, len)?;
+        if len == 0 {
+            return Err(CoherenceError::BadLength { addr: va, len: 0 });
+        }
+        if space.id() != self.current {
+            let cpu = sys.mem.cache();
+            cpu.clean_dcache_all();
+            cpu.drain_write_buffer();
+            cpu.invalidate_icache_all();
+            self.counters.icache_flushes += 1;
+            return Ok(());
+        }
+        // A range that crosses the FCSE window's end moves only in part:
+        // take it page by page.
+        let mut at = range.start();
+        let end = u64::from(range.start().as_u32()) + range.len();
+        while u64::from(at.as_u32()) < end {
+            let chunk = (PAGE - at.as_u32() % PAGE).min((end - u64::from(at.as_u32())) as u32);
+            let moved = match self.info.kind {
+                CacheKind::Vivt => self.vivt_line_address(space.id(), at).unwrap_or(at),
+                _ => at,
+            };
+            self.flush_icache_range(sys.mem.cache(), moved, chunk)?;
+            at = VirtAddr(at.as_u32().wrapping_add(chunk));
+            if at.as_u32() == 0 {
+                break;
+            }
+        }
         Ok(())
     }
 }

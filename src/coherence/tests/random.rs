@@ -21,48 +21,20 @@ use super::*;
 use crate::check::{Switching as MachineSwitching, World, XorShift, random_op};
 use crate::coherence::coverage::{Coverage, Point, Switching};
 
-/// Every other ARM926 program runs under FCSE PIDs. Off in the default
-/// run: FCSE programs end in engine failures — an exec'd space hitting
-/// another space's line (reproducer
-/// `check::tests::fcse_exec_hits_a_line_of_another_space`; with exec left
-/// out, `op::FCSE_EXEC`) and, not yet triaged, a stale kernel read (case 3,
-/// seed 0x78dde6e4, op 4880 with 32 × 10,000 operations; shrink it with
-/// `check::tests::shrink_a_random_program`, `PRESET=0 FCSE=1 ALIGNED=1`).
-const FCSE_PROGRAMS: bool = false;
+/// Every other ARM926 program runs under FCSE PIDs (the others flush at
+/// every switch).
+const FCSE_PROGRAMS: bool = true;
 
 /// Hits every point that applies to a preset needs in the default run.
 const MIN_HITS: u64 = 100;
 
 /// Points the generator does not reach yet, per preset index — an honest
 /// gap list, each entry a test still owed:
-/// - every preset: `MprotectToExec` (left out of the mix for known bug 2,
-///   `op::MPROTECT_TO_EXEC`);
-/// - ARM926: the keyed-switch points and `ExitLive` need FCSE programs
-///   (`FCSE_PROGRAMS`, off: they find engine failures);
-/// - ARM1136 32K/64K: `NewlyShared` / `SharedSeparated` need two spaces
-///   sharing a page at different colours (known bug 1,
-///   `op::CROSS_SPACE_UNALIGNED`), `KernelWriteReachesUsers` kernel writes
-///   under users of another colour (`op::KERNEL_WRITES_UNALIGNED`), and
-///   `WholeCacheFallback` a range above the threshold or a missing window
-///   (the mix's ranges are at most a few pages).
+/// - ARM1136 32K/64K: `WholeCacheFallback` needs a range flush above the
+///   threshold or a missing window (the mix's ranges are a few pages).
 const NOT_YET_REACHED: &[(usize, Point)] = &[
-    (0, Point::MprotectToExec),
-    (0, Point::SwitchKeptLines),
-    (0, Point::KeyRollover),
-    (0, Point::SharedSeparated),
-    (0, Point::ExitLive),
-    (1, Point::MprotectToExec),
-    (1, Point::KernelWriteReachesUsers),
-    (1, Point::NewlyShared),
-    (1, Point::SharedSeparated),
     (1, Point::WholeCacheFallback),
-    (2, Point::MprotectToExec),
-    (2, Point::KernelWriteReachesUsers),
-    (2, Point::NewlyShared),
-    (2, Point::SharedSeparated),
     (2, Point::WholeCacheFallback),
-    (3, Point::MprotectToExec),
-    (4, Point::MprotectToExec),
 ];
 
 fn env(name: &str, default: u32) -> u32 {

@@ -232,3 +232,49 @@ fn twin_store_then_flush_dcache_page_loses_the_kernel_write_on_aliasing_caches()
         );
     }
 }
+
+/// Found by the random programs under FCSE PIDs: a process writes code at
+/// its own address below 32 MiB and asks for it to be made fetchable
+/// (`cacheflush(2)`). `flush_icache_range` given the process's address
+/// cleans and invalidates nothing: the caches hold the line at the
+/// FCSE-modified address, and CP15 operands are not moved by the FCSE.
+/// `user_range`: `Engine::flush_user_icache_range`; else (the twin) the
+/// kernel-address `flush_icache_range` with the process's address.
+fn code_written_by_a_process_under_a_pid(user_range: bool) -> (Vec<ViolationKind>, u32) {
+    let mut m = Machine::with_switching(CpuModel::arm926(), Switching::Fcse);
+    let mut space = m.space();
+    m.switch_to(&mut space);
+    let args = MmapArgs {
+        prot: Protection::READ | Protection::WRITE | Protection::EXEC,
+        ..MmapArgs::anonymous(PAGE)
+    };
+    let va = space.mmap(&mut m.sys, args).unwrap().as_u32();
+    assert!(va < crate::mmu::FCSE_WINDOW_BYTES);
+    user_load(&mut m, &mut space, va, Faults::Engine);
+    user_store(&mut m, &mut space, va, 0xe320_f000, Faults::Engine);
+    if user_range {
+        m.engine
+            .flush_user_icache_range(&mut m.sys, &space, VirtAddr(va), PAGE)
+            .unwrap();
+    } else {
+        m.engine
+            .flush_icache_range(&mut m.sys.mem, VirtAddr(va), PAGE)
+            .unwrap();
+    }
+    let fetched = m.sys.mem.fetch(va).unwrap();
+    (violations(&mut m), fetched)
+}
+
+#[test]
+fn code_a_process_wrote_under_an_fcse_pid_is_fetched_new() {
+    assert_eq!(
+        code_written_by_a_process_under_a_pid(true),
+        (vec![], 0xe320_f000)
+    );
+}
+
+#[test]
+fn twin_kernel_address_icache_flush_of_a_process_s_code_under_a_pid_is_caught() {
+    let (bad, _) = code_written_by_a_process_under_a_pid(false);
+    assert!(bad.contains(&ViolationKind::StaleFetch), "{bad:?}");
+}
