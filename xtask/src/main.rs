@@ -82,8 +82,8 @@ commands:
                         src/arch/regs.rs, as .cargo/mutants.toml says, against
                         `cargo test -p vacmm --features sim --tests` with the
                         random programs shortened (VACMM_CASES/VACMM_OPS unless
-                        set); K counts from 0, and one shard of 0/16 .. 15/16
-                        takes under two hours on two cores; writes mutants.out/
+                        set); K counts from 0, and one shard of 0/6 .. 5/6
+                        takes about an hour on two cores; writes mutants.out/
                         and prints viable, caught, missed (by file:line),
                         unviable, timeouts and caught/(caught+missed);
                         --report writes the survivors as Markdown; --list only
