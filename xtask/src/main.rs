@@ -20,7 +20,7 @@
 //!                                      and register code (.cargo/mutants.toml)
 //!                                      against the host suites; the score
 //!                                      and every survivor by file:line
-//! cargo xtask coverage [--fail-under PCT]
+//! cargo xtask coverage [--fail-under PCT] [--report-only]
 //!                                      line coverage of the host suites for
 //!                                      src/coherence, src/mm and src/mmu,
 //!                                      per directory and file, with the
@@ -88,12 +88,13 @@ commands:
                         unviable, timeouts and caught/(caught+missed);
                         --report writes the survivors as Markdown; --list only
                         counts the mutants per area and estimates the shards
-  coverage [--fail-under PCT]
+  coverage [--fail-under PCT] [--report-only]
                         line coverage (cargo-llvm-cov and llvm-tools, installed
                         if missing) of `cargo test -p vacmm --features sim` for
                         src/coherence, src/mm and src/mmu: per directory, per
                         file and the uncovered line ranges (test code left
-                        out); --fail-under fails if a directory is below PCT
+                        out); --fail-under fails if a directory is below PCT;
+                        --report-only reads the last run's data again
 ";
 
 fn main() -> ExitCode {

@@ -71,7 +71,8 @@ pub struct Shard {
 impl std::str::FromStr for Shard {
     type Err = String;
     fn from_str(s: &str) -> Result<Shard, String> {
-        let bad = || format!("--shard {s:?}: expected K/N with 0 <= K < N, e.g. 0/{SHARDS}");
+        let bad =
+            || format!("mutants: --shard {s:?}: expected K/N with 0 <= K < N, e.g. 0/{SHARDS}");
         let (k, n) = s.split_once('/').ok_or_else(bad)?;
         let index: u32 = k.trim().parse().map_err(|_| bad())?;
         let count: u32 = n.trim().parse().map_err(|_| bad())?;
