@@ -1004,7 +1004,10 @@ impl Drop for DmaBuffer {
     }
 }
 
-#[cfg(all(test, feature = "sim"))]
+// Two attributes, not `all(test, …)`: cargo-mutants skips a module only
+// when it sees a plain `#[cfg(test)]` (see .cargo/mutants.toml).
+#[cfg(test)]
+#[cfg(feature = "sim")]
 mod tests {
     //! Every scenario runs on the five model presets; each maintained
     //! scenario has a twin without (or with the wrong) maintenance that the

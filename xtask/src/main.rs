@@ -13,14 +13,31 @@
 //! cargo xtask sanitize [--cpu <cpu>]   on-target suites under the cache
 //!   [--geometry G] [--demo]            sanitizer plugin (qemu/cachesan)
 //! cargo xtask prereq                   install the prerequisites only
+//! cargo xtask mutants [--shard K/N] [--timeout-multiplier X]
+//!   [--report PATH] [--list] [-- <cargo-mutants args>]
+//!                                      mutation testing of src/coherence,
+//!                                      src/mmu and the host-testable cache
+//!                                      and register code (.cargo/mutants.toml)
+//!                                      against the host suites; the score
+//!                                      and every survivor by file:line
+//! cargo xtask coverage [--fail-under PCT] [--report-only]
+//!                                      line coverage of the host suites for
+//!                                      src/coherence, src/mm and src/mmu,
+//!                                      per directory and file, with the
+//!                                      uncovered lines
 //! ```
 //!
-//! Both install what they need and is missing (the nightly `rust-src`
-//! component, `qemu-system-arm`) before they start.
+//! All install what they need and is missing (the nightly `rust-src`
+//! component, `qemu-system-arm`; cargo-mutants, cargo-llvm-cov and
+//! `llvm-tools` for the two measuring commands, at pinned versions) before
+//! they start. `mutants` and `coverage` are not part of `test`: they
+//! measure the tests and take long (see `cargo xtask mutants --list`).
 
 mod bench;
 mod cargo;
+mod coverage;
 mod flags;
+mod mutants;
 mod prereq;
 mod sanitize;
 mod test;
@@ -58,6 +75,26 @@ commands:
                         out flush_dcache_page
   prereq                install what the others need (rust-src, rustfmt, clippy,
                         qemu-system-arm 10.0 or newer) and nothing else
+  mutants [--shard K/N] [--timeout-multiplier X] [--report PATH] [--list]
+          [-- <cargo-mutants args>]
+                        mutation testing (cargo-mutants, installed if missing)
+                        of src/coherence, src/mmu, src/cache's range logic and
+                        src/arch/regs.rs, as .cargo/mutants.toml says, against
+                        `cargo test -p vacmm --features sim --tests` with the
+                        random programs shortened (VACMM_CASES/VACMM_OPS unless
+                        set); K counts from 0, and one shard of 0/6 .. 5/6
+                        takes about an hour on two cores; writes mutants.out/
+                        and prints viable, caught, missed (by file:line),
+                        unviable, timeouts and caught/(caught+missed);
+                        --report writes the survivors as Markdown; --list only
+                        counts the mutants per area and estimates the shards
+  coverage [--fail-under PCT] [--report-only]
+                        line coverage (cargo-llvm-cov and llvm-tools, installed
+                        if missing) of `cargo test -p vacmm --features sim` for
+                        src/coherence, src/mm and src/mmu: per directory, per
+                        file and the uncovered line ranges (test code left
+                        out); --fail-under fails if a directory is below PCT;
+                        --report-only reads the last run's data again
 ";
 
 fn main() -> ExitCode {
@@ -67,6 +104,12 @@ fn main() -> ExitCode {
         Some("demo") => parse_demo_args(&args[1..]).and_then(|demo| run_demo(&demo)),
         Some("bench") if args.len() == 1 => bench::run(),
         Some("prereq") if args.len() == 1 => prereq::ensure_all(),
+        Some("mutants") => {
+            mutants::Options::parse(&args[1..]).and_then(|options| mutants::run(&options))
+        }
+        Some("coverage") => {
+            coverage::Options::parse(&args[1..]).and_then(|options| coverage::run(&options))
+        }
         Some("sanitize") => {
             sanitize::Options::parse(&args[1..]).and_then(|options| sanitize::run(&options))
         }

@@ -2,6 +2,12 @@
 //! `rust-src` component (for `-Zbuild-std`), `rustfmt` and `clippy`, and
 //! `qemu-system-arm` 10.0 or newer. Quiet when everything is there.
 //!
+//! The measuring commands need more and install it themselves, pinned, the
+//! same way on a developer's machine and a fresh CI one: `cargo xtask
+//! mutants` cargo-mutants ([`CARGO_MUTANTS`]) and `cargo xtask coverage`
+//! cargo-llvm-cov ([`CARGO_LLVM_COV`]) plus the `llvm-tools` component,
+//! both from crates.io with `cargo install --locked` ([`ensure_cargo_tool`]).
+//!
 //! Why QEMU 10: the cache sanitizer (`qemu/cachesan`, `cargo xtask
 //! sanitize`) is a TCG plugin that reads guest registers (plugin API of QEMU
 //! 9.0), the value of every store (`qemu_plugin_mem_get_value`, 9.1) and
@@ -34,7 +40,104 @@ pub fn ensure_all() -> Result<(), String> {
     ensure_qemu()
 }
 
+/// A cargo subcommand the xtask installs from crates.io, at one version.
+pub struct CargoTool {
+    /// The crate and binary name, e.g. `cargo-mutants`.
+    pub krate: &'static str,
+    /// The subcommand, e.g. `mutants` (`cargo mutants`).
+    pub subcommand: &'static str,
+    /// The pinned version: every shard of a run must list the same mutants,
+    /// which only the same cargo-mutants guarantees.
+    pub version: &'static str,
+}
+
+/// Mutation testing (`cargo xtask mutants`).
+pub const CARGO_MUTANTS: CargoTool = CargoTool {
+    krate: "cargo-mutants",
+    subcommand: "mutants",
+    version: "27.1.0",
+};
+
+/// Source-based line coverage (`cargo xtask coverage`).
+pub const CARGO_LLVM_COV: CargoTool = CargoTool {
+    krate: "cargo-llvm-cov",
+    subcommand: "llvm-cov",
+    version: "0.9.1",
+};
+
+/// The version `cargo <subcommand> --version` reports, `None` when the
+/// subcommand is not installed.
+fn cargo_tool_version(tool: &CargoTool) -> Option<String> {
+    let output = crate::cargo::cargo()
+        .args([tool.subcommand, "--version"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    parse_tool_version(&String::from_utf8_lossy(&output.stdout), tool.krate)
+}
+
+/// "cargo-mutants 27.1.0\n" → "27.1.0" (when `krate` is cargo-mutants).
+fn parse_tool_version(text: &str, krate: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let mut words = line.split_whitespace();
+        (words.next()? == krate)
+            .then(|| words.next().map(String::from))
+            .flatten()
+    })
+}
+
+/// Installs `tool` at its pinned version unless exactly that version is
+/// there (`cargo install --locked` replaces another version).
+pub fn ensure_cargo_tool(tool: &CargoTool) -> Result<(), String> {
+    let installed = cargo_tool_version(tool);
+    if installed.as_deref() == Some(tool.version) {
+        return Ok(());
+    }
+    let command = format!(
+        "cargo install --locked {} --version {}",
+        tool.krate, tool.version
+    );
+    match installed {
+        Some(other) => eprintln!(
+            "xtask: {} is {other}, vacmm pins {}; running `{command}`",
+            tool.krate, tool.version
+        ),
+        None => eprintln!("xtask: {} is missing; running `{command}`", tool.krate),
+    }
+    let status = crate::cargo::cargo()
+        .args(["install", "--locked", tool.krate, "--version", tool.version])
+        .status()
+        .map_err(|e| format!("cannot run `{command}`: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "`{command}` failed ({status}); run it by hand and retry"
+        ));
+    }
+    match cargo_tool_version(tool) {
+        Some(v) if v == tool.version => Ok(()),
+        Some(v) => Err(format!(
+            "installed {} {}, but `cargo {}` still reports {v}: is another copy earlier on PATH?",
+            tool.krate, tool.version, tool.subcommand
+        )),
+        None => Err(format!(
+            "installed {} {}, but `cargo {} --version` fails: is ~/.cargo/bin on PATH?",
+            tool.krate, tool.version, tool.subcommand
+        )),
+    }
+}
+
 fn ensure_rustup_components() -> Result<(), String> {
+    for component in RUSTUP_COMPONENTS {
+        ensure_rustup_component(component)?;
+    }
+    Ok(())
+}
+
+/// Adds one component of the project's toolchain unless it is there.
+pub fn ensure_rustup_component(component: &str) -> Result<(), String> {
     let output = Command::new("rustup")
         .args(["component", "list", "--installed", "--toolchain", TOOLCHAIN])
         .output()
@@ -48,27 +151,31 @@ fn ensure_rustup_components() -> Result<(), String> {
         ));
     }
     let installed = String::from_utf8_lossy(&output.stdout);
-    for component in RUSTUP_COMPONENTS {
-        // Lines look like `rust-src` or `clippy-x86_64-unknown-linux-gnu`.
-        let present = installed
-            .lines()
-            .any(|line| line == component || line.starts_with(&format!("{component}-")));
-        if present {
-            continue;
-        }
-        let command = format!("rustup component add {component} --toolchain {TOOLCHAIN}");
-        eprintln!("xtask: {component} is missing; running `{command}`");
-        let status = Command::new("rustup")
-            .args(["component", "add", component, "--toolchain", TOOLCHAIN])
-            .status()
-            .map_err(|e| format!("cannot run `{command}`: {e}"))?;
-        if !status.success() {
-            return Err(format!(
-                "`{command}` failed ({status}); run it by hand and retry"
-            ));
-        }
+    if component_listed(&installed, component) {
+        return Ok(());
     }
-    Ok(())
+    let command = format!("rustup component add {component} --toolchain {TOOLCHAIN}");
+    eprintln!("xtask: {component} is missing; running `{command}`");
+    let status = Command::new("rustup")
+        .args(["component", "add", component, "--toolchain", TOOLCHAIN])
+        .status()
+        .map_err(|e| format!("cannot run `{command}`: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{command}` failed ({status}); run it by hand and retry"
+        ))
+    }
+}
+
+/// Whether `rustup component list --installed` output names `component`:
+/// lines look like `rust-src` or `clippy-x86_64-unknown-linux-gnu`.
+fn component_listed(installed: &str, component: &str) -> bool {
+    installed.lines().any(|line| {
+        line.strip_prefix(component)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+    })
 }
 
 /// The installed QEMU's (major, minor), or `None` when there is none (or
@@ -198,7 +305,34 @@ fn is_root() -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_qemu_version;
+    use super::{component_listed, parse_qemu_version, parse_tool_version};
+
+    #[test]
+    fn reads_cargo_tool_versions() {
+        assert_eq!(
+            parse_tool_version("cargo-mutants 27.1.0\n", "cargo-mutants").as_deref(),
+            Some("27.1.0")
+        );
+        assert_eq!(
+            parse_tool_version("cargo-llvm-cov 0.9.1\n", "cargo-llvm-cov").as_deref(),
+            Some("0.9.1")
+        );
+        assert_eq!(
+            parse_tool_version("error: no such command", "cargo-mutants"),
+            None
+        );
+        assert_eq!(parse_tool_version("cargo-mutants\n", "cargo-mutants"), None);
+    }
+
+    #[test]
+    fn finds_installed_components() {
+        let installed =
+            "cargo-x86_64-unknown-linux-gnu\nllvm-tools-x86_64-unknown-linux-gnu\nrust-src\n";
+        assert!(component_listed(installed, "rust-src"));
+        assert!(component_listed(installed, "llvm-tools"));
+        assert!(!component_listed(installed, "clippy"));
+        assert!(!component_listed(installed, "rust-docs"));
+    }
 
     #[test]
     fn reads_qemu_versions() {

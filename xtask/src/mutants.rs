@@ -1,0 +1,652 @@
+//! `cargo xtask mutants`: mutation testing of the host-testable core with
+//! cargo-mutants (pinned, installed when missing, see [`prereq`]).
+//!
+//! What is mutated is set in `.cargo/mutants.toml`, which also says why:
+//! `src/coherence`, `src/mmu` (less the ARM-only `enable.rs`), the range
+//! and plan logic of `src/cache/maintenance.rs` and `src/cache/range.rs`,
+//! and of `src/arch` only the typed register values of `regs.rs` — the rest
+//! of `src/arch` is inline assembly compiled for ARM only, which the host
+//! suites cannot see (cargo-mutants ignores `#[cfg(target_arch = "arm")]`,
+//! so its mutants would all "survive"). Each mutant is judged by the host
+//! suites, `cargo test -p vacmm --features sim --tests` (unit and
+//! integration tests; doctests are left out, like in `cargo xtask
+//! coverage`).
+//!
+//! The random programs (`src/coherence/tests/random.rs`) are shortened with
+//! `VACMM_CASES` / `VACMM_OPS` ([`MUTANT_CASES`] × [`MUTANT_OPS`] per preset
+//! instead of 256 × 10,000) unless they are set already. Measured: the
+//! host suites at 8 × 4,000 cover exactly the lines of src/ that they cover
+//! at 16 × 10,000 (`cargo xtask coverage`, LCOV compared line by line), and
+//! one test run drops to about 5 s; the full size was not compared (over
+//! half an hour instrumented). Same lines reached is not the same bugs
+//! found: a mutant that only a long program exposes can survive here, so a
+//! survivor in the engine is worth one run at the full size before it is
+//! written off.
+//!
+//! Results go to `mutants.out/` (the previous run's to `mutants.out.old/`),
+//! and the command prints the counts, the score caught / (caught + missed)
+//! and every survivor by file:line; `--report PATH` writes the survivors as
+//! Markdown. `--list` only counts the mutants per area and estimates the
+//! shards (cheap: nothing is built).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::cargo;
+use crate::flags::Flags;
+use crate::prereq::{self, CARGO_MUTANTS};
+
+/// Random programs per preset in a mutant's test run (default 256).
+pub const MUTANT_CASES: u32 = 8;
+/// Operations per random program in a mutant's test run (default 10,000).
+pub const MUTANT_OPS: u32 = 4_000;
+/// What one shard may take on the project's 2-core machine, seconds.
+pub const SHARD_BUDGET_S: f64 = 2.0 * 3600.0;
+/// The shard count to run with (`--shard K/6`). Measured on the project's
+/// 2-core machine, shared with other builds: a mutant takes about 16 s
+/// (incremental build 2-18 s, one test run 5-7 s), a shard's clean build
+/// and baseline about 130 s, so 1,175 mutants in 6 shards take about an
+/// hour each; the rest of the two hours is room for a busier machine and
+/// for mutants that hang until their timeout (60 s or more each).
+/// `cargo xtask mutants --list` recomputes the estimate from the last run.
+pub const SHARDS: u32 = 6;
+/// Per-mutant and baseline seconds `--list` assumes when no earlier run
+/// in `mutants.out` measured them (the measurement above).
+const ASSUMED_MUTANT_S: f64 = 16.0;
+const ASSUMED_BASELINE_S: f64 = 130.0;
+
+/// The areas the summary counts by, as path prefixes.
+const AREAS: [&str; 4] = ["src/coherence/", "src/mmu/", "src/cache/", "src/arch/"];
+
+/// `--shard K/N`: run the K-th of N equal parts (K counts from 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let bad =
+            || format!("mutants: --shard {s:?}: expected K/N with 0 <= K < N, e.g. 0/{SHARDS}");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u32 = k.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// What `cargo xtask mutants` was asked to do.
+#[derive(Debug, Default, PartialEq)]
+pub struct Options {
+    pub shard: Option<Shard>,
+    pub timeout_multiplier: Option<f64>,
+    /// Write the survivors as Markdown here.
+    pub report: Option<PathBuf>,
+    /// Only count the mutants (`cargo mutants --list`).
+    pub list: bool,
+    /// Passed to cargo-mutants as they are (after `--`).
+    pub extra: Vec<String>,
+}
+
+impl Options {
+    pub fn parse(args: &[String]) -> Result<Options, String> {
+        let (ours, extra) = match args.iter().position(|a| a == "--") {
+            Some(i) => (&args[..i], args[i + 1..].to_vec()),
+            None => (args, Vec::new()),
+        };
+        let mut options = Options {
+            extra,
+            ..Options::default()
+        };
+        let mut flags = Flags::new("mutants", ours);
+        while let Some(flag) = flags.next_flag() {
+            match flag.name {
+                "--shard" => options.shard = Some(flags.value(&flag)?.parse()?),
+                "--timeout-multiplier" => {
+                    let v = flags.value(&flag)?;
+                    let x: f64 = v.parse().map_err(|_| {
+                        format!("mutants: --timeout-multiplier {v:?} is not a number")
+                    })?;
+                    if !(x.is_finite() && x > 0.0) {
+                        return Err(format!(
+                            "mutants: --timeout-multiplier {v}: must be above 0"
+                        ));
+                    }
+                    options.timeout_multiplier = Some(x);
+                }
+                "--report" => options.report = Some(PathBuf::from(flags.value(&flag)?)),
+                "--list" if flag.inline.is_none() => options.list = true,
+                _ => {
+                    return Err(format!(
+                        "mutants: unrecognised argument {:?} (cargo-mutants' own options go after `--`)\n\n{}",
+                        flag.arg,
+                        crate::USAGE
+                    ));
+                }
+            }
+        }
+        Ok(options)
+    }
+}
+
+pub fn run(options: &Options) -> Result<(), String> {
+    prereq::ensure_cargo_tool(&CARGO_MUTANTS)?;
+    if options.list {
+        return list(options);
+    }
+    let mut command = cargo::cargo();
+    command.arg("mutants");
+    if let Some(shard) = options.shard {
+        command.arg(format!("--shard={shard}"));
+    }
+    if let Some(x) = options.timeout_multiplier {
+        command.arg(format!("--timeout-multiplier={x}"));
+    }
+    command.args(&options.extra);
+    for (name, value) in [("VACMM_CASES", MUTANT_CASES), ("VACMM_OPS", MUTANT_OPS)] {
+        match std::env::var(name) {
+            Ok(set) => eprintln!("xtask: {name}={set} (from the environment)"),
+            Err(_) => {
+                command.env(name, value.to_string());
+            }
+        }
+    }
+    eprintln!(
+        "xtask: cargo mutants{} (configuration: .cargo/mutants.toml)",
+        options
+            .shard
+            .map(|s| format!(" --shard {s}"))
+            .unwrap_or_default()
+    );
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run cargo mutants: {e}"))?;
+    // 0: all caught, 2: some missed, 3: some timed out; anything else means
+    // the run itself did not happen (1 usage, 4 baseline failing, 70 internal).
+    let completed = matches!(status.code(), Some(0 | 2 | 3));
+    let dir = output_dir(&options.extra);
+    let outcomes_path = dir.join("outcomes.json");
+    if !completed {
+        let hint = match status.code() {
+            Some(1) => "a usage error: check the arguments after `--`",
+            Some(4) => {
+                "the unmutated tree fails its tests (the baseline): fix `cargo test --features sim` first"
+            }
+            _ => "see its output above",
+        };
+        return Err(format!(
+            "cargo mutants did not complete ({status}): {hint}; logs in {}",
+            dir.display()
+        ));
+    }
+    let text = std::fs::read_to_string(&outcomes_path)
+        .map_err(|e| format!("cannot read {}: {e}", outcomes_path.display()))?;
+    let summary =
+        Summary::from_outcomes(&text).map_err(|e| format!("{}: {e}", outcomes_path.display()))?;
+    print!("{}", summary.render(options.shard));
+    if let Some(path) = &options.report {
+        std::fs::write(path, summary.markdown(options.shard))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("survivors written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// Where cargo-mutants writes: `<--output DIR>/mutants.out`, by default at
+/// the root.
+fn output_dir(extra: &[String]) -> PathBuf {
+    let mut base = cargo::root();
+    let mut args = extra.iter();
+    while let Some(arg) = args.next() {
+        if let Some(v) = arg.strip_prefix("--output=") {
+            base = cargo::root().join(v);
+        } else if (arg == "--output" || arg == "-o")
+            && let Some(v) = args.next()
+        {
+            base = cargo::root().join(v);
+        }
+    }
+    base.join("mutants.out")
+}
+
+/// `--list`: the mutants per area and file, and how many shards of under
+/// two hours they need.
+fn list(options: &Options) -> Result<(), String> {
+    let mut command = cargo::cargo();
+    command.args(["mutants", "--list", "--json"]);
+    if let Some(shard) = options.shard {
+        command.arg(format!("--shard={shard}"));
+    }
+    command.args(&options.extra);
+    let output = command
+        .output()
+        .map_err(|e| format!("cannot run cargo mutants --list: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo mutants --list failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let listed: Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("cargo mutants --list --json printed no JSON: {e}"))?;
+    let files: Vec<String> = listed
+        .as_array()
+        .ok_or("cargo mutants --list --json: expected an array")?
+        .iter()
+        .map(|m| m["file"].as_str().unwrap_or("?").to_string())
+        .collect();
+    let mut per_file: BTreeMap<&str, usize> = BTreeMap::new();
+    for file in &files {
+        *per_file.entry(file).or_default() += 1;
+    }
+    println!("{} mutants", files.len());
+    for area in AREAS {
+        let in_area: Vec<_> = per_file
+            .iter()
+            .filter(|(f, _)| f.starts_with(area))
+            .collect();
+        let total: usize = in_area.iter().map(|(_, n)| **n).sum();
+        println!("  {:<40} {total:>5}", area.trim_end_matches('/'));
+        for (file, n) in in_area {
+            println!("    {file:<38} {n:>5}");
+        }
+    }
+    let measured = measured_seconds(&output_dir(&options.extra).join("outcomes.json"));
+    let (per_mutant, baseline, source) = match measured {
+        Some((m, b)) => (m, b, "measured by the last run in mutants.out"),
+        None => (
+            ASSUMED_MUTANT_S,
+            ASSUMED_BASELINE_S,
+            "assumed: no run measured yet",
+        ),
+    };
+    let shards = shards_needed(files.len(), per_mutant, baseline, SHARD_BUDGET_S);
+    println!(
+        "per mutant {per_mutant:.0} s, baseline (clean build + first test run) {baseline:.0} s ({source}):\n\
+         about {:.1} hours in all; {shards} shards of under {:.0} hours each (CI: --shard K/{SHARDS})",
+        (baseline + files.len() as f64 * per_mutant) / 3600.0,
+        SHARD_BUDGET_S / 3600.0
+    );
+    Ok(())
+}
+
+/// Mean seconds per tested mutant (build + test) and the baseline's
+/// seconds, from an `outcomes.json`; `None` without tested mutants.
+fn measured_seconds(path: &Path) -> Option<(f64, f64)> {
+    let value: Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let mut baseline = 0.0;
+    let mut mutants = Vec::new();
+    for outcome in value["outcomes"].as_array()? {
+        let secs: f64 = outcome["phase_results"]
+            .as_array()?
+            .iter()
+            .filter_map(|p| p["duration"].as_f64())
+            .sum();
+        if outcome["scenario"] == "Baseline" {
+            baseline = secs;
+        } else if outcome["summary"] != "Unviable" {
+            mutants.push(secs);
+        }
+    }
+    (!mutants.is_empty()).then(|| (mutants.iter().sum::<f64>() / mutants.len() as f64, baseline))
+}
+
+/// Shards needed so that each one — its baseline plus its share of the
+/// mutants — fits in `budget` seconds.
+pub fn shards_needed(mutants: usize, per_mutant: f64, baseline: f64, budget: f64) -> u32 {
+    let room = budget - baseline;
+    if room <= per_mutant {
+        return mutants.max(1) as u32;
+    }
+    let per_shard = (room / per_mutant).floor().max(1.0);
+    ((mutants as f64 / per_shard).ceil() as u32).max(1)
+}
+
+/// One mutant that was not caught.
+#[derive(Debug, PartialEq)]
+pub struct Survivor {
+    pub file: String,
+    pub line: u64,
+    /// cargo-mutants' description, e.g. `replace Foo::bar -> bool with true`.
+    pub mutation: String,
+}
+
+/// The counts of a run, from `mutants.out/outcomes.json`.
+#[derive(Debug, Default, PartialEq)]
+pub struct Summary {
+    pub total: usize,
+    pub caught: usize,
+    pub missed: Vec<Survivor>,
+    pub timeouts: Vec<Survivor>,
+    pub unviable: usize,
+    /// Mutants whose build or test failed in another way (should be 0).
+    pub failures: usize,
+    pub baseline_test_s: Option<f64>,
+    pub mean_mutant_s: Option<f64>,
+}
+
+impl Summary {
+    pub fn from_outcomes(text: &str) -> Result<Summary, String> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| format!("not cargo-mutants' JSON: {e}"))?;
+        let outcomes = value["outcomes"]
+            .as_array()
+            .ok_or("no `outcomes` array (is this a cargo-mutants outcomes.json?)")?;
+        let mut summary = Summary::default();
+        let mut mutant_seconds = Vec::new();
+        for outcome in outcomes {
+            let phases = outcome["phase_results"].as_array();
+            let seconds = |phase: Option<&str>| -> f64 {
+                phases
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| phase.is_none_or(|name| p["phase"] == name))
+                    .filter_map(|p| p["duration"].as_f64())
+                    .sum()
+            };
+            let Some(mutant) = outcome["scenario"].get("Mutant") else {
+                if outcome["scenario"] == "Baseline" {
+                    summary.baseline_test_s = Some(seconds(Some("Test")));
+                }
+                continue;
+            };
+            summary.total += 1;
+            let survivor = || Survivor {
+                file: mutant["file"].as_str().unwrap_or("?").to_string(),
+                line: mutant["span"]["start"]["line"].as_u64().unwrap_or(0),
+                mutation: describe(mutant),
+            };
+            match outcome["summary"].as_str() {
+                Some("CaughtMutant") => summary.caught += 1,
+                Some("MissedMutant") => summary.missed.push(survivor()),
+                Some("Timeout") => summary.timeouts.push(survivor()),
+                Some("Unviable") => summary.unviable += 1,
+                _ => summary.failures += 1,
+            }
+            if outcome["summary"] != "Unviable" {
+                mutant_seconds.push(seconds(None));
+            }
+        }
+        if !mutant_seconds.is_empty() {
+            summary.mean_mutant_s =
+                Some(mutant_seconds.iter().sum::<f64>() / mutant_seconds.len() as f64);
+        }
+        Ok(summary)
+    }
+
+    pub fn viable(&self) -> usize {
+        self.total - self.unviable
+    }
+
+    /// caught / (caught + missed), `None` when neither happened.
+    pub fn score(&self) -> Option<f64> {
+        let judged = self.caught + self.missed.len();
+        (judged > 0).then(|| self.caught as f64 / judged as f64)
+    }
+
+    fn render(&self, shard: Option<Shard>) -> String {
+        let mut out = String::new();
+        let shard = shard.map(|s| format!(" (shard {s})")).unwrap_or_default();
+        let score = self
+            .score()
+            .map(|s| format!("{:.1}%", 100.0 * s))
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(out, "\nmutation testing{shard}:");
+        let _ = writeln!(out, "  mutants   {:>5}", self.total);
+        let _ = writeln!(out, "  viable    {:>5}", self.viable());
+        let _ = writeln!(out, "  caught    {:>5}", self.caught);
+        let _ = writeln!(out, "  missed    {:>5}", self.missed.len());
+        let _ = writeln!(out, "  timeouts  {:>5}", self.timeouts.len());
+        let _ = writeln!(out, "  unviable  {:>5}", self.unviable);
+        if self.failures > 0 {
+            let _ = writeln!(
+                out,
+                "  other     {:>5}  (see mutants.out/logs)",
+                self.failures
+            );
+        }
+        let _ = writeln!(out, "  score     {score:>5}  caught / (caught + missed)");
+        if let Some(s) = self.baseline_test_s {
+            let _ = writeln!(out, "  one test run of the baseline: {s:.1} s");
+        }
+        if let Some(s) = self.mean_mutant_s {
+            let _ = writeln!(out, "  per viable mutant (build + test): {s:.1} s");
+        }
+        for (title, list) in [("missed", &self.missed), ("timed out", &self.timeouts)] {
+            if !list.is_empty() {
+                let _ = writeln!(out, "{title}:");
+                for s in list {
+                    let _ = writeln!(out, "  {}:{}: {}", s.file, s.line, s.mutation);
+                }
+            }
+        }
+        out
+    }
+
+    /// The survivors as Markdown, one table row each, grouped by file.
+    pub fn markdown(&self, shard: Option<Shard>) -> String {
+        let mut out = String::from("# Surviving mutants\n\n");
+        let score = self
+            .score()
+            .map(|s| format!("{:.1}%", 100.0 * s))
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            out,
+            "`cargo xtask mutants{}`: {} mutants, {} viable, {} caught, {} missed, {} timed out, \
+             {} unviable; score (caught / (caught + missed)) {score}.\n",
+            shard.map(|s| format!(" --shard {s}")).unwrap_or_default(),
+            self.total,
+            self.viable(),
+            self.caught,
+            self.missed.len(),
+            self.timeouts.len(),
+            self.unviable
+        );
+        if self.missed.is_empty() && self.timeouts.is_empty() {
+            out.push_str("No survivors.\n");
+            return out;
+        }
+        out.push_str("| where | mutation | outcome |\n| --- | --- | --- |\n");
+        let mut rows: Vec<(&Survivor, &str)> = self
+            .missed
+            .iter()
+            .map(|s| (s, "missed"))
+            .chain(self.timeouts.iter().map(|s| (s, "timeout")))
+            .collect();
+        rows.sort_by(|a, b| (&a.0.file, a.0.line).cmp(&(&b.0.file, b.0.line)));
+        for (s, outcome) in rows {
+            let _ = writeln!(
+                out,
+                "| `{}:{}` | `{}` | {outcome} |",
+                s.file,
+                s.line,
+                s.mutation.replace('|', "\\|").replace('`', "'")
+            );
+        }
+        out
+    }
+}
+
+/// A mutant's description without the `file:line:col: ` cargo-mutants puts
+/// in front of its name.
+fn describe(mutant: &Value) -> String {
+    let name = mutant["name"].as_str().unwrap_or("?");
+    // "src/mmu/keys.rs:42:9: replace …": drop up to the third ": ".
+    let mut rest = name;
+    if let Some(file) = mutant["file"].as_str()
+        && let Some(after) = name.strip_prefix(file)
+    {
+        rest = after
+            .trim_start_matches(|c: char| c == ':' || c.is_ascii_digit())
+            .trim_start();
+    }
+    rest.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn parses_shards() {
+        assert_eq!(
+            "0/16".parse(),
+            Ok(Shard {
+                index: 0,
+                count: 16
+            })
+        );
+        assert_eq!(
+            "15/16".parse(),
+            Ok(Shard {
+                index: 15,
+                count: 16
+            })
+        );
+        for bad in ["16/16", "1/0", "0", "a/2", "-1/2", "1/2/3", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parses_options() {
+        let o = Options::parse(&args(
+            "--shard 3/16 --timeout-multiplier=2.5 --report s.md -- --re keys.rs -v",
+        ))
+        .unwrap();
+        assert_eq!(
+            o.shard,
+            Some(Shard {
+                index: 3,
+                count: 16
+            })
+        );
+        assert_eq!(o.timeout_multiplier, Some(2.5));
+        assert_eq!(o.report, Some(PathBuf::from("s.md")));
+        assert!(!o.list);
+        assert_eq!(o.extra, args("--re keys.rs -v"));
+        assert!(Options::parse(&args("--list")).unwrap().list);
+        assert_eq!(Options::parse(&[]).unwrap(), Options::default());
+        for bad in [
+            "--shard",
+            "--shard 2/2",
+            "--timeout-multiplier 0",
+            "--timeout-multiplier x",
+            "--jobs 2",
+            "--list=yes",
+        ] {
+            assert!(Options::parse(&args(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn finds_the_output_directory() {
+        let root = cargo::root();
+        assert_eq!(output_dir(&[]), root.join("mutants.out"));
+        assert_eq!(output_dir(&args("-o x")), root.join("x/mutants.out"));
+        assert_eq!(
+            output_dir(&args("--output=y -v")),
+            root.join("y/mutants.out")
+        );
+    }
+
+    #[test]
+    fn estimates_shards() {
+        // 1,000 mutants of 60 s, a 10-minute baseline: 110 fit in 2 hours.
+        assert_eq!(shards_needed(1000, 60.0, 600.0, 7200.0), 10);
+        assert_eq!(shards_needed(0, 60.0, 600.0, 7200.0), 1);
+        assert_eq!(shards_needed(5, 60.0, 600.0, 7200.0), 1);
+        // A budget that only fits the baseline: one mutant per shard.
+        assert_eq!(shards_needed(7, 60.0, 7200.0, 7200.0), 7);
+    }
+
+    /// An outcomes.json as cargo-mutants 27 writes it, cut down.
+    const OUTCOMES: &str = r#"{
+      "outcomes": [
+        {"scenario": "Baseline", "summary": "Success", "phase_results": [
+          {"phase": "Build", "duration": 40.0}, {"phase": "Test", "duration": 12.5}]},
+        {"scenario": {"Mutant": {"name": "src/mmu/keys.rs:42:9: replace KeyAllocator::free -> bool with true",
+          "file": "src/mmu/keys.rs", "span": {"start": {"line": 42, "column": 9}, "end": {"line": 42, "column": 20}}}},
+         "summary": "MissedMutant", "phase_results": [
+          {"phase": "Build", "duration": 3.0}, {"phase": "Test", "duration": 12.0}]},
+        {"scenario": {"Mutant": {"name": "src/mmu/keys.rs:50:12: replace < with <= in KeyAllocator::alloc",
+          "file": "src/mmu/keys.rs", "span": {"start": {"line": 50, "column": 12}, "end": {"line": 50, "column": 13}}}},
+         "summary": "CaughtMutant", "phase_results": [
+          {"phase": "Build", "duration": 3.0}, {"phase": "Test", "duration": 2.0}]},
+        {"scenario": {"Mutant": {"name": "src/mmu/keys.rs:60:5: replace f -> u32 with 1",
+          "file": "src/mmu/keys.rs", "span": {"start": {"line": 60, "column": 5}, "end": {"line": 60, "column": 6}}}},
+         "summary": "Unviable", "phase_results": [{"phase": "Build", "duration": 1.0}]},
+        {"scenario": {"Mutant": {"name": "src/mmu/keys.rs:70:5: delete ! in g",
+          "file": "src/mmu/keys.rs", "span": {"start": {"line": 70, "column": 5}, "end": {"line": 70, "column": 6}}}},
+         "summary": "Timeout", "phase_results": [
+          {"phase": "Build", "duration": 3.0}, {"phase": "Test", "duration": 60.0}]}
+      ],
+      "total_mutants": 4, "missed": 1, "caught": 1, "timeout": 1, "unviable": 1, "success": 0
+    }"#;
+
+    #[test]
+    fn reads_outcomes() {
+        let s = Summary::from_outcomes(OUTCOMES).unwrap();
+        assert_eq!(s.total, 4);
+        assert_eq!(s.viable(), 3);
+        assert_eq!(s.caught, 1);
+        assert_eq!(s.unviable, 1);
+        assert_eq!(s.failures, 0);
+        assert_eq!(
+            s.missed,
+            [Survivor {
+                file: "src/mmu/keys.rs".into(),
+                line: 42,
+                mutation: "replace KeyAllocator::free -> bool with true".into(),
+            }]
+        );
+        assert_eq!(s.timeouts[0].line, 70);
+        assert_eq!(s.timeouts[0].mutation, "delete ! in g");
+        assert_eq!(s.score(), Some(0.5));
+        assert_eq!(s.baseline_test_s, Some(12.5));
+        assert_eq!(s.mean_mutant_s, Some((15.0 + 5.0 + 63.0) / 3.0));
+        let text = s.render(Some(Shard { index: 0, count: 2 }));
+        assert!(text.contains("  score     50.0%  caught"), "{text}");
+        assert!(
+            text.contains("  src/mmu/keys.rs:42: replace KeyAllocator::free -> bool with true\n")
+        );
+        let md = s.markdown(None);
+        assert!(md.contains(
+            "| `src/mmu/keys.rs:42` | `replace KeyAllocator::free -> bool with true` | missed |"
+        ));
+        assert!(md.contains("| `src/mmu/keys.rs:70` | `delete ! in g` | timeout |"));
+        assert!(Summary::from_outcomes("{}").is_err());
+        assert!(Summary::from_outcomes("not json").is_err());
+    }
+
+    #[test]
+    fn markdown_without_survivors() {
+        let s = Summary {
+            total: 2,
+            caught: 2,
+            ..Summary::default()
+        };
+        assert_eq!(s.score(), Some(1.0));
+        assert!(s.markdown(None).ends_with("No survivors.\n"));
+        assert_eq!(Summary::default().score(), None);
+    }
+}
