@@ -248,10 +248,25 @@ fn demo_rows(target: Target, rows: &mut Vec<Row>) {
 /// `cargo test` of the host crates (vacmm, xtask, the sanitizer plugin)
 /// with the host-only features, with libtest's counts summed over its binaries.
 fn host_tests() -> Row {
-    let output = cargo::cargo()
+    // The model suites write their tables (coverage per preset, bounded
+    // exhaustive runs) here; libtest would swallow them as output of
+    // passing tests.
+    let reports = cargo::target_directory().map(|dir| dir.join("vacmm-reports"));
+    if let Ok(dir) = &reports {
+        let _ = std::fs::remove_dir_all(dir);
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let mut command = cargo::cargo();
+    command
         .args(["test", "--features", HOST_FEATURES])
-        .args(HOST_PACKAGES)
-        .output();
+        .args(HOST_PACKAGES);
+    if let Ok(dir) = &reports {
+        command.env("VACMM_REPORT_DIR", dir);
+    }
+    let output = command.output();
+    if let Ok(dir) = &reports {
+        print_reports(dir);
+    }
     let output = match output {
         Ok(output) => output,
         Err(e) => {
@@ -283,6 +298,21 @@ fn host_tests() -> Row {
         } else {
             format!("cargo test failed ({})", output.status)
         },
+    }
+}
+
+/// Prints the reports the model suites left in `dir`, in name order.
+fn print_reports(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let name = path.file_stem().unwrap_or_default().to_string_lossy();
+            println!("\n==== {name}\n{text}");
+        }
     }
 }
 

@@ -127,7 +127,17 @@ fn run_preset(index: usize) {
             missing.push(point.name());
         }
     }
-    std::eprintln!("{name}: coverage (hits in flushing-switch / keyed-switch programs)\n{table}");
+    let report = format!(
+        "{name}: {cases} programs × {ops} operations, 0 violations, {loads} loads checked \
+         against the content reference\n\
+         coverage (hits in flushing-switch / keyed-switch programs; {MIN_HITS} needed)\n{table}"
+    );
+    std::eprintln!("{report}");
+    // `cargo xtask test` prints the reports it finds here.
+    if let Ok(dir) = std::env::var("VACMM_REPORT_DIR") {
+        let file = std::path::Path::new(&dir).join(format!("coverage-{index}.txt"));
+        let _ = std::fs::write(file, report);
+    }
     let default_run = std::env::var("VACMM_CASES").is_err() && std::env::var("VACMM_OPS").is_err();
     assert!(
         !default_run || missing.is_empty(),
