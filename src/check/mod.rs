@@ -50,7 +50,7 @@ pub mod reference;
 pub mod world;
 
 pub use machine::{Machine, Switching, presets};
-pub use op::{DmaDir, KernelWriteVia, MapKind, Op, Prot, UserAddr, XorShift, random_op};
+pub use op::{DmaDir, KernelWriteVia, MapKind, Op, Prot, UserAddr, XorShift, allowed, random_op};
 pub use world::{Failure, FailureKind, World, replay, shrink};
 
 #[cfg(test)]

@@ -550,3 +550,22 @@ fn shrink_a_random_program() {
         }
     }
 }
+
+/// The generator and the fuzzer keep the same variants out: every
+/// operation `random_op` picks is one `allowed` lets through.
+#[test]
+fn random_ops_are_allowed() {
+    for (_, model) in presets() {
+        for aligned in [true, false] {
+            let mut world = World::configured(model, super::Switching::Default, aligned);
+            let mut rng = XorShift::new(0x5eed);
+            for _ in 0..2000 {
+                let op = random_op(&mut rng, &world);
+                assert!(allowed(&op, &world), "{op:?}");
+                if world.apply(&op).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
