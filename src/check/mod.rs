@@ -44,6 +44,8 @@
 //! }
 //! ```
 
+#[cfg(feature = "arbitrary")]
+pub mod fuzz;
 pub mod machine;
 pub mod op;
 pub mod reference;
