@@ -346,7 +346,8 @@ pub const MPROTECT_TO_EXEC: bool = false;
 pub const BUFFER_UNALIGNED: bool = false;
 
 /// Under FCSE PIDs the generator does not exec (exits instead, while
-/// another process is left): an exec'd space hits another space's line at
+/// another process is left; the last one's exit, an exec, is left out
+/// too): an exec'd space hits another space's line at
 /// the same modified address (engine bug, reproducer
 /// `check::tests::fcse_exec_hits_a_line_of_another_space`).
 pub const FCSE_EXEC: bool = false;
@@ -368,7 +369,9 @@ pub fn allowed(op: &Op, world: &World) -> bool {
             MPROTECT_TO_EXEC || !matches!(prot, Prot::ReadExec | Prot::ReadWriteExec)
         }
         Op::Fork { .. } => CROSS_SPACE_UNALIGNED || aligned,
+        // The last process's exit is an exec.
         Op::Exec { .. } => FCSE_EXEC || !fcse,
+        Op::Exit { .. } => FCSE_EXEC || !fcse || world.processes() > 1,
         Op::KernelRead { .. } => KERNEL_WRITES_UNALIGNED || aligned,
         Op::KernelWrite {
             file, page, via, ..
@@ -491,7 +494,11 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
     };
     let exit_or_exec = |rng: &mut XorShift| {
         if !allowed(&Op::Exec { proc }, world) {
-            Op::Exit { proc }
+            if allowed(&Op::Exit { proc }, world) {
+                Op::Exit { proc }
+            } else {
+                Op::Switch { to: proc }
+            }
         } else if below(rng, 2) == 0 {
             Op::Exec { proc }
         } else {

@@ -555,9 +555,13 @@ fn shrink_a_random_program() {
 /// operation `random_op` picks is one `allowed` lets through.
 #[test]
 fn random_ops_are_allowed() {
+    let switchings = [super::Switching::Default, super::Switching::Fcse];
     for (_, model) in presets() {
-        for aligned in [true, false] {
-            let mut world = World::configured(model, super::Switching::Default, aligned);
+        for (aligned, switching) in [true, false].into_iter().zip(switchings).chain([
+            (true, super::Switching::Default),
+            (false, super::Switching::Fcse),
+        ]) {
+            let mut world = World::configured(model, switching, aligned);
             let mut rng = XorShift::new(0x5eed);
             for _ in 0..2000 {
                 let op = random_op(&mut rng, &world);

@@ -156,6 +156,11 @@ pub fn run() -> Result<(), String> {
         status_of(quick, "vacmm-bench --quick"),
     ));
 
+    // A short fuzzing run on every preset (the build of the fuzz target
+    // with libFuzzer takes about a minute and a half on two cores).
+    banner("fuzzing, short run (cargo xtask fuzz)");
+    rows.push(Row::step("fuzz (short)", "host", crate::fuzz::short_run()));
+
     for target in Target::ALL {
         banner(&format!("on-target tests, build for {}", target.triple()));
         let built = match cargo::build_target_tests(target, &target_tests) {
