@@ -12,6 +12,9 @@ use vacmm::check::fuzz::{Program, forced_preset};
 fuzz_target!(|program: Program| {
     let forced = forced_preset();
     if let Err((i, failure)) = program.run(forced) {
-        panic!("{}op {i} failed: {failure}", program.listing(forced));
+        let listing = program.listing(forced);
+        let configuration = listing.lines().next().unwrap_or_default();
+        // The failure lists the last operations as run.
+        panic!("{configuration}: op {i} failed: {failure}");
     }
 });
