@@ -44,13 +44,15 @@
 //! }
 //! ```
 
+#[cfg(feature = "arbitrary")]
+pub mod fuzz;
 pub mod machine;
 pub mod op;
 pub mod reference;
 pub mod world;
 
 pub use machine::{Machine, Switching, presets};
-pub use op::{DmaDir, KernelWriteVia, MapKind, Op, Prot, UserAddr, XorShift, random_op};
+pub use op::{DmaDir, KernelWriteVia, MapKind, Op, Prot, UserAddr, XorShift, allowed, random_op};
 pub use world::{Failure, FailureKind, World, replay, shrink};
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use super::world::{MAX_PROCESSES, MAX_VMAS, World};
 /// A user address: the `vma`-th mapping of the process (not the shared
 /// buffer's), its `page`-th page, its `word`-th word (all modulo).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct UserAddr {
     /// Which mapping.
     pub vma: u8,
@@ -20,6 +21,7 @@ pub struct UserAddr {
 
 /// What an `mmap` maps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum MapKind {
     /// `MAP_PRIVATE | MAP_ANONYMOUS`.
     PrivateAnon,
@@ -43,6 +45,7 @@ pub enum MapKind {
 
 /// Protections a program asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Prot {
     /// `PROT_NONE`.
     None,
@@ -58,6 +61,7 @@ pub enum Prot {
 
 /// A DMA transfer's direction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum DmaDir {
     /// Memory to device.
     ToDevice,
@@ -69,6 +73,7 @@ pub enum DmaDir {
 
 /// How the kernel writes a page-cache page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum KernelWriteVia {
     /// Through a `Kmap` guard (maintenance before and after).
     Kmap,
@@ -80,6 +85,7 @@ pub enum KernelWriteVia {
 
 /// One step of a program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Op {
     /// Process `proc` (switched to first) loads a word.
     Load {
@@ -330,6 +336,41 @@ pub const BUFFER_UNALIGNED: bool = true;
 /// execs too (`check::tests::fcse_exec_reads_its_own_page_not_the_old_image_s`).
 pub const FCSE_EXEC: bool = true;
 
+/// True unless `op`, run next in `world`, is a variant the constants
+/// listed in [`LEFT_OUT`] keep out: the one place those exclusions are
+/// decided, for the random programs ([`random_op`] asks before it picks a
+/// variant and picks another when refused) and for the fuzzer (which skips
+/// an operation refused here).
+pub fn allowed(op: &Op, world: &World) -> bool {
+    let aligned = world.colour_aligned();
+    let fcse = world.m.switcher.policy() == crate::mmu::SwitchPolicy::VivtFcse;
+    match *op {
+        Op::Mmap {
+            kind: MapKind::PrivateFile { .. },
+            ..
+        } => PRIVATE_FILE_UNALIGNED || aligned,
+        Op::Mprotect { prot, .. } => {
+            MPROTECT_TO_EXEC || !matches!(prot, Prot::ReadExec | Prot::ReadWriteExec)
+        }
+        Op::Fork { .. } => CROSS_SPACE_UNALIGNED || aligned,
+        // The last process's exit is an exec.
+        Op::Exec { .. } => FCSE_EXEC || !fcse,
+        Op::Exit { .. } => FCSE_EXEC || !fcse || world.processes() > 1,
+        Op::KernelRead { .. } => KERNEL_WRITES_UNALIGNED || aligned,
+        Op::KernelWrite {
+            file, page, via, ..
+        } => {
+            (KERNEL_WRITES_UNALIGNED || aligned)
+                && (via == KernelWriteVia::Kmap
+                    || ((FLUSH_DCACHE_PAGE_UNDER_WRITERS
+                        || !world.file_page_mapped_writable(file, page))
+                        && (FLUSH_DCACHE_PAGE_UNALIGNED || aligned)))
+        }
+        Op::BufferMap { .. } => BUFFER_UNALIGNED || aligned,
+        _ => true,
+    }
+}
+
 /// Marsaglia's xorshift32: the random programs' numbers.
 #[derive(Clone, Copy, Debug)]
 pub struct XorShift(pub u32);
@@ -399,10 +440,18 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
             k => {
                 let file = rng.next() as u8;
                 let page = rng.next() as u8;
-                if k == 2 || !(PRIVATE_FILE_UNALIGNED || world.colour_aligned()) {
+                let private = MapKind::PrivateFile { file, page };
+                let probe = Op::Mmap {
+                    proc,
+                    kind: private,
+                    pages: 0,
+                    prot: Prot::Read,
+                    fixed: None,
+                };
+                if k == 2 || !allowed(&probe, world) {
                     MapKind::SharedFile { file, page }
                 } else {
-                    MapKind::PrivateFile { file, page }
+                    private
                 }
             }
         };
@@ -427,15 +476,24 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
         first: rng.next() as u8,
         pages: rng.next() as u8,
     };
-    let fcse = world.m.switcher.policy() == crate::mmu::SwitchPolicy::VivtFcse;
     let exit_or_exec = |rng: &mut XorShift| {
-        if fcse && !FCSE_EXEC {
-            Op::Exit { proc }
+        if !allowed(&Op::Exec { proc }, world) {
+            if allowed(&Op::Exit { proc }, world) {
+                Op::Exit { proc }
+            } else {
+                Op::Switch { to: proc }
+            }
         } else if below(rng, 2) == 0 {
             Op::Exec { proc }
         } else {
             Op::Exit { proc }
         }
+    };
+    // Kernel accesses to file pages, as far as `allowed` is concerned.
+    let kernel_read = Op::KernelRead {
+        file: 0,
+        page: 0,
+        word: 0,
     };
     match roll {
         0..=29 if vmas == 0 => mmap(rng),
@@ -443,19 +501,23 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
         30..=37 if world.vmas(world.current()) >= MAX_VMAS => munmap(rng),
         30..=37 => mmap(rng),
         38..=42 => munmap(rng),
-        43..=46 => Op::Mprotect {
-            proc,
-            vma: rng.next() as u8,
-            first: rng.next() as u8,
-            pages: rng.next() as u8,
-            prot: match below(rng, 4) {
-                0 => Prot::Read,
-                1 => Prot::ReadWrite,
-                2 => Prot::None,
-                _ if MPROTECT_TO_EXEC => Prot::ReadExec,
-                _ => Prot::Read,
-            },
-        },
+        43..=46 => {
+            let (vma, first, pages) = (rng.next() as u8, rng.next() as u8, rng.next() as u8);
+            let mprotect = |prot| Op::Mprotect {
+                proc,
+                vma,
+                first,
+                pages,
+                prot,
+            };
+            match below(rng, 4) {
+                0 => mprotect(Prot::Read),
+                1 => mprotect(Prot::ReadWrite),
+                2 => mprotect(Prot::None),
+                _ if allowed(&mprotect(Prot::ReadExec), world) => mprotect(Prot::ReadExec),
+                _ => mprotect(Prot::Read),
+            }
+        }
         47..=48 => Op::Brk {
             proc,
             pages: rng.next() as u8,
@@ -465,10 +527,10 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
             to: below(rng, processes as u32) as u8,
         },
         56..=58 if processes >= MAX_PROCESSES => exit_or_exec(rng),
-        56..=58 if !(CROSS_SPACE_UNALIGNED || world.colour_aligned()) => exit_or_exec(rng),
+        56..=58 if !allowed(&Op::Fork { proc }, world) => exit_or_exec(rng),
         56..=58 => Op::Fork { proc },
         59..=60 => exit_or_exec(rng),
-        61..=67 if !(KERNEL_WRITES_UNALIGNED || world.colour_aligned()) => Op::Switch {
+        61..=67 if !allowed(&kernel_read, world) => Op::Switch {
             to: below(rng, processes as u32) as u8,
         },
         61..=63 => Op::KernelWrite {
@@ -480,10 +542,14 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
         },
         64..=66 => {
             let (file, page) = (rng.next() as u8, rng.next() as u8);
-            let via = if (FLUSH_DCACHE_PAGE_UNDER_WRITERS
-                || !world.file_page_mapped_writable(file, page))
-                && (FLUSH_DCACHE_PAGE_UNALIGNED || world.colour_aligned())
-            {
+            let probe = Op::KernelWrite {
+                file,
+                page,
+                word: 0,
+                value: 0,
+                via: KernelWriteVia::PageCacheWrite,
+            };
+            let via = if allowed(&probe, world) {
                 KernelWriteVia::PageCacheWrite
             } else {
                 KernelWriteVia::Kmap
@@ -509,7 +575,7 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
             fill: rng.next() as u8,
         },
         76..=87 => match (below(rng, 4), world.buffer_mapped(world.current())) {
-            (0, false) if BUFFER_UNALIGNED || world.colour_aligned() => Op::BufferMap { proc },
+            (0, false) if allowed(&Op::BufferMap { proc }, world) => Op::BufferMap { proc },
             (1, _) => Op::BufferHandOver,
             _ if world.buffer_owned_by_users() => Op::BufferUser {
                 proc,

@@ -500,6 +500,109 @@ fn fcse_exec_reads_its_own_page_not_the_old_image_s() {
     assert!(failure.is_none(), "{failure:#?}");
 }
 
+/// ARM926 under FCSE PIDs, found by the fuzzer (`cargo xtask fuzz
+/// --preset arm926-fcse`, shrunk by `check::fuzz::tests::shrink_an_artifact`):
+/// four processes share anonymous pages; the running one makes an invalid
+/// call (`Invalid` 5: the exit of a stand-in of the running space, refused)
+/// and then stores: the oracle reports a stale read of a kernel linear-map
+/// line (VA 0xc020_1c6c) in another space, last written by space 0. The
+/// invalid call is needed (the shrinker kept it): a refused exit seems to
+/// change something under FCSE PIDs. Not yet triaged; the reason
+/// `cargo xtask test`'s short fuzzing run leaves `arm926-fcse` out.
+#[test]
+#[ignore = "engine failure, not yet triaged: under FCSE PIDs a refused exit of the running space is followed by a stale kernel read"]
+fn fcse_refused_exit_then_stale_kernel_read() {
+    let ops = [
+        Op::Mmap {
+            proc: 0,
+            kind: MapKind::PrivateFile {
+                file: 104,
+                page: 62,
+            },
+            pages: 0,
+            prot: Prot::ReadWrite,
+            fixed: None,
+        },
+        Op::Mmap {
+            proc: 0,
+            kind: MapKind::SharedAnon,
+            pages: 0,
+            prot: Prot::ReadWrite,
+            fixed: None,
+        },
+        Op::Mmap {
+            proc: 0,
+            kind: MapKind::SharedAnon,
+            pages: 2,
+            prot: Prot::ReadWriteExec,
+            fixed: None,
+        },
+        Op::Fork { proc: 0 },
+        Op::Munmap {
+            proc: 0,
+            vma: 234,
+            first: 40,
+            pages: 248,
+        },
+        Op::Fork { proc: 0 },
+        Op::Mmap {
+            proc: 0,
+            kind: MapKind::SharedAnon,
+            pages: 1,
+            prot: Prot::ReadWrite,
+            fixed: None,
+        },
+        Op::Fork { proc: 1 },
+        Op::Load {
+            proc: 1,
+            at: UserAddr {
+                vma: 134,
+                page: 183,
+                word: 59996,
+            },
+        },
+        Op::Mmap {
+            proc: 0,
+            kind: MapKind::SharedFile {
+                file: 181,
+                page: 61,
+            },
+            pages: 2,
+            prot: Prot::ReadWrite,
+            fixed: None,
+        },
+        Op::Store {
+            proc: 3,
+            at: UserAddr {
+                vma: 134,
+                page: 38,
+                word: 11867,
+            },
+            value: 2361213811,
+        },
+        Op::Munmap {
+            proc: 0,
+            vma: 181,
+            first: 44,
+            pages: 89,
+        },
+        Op::Invalid { which: 145 },
+        Op::Store {
+            proc: 0,
+            at: UserAddr {
+                vma: 164,
+                page: 236,
+                word: 9644,
+            },
+            value: 3540154804,
+        },
+    ];
+    let (_, model) = presets()[0];
+    let make = || World::configured(model, super::Switching::Fcse, true);
+    let failure = super::replay(&make, &ops);
+    assert!(failure.is_none(), "{failure:#?}");
+}
+
 /// A tool, not a test: replays random program `SEED` (hex) on preset
 /// `PRESET` for `OPS` operations (`ALIGNED=1`, `FCSE=1` as in the random
 /// programs' configurations), shrinks it to a failing program and prints
@@ -545,6 +648,29 @@ fn shrink_a_random_program() {
                     w.reference.procs[p].prot.get(va),
                     w.frame_of(p, *va)
                 );
+            }
+        }
+    }
+}
+
+/// The generator and the fuzzer keep the same variants out: every
+/// operation `random_op` picks is one `allowed` lets through.
+#[test]
+fn random_ops_are_allowed() {
+    let switchings = [super::Switching::Default, super::Switching::Fcse];
+    for (_, model) in presets() {
+        for (aligned, switching) in [true, false].into_iter().zip(switchings).chain([
+            (true, super::Switching::Default),
+            (false, super::Switching::Fcse),
+        ]) {
+            let mut world = World::configured(model, switching, aligned);
+            let mut rng = XorShift::new(0x5eed);
+            for _ in 0..2000 {
+                let op = random_op(&mut rng, &world);
+                assert!(allowed(&op, &world), "{op:?}");
+                if world.apply(&op).is_err() {
+                    break;
+                }
             }
         }
     }

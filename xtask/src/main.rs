@@ -12,6 +12,8 @@
 //!                                      cache sanitizer's overhead
 //! cargo xtask sanitize [--cpu <cpu>]   on-target suites under the cache
 //!   [--geometry G] [--demo]            sanitizer plugin (qemu/cachesan)
+//! cargo xtask fuzz [--minutes N]       coverage-guided fuzzing (cargo-fuzz)
+//!   [--preset P] [--merge-corpus]      of the engine on the cache model
 //! cargo xtask prereq                   install the prerequisites only
 //! cargo xtask mutants [--shard K/N] [--timeout-multiplier X]
 //!   [--report PATH] [--list] [-- <cargo-mutants args>]
@@ -37,6 +39,7 @@ mod bench;
 mod cargo;
 mod coverage;
 mod flags;
+mod fuzz;
 mod mutants;
 mod prereq;
 mod sanitize;
@@ -73,6 +76,15 @@ commands:
                         default: all three CPUs with their preset caches;
                         --demo adds the demo kernel and its twin that leaves
                         out flush_dcache_page
+  fuzz [--minutes N | --seconds S] [--preset P]... [--merge-corpus]
+                        coverage-guided fuzzing (cargo-fuzz, libFuzzer) of the
+                        operation interpreter over the engine and the cache
+                        model: an oracle violation or a content mismatch is a
+                        crash; N minutes (default 5) per preset P (arm926,
+                        arm1136-32k, arm1136-64k, arm1176, pipt, arm926-fcse;
+                        default all), seeded from fuzz/corpus/ops, new finds
+                        kept in target/fuzz/corpus/<preset>; --merge-corpus
+                        merges those that add coverage into fuzz/corpus/ops
   prereq                install what the others need (rust-src, rustfmt, clippy,
                         qemu-system-arm 10.0 or newer) and nothing else
   mutants [--shard K/N] [--timeout-multiplier X] [--report PATH] [--list]
@@ -103,6 +115,7 @@ fn main() -> ExitCode {
         Some("test") if args.len() == 1 => test::run(),
         Some("demo") => parse_demo_args(&args[1..]).and_then(|demo| run_demo(&demo)),
         Some("bench") if args.len() == 1 => bench::run(),
+        Some("fuzz") => fuzz::Options::parse(&args[1..]).and_then(|options| fuzz::run(&options)),
         Some("prereq") if args.len() == 1 => prereq::ensure_all(),
         Some("mutants") => {
             mutants::Options::parse(&args[1..]).and_then(|options| mutants::run(&options))
