@@ -12,7 +12,7 @@
 //!   engine.
 //! - [`op`]: the operations ([`Op`]) and the random programs' generator
 //!   ([`random_op`]).
-//! - [`reference`]: the content reference, from the operations' semantics
+//! - [`mod@reference`]: the content reference, from the operations' semantics
 //!   alone.
 //! - [`world`]: processes, files, the shared buffer, the DMA area, and the
 //!   interpreter ([`World::apply`]), which fails with a [`Failure`].
