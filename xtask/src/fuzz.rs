@@ -409,9 +409,12 @@ pub fn short_run() -> Result<(), String> {
 /// Seconds per preset of the short run.
 pub const SHORT_RUN_SECONDS: u64 = 10;
 
-/// The short run's presets: all but `arm926-fcse`, whose runs crash at
-/// once on an engine failure not yet triaged (reproducer
-/// `check::tests::fcse_refused_exit_then_stale_kernel_read`; the random
-/// programs leave FCSE out too, `FCSE_PROGRAMS`).
-pub const SHORT_RUN_PRESETS: [&str; 5] =
-    ["arm926", "arm1136-32k", "arm1136-64k", "arm1176", "pipt"];
+/// The short run's presets: all of them.
+pub const SHORT_RUN_PRESETS: [&str; 6] = [
+    "arm926",
+    "arm1136-32k",
+    "arm1136-64k",
+    "arm1176",
+    "pipt",
+    "arm926-fcse",
+];

@@ -157,8 +157,8 @@ pub fn run() -> Result<(), String> {
         status_of(quick, "vacmm-bench --quick"),
     ));
 
-    // A short fuzzing run (10 s on each preset but arm926-fcse, see
-    // fuzz::SHORT_RUN_PRESETS); the build of the fuzz target with libFuzzer
+    // A short fuzzing run (10 s on each preset, fuzz::SHORT_RUN_PRESETS);
+    // the build of the fuzz target with libFuzzer
     // takes about a minute and a half on two cores.
     banner("fuzzing, short run (cargo xtask fuzz)");
     rows.push(Row::step("fuzz (short)", "host", crate::fuzz::short_run()));
