@@ -44,6 +44,7 @@
 //! }
 //! ```
 
+pub mod exhaustive;
 pub mod machine;
 pub mod op;
 pub mod reference;
