@@ -45,9 +45,10 @@
 //! play; the engine's own state ([`Engine::fingerprint`]: live spaces,
 //! FCSE PIDs, frames shared across spaces, kernel windows); the context
 //! switcher (keys); and the model's ([`Sim::fingerprint`]): caches'
-//! lines with data and, per byte, whether it is the newest version, the
-//! replacement state, TLB, write and write-back buffers, branch target
-//! cache, memory and its freshness over the frames in play.
+//! lines with data and their versions renamed by rank (the oracle only
+//! compares versions), the replacement state, TLB, write and write-back
+//! buffers, branch target cache, memory and its versions over the frames
+//! in play.
 //!
 //! [`Engine::fingerprint`]: crate::coherence::Engine::fingerprint
 //! [`Sim::fingerprint`]: crate::sim::Sim::fingerprint
@@ -58,9 +59,8 @@
 //! abstraction, which leaves out: the free frames' order (which frame of
 //! a colour comes next; states differing only there behave alike up to a
 //! renaming of frames), memory outside the frames in play (page tables
-//! are reached through the TLB and the VMAs), versions beyond
-//! newest-or-not (the oracle compares with the newest), and words other
-//! than the one the alphabet touches (no event reads them). A 64-bit hash
+//! are reached through the TLB and the VMAs), and words other than the
+//! one the alphabet touches (no event reads them). A 64-bit hash
 //! may collide (by the birthday bound, about 1 in 10^8 for 10^5 states).
 //!
 //! **What it does not.** Longer sequences, other words, lines and pages,
