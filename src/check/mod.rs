@@ -8,6 +8,8 @@
 //!                          content reference (what each load returns)
 //! ```
 //!
+//! - [`exhaustive`]: every sequence of up to `k` events of a small
+//!   alphabet over a small world, pruned by state fingerprints.
 //! - [`machine`]: the model, the kernel's table, the memory system and the
 //!   engine.
 //! - [`op`]: the operations ([`Op`]) and the random programs' generator
@@ -44,6 +46,7 @@
 //! }
 //! ```
 
+pub mod exhaustive;
 #[cfg(feature = "arbitrary")]
 pub mod fuzz;
 pub mod machine;

@@ -181,6 +181,11 @@ impl Reference {
         true
     }
 
+    /// File `f`'s page `n`'s words, to read.
+    pub fn file_words(&self, f: usize, n: u32) -> &[u32] {
+        &self.files[f][n as usize]
+    }
+
     /// File `f`'s page `n`, word `word`.
     pub fn file_word(&mut self, f: usize, n: u32) -> &mut [u32] {
         &mut self.files[f][n as usize]

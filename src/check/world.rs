@@ -159,7 +159,13 @@ impl World {
     /// alignment does, so (aliasing VIPT) shared pages meet at different
     /// colours and private file pages sit at another colour than their frame.
     pub fn configured(model: CpuModel, switching: Switching, colour_aligned: bool) -> World {
-        let mut m = Machine::with_switching(model, switching);
+        Self::on(Machine::with_switching(model, switching), colour_aligned)
+    }
+
+    /// A world on machine `m` (e.g. [`Machine::blind`]), as
+    /// [`World::configured`] builds one.
+    pub fn on(mut m: Machine, colour_aligned: bool) -> World {
+        let model = *m.sys.mem.model();
         if !colour_aligned {
             m.colour_span = PAGE;
         }
@@ -223,6 +229,19 @@ impl World {
     /// The running process's index.
     pub fn current(&self) -> usize {
         self.current
+    }
+
+    /// Process `p`'s address space.
+    ///
+    /// # Panics
+    /// If there is no process `p`.
+    pub fn space(&self, p: usize) -> &AddressSpace {
+        &self.procs[p]
+    }
+
+    /// File `f`'s object (modulo the files).
+    pub fn file(&self, f: usize) -> ObjectId {
+        self.files[f % self.files.len()]
     }
 
     /// How many processes live.

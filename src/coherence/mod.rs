@@ -1208,3 +1208,28 @@ fn user_aliases(
 ) -> Result<alloc::vec::Vec<(SpaceId, VirtAddr)>, FrameError> {
     Ok(frames.user_mappings(pa)?.map(|m| (m.space, m.va)).collect())
 }
+
+impl<P: Policy> Engine<P> {
+    /// Feeds the engine's own state (the running space, the spaces whose
+    /// lines may be cached and their FCSE PIDs, the frames shared across
+    /// spaces awaiting the next switch, the kernel windows) into `h`, not
+    /// its counters: what bounded exhaustive checking (`check::exhaustive`)
+    /// fingerprints a state by.
+    pub fn fingerprint<H: core::hash::Hasher>(&self, h: &mut H) {
+        use core::hash::Hash;
+        /// `Debug` output, fed to the hasher without allocating.
+        struct Feed<'a, H>(&'a mut H);
+        impl<H: core::hash::Hasher> fmt::Write for Feed<'_, H> {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                self.0.write(s.as_bytes());
+                Ok(())
+            }
+        }
+        self.current.hash(h);
+        for live in &self.live {
+            (live.space, live.pid).hash(h);
+        }
+        self.shared_across_spaces.hash(h);
+        let _ = fmt::write(&mut Feed(h), format_args!("{:?}", self.windows));
+    }
+}

@@ -37,7 +37,7 @@ pub(crate) struct BtcEntry {
 
 /// The branch target cache (empty on CPUs without one).
 pub(crate) struct Btc {
-    entries: Vec<Option<BtcEntry>>,
+    pub(super) entries: Vec<Option<BtcEntry>>,
 }
 
 impl Btc {

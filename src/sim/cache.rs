@@ -34,8 +34,8 @@ pub(crate) struct Cache {
     pub data: Vec<u8>,
     /// The version of every data byte.
     pub versions: Vec<u64>,
-    round_robin: Vec<u16>,
-    rng: u64,
+    pub round_robin: Vec<u16>,
+    pub rng: u64,
 }
 
 impl Cache {

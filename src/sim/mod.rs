@@ -94,6 +94,7 @@
 mod btc;
 mod cache;
 mod config;
+mod fingerprint;
 mod interfaces;
 mod tlb;
 mod write_buffer;

@@ -51,7 +51,7 @@ pub(crate) struct Entry {
 pub(crate) struct Tlb {
     /// ARMv6: entries carry ASIDs.
     tagged: bool,
-    entries: FxHashMap<u32, Vec<Entry>>,
+    pub(super) entries: FxHashMap<u32, Vec<Entry>>,
 }
 
 impl Tlb {

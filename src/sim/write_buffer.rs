@@ -74,7 +74,7 @@ impl Pending {
 
 /// The write buffer and write-back buffer, in program order.
 pub(crate) struct DataBuffers {
-    entries: VecDeque<Pending>,
+    pub(super) entries: VecDeque<Pending>,
     store_slots: usize,
 }
 
