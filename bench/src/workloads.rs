@@ -339,7 +339,7 @@ fn two_addresses<P: Policy>(w: &mut World<P>, size: Size) -> Result<(), BenchErr
 fn ping_pong<P: Policy>(w: &mut World<P>, n: u32, size: Size) -> Result<(), BenchError> {
     const LINES: u32 = 8;
     // The pipe's buffer: one kernel word.
-    let token = SCRATCH;
+    let token = w.kernel_va(SCRATCH);
     let mut procs = Vec::new();
     for _ in 0..n {
         let mut space = w.space()?;
@@ -378,7 +378,7 @@ fn dma<P: Policy>(w: &mut World<P>, who: Contender, size: Size) -> Result<(), Be
     // start 16 bytes into a line. Streaming: in the same pages, the
     // variables in the buffers' first lines. Coherent: in uncached pages of
     // their own, as dma_alloc_coherent gives them.
-    let (rx_var, tx_var) = (SCRATCH + 0x1000, SCRATCH + 0x1800);
+    let (rx_var, tx_var) = (w.kernel_va(SCRATCH + 0x1000), w.kernel_va(SCRATCH + 0x1800));
     let (rx, tx) = match style {
         DmaStyle::Coherent => {
             for (i, frame) in [SCRATCH + 0x2000, SCRATCH + 0x3000].into_iter().enumerate() {
@@ -398,11 +398,12 @@ fn dma<P: Policy>(w: &mut World<P>, who: Contender, size: Size) -> Result<(), Be
         }
         _ => (rx_var + 0x10, tx_var + 0x10),
     };
+    let linear = w.kernel_pa(0);
     let pa_of = |va: u32| {
         if va >= UNCACHED_BASE {
             SCRATCH + 0x2000 + (va - UNCACHED_BASE)
         } else {
-            va
+            va.wrapping_add(linear)
         }
     };
     let mut streaming = Dma::new(&info);

@@ -197,24 +197,34 @@ pub struct World<P: Policy> {
     _uncached_area: PageSlot,
     /// The model's counters where the measured part of a workload began.
     mark: Option<sim::Counters>,
+    /// Where the kernel's linear map puts physical address 0.
+    kernel_offset: u32,
 }
+
+/// The kernel's linear map under FCSE PIDs: at 3 GiB, as Linux's.
+const FCSE_KERNEL_OFFSET: u32 = 0xc000_0000;
 
 impl<P: Policy> World<P> {
     /// A machine of `model` whose engine runs `policy`.
     pub fn new(model: CpuModel, policy: P, setup: Setup) -> Result<Self, BenchError> {
         let mut sim = Sim::new(model, MEMORY as usize);
+        let info = *sim.info();
+        let arch = Arch::of(&info);
+        // Under FCSE PIDs the kernel lives above 32 MiB, or the PIDs would
+        // move its own lines too (as on the CPU).
+        let fcse = arch == Arch::Armv5 && info.kind == CacheKind::Vivt && setup.fcse;
+        let offset = if fcse { FCSE_KERNEL_OFFSET } else { 0 };
+        sim.set_kernel_offset(offset);
         // Until the kernel table is attached the model translates KERNEL
         // from its own map: enough to build the table.
         for page in (0..MEMORY).step_by(4096) {
-            sim.map(KERNEL, page, page, MemType::WriteBack, true)?;
+            sim.map(KERNEL, page + offset, page, MemType::WriteBack, true)?;
         }
-        let info = *sim.info();
-        let arch = Arch::of(&info);
         let mut kernel = PageTable::new(&mut sim, PhysAddr(KERNEL_L1), arch)?;
         for mib in 0..MEMORY >> 20 {
             kernel.map_section(
                 &mut sim,
-                VirtAddr(mib << 20),
+                VirtAddr((mib << 20) + offset),
                 PhysAddr(mib << 20),
                 Attributes::KERNEL_DATA,
             )?;
@@ -255,16 +265,27 @@ impl<P: Policy> World<P> {
         Ok(World {
             sys,
             kernel,
-            engine: Engine::with_policy(info, 0, policy).with_windows(windows),
+            engine: Engine::with_policy(info, offset, policy).with_windows(windows),
             switcher,
             arch,
             setup,
             colour_span: info.colour_alignment() as u32,
             next_l1: FIRST_L1,
+            kernel_offset: offset,
             free_spaces: Vec::new(),
             _uncached_area: uncached_area,
             mark: None,
         })
+    }
+
+    /// The kernel's linear-map address of physical address `pa`.
+    pub fn kernel_va(&self, pa: u32) -> u32 {
+        pa.wrapping_add(self.kernel_offset)
+    }
+
+    /// The physical address of kernel linear-map address `va`.
+    pub fn kernel_pa(&self, va: u32) -> u32 {
+        va.wrapping_sub(self.kernel_offset)
     }
 
     /// The measured part of the workload starts here: what came before
@@ -298,7 +319,7 @@ impl<P: Policy> World<P> {
         let sim = &mut self.sys.mem;
         let mut table = PageTable::new(sim, l1, self.arch)?;
         for (start, len) in [
-            (0, u64::from(MEMORY)),
+            (self.kernel_offset, u64::from(MEMORY)),
             (UNCACHED_BASE, 1 << 20),
             (WINDOWS, 1 << 20),
         ] {
