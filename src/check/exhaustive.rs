@@ -53,6 +53,13 @@
 //! [`Engine::fingerprint`]: crate::coherence::Engine::fingerprint
 //! [`Sim::fingerprint`]: crate::sim::Sim::fingerprint
 //!
+//! **No symmetry reduction.** The two processes are not interchangeable:
+//! P0 is the parent and the one running after the set-up, they hold
+//! different ASIDs or FCSE PIDs and address-space numbers, the world
+//! lists them in order, and only P1 exits and only P0 forks. The
+//! fingerprint merges what symmetry would, where the states really are
+//! alike.
+//!
 //! **What it proves.** On each preset, no sequence of up to `k` events of
 //! the alphabet after the set-up violates the oracle or the content
 //! reference or fails unexpectedly — up to the fingerprint's
@@ -81,7 +88,10 @@ use crate::addr::{PhysAddr, VirtAddr};
 use crate::sim::CpuModel;
 
 use super::machine::{MIN, Machine, PAGE, Switching, presets};
-use super::op::{FLUSH_DCACHE_PAGE_UNDER_WRITERS, KernelWriteVia, MapKind, Op, Prot, UserAddr};
+use super::op::{
+    FLUSH_DCACHE_PAGE_UNDER_WRITERS, KERNEL_WRITES_UNALIGNED, KernelWriteVia, MapKind, Op, Prot,
+    UserAddr,
+};
 use super::reference::Binding;
 use super::world::{Failure, World};
 
@@ -280,6 +290,16 @@ impl Event {
                 None
             }
             Action::Fork if world.m.fcse && !FCSE_FORK => None,
+            Action::KernelWrite(..) | Action::KernelRead
+                if !KERNEL_WRITES_UNALIGNED
+                    && !world.colour_aligned()
+                    && matches!(
+                        world.m.engine.info().kind,
+                        crate::cache::CacheKind::VipAliasing { .. }
+                    ) =>
+            {
+                None
+            }
             Action::KernelWrite(..) | Action::KernelRead
                 if world.m.fcse && !FCSE_KMAP_UNDER_USERS && file_page_mapped(world) =>
             {
