@@ -410,11 +410,4 @@ pub fn short_run() -> Result<(), String> {
 pub const SHORT_RUN_SECONDS: u64 = 10;
 
 /// The short run's presets: all of them.
-pub const SHORT_RUN_PRESETS: [&str; 6] = [
-    "arm926",
-    "arm1136-32k",
-    "arm1136-64k",
-    "arm1176",
-    "pipt",
-    "arm926-fcse",
-];
+pub const SHORT_RUN_PRESETS: [&str; 6] = PRESETS;
