@@ -122,13 +122,15 @@ pub enum Op {
         /// The new instruction.
         value: u32,
     },
-    /// Process `proc` maps `pages` (1–4) pages.
+    /// Process `proc` maps `pages` (1–4) pages, or an arena.
     Mmap {
         /// Which process.
         proc: u8,
         /// What.
         kind: MapKind,
-        /// How many pages (modulo 4, plus one).
+        /// How many pages (modulo 4, plus one); from [`ARENA`] up, an
+        /// anonymous mapping is an arena of [`ARENA_PAGES`] pages that the
+        /// process writes at once, as an allocator initialises its arena.
         pages: u8,
         /// Protection.
         prot: Prot,
@@ -279,6 +281,14 @@ impl Op {
         }
     }
 }
+
+/// `Op::Mmap::pages` from which an anonymous mapping is an arena.
+pub const ARENA: u8 = 0xf0;
+
+/// An arena's size: more than the largest preset D-cache (64 KiB), so that
+/// unmapping or protecting it whole, resident, takes the engine's
+/// whole-cache fallback on every cache kind.
+pub const ARENA_PAGES: u32 = 20;
 
 /// The switches below kept operation variants out of the default mix,
 /// each for an engine failure with a reproducer in `check::tests`; all
@@ -433,10 +443,19 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
         }
     };
     let mmap = |rng: &mut XorShift| {
-        let pages = below(rng, 4) as u8;
+        let mut pages = below(rng, 4) as u8;
         let kind = match below(rng, 4) {
-            0 => MapKind::PrivateAnon,
-            1 => MapKind::SharedAnon,
+            k @ (0 | 1) => {
+                // One anonymous mapping in eight is an arena.
+                if below(rng, 8) == 0 {
+                    pages = ARENA;
+                }
+                if k == 0 {
+                    MapKind::PrivateAnon
+                } else {
+                    MapKind::SharedAnon
+                }
+            }
             k => {
                 let file = rng.next() as u8;
                 let page = rng.next() as u8;
@@ -470,11 +489,25 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
             fixed,
         }
     };
-    let munmap = |rng: &mut XorShift| Op::Munmap {
-        proc,
-        vma: rng.next() as u8,
-        first: rng.next() as u8,
-        pages: rng.next() as u8,
+    // Half the unmaps and protection changes take a whole mapping (an
+    // arena freed, a loaded segment protected), the rest a random part.
+    let part = |rng: &mut XorShift| {
+        let vma = rng.next() as u8;
+        if below(rng, 2) == 0 {
+            let whole = world.mapping_pages(world.current(), vma).saturating_sub(1);
+            (vma, 0, whole.min(u32::from(u8::MAX)) as u8)
+        } else {
+            (vma, rng.next() as u8, rng.next() as u8)
+        }
+    };
+    let munmap = |rng: &mut XorShift| {
+        let (vma, first, pages) = part(rng);
+        Op::Munmap {
+            proc,
+            vma,
+            first,
+            pages,
+        }
     };
     let exit_or_exec = |rng: &mut XorShift| {
         if !allowed(&Op::Exec { proc }, world) {
@@ -502,7 +535,7 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
         30..=37 => mmap(rng),
         38..=42 => munmap(rng),
         43..=46 => {
-            let (vma, first, pages) = (rng.next() as u8, rng.next() as u8, rng.next() as u8);
+            let (vma, first, pages) = part(rng);
             let mprotect = |prot| Op::Mprotect {
                 proc,
                 vma,

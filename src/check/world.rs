@@ -22,7 +22,7 @@ use crate::mmu::{PageTable, TableError};
 use crate::sim::{self, CpuModel, SimError, Violation};
 
 use super::machine::{MIN, Machine, PAGE, Switching};
-use super::op::{DmaDir, KernelWriteVia, MapKind, Op, Prot, UserAddr};
+use super::op::{ARENA, ARENA_PAGES, DmaDir, KernelWriteVia, MapKind, Op, Prot, UserAddr};
 use super::reference::{Binding, Process, Reference};
 
 /// The kernel's DMA area (kernel data, VA = PA).
@@ -406,6 +406,20 @@ impl World {
         Some(vma.start().as_u32() + page * PAGE + 4 * word)
     }
 
+    /// The pages of process `p`'s `vma`-th mapping (modulo, the shared
+    /// buffer's included, as `Munmap` and `Mprotect` count them); 0 if it
+    /// has none.
+    pub fn mapping_pages(&self, p: usize, vma: u8) -> u32 {
+        let Some(space) = self.procs.get(p) else {
+            return 0;
+        };
+        let vmas: Vec<&Vma> = space.vmas().collect();
+        if vmas.is_empty() {
+            return 0;
+        }
+        vmas[usize::from(vma) % vmas.len()].len() / PAGE
+    }
+
     /// A (part of a) mapping of the running process: start and length.
     fn vma_part(&self, vma: u8, first: u8, pages: u8) -> Option<(VirtAddr, u32)> {
         let vmas: Vec<&Vma> = self.procs[self.current].vmas().collect();
@@ -692,7 +706,13 @@ impl World {
     }
 
     fn mmap(&mut self, kind: MapKind, pages: u8, prot: Prot, fixed: Option<u16>) -> Step {
-        let pages = 1 + u32::from(pages) % 4;
+        let anonymous = matches!(kind, MapKind::PrivateAnon | MapKind::SharedAnon);
+        let arena = anonymous && pages >= ARENA;
+        let pages = if arena {
+            ARENA_PAGES
+        } else {
+            1 + u32::from(pages) % 4
+        };
         let file_args = |file: u8, page: u8, files: &[ObjectId]| {
             let file = files[usize::from(file) % files.len()];
             let offset = u64::from(u32::from(page) % (FILE_PAGES - pages + 1) * PAGE);
@@ -753,6 +773,13 @@ impl World {
         if let Some(va) = self.check("mmap", result)? {
             self.reference
                 .bind(self.current, va.as_u32(), pages, args.prot, binding);
+            if arena && args.prot.contains(Protection::WRITE) {
+                // The allocator initialises its arena: every page resident.
+                for page in 0..pages {
+                    let at = va.as_u32() + page * PAGE;
+                    self.user_store(at, 0xa7e0_0000 | page)?;
+                }
+            }
         }
         Ok(())
     }
