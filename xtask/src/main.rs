@@ -16,7 +16,8 @@
 //!   [--preset P] [--merge-corpus]      of the engine on the cache model
 //! cargo xtask prereq                   install the prerequisites only
 //! cargo xtask mutants [--shard K/N] [--timeout-multiplier X]
-//!   [--report PATH] [--list] [-- <cargo-mutants args>]
+//!   [--resume] [--strong] [--report PATH] [--list]
+//!   [-- <cargo-mutants args>]
 //!                                      mutation testing of src/coherence,
 //!                                      src/mmu and the host-testable cache
 //!                                      and register code (.cargo/mutants.toml)
@@ -87,15 +88,18 @@ commands:
                         merges those that add coverage into fuzz/corpus/ops
   prereq                install what the others need (rust-src, rustfmt, clippy,
                         qemu-system-arm 10.0 or newer) and nothing else
-  mutants [--shard K/N] [--timeout-multiplier X] [--report PATH] [--list]
-          [-- <cargo-mutants args>]
+  mutants [--shard K/N] [--timeout-multiplier X] [--resume] [--strong]
+          [--report PATH] [--list] [-- <cargo-mutants args>]
                         mutation testing (cargo-mutants, installed if missing)
                         of src/coherence, src/mmu, src/cache's range logic and
                         src/arch/regs.rs, as .cargo/mutants.toml says, against
                         `cargo test -p vacmm --features sim --tests` with the
-                        random programs shortened (VACMM_CASES/VACMM_OPS unless
-                        set); K counts from 0, and one shard of 0/6 .. 5/6
-                        takes about an hour on two cores; writes mutants.out/
+                        random programs and the exhaustive run shortened
+                        (VACMM_CASES/VACMM_OPS/VACMM_EXHAUSTIVE_DEPTH unless
+                        set; --strong: near full size, for survivors);
+                        --resume skips what earlier runs caught (the ledger
+                        mutants.ledger.txt), so a run may stop anywhere and
+                        go on later; K counts from 0; writes mutants.out/
                         and prints viable, caught, missed (by file:line),
                         unviable, timeouts and caught/(caught+missed);
                         --report writes the survivors as Markdown; --list only

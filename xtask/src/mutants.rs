@@ -12,16 +12,18 @@
 //! integration tests; doctests are left out, like in `cargo xtask
 //! coverage`).
 //!
-//! The random programs (`src/coherence/tests/random.rs`) are shortened with
-//! `VACMM_CASES` / `VACMM_OPS` ([`MUTANT_CASES`] × [`MUTANT_OPS`] per preset
-//! instead of 256 × 10,000) unless they are set already. Measured: the
-//! host suites at 8 × 4,000 cover exactly the lines of src/ that they cover
-//! at 16 × 10,000 (`cargo xtask coverage`, LCOV compared line by line), and
-//! one test run drops to about 5 s; the full size was not compared (over
-//! half an hour instrumented). Same lines reached is not the same bugs
-//! found: a mutant that only a long program exposes can survive here, so a
-//! survivor in the engine is worth one run at the full size before it is
-//! written off.
+//! Each mutant's test run is shortened ([`QUICK`]): the random programs
+//! (`VACMM_CASES` / `VACMM_OPS`) and the bounded exhaustive run
+//! (`VACMM_EXHAUSTIVE_DEPTH`), unless the environment sets them. The
+//! full-size suite takes minutes of CPU per run, which over 1,200 mutants
+//! on two cores is days; the quick one is a few seconds, and what it
+//! catches the full suite catches too (a shorter program of the same seed
+//! is a prefix of the longer one). A survivor may still be caught by the
+//! full size only: `--resume --strong` runs the survivors again at
+//! [`STRONG`] before any is written off.
+//!
+//! Runs are long: `--resume` skips every mutant that an earlier run,
+//! finished or stopped, caught or found unviable ([`Ledger`]).
 //!
 //! Results go to `mutants.out/` (the previous run's to `mutants.out.old/`),
 //! and the command prints the counts, the score caught / (caught + missed)
@@ -39,10 +41,34 @@ use crate::cargo;
 use crate::flags::Flags;
 use crate::prereq::{self, CARGO_MUTANTS};
 
-/// Random programs per preset in a mutant's test run (default 256).
-pub const MUTANT_CASES: u32 = 8;
-/// Operations per random program in a mutant's test run (default 10,000).
-pub const MUTANT_OPS: u32 = 4_000;
+/// How big a mutant's test run is: random programs per preset (default
+/// 256), operations per program (default 10,000), and the bounded
+/// exhaustive run's depth (default 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SuiteSize {
+    pub cases: u32,
+    pub ops: u32,
+    pub exhaustive_depth: u32,
+}
+
+/// The default, quick suite: each mutant's run costs a few seconds of CPU.
+/// Every program is a prefix of the full-size program of the same seed and
+/// depth 2 is a subset of depth 3, so a mutant caught here is caught by
+/// the full suite too; a survivor is worth a `--strong` run.
+pub const QUICK: SuiteSize = SuiteSize {
+    cases: 2,
+    ops: 2_000,
+    exhaustive_depth: 2,
+};
+
+/// `--strong`: for the survivors of a quick pass (with `--resume`, only
+/// they run): about the size `cargo xtask test` runs, less the exhaustive
+/// depth's minutes.
+pub const STRONG: SuiteSize = SuiteSize {
+    cases: 16,
+    ops: 10_000,
+    exhaustive_depth: 3,
+};
 /// What one shard may take on the project's 2-core machine, seconds.
 pub const SHARD_BUDGET_S: f64 = 2.0 * 3600.0;
 /// The shard count to run with (`--shard K/6`). Measured on the project's
@@ -98,6 +124,10 @@ pub struct Options {
     pub report: Option<PathBuf>,
     /// Only count the mutants (`cargo mutants --list`).
     pub list: bool,
+    /// Skip what earlier runs caught (see [`Ledger`]).
+    pub resume: bool,
+    /// Judge with the [`STRONG`] suite instead of the [`QUICK`] one.
+    pub strong: bool,
     /// Passed to cargo-mutants as they are (after `--`).
     pub extra: Vec<String>,
 }
@@ -130,6 +160,8 @@ impl Options {
                 }
                 "--report" => options.report = Some(PathBuf::from(flags.value(&flag)?)),
                 "--list" if flag.inline.is_none() => options.list = true,
+                "--resume" if flag.inline.is_none() => options.resume = true,
+                "--strong" if flag.inline.is_none() => options.strong = true,
                 _ => {
                     return Err(format!(
                         "mutants: unrecognised argument {:?} (cargo-mutants' own options go after `--`)\n\n{}",
@@ -157,7 +189,20 @@ pub fn run(options: &Options) -> Result<(), String> {
         command.arg(format!("--timeout-multiplier={x}"));
     }
     command.args(&options.extra);
-    for (name, value) in [("VACMM_CASES", MUTANT_CASES), ("VACMM_OPS", MUTANT_OPS)] {
+    if options.resume {
+        let ledger = Ledger::gather(&output_dir(&options.extra))?;
+        eprintln!(
+            "xtask: --resume: {} mutants caught or unviable in earlier runs are skipped",
+            ledger.len()
+        );
+        command.arg("--iterate");
+    }
+    let size = if options.strong { STRONG } else { QUICK };
+    for (name, value) in [
+        ("VACMM_CASES", size.cases),
+        ("VACMM_OPS", size.ops),
+        ("VACMM_EXHAUSTIVE_DEPTH", size.exhaustive_depth),
+    ] {
         match std::env::var(name) {
             Ok(set) => eprintln!("xtask: {name}={set} (from the environment)"),
             Err(_) => {
@@ -204,6 +249,75 @@ pub fn run(options: &Options) -> Result<(), String> {
         println!("survivors written to {}", path.display());
     }
     Ok(())
+}
+
+/// What every earlier run caught or found unviable, kept beside
+/// `mutants.out` in `mutants.ledger.txt`, so that a run can be stopped at
+/// any point and resumed (`--resume`) in another session.
+///
+/// cargo-mutants' own `--iterate` reads `caught.txt`, `unviable.txt` and
+/// `previously_caught.txt` of the last `mutants.out` only, and writes
+/// `previously_caught.txt` only when a run completes: a run stopped half
+/// way would drop everything before it. The ledger gathers all three from
+/// `mutants.out` and `mutants.out.old` (the lists grow while a run goes)
+/// and hands the union to `--iterate` as `previously_caught.txt`.
+/// Mutants are named by file, line, column and change, so the ledger
+/// belongs to one tree: its first line records the commit, and a ledger of
+/// another commit is set aside (renamed), not used.
+pub struct Ledger {
+    names: std::collections::BTreeSet<String>,
+}
+
+impl Ledger {
+    const FILE: &'static str = "mutants.ledger.txt";
+    const LISTS: [&'static str; 3] = ["caught.txt", "unviable.txt", "previously_caught.txt"];
+
+    /// Merges the earlier runs' lists into the ledger, writes it, and puts
+    /// it where `--iterate` reads it.
+    pub fn gather(out: &Path) -> Result<Ledger, String> {
+        let base = out.parent().unwrap_or(Path::new("."));
+        let path = base.join(Self::FILE);
+        let commit = cargo::head_commit().unwrap_or_else(|| "unknown".into());
+        let header = format!("# cargo xtask mutants ledger, commit {commit}");
+        let mut names = std::collections::BTreeSet::new();
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            if text.lines().next() == Some(header.as_str()) {
+                names.extend(text.lines().skip(1).map(str::to_owned));
+            } else {
+                let aside = base.join(format!("{}.other-commit", Self::FILE));
+                eprintln!(
+                    "xtask: {} is of another commit: moved to {}",
+                    path.display(),
+                    aside.display()
+                );
+                std::fs::rename(&path, &aside).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+        }
+        let old = out.with_extension("out.old");
+        for dir in [out, old.as_path()] {
+            for list in Self::LISTS {
+                if let Ok(text) = std::fs::read_to_string(dir.join(list)) {
+                    names.extend(text.lines().filter(|l| !l.is_empty()).map(str::to_owned));
+                }
+            }
+        }
+        let mut text = header + "\n";
+        for name in &names {
+            text += name;
+            text += "\n";
+        }
+        std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+        let body = text.split_once('\n').map_or("", |(_, rest)| rest);
+        let previous = out.join("previously_caught.txt");
+        std::fs::write(&previous, body).map_err(|e| format!("{}: {e}", previous.display()))?;
+        Ok(Ledger { names })
+    }
+
+    /// Mutants recorded.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
 }
 
 /// Where cargo-mutants writes: `<--output DIR>/mutants.out`, by default at
