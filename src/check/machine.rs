@@ -12,17 +12,19 @@
 //!   0xffc0_0000                 kernel windows
 //! ```
 
+use std::boxed::Box;
 use std::vec::Vec;
 
 use crate::addr::{PhysAddr, VirtAddr, VirtRange};
 use crate::cache::CacheMaintenance;
-use crate::coherence::{Engine, KernelWindows};
+use crate::coherence::{Engine, KernelWindows, Policy, Vacmm};
 use crate::mm::frames::{FRAME_SIZE, SpaceId};
 use crate::mm::object::{ObjectId, ObjectKind};
 use crate::mm::space::{AddressSpace, MemorySystem, SpaceConfig};
 use crate::mm::unmapped::{Direction, Layout};
 use crate::mmu::{
-    Arch, Attributes, ContextSwitcher, FCSE_WINDOW_BYTES, KeyAllocator, PageTable, TableFrames,
+    Arch, Attributes, ContextSwitcher, FCSE_WINDOW_BYTES, KeyAllocator, PageTable, SwitchPolicy,
+    TableFrames,
 };
 use crate::sim::{self, CpuModel, Indexing, KERNEL, MemType, Sim};
 
@@ -81,14 +83,26 @@ pub enum Switching {
     Fcse,
 }
 
+impl Switching {
+    /// The switcher it means on `arch`.
+    pub fn policy(self, arch: Arch) -> SwitchPolicy {
+        match (arch, self) {
+            (Arch::Armv5, Switching::Default) => SwitchPolicy::VivtFlush,
+            (Arch::Armv5, Switching::Fcse) => SwitchPolicy::VivtFcse,
+            (Arch::Armv6, _) => SwitchPolicy::Asid,
+        }
+    }
+}
+
 /// The model, the kernel's table, the memory system and the engine.
 pub struct Machine {
     /// Model, frames, objects, allocator.
     pub sys: MemorySystem<Sim, Pool>,
     /// The kernel's table.
     pub kernel: PageTable,
-    /// The engine under test.
-    pub engine: Engine,
+    /// The engine under test, with the policy chosen at construction
+    /// ([`Vacmm`] unless [`Machine::with_policy`] said otherwise).
+    pub engine: Engine<Box<dyn Policy>>,
     /// ARMv5 or ARMv6 tables.
     pub arch: Arch,
     /// The next L1 table frame.
@@ -99,7 +113,8 @@ pub struct Machine {
     pub switcher: ContextSwitcher,
     /// Spaces that exited: their model id and L1 frame, for reuse.
     pub free_spaces: Vec<(sim::SpaceId, PhysAddr)>,
-    /// User spaces fit the FCSE window (below 32 MiB).
+    /// User spaces fit the FCSE window (below 32 MiB): the switcher runs
+    /// them under FCSE PIDs.
     pub fcse: bool,
     /// Where the kernel's linear map puts physical address 0: 0 (VA = PA)
     /// but under FCSE PIDs, where the kernel must live above 32 MiB or the
@@ -113,7 +128,9 @@ pub const FCSE_KERNEL_OFFSET: u32 = 0xc000_0000;
 impl core::fmt::Debug for Machine {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Machine")
-            .field("engine", &self.engine)
+            .field("policy", &self.engine.policy().name())
+            .field("switcher", &self.switcher.policy())
+            .field("counters", self.engine.counters())
             .finish_non_exhaustive()
     }
 }
@@ -121,23 +138,37 @@ impl core::fmt::Debug for Machine {
 impl Machine {
     /// A machine with the default switcher.
     pub fn new(model: CpuModel) -> Self {
-        Self::build(model, false, Switching::Default)
+        Self::with_switching(model, Switching::Default)
     }
 
     /// A machine switching as `switching` says.
     pub fn with_switching(model: CpuModel, switching: Switching) -> Self {
-        Self::build(model, false, switching)
+        let switch = switching.policy(Arch::of(&model.info()));
+        Self::build(model, false, switch, Box::new(Vacmm))
+    }
+
+    /// A machine whose engine runs `policy` and whose kernel switches
+    /// address spaces with a [`ContextSwitcher`] of kind `switch`, whatever
+    /// the CPU: the combinations the configuration sweep tries.
+    pub fn with_policy(model: CpuModel, switch: SwitchPolicy, policy: Box<dyn Policy>) -> Self {
+        Self::build(model, false, switch, policy)
     }
 
     /// The twins' machine: the engine believes the cache is PIPT, so it
     /// does every fill and copy but none of the maintenance.
     pub fn blind(model: CpuModel) -> Self {
-        Self::build(model, true, Switching::Default)
+        let switch = Switching::Default.policy(Arch::of(&model.info()));
+        Self::build(model, true, switch, Box::new(Vacmm))
     }
 
-    fn build(mut model: CpuModel, blind: bool, switching: Switching) -> Self {
-        let fcse = Arch::of(&model.info()) == Arch::Armv5 && switching == Switching::Fcse;
-        if fcse {
+    fn build(
+        mut model: CpuModel,
+        blind: bool,
+        switch: SwitchPolicy,
+        policy: Box<dyn Policy>,
+    ) -> Self {
+        let fcse = switch == SwitchPolicy::VivtFcse;
+        if fcse && Arch::of(&model.info()) == Arch::Armv5 {
             // The FCSE relocates what the caches see by the PID.
             model.dcache.indexing = Indexing::VivtKeyed;
             model.icache.indexing = Indexing::VivtKeyed;
@@ -193,17 +224,19 @@ impl Machine {
         Machine {
             sys,
             kernel,
-            engine: Engine::new(engine_info, offset).with_windows(windows),
+            engine: Engine::with_policy(engine_info, offset, policy).with_windows(windows),
             arch,
             next_l1: 0x8000,
             colour_span: info.colour_alignment() as u32,
             free_spaces: Vec::new(),
-            switcher: match arch {
-                Arch::Armv5 if fcse => ContextSwitcher::vivt_fcse(
+            switcher: match switch {
+                SwitchPolicy::VivtFcse => ContextSwitcher::vivt_fcse(
                     KeyAllocator::fcse_pids(1, 63).expect("PIDs 1-63 exist"),
                 ),
-                Arch::Armv5 => ContextSwitcher::vivt_flush(),
-                Arch::Armv6 => ContextSwitcher::asid(KeyAllocator::asids(), PhysAddr(KERNEL_L1)),
+                SwitchPolicy::VivtFlush => ContextSwitcher::vivt_flush(),
+                SwitchPolicy::Asid => {
+                    ContextSwitcher::asid(KeyAllocator::asids(), PhysAddr(KERNEL_L1))
+                }
             },
             fcse,
             kernel_offset: offset,

@@ -154,6 +154,38 @@ pub trait Policy {
     }
 }
 
+/// A policy chosen at run time (a kernel picking one at boot, the checks
+/// sweeping every one): the boxed policy's answers.
+impl<P: Policy + ?Sized> Policy for alloc::boxed::Box<P> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn defers_kernel_alias(&self) -> bool {
+        (**self).defers_kernel_alias()
+    }
+    fn restores_cacheability(&self) -> bool {
+        (**self).restores_cacheability()
+    }
+    fn tracks_live_spaces(&self) -> bool {
+        (**self).tracks_live_spaces()
+    }
+    fn uses_colour_windows(&self) -> bool {
+        (**self).uses_colour_windows()
+    }
+    fn flushes_everything(&self) -> bool {
+        (**self).flushes_everything()
+    }
+    fn range_threshold(&self, info: &CacheInfo) -> u64 {
+        (**self).range_threshold(info)
+    }
+    fn flushes_whole_mm(&self) -> bool {
+        (**self).flushes_whole_mm()
+    }
+    fn uncaches_shared(&self) -> bool {
+        (**self).uncaches_shared()
+    }
+}
+
 /// vacmm's own policy: defer, restore cacheability, skip spaces that are
 /// not live, work through colour-matched windows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
