@@ -149,6 +149,14 @@ pub trait Policy {
     /// (`MAP_SHARED`) uncacheable, whatever the cache (the all-uncached
     /// baseline). The kernel's own alias stays cached and is cleaned after
     /// each of its writes, since users read memory.
+    ///
+    /// Served on every cache: a user mapping going uncached first has the
+    /// frame's cached lines cleaned and dropped (a fill through the kernel
+    /// alias, or the frame's previous life, would otherwise be written back
+    /// over the users' stores — on a non-aliasing cache as much as on an
+    /// aliasing one); kernel accesses ([`Engine::kmap`], page-cache writes,
+    /// copy-on-write copies, shared-buffer hand-overs) drop the kernel's
+    /// lines of such a page before and after (written back first).
     fn uncaches_shared(&self) -> bool {
         false
     }
@@ -1028,6 +1036,27 @@ impl<P: Policy> Engine<P> {
                 .collect();
             for va in users {
                 if space.memory_type(sys, va)?.is_cached() {
+                    // Lines of the frame cached until now (a fill through
+                    // the kernel alias, the frame's previous life, this
+                    // mapping's own accesses) must not outlive the switch:
+                    // users read memory from now on, and a dirty line
+                    // written back later would land over their stores.
+                    // The kernel alias reaches every line of the frame on
+                    // a non-aliasing cache; on an aliasing one the user
+                    // alias has its own.
+                    let mut whole = false;
+                    self.maintain_user_alias(
+                        &mut sys.mem,
+                        space.id(),
+                        va,
+                        pa,
+                        LineOp::CleanInvalidate,
+                        &mut whole,
+                    )?;
+                    let cpu = sys.mem.cache();
+                    cpu.clean_invalidate_dcache_range(page_range(self.kernel_va(pa)));
+                    cpu.drain_write_buffer();
+                    self.counters.kernel_alias_cleans += 1;
                     space.set_memory_type(sys, va, MemoryType::Bufferable)?;
                 }
             }
