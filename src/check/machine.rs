@@ -17,7 +17,7 @@ use std::vec::Vec;
 
 use crate::addr::{PhysAddr, VirtAddr, VirtRange};
 use crate::cache::CacheMaintenance;
-use crate::coherence::{Engine, KernelWindows, Policy, Vacmm};
+use crate::coherence::{Engine, EngineConfigError, KernelWindows, Policy, Vacmm};
 use crate::mm::frames::{FRAME_SIZE, SpaceId};
 use crate::mm::object::{ObjectId, ObjectKind};
 use crate::mm::space::{AddressSpace, MemorySystem, SpaceConfig};
@@ -144,13 +144,18 @@ impl Machine {
     /// A machine switching as `switching` says.
     pub fn with_switching(model: CpuModel, switching: Switching) -> Self {
         let switch = switching.policy(Arch::of(&model.info()));
-        Self::build(model, false, switch, Box::new(Vacmm))
+        Self::build(model, false, switch, Box::new(Vacmm)).expect("vacmm serves every preset")
     }
 
     /// A machine whose engine runs `policy` and whose kernel switches
     /// address spaces with a [`ContextSwitcher`] of kind `switch`, whatever
-    /// the CPU: the combinations the configuration sweep tries.
-    pub fn with_policy(model: CpuModel, switch: SwitchPolicy, policy: Box<dyn Policy>) -> Self {
+    /// the CPU: the combinations the configuration sweep tries. The
+    /// engine's refusal if it cannot keep them coherent.
+    pub fn with_policy(
+        model: CpuModel,
+        switch: SwitchPolicy,
+        policy: Box<dyn Policy>,
+    ) -> Result<Self, EngineConfigError> {
         Self::build(model, false, switch, policy)
     }
 
@@ -158,7 +163,7 @@ impl Machine {
     /// does every fill and copy but none of the maintenance.
     pub fn blind(model: CpuModel) -> Self {
         let switch = Switching::Default.policy(Arch::of(&model.info()));
-        Self::build(model, true, switch, Box::new(Vacmm))
+        Self::build(model, true, switch, Box::new(Vacmm)).expect("vacmm serves every preset")
     }
 
     fn build(
@@ -166,7 +171,7 @@ impl Machine {
         blind: bool,
         switch: SwitchPolicy,
         policy: Box<dyn Policy>,
-    ) -> Self {
+    ) -> Result<Self, EngineConfigError> {
         let fcse = switch == SwitchPolicy::VivtFcse;
         if fcse && Arch::of(&model.info()) == Arch::Armv5 {
             // The FCSE relocates what the caches see by the PID.
@@ -209,10 +214,13 @@ impl Machine {
         let mut sys = MemorySystem::new(sim, pool, PhysAddr(USER_FRAMES), frames, colours)
             .expect("the memory system");
         let engine_info = if blind {
-            CpuModel::pipt(model.dcache.geometry).info()
+            // The same CPU (and so the same switch), without the aliasing.
+            crate::cache::CacheInfo::pipt(info.midr, model.dcache.geometry, model.icache.geometry)
         } else {
             info
         };
+        // Refused before the model is touched further.
+        let engine = Engine::with_policy(engine_info, offset, switch, policy)?;
         let windows = KernelWindows::new(
             &mut sys.mem,
             &mut sys.table_frames,
@@ -221,10 +229,10 @@ impl Machine {
             &info,
         )
         .expect("the kernel windows");
-        Machine {
+        Ok(Machine {
             sys,
             kernel,
-            engine: Engine::with_policy(engine_info, offset, policy).with_windows(windows),
+            engine: engine.with_windows(windows),
             arch,
             next_l1: 0x8000,
             colour_span: info.colour_alignment() as u32,
@@ -240,7 +248,7 @@ impl Machine {
             },
             fcse,
             kernel_offset: offset,
-        }
+        })
     }
 
     /// The kernel's linear-map address of physical address `pa`.
@@ -298,10 +306,13 @@ impl Machine {
         Some((reused.map(|(id, _)| id), table))
     }
 
-    /// A user address space, also known to the model (same number).
+    /// A user address space, also known to the model (same number), built
+    /// by the engine ([`Engine::create_space`]).
     ///
     /// # Panics
-    /// When all L1 tables are in use (more than 30 spaces at once).
+    /// When all L1 tables are in use (more than 30 spaces at once), or the
+    /// engine refuses the layout (a `colour_span` set to what the cache
+    /// cannot serve).
     pub fn space(&mut self) -> AddressSpace {
         let (reused, table) = self.table().expect("too many address spaces");
         let l1 = table.l1();
@@ -316,7 +327,9 @@ impl Machine {
             layout: self.layout(),
             stack_guard_gap: 0,
         };
-        AddressSpace::new(SpaceId(u32::from(id.0)), config, table).expect("a space")
+        self.engine
+            .create_space(&self.sys, SpaceId(u32::from(id.0)), config, table)
+            .expect("a space")
     }
 
     /// Runs `space` through the MMU layer's context switch (a full flush
