@@ -198,8 +198,8 @@ fn set_up() -> Result<World, Failure> {
 impl World {
     /// A fresh engine (so each case's counters are its own) over the one
     /// memory system; the kernel's linear map is the identity.
-    fn engine(&self) -> Engine {
-        Engine::new(self.info, 0)
+    fn engine(&self) -> Result<Engine, Failure> {
+        Ok(Engine::new(self.info, 0, self.switcher.policy())?)
     }
 
     /// The colour span a kernel would use: shared and file mappings land
@@ -229,8 +229,9 @@ impl World {
     }
 
     /// A user address space over a fresh table, with VMAs in 16–32 MiB
-    /// placed with `colour_span`.
-    fn new_space(&mut self, colour_span: u32) -> Result<AddressSpace, Failure> {
+    /// placed with `colour_span`, built (and its configuration checked)
+    /// by `engine`.
+    fn new_space(&mut self, engine: &Engine, colour_span: u32) -> Result<AddressSpace, Failure> {
         let table = self.new_table()?;
         let config = SpaceConfig {
             layout: Layout {
@@ -243,7 +244,7 @@ impl World {
             stack_guard_gap: 0,
         };
         let id = self.new_space_id();
-        Ok(AddressSpace::new(id, config, table)?)
+        Ok(engine.create_space(&self.sys, id, config, table)?)
     }
 
     /// Runs `space` through the engine's context switch (the
@@ -552,8 +553,8 @@ fn is_uncached(w: &World, pa: PhysAddr) -> Result<bool, Failure> {
 /// Anonymous pages read as zeroes although their frames held poison.
 fn private_and_anonymous_pages_are_zero_filled_and_copied_on_write() -> TestResult {
     let w = world();
-    let mut engine = w.engine();
-    let mut space = w.new_space(w.colour_span())?;
+    let mut engine = w.engine()?;
+    let mut space = w.new_space(&engine, w.colour_span())?;
     w.enter(&mut engine, &mut space)?;
     let (file, cache) = w.file(&mut engine, 2)?;
     check_eq!(engine.counters().deferred, 2);
@@ -659,8 +660,8 @@ fn private_and_anonymous_pages_are_zero_filled_and_copied_on_write() -> TestResu
 /// written through each mapping and read through the other.
 fn two_shared_mappings_of_one_file_page_see_each_others_writes() -> TestResult {
     let w = world();
-    let mut engine = w.engine();
-    let mut space = w.new_space(w.colour_span())?;
+    let mut engine = w.engine()?;
+    let mut space = w.new_space(&engine, w.colour_span())?;
     w.enter(&mut engine, &mut space)?;
     let (file, cache) = w.file(&mut engine, 1)?;
     let args = MmapArgs::shared_object(file, 0, PAGE);
@@ -709,13 +710,13 @@ fn make_coherent_uncaches_conflicting_aliases_and_restores_them() -> TestResult 
     let w = world();
     println!("  {} on {}", describe(&w.info), w.arch);
     for colour_matched in [true, false] {
-        let mut engine = w.engine();
+        let mut engine = w.engine()?;
         let span = if colour_matched {
             w.colour_span()
         } else {
             PAGE
         };
-        let mut space = w.new_space(span)?;
+        let mut space = w.new_space(&engine, span)?;
         w.enter(&mut engine, &mut space)?;
         let (file, cache) = w.file(&mut engine, 1)?;
         let args = MmapArgs::shared_object(file, 0, PAGE);
@@ -808,8 +809,8 @@ fn make_coherent_uncaches_conflicting_aliases_and_restores_them() -> TestResult 
 /// allocator had none of the right colour left.
 fn kernel_writes_to_a_shared_page_cache_page_reach_the_user() -> TestResult {
     let w = world();
-    let mut engine = w.engine();
-    let mut space = w.new_space(w.colour_span())?;
+    let mut engine = w.engine()?;
+    let mut space = w.new_space(&engine, w.colour_span())?;
     w.enter(&mut engine, &mut space)?;
     let file = w.sys.objects.create(ObjectKind::File, 1)?;
     let colours = w.sys.allocator.colours();
@@ -885,8 +886,8 @@ fn kernel_writes_to_a_shared_page_cache_page_reach_the_user() -> TestResult {
 /// mapping a frame reuses it. Then the child exits while the parent runs.
 fn fork_shares_private_pages_copy_on_write_and_shared_pages_stay_shared() -> TestResult {
     let w = world();
-    let mut engine = w.engine();
-    let mut parent = w.new_space(w.colour_span())?;
+    let mut engine = w.engine()?;
+    let mut parent = w.new_space(&engine, w.colour_span())?;
     w.enter(&mut engine, &mut parent)?;
     let private = engine
         .mmap(&mut w.sys, &mut parent, MmapArgs::anonymous(2 * PAGE))?
@@ -1041,8 +1042,8 @@ fn fork_shares_private_pages_copy_on_write_and_shared_pages_stay_shared() -> Tes
 /// `sync_for_kernel` (the real clean / invalidate operations).
 fn shared_buffer_is_handed_over_between_kernel_and_user() -> TestResult {
     let w = world();
-    let mut engine = w.engine();
-    let mut space = w.new_space(w.colour_span())?;
+    let mut engine = w.engine()?;
+    let mut space = w.new_space(&engine, w.colour_span())?;
     w.enter(&mut engine, &mut space)?;
     let buffer =
         engine.create_shared_buffer(&mut w.sys, &mut w.kernel, 2, SharingMode::HandOver)?;
@@ -1153,8 +1154,8 @@ fn kmap_gives_the_kernel_the_users_colour_through_a_window() -> TestResult {
             line!(),
         ));
     };
-    let mut engine = Engine::new(w.info, 0).with_windows(windows);
-    let mut space = w.new_space(w.colour_span())?;
+    let mut engine = Engine::new(w.info, 0, w.switcher.policy())?.with_windows(windows);
+    let mut space = w.new_space(&engine, w.colour_span())?;
     w.enter(&mut engine, &mut space)?;
     let file = w.sys.objects.create(ObjectKind::File, 1)?;
     let colours = w.sys.allocator.colours();

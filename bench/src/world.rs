@@ -9,7 +9,9 @@ use std::fmt;
 use vacmm::addr::{PhysAddr, VirtAddr, VirtRange};
 use vacmm::cache::{CacheKind, CacheMaintenance};
 use vacmm::coherence::dma::DmaError;
-use vacmm::coherence::{CoherenceError, Engine, KernelWindows, Policy, WindowError};
+use vacmm::coherence::{
+    CoherenceError, Engine, EngineConfigError, KernelWindows, Policy, WindowError,
+};
 use vacmm::mm::frames::{FrameError, SpaceId};
 use vacmm::mm::object::ObjectError;
 use vacmm::mm::space::{AddressSpace, FaultAccess, MemorySystem, SpaceConfig, SpaceError};
@@ -70,6 +72,8 @@ pub enum BenchError {
     Exhausted(&'static str),
     /// A memory object call failed.
     Object(ObjectError),
+    /// The engine refused the policy with the kernel's switch and cache.
+    Config(EngineConfigError),
     /// An address range could not be built.
     Range {
         /// Start.
@@ -91,6 +95,7 @@ impl fmt::Display for BenchError {
             BenchError::Key(e) => write!(f, "keys: {e}"),
             BenchError::Sim(e) => write!(f, "cache model: {e}"),
             BenchError::Object(e) => write!(f, "memory object: {e}"),
+            BenchError::Config(e) => write!(f, "configuration: {e}"),
             BenchError::Stuck { va } => write!(f, "access at {va:#x} kept faulting"),
             BenchError::Exhausted(what) => write!(f, "out of {what}"),
             BenchError::Range { start, len } => {
@@ -122,6 +127,7 @@ from_error!(
     KeyError => Key,
     SimError => Sim,
     ObjectError => Object,
+    EngineConfigError => Config,
 );
 
 /// `len` bytes from `start`.
@@ -262,10 +268,11 @@ impl<P: Policy> World<P> {
                 ContextSwitcher::asid(KeyAllocator::asids(), PhysAddr(KERNEL_L1))
             }
         };
+        let engine = Engine::with_policy(info, offset, switcher.policy(), policy)?;
         Ok(World {
             sys,
             kernel,
-            engine: Engine::with_policy(info, offset, policy).with_windows(windows),
+            engine: engine.with_windows(windows),
             switcher,
             arch,
             setup,
@@ -352,7 +359,9 @@ impl<P: Policy> World<P> {
     /// A new, empty user address space.
     pub fn space(&mut self) -> Result<AddressSpace, BenchError> {
         let (id, table) = self.new_table()?;
-        Ok(AddressSpace::new(id, self.config(), table)?)
+        Ok(self
+            .engine
+            .create_space(&self.sys, id, self.config(), table)?)
     }
 
     /// Runs `space` through the kernel's context switch.

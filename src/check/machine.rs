@@ -12,17 +12,19 @@
 //!   0xffc0_0000                 kernel windows
 //! ```
 
+use std::boxed::Box;
 use std::vec::Vec;
 
 use crate::addr::{PhysAddr, VirtAddr, VirtRange};
 use crate::cache::CacheMaintenance;
-use crate::coherence::{Engine, KernelWindows};
+use crate::coherence::{Engine, EngineConfigError, KernelWindows, Policy, Vacmm};
 use crate::mm::frames::{FRAME_SIZE, SpaceId};
 use crate::mm::object::{ObjectId, ObjectKind};
 use crate::mm::space::{AddressSpace, MemorySystem, SpaceConfig};
 use crate::mm::unmapped::{Direction, Layout};
 use crate::mmu::{
-    Arch, Attributes, ContextSwitcher, FCSE_WINDOW_BYTES, KeyAllocator, PageTable, TableFrames,
+    Arch, Attributes, ContextSwitcher, FCSE_WINDOW_BYTES, KeyAllocator, PageTable, SwitchPolicy,
+    TableFrames,
 };
 use crate::sim::{self, CpuModel, Indexing, KERNEL, MemType, Sim};
 
@@ -81,14 +83,26 @@ pub enum Switching {
     Fcse,
 }
 
+impl Switching {
+    /// The switcher it means on `arch`.
+    pub fn policy(self, arch: Arch) -> SwitchPolicy {
+        match (arch, self) {
+            (Arch::Armv5, Switching::Default) => SwitchPolicy::VivtFlush,
+            (Arch::Armv5, Switching::Fcse) => SwitchPolicy::VivtFcse,
+            (Arch::Armv6, _) => SwitchPolicy::Asid,
+        }
+    }
+}
+
 /// The model, the kernel's table, the memory system and the engine.
 pub struct Machine {
     /// Model, frames, objects, allocator.
     pub sys: MemorySystem<Sim, Pool>,
     /// The kernel's table.
     pub kernel: PageTable,
-    /// The engine under test.
-    pub engine: Engine,
+    /// The engine under test, with the policy chosen at construction
+    /// ([`Vacmm`] unless [`Machine::with_policy`] said otherwise).
+    pub engine: Engine<Box<dyn Policy>>,
     /// ARMv5 or ARMv6 tables.
     pub arch: Arch,
     /// The next L1 table frame.
@@ -99,7 +113,8 @@ pub struct Machine {
     pub switcher: ContextSwitcher,
     /// Spaces that exited: their model id and L1 frame, for reuse.
     pub free_spaces: Vec<(sim::SpaceId, PhysAddr)>,
-    /// User spaces fit the FCSE window (below 32 MiB).
+    /// User spaces fit the FCSE window (below 32 MiB): the switcher runs
+    /// them under FCSE PIDs.
     pub fcse: bool,
     /// Where the kernel's linear map puts physical address 0: 0 (VA = PA)
     /// but under FCSE PIDs, where the kernel must live above 32 MiB or the
@@ -113,7 +128,9 @@ pub const FCSE_KERNEL_OFFSET: u32 = 0xc000_0000;
 impl core::fmt::Debug for Machine {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Machine")
-            .field("engine", &self.engine)
+            .field("policy", &self.engine.policy().name())
+            .field("switcher", &self.switcher.policy())
+            .field("counters", self.engine.counters())
             .finish_non_exhaustive()
     }
 }
@@ -121,23 +138,42 @@ impl core::fmt::Debug for Machine {
 impl Machine {
     /// A machine with the default switcher.
     pub fn new(model: CpuModel) -> Self {
-        Self::build(model, false, Switching::Default)
+        Self::with_switching(model, Switching::Default)
     }
 
     /// A machine switching as `switching` says.
     pub fn with_switching(model: CpuModel, switching: Switching) -> Self {
-        Self::build(model, false, switching)
+        let switch = switching.policy(Arch::of(&model.info()));
+        Self::build(model, false, switch, Box::new(Vacmm)).expect("vacmm serves every preset")
+    }
+
+    /// A machine whose engine runs `policy` and whose kernel switches
+    /// address spaces with a [`ContextSwitcher`] of kind `switch`, whatever
+    /// the CPU: the combinations the configuration sweep tries. The
+    /// engine's refusal if it cannot keep them coherent.
+    pub fn with_policy(
+        model: CpuModel,
+        switch: SwitchPolicy,
+        policy: Box<dyn Policy>,
+    ) -> Result<Self, EngineConfigError> {
+        Self::build(model, false, switch, policy)
     }
 
     /// The twins' machine: the engine believes the cache is PIPT, so it
     /// does every fill and copy but none of the maintenance.
     pub fn blind(model: CpuModel) -> Self {
-        Self::build(model, true, Switching::Default)
+        let switch = Switching::Default.policy(Arch::of(&model.info()));
+        Self::build(model, true, switch, Box::new(Vacmm)).expect("vacmm serves every preset")
     }
 
-    fn build(mut model: CpuModel, blind: bool, switching: Switching) -> Self {
-        let fcse = Arch::of(&model.info()) == Arch::Armv5 && switching == Switching::Fcse;
-        if fcse {
+    fn build(
+        mut model: CpuModel,
+        blind: bool,
+        switch: SwitchPolicy,
+        policy: Box<dyn Policy>,
+    ) -> Result<Self, EngineConfigError> {
+        let fcse = switch == SwitchPolicy::VivtFcse;
+        if fcse && Arch::of(&model.info()) == Arch::Armv5 {
             // The FCSE relocates what the caches see by the PID.
             model.dcache.indexing = Indexing::VivtKeyed;
             model.icache.indexing = Indexing::VivtKeyed;
@@ -178,10 +214,13 @@ impl Machine {
         let mut sys = MemorySystem::new(sim, pool, PhysAddr(USER_FRAMES), frames, colours)
             .expect("the memory system");
         let engine_info = if blind {
-            CpuModel::pipt(model.dcache.geometry).info()
+            // The same CPU (and so the same switch), without the aliasing.
+            crate::cache::CacheInfo::pipt(info.midr, model.dcache.geometry, model.icache.geometry)
         } else {
             info
         };
+        // Refused before the model is touched further.
+        let engine = Engine::with_policy(engine_info, offset, switch, policy)?;
         let windows = KernelWindows::new(
             &mut sys.mem,
             &mut sys.table_frames,
@@ -190,24 +229,26 @@ impl Machine {
             &info,
         )
         .expect("the kernel windows");
-        Machine {
+        Ok(Machine {
             sys,
             kernel,
-            engine: Engine::new(engine_info, offset).with_windows(windows),
+            engine: engine.with_windows(windows),
             arch,
             next_l1: 0x8000,
             colour_span: info.colour_alignment() as u32,
             free_spaces: Vec::new(),
-            switcher: match arch {
-                Arch::Armv5 if fcse => ContextSwitcher::vivt_fcse(
+            switcher: match switch {
+                SwitchPolicy::VivtFcse => ContextSwitcher::vivt_fcse(
                     KeyAllocator::fcse_pids(1, 63).expect("PIDs 1-63 exist"),
                 ),
-                Arch::Armv5 => ContextSwitcher::vivt_flush(),
-                Arch::Armv6 => ContextSwitcher::asid(KeyAllocator::asids(), PhysAddr(KERNEL_L1)),
+                SwitchPolicy::VivtFlush => ContextSwitcher::vivt_flush(),
+                SwitchPolicy::Asid => {
+                    ContextSwitcher::asid(KeyAllocator::asids(), PhysAddr(KERNEL_L1))
+                }
             },
             fcse,
             kernel_offset: offset,
-        }
+        })
     }
 
     /// The kernel's linear-map address of physical address `pa`.
@@ -265,10 +306,13 @@ impl Machine {
         Some((reused.map(|(id, _)| id), table))
     }
 
-    /// A user address space, also known to the model (same number).
+    /// A user address space, also known to the model (same number), built
+    /// by the engine ([`Engine::create_space`]).
     ///
     /// # Panics
-    /// When all L1 tables are in use (more than 30 spaces at once).
+    /// When all L1 tables are in use (more than 30 spaces at once), or the
+    /// engine refuses the layout (a `colour_span` set to what the cache
+    /// cannot serve).
     pub fn space(&mut self) -> AddressSpace {
         let (reused, table) = self.table().expect("too many address spaces");
         let l1 = table.l1();
@@ -283,7 +327,9 @@ impl Machine {
             layout: self.layout(),
             stack_guard_gap: 0,
         };
-        AddressSpace::new(SpaceId(u32::from(id.0)), config, table).expect("a space")
+        self.engine
+            .create_space(&self.sys, SpaceId(u32::from(id.0)), config, table)
+            .expect("a space")
     }
 
     /// Runs `space` through the MMU layer's context switch (a full flush

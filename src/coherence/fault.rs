@@ -302,9 +302,19 @@ impl<P: Policy> Engine<P> {
             }
             sys.mem.cache().drain_write_buffer();
         }
+        let users_uncached =
+            self.policy.uncaches_shared() && sys.frames.user_mappings(from)?.any(|m| m.shared);
+        if users_uncached {
+            // Users the policy keeps uncached wrote memory under the lines
+            // the copy would read: drop them first (and after, below).
+            let cpu = sys.mem.cache();
+            cpu.clean_invalidate_dcache_range(page_range(source.va()));
+            cpu.drain_write_buffer();
+            self.counters.kernel_alias_cleans += 1;
+        }
         self.discard_other_kernel_lines(&mut sys.mem, to, dest);
         sys.mem.copy_page(dest.va(), source.va())?;
-        if self.aliasing() {
+        if self.aliasing() || users_uncached {
             // The copy read the source into lines nobody keeps track of —
             // the linear map's, or a window's colour, which no mapping of
             // the source may have once this copy replaces it — and a user

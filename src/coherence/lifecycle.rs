@@ -48,6 +48,10 @@ impl<P: Policy> Engine<P> {
     /// [`Counters::cross_space_separations`]). Mainline Linux has no FCSE
     /// and flushes at every VIVT switch, so it never meets the first case.
     ///
+    /// A switcher of another kind than the engine was built for is refused
+    /// ([`CoherenceError::SwitcherMismatch`]) before anything is switched:
+    /// the combination was checked at construction for that kind only.
+    ///
     /// # Safety
     /// As [`ContextSwitcher::switch_to`]: `space`'s table must map the
     /// kernel exactly as the current table does.
@@ -61,6 +65,12 @@ impl<P: Policy> Engine<P> {
         M: TableMemory,
         M::Cache: TranslationRegisters,
     {
+        if switcher.policy() != self.switch {
+            return Err(CoherenceError::SwitcherMismatch {
+                declared: self.switch,
+                given: switcher.policy(),
+            });
+        }
         // SAFETY: the caller's contract.
         let report = unsafe { switcher.switch_to(&mut sys.mem, space.table_mut()) }?;
         if !report.already_current {

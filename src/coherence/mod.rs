@@ -43,9 +43,12 @@
 //! # #[cfg(feature = "sim")] {
 //! use vacmm::coherence::Engine;
 //! use vacmm::sim::{CpuModel, Sim};
+//! use vacmm::mmu::SwitchPolicy;
 //! let model = CpuModel::arm926();
-//! let engine = Engine::new(model.info(), 0);
+//! let engine = Engine::new(model.info(), 0, SwitchPolicy::VivtFlush).unwrap();
 //! assert_eq!(engine.counters().flush_dcache_page, 0);
+//! // ASIDs on an ARMv5 VIVT cache cannot be kept coherent: refused.
+//! assert!(Engine::new(model.info(), 0, SwitchPolicy::Asid).is_err());
 //! # }
 //! ```
 //! The engine's own tests (`src/coherence/tests.rs`) drive every seed
@@ -59,8 +62,9 @@ use crate::mm::frames::{
     FRAME_SIZE, FrameDb, FrameError, Mapping, MappingKind, PageFlags, SpaceId,
 };
 use crate::mm::space::{AddressSpace, MemorySystem, Protection, SpaceError};
-use crate::mmu::{MemoryType, TableError, TableMemory};
+use crate::mmu::{MemoryType, SwitchPolicy, TableError, TableMemory};
 
+mod config;
 pub mod coverage;
 pub mod dma;
 mod fault;
@@ -69,6 +73,7 @@ mod page_cache;
 pub mod shared;
 mod windows;
 
+pub use config::{EngineConfigError, PolicyAnswer, check_configuration};
 pub use lifecycle::ExitRefused;
 pub use page_cache::PageCacheWrite;
 pub use windows::{KernelWindows, Kmap, KmapAccess, WindowError};
@@ -101,6 +106,10 @@ pub struct AccessError {
 
 /// The choices a coherence policy makes; the engine does the work. The
 /// benchmarks plug Linux-like and NetBSD-like baselines in here.
+///
+/// Not every answer can be kept coherent with every context switch and
+/// cache: [`Engine::with_policy`] checks the combination
+/// ([`check_configuration`], which lists the refusals and their reasons).
 pub trait Policy {
     /// Short name for reports.
     fn name(&self) -> &'static str;
@@ -117,6 +126,13 @@ pub trait Policy {
     }
     /// Use the "is this space live in the cache" knowledge to skip
     /// maintenance of spaces whose lines a context switch already flushed.
+    ///
+    /// `false` means "every switch flushed the other spaces' lines": the
+    /// engine then maintains the running space only, at its plain
+    /// addresses. FCSE switches ([`SwitchPolicy::VivtFcse`]) flush nothing
+    /// and move each space's lines by its PID, so on a VIVT cache an engine
+    /// with that answer and that switcher is refused at construction
+    /// ([`EngineConfigError::Policy`]).
     fn tracks_live_spaces(&self) -> bool {
         true
     }
@@ -149,8 +165,48 @@ pub trait Policy {
     /// (`MAP_SHARED`) uncacheable, whatever the cache (the all-uncached
     /// baseline). The kernel's own alias stays cached and is cleaned after
     /// each of its writes, since users read memory.
+    ///
+    /// Served on every cache: a user mapping going uncached first has the
+    /// frame's cached lines cleaned and dropped (a fill through the kernel
+    /// alias, or the frame's previous life, would otherwise be written back
+    /// over the users' stores — on a non-aliasing cache as much as on an
+    /// aliasing one); kernel accesses ([`Engine::kmap`], page-cache writes,
+    /// copy-on-write copies, shared-buffer hand-overs) drop the kernel's
+    /// lines of such a page before and after (written back first).
     fn uncaches_shared(&self) -> bool {
         false
+    }
+}
+
+/// A policy chosen at run time (a kernel picking one at boot, the checks
+/// sweeping every one): the boxed policy's answers.
+impl<P: Policy + ?Sized> Policy for alloc::boxed::Box<P> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn defers_kernel_alias(&self) -> bool {
+        (**self).defers_kernel_alias()
+    }
+    fn restores_cacheability(&self) -> bool {
+        (**self).restores_cacheability()
+    }
+    fn tracks_live_spaces(&self) -> bool {
+        (**self).tracks_live_spaces()
+    }
+    fn uses_colour_windows(&self) -> bool {
+        (**self).uses_colour_windows()
+    }
+    fn flushes_everything(&self) -> bool {
+        (**self).flushes_everything()
+    }
+    fn range_threshold(&self, info: &CacheInfo) -> u64 {
+        (**self).range_threshold(info)
+    }
+    fn flushes_whole_mm(&self) -> bool {
+        (**self).flushes_whole_mm()
+    }
+    fn uncaches_shared(&self) -> bool {
+        (**self).uncaches_shared()
     }
 }
 
@@ -258,6 +314,15 @@ pub enum CoherenceError {
         /// The space.
         space: SpaceId,
     },
+    /// [`Engine::switch_to`] was given a switcher of another kind than the
+    /// one the engine was built for (and checked against): nothing was
+    /// switched.
+    SwitcherMismatch {
+        /// The switch the engine was built for.
+        declared: SwitchPolicy,
+        /// The switcher given.
+        given: SwitchPolicy,
+    },
 }
 
 impl fmt::Display for CoherenceError {
@@ -284,6 +349,11 @@ impl fmt::Display for CoherenceError {
                 f,
                 "address space {} still runs: switch away before it exits",
                 space.0
+            ),
+            CoherenceError::SwitcherMismatch { declared, given } => write!(
+                f,
+                "the engine was built for {declared:?} switches and was given a {given:?} \
+                 switcher"
             ),
         }
     }
@@ -407,6 +477,9 @@ struct Live {
 pub struct Engine<P: Policy = Vacmm> {
     info: CacheInfo,
     linear_offset: u32,
+    /// The context switch the kernel makes, checked against the policy
+    /// and the cache at construction.
+    switch: SwitchPolicy,
     current: SpaceId,
     /// VIVT: spaces whose user lines may be cached (the current one first
     /// seen; FCSE-keyed spaces stay until a flushing switch).
@@ -433,26 +506,53 @@ impl<P: Policy + fmt::Debug> fmt::Debug for Engine<P> {
 }
 
 impl Engine<Vacmm> {
-    /// An engine for `info`'s caches, with vacmm's policy. The kernel
+    /// An engine for `info`'s caches, with vacmm's policy, for a kernel
+    /// that switches address spaces as `switch` says (the kind of its
+    /// [`ContextSwitcher`](crate::mmu::ContextSwitcher)). The kernel
     /// reaches frame `pa` at `pa + linear_offset` (its linear map).
-    pub fn new(info: CacheInfo, linear_offset: u32) -> Self {
-        Self::with_policy(info, linear_offset, Vacmm)
+    ///
+    /// # Errors
+    /// [`EngineConfigError`] for a switch the cache cannot be kept coherent
+    /// under ([`check_configuration`]).
+    pub fn new(
+        info: CacheInfo,
+        linear_offset: u32,
+        switch: SwitchPolicy,
+    ) -> Result<Self, EngineConfigError> {
+        Self::with_policy(info, linear_offset, switch, Vacmm)
     }
 }
 
 impl<P: Policy> Engine<P> {
     /// An engine with another policy.
-    pub fn with_policy(info: CacheInfo, linear_offset: u32, policy: P) -> Self {
-        Engine {
+    ///
+    /// # Errors
+    /// [`EngineConfigError`] for a combination of the policy's answers,
+    /// `switch` and the cache that cannot be kept coherent
+    /// ([`check_configuration`] lists them, each with its reason).
+    pub fn with_policy(
+        info: CacheInfo,
+        linear_offset: u32,
+        switch: SwitchPolicy,
+        policy: P,
+    ) -> Result<Self, EngineConfigError> {
+        check_configuration(&info, switch, &policy)?;
+        Ok(Engine {
             info,
             linear_offset,
+            switch,
             current: SpaceId::KERNEL,
             live: alloc::vec::Vec::new(),
             shared_across_spaces: alloc::vec::Vec::new(),
             windows: None,
             counters: Counters::default(),
             policy,
-        }
+        })
+    }
+
+    /// The context switch the engine was built for.
+    pub fn switch_policy(&self) -> SwitchPolicy {
+        self.switch
     }
 
     /// Gives the engine kernel windows (see [`KernelWindows`]): zero-fill
@@ -996,6 +1096,27 @@ impl<P: Policy> Engine<P> {
                 .collect();
             for va in users {
                 if space.memory_type(sys, va)?.is_cached() {
+                    // Lines of the frame cached until now (a fill through
+                    // the kernel alias, the frame's previous life, this
+                    // mapping's own accesses) must not outlive the switch:
+                    // users read memory from now on, and a dirty line
+                    // written back later would land over their stores.
+                    // The kernel alias reaches every line of the frame on
+                    // a non-aliasing cache; on an aliasing one the user
+                    // alias has its own.
+                    let mut whole = false;
+                    self.maintain_user_alias(
+                        &mut sys.mem,
+                        space.id(),
+                        va,
+                        pa,
+                        LineOp::CleanInvalidate,
+                        &mut whole,
+                    )?;
+                    let cpu = sys.mem.cache();
+                    cpu.clean_invalidate_dcache_range(page_range(self.kernel_va(pa)));
+                    cpu.drain_write_buffer();
+                    self.counters.kernel_alias_cleans += 1;
                     space.set_memory_type(sys, va, MemoryType::Bufferable)?;
                 }
             }

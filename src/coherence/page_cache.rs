@@ -76,16 +76,18 @@ impl<P: Policy> Engine<P> {
     }
 
     /// True if a user maps `pa` writable in lines the kernel alias does
-    /// not share: only then can a user's dirty line meet the kernel's write.
+    /// not share (or uncached, writing memory under the kernel's lines):
+    /// only then can a user's write meet the kernel's.
     fn writably_mapped_apart_from_kernel(
         &self,
         frames: &FrameDb,
         pa: PhysAddr,
     ) -> Result<bool, FrameError> {
         let kva = self.kernel_va(pa);
+        let uncached = self.policy.uncaches_shared();
         Ok(frames
             .user_mappings(pa)?
-            .any(|m| m.writable && self.separate_lines(m.va, kva)))
+            .any(|m| m.writable && ((uncached && m.shared) || self.separate_lines(m.va, kva))))
     }
 }
 

@@ -245,7 +245,10 @@ impl<P: Policy> Engine<P> {
         to_user: bool,
     ) -> Result<(), CoherenceError> {
         let pages = buffer.pages_of(offset, len)?;
-        if buffer.mode != SharingMode::HandOver || !self.aliasing() {
+        // Users the policy keeps uncached read memory, whatever the cache.
+        if buffer.mode != SharingMode::HandOver
+            || !(self.aliasing() || self.policy.uncaches_shared())
+        {
             return Ok(());
         }
         if self.policy.flushes_everything() {

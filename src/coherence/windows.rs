@@ -215,6 +215,9 @@ pub struct Kmap<'a, P: Policy, M: TableMemory> {
     /// Lines other than the ones written that someone will read from
     /// memory: clean after a write.
     others_read_memory: bool,
+    /// Users the policy keeps uncached map the page: they read and write
+    /// memory under the kernel's lines, so none may outlive the access.
+    users_uncached: bool,
     executable: bool,
     done: bool,
 }
@@ -281,6 +284,20 @@ impl<P: Policy> Engine<P> {
             }
             sys.mem.cache().drain_write_buffer();
         }
+        let users_uncached = !self.policy.flushes_everything()
+            && self.policy.uncaches_shared()
+            && sys.frames.user_mappings(pa)?.any(|m| m.shared);
+        if users_uncached {
+            // Users the policy keeps uncached read and write memory: the
+            // kernel's lines of the page may be stale against their stores
+            // (drop them before the access), and what the kernel writes
+            // must reach memory after it (and its lines leave then too).
+            let cpu = sys.mem.cache();
+            cpu.clean_invalidate_dcache_range(page_range(through.va()));
+            cpu.drain_write_buffer();
+            self.counters.kernel_alias_cleans += 1;
+            others_read_memory = true;
+        }
         if access == KmapAccess::Write
             && matches!(through, super::fault::Through::Linear(_))
             && !others_read_memory
@@ -297,6 +314,7 @@ impl<P: Policy> Engine<P> {
             through,
             access,
             others_read_memory,
+            users_uncached,
             executable,
             done: false,
         })
@@ -334,6 +352,14 @@ impl<P: Policy, M: TableMemory> Kmap<'_, P, M> {
         let engine = &mut *self.engine;
         let cpu = self.mem.cache();
         let range = page_range(self.through.va());
+        if self.users_uncached {
+            // Written back and dropped: stale once the users store again,
+            // and no later access could tell (the page may not be mapped
+            // uncached by then).
+            cpu.clean_invalidate_dcache_range(range);
+            cpu.drain_write_buffer();
+            engine.counters.kernel_alias_cleans += 1;
+        }
         if self.access == KmapAccess::Write {
             if engine.policy.flushes_everything() {
                 cpu.clean_invalidate_dcache_all();

@@ -4,6 +4,8 @@
 //! ```text
 //!   gaps      — GapTree: free address ranges in an augmented treap
 //!               (largest gap per subtree), O(log n) placement searches
+//!   config    — the checks a SpaceConfig / Layout passes before a space
+//!               is built (alone, and against the cache)
 //!   unmapped  — get_unmapped_area: Linux-compatible placement, colour-aware
 //!               on VIPT-aliasing caches, MAP_FIXED checks
 //!   colour    — ColourAllocator: free frames on per-colour lists, O(1)
@@ -16,6 +18,7 @@
 //! ```
 
 pub mod colour;
+pub mod config;
 pub mod frames;
 pub mod gaps;
 pub mod object;

@@ -299,7 +299,6 @@ impl Kernel {
         .map_err(|e| format!("{e}"))?;
         // SAFETY: WINDOWS holds the windows just reserved, nothing else.
         unsafe { sys.mem.allow_windows(VirtAddr(WINDOWS), MIB) };
-        let mut engine = Engine::new(info, 0).with_windows(windows);
         let switcher = match arch {
             // FCSE PIDs: switches between processes do not flush. Their
             // windows (PID × 32 MiB) must be free in the kernel's map: 20–27
@@ -315,6 +314,11 @@ impl Kernel {
                 kernel.l1(),
             ),
         };
+        // Checked against the cache and the switch: refused if the two
+        // cannot be kept coherent together.
+        let mut engine = Engine::new(info, 0, switcher.policy())
+            .map_err(|e| format!("{e}"))?
+            .with_windows(windows);
 
         // The in-memory "disk" file: read into the page cache as a
         // driver would, through the kernel's alias inside the page-cache
@@ -421,7 +425,9 @@ impl Kernel {
         let pid = self.next_pid;
         self.next_pid += 1;
         let table = self.new_table()?;
-        let mut space = AddressSpace::new(SpaceId(pid), self.space_config(), table)
+        let mut space = self
+            .engine
+            .create_space(&self.sys, SpaceId(pid), self.space_config(), table)
             .map_err(|e| format!("{e}"))?;
         let stack = self
             .engine

@@ -32,6 +32,7 @@ use core::fmt;
 use bitflags::bitflags;
 
 use super::colour::ColourAllocator;
+use super::config::ConfigError;
 use super::frames::{FRAME_SIZE, FrameDb, FrameError, Mapping, MappingKind, SpaceId};
 use super::gaps::{Gap, GapTree};
 use super::object::{ObjectError, ObjectId, ObjectKind, ObjectMapping, Objects};
@@ -378,6 +379,8 @@ pub enum SpaceError {
         /// The id given.
         id: SpaceId,
     },
+    /// The space's configuration cannot work (see [`crate::mm::config`]).
+    Config(ConfigError),
 }
 
 impl SpaceError {
@@ -389,7 +392,8 @@ impl SpaceError {
             SpaceError::Unaligned { .. }
             | SpaceError::ZeroLength
             | SpaceError::OutOfUserSpace { .. }
-            | SpaceError::SameSpace { .. } => 22,
+            | SpaceError::SameSpace { .. }
+            | SpaceError::Config(_) => 22,
             SpaceError::OffsetOverflow { .. } => 75,
             SpaceError::NoMapping { .. } | SpaceError::AccessDenied { .. } => 11,
             SpaceError::BeyondObject { .. } => 7,
@@ -433,10 +437,16 @@ impl fmt::Display for SpaceError {
             SpaceError::SameSpace { id } => {
                 write!(f, "a forked child cannot reuse its parent's id {}", id.0)
             }
+            SpaceError::Config(e) => write!(f, "address-space configuration refused: {e}"),
         }
     }
 }
 
+impl From<ConfigError> for SpaceError {
+    fn from(e: ConfigError) -> Self {
+        SpaceError::Config(e)
+    }
+}
 impl From<MmapError> for SpaceError {
     fn from(e: MmapError) -> Self {
         SpaceError::Mmap(e)
@@ -516,7 +526,9 @@ impl<M: TableMemory, F: TableFrames> MemorySystem<M, F> {
     }
 }
 
-/// An address space's fixed parameters.
+/// An address space's fixed parameters, checked when a space is built
+/// ([`SpaceConfig::check`]; against the cache too when the coherence
+/// engine builds it, `Engine::create_space`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SpaceConfig {
     /// Placement limits, colour span and direction.
@@ -542,26 +554,22 @@ pub struct AddressSpace {
 
 impl AddressSpace {
     /// An empty space named `id` over `table` (a fresh user table).
+    ///
+    /// Refuses ([`SpaceError::Config`]) a configuration whose numbers
+    /// cannot work ([`SpaceConfig::check`]) or a table declared to fit the
+    /// FCSE window under a user space that ends above it
+    /// ([`SpaceConfig::check_fcse`]). What only the cache decides (the
+    /// colour span against its colour alignment) and the kernel's own
+    /// ranges are checked by the coherence engine's `create_space`, which
+    /// knows them: build spaces through it.
     pub fn new(id: SpaceId, config: SpaceConfig, table: PageTable) -> Result<Self, SpaceError> {
+        config.check()?;
+        config.check_fcse(table.fits_fcse_window())?;
         let Layout {
             min_addr,
             task_size,
             ..
         } = config.layout;
-        if !min_addr.is_multiple_of(PAGE)
-            || !task_size.is_multiple_of(PAGE)
-            || task_size <= min_addr
-        {
-            return Err(SpaceError::OutOfUserSpace {
-                addr: VirtAddr(min_addr),
-                len: task_size.wrapping_sub(min_addr),
-            });
-        }
-        if !config.stack_guard_gap.is_multiple_of(PAGE) {
-            return Err(SpaceError::Unaligned {
-                addr: VirtAddr(config.stack_guard_gap),
-            });
-        }
         let gaps = GapTree::complement_of([], u64::from(min_addr), u64::from(task_size))?;
         Ok(AddressSpace {
             id,
