@@ -20,6 +20,8 @@ use super::*;
 use crate::addr::{PhysAddr, VirtAddr, VirtRange};
 use crate::cache::{CacheGeometry, CacheInfo, CacheMaintenance, MainId, RangeOutcome};
 
+mod errors;
+
 const V5: Arch = Arch::Armv5;
 const V6: Arch = Arch::Armv6;
 const ARCHES: [Arch; 2] = [Arch::Armv5, Arch::Armv6];

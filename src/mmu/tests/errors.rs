@@ -1,0 +1,553 @@
+//! Every error of the translation layer, produced by the operation that
+//! reports it, carries the values involved and says them in its message;
+//! a refused operation writes nothing. Also the formats a reader sees in
+//! logs: raw attribute bits and a table's `Debug`.
+
+use super::*;
+
+/// The physical address of the L2 entry for `va` in the table at [`L1`]
+/// (whose L1 entry is a coarse table).
+fn l2_slot(m: &Machine, va: u32) -> u32 {
+    (m.word(l1_entry(L1, va)) & !0x3ff) + ((va >> 12) & 0xff) * 4
+}
+
+/// The message of `e`.
+fn message(e: impl core::fmt::Display) -> String {
+    std::format!("{e}")
+}
+
+#[test]
+fn descriptor_errors_name_their_values() {
+    // Each from the encoder or decoder that refuses it.
+    let cases: [(Result<(), DescriptorError>, &str); 8] = [
+        (
+            Attributes::USER_DATA
+                .with_access(Access::UserRo)
+                .to_hw(V5)
+                .map(drop),
+            "ARMv5 cannot express kernel and user read-only (needs SCTLR.R = 1; vacmm uses S = 1)",
+        ),
+        (
+            L1Descriptor::Section {
+                base: PhysAddr(0x0010_0000),
+                domain: 0,
+                attrs: HwAttrs {
+                    xn: true,
+                    ..hw(0, true, true, 1)
+                },
+            }
+            .encode(V5)
+            .map(drop),
+            "XN is not part of this descriptor on ARMv5",
+        ),
+        (
+            L1Descriptor::Section {
+                base: PhysAddr(0x0018_0000),
+                domain: 0,
+                attrs: hw(0, true, true, 1),
+            }
+            .encode(V6)
+            .map(drop),
+            "section base 0x00180000 is not 0x100000-aligned",
+        ),
+        (
+            L1Descriptor::Coarse {
+                table: PhysAddr(0x400),
+                domain: 16,
+            }
+            .encode(V5)
+            .map(drop),
+            "domain = 16 is out of range (max 15)",
+        ),
+        (
+            L1Descriptor::decode(0x0030_1013, V6).map(drop),
+            "descriptor 0x00301013 uses an encoding reserved on ARMv6",
+        ),
+        (
+            Attributes::from_hw(hw(2, false, true, 1), V5).map(drop),
+            "TEX=010 C=0 B=1 is not a memory type vacmm knows on ARMv5",
+        ),
+        (
+            Attributes::from_hw(hw(0, true, true, 0), V6).map(drop),
+            "APX=0 AP=00 is no access or reserved on ARMv6",
+        ),
+        (
+            Attributes::from_hw(
+                HwAttrs {
+                    ap: [1, 1, 3, 1],
+                    ..hw(0, true, true, 1)
+                },
+                V5,
+            )
+            .map(drop),
+            "subpages have different permissions: AP [1, 1, 3, 1]",
+        ),
+    ];
+    for (result, expected) in cases {
+        let e = result.expect_err(expected);
+        assert_eq!(message(e), expected, "{e:?}");
+    }
+}
+
+#[test]
+fn table_errors_from_refused_operations_name_their_values() {
+    let arch = V6;
+    let va = VirtAddr(0x0040_0000);
+    let (mut m, mut frames, mut t) = setup(arch);
+    t.map_page(&mut m, &mut frames, va, PhysAddr(0x5000), user_attrs())
+        .unwrap();
+    t.map_section(
+        &mut m,
+        VirtAddr(0x0030_0000),
+        PhysAddr(0x0030_0000),
+        Attributes::KERNEL_DATA,
+    )
+    .unwrap();
+    m.take_log();
+    let small = L2Descriptor::Small {
+        base: PhysAddr(0x5000),
+        attrs: user_attrs().to_hw(arch).unwrap(),
+    }
+    .encode(arch)
+    .unwrap();
+
+    let unaligned = t
+        .map_page(
+            &mut m,
+            &mut frames,
+            VirtAddr(0x0040_1800),
+            PhysAddr(0x6000),
+            user_attrs(),
+        )
+        .unwrap_err();
+    assert_eq!(
+        unaligned,
+        TableError::Unaligned {
+            what: "virtual address",
+            address: 0x0040_1800,
+            alignment: 0x1000
+        }
+    );
+    assert_eq!(
+        message(unaligned),
+        "virtual address 0x00401800 is not 0x1000-aligned"
+    );
+
+    let again = t
+        .map_page(&mut m, &mut frames, va, PhysAddr(0x6000), user_attrs())
+        .unwrap_err();
+    assert_eq!(
+        again,
+        TableError::AlreadyMapped {
+            va,
+            descriptor: small
+        }
+    );
+    assert_eq!(
+        message(again),
+        std::format!("0x00400000 is already mapped (descriptor {small:#010x})")
+    );
+
+    let missing = t.unmap_page(&mut m, VirtAddr(0x0041_0000)).unwrap_err();
+    assert_eq!(
+        missing,
+        TableError::NotMapped {
+            va: VirtAddr(0x0041_0000)
+        }
+    );
+    assert_eq!(message(missing), "0x00410000 is not mapped");
+
+    let in_section = t
+        .map_page(
+            &mut m,
+            &mut frames,
+            VirtAddr(0x0034_5000),
+            PhysAddr(0x6000),
+            user_attrs(),
+        )
+        .unwrap_err();
+    assert_eq!(
+        in_section,
+        TableError::WouldSplitSection {
+            va: VirtAddr(0x0034_5000),
+            section: VirtAddr(0x0030_0000),
+            size: PageSize::Section
+        }
+    );
+    assert_eq!(
+        message(in_section),
+        "0x00345000 lies in the 1024 KiB mapping at 0x00300000; split it first"
+    );
+
+    let pages_not_section = t.unmap_section(&mut m, VirtAddr(0x0040_0000)).unwrap_err();
+    assert_eq!(
+        pages_not_section,
+        TableError::SizeMismatch {
+            va: VirtAddr(0x0040_0000),
+            mapped: PageSize::Small
+        }
+    );
+    assert_eq!(
+        message(pages_not_section),
+        "0x00400000 is mapped with a Small mapping"
+    );
+
+    // None of the refusals wrote a descriptor.
+    assert_eq!(writes(&m.take_log()), []);
+}
+
+#[test]
+fn a_large_page_is_not_split_and_says_so() {
+    for arch in ARCHES {
+        let (mut m, mut frames, mut t) = setup(arch);
+        let va = VirtAddr(0x0040_0000);
+        t.map_page(&mut m, &mut frames, va, PhysAddr(0x5000), user_attrs())
+            .unwrap();
+        // Another kernel's 64 KiB page in the same slot (vacmm writes none).
+        let slot = l2_slot(&m, va.0);
+        let large = L2Descriptor::Large {
+            base: PhysAddr(0x0001_0000),
+            attrs: user_attrs().to_hw(arch).unwrap(),
+        }
+        .encode(arch)
+        .unwrap();
+        m.words.insert(slot, large);
+        m.take_log();
+        let e = t.unmap_page(&mut m, va).unwrap_err();
+        assert_eq!(e, TableError::WouldSplitLargePage { va }, "{arch}");
+        assert_eq!(message(e), "0x00400000 lies in a 64 KiB large page");
+        let e = t.protect_page(&mut m, va, user_attrs()).unwrap_err();
+        assert_eq!(e, TableError::WouldSplitLargePage { va }, "{arch}");
+        assert_eq!(writes(&m.take_log()), [], "{arch}");
+    }
+}
+
+#[test]
+fn table_setup_errors_name_their_values() {
+    // A misaligned L1 table.
+    let mut m = Machine::new(V5);
+    let e = PageTable::new(&mut m, PhysAddr(0x0001_0400), V5).unwrap_err();
+    assert_eq!(
+        e,
+        TableError::MisalignedTable {
+            table: PhysAddr(0x0001_0400),
+            alignment: 0x4000
+        }
+    );
+    assert_eq!(message(e), "table at 0x00010400 is not 0x4000-aligned");
+    assert_eq!(m.take_log(), []);
+
+    // No frame for a coarse table.
+    let (mut m, _, mut t) = setup(V5);
+    let e = t
+        .map_page(
+            &mut m,
+            &mut Frames::new(&[]),
+            VirtAddr(0x0040_0000),
+            PhysAddr(0x5000),
+            user_attrs(),
+        )
+        .unwrap_err();
+    assert_eq!(
+        e,
+        TableError::OutOfFrames {
+            va: VirtAddr(0x0040_0000)
+        }
+    );
+    assert_eq!(
+        message(e),
+        "no frame for the page table needed at 0x00400000"
+    );
+
+    // An ARMv5 fine table another kernel left behind.
+    let fine = L1Descriptor::Fine {
+        table: PhysAddr(0x0030_1000),
+        domain: 0,
+    }
+    .encode(V5)
+    .unwrap();
+    m.words.insert(l1_entry(L1, 0x0050_0000), fine);
+    m.take_log();
+    let e = t
+        .map_page(
+            &mut m,
+            &mut Frames::plenty(),
+            VirtAddr(0x0050_2000),
+            PhysAddr(0x5000),
+            user_attrs(),
+        )
+        .unwrap_err();
+    assert_eq!(
+        e,
+        TableError::ForeignEntry {
+            va: VirtAddr(0x0050_2000),
+            descriptor: fine
+        }
+    );
+    assert_eq!(
+        message(e),
+        std::format!("0x00502000 is described by {fine:#010x}, which vacmm does not manage")
+    );
+
+    // An FCSE window that already holds a mapping.
+    let mut frames = Frames::plenty();
+    t.map_page(
+        &mut m,
+        &mut frames,
+        VirtAddr(0x0300_0000),
+        PhysAddr(0x8000),
+        user_attrs(),
+    )
+    .unwrap();
+    m.take_log();
+    let e = t.set_fcse_window(&mut m, Some(1)).unwrap_err();
+    assert_eq!(
+        e,
+        TableError::WindowInUse {
+            pid: 1,
+            va: VirtAddr(0x0300_0000)
+        }
+    );
+    assert_eq!(message(e), "FCSE PID 1's window is in use at 0x03000000");
+    assert_eq!(t.fcse_window(), None);
+    assert_eq!(writes(&m.take_log()), []);
+
+    // Attributes the architecture cannot express: the descriptor's message.
+    let never = Attributes::KERNEL_DATA.with_execute(Execute::Never);
+    let e = t
+        .map_page(
+            &mut m,
+            &mut frames,
+            VirtAddr(0x0060_0000),
+            PhysAddr(0x9000),
+            never,
+        )
+        .unwrap_err();
+    let TableError::Descriptor(inner) = e else {
+        panic!("{e:?}");
+    };
+    assert_eq!(message(e), message(inner));
+    assert!(message(e).starts_with("ARMv5 cannot express"), "{e}");
+}
+
+/// Table memory whose words in `bad` cannot be read (a model's bounds);
+/// everything else goes to the recording [`Machine`].
+struct Unreadable {
+    m: Machine,
+    bad: core::ops::Range<u32>,
+}
+
+impl TableMemory for Unreadable {
+    type Cache = Machine;
+
+    fn read_word(&mut self, pa: PhysAddr) -> Result<u32, TableError> {
+        if self.bad.contains(&pa.0) {
+            return Err(TableError::Memory { pa });
+        }
+        self.m.read_word(pa)
+    }
+    fn write_word(&mut self, pa: PhysAddr, value: u32) -> Result<(), TableError> {
+        self.m.write_word(pa, value)
+    }
+    fn kernel_va(&self, pa: PhysAddr) -> VirtAddr {
+        self.m.kernel_va(pa)
+    }
+    fn cache(&mut self) -> &mut Machine {
+        &mut self.m
+    }
+}
+
+#[test]
+fn unreadable_table_memory_is_reported_with_its_address() {
+    let (m, _, t) = setup(V5);
+    let bad = l1_entry(L1, 0x0040_0000);
+    let mut mem = Unreadable {
+        m,
+        bad: bad..bad + 4,
+    };
+    let e = t.translate(&mut mem, VirtAddr(0x0040_0000)).unwrap_err();
+    assert_eq!(e, TableError::Memory { pa: PhysAddr(bad) });
+    assert_eq!(
+        message(e),
+        std::format!("table memory at {bad:#010x} is not accessible")
+    );
+}
+
+#[test]
+fn a_failed_fcse_switch_leaves_the_previous_space_running() {
+    // The incoming table's PID windows (L1 entries from 32 MiB up) cannot
+    // be read: the switch is refused before any register or cache is
+    // touched.
+    let (m, mut frames, mut t) = setup(V5);
+    let mut mem = Unreadable {
+        m,
+        bad: l1_entry(L1, FCSE_WINDOW_BYTES)..L1 + 0x4000,
+    };
+    t.map_page(
+        &mut mem,
+        &mut frames,
+        VirtAddr(0x0010_0000),
+        PhysAddr(0x5000),
+        user_attrs(),
+    )
+    .unwrap();
+    t.set_fits_fcse_window(true);
+    mem.m.take_log();
+    let mut switcher = ContextSwitcher::vivt_fcse(KeyAllocator::fcse_pids(1, 63).unwrap());
+    // SAFETY: a recording double; no real translation changes.
+    let e = unsafe { switcher.switch_to(&mut mem, &mut t) }.unwrap_err();
+    let SwitchError::Table(TableError::Memory { pa }) = e else {
+        panic!("{e:?}");
+    };
+    assert!(mem.bad.contains(&pa.0), "{pa}");
+    assert_eq!(
+        message(e),
+        std::format!("context switch: table memory at {pa} is not accessible")
+    );
+    assert_eq!(mem.m.take_log(), [], "nothing switched, nothing flushed");
+    assert_eq!(t.fcse_window(), None);
+    assert_eq!(t.key().value(), None);
+    assert_eq!(switcher.counters().cache_flushes, 0);
+    assert_eq!(SwitchError::from(TableError::Memory { pa }), e);
+}
+
+/// Cache maintenance of a CPU without ASIDs (the trait's defaults refuse
+/// the by-ASID TLB operations, as on an ARM926).
+struct NoAsids(CacheInfo);
+
+impl CacheMaintenance for NoAsids {
+    fn info(&self) -> &CacheInfo {
+        &self.0
+    }
+    fn clean_dcache_line(&mut self, _: VirtAddr) {}
+    fn clean_invalidate_dcache_line(&mut self, _: VirtAddr) {}
+    unsafe fn invalidate_dcache_line(&mut self, _: VirtAddr) {}
+    fn clean_dcache_all(&mut self) {}
+    fn clean_invalidate_dcache_all(&mut self) {}
+    fn invalidate_icache_line(&mut self, _: VirtAddr) {}
+    fn invalidate_icache_all(&mut self) {}
+    fn drain_write_buffer(&mut self) {}
+    fn invalidate_tlb_all(&mut self) {}
+    fn invalidate_tlb_page(&mut self, _: VirtAddr) {}
+}
+
+#[test]
+fn an_asid_flush_on_a_cpu_without_asids_is_a_maintenance_error() {
+    let (mut m, mut frames, mut t) = setup(V6);
+    let va = VirtAddr(0x0040_0000);
+    t.map_page(&mut m, &mut frames, va, PhysAddr(0x5000), user_attrs())
+        .unwrap();
+    let mut asids = KeyAllocator::asid_range(7, 9).unwrap();
+    asids.activate(&mut t.key);
+    let (_, flush) = t.unmap_page(&mut m, va).unwrap();
+    assert_eq!(flush.asid(), Some(7));
+    let g = CacheGeometry::new(16 << 10, 4, 32).unwrap();
+    let arm926 = MainId::from_raw(0x4106_9265);
+    let mut cpu = NoAsids(CacheInfo::pipt(arm926, g, g));
+    let e = TableError::from(flush.flush(&mut cpu).unwrap_err());
+    assert_eq!(
+        e,
+        TableError::Maintenance(crate::cache::MaintenanceError::NotOnThisCpu {
+            operation: "TLB invalidate by MVA and ASID",
+            cpu: arm926.part()
+        })
+    );
+    assert_eq!(
+        message(e),
+        "TLB invalidate by MVA and ASID does not exist on ARM926EJ-S"
+    );
+}
+
+#[test]
+fn a_reserved_window_slot_must_be_free() {
+    for arch in ARCHES {
+        let (mut m, mut frames, mut t) = setup(arch);
+        let va = VirtAddr(0xffc0_1000);
+        t.map_page(
+            &mut m,
+            &mut frames,
+            va,
+            PhysAddr(0x5000),
+            Attributes::KERNEL_DATA,
+        )
+        .unwrap();
+        let entry = m.word(l2_slot(&m, va.0));
+        m.take_log();
+        let e = t.reserve_page_slot(&mut m, &mut frames, va).unwrap_err();
+        assert_eq!(
+            e,
+            TableError::AlreadyMapped {
+                va,
+                descriptor: entry
+            },
+            "{arch}"
+        );
+        assert_ne!(entry, 0);
+        assert_eq!(writes(&m.take_log()), [], "{arch}");
+        // The page next to it is free and can be reserved.
+        assert!(
+            t.reserve_page_slot(&mut m, &mut frames, VirtAddr(0xffc0_2000))
+                .is_ok()
+        );
+    }
+}
+
+#[test]
+fn raw_attribute_bits_print_every_field() {
+    let bits = HwAttrs {
+        tex: 0b101,
+        c: true,
+        b: false,
+        ap: [3, 3, 3, 3],
+        apx: true,
+        xn: true,
+        not_global: false,
+        shareable: true,
+    };
+    assert_eq!(
+        message(bits),
+        "TEX=101 C=1 B=0 AP=[3, 3, 3, 3] APX=1 XN=1 nG=0 S=1"
+    );
+    // What the encoder makes of user read-only data on ARMv6.
+    let ro = Attributes::USER_DATA
+        .with_access(Access::UserRo)
+        .to_hw(V6)
+        .unwrap();
+    assert!(message(ro).contains("AP=[2, 2, 2, 2] APX=1"), "{ro}");
+}
+
+#[test]
+fn who_may_write_each_access() {
+    let kernel_writable: Vec<Access> = Access::ALL
+        .into_iter()
+        .filter(|a| a.kernel_writable())
+        .collect();
+    assert_eq!(
+        kernel_writable,
+        [Access::KernelRw, Access::UserRw, Access::UserRoKernelRw]
+    );
+    // User-writable implies kernel-writable; read-only kinds are neither.
+    for access in Access::ALL {
+        assert!(
+            !access.user_writable() || access.kernel_writable(),
+            "{access:?}"
+        );
+    }
+    assert!(!Access::KernelRo.kernel_writable() && !Access::UserRo.kernel_writable());
+}
+
+#[test]
+fn a_table_debug_names_its_l1_architecture_window_and_key() {
+    let (mut m, _, mut t) = setup(V5);
+    t.set_fcse_window(&mut m, Some(2)).unwrap();
+    let text = std::format!("{t:?}");
+    assert!(text.starts_with("PageTable {"), "{text}");
+    for part in [
+        "l1: PhysAddr(0x00010000)",
+        "arch: Armv5",
+        "fcse_window: Some(2)",
+    ] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+    assert!(text.contains("key:"), "{text}");
+}
