@@ -10,6 +10,8 @@ use crate::cache::{CacheGeometry, CacheInfo, MainId};
 use crate::mm::gaps::GapTree;
 use crate::mm::unmapped::{Direction, MapRequest, get_unmapped_area};
 
+mod display;
+
 const GOOD: Layout = Layout {
     min_addr: 0x1000,
     mmap_base: 0x0080_0000,

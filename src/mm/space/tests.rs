@@ -15,6 +15,8 @@ use crate::mm::unmapped::Direction;
 use crate::mmu::{Arch, PageSize};
 use crate::xorshift::XorShift;
 
+mod errors;
+
 const L1: PhysAddr = PhysAddr(0x0080_0000);
 const TABLE_FRAMES: u32 = 0x0090_0000;
 const USER_FRAMES: PhysAddr = PhysAddr(0x1000_0000);
