@@ -15,6 +15,7 @@ use crate::mmu::PageTable;
 use crate::sim::{self, CpuModel, MemType, SimError, ViolationKind};
 
 mod config;
+mod errors;
 mod random;
 mod review;
 

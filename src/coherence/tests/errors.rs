@@ -1,0 +1,365 @@
+//! The engine's refusals, each from the call that makes it: the typed
+//! error with its values, a message naming them, and nothing done —
+//! no maintenance counted, no state changed. Also what an engine reports
+//! about itself (its switch, cache, policy, running space, `Debug`).
+
+extern crate std;
+
+use std::format;
+use std::string::String;
+
+use super::*;
+use crate::mm::config::{ConfigError, KernelRange};
+use crate::mm::space::SpaceConfig;
+use crate::mm::unmapped::{Direction, Layout};
+use crate::mmu::{ContextSwitcher, PageSize, SwitchError};
+
+fn message(e: impl fmt::Display) -> String {
+    format!("{e}")
+}
+
+#[test]
+fn a_flushing_switcher_is_refused_on_every_armv6_cache_with_the_reason() {
+    let reason = "(ARMv6): ARMv6 tables flush the TLB entries of their changes only once a \
+                  switcher has given them an ASID, and this one gives none (use the ASID \
+                  switcher)";
+    let g = crate::cache::CacheGeometry::new(16 << 10, 4, 32).unwrap();
+    for (model, cache) in [
+        (CpuModel::arm1136_32k(), "an aliasing VIPT cache"),
+        (CpuModel::arm1176_16k(), "a non-aliasing VIPT cache"),
+        (CpuModel::pipt(g), "a PIPT cache"),
+    ] {
+        let info = model.info();
+        let e = Engine::new(info, 0, SwitchPolicy::VivtFlush).unwrap_err();
+        assert_eq!(
+            e,
+            EngineConfigError::Switcher {
+                switcher: SwitchPolicy::VivtFlush,
+                cache: info.kind,
+                arch: crate::mmu::Arch::Armv6
+            }
+        );
+        assert_eq!(
+            message(e),
+            format!(
+                "the flushing switcher (SwitchPolicy::VivtFlush) cannot serve {cache} {reason}"
+            )
+        );
+        // The same CPU with the switch it can serve.
+        assert!(Engine::new(info, 0, SwitchPolicy::Asid).is_ok());
+    }
+}
+
+#[test]
+fn an_engine_reports_its_switch_cache_policy_and_running_space() {
+    let info = CpuModel::arm1136_64k().info();
+    let engine = Engine::new(info, 0x1000_0000, SwitchPolicy::Asid).unwrap();
+    assert_eq!(engine.switch_policy(), SwitchPolicy::Asid);
+    assert_eq!(*engine.info(), info);
+    assert_eq!(*engine.policy(), Vacmm);
+    assert_eq!(engine.policy().name(), "vacmm");
+    assert_eq!(engine.current(), SpaceId::KERNEL);
+    assert_eq!(engine.kernel_va(PhysAddr(0x2000)), VirtAddr(0x1000_2000));
+    let debug = format!("{engine:?}");
+    assert!(
+        debug.starts_with(&format!(
+            "Engine {{ kind: {:?}, current: SpaceId(0), policy: Vacmm, counters: Counters {{",
+            info.kind
+        )),
+        "{debug}"
+    );
+    assert!(debug.ends_with(", .. }"), "{debug}");
+
+    // On a machine, the running space follows the switches.
+    let mut m = Machine::new(CpuModel::arm1136_64k());
+    let mut a = m.space();
+    m.switch_to(&mut a);
+    assert_eq!(m.engine.current(), a.id());
+    assert_eq!(m.engine.policy().name(), "vacmm");
+}
+
+#[test]
+fn a_switcher_of_another_kind_is_refused_and_nothing_switches() {
+    let mut m = Machine::new(CpuModel::arm1136_32k());
+    let mut a = m.space();
+    let mut b = m.space();
+    m.switch_to(&mut a);
+    let counters = *m.engine.counters();
+    let mut flushing = ContextSwitcher::vivt_flush();
+    // SAFETY: the model's registers; the call is refused before any.
+    let e = unsafe { m.engine.switch_to(&mut flushing, &mut m.sys, &mut b) }.unwrap_err();
+    assert_eq!(
+        e,
+        CoherenceError::SwitcherMismatch {
+            declared: SwitchPolicy::Asid,
+            given: SwitchPolicy::VivtFlush
+        }
+    );
+    assert_eq!(
+        message(e),
+        "the engine was built for Asid switches and was given a VivtFlush switcher"
+    );
+    assert_eq!(m.engine.current(), a.id());
+    assert_eq!(*m.engine.counters(), counters);
+    assert_eq!(flushing.counters().switches, 0);
+    assert_eq!(m.sys.mem.current_space(), sim::SpaceId(a.id().0 as u16));
+}
+
+#[test]
+fn argument_errors_name_the_address_and_length_and_do_nothing() {
+    let mut m = Machine::new(CpuModel::arm926());
+    let mut space = m.space();
+    m.switch_to(&mut space);
+    let va = space
+        .mmap(&mut m.sys, MmapArgs::anonymous(2 * PAGE))
+        .unwrap();
+    user_store(&mut m, &mut space, va.as_u32(), 0x5a5a, Faults::Engine);
+    let counters = *m.engine.counters();
+    let resident: Vec<(VirtAddr, PhysAddr)> = space.resident().collect();
+
+    let odd = VirtAddr(va.as_u32() + 0x800);
+    let e = m
+        .engine
+        .munmap(&mut m.sys, &mut space, odd, PAGE)
+        .unwrap_err();
+    assert_eq!(
+        e,
+        CoherenceError::Unaligned {
+            addr: odd,
+            alignment: PAGE
+        }
+    );
+    assert_eq!(message(e), format!("{odd} is not aligned to 0x1000"));
+
+    let e = m
+        .engine
+        .flush_icache_range(&mut m.sys.mem, VirtAddr(0xffff_f000), 2 * PAGE)
+        .unwrap_err();
+    assert_eq!(
+        e,
+        CoherenceError::BadLength {
+            addr: VirtAddr(0xffff_f000),
+            len: 0x2000
+        }
+    );
+    assert_eq!(
+        message(e),
+        "length 0x2000 at 0xfffff000 is empty or passes 4 GiB"
+    );
+    let e = m
+        .engine
+        .flush_user_icache_range(&mut m.sys, &space, va, 0)
+        .unwrap_err();
+    assert_eq!(e, CoherenceError::BadLength { addr: va, len: 0 });
+    assert_eq!(
+        message(e),
+        format!("length 0x0 at {va} is empty or passes 4 GiB")
+    );
+
+    // A page that is not resident: the address space's error.
+    let hole = VirtAddr(va.as_u32() + PAGE);
+    for e in [
+        m.engine
+            .flush_cache_page(&mut m.sys, &space, hole)
+            .unwrap_err(),
+        m.engine
+            .flush_anon_page(&mut m.sys, &space, hole)
+            .unwrap_err(),
+    ] {
+        assert_eq!(e, CoherenceError::Space(SpaceError::NoMapping { va: hole }));
+        assert_eq!(message(e), format!("no mapping at {hole}"));
+    }
+
+    // A frame the engine does not know.
+    let foreign = PhysAddr(0x0010_0000);
+    let e = m.engine.flush_dcache_page(&mut m.sys, foreign).unwrap_err();
+    let CoherenceError::Frame(inner) = e else {
+        panic!("{e:?}");
+    };
+    assert!(matches!(inner, FrameError::OutOfRange { pa, .. } if pa == foreign));
+    assert_eq!(message(e), message(inner));
+
+    // Nothing was done for any of them but counting the flush_dcache_page
+    // call itself.
+    let mut expected = counters;
+    expected.flush_dcache_page += 1;
+    assert_eq!(*m.engine.counters(), expected);
+    assert_eq!(space.resident().collect::<Vec<_>>(), resident);
+    assert_eq!(violations(&mut m), []);
+}
+
+#[test]
+fn fork_into_the_parents_own_id_is_the_wrong_space() {
+    let mut m = Machine::new(CpuModel::arm1136_32k());
+    let mut parent = m.space();
+    m.switch_to(&mut parent);
+    let (_, table) = m.table().unwrap();
+    let counters = *m.engine.counters();
+    let id = parent.id();
+    let e = m
+        .engine
+        .fork(&mut m.sys, &mut parent, id, table)
+        .unwrap_err();
+    assert_eq!(
+        e,
+        CoherenceError::WrongSpace {
+            space: parent.id(),
+            expected: parent.id()
+        }
+    );
+    assert_eq!(
+        message(e),
+        format!("address space {} given where {} was expected", id.0, id.0)
+    );
+    assert_eq!(*m.engine.counters(), counters);
+}
+
+#[test]
+fn exit_of_the_running_space_hands_it_back_with_the_reason() {
+    let mut m = Machine::new(CpuModel::arm926());
+    let mut space = m.space();
+    m.switch_to(&mut space);
+    let va = space
+        .mmap(&mut m.sys, MmapArgs::anonymous(PAGE))
+        .unwrap()
+        .as_u32();
+    user_store(&mut m, &mut space, va, 0x600d, Faults::Engine);
+    let id = space.id();
+    let refused = m.engine.exit(&mut m.sys, space).unwrap_err();
+    assert_eq!(refused.error, CoherenceError::StillRunning { space: id });
+    assert_eq!(
+        message(&refused),
+        format!(
+            "address space {} still runs: switch away before it exits",
+            id.0
+        )
+    );
+    assert_eq!(message(&refused), message(refused.error));
+    // Untouched: its data is still there.
+    let mut space = *refused.space.unwrap();
+    assert_eq!(user_load(&mut m, &mut space, va, Faults::Engine), 0x600d);
+    assert_eq!(violations(&mut m), []);
+}
+
+#[test]
+fn kernel_windows_refuse_a_misaligned_or_too_high_base() {
+    let mut m = Machine::new(CpuModel::arm1136_64k());
+    let info = *m.sys.mem.info();
+    let span = info.colour_alignment() as u32;
+    assert_eq!(span, 0x4000);
+    let mut new_windows = |base: u32| {
+        KernelWindows::new(
+            &mut m.sys.mem,
+            &mut m.sys.table_frames,
+            &mut m.kernel,
+            VirtAddr(base),
+            &info,
+        )
+        .map(|w| w.colours())
+    };
+    let misaligned = new_windows(WINDOWS_TEST_BASE + PAGE).unwrap_err();
+    assert_eq!(
+        misaligned,
+        WindowError::Misaligned {
+            base: VirtAddr(WINDOWS_TEST_BASE + PAGE),
+            alignment: span
+        }
+    );
+    assert_eq!(
+        message(misaligned),
+        "kernel windows at 0xff001000 are not aligned to 0x4000"
+    );
+    // Four colours × two slots = eight pages from 0xffff_c000 pass 4 GiB.
+    let high = new_windows(0xffff_c000).unwrap_err();
+    assert_eq!(
+        high,
+        WindowError::OutOfRange {
+            base: VirtAddr(0xffff_c000)
+        }
+    );
+    assert_eq!(
+        message(high),
+        "kernel windows at 0xffffc000 pass the top of memory"
+    );
+    // Over the kernel's linear map (sections): the table's refusal.
+    let over_sections = new_windows(0x0010_0000).unwrap_err();
+    let table = TableError::WouldSplitSection {
+        va: VirtAddr(0x0010_0000),
+        section: VirtAddr(0x0010_0000),
+        size: PageSize::Section,
+    };
+    assert_eq!(over_sections, WindowError::Table(table));
+    assert_eq!(
+        message(over_sections),
+        format!("kernel window entry: {table}")
+    );
+    // A free, aligned base works.
+    assert_eq!(new_windows(WINDOWS_TEST_BASE), Ok(4));
+}
+
+/// A kernel address the machine's windows and linear map leave free.
+const WINDOWS_TEST_BASE: u32 = 0xff00_0000;
+
+#[test]
+fn wrapped_errors_keep_the_inner_message() {
+    // Errors no host scenario produces (a window busy while the engine is
+    // called, a kernel access the model refuses, a switch the switcher
+    // refuses) still say what the layer below said.
+    let busy = WindowError::Busy { colour: 2 };
+    assert_eq!(message(busy), "every window of colour 2 is in use");
+    assert_eq!(CoherenceError::from(busy), CoherenceError::Window(busy));
+    assert_eq!(message(CoherenceError::from(busy)), message(busy));
+    let access = AccessError {
+        va: VirtAddr(0xc000_1000),
+    };
+    assert_eq!(
+        message(CoherenceError::from(access)),
+        "kernel access to 0xc0001000 failed"
+    );
+    let switch = SwitchError::Table(TableError::NotMapped {
+        va: VirtAddr(0x4000),
+    });
+    assert_eq!(
+        message(CoherenceError::from(switch)),
+        "context switch: 0x00004000 is not mapped"
+    );
+    let table = TableError::OutOfFrames {
+        va: VirtAddr(0x0040_0000),
+    };
+    assert_eq!(message(CoherenceError::from(table)), message(table));
+}
+
+#[test]
+fn a_layout_over_the_kernel_windows_is_refused() {
+    let mut m = Machine::new(CpuModel::arm1136_32k());
+    let (_, table) = m.table().unwrap();
+    let colours = m.sys.mem.info().colours() as u32;
+    let layout = Layout {
+        min_addr: 0x0100_0000,
+        mmap_base: 0x2000_0000,
+        task_size: 0xfff0_0000,
+        colour_span: m.colour_span,
+        direction: Direction::TopDown,
+    };
+    let config = SpaceConfig {
+        layout,
+        stack_guard_gap: 0,
+    };
+    let e = m
+        .engine
+        .create_space(&m.sys, SpaceId(9), config, table)
+        .unwrap_err();
+    let expected = ConfigError::OverlapsKernel {
+        min_addr: 0x0100_0000,
+        task_size: 0xfff0_0000,
+        range: KernelRange::Windows,
+        start: crate::check::machine::WINDOWS,
+        end: u64::from(crate::check::machine::WINDOWS)
+            + u64::from(colours * windows::SLOTS_PER_COLOUR * PAGE),
+    };
+    assert_eq!(e, CoherenceError::Space(SpaceError::Config(expected)));
+    assert_eq!(
+        message(e),
+        format!("address-space configuration refused: {expected}")
+    );
+}
