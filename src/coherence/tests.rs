@@ -18,6 +18,7 @@ mod config;
 mod errors;
 mod random;
 mod review;
+mod shared_buffers;
 
 /// How user faults are resolved: through the engine, or (the twins) by the
 /// address space alone, with no maintenance.
