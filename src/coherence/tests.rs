@@ -16,6 +16,7 @@ use crate::sim::{self, CpuModel, MemType, SimError, ViolationKind};
 
 mod config;
 mod errors;
+mod pages;
 mod random;
 mod review;
 mod shared_buffers;
