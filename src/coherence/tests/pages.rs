@@ -492,3 +492,42 @@ fn a_private_write_to_a_file_page_not_yet_read_in_copies_the_file() {
         assert_eq!(violations(&mut m), [], "{name}");
     }
 }
+
+#[test]
+fn the_kernel_write_guards_name_their_frame_and_keep_the_users_data() {
+    for (name, model) in presets() {
+        let mut m = Machine::new(model);
+        let mut space = m.space();
+        m.switch_to(&mut space);
+        let (va, frame) = file_page_of_another_colour(&mut m, &mut space);
+        let kva = m.engine.kernel_va(frame);
+        user_load(&mut m, &mut space, va + 4, Faults::Engine);
+        user_store(&mut m, &mut space, va + 4, 0x0005_e700, Faults::Engine);
+        {
+            // write(): the guard's end (here its drop) makes it visible.
+            let mut write = m.engine.page_cache_write(&mut m.sys, frame).unwrap();
+            assert_eq!((write.pa(), write.va()), (frame, kva), "{name}");
+            write.mem().store(kva.as_u32() + 8, 4, 0x0000_f11e).unwrap();
+        }
+        assert_eq!(
+            user_load(&mut m, &mut space, va + 8, Faults::Engine),
+            0xf11e,
+            "{name}"
+        );
+        {
+            // read() of the page through a kmap.
+            let mut kmap = m.engine.kmap(&mut m.sys, frame, KmapAccess::Read).unwrap();
+            assert_eq!(kmap.pa(), frame, "{name}");
+            let at = kmap.va().as_u32();
+            assert_eq!(kmap.mem().load(at + 4, 4).unwrap(), 0x0005_e700, "{name}");
+            assert_eq!(kmap.mem().load(at + 8, 4).unwrap(), 0xf11e, "{name}");
+            kmap.finish().unwrap();
+        }
+        assert_eq!(
+            user_load(&mut m, &mut space, va + 4, Faults::Engine),
+            0x0005_e700,
+            "{name}: the user's write was not lost"
+        );
+        assert_eq!(violations(&mut m), [], "{name}");
+    }
+}

@@ -649,3 +649,33 @@ fn the_frame_database_debug_counts_mapped_frames() {
         format!("FrameDb {{ first: {USER_FRAMES:?}, frames: {FRAMES}, mapped: 3 }}")
     );
 }
+
+#[test]
+fn the_reverse_map_refuses_to_change_a_mapping_it_does_not_have() {
+    let (mut sys, mut space) = setup(Arch::Armv6, 1);
+    let a = space.mmap(&mut sys, MmapArgs::anonymous(PAGE)).unwrap();
+    space.fault(&mut sys, a, FaultAccess::Write).unwrap();
+    let pa = space.resident_at(a).unwrap();
+    let mappings = sys.frames.mappings(pa).unwrap().to_vec();
+    for (other, va) in [(SpaceId(7), a), (space.id(), VirtAddr(a.as_u32() + PAGE))] {
+        let e = sys.frames.set_writable(pa, other, va, false).unwrap_err();
+        assert_eq!(
+            e,
+            FrameError::NotMapped {
+                pa,
+                space: other,
+                va
+            }
+        );
+        assert_eq!(
+            format!("{e}"),
+            format!(
+                "frame {pa} is not mapped at {va} in address space {}",
+                other.0
+            )
+        );
+    }
+    assert_eq!(sys.frames.mappings(pa).unwrap(), mappings);
+    assert!(mappings[0].writable);
+    check(&mut sys, &space).unwrap();
+}
