@@ -20,4 +20,4 @@ mod range;
 pub use id::{CacheGeometry, CacheKind, CacheType, CpuPart, CtrError, MainId, PAGE_SIZE};
 pub use info::{CacheInfo, InfoError};
 pub use maintenance::{CacheMaintenance, MaintenanceError, RangeOutcome};
-pub use range::{Lines, RangePlan};
+pub use range::{Lines, PlanError, RangePlan};

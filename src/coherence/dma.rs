@@ -859,7 +859,8 @@ impl Dma {
             RangeOutcome::Block => c.block_ops += 1,
             RangeOutcome::Lines(_) => {}
         }
-        let RangePlan::Lines(lines) = plan else {
+        // `line_bytes` is a power of two, so the plan is never an error.
+        let Ok(RangePlan::Lines(lines)) = plan else {
             return;
         };
         let n = lines.len() as u64;
