@@ -25,12 +25,14 @@ pub const MAX_OPS: usize = 128;
 const PAGE: u64 = 4096;
 const TOP: u64 = 1 << 32;
 
-/// An address: mostly a page of the first 256 MiB, so operations meet,
-/// sometimes anything.
+/// An address: mostly a page of the first 256 MiB, so operations meet;
+/// a few bytes off a page, where off-by-one errors live; or anything.
 #[derive(Clone, Copy, Debug, Arbitrary)]
 pub enum Addr {
     /// Page `n`.
     Page(u16),
+    /// Page `n`, moved by a few bytes either way.
+    Near(u16, i8),
     /// Anything.
     Raw(u32),
 }
@@ -39,16 +41,20 @@ impl Addr {
     fn value(self) -> u64 {
         match self {
             Addr::Page(n) => u64::from(n) * PAGE,
+            Addr::Near(n, d) => (u64::from(n) * PAGE).saturating_add_signed(i64::from(d)),
             Addr::Raw(a) => u64::from(a),
         }
     }
 }
 
-/// A length: mostly whole pages, sometimes anything (past 4 GiB too).
+/// A length: mostly whole pages, a few bytes off, or anything (past 4 GiB
+/// too).
 #[derive(Clone, Copy, Debug, Arbitrary)]
 pub enum Len {
     /// `n` pages.
     Pages(u8),
+    /// `n` pages, a few bytes more or less.
+    Near(u8, i8),
     /// Anything.
     Raw(u64),
 }
@@ -57,6 +63,7 @@ impl Len {
     fn value(self) -> u64 {
         match self {
             Len::Pages(n) => u64::from(n) * PAGE,
+            Len::Near(n, d) => (u64::from(n) * PAGE).saturating_add_signed(i64::from(d)),
             Len::Raw(n) => n,
         }
     }

@@ -84,6 +84,25 @@ impl Addr {
     }
 }
 
+/// A key range: mostly a few values, so that eight keys exhaust it and
+/// rollovers happen; sometimes any bounds.
+#[derive(Clone, Copy, Debug, Arbitrary)]
+pub enum KeyRange {
+    /// `first ..= first + span % 10`.
+    Small(u8, u8),
+    /// `first ..= last`.
+    Raw(u8, u8),
+}
+
+impl KeyRange {
+    fn bounds(self) -> (u8, u8) {
+        match self {
+            KeyRange::Small(first, span) => (first, first.saturating_add(span % 10)),
+            KeyRange::Raw(first, last) => (first, last),
+        }
+    }
+}
+
 /// One operation.
 #[derive(Clone, Copy, Debug, Arbitrary)]
 pub enum Op {
@@ -132,8 +151,8 @@ pub struct Input {
     pub armv6: bool,
     /// Table frames available (modulo 64).
     pub frames: u8,
-    /// Key range: FCSE PIDs (else ASIDs), first, last.
-    pub keys: (bool, u8, u8),
+    /// Key range: FCSE PIDs (else ASIDs), and the range.
+    pub keys: (bool, KeyRange),
     /// The operations (the first [`MAX_OPS`]).
     pub ops: Vec<Op>,
 }
@@ -584,7 +603,8 @@ struct Keys {
 }
 
 impl Keys {
-    fn new((fcse, first, last): (bool, u8, u8)) -> Result<Option<Keys>, Failure> {
+    fn new((fcse, range): (bool, KeyRange)) -> Result<Option<Keys>, Failure> {
+        let (first, last) = range.bounds();
         let max = if fcse { 127 } else { 255 };
         let got = if fcse {
             KeyAllocator::fcse_pids(first, last)
