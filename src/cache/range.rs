@@ -17,7 +17,8 @@ pub enum RangePlan {
     Nothing,
     /// One operation per line.
     Lines(Lines),
-    /// The range covers at least the threshold: use the whole-cache operation.
+    /// The range covers at least the threshold (or more lines than a
+    /// `usize` counts): use the whole-cache operation.
     WholeCache,
 }
 
@@ -66,11 +67,17 @@ impl RangePlan {
             first_partial: !range.start().is_aligned(line_bytes),
             last_partial: !VirtAddr(last.as_u32().wrapping_add(1)).is_aligned(line_bytes),
         };
-        Ok(if lines.covered_bytes() >= whole_cache_threshold {
-            RangePlan::WholeCache
-        } else {
-            RangePlan::Lines(lines)
-        })
+        // `Lines` is an ExactSizeIterator: a count past usize (1-byte lines
+        // over all 4 GiB on a 32-bit target) could not be told, and the
+        // whole-cache operation is correct for any range.
+        let countable = usize::try_from(lines.covered_bytes() / u64::from(line_bytes)).is_ok();
+        Ok(
+            if lines.covered_bytes() >= whole_cache_threshold || !countable {
+                RangePlan::WholeCache
+            } else {
+                RangePlan::Lines(lines)
+            },
+        )
     }
 }
 
@@ -238,5 +245,21 @@ mod tests {
             u64::MAX,
         ));
         assert_eq!((l.len(), l.first_line()), (1, VirtAddr(0x8000_0000)));
+    }
+
+    /// `Lines` counts in usize: 2^32 one-byte lines are counted on a 64-bit
+    /// host; a 32-bit target, where the count would wrap, gets the
+    /// whole-cache operation.
+    #[test]
+    fn more_lines_than_a_usize_counts_are_one_whole_cache_operation() {
+        let plan = RangePlan::new(range(0, 1 << 32), 1, u64::MAX).unwrap();
+        match plan {
+            RangePlan::Lines(l) => {
+                assert!(usize::BITS > 32);
+                assert_eq!(l.len() as u64, 1 << 32);
+            }
+            RangePlan::WholeCache => assert_eq!(usize::BITS, 32),
+            RangePlan::Nothing => panic!("nothing planned"),
+        }
     }
 }
