@@ -72,12 +72,16 @@ impl Len {
 /// The placement parameters, mostly sensible.
 #[derive(Clone, Copy, Debug, Arbitrary)]
 pub struct LayoutArg {
-    min_addr: Addr,
-    mmap_base: Addr,
-    task_size: Addr,
+    /// `Layout::min_addr`.
+    pub min_addr: Addr,
+    /// `Layout::mmap_base`.
+    pub mmap_base: Addr,
+    /// `Layout::task_size`.
+    pub task_size: Addr,
     /// `PAGE << (n % 6)` for `Ok`, anything for `Err`.
-    colour_span: Result<u8, u32>,
-    bottom_up: bool,
+    pub colour_span: Result<u8, u32>,
+    /// Bottom-up rather than top-down.
+    pub bottom_up: bool,
 }
 
 impl LayoutArg {
@@ -102,12 +106,16 @@ impl LayoutArg {
 /// A request, mostly sensible.
 #[derive(Clone, Copy, Debug, Arbitrary)]
 pub struct RequestArg {
-    hint: Option<Addr>,
-    len: Len,
-    fixed: bool,
-    shared: bool,
+    /// `MapRequest::hint`.
+    pub hint: Option<Addr>,
+    /// `MapRequest::len`.
+    pub len: Len,
+    /// `MAP_FIXED`.
+    pub fixed: bool,
+    /// `MAP_SHARED`.
+    pub shared: bool,
     /// Page `n`'s offset for `Ok`, any byte offset for `Err`.
-    file_offset: Option<Result<u16, u64>>,
+    pub file_offset: Option<Result<u16, u64>>,
 }
 
 impl RequestArg {
