@@ -252,13 +252,14 @@ mod tests {
     /// whole-cache operation.
     #[test]
     fn more_lines_than_a_usize_counts_are_one_whole_cache_operation() {
+        let countable = usize::try_from(1u64 << 32).is_ok();
         let plan = RangePlan::new(range(0, 1 << 32), 1, u64::MAX).unwrap();
         match plan {
             RangePlan::Lines(l) => {
-                assert!(usize::BITS > 32);
+                assert!(countable);
                 assert_eq!(l.len() as u64, 1 << 32);
             }
-            RangePlan::WholeCache => assert_eq!(usize::BITS, 32),
+            RangePlan::WholeCache => assert!(!countable),
             RangePlan::Nothing => panic!("nothing planned"),
         }
     }
