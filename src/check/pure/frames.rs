@@ -22,7 +22,7 @@ use crate::mm::object::{ObjectError, ObjectId, ObjectKind, ObjectMapping, Object
 pub const MAX_OPS: usize = 128;
 /// At most this many frames are managed (the model is checked in full
 /// after every operation).
-const MAX_FRAMES: u32 = 256;
+pub const MAX_FRAMES: u32 = 256;
 
 /// A physical address: a frame of the range (by index, modulo), or
 /// anything (misaligned, outside).
