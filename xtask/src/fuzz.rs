@@ -239,7 +239,9 @@ pub fn fuzz(options: &Options) -> Result<Vec<Report>, String> {
             } else {
                 vec![None]
             };
-            presets.into_iter().map(move |preset| Run { target, preset })
+            presets
+                .into_iter()
+                .map(move |preset| Run { target, preset })
         })
         .collect();
     let mut reports = Vec::new();
