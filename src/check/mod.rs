@@ -16,6 +16,9 @@
 //!   ([`random_op`]).
 //! - [`mod@reference`]: the content reference, from the operations' semantics
 //!   alone.
+//! - `pure` (feature `arbitrary`): property checks of the pure layer
+//!   (addresses, cache identification, `mm` structures, descriptors,
+//!   tables and keys) for the `pure_*` fuzz targets.
 //! - [`world`]: processes, files, the shared buffer, the DMA area, and the
 //!   interpreter ([`World::apply`]), which fails with a [`Failure`].
 //!
@@ -51,6 +54,8 @@ pub mod exhaustive;
 pub mod fuzz;
 pub mod machine;
 pub mod op;
+#[cfg(feature = "arbitrary")]
+pub mod pure;
 pub mod reference;
 pub mod world;
 

@@ -73,10 +73,21 @@ pub struct ObjectMapping {
 
 impl ObjectMapping {
     /// The address at which this window shows object page `page`, if it
-    /// shows it.
+    /// shows it. (A window built by hand may run past 4 GiB: the pages it
+    /// would show there have no address.)
     pub fn address_of(&self, page: u32) -> Option<VirtAddr> {
         let i = page.checked_sub(self.first_page)?;
-        (i < self.pages).then(|| VirtAddr(self.start.as_u32() + i * FRAME_SIZE))
+        if i >= self.pages {
+            return None;
+        }
+        let offset = i.checked_mul(FRAME_SIZE)?;
+        self.start.as_u32().checked_add(offset).map(VirtAddr)
+    }
+
+    /// True if the window starts on a page and ends by 4 GiB.
+    pub fn is_valid(&self) -> bool {
+        let end = u64::from(self.start.as_u32()) + u64::from(self.pages) * u64::from(FRAME_SIZE);
+        self.start.is_aligned(FRAME_SIZE) && end <= 1 << 32
     }
 }
 
@@ -121,6 +132,13 @@ pub enum ObjectError {
         /// How many windows remain.
         mappers: usize,
     },
+    /// A window that does not start on a page or runs past 4 GiB.
+    BadWindow {
+        /// The object.
+        id: ObjectId,
+        /// The window given.
+        mapping: ObjectMapping,
+    },
     /// The heap could not hold the bookkeeping.
     MetadataAllocFailed,
 }
@@ -141,6 +159,11 @@ impl fmt::Display for ObjectError {
             ObjectError::StillMapped { id, mappers } => {
                 write!(f, "{id} is still mapped by {mappers} VMA(s)")
             }
+            ObjectError::BadWindow { id, mapping } => write!(
+                f,
+                "a window of {} pages at {} onto {id} does not start on a page or runs past 4 GiB",
+                mapping.pages, mapping.start
+            ),
             ObjectError::MetadataAllocFailed => {
                 f.write_str("could not allocate memory-object bookkeeping")
             }
@@ -273,9 +296,13 @@ impl Objects {
         Ok(())
     }
 
-    /// Records a window onto the object.
+    /// Records a window onto the object; refuses one that does not start
+    /// on a page or runs past 4 GiB ([`ObjectError::BadWindow`]).
     pub fn add_mapper(&mut self, id: ObjectId, mapping: ObjectMapping) -> Result<(), ObjectError> {
         let object = self.get_mut(id)?;
+        if !mapping.is_valid() {
+            return Err(ObjectError::BadWindow { id, mapping });
+        }
         object
             .mappers
             .try_reserve(1)
@@ -316,5 +343,50 @@ impl Objects {
         };
         self.free_slots.push(id.0);
         Ok(object.pages.into_values().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(start: u32, pages: u32) -> ObjectMapping {
+        ObjectMapping {
+            space: SpaceId(1),
+            start: VirtAddr(start),
+            first_page: 0,
+            pages,
+        }
+    }
+
+    /// `start + i × 4 KiB` overflowed for a window running past 4 GiB.
+    #[test]
+    fn a_window_past_4_gib_shows_no_address_there() {
+        let w = window(0xffff_f000, 2);
+        assert_eq!(w.address_of(0), Some(VirtAddr(0xffff_f000)));
+        assert_eq!(w.address_of(1), None);
+        assert_eq!(window(0, u32::MAX).address_of(0x10_0000), None);
+    }
+
+    #[test]
+    fn windows_past_4_gib_or_off_a_page_are_refused() {
+        let mut objects = Objects::new();
+        let id = objects.create(ObjectKind::File, 4).unwrap();
+        for bad in [
+            window(0xffff_f000, 2),
+            window(0x1800, 1),
+            window(0x1000, u32::MAX),
+        ] {
+            assert_eq!(
+                objects.add_mapper(id, bad),
+                Err(ObjectError::BadWindow { id, mapping: bad })
+            );
+        }
+        assert!(objects.get(id).unwrap().mappers().is_empty());
+        objects.add_mapper(id, window(0xffff_f000, 1)).unwrap();
+        assert_eq!(
+            objects.get(id).unwrap().addresses_of(0).collect::<Vec<_>>(),
+            [(SpaceId(1), VirtAddr(0xffff_f000))]
+        );
     }
 }

@@ -41,6 +41,8 @@ const COARSE_BYTES: u32 = 1024;
 const FRAME_BYTES: u32 = 4096;
 const SECTION_BYTES: u32 = 1 << 20;
 const WINDOW_ENTRIES: u32 = FCSE_WINDOW_BYTES / SECTION_BYTES;
+/// The largest FCSE PID (a 7-bit field): its window ends at 0xFFFF_FFFF.
+const MAX_FCSE_PID: u8 = 127;
 
 /// How the kernel reads and writes table frames: through its own (cached)
 /// mapping of them. Implemented by the embedding kernel (on target), by the
@@ -87,13 +89,21 @@ pub fn vivt_aliases(a: (&PageTable, VirtAddr), b: (&PageTable, VirtAddr)) -> boo
 /// does: one L1 word, and for a coarse table one L2 word, each fetched with
 /// `read` (the kernel reads through its cache, the `sim`
 /// model's walker and a QEMU plugin read memory). `va` is the modified
-/// virtual address (FCSE already applied).
+/// virtual address (FCSE already applied). `l1` must be 16 KiB aligned,
+/// as TTBR0's base field is ([`TableError::MisalignedTable`]).
 pub fn walk(
     read: &mut dyn FnMut(PhysAddr) -> Result<u32, TableError>,
     l1: PhysAddr,
     arch: Arch,
     va: VirtAddr,
 ) -> Result<Translation, TableError> {
+    // Aligned, the table ends by 0xFFFF_FFFF: the entry address cannot wrap.
+    if !l1.is_aligned(L1_BYTES) {
+        return Err(TableError::MisalignedTable {
+            table: l1,
+            alignment: L1_BYTES,
+        });
+    }
     let raw = read(PhysAddr(l1.0 + (va.0 >> 20) * 4))?;
     let (translation_base, size, attrs) = match L1Descriptor::decode(raw, arch)? {
         L1Descriptor::Fault => return Err(TableError::NotMapped { va }),
@@ -283,6 +293,13 @@ pub enum TableError {
         /// The physical address.
         pa: PhysAddr,
     },
+    /// An FCSE PID outside 1..=127: PID 0 is the canonical window itself,
+    /// and 128 and up would put the window past the 4 GiB the L1 table
+    /// covers (a PID is 7 bits).
+    PidOutOfRange {
+        /// The PID given.
+        pid: u8,
+    },
     /// A descriptor could not be encoded or decoded.
     Descriptor(DescriptorError),
     /// A TLB or cache operation the change needs is missing on this CPU.
@@ -338,6 +355,9 @@ impl fmt::Display for TableError {
                 write!(f, "FCSE PID {pid}'s window is in use at {va}")
             }
             TableError::Memory { pa } => write!(f, "table memory at {pa} is not accessible"),
+            TableError::PidOutOfRange { pid } => {
+                write!(f, "FCSE PID {pid} is outside 1..={MAX_FCSE_PID}")
+            }
             TableError::Descriptor(e) => write!(f, "{e}"),
             TableError::Maintenance(e) => write!(f, "{e}"),
         }
@@ -931,6 +951,11 @@ impl PageTable {
     ) -> Result<(), TableError> {
         if self.fcse_window == pid {
             return Ok(());
+        }
+        // Checked here, so every window kept in `fcse_window` lies inside
+        // the table and `modified_va` cannot overflow.
+        if let Some(bad) = pid.filter(|&p| p == 0 || p > MAX_FCSE_PID) {
+            return Err(TableError::PidOutOfRange { pid: bad });
         }
         if let Some(new) = pid {
             let first = u32::from(new) * WINDOW_ENTRIES;
