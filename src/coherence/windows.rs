@@ -138,9 +138,23 @@ impl KernelWindows {
             return Err(WindowError::OutOfRange { base });
         }
         let mut slots = Vec::new();
+        slots
+            .try_reserve_exact(count as usize)
+            .map_err(|_| TableError::MetadataAllocFailed)?;
         for i in 0..count {
             let va = VirtAddr(base.as_u32() + i * PAGE);
-            slots.push(kernel.reserve_page_slot(mem, frames, va)?);
+            match kernel.reserve_page_slot(mem, frames, va) {
+                Ok(slot) => slots.push(slot),
+                Err(e) => {
+                    // A refused call leaves the kernel's table as it was:
+                    // the slots taken so far are given back (empty, never
+                    // mapped, so giving them back cannot fail).
+                    for slot in slots {
+                        let _ = kernel.unreserve_page_slot(mem, slot);
+                    }
+                    return Err(e.into());
+                }
+            }
         }
         Ok(KernelWindows {
             colours,
