@@ -67,6 +67,7 @@ mod fault;
 mod lifecycle;
 mod page_cache;
 pub mod shared;
+mod uncached;
 mod windows;
 
 pub use lifecycle::ExitRefused;
@@ -258,6 +259,11 @@ pub enum CoherenceError {
         /// The space.
         space: SpaceId,
     },
+    /// A copy-on-write copy was asked to copy a frame onto itself.
+    CopyOntoItself {
+        /// The frame given as both source and destination.
+        pa: PhysAddr,
+    },
 }
 
 impl fmt::Display for CoherenceError {
@@ -284,6 +290,10 @@ impl fmt::Display for CoherenceError {
                 f,
                 "address space {} still runs: switch away before it exits",
                 space.0
+            ),
+            CoherenceError::CopyOntoItself { pa } => write!(
+                f,
+                "copy-on-write from frame {pa} onto itself: the copy needs a new frame"
             ),
         }
     }

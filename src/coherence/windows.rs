@@ -229,6 +229,9 @@ pub struct Kmap<'a, P: Policy, M: TableMemory> {
     /// Lines other than the ones written that someone will read from
     /// memory: clean after a write.
     others_read_memory: bool,
+    /// Some mapping reaches the frame uncached: no line of the kernel's
+    /// may outlive the access (see `uncached`).
+    mapped_uncached: bool,
     executable: bool,
     done: bool,
 }
@@ -260,9 +263,13 @@ impl<P: Policy> Engine<P> {
             }
             _ => kva,
         };
+        let mapped_uncached = self.mapped_uncached(&sys.frames, pa)?;
         let through = self.map_for_user(&mut sys.mem, pa, target)?;
         self.counters.coverage.kmap(&through);
-        let mut others_read_memory = false;
+        if mapped_uncached {
+            self.before_cached_access(&mut sys.mem, through.va());
+        }
+        let mut others_read_memory = mapped_uncached;
         if self.policy.flushes_everything() {
             self.whole_dcache(&mut sys.mem);
             others_read_memory = true;
@@ -281,7 +288,7 @@ impl<P: Policy> Engine<P> {
                 self.unmap_through(&mut sys.mem, through)?;
                 return Err(e);
             }
-            others_read_memory = users
+            others_read_memory |= users
                 .iter()
                 .any(|&(_, va)| self.separate_lines(va, through.va()));
             if self.separate_lines(kva, through.va()) || self.info.kind == CacheKind::Vivt {
@@ -311,6 +318,7 @@ impl<P: Policy> Engine<P> {
             through,
             access,
             others_read_memory,
+            mapped_uncached,
             executable,
             done: false,
         })
@@ -372,6 +380,9 @@ impl<P: Policy, M: TableMemory> Kmap<'_, P, M> {
             // Clean copies read by the kernel go stale with the users'
             // next write.
             cpu.clean_invalidate_dcache_range(range);
+        }
+        if self.mapped_uncached {
+            engine.after_cached_access(self.mem, self.through.va());
         }
         engine.unmap_through(self.mem, self.through)
     }
