@@ -107,6 +107,13 @@ pub enum ObjectError {
         /// The frame it has.
         pa: PhysAddr,
     },
+    /// The page has no frame (it is not resident).
+    PageAbsent {
+        /// The object.
+        id: ObjectId,
+        /// The page.
+        page: u32,
+    },
     /// The mapper list has no such window.
     NoSuchMapping {
         /// The object.
@@ -134,6 +141,9 @@ impl fmt::Display for ObjectError {
             }
             ObjectError::PagePresent { id, page, pa } => {
                 write!(f, "page {page} of {id} already has frame {pa}")
+            }
+            ObjectError::PageAbsent { id, page } => {
+                write!(f, "page {page} of {id} is not resident")
             }
             ObjectError::NoSuchMapping { id, mapping } => {
                 write!(f, "{id} has no window {mapping:?}")
@@ -271,6 +281,19 @@ impl Objects {
         }
         object.pages.insert(page, pa);
         Ok(())
+    }
+
+    /// Takes page `page` out of the object (a fault that added it failed
+    /// before anything filled it); returns its frame, which the caller
+    /// frees.
+    pub fn remove_page(&mut self, id: ObjectId, page: u32) -> Result<PhysAddr, ObjectError> {
+        let object = self.get_mut(id)?;
+        let size = object.size;
+        object.pages.remove(&page).ok_or(if page < size {
+            ObjectError::PageAbsent { id, page }
+        } else {
+            ObjectError::PageOutOfRange { id, page, size }
+        })
     }
 
     /// Records a window onto the object.

@@ -120,6 +120,55 @@ fn free_frames(m: &Machine) -> u32 {
         .sum()
 }
 
+/// Finding 4: a fault whose page-table frame cannot be had gives its data
+/// frames back (anonymous zero-fill, and the private-file write copy with
+/// the page-cache page it read), and leaves no unfilled page in the file.
+#[test]
+fn a_fault_that_cannot_map_gives_its_frames_back() {
+    for (name, model) in presets() {
+        let mut m = Machine::new(model);
+        let mut space = m.space();
+        m.switch_to(&mut space);
+        let file = m.file(1);
+        let anon = m
+            .engine
+            .mmap(&mut m.sys, &mut space, MmapArgs::anonymous(PAGE))
+            .unwrap();
+        let private_file = MmapArgs {
+            shared: false,
+            ..MmapArgs::shared_object(file, 0, PAGE)
+        };
+        let filed = m.engine.mmap(&mut m.sys, &mut space, private_file).unwrap();
+        // No frame left for a second-level table.
+        let pool = core::mem::take(&mut m.sys.table_frames.0);
+        let free = free_frames(&m);
+        for va in [anon, filed] {
+            for _ in 0..3 {
+                let r = m
+                    .engine
+                    .fault(&mut m.sys, &mut space, va, FaultAccess::Write);
+                assert!(
+                    matches!(
+                        r,
+                        Err(CoherenceError::Space(SpaceError::Table(
+                            crate::mmu::TableError::OutOfFrames { .. }
+                        )))
+                    ),
+                    "{name}: {r:?}"
+                );
+                assert_eq!(free_frames(&m), free, "{name}: {va} leaked a frame");
+            }
+        }
+        assert_eq!(m.sys.objects.get(file).unwrap().page(0), None, "{name}");
+        m.sys.table_frames.0 = pool;
+        user_store(&mut m, &mut space, filed.as_u32(), 7, Faults::Engine);
+        assert_eq!(
+            user_load(&mut m, &mut space, anon.as_u32(), Faults::Engine),
+            0
+        );
+    }
+}
+
 /// Finding 5: an uncached buffer placed on the engine's kernel windows is
 /// refused (the next window use would unmap it).
 #[test]

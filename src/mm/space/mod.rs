@@ -868,8 +868,10 @@ impl AddressSpace {
             }
             if self.needs_copy(sys, &vma, page_va, pa)? {
                 let to = sys.allocate_for(page_va / PAGE)?;
-                self.unmap_page(sys, page_va)?;
-                self.map_page(sys, &vma, page_va, to)?;
+                if let Err(e) = self.replace_page(sys, &vma, page_va, to) {
+                    sys.release_frame(to)?;
+                    return Err(e);
+                }
                 return Ok(FaultOutcome::CopyOnWrite {
                     from: pa,
                     to,
@@ -880,9 +882,16 @@ impl AddressSpace {
             return Ok(FaultOutcome::Reused { pa });
         }
 
+        // From here a failure gives back every frame this fault took (a
+        // retried fault would otherwise leak one per try) and takes a page
+        // it added to an object out again: nothing filled it, and a later
+        // fault finding it resident would map it unfilled.
         let Some((id, page)) = object_page else {
             let pa = sys.allocate_for(page_va / PAGE)?;
-            self.map_page(sys, &vma, page_va, pa)?;
+            if let Err(e) = self.map_page(sys, &vma, page_va, pa) {
+                sys.release_frame(pa)?;
+                return Err(e);
+            }
             return Ok(FaultOutcome::ZeroFill { pa });
         };
         let (pa, fresh) = match sys.objects.get(id)?.page(page) {
@@ -890,24 +899,44 @@ impl AddressSpace {
             None => {
                 let pa = sys.allocate_for(page)?;
                 if let Err(e) = sys.objects.insert_page(id, page, pa) {
-                    sys.allocator.free(pa)?;
+                    sys.release_frame(pa)?;
                     return Err(e.into());
                 }
                 (pa, true)
             }
         };
+        let undo_fresh = |sys: &mut MemorySystem<M, F>| -> Result<(), SpaceError> {
+            if fresh {
+                sys.objects.remove_page(id, page)?;
+                sys.release_frame(pa)?;
+            }
+            Ok(())
+        };
         if write && !vma.shared {
             // A private write to a file page copies it straight away: the
             // page cache's frame is never writable through a private mapping.
-            let to = sys.allocate_for(page_va / PAGE)?;
-            self.map_page(sys, &vma, page_va, to)?;
+            let to = match sys.allocate_for(page_va / PAGE) {
+                Ok(to) => to,
+                Err(e) => {
+                    undo_fresh(sys)?;
+                    return Err(e.into());
+                }
+            };
+            if let Err(e) = self.map_page(sys, &vma, page_va, to) {
+                sys.release_frame(to)?;
+                undo_fresh(sys)?;
+                return Err(e);
+            }
             return Ok(FaultOutcome::CopyOnWrite {
                 from: pa,
                 to,
                 from_fresh: fresh,
             });
         }
-        self.map_page(sys, &vma, page_va, pa)?;
+        if let Err(e) = self.map_page(sys, &vma, page_va, pa) {
+            undo_fresh(sys)?;
+            return Err(e);
+        }
         Ok(FaultOutcome::ObjectPage { pa, fresh })
     }
 
@@ -1181,6 +1210,42 @@ impl AddressSpace {
             return Err(e.into());
         }
         self.resident.insert(va, pa);
+        Ok(())
+    }
+
+    /// Puts frame `to` (fresh, unmapped) in place of the page resident at
+    /// `va` (copy-on-write). What can fail is done before the old page
+    /// goes: `to`'s reverse-map entry is recorded first, and the new entry
+    /// lands in the coarse table the old one used, so no table frame is
+    /// needed. On an error nothing has changed but that memory access.
+    fn replace_page<M: TableMemory, F: TableFrames>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        vma: &Vma,
+        va: u32,
+        to: PhysAddr,
+    ) -> Result<(), SpaceError> {
+        let (attrs, writable) = self.attributes_for(sys, vma, va, to, false)?;
+        sys.frames.add_mapping(
+            to,
+            Mapping {
+                space: self.id,
+                va: VirtAddr(va),
+                writable,
+                shared: vma.shared,
+                kind: MappingKind::User,
+            },
+        )?;
+        let installed = self.unmap_page(sys, va).and_then(|()| {
+            Ok(self
+                .table
+                .map_page(&mut sys.mem, &mut sys.table_frames, VirtAddr(va), to, attrs)?)
+        });
+        if let Err(e) = installed {
+            sys.frames.remove_mapping(to, self.id, VirtAddr(va))?;
+            return Err(e);
+        }
+        self.resident.insert(va, to);
         Ok(())
     }
 
