@@ -6,6 +6,7 @@
 extern crate std;
 
 use super::*;
+use crate::mm::space::Backing;
 
 const BUFFER_KVA: u32 = 0xfe00_0000;
 
@@ -110,6 +111,40 @@ fn twin_copy_on_write_of_an_uncached_buffer_through_the_linear_map_is_caught() {
             seen != 0x1111 && bad.contains(&ViolationKind::StaleRead),
             "{name}: {seen:#x} {bad:?}"
         );
+    }
+}
+
+/// Finding 2: `MAP_FIXED` over the only mapping of a shared anonymous
+/// object, mapping that same object again. Linux holds a reference on the
+/// file for the call; the object must outlive the unmap, and its data too.
+#[test]
+fn map_fixed_over_the_only_mapping_of_its_source_keeps_the_source() {
+    for (name, model) in presets() {
+        let mut m = Machine::new(model);
+        let mut space = m.space();
+        m.switch_to(&mut space);
+        let args = MmapArgs {
+            shared: true,
+            ..MmapArgs::anonymous(PAGE)
+        };
+        let va = m.engine.mmap(&mut m.sys, &mut space, args).unwrap();
+        user_store(&mut m, &mut space, va.as_u32() + 8, 0x5151, Faults::Engine);
+        let Backing::Object { id, .. } = space.find_vma(va).unwrap().backing() else {
+            panic!("{name}: a shared anonymous mapping has an object");
+        };
+        let again = MmapArgs {
+            addr: Some(va),
+            fixed: true,
+            ..MmapArgs::shared_object(id, 0, PAGE)
+        };
+        let result = m.engine.mmap(&mut m.sys, &mut space, again);
+        assert_eq!(result, Ok(va), "{name}");
+        assert_eq!(
+            user_load(&mut m, &mut space, va.as_u32() + 8, Faults::Engine),
+            0x5151,
+            "{name}"
+        );
+        assert_eq!(violations(&mut m), [], "{name}");
     }
 }
 

@@ -657,8 +657,16 @@ impl AddressSpace {
     // ---- mmap ---------------------------------------------------------------
 
     /// Maps `args`; returns the address chosen. A fixed mapping replaces
-    /// whatever it overlaps (after the checks, so a refused one changes
-    /// nothing).
+    /// whatever it overlaps.
+    ///
+    /// Checked, then reserved, then committed, so a refused call changes
+    /// nothing: the source object must exist and the placement and offset
+    /// be valid before anything is unmapped, a shared anonymous mapping's
+    /// object is created before, and objects the unmap leaves without a
+    /// mapping are destroyed only once the new mapping is in — the source
+    /// itself may be one of them (a fixed mapping over the only window
+    /// onto it), which Linux keeps alive by the reference `mmap` holds on
+    /// its file.
     pub fn mmap<M: TableMemory, F: TableFrames>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
@@ -689,9 +697,6 @@ impl AddressSpace {
             });
         }
         let start = start.as_u32();
-        if args.fixed {
-            self.unmap_range(sys, start, start + len)?;
-        }
         let backing = match args.source {
             MapSource::Object { id, .. } => Backing::Object {
                 id,
@@ -705,17 +710,35 @@ impl AddressSpace {
             },
             MapSource::Anonymous => Backing::Anonymous,
         };
-        self.insert_vma(
-            sys,
-            Vma {
-                start,
-                end: start + len,
-                prot: args.prot,
-                shared: args.shared,
-                backing,
-                stack: args.stack,
-            },
-        )?;
+        let created = match (args.source, backing) {
+            (MapSource::Anonymous, Backing::Object { id, .. }) => Some(id),
+            _ => None,
+        };
+        // Objects the unmap leaves unmapped, destroyed at the end.
+        let mut orphans = Vec::new();
+        let mut result = Ok(());
+        if args.fixed {
+            result = self.unmap_range_keeping_objects(sys, start, start + len, &mut orphans);
+        }
+        if result.is_ok() {
+            result = self.insert_vma(
+                sys,
+                Vma {
+                    start,
+                    end: start + len,
+                    prot: args.prot,
+                    shared: args.shared,
+                    backing,
+                    stack: args.stack,
+                },
+            );
+        }
+        if result.is_err() {
+            // Only an allocation can fail once the checks passed.
+            orphans.extend(created);
+        }
+        let reaped = self.destroy_orphans(sys, &orphans);
+        result.and(reaped)?;
         Ok(VirtAddr(start))
     }
 
@@ -1383,6 +1406,47 @@ impl AddressSpace {
         start: u32,
         end: u32,
     ) -> Result<(), SpaceError> {
+        let mut orphans = Vec::new();
+        let result = self.unmap_range_keeping_objects(sys, start, end, &mut orphans);
+        let reaped = self.destroy_orphans(sys, &orphans);
+        result.and(reaped)
+    }
+
+    /// Destroys the shared anonymous objects of `candidates` that nobody
+    /// maps (a shared anonymous region lives as long as its mappings),
+    /// freeing their frames.
+    fn destroy_orphans<M: TableMemory, F: TableFrames>(
+        &self,
+        sys: &mut MemorySystem<M, F>,
+        candidates: &[ObjectId],
+    ) -> Result<(), SpaceError> {
+        for (i, &id) in candidates.iter().enumerate() {
+            // Once per object: a split VMA can list it twice.
+            if candidates[..i].contains(&id) {
+                continue;
+            }
+            let Ok(object) = sys.objects.get(id) else {
+                continue;
+            };
+            if object.kind() == ObjectKind::SharedAnonymous && object.mappers().is_empty() {
+                for pa in sys.objects.destroy(id)? {
+                    sys.release_frame(pa)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`unmap_range`](Self::unmap_range) without destroying objects: the
+    /// objects of the VMAs removed are added to `orphans`, for the caller
+    /// to pass to [`destroy_orphans`](Self::destroy_orphans) when it is done.
+    fn unmap_range_keeping_objects<M: TableMemory, F: TableFrames>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        start: u32,
+        end: u32,
+        orphans: &mut Vec<ObjectId>,
+    ) -> Result<(), SpaceError> {
         let pages: Vec<u32> = self.resident.range(start..end).map(|(&va, _)| va).collect();
         for va in pages {
             self.unmap_page(sys, va)?;
@@ -1391,26 +1455,12 @@ impl AddressSpace {
             space.split_at(sys, start)?;
             space.split_at(sys, end)?;
             let doomed: Vec<Vma> = space.vmas.range(start..end).map(|(_, v)| *v).collect();
+            orphans.try_reserve(doomed.len())?;
             space.replace_windows(sys, &doomed, &[])?;
             for vma in &doomed {
                 space.vmas.remove(&vma.start);
-            }
-            for (i, vma) in doomed.iter().enumerate() {
-                let Backing::Object { id, .. } = vma.backing else {
-                    continue;
-                };
-                // Once per object: a split VMA can list it twice.
-                let seen = doomed[..i]
-                    .iter()
-                    .any(|v| matches!(v.backing, Backing::Object { id: o, .. } if o == id));
-                if seen {
-                    continue;
-                }
-                let object = sys.objects.get(id)?;
-                if object.kind() == ObjectKind::SharedAnonymous && object.mappers().is_empty() {
-                    for pa in sys.objects.destroy(id)? {
-                        sys.release_frame(pa)?;
-                    }
+                if let Backing::Object { id, .. } = vma.backing {
+                    orphans.push(id);
                 }
             }
             Ok(())
