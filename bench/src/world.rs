@@ -10,7 +10,7 @@ use vacmm::addr::{PhysAddr, VirtAddr, VirtRange};
 use vacmm::cache::{CacheKind, CacheMaintenance};
 use vacmm::coherence::dma::DmaError;
 use vacmm::coherence::{CoherenceError, Engine, KernelWindows, Policy, WindowError};
-use vacmm::mm::frames::{FrameError, SpaceId};
+use vacmm::mm::frames::FrameError;
 use vacmm::mm::object::ObjectError;
 use vacmm::mm::space::{AddressSpace, FaultAccess, MemorySystem, SpaceConfig, SpaceError};
 use vacmm::mm::unmapped::{Direction, Layout};
@@ -68,6 +68,11 @@ pub enum BenchError {
     },
     /// The harness ran out of room it sized itself (L1 tables).
     Exhausted(&'static str),
+    /// An address space's table is attached to no space of the model.
+    UnknownTable {
+        /// The L1 table's address.
+        l1: u32,
+    },
     /// A memory object call failed.
     Object(ObjectError),
     /// An address range could not be built.
@@ -93,6 +98,9 @@ impl fmt::Display for BenchError {
             BenchError::Object(e) => write!(f, "memory object: {e}"),
             BenchError::Stuck { va } => write!(f, "access at {va:#x} kept faulting"),
             BenchError::Exhausted(what) => write!(f, "out of {what}"),
+            BenchError::UnknownTable { l1 } => {
+                write!(f, "the model has no space with the table at {l1:#x}")
+            }
             BenchError::Range { start, len } => {
                 write!(f, "no range of {len:#x} bytes at {start:#x}")
             }
@@ -302,9 +310,10 @@ impl<P: Policy> World<P> {
         self.mark
     }
 
-    /// A fresh user table (sharing the kernel's mappings) and the model's
-    /// space for it: what `space` and `fork` build on.
-    pub fn new_table(&mut self) -> Result<(SpaceId, PageTable), BenchError> {
+    /// A fresh user table (sharing the kernel's mappings), attached to a
+    /// space of the model: what `space` and `fork` build on. (The engine
+    /// names the address space itself; the model finds it by its table.)
+    pub fn new_table(&mut self) -> Result<PageTable, BenchError> {
         let reused = self.free_spaces.pop();
         let l1 = match reused {
             Some((_, l1)) => l1,
@@ -332,7 +341,7 @@ impl<P: Policy> World<P> {
             None => sim.create_space(0),
         };
         sim.attach_table(id, l1, self.arch)?;
-        Ok((SpaceId(u32::from(id.0)), table))
+        Ok(table)
     }
 
     /// The layout every user space gets.
@@ -351,8 +360,9 @@ impl<P: Policy> World<P> {
 
     /// A new, empty user address space.
     pub fn space(&mut self) -> Result<AddressSpace, BenchError> {
-        let (id, table) = self.new_table()?;
-        Ok(AddressSpace::new(id, self.config(), table)?)
+        let table = self.new_table()?;
+        let config = self.config();
+        Ok(AddressSpace::new(&mut self.sys, config, table)?)
     }
 
     /// Runs `space` through the kernel's context switch.
@@ -382,12 +392,18 @@ impl<P: Policy> World<P> {
                 let _ = self.sys.mem.declare_dead(pa.as_u32(), 4096);
             }
         }
-        let id = space.id();
+        let model_space =
+            self.sys
+                .mem
+                .space_with_table(space.table().l1())
+                .ok_or(BenchError::UnknownTable {
+                    l1: space.table().l1().as_u32(),
+                })?;
         let l1 = self
             .engine
             .exit(&mut self.sys, space)
             .map_err(|refused| BenchError::Coherence(refused.error))?;
-        self.free_spaces.push((sim::SpaceId(id.0 as u16), l1));
+        self.free_spaces.push((model_space, l1));
         Ok(())
     }
 

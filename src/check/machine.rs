@@ -17,7 +17,7 @@ use std::vec::Vec;
 use crate::addr::{PhysAddr, VirtAddr, VirtRange};
 use crate::cache::CacheMaintenance;
 use crate::coherence::{Engine, KernelWindows};
-use crate::mm::frames::{FRAME_SIZE, SpaceId};
+use crate::mm::frames::FRAME_SIZE;
 use crate::mm::object::{ObjectId, ObjectKind};
 use crate::mm::space::{AddressSpace, MemorySystem, SpaceConfig};
 use crate::mm::unmapped::{Direction, Layout};
@@ -265,7 +265,8 @@ impl Machine {
         Some((reused.map(|(id, _)| id), table))
     }
 
-    /// A user address space, also known to the model (same number).
+    /// A user address space, also known to the model (by its table; the
+    /// model's number for it is [`sim_space`](Self::sim_space)).
     ///
     /// # Panics
     /// When all L1 tables are in use (more than 30 spaces at once).
@@ -283,7 +284,18 @@ impl Machine {
             layout: self.layout(),
             stack_guard_gap: 0,
         };
-        AddressSpace::new(SpaceId(u32::from(id.0)), config, table).expect("a space")
+        AddressSpace::new(&mut self.sys, config, table).expect("a space")
+    }
+
+    /// The model's number for `space` (found by its table).
+    ///
+    /// # Panics
+    /// If the model does not know the space's table.
+    pub fn sim_space(&self, space: &AddressSpace) -> sim::SpaceId {
+        self.sys
+            .mem
+            .space_with_table(space.table().l1())
+            .expect("the model knows every space's table")
     }
 
     /// Runs `space` through the MMU layer's context switch (a full flush
@@ -298,10 +310,7 @@ impl Machine {
                 .switch_to(&mut self.switcher, &mut self.sys, space)
                 .expect("the switch");
         }
-        assert_eq!(
-            self.sys.mem.current_space(),
-            sim::SpaceId(space.id().0 as u16)
-        );
+        assert_eq!(self.sys.mem.current_space(), self.sim_space(space));
     }
 
     /// A file of `pages` pages (none in the page cache yet).

@@ -243,14 +243,6 @@ pub enum CoherenceError {
         /// Length.
         len: u64,
     },
-    /// The space given is not the one the call needs (e.g. a child that
-    /// is the parent).
-    WrongSpace {
-        /// The space given.
-        space: SpaceId,
-        /// What was expected instead.
-        expected: SpaceId,
-    },
     /// A context switch failed; the previous space still runs.
     Switch(crate::mmu::SwitchError),
     /// The space is still the running one: switch away before it goes
@@ -280,17 +272,10 @@ impl fmt::Display for CoherenceError {
             CoherenceError::BadLength { addr, len } => {
                 write!(f, "length {len:#x} at {addr} is empty or passes 4 GiB")
             }
-            CoherenceError::WrongSpace { space, expected } => write!(
-                f,
-                "address space {} given where {} was expected",
-                space.0, expected.0
-            ),
             CoherenceError::Switch(e) => e.fmt(f),
-            CoherenceError::StillRunning { space } => write!(
-                f,
-                "address space {} still runs: switch away before it exits",
-                space.0
-            ),
+            CoherenceError::StillRunning { space } => {
+                write!(f, "{space} still runs: switch away before it exits")
+            }
             CoherenceError::CopyOntoItself { pa } => write!(
                 f,
                 "copy-on-write from frame {pa} onto itself: the copy needs a new frame"
@@ -1235,9 +1220,11 @@ impl<P: Policy> Engine<P> {
                 Ok(())
             }
         }
-        self.current.hash(h);
+        // Spaces by slot: a generation records how often a slot was
+        // reused, history that decides nothing the engine does next.
+        self.current.slot().hash(h);
         for live in &self.live {
-            (live.space, live.pid).hash(h);
+            (live.space.slot(), live.pid).hash(h);
         }
         self.shared_across_spaces.hash(h);
         let _ = fmt::write(&mut Feed(h), format_args!("{:?}", self.windows));

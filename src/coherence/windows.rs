@@ -146,9 +146,10 @@ impl KernelWindows {
             match kernel.reserve_page_slot(mem, frames, va) {
                 Ok(slot) => slots.push(slot),
                 Err(e) => {
-                    // A refused call leaves the kernel's table as it was:
-                    // the slots taken so far are given back (empty, never
-                    // mapped, so giving them back cannot fail).
+                    // The slots taken so far are given back (empty, never
+                    // mapped, so giving them back cannot fail); a coarse
+                    // table made for them stays, empty, in the kernel's
+                    // table.
                     for slot in slots {
                         let _ = kernel.unreserve_page_slot(mem, slot);
                     }

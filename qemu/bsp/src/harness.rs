@@ -67,7 +67,8 @@ failure_from!(
     vacmm::mm::frames::FrameError,
     vacmm::mm::object::ObjectError,
     vacmm::coherence::dma::DmaError,
-    vacmm::coherence::WindowError
+    vacmm::coherence::WindowError,
+    vacmm::coherence::shared::DestroyRefused
 );
 
 impl fmt::Display for Failure {

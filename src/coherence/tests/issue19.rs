@@ -148,6 +148,68 @@ fn map_fixed_over_the_only_mapping_of_its_source_keeps_the_source() {
     }
 }
 
+/// Finding 3: an object id kept past its object's end names nothing, even
+/// once a new object took its slot. (A `SharedBuffer` can no longer be
+/// cloned at all: see the `compile_fail` example on it.)
+#[test]
+fn a_destroyed_buffer_s_object_id_does_not_reach_its_successor() {
+    let mut m = Machine::new(CpuModel::arm1136_64k());
+    let mut space = m.space();
+    m.switch_to(&mut space);
+    let a = m
+        .engine
+        .create_shared_buffer(&mut m.sys, &mut m.kernel, 1, shared::SharingMode::HandOver)
+        .unwrap();
+    let stale = a.object();
+    m.engine
+        .destroy_shared_buffer(&mut m.sys, &mut m.kernel, a)
+        .unwrap();
+    let b = m
+        .engine
+        .create_shared_buffer(&mut m.sys, &mut m.kernel, 1, shared::SharingMode::HandOver)
+        .unwrap();
+    let result = m.engine.mmap(
+        &mut m.sys,
+        &mut space,
+        MmapArgs::shared_object(stale, 0, PAGE),
+    );
+    assert!(
+        matches!(
+            result,
+            Err(CoherenceError::Space(SpaceError::Object(
+                crate::mm::object::ObjectError::NoSuchObject { .. }
+            )))
+        ),
+        "{result:?}"
+    );
+    assert!(m.sys.objects.get(b.object()).is_ok());
+    assert!(m.sys.objects.get(stale).is_err());
+}
+
+/// Finding 8: a forked child's id is its own — no live space's, and none a
+/// space had before, though slots are reused.
+#[test]
+fn a_forked_child_takes_no_other_space_s_id() {
+    let mut m = Machine::new(CpuModel::arm926());
+    let mut parent = m.space();
+    let other = m.space();
+    let gone = m.space();
+    let gone_id = gone.id();
+    let sim = m.sim_space(&gone);
+    let l1 = gone.destroy(&mut m.sys).unwrap();
+    m.free_spaces.push((sim, l1));
+    m.switch_to(&mut parent);
+    let (_, table) = m.table().unwrap();
+    let child = m.engine.fork(&mut m.sys, &mut parent, table).unwrap();
+    assert_eq!(child.id().slot(), gone_id.slot(), "the slot is reused");
+    for id in [parent.id(), other.id(), gone_id] {
+        assert_ne!(child.id(), id);
+    }
+    let spaces = m.sys.spaces();
+    assert!(spaces.is_live(child.id()) && !spaces.is_live(gone_id));
+    assert_eq!(spaces.live(), 3);
+}
+
 /// The free frames, counted.
 fn free_frames(m: &Machine) -> u32 {
     (0..m.sys.allocator.colours())

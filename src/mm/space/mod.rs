@@ -34,6 +34,7 @@ use bitflags::bitflags;
 use super::colour::ColourAllocator;
 use super::frames::{FRAME_SIZE, FrameDb, FrameError, Mapping, MappingKind, SpaceId};
 use super::gaps::{Gap, GapTree};
+use super::ids::SpaceIds;
 use super::object::{ObjectError, ObjectId, ObjectKind, ObjectMapping, Objects};
 use super::unmapped::{Layout, MapRequest, MmapError, get_unmapped_area};
 use crate::addr::{PhysAddr, VirtAddr};
@@ -373,11 +374,6 @@ pub enum SpaceError {
     Table(TableError),
     /// The heap could not hold the space's own bookkeeping.
     MetadataAllocFailed,
-    /// `fork` was asked to give the child the parent's own id.
-    SameSpace {
-        /// The id given.
-        id: SpaceId,
-    },
 }
 
 impl SpaceError {
@@ -388,8 +384,7 @@ impl SpaceError {
             SpaceError::Mmap(e) => e.errno(),
             SpaceError::Unaligned { .. }
             | SpaceError::ZeroLength
-            | SpaceError::OutOfUserSpace { .. }
-            | SpaceError::SameSpace { .. } => 22,
+            | SpaceError::OutOfUserSpace { .. } => 22,
             SpaceError::OffsetOverflow { .. } => 75,
             SpaceError::NoMapping { .. } | SpaceError::AccessDenied { .. } => 11,
             SpaceError::BeyondObject { .. } => 7,
@@ -429,9 +424,6 @@ impl fmt::Display for SpaceError {
             SpaceError::Table(e) => e.fmt(f),
             SpaceError::MetadataAllocFailed => {
                 f.write_str("could not allocate address-space bookkeeping")
-            }
-            SpaceError::SameSpace { id } => {
-                write!(f, "a forked child cannot reuse its parent's id {}", id.0)
             }
         }
     }
@@ -476,6 +468,10 @@ pub struct MemorySystem<M, F> {
     pub allocator: ColourAllocator,
     /// Files, segments and shared anonymous regions.
     pub objects: Objects,
+    /// The address spaces' names: issued by [`AddressSpace::new`], given
+    /// back by [`AddressSpace::destroy`]; private, so no two live spaces
+    /// can be given one name.
+    spaces: SpaceIds,
 }
 
 impl<M: TableMemory, F: TableFrames> MemorySystem<M, F> {
@@ -495,6 +491,7 @@ impl<M: TableMemory, F: TableFrames> MemorySystem<M, F> {
             frames: FrameDb::new(first, frames)?,
             allocator: ColourAllocator::new(first, frames, colours)?,
             objects: Objects::new(),
+            spaces: SpaceIds::new(),
         })
     }
 
@@ -507,6 +504,11 @@ impl<M: TableMemory, F: TableFrames> MemorySystem<M, F> {
             Err(FrameError::NoFrameOfColour { .. }) => self.allocator.allocate_any(),
             other => other,
         }
+    }
+
+    /// The address spaces that exist (ids live and given back).
+    pub fn spaces(&self) -> &SpaceIds {
+        &self.spaces
     }
 
     /// Returns a frame no mapping or object uses any more.
@@ -541,8 +543,13 @@ pub struct AddressSpace {
 }
 
 impl AddressSpace {
-    /// An empty space named `id` over `table` (a fresh user table).
-    pub fn new(id: SpaceId, config: SpaceConfig, table: PageTable) -> Result<Self, SpaceError> {
+    /// An empty space over `table` (a fresh user table), named by `sys`
+    /// with an id no other space has had.
+    pub fn new<M, F>(
+        sys: &mut MemorySystem<M, F>,
+        config: SpaceConfig,
+        table: PageTable,
+    ) -> Result<Self, SpaceError> {
         let Layout {
             min_addr,
             task_size,
@@ -563,6 +570,7 @@ impl AddressSpace {
             });
         }
         let gaps = GapTree::complement_of([], u64::from(min_addr), u64::from(task_size))?;
+        let id = sys.spaces.issue()?;
         Ok(AddressSpace {
             id,
             config,
@@ -963,8 +971,8 @@ impl AddressSpace {
         Ok(FaultOutcome::ObjectPage { pa, fresh })
     }
 
-    /// A copy of this space for a child process (`fork`), named `id`, over
-    /// `table` (a fresh user table that already maps the kernel): the same
+    /// A copy of this space for a child process (`fork`), with a fresh id,
+    /// over `table` (a fresh user table that already maps the kernel): the same
     /// VMAs, object windows and break; shared pages mapped in both; private
     /// pages mapped read-only in both, so the first write of either side
     /// copies (copy-on-write). Memory types are copied, so a page the
@@ -978,13 +986,9 @@ impl AddressSpace {
     pub fn fork<M: TableMemory, F: TableFrames>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
-        id: SpaceId,
         table: PageTable,
     ) -> Result<AddressSpace, SpaceError> {
-        if id == self.id {
-            return Err(SpaceError::SameSpace { id });
-        }
-        let mut child = AddressSpace::new(id, self.config, table)?;
+        let mut child = AddressSpace::new(sys, self.config, table)?;
         child.gaps = self.gaps.clone();
         child.brk_start = self.brk_start;
         child.brk = self.brk;
@@ -1039,15 +1043,18 @@ impl AddressSpace {
     }
 
     /// Unmaps everything and returns the page table's frames; the space is
-    /// gone. (Exit: the coherence engine discards the space's cache lines
-    /// before calling this.)
+    /// gone, and its id names nothing from now on. (Exit: the coherence
+    /// engine discards the space's cache lines before calling this.)
     pub fn destroy<M: TableMemory, F: TableFrames>(
         mut self,
         sys: &mut MemorySystem<M, F>,
     ) -> Result<PhysAddr, SpaceError> {
         let (min, top) = (self.config.layout.min_addr, self.config.layout.task_size);
         self.unmap_range(sys, min, top)?;
-        Ok(self.table.release(&mut sys.mem, &mut sys.table_frames)?)
+        let l1 = self.table.release(&mut sys.mem, &mut sys.table_frames)?;
+        // A failure here costs the slot, never its uniqueness.
+        let _ = sys.spaces.release(self.id);
+        Ok(l1)
     }
 
     /// The memory type of resident page `va`'s entry.
