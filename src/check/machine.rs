@@ -287,6 +287,20 @@ impl Machine {
         AddressSpace::new(&mut self.sys, config, table).expect("a space")
     }
 
+    /// A table for a forked child, known to the model as [`space`](Self::space)'s
+    /// tables are.
+    ///
+    /// # Panics
+    /// When all L1 tables are in use.
+    pub fn child_table(&mut self) -> PageTable {
+        let (reused, table) = self.table().expect("too many address spaces");
+        let sim = &mut self.sys.mem;
+        let id = reused.unwrap_or_else(|| sim.create_space(0));
+        sim.attach_table(id, table.l1(), self.arch)
+            .expect("the table attaches");
+        table
+    }
+
     /// The model's number for `space` (found by its table).
     ///
     /// # Panics

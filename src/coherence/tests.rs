@@ -14,6 +14,7 @@ use crate::mm::space::{FaultAccess, MmapArgs};
 use crate::mmu::PageTable;
 use crate::sim::{CpuModel, MemType, SimError, ViolationKind};
 
+mod atomicity;
 mod issue19;
 mod random;
 mod review;

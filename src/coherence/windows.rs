@@ -137,6 +137,12 @@ impl KernelWindows {
         if u64::from(base.as_u32()) + u64::from(count) * u64::from(PAGE) > 1 << 32 {
             return Err(WindowError::OutOfRange { base });
         }
+        // Every slot is checked before any is taken: a refusal leaves the
+        // kernel's table as it was. (Only running out of table frames or
+        // heap can stop the second loop.)
+        for i in 0..count {
+            kernel.check_page_slot(mem, VirtAddr(base.as_u32() + i * PAGE))?;
+        }
         let mut slots = Vec::new();
         slots
             .try_reserve_exact(count as usize)

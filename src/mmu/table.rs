@@ -786,6 +786,28 @@ impl PageTable {
         })
     }
 
+    /// Whether [`reserve_page_slot`](Self::reserve_page_slot) would take
+    /// `va`, frames for a coarse table aside: aligned, not reserved, and
+    /// its entry a fault (or in a MiB with no table yet). Changes nothing:
+    /// a caller reserving several slots checks them all first, so a refusal
+    /// leaves no slot or table behind.
+    pub fn check_page_slot<M: TableMemory>(
+        &self,
+        mem: &mut M,
+        va: VirtAddr,
+    ) -> Result<(), TableError> {
+        check_aligned("virtual address", va.0, PageSize::Small.bytes())?;
+        self.check_not_reserved(va)?;
+        match self.l2_slot(mem, va) {
+            Ok((_, _, L2Descriptor::Fault)) | Err(TableError::NotMapped { .. }) => Ok(()),
+            Ok((_, existing, _)) => Err(TableError::AlreadyMapped {
+                va,
+                descriptor: existing,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Gives a reserved slot back: its entry must be empty (unmapped, its
     /// TLB entry flushed). The mapping calls accept its address again.
     pub fn unreserve_page_slot<M: TableMemory>(

@@ -981,8 +981,9 @@ impl AddressSpace {
     /// The cache maintenance owed first (the parent's dirty lines must
     /// reach memory before its pages turn copy-on-write on VIVT) is the
     /// coherence engine's `fork`. If a table frame runs out half-way, the
-    /// child is torn down again and the error returned; the parent keeps
-    /// its pages (some now read-only: their next write fault reuses them).
+    /// child is torn down again, the parent's entries that turned
+    /// copy-on-write are made writable again, and the error returned: the
+    /// parent is as it was.
     pub fn fork<M: TableMemory, F: TableFrames>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
@@ -998,9 +999,16 @@ impl AddressSpace {
         }
         child.vmas = self.vmas.clone();
         let pages: Vec<(u32, PhysAddr)> = self.resident.iter().map(|(&va, &pa)| (va, pa)).collect();
-        for (va, pa) in pages {
+        for (i, &(va, pa)) in pages.iter().enumerate() {
             if let Err(e) = self.share_page_with(sys, &mut child, va, pa) {
-                return Err(child.abandon(sys, e));
+                let e = child.abandon(sys, e);
+                // The child's mappings are gone: every page shared so far
+                // is the parent's alone again, and gets back the entry it
+                // had (writable where its VMA and ownership allow).
+                for &(va, pa) in &pages[..=i] {
+                    self.refresh_entry(sys, va, pa)?;
+                }
+                return Err(e);
             }
         }
         Ok(child)
