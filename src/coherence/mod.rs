@@ -1107,6 +1107,12 @@ impl<P: Policy> Engine<P> {
         let pa = space.resident_at(va).ok_or(SpaceError::NoMapping { va })?;
         let kva = self.kernel_va(pa);
         if !self.separate_lines(va, kva) {
+            if self.mapped_uncached(&sys.frames, pa)? {
+                // Written uncached: the kernel alias's lines may be stale
+                // and stores may wait in the write buffer on any cache
+                // kind (see `uncached`).
+                self.before_cached_access(&mut sys.mem, kva);
+            }
             return Ok(());
         }
         let mut whole = false;

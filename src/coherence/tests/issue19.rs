@@ -383,3 +383,24 @@ fn twin_kernel_reads_of_a_page_mapped_uncached_without_kmap_are_caught() {
         );
     }
 }
+
+/// Finding 1's class in `flush_anon_page`: the kernel reads a page a
+/// process writes uncached, through its linear map, after asking for the
+/// page (as `ptrace` or direct I/O do), twice.
+#[test]
+fn flush_anon_page_of_a_page_mapped_uncached_drops_the_kernel_s_old_lines() {
+    for (name, model) in presets() {
+        let (mut m, mut space, buffer) = uncached_buffer(model);
+        let kva = m.engine.kernel_va(buffer.frame(0).unwrap()).as_u32();
+        let args = MmapArgs::shared_object(buffer.object(), 0, PAGE);
+        let va = m.engine.mmap(&mut m.sys, &mut space, args).unwrap();
+        for round in 0..2 {
+            let at = va.as_u32() + 32;
+            user_store(&mut m, &mut space, at, 0x100 + round, Faults::Engine);
+            m.engine.flush_anon_page(&mut m.sys, &space, va).unwrap();
+            let seen = m.sys.mem.load(kva + 32, 4).unwrap();
+            assert_eq!(seen, 0x100 + round, "{name}");
+        }
+        assert_eq!(violations(&mut m), [], "{name}");
+    }
+}
