@@ -21,6 +21,7 @@ use crate::mm::space::{
 use crate::mmu::{PageTable, TableError};
 use crate::sim::{CpuModel, SimError, Violation};
 
+use super::books::Books;
 use super::machine::{MIN, Machine, PAGE, Switching};
 use super::op::{DmaDir, KernelWriteVia, MapKind, Op, Prot, UserAddr};
 use super::reference::{Binding, Process, Reference};
@@ -1119,6 +1120,24 @@ impl World {
 
     /// Invalid calls: each must fail with a typed error.
     fn invalid(&mut self, which: u8) -> Step {
+        let before = self.books();
+        self.refused_call(which)?;
+        if self.books() != before {
+            return Err(self.unexpected(
+                &format!("invalid call {}", which % 7),
+                "the refused call changed the books (check::books)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The books of the machine and every process (see [`Books`]).
+    pub fn books(&self) -> Books {
+        let spaces: Vec<&AddressSpace> = self.procs.iter().collect();
+        Books::of(&self.m, &spaces)
+    }
+
+    fn refused_call(&mut self, which: u8) -> Step {
         let which = which % 7;
         if which == 5 {
             return self.exit_running();

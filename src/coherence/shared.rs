@@ -43,9 +43,10 @@ pub enum SharingMode {
 /// by value, and it is not `Clone`, so no copy of it can free the frames
 /// twice (or free those of a later buffer that took its object's slot):
 ///
-/// ```compile_fail
-/// fn copy(buffer: &vacmm::coherence::shared::SharedBuffer) {
-///     let _twin = buffer.clone();
+/// ```compile_fail,E0308
+/// use vacmm::coherence::shared::SharedBuffer;
+/// fn twin(buffer: &SharedBuffer) -> SharedBuffer {
+///     buffer.clone()
 /// }
 /// ```
 #[derive(Debug, PartialEq, Eq)]

@@ -20,6 +20,9 @@
 //! what the caller must put in it ([`FaultOutcome`]: zero-fill, read from
 //! the backing store, or copy for copy-on-write).
 //!
+//! Faults are in `fault.rs`, `fork` in `fork.rs`; every call that fails
+//! leaves the books as they were (checked by `check::books`).
+//!
 //! This layer keeps the books and the page tables; it does no cache
 //! maintenance of user data. The coherence engine calls into it and does
 //! the maintenance each change owes (flush before unmap on VIVT, the
@@ -42,6 +45,8 @@ use crate::mmu::{
     Access, Attributes, Execute, MemoryType, PageTable, TableError, TableFrames, TableMemory,
 };
 
+mod fault;
+mod fork;
 #[cfg(test)]
 mod tests;
 
@@ -856,200 +861,6 @@ impl AddressSpace {
         Ok(new)
     }
 
-    // ---- faults ---------------------------------------------------------------
-
-    /// Resolves a user fault at `va`: checks the VMA, installs the page (or
-    /// breaks copy-on-write) and records the mapping.
-    pub fn fault<M: TableMemory, F: TableFrames>(
-        &mut self,
-        sys: &mut MemorySystem<M, F>,
-        va: VirtAddr,
-        access: FaultAccess,
-    ) -> Result<FaultOutcome, SpaceError> {
-        let vma = *self.find_vma(va).ok_or(SpaceError::NoMapping { va })?;
-        let allowed = match access {
-            FaultAccess::Read => vma.prot.intersects(Protection::READ | Protection::WRITE),
-            FaultAccess::Write => vma.prot.contains(Protection::WRITE),
-            FaultAccess::Execute => vma.prot.contains(Protection::EXEC),
-        };
-        if !allowed {
-            return Err(SpaceError::AccessDenied {
-                va,
-                access,
-                prot: vma.prot,
-            });
-        }
-        let page_va = va.as_u32() & !(PAGE - 1);
-        let object_page = match vma.object_page(VirtAddr(page_va)) {
-            Some((id, page)) => {
-                let size = sys.objects.get(id)?.size();
-                if page >= size {
-                    return Err(SpaceError::BeyondObject { va, page, size });
-                }
-                Some((id, page))
-            }
-            None => None,
-        };
-        let write = access == FaultAccess::Write;
-
-        if let Some(&pa) = self.resident.get(&page_va) {
-            let writable = self.mapping_of(sys, page_va, pa)?.writable;
-            if !write || writable {
-                return Ok(FaultOutcome::AlreadyMapped { pa });
-            }
-            if self.needs_copy(sys, &vma, page_va, pa)? {
-                let to = sys.allocate_for(page_va / PAGE)?;
-                if let Err(e) = self.replace_page(sys, &vma, page_va, to) {
-                    sys.release_frame(to)?;
-                    return Err(e);
-                }
-                return Ok(FaultOutcome::CopyOnWrite {
-                    from: pa,
-                    to,
-                    from_fresh: false,
-                });
-            }
-            self.refresh_entry(sys, page_va, pa)?;
-            return Ok(FaultOutcome::Reused { pa });
-        }
-
-        // From here a failure gives back every frame this fault took (a
-        // retried fault would otherwise leak one per try) and takes a page
-        // it added to an object out again: nothing filled it, and a later
-        // fault finding it resident would map it unfilled.
-        let Some((id, page)) = object_page else {
-            let pa = sys.allocate_for(page_va / PAGE)?;
-            if let Err(e) = self.map_page(sys, &vma, page_va, pa) {
-                sys.release_frame(pa)?;
-                return Err(e);
-            }
-            return Ok(FaultOutcome::ZeroFill { pa });
-        };
-        let (pa, fresh) = match sys.objects.get(id)?.page(page) {
-            Some(pa) => (pa, false),
-            None => {
-                let pa = sys.allocate_for(page)?;
-                if let Err(e) = sys.objects.insert_page(id, page, pa) {
-                    sys.release_frame(pa)?;
-                    return Err(e.into());
-                }
-                (pa, true)
-            }
-        };
-        let undo_fresh = |sys: &mut MemorySystem<M, F>| -> Result<(), SpaceError> {
-            if fresh {
-                sys.objects.remove_page(id, page)?;
-                sys.release_frame(pa)?;
-            }
-            Ok(())
-        };
-        if write && !vma.shared {
-            // A private write to a file page copies it straight away: the
-            // page cache's frame is never writable through a private mapping.
-            let to = match sys.allocate_for(page_va / PAGE) {
-                Ok(to) => to,
-                Err(e) => {
-                    undo_fresh(sys)?;
-                    return Err(e.into());
-                }
-            };
-            if let Err(e) = self.map_page(sys, &vma, page_va, to) {
-                sys.release_frame(to)?;
-                undo_fresh(sys)?;
-                return Err(e);
-            }
-            return Ok(FaultOutcome::CopyOnWrite {
-                from: pa,
-                to,
-                from_fresh: fresh,
-            });
-        }
-        if let Err(e) = self.map_page(sys, &vma, page_va, pa) {
-            undo_fresh(sys)?;
-            return Err(e);
-        }
-        Ok(FaultOutcome::ObjectPage { pa, fresh })
-    }
-
-    /// A copy of this space for a child process (`fork`), with a fresh id,
-    /// over `table` (a fresh user table that already maps the kernel): the same
-    /// VMAs, object windows and break; shared pages mapped in both; private
-    /// pages mapped read-only in both, so the first write of either side
-    /// copies (copy-on-write). Memory types are copied, so a page the
-    /// coherence engine made uncacheable stays so in the child.
-    ///
-    /// The cache maintenance owed first (the parent's dirty lines must
-    /// reach memory before its pages turn copy-on-write on VIVT) is the
-    /// coherence engine's `fork`. If a table frame runs out half-way, the
-    /// child is torn down again, the parent's entries that turned
-    /// copy-on-write are made writable again, and the error returned: the
-    /// parent is as it was.
-    pub fn fork<M: TableMemory, F: TableFrames>(
-        &mut self,
-        sys: &mut MemorySystem<M, F>,
-        table: PageTable,
-    ) -> Result<AddressSpace, SpaceError> {
-        let mut child = AddressSpace::new(sys, self.config, table)?;
-        child.gaps = self.gaps.clone();
-        child.brk_start = self.brk_start;
-        child.brk = self.brk;
-        let vmas: Vec<Vma> = self.vmas.values().copied().collect();
-        if let Err(e) = child.replace_windows(sys, &[], &vmas) {
-            return Err(child.abandon(sys, e));
-        }
-        child.vmas = self.vmas.clone();
-        let pages: Vec<(u32, PhysAddr)> = self.resident.iter().map(|(&va, &pa)| (va, pa)).collect();
-        for (i, &(va, pa)) in pages.iter().enumerate() {
-            if let Err(e) = self.share_page_with(sys, &mut child, va, pa) {
-                let e = child.abandon(sys, e);
-                // The child's mappings are gone: every page shared so far
-                // is the parent's alone again, and gets back the entry it
-                // had (writable where its VMA and ownership allow).
-                for &(va, pa) in &pages[..=i] {
-                    self.refresh_entry(sys, va, pa)?;
-                }
-                return Err(e);
-            }
-        }
-        Ok(child)
-    }
-
-    /// Maps resident page `va` (frame `pa`) into `child` and write-protects
-    /// the parent's entry if it turns copy-on-write.
-    fn share_page_with<M: TableMemory, F: TableFrames>(
-        &mut self,
-        sys: &mut MemorySystem<M, F>,
-        child: &mut AddressSpace,
-        va: u32,
-        pa: PhysAddr,
-    ) -> Result<(), SpaceError> {
-        let vma = *self
-            .find_vma(VirtAddr(va))
-            .ok_or(SpaceError::NoMapping { va: VirtAddr(va) })?;
-        let memory = self.memory_type(sys, VirtAddr(va))?;
-        child.map_page(sys, &vma, va, pa)?;
-        if memory != MemoryType::NormalWriteBack {
-            child.set_memory_type(sys, VirtAddr(va), memory)?;
-        }
-        if !vma.shared && self.mapping_of(sys, va, pa)?.writable {
-            self.refresh_entry(sys, va, pa)?;
-        }
-        Ok(())
-    }
-
-    /// Tears down a child whose fork failed; returns the fork's error (or
-    /// the teardown's, which is worse).
-    fn abandon<M: TableMemory, F: TableFrames>(
-        self,
-        sys: &mut MemorySystem<M, F>,
-        error: SpaceError,
-    ) -> SpaceError {
-        match self.destroy(sys) {
-            Ok(_) => error,
-            Err(teardown) => teardown,
-        }
-    }
-
     /// Unmaps everything and returns the page table's frames; the space is
     /// gone, and its id names nothing from now on. (Exit: the coherence
     /// engine discards the space's cache lines before calling this.)
@@ -1248,42 +1059,6 @@ impl AddressSpace {
             return Err(e.into());
         }
         self.resident.insert(va, pa);
-        Ok(())
-    }
-
-    /// Puts frame `to` (fresh, unmapped) in place of the page resident at
-    /// `va` (copy-on-write). What can fail is done before the old page
-    /// goes: `to`'s reverse-map entry is recorded first, and the new entry
-    /// lands in the coarse table the old one used, so no table frame is
-    /// needed. On an error nothing has changed but that memory access.
-    fn replace_page<M: TableMemory, F: TableFrames>(
-        &mut self,
-        sys: &mut MemorySystem<M, F>,
-        vma: &Vma,
-        va: u32,
-        to: PhysAddr,
-    ) -> Result<(), SpaceError> {
-        let (attrs, writable) = self.attributes_for(sys, vma, va, to, false)?;
-        sys.frames.add_mapping(
-            to,
-            Mapping {
-                space: self.id,
-                va: VirtAddr(va),
-                writable,
-                shared: vma.shared,
-                kind: MappingKind::User,
-            },
-        )?;
-        let installed = self.unmap_page(sys, va).and_then(|()| {
-            Ok(self
-                .table
-                .map_page(&mut sys.mem, &mut sys.table_frames, VirtAddr(va), to, attrs)?)
-        });
-        if let Err(e) = installed {
-            sys.frames.remove_mapping(to, self.id, VirtAddr(va))?;
-            return Err(e);
-        }
-        self.resident.insert(va, to);
         Ok(())
     }
 
