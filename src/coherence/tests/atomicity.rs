@@ -261,7 +261,7 @@ fn cases() -> Vec<(&'static str, Pressure, Call)> {
             |r| {
                 let source = MapSource::Object {
                     id: r.file,
-                    offset: u64::MAX & !u64::from(PAGE - 1),
+                    offset: !u64::from(PAGE - 1),
                 };
                 let args = fixed(
                     r.filed,
