@@ -8,6 +8,8 @@
 //!                          content reference (what each load returns)
 //! ```
 //!
+//! - [`books`]: what a refused call must leave as it was (frame database,
+//!   allocator, objects, spaces, tables, engine), snapshotted for checks.
 //! - [`exhaustive`]: every sequence of up to `k` events of a small
 //!   alphabet over a small world, pruned by state fingerprints.
 //! - [`machine`]: the model, the kernel's table, the memory system and the
@@ -49,6 +51,7 @@
 //! }
 //! ```
 
+pub mod books;
 pub mod exhaustive;
 #[cfg(feature = "arbitrary")]
 pub mod fuzz;

@@ -26,22 +26,34 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use super::frames::{FRAME_SIZE, SpaceId};
+use super::ids::Slots;
 use crate::addr::{PhysAddr, VirtAddr};
 
-/// Names an object in an [`Objects`] table.
+/// Names an object in an [`Objects`] table: its slot and the slot's
+/// generation (see [`ids`](super::ids)). An id kept after its object is
+/// destroyed names nothing, even once another object has the slot: every
+/// call given it answers [`ObjectError::NoSuchObject`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ObjectId(u32);
+pub struct ObjectId {
+    slot: u32,
+    generation: u32,
+}
 
 impl ObjectId {
-    /// The table slot, for printing.
+    /// The table slot, for printing (reused by later objects).
     pub const fn index(self) -> u32 {
-        self.0
+        self.slot
+    }
+
+    /// How many objects held the slot before this one.
+    pub const fn generation(self) -> u32 {
+        self.generation
     }
 }
 
 impl fmt::Display for ObjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "object {}", self.0)
+        write!(f, "object {} (generation {})", self.slot, self.generation)
     }
 }
 
@@ -95,7 +107,8 @@ impl ObjectMapping {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ObjectError {
-    /// No live object has this id (never created, or destroyed).
+    /// No live object has this id (never created, or destroyed — its slot
+    /// may hold another object since).
     NoSuchObject {
         /// The id given.
         id: ObjectId,
@@ -117,6 +130,13 @@ pub enum ObjectError {
         page: u32,
         /// The frame it has.
         pa: PhysAddr,
+    },
+    /// The page has no frame (it is not resident).
+    PageAbsent {
+        /// The object.
+        id: ObjectId,
+        /// The page.
+        page: u32,
     },
     /// The mapper list has no such window.
     NoSuchMapping {
@@ -146,12 +166,17 @@ pub enum ObjectError {
 impl fmt::Display for ObjectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            ObjectError::NoSuchObject { id } => write!(f, "{id} does not exist"),
+            ObjectError::NoSuchObject { id } => {
+                write!(f, "{id} does not exist (never created, or destroyed)")
+            }
             ObjectError::PageOutOfRange { id, page, size } => {
                 write!(f, "page {page} is past the end of {id} ({size} pages)")
             }
             ObjectError::PagePresent { id, page, pa } => {
                 write!(f, "page {page} of {id} already has frame {pa}")
+            }
+            ObjectError::PageAbsent { id, page } => {
+                write!(f, "page {page} of {id} is not resident")
             }
             ObjectError::NoSuchMapping { id, mapping } => {
                 write!(f, "{id} has no window {mapping:?}")
@@ -212,19 +237,17 @@ impl MemoryObject {
 }
 
 /// The table of live objects, indexed by [`ObjectId`]. Slots of destroyed
-/// objects are reused.
+/// objects are reused; their ids are not.
 #[derive(Clone, Debug, Default)]
 pub struct Objects {
-    slots: Vec<Option<MemoryObject>>,
-    free_slots: Vec<u32>,
+    slots: Slots<MemoryObject>,
 }
 
 impl Objects {
     /// An empty table.
     pub const fn new() -> Self {
         Objects {
-            slots: Vec::new(),
-            free_slots: Vec::new(),
+            slots: Slots::new(),
         }
     }
 
@@ -236,29 +259,23 @@ impl Objects {
             pages: BTreeMap::new(),
             mappers: Vec::new(),
         };
-        if let Some(slot) = self.free_slots.pop() {
-            self.slots[slot as usize] = Some(object);
-            return Ok(ObjectId(slot));
-        }
-        self.slots
-            .try_reserve(1)
+        let (slot, generation) = self
+            .slots
+            .insert(object)
             .map_err(|_| ObjectError::MetadataAllocFailed)?;
-        self.slots.push(Some(object));
-        Ok(ObjectId(self.slots.len() as u32 - 1))
+        Ok(ObjectId { slot, generation })
     }
 
     /// The object, if it exists.
     pub fn get(&self, id: ObjectId) -> Result<&MemoryObject, ObjectError> {
         self.slots
-            .get(id.0 as usize)
-            .and_then(Option::as_ref)
+            .get(id.slot, id.generation)
             .ok_or(ObjectError::NoSuchObject { id })
     }
 
     fn get_mut(&mut self, id: ObjectId) -> Result<&mut MemoryObject, ObjectError> {
         self.slots
-            .get_mut(id.0 as usize)
-            .and_then(Option::as_mut)
+            .get_mut(id.slot, id.generation)
             .ok_or(ObjectError::NoSuchObject { id })
     }
 
@@ -266,8 +283,7 @@ impl Objects {
     pub fn iter(&self) -> impl Iterator<Item = (ObjectId, &MemoryObject)> + '_ {
         self.slots
             .iter()
-            .enumerate()
-            .filter_map(|(i, o)| Some((ObjectId(i as u32), o.as_ref()?)))
+            .map(|(slot, generation, o)| (ObjectId { slot, generation }, o))
     }
 
     /// Makes `pa` the frame of page `page` (it was not resident).
@@ -294,6 +310,19 @@ impl Objects {
         }
         object.pages.insert(page, pa);
         Ok(())
+    }
+
+    /// Takes page `page` out of the object (a fault that added it failed
+    /// before anything filled it); returns its frame, which the caller
+    /// frees.
+    pub fn remove_page(&mut self, id: ObjectId, page: u32) -> Result<PhysAddr, ObjectError> {
+        let object = self.get_mut(id)?;
+        let size = object.size;
+        object.pages.remove(&page).ok_or(if page < size {
+            ObjectError::PageAbsent { id, page }
+        } else {
+            ObjectError::PageOutOfRange { id, page, size }
+        })
     }
 
     /// Records a window onto the object; refuses one that does not start
@@ -335,13 +364,11 @@ impl Objects {
         if mappers != 0 {
             return Err(ObjectError::StillMapped { id, mappers });
         }
-        self.free_slots
-            .try_reserve(1)
-            .map_err(|_| ObjectError::MetadataAllocFailed)?;
-        let Some(object) = self.slots.get_mut(id.0 as usize).and_then(Option::take) else {
-            return Err(ObjectError::NoSuchObject { id });
-        };
-        self.free_slots.push(id.0);
+        let object = self
+            .slots
+            .remove(id.slot, id.generation)
+            .map_err(|_| ObjectError::MetadataAllocFailed)?
+            .ok_or(ObjectError::NoSuchObject { id })?;
         Ok(object.pages.into_values().collect())
     }
 }
@@ -352,7 +379,7 @@ mod tests {
 
     fn window(start: u32, pages: u32) -> ObjectMapping {
         ObjectMapping {
-            space: SpaceId(1),
+            space: SpaceId::from_parts(1, 0),
             start: VirtAddr(start),
             first_page: 0,
             pages,
@@ -386,7 +413,7 @@ mod tests {
         objects.add_mapper(id, window(0xffff_f000, 1)).unwrap();
         assert_eq!(
             objects.get(id).unwrap().addresses_of(0).collect::<Vec<_>>(),
-            [(SpaceId(1), VirtAddr(0xffff_f000))]
+            [(SpaceId::from_parts(1, 0), VirtAddr(0xffff_f000))]
         );
     }
 }

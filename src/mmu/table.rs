@@ -24,6 +24,7 @@
 //! those 32 L1 entries at the PID's window (both point to the same coarse
 //! tables), so moving to another PID rewrites 64 words, not the tables.
 
+use alloc::vec::Vec;
 use core::fmt;
 
 use super::keys::SpaceKey;
@@ -304,6 +305,14 @@ pub enum TableError {
     Descriptor(DescriptorError),
     /// A TLB or cache operation the change needs is missing on this CPU.
     Maintenance(MaintenanceError),
+    /// The page entry for `va` was handed out by
+    /// [`PageTable::reserve_page_slot`]: only its [`PageSlot`] may change it.
+    ReservedSlot {
+        /// The virtual address asked for.
+        va: VirtAddr,
+    },
+    /// The heap could not hold the table's record of reserved slots.
+    MetadataAllocFailed,
 }
 
 impl From<DescriptorError> for TableError {
@@ -360,6 +369,13 @@ impl fmt::Display for TableError {
             }
             TableError::Descriptor(e) => write!(f, "{e}"),
             TableError::Maintenance(e) => write!(f, "{e}"),
+            TableError::ReservedSlot { va } => write!(
+                f,
+                "{va} is a reserved kernel slot (a kernel window): only its owner maps it"
+            ),
+            TableError::MetadataAllocFailed => {
+                f.write_str("could not allocate the page table's record of reserved slots")
+            }
         }
     }
 }
@@ -421,8 +437,9 @@ fn not_a_coarse_table(va: VirtAddr, raw: u32, entry: L1Descriptor) -> TableError
 
 /// One small-page entry of a kernel table reserved by
 /// [`PageTable::reserve_page_slot`]: a global mapping its owner points at
-/// one frame after another.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// one frame after another. It is the only handle on the entry, so it is
+/// neither `Clone` nor `Copy`: two owners could map it at once.
+#[derive(Debug, PartialEq, Eq)]
 pub struct PageSlot {
     va: VirtAddr,
     slot: PhysAddr,
@@ -475,6 +492,11 @@ pub struct PageTable {
     /// Whether every non-global mapping lies below 32 MiB (FCSE eligibility).
     fits_fcse_window: bool,
     pub(super) key: SpaceKey,
+    /// Page addresses handed out by [`reserve_page_slot`](Self::reserve_page_slot)
+    /// (sorted): `map_page`, `unmap_page` and `protect_page` refuse them,
+    /// since a mapping put there would be overwritten by the slot's next
+    /// use, and a change made there would undo the slot owner's.
+    reserved: Vec<u32>,
 }
 
 impl fmt::Debug for PageTable {
@@ -484,6 +506,7 @@ impl fmt::Debug for PageTable {
             .field("arch", &self.arch)
             .field("fcse_window", &self.fcse_window)
             .field("key", &self.key)
+            .field("reserved", &self.reserved.len())
             .finish()
     }
 }
@@ -507,6 +530,7 @@ impl PageTable {
             fcse_window: None,
             fits_fcse_window: false,
             key: SpaceKey::UNASSIGNED,
+            reserved: Vec::new(),
         })
     }
 
@@ -728,6 +752,7 @@ impl PageTable {
     ) -> Result<(), TableError> {
         check_aligned("virtual address", va.0, PageSize::Small.bytes())?;
         check_aligned("physical address", pa.0, PageSize::Small.bytes())?;
+        self.check_not_reserved(va)?;
         let raw = L2Descriptor::Small {
             base: pa,
             attrs: attrs.to_hw(self.arch)?,
@@ -748,7 +773,9 @@ impl PageTable {
     /// Reserves the page entry for `va` for a caller that rewrites it in
     /// place many times (the coherence engine's kernel windows): creates
     /// the coarse table if needed and checks the entry is free. The slot
-    /// bypasses this table's bookkeeping, so the caller owns `va` for good.
+    /// bypasses the mapping calls, which refuse `va` from now on
+    /// ([`TableError::ReservedSlot`]); the caller owns it until
+    /// [`unreserve_page_slot`](Self::unreserve_page_slot).
     pub fn reserve_page_slot<M: TableMemory, F: TableFrames>(
         &mut self,
         mem: &mut M,
@@ -756,6 +783,12 @@ impl PageTable {
         va: VirtAddr,
     ) -> Result<PageSlot, TableError> {
         check_aligned("virtual address", va.0, PageSize::Small.bytes())?;
+        let Err(at) = self.reserved.binary_search(&va.0) else {
+            return Err(TableError::ReservedSlot { va });
+        };
+        self.reserved
+            .try_reserve(1)
+            .map_err(|_| TableError::MetadataAllocFailed)?;
         let table = self.coarse_table_for(mem, frames, va)?;
         let slot = PhysAddr(table.0 + ((va.0 >> 12) & 0xff) * 4);
         let existing = mem.read_word(slot)?;
@@ -765,11 +798,63 @@ impl PageTable {
                 descriptor: existing,
             });
         }
+        self.reserved.insert(at, va.0);
         Ok(PageSlot {
             va,
             slot,
             arch: self.arch,
         })
+    }
+
+    /// Whether [`reserve_page_slot`](Self::reserve_page_slot) would take
+    /// `va`, frames for a coarse table aside: aligned, not reserved, and
+    /// its entry a fault (or in a MiB with no table yet). Changes nothing:
+    /// a caller reserving several slots checks them all first, so a refusal
+    /// leaves no slot or table behind.
+    pub fn check_page_slot<M: TableMemory>(
+        &self,
+        mem: &mut M,
+        va: VirtAddr,
+    ) -> Result<(), TableError> {
+        check_aligned("virtual address", va.0, PageSize::Small.bytes())?;
+        self.check_not_reserved(va)?;
+        match self.l2_slot(mem, va) {
+            Ok((_, _, L2Descriptor::Fault)) | Err(TableError::NotMapped { .. }) => Ok(()),
+            Ok((_, existing, _)) => Err(TableError::AlreadyMapped {
+                va,
+                descriptor: existing,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives a reserved slot back: its entry must be empty (unmapped, its
+    /// TLB entry flushed). The mapping calls accept its address again.
+    pub fn unreserve_page_slot<M: TableMemory>(
+        &mut self,
+        mem: &mut M,
+        slot: PageSlot,
+    ) -> Result<(), TableError> {
+        let Ok(at) = self.reserved.binary_search(&slot.va.0) else {
+            return Err(TableError::NotMapped { va: slot.va });
+        };
+        let existing = mem.read_word(slot.slot)?;
+        if existing != 0 {
+            return Err(TableError::AlreadyMapped {
+                va: slot.va,
+                descriptor: existing,
+            });
+        }
+        self.reserved.remove(at);
+        Ok(())
+    }
+
+    /// Refuses an address handed out as a reserved slot.
+    fn check_not_reserved(&self, va: VirtAddr) -> Result<(), TableError> {
+        match self.reserved.binary_search(&va.0) {
+            Ok(_) => Err(TableError::ReservedSlot { va }),
+            Err(_) => Ok(()),
+        }
     }
 
     /// Maps the 1 MiB section at `va` to `pa`.
@@ -807,6 +892,7 @@ impl PageTable {
         va: VirtAddr,
     ) -> Result<(PhysAddr, TlbFlush), TableError> {
         check_aligned("virtual address", va.0, PageSize::Small.bytes())?;
+        self.check_not_reserved(va)?;
         let (slot, _, entry) = self.l2_slot(mem, va)?;
         match entry {
             L2Descriptor::Fault => Err(TableError::NotMapped { va }),
@@ -857,6 +943,7 @@ impl PageTable {
         attrs: Attributes,
     ) -> Result<TlbFlush, TableError> {
         check_aligned("virtual address", va.0, PageSize::Small.bytes())?;
+        self.check_not_reserved(va)?;
         let new = attrs.to_hw(self.arch)?;
         let (slot, _, entry) = self.l2_slot(mem, va)?;
         match entry {
@@ -933,11 +1020,28 @@ impl PageTable {
                 });
             }
         }
+        // The other table's reserved slots in the range are this one's too:
+        // the coarse tables holding them are now shared.
+        let start = u64::from(range.start().0);
+        let end = start + range.len();
+        let inherited = other
+            .reserved
+            .iter()
+            .copied()
+            .filter(|&va| (start..end).contains(&u64::from(va)));
+        let mut reserved = Vec::new();
+        reserved
+            .try_reserve(self.reserved.len() + inherited.clone().count())
+            .map_err(|_| TableError::MetadataAllocFailed)?;
+        reserved.extend(self.reserved.iter().copied().chain(inherited));
+        reserved.sort_unstable();
+        reserved.dedup();
         for index in first..first + count {
             let raw = mem.read_word(other.entry_pa(index))?;
             self.write_l1(mem, index, raw)?;
             self.set_owned(index, false);
         }
+        self.reserved = reserved;
         Ok(())
     }
 

@@ -608,6 +608,16 @@ impl Sim {
         id
     }
 
+    /// The space whose attached table (see [`attach_table`](Self::attach_table))
+    /// is at `l1`: how a harness finds the model's space of an engine's
+    /// address space, whose ids are the engine's own.
+    pub fn space_with_table(&self, l1: crate::addr::PhysAddr) -> Option<SpaceId> {
+        self.spaces
+            .iter()
+            .position(|s| s.table.is_some_and(|(t, _)| t == l1))
+            .map(|i| SpaceId(i as u16))
+    }
+
     /// Gives `space` another key (key reuse: the lines of the previous owner
     /// of that key now hit for `space`).
     pub fn set_key(&mut self, space: SpaceId, key: u16) -> Result<(), SimError> {

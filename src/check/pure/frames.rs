@@ -392,7 +392,7 @@ impl World {
                 let pa = self.pa(frame);
                 let va = VirtAddr(u32::from(va) * FRAME_SIZE + if misaligned { 0x800 } else { 0 });
                 let mapping = Mapping {
-                    space: SpaceId(u32::from(space % 4)),
+                    space: SpaceId::from_parts(1 + u32::from(space % 4), 0),
                     va,
                     writable,
                     shared: space & 4 != 0,
@@ -426,7 +426,7 @@ impl World {
             Op::RemoveMapping { frame, space, va } => {
                 let (pa, space, va) = (
                     self.pa(frame),
-                    SpaceId(u32::from(space % 4)),
+                    SpaceId::from_parts(1 + u32::from(space % 4), 0),
                     VirtAddr(u32::from(va) * FRAME_SIZE),
                 );
                 let expected = match self.frame_error(pa) {
@@ -457,7 +457,7 @@ impl World {
             } => {
                 let (pa, space, va) = (
                     self.pa(frame),
-                    SpaceId(u32::from(space % 4)),
+                    SpaceId::from_parts(1 + u32::from(space % 4), 0),
                     VirtAddr(u32::from(va) * FRAME_SIZE),
                 );
                 let expected = match self.frame_error(pa) {
@@ -625,7 +625,7 @@ impl World {
                 };
                 let o = &mut self.live[i];
                 let mapping = ObjectMapping {
-                    space: SpaceId(u32::from(space % 4)),
+                    space: SpaceId::from_parts(1 + u32::from(space % 4), 0),
                     start: VirtAddr(start),
                     first_page,
                     pages,
@@ -651,7 +651,7 @@ impl World {
                 let o = &mut self.live[i];
                 let w = usize::from(window);
                 let mapping = o.mappers.get(w).copied().unwrap_or(ObjectMapping {
-                    space: SpaceId(99),
+                    space: SpaceId::from_parts(99, 0),
                     start: VirtAddr(0),
                     first_page: 0,
                     pages: 0,
