@@ -82,7 +82,6 @@ struct World {
     /// The cache facts everything runs with (engine, backend, allocator).
     info: CacheInfo,
     switcher: ContextSwitcher,
-    next_space: u32,
     /// What each fault resolved to since the case's last look.
     faults: Vec<FaultOutcome>,
     /// The kernel windows, until the case that uses them takes them.
@@ -189,7 +188,6 @@ fn set_up() -> Result<World, Failure> {
         arch,
         info,
         switcher,
-        next_space: 0,
         faults: Vec::new(),
         windows: Some(windows),
     })
@@ -223,11 +221,6 @@ impl World {
         Ok(table)
     }
 
-    fn new_space_id(&mut self) -> SpaceId {
-        self.next_space += 1;
-        SpaceId(self.next_space)
-    }
-
     /// A user address space over a fresh table, with VMAs in 16–32 MiB
     /// placed with `colour_span`, built (and its configuration checked)
     /// by `engine`.
@@ -243,8 +236,7 @@ impl World {
             },
             stack_guard_gap: 0,
         };
-        let id = self.new_space_id();
-        Ok(engine.create_space(&self.sys, id, config, table)?)
+        Ok(engine.create_space(&mut self.sys, config, table)?)
     }
 
     /// Runs `space` through the engine's context switch (the
@@ -254,7 +246,7 @@ impl World {
         // heap, stacks, the pool and the devices (new_table).
         let report = unsafe { engine.switch_to(&mut self.switcher, &mut self.sys, space) }?;
         if !report.already_current {
-            println!("  space {} running: {report:?}", space.id().0);
+            println!("  {} running: {report:?}", space.id());
         }
         Ok(())
     }
@@ -932,11 +924,10 @@ fn fork_shares_private_pages_copy_on_write_and_shared_pages_stay_shared() -> Tes
     let shared_frame = resident(&parent, shared);
     let before = *engine.counters();
 
-    let child_id = w.new_space_id();
     let child_table = w.new_table()?;
-    let mut child = engine.fork(&mut w.sys, &mut parent, child_id, child_table)?;
+    let mut child = engine.fork(&mut w.sys, &mut parent, child_table)?;
     let after = *engine.counters();
-    println!("  forked space {}; counters {after:?}", child.id().0);
+    println!("  forked {}; counters {after:?}", child.id());
     // On VIVT the parent's two written private pages were cleaned before
     // turning read-only; other caches owe nothing at fork.
     check_eq!(

@@ -288,7 +288,7 @@ fn fork_cow<P: Policy>(w: &mut World<P>, size: Size) -> Result<(), BenchError> {
     let mut parent = w.space()?;
     // The child's table is built before the parent's lines are dirty (and
     // is the same work for every policy).
-    let (child_id, table) = w.new_table()?;
+    let table = w.new_table()?;
     w.switch_to(&mut parent)?;
     w.start_measuring();
     let len = size.pages * PAGE;
@@ -297,7 +297,7 @@ fn fork_cow<P: Policy>(w: &mut World<P>, size: Size) -> Result<(), BenchError> {
         .mmap(&mut w.sys, &mut parent, MmapArgs::anonymous(len))?
         .as_u32();
     user_write(w, &mut parent, va, len, 0)?;
-    let mut child = w.engine.fork(&mut w.sys, &mut parent, child_id, table)?;
+    let mut child = w.engine.fork(&mut w.sys, &mut parent, table)?;
     for round in 1..=size.rounds.div_ceil(8).max(2) {
         w.switch_to(&mut parent)?;
         user_write(w, &mut parent, va, len, round)?;

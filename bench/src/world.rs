@@ -12,7 +12,7 @@ use vacmm::coherence::dma::DmaError;
 use vacmm::coherence::{
     CoherenceError, Engine, EngineConfigError, KernelWindows, Policy, WindowError,
 };
-use vacmm::mm::frames::{FrameError, SpaceId};
+use vacmm::mm::frames::FrameError;
 use vacmm::mm::object::ObjectError;
 use vacmm::mm::space::{AddressSpace, FaultAccess, MemorySystem, SpaceConfig, SpaceError};
 use vacmm::mm::unmapped::{Direction, Layout};
@@ -70,6 +70,11 @@ pub enum BenchError {
     },
     /// The harness ran out of room it sized itself (L1 tables).
     Exhausted(&'static str),
+    /// An address space's table is attached to no space of the model.
+    UnknownTable {
+        /// The L1 table's address.
+        l1: u32,
+    },
     /// A memory object call failed.
     Object(ObjectError),
     /// The engine refused the policy with the kernel's switch and cache.
@@ -98,6 +103,9 @@ impl fmt::Display for BenchError {
             BenchError::Config(e) => write!(f, "configuration: {e}"),
             BenchError::Stuck { va } => write!(f, "access at {va:#x} kept faulting"),
             BenchError::Exhausted(what) => write!(f, "out of {what}"),
+            BenchError::UnknownTable { l1 } => {
+                write!(f, "the model has no space with the table at {l1:#x}")
+            }
             BenchError::Range { start, len } => {
                 write!(f, "no range of {len:#x} bytes at {start:#x}")
             }
@@ -309,9 +317,10 @@ impl<P: Policy> World<P> {
         self.mark
     }
 
-    /// A fresh user table (sharing the kernel's mappings) and the model's
-    /// space for it: what `space` and `fork` build on.
-    pub fn new_table(&mut self) -> Result<(SpaceId, PageTable), BenchError> {
+    /// A fresh user table (sharing the kernel's mappings), attached to a
+    /// space of the model: what `space` and `fork` build on. (The engine
+    /// names the address space itself; the model finds it by its table.)
+    pub fn new_table(&mut self) -> Result<PageTable, BenchError> {
         let reused = self.free_spaces.pop();
         let l1 = match reused {
             Some((_, l1)) => l1,
@@ -339,7 +348,7 @@ impl<P: Policy> World<P> {
             None => sim.create_space(0),
         };
         sim.attach_table(id, l1, self.arch)?;
-        Ok((SpaceId(u32::from(id.0)), table))
+        Ok(table)
     }
 
     /// The layout every user space gets.
@@ -358,10 +367,9 @@ impl<P: Policy> World<P> {
 
     /// A new, empty user address space.
     pub fn space(&mut self) -> Result<AddressSpace, BenchError> {
-        let (id, table) = self.new_table()?;
-        Ok(self
-            .engine
-            .create_space(&self.sys, id, self.config(), table)?)
+        let table = self.new_table()?;
+        let config = self.config();
+        Ok(self.engine.create_space(&mut self.sys, config, table)?)
     }
 
     /// Runs `space` through the kernel's context switch.
@@ -391,12 +399,18 @@ impl<P: Policy> World<P> {
                 let _ = self.sys.mem.declare_dead(pa.as_u32(), 4096);
             }
         }
-        let id = space.id();
+        let model_space =
+            self.sys
+                .mem
+                .space_with_table(space.table().l1())
+                .ok_or(BenchError::UnknownTable {
+                    l1: space.table().l1().as_u32(),
+                })?;
         let l1 = self
             .engine
             .exit(&mut self.sys, space)
             .map_err(|refused| BenchError::Coherence(refused.error))?;
-        self.free_spaces.push((sim::SpaceId(id.0 as u16), l1));
+        self.free_spaces.push((model_space, l1));
         Ok(())
     }
 

@@ -4,6 +4,22 @@
 //! TRM §3.3.2 (Cache Type Register), ARMv6 ARM B6.1.3. The CTR size fields are
 //! `P[11] size[9:6] assoc[5:3] M[2] len[1:0]`; bytes = (2+M) << (8+size),
 //! ways = (2+M) << assoc >> 1, line = 8 << len.
+//!
+//! Decoding and construction accept the same geometries: a CTR field is
+//! decoded by building its geometry with [`CacheGeometry::try_new`], so a
+//! value `try_new` refuses is a [`CtrError::Geometry`], never a geometry
+//! whose set/way operands or model cannot be computed.
+//!
+//! The M ("multiplier") bit: the architecture's encoding allows M = 1, a
+//! cache of 3 × 2^n bytes and 3 × 2^(assoc−1) ways (ARMv5 ARM and the
+//! ARM922T/ARM926EJ-S TRMs describe the field "in conjunction with the M
+//! bit"). No core vacmm targets has one: the ARM926EJ-S TRM (DDI 0198D,
+//! §2.3.2) says M "must be set to 0" and 4-way is the only associativity,
+//! the ARM1136 and ARM1176 TRMs (DDI 0211, DDI 0301H §3.2.3) encode M = 0
+//! and 4 ways for every cache size. vacmm refuses M = 1 caches rather than
+//! guess: with 3 × 2^n ways the way field of a set/way operand has no
+//! log2(ways) width in these TRMs' formulas, and the colour, allocator and
+//! model arithmetic all assume powers of two.
 
 use core::fmt;
 
@@ -134,14 +150,84 @@ pub struct CacheGeometry {
     pub colour_restricted: bool,
 }
 
-impl CacheGeometry {
-    /// Bytes per way: the span of virtual address bits used to index the cache.
-    pub const fn way_bytes(&self) -> usize {
-        self.size_bytes / self.ways
+/// The largest cache a geometry may describe: 16 MiB, the largest the
+/// pre-ARMv7 CTR can encode with M = 0 (size field 0b1111: 512 << 15
+/// bytes). The bound keeps every set/way operand within 32 bits.
+pub const MAX_CACHE_BYTES: usize = 16 << 20;
+
+/// Why [`CacheGeometry::try_new`] refuses a geometry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GeometryError {
+    /// The size, the way count or the line length is not a power of two
+    /// (0 included).
+    NotPowerOfTwo {
+        /// `"size"`, `"ways"` or `"line length"`.
+        what: &'static str,
+        /// The value given.
+        value: usize,
+    },
+    /// The line is shorter than 8 or longer than 256 bytes.
+    LineOutOfRange {
+        /// The line length given.
+        line_bytes: usize,
+    },
+    /// The cache is larger than [`MAX_CACHE_BYTES`].
+    TooLarge {
+        /// The size given.
+        size_bytes: usize,
+    },
+    /// One line per way needs more bytes than the cache has: no set.
+    NoSets {
+        /// The size given.
+        size_bytes: usize,
+        /// The ways given.
+        ways: usize,
+        /// The line length given.
+        line_bytes: usize,
+    },
+}
+
+impl fmt::Display for GeometryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            GeometryError::NotPowerOfTwo { what, value } => {
+                write!(f, "cache {what} {value} is not a power of two")
+            }
+            GeometryError::LineOutOfRange { line_bytes } => {
+                write!(f, "a {line_bytes}-byte cache line is outside 8..=256 bytes")
+            }
+            GeometryError::TooLarge { size_bytes } => write!(
+                f,
+                "a cache of {size_bytes} bytes is larger than the {MAX_CACHE_BYTES} bytes a CTR can describe"
+            ),
+            GeometryError::NoSets {
+                size_bytes,
+                ways,
+                line_bytes,
+            } => write!(
+                f,
+                "{size_bytes} bytes cannot hold one set of {ways} ways of {line_bytes}-byte lines"
+            ),
+        }
     }
-    /// Number of sets.
+}
+
+impl CacheGeometry {
+    /// Bytes per way: the span of virtual address bits used to index the
+    /// cache (0 for a hand-built geometry without ways).
+    pub const fn way_bytes(&self) -> usize {
+        match self.size_bytes.checked_div(self.ways) {
+            Some(bytes) => bytes,
+            None => 0,
+        }
+    }
+    /// Number of sets (0 for a hand-built geometry without lines).
     pub const fn sets(&self) -> usize {
-        self.way_bytes() / self.line_bytes
+        match self.way_bytes().checked_div(self.line_bytes) {
+            Some(sets) => sets,
+            None => 0,
+        }
     }
     /// Page colours a VIPT cache of this geometry has (1 = no aliasing).
     pub const fn colours(&self) -> usize {
@@ -150,19 +236,52 @@ impl CacheGeometry {
     }
 
     /// A geometry given by the embedder (QEMU's CTR is invented, and boards
-    /// may restrict the cache size): `None` unless sizes are powers of two,
-    /// the line is 8..=256 bytes and the ways divide the size into lines.
+    /// may restrict the cache size): `None` where [`try_new`](Self::try_new)
+    /// gives an error.
     pub const fn new(size_bytes: usize, ways: usize, line_bytes: usize) -> Option<Self> {
-        let ok = size_bytes.is_power_of_two()
-            && ways.is_power_of_two()
-            && line_bytes.is_power_of_two()
-            && line_bytes >= 8
-            && line_bytes <= 256
-            && size_bytes >= ways * line_bytes;
-        if !ok {
-            return None;
+        match Self::try_new(size_bytes, ways, line_bytes) {
+            Ok(g) => Some(g),
+            Err(_) => None,
         }
-        Some(CacheGeometry {
+    }
+
+    /// A geometry given by the embedder, or why it cannot be: the size, the
+    /// ways and the line must be powers of two, the line 8..=256 bytes, the
+    /// size at most [`MAX_CACHE_BYTES`] and room for at least one set.
+    pub const fn try_new(
+        size_bytes: usize,
+        ways: usize,
+        line_bytes: usize,
+    ) -> Result<Self, GeometryError> {
+        let powers = [
+            ("size", size_bytes),
+            ("ways", ways),
+            ("line length", line_bytes),
+        ];
+        let mut i = 0;
+        while i < powers.len() {
+            let (what, value) = powers[i];
+            if !value.is_power_of_two() {
+                return Err(GeometryError::NotPowerOfTwo { what, value });
+            }
+            i += 1;
+        }
+        if line_bytes < 8 || line_bytes > 256 {
+            return Err(GeometryError::LineOutOfRange { line_bytes });
+        }
+        if size_bytes > MAX_CACHE_BYTES {
+            return Err(GeometryError::TooLarge { size_bytes });
+        }
+        // Divided rather than multiplied: `ways * line_bytes` can overflow.
+        // All three are powers of two, so the division is exact.
+        if size_bytes / ways < line_bytes {
+            return Err(GeometryError::NoSets {
+                size_bytes,
+                ways,
+                line_bytes,
+            });
+        }
+        Ok(CacheGeometry {
             size_bytes,
             ways,
             line_bytes,
@@ -170,13 +289,26 @@ impl CacheGeometry {
         })
     }
 
+    /// Checks a geometry that may have been built by hand (the fields are
+    /// public) as [`try_new`](Self::try_new) would.
+    pub const fn validate(&self) -> Result<(), GeometryError> {
+        match Self::try_new(self.size_bytes, self.ways, self.line_bytes) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The operand of a by-set/way operation (c7,c10,2 / c7,c14,2 / c7,c6,2):
     /// way in the top log2(ways) bits, set from bit log2(line) up (ARM926 TRM
-    /// §2.3.8, ARM1136 TRM §3.3.18). `None` if `set` or `way` is out of range.
+    /// §2.3.8, ARM1136 TRM §3.3.18). `None` if `set` or `way` is out of
+    /// range, or if the geometry is not one [`try_new`](Self::try_new)
+    /// accepts (a hand-built one: the formula needs powers of two).
     pub const fn set_way_operand(&self, set: usize, way: usize) -> Option<u32> {
-        if set >= self.sets() || way >= self.ways {
+        if self.validate().is_err() || set >= self.sets() || way >= self.ways {
             return None;
         }
+        // Valid: log2(ways) + log2(sets) + log2(line) = log2(size) ≤ 24, so
+        // the way field starts above the set field and both fit in 32 bits.
         let way_shift = 32 - self.ways.trailing_zeros();
         let way_bits = if self.ways == 1 {
             0
@@ -186,16 +318,17 @@ impl CacheGeometry {
         Some(way_bits | ((set as u32) << self.line_bytes.trailing_zeros()))
     }
 
-    /// Decodes one 12-bit CTR size field. `None` when it says "no cache"
-    /// (M = 1 with assoc = 0, ARMv6 ARM B6.1.3).
-    const fn decode(field: u32) -> Option<Self> {
+    /// Decodes one 12-bit CTR size field. `Ok(None)` when it says "no
+    /// cache" (M = 1 with assoc = 0, ARMv6 ARM B6.1.3); the error of
+    /// [`try_new`](Self::try_new) for a geometry it refuses.
+    const fn decode(field: u32) -> Result<Option<Self>, GeometryError> {
         let p = (field >> 11) & 1;
         let size = (field >> 6) & 0xf;
         let assoc = (field >> 3) & 0x7;
         let m = (field >> 2) & 1;
         let len = field & 0x3;
         if m == 1 && assoc == 0 {
-            return None;
+            return Ok(None);
         }
         let multiplier = 2 + m as usize;
         let ways = if assoc == 0 {
@@ -203,12 +336,14 @@ impl CacheGeometry {
         } else {
             (multiplier << assoc) >> 1
         };
-        Some(CacheGeometry {
-            size_bytes: multiplier << (8 + size),
-            ways,
-            line_bytes: 8 << len,
-            colour_restricted: p == 1,
-        })
+        match Self::try_new(multiplier << (8 + size), ways, 8 << len) {
+            // The P bit is what the CPU reports; `try_new` infers it.
+            Ok(g) => Ok(Some(CacheGeometry {
+                colour_restricted: p == 1,
+                ..g
+            })),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -242,6 +377,18 @@ pub enum CtrError {
         /// The value read.
         raw: u32,
     },
+    /// A size field describes a cache [`CacheGeometry::try_new`] refuses:
+    /// M = 1 (3 × 2^n ways), or fewer bytes than one set.
+    Geometry {
+        /// The value read.
+        raw: u32,
+        /// `"data"` (Dsize, CTR\[23:12\]) or `"instruction"` (Isize, CTR\[11:0\]).
+        cache: &'static str,
+        /// The 12-bit size field.
+        field: u16,
+        /// Why the geometry it encodes is refused.
+        error: GeometryError,
+    },
 }
 
 impl fmt::Display for CtrError {
@@ -253,6 +400,15 @@ impl fmt::Display for CtrError {
             CtrError::Armv7Format { raw } => write!(
                 f,
                 "CTR {raw:#010x} is in the ARMv7 format; vacmm handles ARMv5/ARMv6 only"
+            ),
+            CtrError::Geometry {
+                raw,
+                cache,
+                field,
+                error,
+            } => write!(
+                f,
+                "CTR {raw:#010x}: the {cache} cache's size field {field:#05x} describes a cache vacmm cannot use: {error}"
             ),
         }
     }
@@ -269,9 +425,15 @@ impl CacheType {
             return Err(CtrError::Armv7Format { raw });
         }
         let separate = (raw >> 24) & 1 == 1;
-        let dcache = CacheGeometry::decode((raw >> 12) & 0xfff);
+        let dcache = match decode_field(raw, "data", (raw >> 12) & 0xfff) {
+            Ok(d) => d,
+            Err(e) => return Err(e),
+        };
         let icache = if separate {
-            CacheGeometry::decode(raw & 0xfff)
+            match decode_field(raw, "instruction", raw & 0xfff) {
+                Ok(i) => i,
+                Err(e) => return Err(e),
+            }
         } else {
             dcache
         };
@@ -282,6 +444,23 @@ impl CacheType {
             dcache,
             icache,
         })
+    }
+}
+
+/// One size field of `raw`, its refusal named after the cache it describes.
+const fn decode_field(
+    raw: u32,
+    cache: &'static str,
+    field: u32,
+) -> Result<Option<CacheGeometry>, CtrError> {
+    match CacheGeometry::decode(field) {
+        Ok(g) => Ok(g),
+        Err(error) => Err(CtrError::Geometry {
+            raw,
+            cache,
+            field: field as u16,
+            error,
+        }),
     }
 }
 
@@ -503,5 +682,219 @@ mod tests {
         // M=1, assoc=0 in the I field: no instruction cache.
         let no_i = CacheType::decode(0x01dd_2004, QEMU_ARM1176).unwrap();
         assert_eq!(no_i.icache, None);
+    }
+
+    /// Issue 19: `ways * line_bytes` overflowed.
+    #[test]
+    fn huge_geometries_are_refused_not_overflowed() {
+        let half = 1usize << (usize::BITS - 1);
+        assert_eq!(CacheGeometry::new(half, half >> 1, 8), None);
+        assert_eq!(
+            CacheGeometry::try_new(half, half >> 1, 8),
+            Err(GeometryError::TooLarge { size_bytes: half })
+        );
+        // Within the size bound the same shape has no set.
+        assert_eq!(
+            CacheGeometry::try_new(MAX_CACHE_BYTES, MAX_CACHE_BYTES, 8),
+            Err(GeometryError::NoSets {
+                size_bytes: MAX_CACHE_BYTES,
+                ways: MAX_CACHE_BYTES,
+                line_bytes: 8
+            })
+        );
+    }
+
+    #[test]
+    fn geometry_errors_name_the_value() {
+        use GeometryError::*;
+        let cases = [
+            (
+                (0, 4, 32),
+                NotPowerOfTwo {
+                    what: "size",
+                    value: 0,
+                },
+            ),
+            (
+                (24 << 10, 3, 32),
+                NotPowerOfTwo {
+                    what: "size",
+                    value: 24 << 10,
+                },
+            ),
+            (
+                (16 << 10, 3, 32),
+                NotPowerOfTwo {
+                    what: "ways",
+                    value: 3,
+                },
+            ),
+            (
+                (16 << 10, 4, 0),
+                NotPowerOfTwo {
+                    what: "line length",
+                    value: 0,
+                },
+            ),
+            ((16 << 10, 4, 4), LineOutOfRange { line_bytes: 4 }),
+            ((16 << 10, 4, 512), LineOutOfRange { line_bytes: 512 }),
+            (
+                (32 << 20, 4, 32),
+                TooLarge {
+                    size_bytes: 32 << 20,
+                },
+            ),
+            (
+                (64, 4, 32),
+                NoSets {
+                    size_bytes: 64,
+                    ways: 4,
+                    line_bytes: 32,
+                },
+            ),
+        ];
+        for ((size, ways, line), error) in cases {
+            assert_eq!(CacheGeometry::try_new(size, ways, line), Err(error));
+            assert_eq!(CacheGeometry::new(size, ways, line), None);
+        }
+        assert_eq!(
+            NoSets {
+                size_bytes: 64,
+                ways: 4,
+                line_bytes: 32
+            }
+            .to_string(),
+            "64 bytes cannot hold one set of 4 ways of 32-byte lines"
+        );
+        // The extremes that are accepted: one set of one 8-byte line, and
+        // the largest cache with the most ways of the longest lines.
+        assert!(CacheGeometry::try_new(8, 1, 8).is_ok());
+        let big = CacheGeometry::try_new(MAX_CACHE_BYTES, 1 << 16, 256).unwrap();
+        assert_eq!(big.sets(), 1);
+        assert_eq!(big.set_way_operand(0, (1 << 16) - 1), Some(0xffff_0000));
+    }
+
+    /// Issue 19: CTR 0x0014_e000 (D: M = 1, 24 KiB 3-way) decoded, and
+    /// `set_way_operand(0, 1)` then shifted by 32.
+    #[test]
+    fn a_3_way_ctr_is_refused() {
+        let e = CacheType::decode(0x0014_e000, QEMU_ARM1136).unwrap_err();
+        assert_eq!(
+            e,
+            CtrError::Geometry {
+                raw: 0x0014_e000,
+                cache: "data",
+                field: 0x14e,
+                error: GeometryError::NotPowerOfTwo {
+                    what: "size",
+                    value: 24 << 10
+                }
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "CTR 0x0014e000: the data cache's size field 0x14e describes a cache vacmm \
+             cannot use: cache size 24576 is not a power of two"
+        );
+        // Zero sets: 512 bytes of 128 ways of 64-byte lines, in the I field.
+        assert_eq!(
+            CacheType::decode(0x011d_203b, QEMU_ARM1136),
+            Err(CtrError::Geometry {
+                raw: 0x011d_203b,
+                cache: "instruction",
+                field: 0x03b,
+                error: GeometryError::NoSets {
+                    size_bytes: 512,
+                    ways: 128,
+                    line_bytes: 64
+                }
+            })
+        );
+    }
+
+    /// Issue 19: every geometry decode gives is one `CacheGeometry::new`
+    /// gives too, and its last set/way has an operand.
+    #[test]
+    fn every_decoded_geometry_constructs() {
+        for field in 0..0x1000u32 {
+            // The same field for D and I, separate caches.
+            let raw = 0x1d00_0000 | field << 12 | field;
+            let Ok(ctr) = CacheType::decode(raw, QEMU_ARM1136) else {
+                continue;
+            };
+            for g in [ctr.dcache, ctr.icache].into_iter().flatten() {
+                let built = CacheGeometry::new(g.size_bytes, g.ways, g.line_bytes);
+                assert_eq!(
+                    built.map(|b| (b.size_bytes, b.ways, b.line_bytes)),
+                    Some((g.size_bytes, g.ways, g.line_bytes)),
+                    "CTR {raw:#010x}"
+                );
+                assert!(g.set_way_operand(g.sets() - 1, g.ways - 1).is_some());
+            }
+        }
+    }
+
+    /// The converse: a field is refused exactly when construction refuses
+    /// the geometry its formula gives, with construction's error.
+    #[test]
+    fn every_refused_field_is_one_construction_refuses() {
+        let mut refused = 0;
+        for field in 0..0x1000u32 {
+            let (size, assoc, m, len) =
+                (field >> 6 & 0xf, field >> 3 & 7, field >> 2 & 1, field & 3);
+            if m == 1 && assoc == 0 {
+                continue; // no cache
+            }
+            let multiplier = 2 + m as usize;
+            let ways = if assoc == 0 {
+                1
+            } else {
+                multiplier << assoc >> 1
+            };
+            let built = CacheGeometry::try_new(multiplier << (8 + size), ways, 8 << len);
+            let decoded = CacheType::decode(0x0100_0000 | field << 12 | 0x152, QEMU_ARM926);
+            match (built, decoded) {
+                (Ok(_), Ok(_)) => {}
+                (
+                    Err(error),
+                    Err(CtrError::Geometry {
+                        cache,
+                        field: f,
+                        error: e,
+                        ..
+                    }),
+                ) => {
+                    assert_eq!((cache, u32::from(f), e), ("data", field, error));
+                    refused += 1;
+                }
+                (built, decoded) => panic!("field {field:#05x}: {built:?} but {decoded:?}"),
+            }
+        }
+        // Every M = 1 field with a cache (7 assoc × 16 sizes × 4 lengths =
+        // 448) and 20 with zero sets: the 468 of issue 19, once per value of
+        // the P bit and of the reserved bit 10.
+        assert_eq!(refused, 4 * 468);
+    }
+
+    /// Issue 19: a geometry the embedder built by hand (the fields are
+    /// public) made `set_way_operand` shift by 32 or divide by zero.
+    #[test]
+    fn methods_of_a_hand_built_geometry_do_not_panic() {
+        let three_way = CacheGeometry {
+            size_bytes: 24 << 10,
+            ways: 3,
+            line_bytes: 32,
+            colour_restricted: true,
+        };
+        assert_eq!(three_way.set_way_operand(0, 1), None);
+        let empty = CacheGeometry {
+            size_bytes: 0,
+            ways: 0,
+            line_bytes: 0,
+            colour_restricted: false,
+        };
+        assert_eq!((empty.way_bytes(), empty.sets()), (0, 0));
+        assert_eq!(empty.colours(), 1);
+        assert_eq!(empty.set_way_operand(0, 0), None);
     }
 }

@@ -117,9 +117,11 @@ impl CacheInfo {
 
     /// Page colours: 1 unless the cache is VIPT aliasing. (A VIVT cache has
     /// no colours at all: every alias is its own line whatever its address.)
+    /// A hand-built `VipAliasing { colours: 0 }` counts as 1, so
+    /// [`colour_of`](Self::colour_of) never divides by zero.
     pub const fn colours(&self) -> usize {
         match self.kind {
-            CacheKind::VipAliasing { colours } => colours,
+            CacheKind::VipAliasing { colours } if colours > 1 => colours,
             _ => 1,
         }
     }
@@ -133,8 +135,10 @@ impl CacheInfo {
     /// SHMLBA-style alignment, in bytes: mappings of one page whose virtual
     /// addresses are congruent modulo this share cache lines (VIPT). A page
     /// for caches that do not alias by colour.
+    ///
+    /// Saturates at `usize::MAX` for a hand-built colour count no cache has.
     pub const fn colour_alignment(&self) -> usize {
-        self.colours() * PAGE_SIZE
+        self.colours().saturating_mul(PAGE_SIZE)
     }
 
     /// True if the CPU is ARMv6 (CP15 block operations, ASIDs, CP15 barriers).
@@ -195,5 +199,20 @@ mod tests {
                 raw: ARM926.raw()
             }))
         );
+    }
+
+    /// The fields are public: colour counts no cache has must not divide by
+    /// zero or overflow.
+    #[test]
+    fn hand_built_colour_counts_do_not_panic() {
+        let mut info = CacheInfo::from_registers(ARM1136, QEMU_CTR).unwrap();
+        info.kind = CacheKind::VipAliasing { colours: 0 };
+        assert_eq!(info.colours(), 1);
+        assert_eq!(info.colour_of(VirtAddr(0x1234_5000)), 0);
+        info.kind = CacheKind::VipAliasing {
+            colours: usize::MAX,
+        };
+        assert_eq!(info.colour_alignment(), usize::MAX);
+        assert_eq!(info.colour_of(VirtAddr(0xffff_f000)), 0xf_ffff);
     }
 }

@@ -261,20 +261,26 @@ fn each_line<M: ?Sized>(m: &mut M, lines: Lines, op: impl Fn(&mut M, VirtAddr)) 
 
 /// The I-cache plan for `range` under `info`'s line size and threshold.
 pub(crate) fn plan_icache(info: &CacheInfo, range: VirtRange) -> RangePlan {
-    RangePlan::new(
-        range,
-        info.icache.line_bytes as u32,
-        info.whole_cache_threshold(),
-    )
+    plan(range, info.icache.line_bytes, info.whole_cache_threshold())
 }
 
 /// The D-cache plan for `range` under `info`'s line size and threshold.
 pub(crate) fn plan_dcache(info: &CacheInfo, range: VirtRange) -> RangePlan {
-    RangePlan::new(
-        range,
-        info.dcache.line_bytes as u32,
-        info.whole_cache_threshold(),
-    )
+    plan(range, info.dcache.line_bytes, info.whole_cache_threshold())
+}
+
+/// The plan for `range`. A geometry's fields are public, so its line size
+/// may be one no cache has (not a power of two, or past u32): such lines
+/// cannot be walked, and the whole-cache operation, correct for any range,
+/// is done instead.
+fn plan(range: VirtRange, line_bytes: usize, threshold: u64) -> RangePlan {
+    if range.is_empty() {
+        return RangePlan::Nothing;
+    }
+    u32::try_from(line_bytes)
+        .ok()
+        .and_then(|line| RangePlan::new(range, line, threshold).ok())
+        .unwrap_or(RangePlan::WholeCache)
 }
 
 #[cfg(test)]
@@ -400,5 +406,37 @@ mod tests {
             })
         );
         assert!(r.ops.is_empty());
+    }
+
+    #[test]
+    fn a_line_size_no_cache_has_falls_back_to_the_whole_cache() {
+        let mut r = Recorder::new(0x4106_9265);
+        for line_bytes in [0, 24, usize::MAX] {
+            r.info.dcache.line_bytes = line_bytes;
+            r.info.icache.line_bytes = line_bytes;
+            r.ops.clear();
+            assert_eq!(
+                r.clean_dcache_range(range(0x2000, 0x40)),
+                RangeOutcome::WholeCache
+            );
+            assert_eq!(
+                unsafe { r.invalidate_dcache_range(range(0x2000, 0x40)) },
+                RangeOutcome::WholeCache
+            );
+            assert_eq!(
+                r.invalidate_icache_range(range(0x2000, 0)),
+                RangeOutcome::Nothing
+            );
+            assert_eq!(
+                r.ops,
+                [
+                    ("clean all", 0),
+                    ("drain", 0),
+                    ("clean+inv all", 0),
+                    ("drain", 0),
+                    ("drain", 0)
+                ]
+            );
+        }
     }
 }

@@ -17,7 +17,10 @@ mod info;
 pub(crate) mod maintenance;
 mod range;
 
-pub use id::{CacheGeometry, CacheKind, CacheType, CpuPart, CtrError, MainId, PAGE_SIZE};
+pub use id::{
+    CacheGeometry, CacheKind, CacheType, CpuPart, CtrError, GeometryError, MAX_CACHE_BYTES, MainId,
+    PAGE_SIZE,
+};
 pub use info::{CacheInfo, InfoError};
 pub use maintenance::{CacheMaintenance, MaintenanceError, RangeOutcome};
-pub use range::{Lines, RangePlan};
+pub use range::{Lines, PlanError, RangePlan};

@@ -6,6 +6,8 @@
 //! than walking them (seed 002: bound every flush by the cache size), so the
 //! plan says so instead.
 
+use core::fmt;
+
 use crate::addr::{VirtAddr, VirtRange};
 
 /// How to carry out a maintenance operation over a range.
@@ -15,16 +17,48 @@ pub enum RangePlan {
     Nothing,
     /// One operation per line.
     Lines(Lines),
-    /// The range covers at least the threshold: use the whole-cache operation.
+    /// The range covers at least the threshold (or more lines than a
+    /// `usize` counts): use the whole-cache operation.
     WholeCache,
+}
+
+/// A line size ranges cannot be planned with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// Lines must be a power of two bytes long (0 is not): only then do
+    /// they tile the address space, so that rounding an address down gives
+    /// the line holding it.
+    LineNotPowerOfTwo {
+        /// The line size given.
+        line_bytes: u32,
+    },
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            PlanError::LineNotPowerOfTwo { line_bytes } => write!(
+                f,
+                "a cache line of {line_bytes} bytes is not a power of two: ranges cannot be split into lines"
+            ),
+        }
+    }
 }
 
 impl RangePlan {
     /// Plans `range` for a cache with `line_bytes` lines (a power of two) and
     /// the given whole-cache threshold in bytes.
-    pub fn new(range: VirtRange, line_bytes: u32, whole_cache_threshold: u64) -> Self {
+    pub fn new(
+        range: VirtRange,
+        line_bytes: u32,
+        whole_cache_threshold: u64,
+    ) -> Result<Self, PlanError> {
+        if !line_bytes.is_power_of_two() {
+            return Err(PlanError::LineNotPowerOfTwo { line_bytes });
+        }
         let Some(last) = range.last() else {
-            return RangePlan::Nothing;
+            return Ok(RangePlan::Nothing);
         };
         let lines = Lines {
             next: u64::from(range.start().align_down(line_bytes).as_u32()),
@@ -33,11 +67,17 @@ impl RangePlan {
             first_partial: !range.start().is_aligned(line_bytes),
             last_partial: !VirtAddr(last.as_u32().wrapping_add(1)).is_aligned(line_bytes),
         };
-        if lines.covered_bytes() >= whole_cache_threshold {
-            RangePlan::WholeCache
-        } else {
-            RangePlan::Lines(lines)
-        }
+        // `Lines` is an ExactSizeIterator: a count past usize (1-byte lines
+        // over all 4 GiB on a 32-bit target) could not be told, and the
+        // whole-cache operation is correct for any range.
+        let countable = usize::try_from(lines.covered_bytes() / u64::from(line_bytes)).is_ok();
+        Ok(
+            if lines.covered_bytes() >= whole_cache_threshold || !countable {
+                RangePlan::WholeCache
+            } else {
+                RangePlan::Lines(lines)
+            },
+        )
     }
 }
 
@@ -106,8 +146,8 @@ mod tests {
         VirtRange::new(VirtAddr(start), len).unwrap()
     }
 
-    fn lines(plan: RangePlan) -> Lines {
-        match plan {
+    fn lines(plan: Result<RangePlan, PlanError>) -> Lines {
+        match plan.unwrap() {
             RangePlan::Lines(lines) => lines,
             other => panic!("expected lines, got {other:?}"),
         }
@@ -142,7 +182,7 @@ mod tests {
     fn empty_range_plans_nothing() {
         assert_eq!(
             RangePlan::new(range(0x1234, 0), 32, 16 << 10),
-            RangePlan::Nothing
+            Ok(RangePlan::Nothing)
         );
     }
 
@@ -151,7 +191,7 @@ mod tests {
         // Exactly the threshold in whole lines: whole cache.
         assert_eq!(
             RangePlan::new(range(0x10000, 16 << 10), 32, 16 << 10),
-            RangePlan::WholeCache
+            Ok(RangePlan::WholeCache)
         );
         // One line less: lines.
         let l = lines(RangePlan::new(
@@ -163,7 +203,7 @@ mod tests {
         // Unaligned ends add a line: 16 KiB − 32 bytes starting mid-line needs 512 lines.
         assert_eq!(
             RangePlan::new(range(0x10010, (16 << 10) - 32), 32, 16 << 10),
-            RangePlan::WholeCache
+            Ok(RangePlan::WholeCache)
         );
     }
 
@@ -176,7 +216,51 @@ mod tests {
         // The whole address space is one whole-cache operation.
         assert_eq!(
             RangePlan::new(range(0, 1 << 32), 32, 16 << 10),
-            RangePlan::WholeCache
+            Ok(RangePlan::WholeCache)
         );
+    }
+
+    /// Issue 19: a line size of 0 underflowed in `align_down` (debug) or
+    /// never advanced the line iterator (release: a hang).
+    #[test]
+    fn a_zero_line_size_neither_panics_nor_hangs() {
+        assert_eq!(
+            RangePlan::new(range(0x1000, 0x40), 0, 16 << 10),
+            Err(PlanError::LineNotPowerOfTwo { line_bytes: 0 })
+        );
+    }
+
+    #[test]
+    fn other_line_sizes_that_do_not_tile_are_refused() {
+        for line_bytes in [3, 24, 0x8000_0001, u32::MAX] {
+            assert_eq!(
+                RangePlan::new(range(0x1000, 0x40), line_bytes, 16 << 10),
+                Err(PlanError::LineNotPowerOfTwo { line_bytes })
+            );
+        }
+        // The largest power of two is fine: the top half is one line.
+        let l = lines(RangePlan::new(
+            range(0x8000_0000, 1 << 31),
+            1 << 31,
+            u64::MAX,
+        ));
+        assert_eq!((l.len(), l.first_line()), (1, VirtAddr(0x8000_0000)));
+    }
+
+    /// `Lines` counts in usize: 2^32 one-byte lines are counted on a 64-bit
+    /// host; a 32-bit target, where the count would wrap, gets the
+    /// whole-cache operation.
+    #[test]
+    fn more_lines_than_a_usize_counts_are_one_whole_cache_operation() {
+        let countable = usize::try_from(1u64 << 32).is_ok();
+        let plan = RangePlan::new(range(0, 1 << 32), 1, u64::MAX).unwrap();
+        match plan {
+            RangePlan::Lines(l) => {
+                assert!(countable);
+                assert_eq!(l.len() as u64, 1 << 32);
+            }
+            RangePlan::WholeCache => assert!(!countable),
+            RangePlan::Nothing => panic!("nothing planned"),
+        }
     }
 }

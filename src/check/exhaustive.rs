@@ -415,7 +415,8 @@ pub fn fingerprint(world: &World) -> u64 {
     let mut names: HashMap<u64, usize> = HashMap::new();
     for p in 0..world.processes() {
         let space = world.space(p);
-        space.id().hash(&mut h);
+        // By slot (see `Engine::fingerprint`).
+        space.id().slot().hash(&mut h);
         for vma in space.vmas() {
             vma.hash(&mut h);
             for va in (vma.start().as_u32()..vma.end().as_u32()).step_by(PAGE as usize) {
@@ -451,7 +452,10 @@ pub fn fingerprint(world: &World) -> u64 {
     frames.dedup();
     for &pa in &frames {
         if let Ok(state) = world.m.sys.frames.state(pa) {
-            (state.flags(), state.user_colour(), state.mappings()).hash(&mut h);
+            (state.flags(), state.user_colour()).hash(&mut h);
+            for m in state.mappings() {
+                (m.space.slot(), m.va, m.writable, m.shared, m.kind).hash(&mut h);
+            }
         }
     }
     world.m.engine.fingerprint(&mut h);

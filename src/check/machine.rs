@@ -18,7 +18,7 @@ use std::vec::Vec;
 use crate::addr::{PhysAddr, VirtAddr, VirtRange};
 use crate::cache::CacheMaintenance;
 use crate::coherence::{Engine, EngineConfigError, KernelWindows, Policy, Vacmm};
-use crate::mm::frames::{FRAME_SIZE, SpaceId};
+use crate::mm::frames::FRAME_SIZE;
 use crate::mm::object::{ObjectId, ObjectKind};
 use crate::mm::space::{AddressSpace, MemorySystem, SpaceConfig};
 use crate::mm::unmapped::{Direction, Layout};
@@ -306,8 +306,9 @@ impl Machine {
         Some((reused.map(|(id, _)| id), table))
     }
 
-    /// A user address space, also known to the model (same number), built
-    /// by the engine ([`Engine::create_space`]).
+    /// A user address space, built by the engine
+    /// ([`Engine::create_space`]) and known to the model (by its table; the
+    /// model's number for it is [`sim_space`](Self::sim_space)).
     ///
     /// # Panics
     /// When all L1 tables are in use (more than 30 spaces at once), or the
@@ -328,8 +329,33 @@ impl Machine {
             stack_guard_gap: 0,
         };
         self.engine
-            .create_space(&self.sys, SpaceId(u32::from(id.0)), config, table)
+            .create_space(&mut self.sys, config, table)
             .expect("a space")
+    }
+
+    /// A table for a forked child, known to the model as [`space`](Self::space)'s
+    /// tables are.
+    ///
+    /// # Panics
+    /// When all L1 tables are in use.
+    pub fn child_table(&mut self) -> PageTable {
+        let (reused, table) = self.table().expect("too many address spaces");
+        let sim = &mut self.sys.mem;
+        let id = reused.unwrap_or_else(|| sim.create_space(0));
+        sim.attach_table(id, table.l1(), self.arch)
+            .expect("the table attaches");
+        table
+    }
+
+    /// The model's number for `space` (found by its table).
+    ///
+    /// # Panics
+    /// If the model does not know the space's table.
+    pub fn sim_space(&self, space: &AddressSpace) -> sim::SpaceId {
+        self.sys
+            .mem
+            .space_with_table(space.table().l1())
+            .expect("the model knows every space's table")
     }
 
     /// Runs `space` through the MMU layer's context switch (a full flush
@@ -344,10 +370,7 @@ impl Machine {
                 .switch_to(&mut self.switcher, &mut self.sys, space)
                 .expect("the switch");
         }
-        assert_eq!(
-            self.sys.mem.current_space(),
-            sim::SpaceId(space.id().0 as u16)
-        );
+        assert_eq!(self.sys.mem.current_space(), self.sim_space(space));
     }
 
     /// A file of `pages` pages (none in the page cache yet).

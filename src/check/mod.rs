@@ -8,6 +8,8 @@
 //!                          content reference (what each load returns)
 //! ```
 //!
+//! - [`books`]: what a refused call must leave as it was (frame database,
+//!   allocator, objects, spaces, tables, engine), snapshotted for checks.
 //! - [`exhaustive`]: every sequence of up to `k` events of a small
 //!   alphabet over a small world, pruned by state fingerprints.
 //! - [`machine`]: the model, the kernel's table, the memory system and the
@@ -16,6 +18,9 @@
 //!   ([`random_op`]).
 //! - [`mod@reference`]: the content reference, from the operations' semantics
 //!   alone.
+//! - `pure` (feature `arbitrary`): property checks of the pure layer
+//!   (addresses, cache identification, `mm` structures, descriptors,
+//!   tables and keys) for the `pure_*` fuzz targets.
 //! - [`world`]: processes, files, the shared buffer, the DMA area, and the
 //!   interpreter ([`World::apply`]), which fails with a [`Failure`].
 //!
@@ -46,11 +51,14 @@
 //! }
 //! ```
 
+pub mod books;
 pub mod exhaustive;
 #[cfg(feature = "arbitrary")]
 pub mod fuzz;
 pub mod machine;
 pub mod op;
+#[cfg(feature = "arbitrary")]
+pub mod pure;
 pub mod reference;
 pub mod world;
 

@@ -19,8 +19,9 @@ use crate::mm::space::{
     Vma,
 };
 use crate::mmu::{PageTable, TableError};
-use crate::sim::{self, CpuModel, SimError, Violation};
+use crate::sim::{CpuModel, SimError, Violation};
 
+use super::books::Books;
 use super::machine::{MIN, Machine, PAGE, Switching};
 use super::op::{ARENA, ARENA_PAGES, DmaDir, KernelWriteVia, MapKind, Op, Prot, UserAddr};
 use super::reference::{Binding, Process, Reference};
@@ -29,8 +30,6 @@ use super::reference::{Binding, Process, Reference};
 pub const DMA_AREA: u32 = 0x8_0000;
 /// Its length.
 pub const DMA_AREA_LEN: u32 = 0x2000;
-/// An L1 table for invalid calls' stand-ins (never attached).
-const SCRATCH_L1: PhysAddr = PhysAddr(0x8_4000);
 /// Files in the page cache, each of [`FILE_PAGES`] zeroed pages; one more
 /// file (the last) has none in the page cache: its pages are faulted in
 /// fresh and filled by the world, as a kernel's read of the backing store.
@@ -101,7 +100,7 @@ pub fn expected(e: &CoherenceError) -> bool {
         CoherenceError::Unaligned { .. }
         | CoherenceError::StillRunning { .. }
         | CoherenceError::BadLength { .. }
-        | CoherenceError::WrongSpace { .. } => true,
+        | CoherenceError::CopyOntoItself { .. } => true,
         _ => false,
     }
 }
@@ -476,6 +475,7 @@ impl World {
                 from_fresh: true, ..
             }) = outcome
             {
+                // `Engine::fault` reads such a page in before any copy.
                 return Err(self.unexpected("fault", "a copy from a page not yet read in"));
             }
             let after = self.procs[self.current].resident_at(VirtAddr(va));
@@ -735,11 +735,7 @@ impl World {
             }
             MapKind::PrivateFile { file, page } => {
                 let (f, n) = file_page(file, page, nfiles);
-                if f == FILES as usize {
-                    Binding::File(f, n + i)
-                } else {
-                    Binding::PrivateFile(f, n + i)
-                }
+                Binding::PrivateFile(f, n + i)
             }
         };
         let mut args = match kind {
@@ -749,10 +745,10 @@ impl World {
                 ..MmapArgs::anonymous(pages * PAGE)
             },
             MapKind::SharedFile { file, page } => file_args(file, page, &self.files),
-            // The file not in the page cache is mapped shared only: a
-            // private write fault would copy a page not yet read in.
+            // The file not in the page cache too: a private write to a
+            // page not yet read in is read in first (`Engine::fault`).
             MapKind::PrivateFile { file, page } => MmapArgs {
-                shared: usize::from(file) % self.files.len() == FILES as usize,
+                shared: false,
                 ..file_args(file, page, &self.files)
             },
         };
@@ -790,7 +786,7 @@ impl World {
         }
         // The child's table: a fresh space's, handed over.
         let template = self.m.space();
-        let id = template.id();
+        let sim_id = self.m.sim_space(&template);
         let l1 = template
             .destroy(&mut self.m.sys)
             .map_err(|e| self.unexpected("destroy template", e))?;
@@ -803,16 +799,13 @@ impl World {
         }
         table.set_fits_fcse_window(self.m.fcse);
         let parent = &mut self.procs[self.current];
-        let result = self.m.engine.fork(&mut self.m.sys, parent, id, table);
+        let result = self.m.engine.fork(&mut self.m.sys, parent, table);
         match self.check("fork", result)? {
             Some(child) => {
                 self.procs.push(child);
                 self.reference.fork(self.current);
             }
-            None => {
-                let sim_id = sim::SpaceId(id.0 as u16);
-                self.m.free_spaces.push((sim_id, l1));
-            }
+            None => self.m.free_spaces.push((sim_id, l1)),
         }
         Ok(())
     }
@@ -840,13 +833,13 @@ impl World {
         if self.current == self.procs.len() {
             self.current = leaving;
         }
-        let id = gone.id();
+        let sim_id = self.m.sim_space(&gone);
         let l1 = self
             .m
             .engine
             .exit(&mut self.m.sys, gone)
             .map_err(|refused| self.unexpected("exit", refused.error))?;
-        self.m.free_spaces.push((sim::SpaceId(id.0 as u16), l1));
+        self.m.free_spaces.push((sim_id, l1));
         Ok(())
     }
 
@@ -1151,7 +1144,28 @@ impl World {
 
     /// Invalid calls: each must fail with a typed error.
     fn invalid(&mut self, which: u8) -> Step {
+        let before = self.books();
+        self.refused_call(which)?;
+        if self.books() != before {
+            return Err(self.unexpected(
+                &format!("invalid call {}", which % 7),
+                "the refused call changed the books (check::books)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The books of the machine and every process (see [`Books`]).
+    pub fn books(&self) -> Books {
+        let spaces: Vec<&AddressSpace> = self.procs.iter().collect();
+        Books::of(&self.m, &spaces)
+    }
+
+    fn refused_call(&mut self, which: u8) -> Step {
         let which = which % 7;
+        if which == 5 {
+            return self.exit_running();
+        }
         let space = &mut self.procs[self.current];
         let e = &mut self.m.engine;
         let sys = &mut self.m.sys;
@@ -1162,27 +1176,11 @@ impl World {
                 .fault(sys, space, VirtAddr(0x10), FaultAccess::Read)
                 .map(|_| ()),
             3 => {
-                // A child named like its parent: refused.
-                let id = space.id();
-                match PageTable::new(&mut sys.mem, SCRATCH_L1, space.table().arch()) {
-                    Ok(table) => e.fork(sys, space, id, table).map(|_| ()),
-                    Err(err) => Err(err.into()),
-                }
+                // A copy of a frame onto itself: refused.
+                let pa = sys.frames.first();
+                e.copy_user_page(sys, pa, pa, VirtAddr(MIN))
             }
             4 => e.flush_icache_range(&mut sys.mem, VirtAddr(0x1000), 0),
-            5 => {
-                // The running space cannot exit: refused, nothing changes.
-                match PageTable::new(&mut sys.mem, SCRATCH_L1, space.table().arch()) {
-                    Ok(table) => match AddressSpace::new(space.id(), *space.config(), table) {
-                        Ok(stand_in) => e
-                            .exit(sys, stand_in)
-                            .map(|_| ())
-                            .map_err(|refused| refused.error),
-                        Err(err) => Err(err.into()),
-                    },
-                    Err(err) => Err(err.into()),
-                }
-            }
             _ => {
                 let top = space.config().layout.task_size;
                 e.mprotect(sys, space, VirtAddr(top), PAGE, Protection::READ)
@@ -1194,6 +1192,29 @@ impl World {
                 Ok(())
             }
             other => Err(self.unexpected(&format!("invalid call {which}"), other)),
+        }
+    }
+}
+
+impl World {
+    /// The running space cannot exit: refused, handed back, nothing
+    /// changes.
+    fn exit_running(&mut self) -> Step {
+        let space = self.procs.remove(self.current);
+        match self.m.engine.exit(&mut self.m.sys, space) {
+            Err(refused) => {
+                let error = refused.error;
+                let Some(space) = refused.space else {
+                    return Err(self.unexpected("exit of the running space", error));
+                };
+                self.procs.insert(self.current, *space);
+                if !matches!(error, CoherenceError::StillRunning { .. }) {
+                    return Err(self.unexpected("exit of the running space", error));
+                }
+                self.errors += 1;
+                Ok(())
+            }
+            Ok(_) => Err(self.unexpected("exit of the running space", "it was torn down")),
         }
     }
 }

@@ -198,20 +198,19 @@ impl<P: Policy> Engine<P> {
         Ok(())
     }
 
-    /// A new, empty address space named `id` over `table` (a fresh user
+    /// A new, empty address space over `table` (a fresh user
     /// table sharing the kernel's entries), its configuration checked
     /// first ([`check_space_config`](Self::check_space_config), then what
     /// [`AddressSpace::new`] checks). The way to build spaces this engine
     /// serves.
     pub fn create_space<M, F>(
         &self,
-        sys: &MemorySystem<M, F>,
-        id: SpaceId,
+        sys: &mut MemorySystem<M, F>,
         config: SpaceConfig,
         table: PageTable,
     ) -> Result<AddressSpace, CoherenceError> {
         self.check_space_config(sys, &config)
             .map_err(SpaceError::Config)?;
-        Ok(AddressSpace::new(id, config, table)?)
+        Ok(AddressSpace::new(sys, config, table)?)
     }
 }

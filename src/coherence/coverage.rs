@@ -167,6 +167,10 @@ points! {
     /// A file page not yet in the page cache, faulted in (its contents are
     /// the caller's).
     FreshFilePage => all,
+    /// A private write to a file page not yet in the page cache, read in
+    /// first (mapped read-only for the caller to fill; the retried write
+    /// copies it).
+    FileReadBeforeCopy => all,
     /// `exit` of the running space, refused.
     ExitRefusedRunning => all,
     /// `exit` of a space whose lines may be cached.

@@ -859,7 +859,8 @@ impl Dma {
             RangeOutcome::Block => c.block_ops += 1,
             RangeOutcome::Lines(_) => {}
         }
-        let RangePlan::Lines(lines) = plan else {
+        // `line_bytes` is a power of two, so the plan is never an error.
+        let Ok(RangePlan::Lines(lines)) = plan else {
             return;
         };
         let n = lines.len() as u64;
@@ -1540,6 +1541,24 @@ mod tests {
     }
 
     // ---- (d) every error ------------------------------------------------------------
+
+    /// Issue 19: `start + usize::MAX` overflowed in `VirtRange::new`.
+    #[test]
+    fn map_single_of_usize_max_bytes_is_a_typed_error() {
+        let mut sim = sim_with(CpuModel::arm926(), BUF_VA, BUF_PA, 1);
+        let mut dma = dma_for(&sim);
+        // SAFETY: nothing is mapped, so nothing is maintained.
+        let refused =
+            unsafe { dma.map_single(&mut sim, VirtAddr(1), usize::MAX, DmaDirection::ToDevice) };
+        assert_eq!(
+            refused.unwrap_err(),
+            DmaError::WrapsPast4GiB {
+                start: VirtAddr(1),
+                len: usize::MAX as u64
+            }
+        );
+        assert!(dma.tracker().buffers().is_empty());
+    }
 
     #[test]
     fn ranges_that_cannot_be_mapped_are_typed_errors() {

@@ -44,6 +44,15 @@ impl<P: Policy> Engine<P> {
     /// [`kmap`](Self::kmap) or [`kernel_va`](Self::kernel_va) plus
     /// [`flush_dcache_page`](Self::flush_dcache_page).
     ///
+    /// A private *write* to a file page not yet in the page cache is
+    /// resolved as a read: the page is mapped read-only and returned as
+    /// [`FaultOutcome::ObjectPage`] with `fresh` set, for the caller to
+    /// fill; the retried write faults again and copies the filled page.
+    /// (Copying at once would copy the frame before anyone read the file
+    /// into it. Linux's `do_cow_fault` likewise reads the page in,
+    /// `__do_fault`, before `copy_user_highpage`, mm/memory.c.) So this
+    /// call never returns `CopyOnWrite` with `from_fresh` set.
+    ///
     /// A failed fault leaves the space as [`AddressSpace::fault`] does
     /// (nothing mapped for a refused access); a failure while filling
     /// leaves the page mapped but unfilled only if the kernel's own memory
@@ -55,6 +64,14 @@ impl<P: Policy> Engine<P> {
         va: VirtAddr,
         access: FaultAccess,
     ) -> Result<FaultOutcome, CoherenceError> {
+        let access = if access == FaultAccess::Write && file_page_not_read_in(sys, space, va) {
+            self.counters
+                .coverage
+                .hit(coverage::Point::FileReadBeforeCopy);
+            FaultAccess::Read
+        } else {
+            access
+        };
         if access == FaultAccess::Write
             && self.aliasing()
             && let Some(pa) = space.resident_at(va)
@@ -236,7 +253,10 @@ impl<P: Policy> Engine<P> {
     /// Copies frame `from` into frame `to` for user address `user_va`
     /// (copy-on-write; Linux `copy_user_page`). The source's newest data
     /// may sit in lines of its user aliases: those apart from the lines the
-    /// copy reads are written back first.
+    /// copy reads are written back first. Both frames must be managed ones
+    /// (a kernel table or the kernel image is never a user page's source)
+    /// and distinct: the destination's old lines are discarded before the
+    /// copy, which for one frame would discard the source's data.
     pub fn copy_user_page<M: TableMemory + KernelAccess, F>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
@@ -245,6 +265,10 @@ impl<P: Policy> Engine<P> {
         user_va: VirtAddr,
     ) -> Result<(), CoherenceError> {
         sys.frames.state(to)?;
+        sys.frames.state(from)?;
+        if to == from {
+            return Err(CoherenceError::CopyOntoItself { pa: to });
+        }
         if self.policy.flushes_everything() {
             self.whole_dcache(&mut sys.mem);
             sys.mem
@@ -280,6 +304,10 @@ impl<P: Policy> Engine<P> {
         dest: Through,
         user_va: VirtAddr,
     ) -> Result<(), CoherenceError> {
+        let uncached = self.mapped_uncached(&sys.frames, from)?;
+        if uncached {
+            self.before_cached_access(&mut sys.mem, source.va());
+        }
         if self.aliasing() {
             // The source's data may be in lines the copy does not read:
             // user aliases of other colours (or, VIVT, any user alias) and a
@@ -302,19 +330,14 @@ impl<P: Policy> Engine<P> {
             }
             sys.mem.cache().drain_write_buffer();
         }
-        let users_uncached =
-            self.policy.uncaches_shared() && sys.frames.user_mappings(from)?.any(|m| m.shared);
-        if users_uncached {
-            // Users the policy keeps uncached wrote memory under the lines
-            // the copy would read: drop them first (and after, below).
-            let cpu = sys.mem.cache();
-            cpu.clean_invalidate_dcache_range(page_range(source.va()));
-            cpu.drain_write_buffer();
-            self.counters.kernel_alias_cleans += 1;
-        }
         self.discard_other_kernel_lines(&mut sys.mem, to, dest);
         sys.mem.copy_page(dest.va(), source.va())?;
-        if self.aliasing() || users_uncached {
+        if uncached {
+            // Mapped uncached elsewhere: the lines the copy read would be
+            // stale at the next uncached store (see `uncached`), on any
+            // cache kind.
+            self.after_cached_access(&mut sys.mem, source.va());
+        } else if self.aliasing() {
             // The copy read the source into lines nobody keeps track of —
             // the linear map's, or a window's colour, which no mapping of
             // the source may have once this copy replaces it — and a user
@@ -334,4 +357,26 @@ impl<P: Policy> Engine<P> {
             self.counters.window_fills += 1;
         }
     }
+}
+
+/// True if `va` lies in a private mapping of a file whose page there is not
+/// in the page cache (and the mapping permits writes: else the write fault
+/// is refused as it is).
+fn file_page_not_read_in<M, F>(
+    sys: &MemorySystem<M, F>,
+    space: &AddressSpace,
+    va: VirtAddr,
+) -> bool {
+    let Some(vma) = space.find_vma(va) else {
+        return false;
+    };
+    if vma.is_shared() || !vma.prot().contains(Protection::WRITE) {
+        return false;
+    }
+    let Some((id, page)) = vma.object_page(va) else {
+        return false;
+    };
+    sys.objects
+        .get(id)
+        .is_ok_and(|o| o.kind() == ObjectKind::File && page < o.size() && o.page(page).is_none())
 }

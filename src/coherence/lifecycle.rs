@@ -325,24 +325,18 @@ impl<P: Policy> Engine<P> {
 
     // ---- fork / exec / exit -------------------------------------------------------------
 
-    /// `fork`: the child, named `child_id`, over `child_table`. Before the
-    /// parent's private pages turn copy-on-write, their dirty lines are
-    /// cleaned to memory where a copy would not see them (VIVT, the parent
-    /// live): no "VAC COW data bombs". Clean, not invalidate: the parent's
-    /// lines stay valid for its reads.
+    /// `fork`: the child, over `child_table`, with an id of its own (see
+    /// [`AddressSpace::fork`]). Before the parent's private pages turn
+    /// copy-on-write, their dirty lines are cleaned to memory where a copy
+    /// would not see them (VIVT, the parent live): no "VAC COW data
+    /// bombs". Clean, not invalidate: the parent's lines stay valid for its
+    /// reads.
     pub fn fork<M: TableMemory, F: TableFrames>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
         parent: &mut AddressSpace,
-        child_id: SpaceId,
         child_table: PageTable,
     ) -> Result<AddressSpace, CoherenceError> {
-        if child_id == parent.id() {
-            return Err(CoherenceError::WrongSpace {
-                space: child_id,
-                expected: parent.id(),
-            });
-        }
         // VIPT aliasing needs nothing: the copy reads through the user's
         // colour (a window) or flushes the user aliases apart from its own.
         if self.info.kind == CacheKind::Vivt {
@@ -369,7 +363,7 @@ impl<P: Policy> Engine<P> {
                 |_, _| {},
             )?;
         }
-        let child = parent.fork(sys, child_id, child_table)?;
+        let child = parent.fork(sys, child_table)?;
         // The child shares its parent's shared mappings from the start.
         let frames: Vec<PhysAddr> = child.resident().map(|(_, pa)| pa).collect();
         // The child runs only after a switch, which separates them.

@@ -71,6 +71,7 @@ mod fault;
 mod lifecycle;
 mod page_cache;
 pub mod shared;
+mod uncached;
 mod windows;
 
 pub use config::{EngineConfigError, PolicyAnswer, check_configuration};
@@ -298,14 +299,6 @@ pub enum CoherenceError {
         /// Length.
         len: u64,
     },
-    /// The space given is not the one the call needs (e.g. a child that
-    /// is the parent).
-    WrongSpace {
-        /// The space given.
-        space: SpaceId,
-        /// What was expected instead.
-        expected: SpaceId,
-    },
     /// A context switch failed; the previous space still runs.
     Switch(crate::mmu::SwitchError),
     /// The space is still the running one: switch away before it goes
@@ -323,6 +316,11 @@ pub enum CoherenceError {
         /// The switcher given.
         given: SwitchPolicy,
     },
+    /// A copy-on-write copy was asked to copy a frame onto itself.
+    CopyOntoItself {
+        /// The frame given as both source and destination.
+        pa: PhysAddr,
+    },
 }
 
 impl fmt::Display for CoherenceError {
@@ -339,16 +337,13 @@ impl fmt::Display for CoherenceError {
             CoherenceError::BadLength { addr, len } => {
                 write!(f, "length {len:#x} at {addr} is empty or passes 4 GiB")
             }
-            CoherenceError::WrongSpace { space, expected } => write!(
-                f,
-                "address space {} given where {} was expected",
-                space.0, expected.0
-            ),
             CoherenceError::Switch(e) => e.fmt(f),
-            CoherenceError::StillRunning { space } => write!(
+            CoherenceError::StillRunning { space } => {
+                write!(f, "{space} still runs: switch away before it exits")
+            }
+            CoherenceError::CopyOntoItself { pa } => write!(
                 f,
-                "address space {} still runs: switch away before it exits",
-                space.0
+                "copy-on-write from frame {pa} onto itself: the copy needs a new frame"
             ),
             CoherenceError::SwitcherMismatch { declared, given } => write!(
                 f,
@@ -1233,6 +1228,12 @@ impl<P: Policy> Engine<P> {
         let pa = space.resident_at(va).ok_or(SpaceError::NoMapping { va })?;
         let kva = self.kernel_va(pa);
         if !self.separate_lines(va, kva) {
+            if self.mapped_uncached(&sys.frames, pa)? {
+                // Written uncached: the kernel alias's lines may be stale
+                // and stores may wait in the write buffer on any cache
+                // kind (see `uncached`).
+                self.before_cached_access(&mut sys.mem, kva);
+            }
             return Ok(());
         }
         let mut whole = false;
@@ -1346,9 +1347,11 @@ impl<P: Policy> Engine<P> {
                 Ok(())
             }
         }
-        self.current.hash(h);
+        // Spaces by slot: a generation records how often a slot was
+        // reused, history that decides nothing the engine does next.
+        self.current.slot().hash(h);
         for live in &self.live {
-            (live.space, live.pid).hash(h);
+            (live.space.slot(), live.pid).hash(h);
         }
         self.shared_across_spaces.hash(h);
         let _ = fmt::write(&mut Feed(h), format_args!("{:?}", self.windows));

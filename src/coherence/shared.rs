@@ -20,7 +20,7 @@
 use alloc::vec::Vec;
 
 use super::*;
-use crate::mm::object::{ObjectId, ObjectKind};
+use crate::mm::object::{ObjectError, ObjectId, ObjectKind};
 use crate::mmu::{Access, Attributes, Execute, PageTable, TableFrames};
 
 /// How a [`SharedBuffer`] stays coherent.
@@ -38,7 +38,18 @@ pub enum SharingMode {
 }
 
 /// A buffer shared between the kernel and user mappings.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// It owns the buffer's frames: [`Engine::destroy_shared_buffer`] takes it
+/// by value, and it is not `Clone`, so no copy of it can free the frames
+/// twice (or free those of a later buffer that took its object's slot):
+///
+/// ```compile_fail,E0308
+/// use vacmm::coherence::shared::SharedBuffer;
+/// fn twin(buffer: &SharedBuffer) -> SharedBuffer {
+///     buffer.clone()
+/// }
+/// ```
+#[derive(Debug, PartialEq, Eq)]
 pub struct SharedBuffer {
     object: ObjectId,
     frames: Vec<PhysAddr>,
@@ -85,6 +96,30 @@ impl SharedBuffer {
         let first = (offset / PAGE) as usize;
         let last = (end.div_ceil(u64::from(PAGE))) as usize;
         Ok(first..last)
+    }
+}
+
+/// Why [`Engine::destroy_shared_buffer`] did not free a buffer.
+#[derive(Debug)]
+pub struct DestroyRefused {
+    /// What went wrong.
+    pub error: CoherenceError,
+    /// The buffer, handed back when nothing was done to it (it is still
+    /// mapped, say); `None` when the failure came part-way through the
+    /// teardown.
+    pub buffer: Option<SharedBuffer>,
+}
+
+impl fmt::Display for DestroyRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+/// The error alone, for callers that propagate it with `?`.
+impl From<DestroyRefused> for CoherenceError {
+    fn from(refused: DestroyRefused) -> Self {
+        refused.error
     }
 }
 
@@ -169,19 +204,46 @@ impl<P: Policy> Engine<P> {
     }
 
     /// Frees a buffer no user maps any more (munmap every mapping first).
+    /// A refused call hands the buffer back in [`DestroyRefused`], so the
+    /// one handle on its frames is never lost to an error.
     pub fn destroy_shared_buffer<M: TableMemory + KernelAccess, F: TableFrames>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
         kernel: &mut PageTable,
         buffer: SharedBuffer,
-    ) -> Result<(), CoherenceError> {
-        let object = sys.objects.get(buffer.object)?;
-        if let Some(window) = object.mappers().first() {
-            return Err(CoherenceError::WrongSpace {
-                space: window.space,
-                expected: SpaceId::KERNEL,
+    ) -> Result<(), DestroyRefused> {
+        let mappers = match sys.objects.get(buffer.object) {
+            Ok(object) => object.mappers().len(),
+            Err(e) => {
+                return Err(DestroyRefused {
+                    error: e.into(),
+                    buffer: Some(buffer),
+                });
+            }
+        };
+        if mappers != 0 {
+            return Err(DestroyRefused {
+                error: ObjectError::StillMapped {
+                    id: buffer.object,
+                    mappers,
+                }
+                .into(),
+                buffer: Some(buffer),
             });
         }
+        self.tear_down(sys, kernel, buffer)
+            .map_err(|error| DestroyRefused {
+                error,
+                buffer: None,
+            })
+    }
+
+    fn tear_down<M: TableMemory + KernelAccess, F: TableFrames>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        kernel: &mut PageTable,
+        buffer: SharedBuffer,
+    ) -> Result<(), CoherenceError> {
         if let SharingMode::Uncached { .. } = buffer.mode {
             for &va in &buffer.kernel {
                 if let Ok((_, flush)) = kernel.unmap_page(&mut sys.mem, va) {

@@ -12,10 +12,12 @@ use super::*;
 use crate::check::machine::{BASE, Machine, Switching, presets};
 use crate::mm::space::{FaultAccess, MmapArgs};
 use crate::mmu::PageTable;
-use crate::sim::{self, CpuModel, MemType, SimError, ViolationKind};
+use crate::sim::{CpuModel, MemType, SimError, ViolationKind};
 
+mod atomicity;
 mod config;
 mod errors;
+mod issue19;
 mod pages;
 mod random;
 mod review;
@@ -482,7 +484,6 @@ fn fork_both_sides_write(m: &mut Machine) -> Vec<ViolationKind> {
     // The child's table, made ready before the parent's lines are dirty
     // (building it reads memory and could evict them).
     let child_template = m.space();
-    let child_id = child_template.id();
     let table = child_template.destroy(&mut m.sys).unwrap();
     let mut table = PageTable::new(&mut m.sys.mem, table, m.arch).unwrap();
     for range in m.kernel_ranges() {
@@ -501,10 +502,7 @@ fn fork_both_sides_write(m: &mut Machine) -> Vec<ViolationKind> {
     user_load(m, &mut parent, va + PAGE + 4, Faults::Engine);
     user_store(m, &mut parent, va + 4, 0xaaaa, Faults::Engine);
     user_store(m, &mut parent, va + PAGE + 4, 0xbbbb, Faults::Engine);
-    let mut child = m
-        .engine
-        .fork(&mut m.sys, &mut parent, child_id, table)
-        .unwrap();
+    let mut child = m.engine.fork(&mut m.sys, &mut parent, table).unwrap();
     // The parent writes first: copy-on-write at the same address.
     user_store(m, &mut parent, va + 4, 0xa1, Faults::Engine);
     assert_eq!(user_load(m, &mut parent, va + 4, Faults::Engine), 0xa1);
@@ -671,14 +669,14 @@ fn seed002_context_switches_through_the_engine() {
                     m.switch_to(&mut a);
                 } else {
                     // The twin: TTBR0 rewritten without the switcher's flush.
-                    m.sys.mem.switch_to(sim::SpaceId(a.id().0 as u16)).unwrap();
+                    m.sys.mem.switch_to(m.sim_space(&a)).unwrap();
                     m.engine.set_current(a.id(), false);
                 }
                 user_store(&mut m, &mut a, va, 0xa000 + round, Faults::Engine);
                 if flush {
                     m.switch_to(&mut b);
                 } else {
-                    m.sys.mem.switch_to(sim::SpaceId(b.id().0 as u16)).unwrap();
+                    m.sys.mem.switch_to(m.sim_space(&b)).unwrap();
                     m.engine.set_current(b.id(), false);
                 }
                 let seen = user_load(&mut m, &mut b, va, Faults::Engine);

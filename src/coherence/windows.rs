@@ -137,10 +137,31 @@ impl KernelWindows {
         if u64::from(base.as_u32()) + u64::from(count) * u64::from(PAGE) > 1 << 32 {
             return Err(WindowError::OutOfRange { base });
         }
+        // Every slot is checked before any is taken: a refusal leaves the
+        // kernel's table as it was. (Only running out of table frames or
+        // heap can stop the second loop.)
+        for i in 0..count {
+            kernel.check_page_slot(mem, VirtAddr(base.as_u32() + i * PAGE))?;
+        }
         let mut slots = Vec::new();
+        slots
+            .try_reserve_exact(count as usize)
+            .map_err(|_| TableError::MetadataAllocFailed)?;
         for i in 0..count {
             let va = VirtAddr(base.as_u32() + i * PAGE);
-            slots.push(kernel.reserve_page_slot(mem, frames, va)?);
+            match kernel.reserve_page_slot(mem, frames, va) {
+                Ok(slot) => slots.push(slot),
+                Err(e) => {
+                    // The slots taken so far are given back (empty, never
+                    // mapped, so giving them back cannot fail); a coarse
+                    // table made for them stays, empty, in the kernel's
+                    // table.
+                    for slot in slots {
+                        let _ = kernel.unreserve_page_slot(mem, slot);
+                    }
+                    return Err(e.into());
+                }
+            }
         }
         Ok(KernelWindows {
             colours,
@@ -215,9 +236,9 @@ pub struct Kmap<'a, P: Policy, M: TableMemory> {
     /// Lines other than the ones written that someone will read from
     /// memory: clean after a write.
     others_read_memory: bool,
-    /// Users the policy keeps uncached map the page: they read and write
-    /// memory under the kernel's lines, so none may outlive the access.
-    users_uncached: bool,
+    /// Some mapping reaches the frame uncached: no line of the kernel's
+    /// may outlive the access (see `uncached`).
+    mapped_uncached: bool,
     executable: bool,
     done: bool,
 }
@@ -249,9 +270,13 @@ impl<P: Policy> Engine<P> {
             }
             _ => kva,
         };
+        let mapped_uncached = self.mapped_uncached(&sys.frames, pa)?;
         let through = self.map_for_user(&mut sys.mem, pa, target)?;
         self.counters.coverage.kmap(&through);
-        let mut others_read_memory = false;
+        if mapped_uncached {
+            self.before_cached_access(&mut sys.mem, through.va());
+        }
+        let mut others_read_memory = mapped_uncached;
         if self.policy.flushes_everything() {
             self.whole_dcache(&mut sys.mem);
             others_read_memory = true;
@@ -270,7 +295,7 @@ impl<P: Policy> Engine<P> {
                 self.unmap_through(&mut sys.mem, through)?;
                 return Err(e);
             }
-            others_read_memory = users
+            others_read_memory |= users
                 .iter()
                 .any(|&(_, va)| self.separate_lines(va, through.va()));
             if self.separate_lines(kva, through.va()) || self.info.kind == CacheKind::Vivt {
@@ -283,20 +308,6 @@ impl<P: Policy> Engine<P> {
                 others_read_memory |= self.separate_lines(kva, through.va());
             }
             sys.mem.cache().drain_write_buffer();
-        }
-        let users_uncached = !self.policy.flushes_everything()
-            && self.policy.uncaches_shared()
-            && sys.frames.user_mappings(pa)?.any(|m| m.shared);
-        if users_uncached {
-            // Users the policy keeps uncached read and write memory: the
-            // kernel's lines of the page may be stale against their stores
-            // (drop them before the access), and what the kernel writes
-            // must reach memory after it (and its lines leave then too).
-            let cpu = sys.mem.cache();
-            cpu.clean_invalidate_dcache_range(page_range(through.va()));
-            cpu.drain_write_buffer();
-            self.counters.kernel_alias_cleans += 1;
-            others_read_memory = true;
         }
         if access == KmapAccess::Write
             && matches!(through, super::fault::Through::Linear(_))
@@ -314,7 +325,7 @@ impl<P: Policy> Engine<P> {
             through,
             access,
             others_read_memory,
-            users_uncached,
+            mapped_uncached,
             executable,
             done: false,
         })
@@ -352,14 +363,6 @@ impl<P: Policy, M: TableMemory> Kmap<'_, P, M> {
         let engine = &mut *self.engine;
         let cpu = self.mem.cache();
         let range = page_range(self.through.va());
-        if self.users_uncached {
-            // Written back and dropped: stale once the users store again,
-            // and no later access could tell (the page may not be mapped
-            // uncached by then).
-            cpu.clean_invalidate_dcache_range(range);
-            cpu.drain_write_buffer();
-            engine.counters.kernel_alias_cleans += 1;
-        }
         if self.access == KmapAccess::Write {
             if engine.policy.flushes_everything() {
                 cpu.clean_invalidate_dcache_all();
@@ -384,6 +387,9 @@ impl<P: Policy, M: TableMemory> Kmap<'_, P, M> {
             // Clean copies read by the kernel go stale with the users'
             // next write.
             cpu.clean_invalidate_dcache_range(range);
+        }
+        if self.mapped_uncached {
+            engine.after_cached_access(self.mem, self.through.va());
         }
         engine.unmap_through(self.mem, self.through)
     }

@@ -160,16 +160,12 @@ impl fmt::Display for FrameError {
                 f,
                 "frame {pa} is not allocated (double free, or never handed out)"
             ),
-            FrameError::AlreadyMapped { pa, space, va } => write!(
-                f,
-                "frame {pa} is already mapped at {va} in address space {}",
-                space.0
-            ),
-            FrameError::NotMapped { pa, space, va } => write!(
-                f,
-                "frame {pa} is not mapped at {va} in address space {}",
-                space.0
-            ),
+            FrameError::AlreadyMapped { pa, space, va } => {
+                write!(f, "frame {pa} is already mapped at {va} in {space}")
+            }
+            FrameError::NotMapped { pa, space, va } => {
+                write!(f, "frame {pa} is not mapped at {va} in {space}")
+            }
             FrameError::StillMapped { pa, mappings } => write!(
                 f,
                 "frame {pa} still has {mappings} mapping(s) and cannot be reset"
@@ -278,14 +274,7 @@ bitflags! {
     }
 }
 
-/// An address space, as the frame database names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct SpaceId(pub u32);
-
-impl SpaceId {
-    /// The kernel's own address space.
-    pub const KERNEL: SpaceId = SpaceId(0);
-}
+pub use super::ids::SpaceId;
 
 /// Whose mapping it is: the kernel's, or a user process's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -584,7 +573,7 @@ mod tests {
 
     fn user(space: u32, va: u32, writable: bool) -> Mapping {
         Mapping {
-            space: SpaceId(space),
+            space: SpaceId::from_parts(space, 0),
             va: VirtAddr(va),
             writable,
             shared: false,
@@ -728,23 +717,23 @@ mod tests {
             db.add_mapping(BASE, user(1, 0x1000, false)).unwrap_err(),
             FrameError::AlreadyMapped {
                 pa: BASE,
-                space: SpaceId(1),
+                space: SpaceId::from_parts(1, 0),
                 va: VirtAddr(0x1000)
             }
         );
         // Same va in another space is a different mapping.
         db.add_mapping(BASE, user(2, 0x1000, false)).unwrap();
         assert_eq!(
-            db.remove_mapping(BASE, SpaceId(3), VirtAddr(0x1000))
+            db.remove_mapping(BASE, SpaceId::from_parts(3, 0), VirtAddr(0x1000))
                 .unwrap_err(),
             FrameError::NotMapped {
                 pa: BASE,
-                space: SpaceId(3),
+                space: SpaceId::from_parts(3, 0),
                 va: VirtAddr(0x1000)
             }
         );
         assert_eq!(
-            db.remove_mapping(BASE, SpaceId(1), VirtAddr(0x1000))
+            db.remove_mapping(BASE, SpaceId::from_parts(1, 0), VirtAddr(0x1000))
                 .unwrap(),
             user(1, 0x1000, true)
         );
@@ -788,9 +777,9 @@ mod tests {
                 mappings: 2
             }
         );
-        db.remove_mapping(BASE, SpaceId(1), VirtAddr(0x3000))
+        db.remove_mapping(BASE, SpaceId::from_parts(1, 0), VirtAddr(0x3000))
             .unwrap();
-        db.remove_mapping(BASE, SpaceId(2), VirtAddr(0x3000))
+        db.remove_mapping(BASE, SpaceId::from_parts(2, 0), VirtAddr(0x3000))
             .unwrap();
         db.reset(BASE).unwrap();
         assert_eq!(db.state(BASE).unwrap(), &PageState::default());
@@ -808,7 +797,10 @@ mod tests {
     fn page_state_stays_small() {
         // 16 bytes on a 32-bit target: ~0.4 % of the frame it describes.
         assert!(core::mem::size_of::<PageState>() <= 4 * core::mem::size_of::<usize>());
-        assert!(core::mem::size_of::<Mapping>() <= 12);
+        // A mapping: its space's generation-checked id (8 bytes: a 32-bit
+        // generation, so a slot is reused four billion times before it
+        // retires), its address and three flags.
+        assert!(core::mem::size_of::<Mapping>() <= 16);
     }
 
     #[test]
@@ -824,7 +816,7 @@ mod tests {
         );
         let e = FrameError::AlreadyMapped {
             pa: BASE,
-            space: SpaceId(7),
+            space: SpaceId::from_parts(7, 0),
             va: VirtAddr(0x1000),
         };
         assert!(e.to_string().contains("address space 7"), "{e}");
@@ -846,7 +838,7 @@ mod tests {
             FrameError::NotAllocated { pa: BASE },
             FrameError::NotMapped {
                 pa: BASE,
-                space: SpaceId(1),
+                space: SpaceId::from_parts(1, 0),
                 va: VirtAddr(0),
             },
             FrameError::StillMapped {
@@ -871,7 +863,7 @@ mod tests {
             // One frame in nine is outside the range.
             let idx = rng.below(FRAMES + 1);
             let pa = PhysAddr(BASE.0 + idx * FRAME_SIZE);
-            let space = SpaceId(rng.below(3));
+            let space = SpaceId::from_parts(rng.below(3), 0);
             let va = VirtAddr(rng.below(8) * FRAME_SIZE);
             match rng.below(4) {
                 0 | 1 => {

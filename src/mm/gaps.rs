@@ -22,7 +22,14 @@ use crate::xorshift::XorShift;
 /// "No node".
 const NIL: u32 = u32::MAX;
 
+/// One past the last address: gaps end at most here.
+const TOP: u64 = 1 << 32;
+
 /// One free range `[start, end)` (`end` may be 2^32).
+///
+/// The fields are public, so a gap may be built inverted (`end < start`):
+/// such a gap is empty, like `start..end` ranges of the standard library,
+/// and the tree ignores it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Gap {
     /// First free byte.
@@ -32,9 +39,9 @@ pub struct Gap {
 }
 
 impl Gap {
-    /// Bytes in the gap.
+    /// Bytes in the gap (0 if it is inverted).
     pub fn len(&self) -> u64 {
-        self.end - self.start
+        self.end.saturating_sub(self.start)
     }
 
     /// True if the gap holds no byte.
@@ -127,13 +134,19 @@ impl GapTree {
         self.nodes[n as usize].max_len = max;
     }
 
-    /// Adds a free range. Empty ranges are ignored. The caller keeps gaps
-    /// disjoint (they are the complement of the mappings).
+    /// Adds a free range. Empty ranges are ignored (`Ok(true)`: nothing to
+    /// add). A range that overlaps a gap already in the tree, or ends past
+    /// 2^32, is refused with `Ok(false)` and changes nothing: the gaps stay
+    /// disjoint, which every search relies on. (Touching gaps are not
+    /// merged; [`give`](Self::give) merges.)
     ///
     /// Returns `Err` only if memory for the node cannot be had.
-    pub fn insert(&mut self, gap: Gap) -> Result<(), alloc::collections::TryReserveError> {
+    pub fn insert(&mut self, gap: Gap) -> Result<bool, alloc::collections::TryReserveError> {
         if gap.is_empty() {
-            return Ok(());
+            return Ok(true);
+        }
+        if gap.end > TOP || self.overlapping(gap.start, gap.end).is_some() {
+            return Ok(false);
         }
         let node = Node {
             gap,
@@ -158,7 +171,25 @@ impl GapTree {
             .try_reserve(self.nodes.len() - self.free_slots.len())?;
         self.root = self.insert_at(self.root, index);
         self.len += 1;
-        Ok(())
+        Ok(true)
+    }
+
+    /// A gap sharing a byte with `[start, end)`, if any. The gaps are
+    /// disjoint, so only the last one starting before `end` can: every
+    /// earlier one ends before it starts.
+    fn overlapping(&self, start: u64, end: u64) -> Option<Gap> {
+        let mut t = self.root;
+        let mut candidate = None;
+        while t != NIL {
+            let node = &self.nodes[t as usize];
+            if node.gap.start < end {
+                candidate = Some(node.gap);
+                t = node.right;
+            } else {
+                t = node.left;
+            }
+        }
+        candidate.filter(|g| g.end > start)
     }
 
     fn insert_at(&mut self, t: u32, n: u32) -> u32 {
@@ -256,13 +287,16 @@ impl GapTree {
     }
 
     /// The free ranges of `[low, high)` around `mappings` (sorted,
-    /// disjoint `[start, end)` pairs).
+    /// disjoint `[start, end)` pairs). Out-of-order or overlapping pairs
+    /// cannot make gaps overlap: each gap starts where the previous pairs
+    /// ended at the latest. `high` is capped at 2^32.
     pub fn complement_of(
         mappings: impl IntoIterator<Item = (u64, u64)>,
         low: u64,
         high: u64,
     ) -> Result<Self, alloc::collections::TryReserveError> {
         let mut tree = GapTree::new();
+        let high = high.min(TOP);
         let mut cursor = low;
         for (start, end) in mappings {
             tree.insert(Gap {
@@ -308,12 +342,20 @@ impl GapTree {
     }
 
     /// Marks `[start, end)` as free again, merging it with the gaps it
-    /// touches. The caller frees only ranges it took.
+    /// touches. Returns `Ok(false)` (and changes nothing) if the range is
+    /// empty, ends past 2^32 or is not wholly used: part of it is free
+    /// already.
     pub fn give(
         &mut self,
         start: u64,
         end: u64,
-    ) -> Result<(), alloc::collections::TryReserveError> {
+    ) -> Result<bool, alloc::collections::TryReserveError> {
+        if end <= start || end > TOP || self.overlapping(start, end).is_some() {
+            return Ok(false);
+        }
+        // Room for the merged gap first, so a failure changes nothing.
+        self.nodes.try_reserve(1)?;
+        self.free_slots.try_reserve(self.nodes.len() + 1)?;
         let mut merged = Gap { start, end };
         if let Some(before) = start.checked_sub(1).and_then(|a| self.containing(a))
             && before.end == start
@@ -528,9 +570,9 @@ mod tests {
         assert!(!t.take(0x5000, 0x5800).unwrap(), "wholly used");
         assert!(t.take(0x1000, 0x4000).unwrap(), "a whole gap");
         assert_eq!(t.iter().collect::<Vec<_>>(), vec![gap(0x6000, 0x10_000)]);
-        t.give(0x4000, 0x6000).unwrap();
+        assert!(t.give(0x4000, 0x6000).unwrap());
         assert_eq!(t.iter().collect::<Vec<_>>(), vec![gap(0x4000, 0x10_000)]);
-        t.give(0x1000, 0x4000).unwrap();
+        assert!(t.give(0x1000, 0x4000).unwrap());
         assert_eq!(t.iter().collect::<Vec<_>>(), vec![gap(0x1000, 0x10_000)]);
         assert_eq!(t.largest(), 0xf000);
     }
@@ -556,5 +598,49 @@ mod tests {
         assert_eq!(t.highest_fit(q), Some(gap(0x10_0000, 0x20_0000)));
         let visits = t.visits_for_highest_fit(q);
         assert!(visits < 200, "{visits} nodes visited for 100,001 gaps");
+    }
+
+    /// Issue 19: `end - start` underflowed for an inverted gap.
+    #[test]
+    fn an_inverted_gap_is_empty() {
+        let inverted = gap(2, 1);
+        assert!(inverted.is_empty());
+        assert_eq!(inverted.len(), 0);
+    }
+
+    #[test]
+    fn overlapping_or_out_of_range_gaps_are_refused() {
+        let mut t = GapTree::new();
+        assert!(t.insert(gap(0x4000, 0x8000)).unwrap());
+        for (start, end) in [
+            (0x3000, 0x5000),
+            (0x7000, 0x9000),
+            (0x5000, 0x6000),
+            (0x1000, 0x10_000),
+            (0x4000, 0x8000),
+        ] {
+            assert!(!t.insert(gap(start, end)).unwrap(), "{start:#x}..{end:#x}");
+            assert!(!t.give(start, end).unwrap(), "{start:#x}..{end:#x}");
+        }
+        assert!(!t.insert(gap(0xffff_f000, (1 << 32) + 1)).unwrap());
+        assert!(!t.give(0xffff_f000, (1 << 32) + 1).unwrap());
+        assert!(!t.give(0x9000, 0x9000).unwrap(), "empty");
+        assert!(!t.give(0x9000, 0x8000).unwrap(), "inverted");
+        assert!(
+            t.insert(gap(0x9000, 0x8000)).unwrap(),
+            "inverted: nothing to add"
+        );
+        assert_eq!(t.iter().collect::<Vec<_>>(), vec![gap(0x4000, 0x8000)]);
+        // Touching is not overlapping.
+        assert!(t.insert(gap(0x8000, 0x9000)).unwrap());
+        assert!(t.insert(gap(0xffff_f000, 1 << 32)).unwrap());
+        assert_eq!(t.len(), 3);
+        assert_eq!(
+            GapTree::complement_of([(0x1000, 0x2000)], 0, u64::MAX)
+                .unwrap()
+                .iter()
+                .collect::<Vec<_>>(),
+            vec![gap(0, 0x1000), gap(0x2000, 1 << 32)]
+        );
     }
 }

@@ -11,6 +11,8 @@
 //!   colour    — ColourAllocator: free frames on per-colour lists, O(1)
 //!               allocate by colour / any / per-process spread, and free
 //!   frames    — FrameDb: per-page flags, user colour and reverse map
+//!   ids       — SpaceId and the generation-checked slots behind it and
+//!               ObjectId: an id kept past its owner names nothing
 //!   object    — Objects: files / segments / shared anonymous memory, pages
 //!               by offset and the VMAs mapping them (i_mmap)
 //!   space     — AddressSpace: VMAs, mmap / munmap / mprotect / brk, faults,
@@ -21,6 +23,7 @@ pub mod colour;
 pub mod config;
 pub mod frames;
 pub mod gaps;
+pub mod ids;
 pub mod object;
 pub mod space;
 pub mod unmapped;

@@ -26,22 +26,34 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use super::frames::{FRAME_SIZE, SpaceId};
+use super::ids::Slots;
 use crate::addr::{PhysAddr, VirtAddr};
 
-/// Names an object in an [`Objects`] table.
+/// Names an object in an [`Objects`] table: its slot and the slot's
+/// generation (see [`ids`](super::ids)). An id kept after its object is
+/// destroyed names nothing, even once another object has the slot: every
+/// call given it answers [`ObjectError::NoSuchObject`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ObjectId(u32);
+pub struct ObjectId {
+    slot: u32,
+    generation: u32,
+}
 
 impl ObjectId {
-    /// The table slot, for printing.
+    /// The table slot, for printing (reused by later objects).
     pub const fn index(self) -> u32 {
-        self.0
+        self.slot
+    }
+
+    /// How many objects held the slot before this one.
+    pub const fn generation(self) -> u32 {
+        self.generation
     }
 }
 
 impl fmt::Display for ObjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "object {}", self.0)
+        write!(f, "object {} (generation {})", self.slot, self.generation)
     }
 }
 
@@ -73,10 +85,21 @@ pub struct ObjectMapping {
 
 impl ObjectMapping {
     /// The address at which this window shows object page `page`, if it
-    /// shows it.
+    /// shows it. (A window built by hand may run past 4 GiB: the pages it
+    /// would show there have no address.)
     pub fn address_of(&self, page: u32) -> Option<VirtAddr> {
         let i = page.checked_sub(self.first_page)?;
-        (i < self.pages).then(|| VirtAddr(self.start.as_u32() + i * FRAME_SIZE))
+        if i >= self.pages {
+            return None;
+        }
+        let offset = i.checked_mul(FRAME_SIZE)?;
+        self.start.as_u32().checked_add(offset).map(VirtAddr)
+    }
+
+    /// True if the window starts on a page and ends by 4 GiB.
+    pub fn is_valid(&self) -> bool {
+        let end = u64::from(self.start.as_u32()) + u64::from(self.pages) * u64::from(FRAME_SIZE);
+        self.start.is_aligned(FRAME_SIZE) && end <= 1 << 32
     }
 }
 
@@ -84,7 +107,8 @@ impl ObjectMapping {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ObjectError {
-    /// No live object has this id (never created, or destroyed).
+    /// No live object has this id (never created, or destroyed — its slot
+    /// may hold another object since).
     NoSuchObject {
         /// The id given.
         id: ObjectId,
@@ -107,6 +131,13 @@ pub enum ObjectError {
         /// The frame it has.
         pa: PhysAddr,
     },
+    /// The page has no frame (it is not resident).
+    PageAbsent {
+        /// The object.
+        id: ObjectId,
+        /// The page.
+        page: u32,
+    },
     /// The mapper list has no such window.
     NoSuchMapping {
         /// The object.
@@ -121,6 +152,13 @@ pub enum ObjectError {
         /// How many windows remain.
         mappers: usize,
     },
+    /// A window that does not start on a page or runs past 4 GiB.
+    BadWindow {
+        /// The object.
+        id: ObjectId,
+        /// The window given.
+        mapping: ObjectMapping,
+    },
     /// The heap could not hold the bookkeeping.
     MetadataAllocFailed,
 }
@@ -128,12 +166,17 @@ pub enum ObjectError {
 impl fmt::Display for ObjectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            ObjectError::NoSuchObject { id } => write!(f, "{id} does not exist"),
+            ObjectError::NoSuchObject { id } => {
+                write!(f, "{id} does not exist (never created, or destroyed)")
+            }
             ObjectError::PageOutOfRange { id, page, size } => {
                 write!(f, "page {page} is past the end of {id} ({size} pages)")
             }
             ObjectError::PagePresent { id, page, pa } => {
                 write!(f, "page {page} of {id} already has frame {pa}")
+            }
+            ObjectError::PageAbsent { id, page } => {
+                write!(f, "page {page} of {id} is not resident")
             }
             ObjectError::NoSuchMapping { id, mapping } => {
                 write!(f, "{id} has no window {mapping:?}")
@@ -141,6 +184,11 @@ impl fmt::Display for ObjectError {
             ObjectError::StillMapped { id, mappers } => {
                 write!(f, "{id} is still mapped by {mappers} VMA(s)")
             }
+            ObjectError::BadWindow { id, mapping } => write!(
+                f,
+                "a window of {} pages at {} onto {id} does not start on a page or runs past 4 GiB",
+                mapping.pages, mapping.start
+            ),
             ObjectError::MetadataAllocFailed => {
                 f.write_str("could not allocate memory-object bookkeeping")
             }
@@ -189,19 +237,17 @@ impl MemoryObject {
 }
 
 /// The table of live objects, indexed by [`ObjectId`]. Slots of destroyed
-/// objects are reused.
+/// objects are reused; their ids are not.
 #[derive(Clone, Debug, Default)]
 pub struct Objects {
-    slots: Vec<Option<MemoryObject>>,
-    free_slots: Vec<u32>,
+    slots: Slots<MemoryObject>,
 }
 
 impl Objects {
     /// An empty table.
     pub const fn new() -> Self {
         Objects {
-            slots: Vec::new(),
-            free_slots: Vec::new(),
+            slots: Slots::new(),
         }
     }
 
@@ -213,29 +259,23 @@ impl Objects {
             pages: BTreeMap::new(),
             mappers: Vec::new(),
         };
-        if let Some(slot) = self.free_slots.pop() {
-            self.slots[slot as usize] = Some(object);
-            return Ok(ObjectId(slot));
-        }
-        self.slots
-            .try_reserve(1)
+        let (slot, generation) = self
+            .slots
+            .insert(object)
             .map_err(|_| ObjectError::MetadataAllocFailed)?;
-        self.slots.push(Some(object));
-        Ok(ObjectId(self.slots.len() as u32 - 1))
+        Ok(ObjectId { slot, generation })
     }
 
     /// The object, if it exists.
     pub fn get(&self, id: ObjectId) -> Result<&MemoryObject, ObjectError> {
         self.slots
-            .get(id.0 as usize)
-            .and_then(Option::as_ref)
+            .get(id.slot, id.generation)
             .ok_or(ObjectError::NoSuchObject { id })
     }
 
     fn get_mut(&mut self, id: ObjectId) -> Result<&mut MemoryObject, ObjectError> {
         self.slots
-            .get_mut(id.0 as usize)
-            .and_then(Option::as_mut)
+            .get_mut(id.slot, id.generation)
             .ok_or(ObjectError::NoSuchObject { id })
     }
 
@@ -243,8 +283,7 @@ impl Objects {
     pub fn iter(&self) -> impl Iterator<Item = (ObjectId, &MemoryObject)> + '_ {
         self.slots
             .iter()
-            .enumerate()
-            .filter_map(|(i, o)| Some((ObjectId(i as u32), o.as_ref()?)))
+            .map(|(slot, generation, o)| (ObjectId { slot, generation }, o))
     }
 
     /// Makes `pa` the frame of page `page` (it was not resident).
@@ -273,9 +312,26 @@ impl Objects {
         Ok(())
     }
 
-    /// Records a window onto the object.
+    /// Takes page `page` out of the object (a fault that added it failed
+    /// before anything filled it); returns its frame, which the caller
+    /// frees.
+    pub fn remove_page(&mut self, id: ObjectId, page: u32) -> Result<PhysAddr, ObjectError> {
+        let object = self.get_mut(id)?;
+        let size = object.size;
+        object.pages.remove(&page).ok_or(if page < size {
+            ObjectError::PageAbsent { id, page }
+        } else {
+            ObjectError::PageOutOfRange { id, page, size }
+        })
+    }
+
+    /// Records a window onto the object; refuses one that does not start
+    /// on a page or runs past 4 GiB ([`ObjectError::BadWindow`]).
     pub fn add_mapper(&mut self, id: ObjectId, mapping: ObjectMapping) -> Result<(), ObjectError> {
         let object = self.get_mut(id)?;
+        if !mapping.is_valid() {
+            return Err(ObjectError::BadWindow { id, mapping });
+        }
         object
             .mappers
             .try_reserve(1)
@@ -308,13 +364,56 @@ impl Objects {
         if mappers != 0 {
             return Err(ObjectError::StillMapped { id, mappers });
         }
-        self.free_slots
-            .try_reserve(1)
-            .map_err(|_| ObjectError::MetadataAllocFailed)?;
-        let Some(object) = self.slots.get_mut(id.0 as usize).and_then(Option::take) else {
-            return Err(ObjectError::NoSuchObject { id });
-        };
-        self.free_slots.push(id.0);
+        let object = self
+            .slots
+            .remove(id.slot, id.generation)
+            .map_err(|_| ObjectError::MetadataAllocFailed)?
+            .ok_or(ObjectError::NoSuchObject { id })?;
         Ok(object.pages.into_values().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(start: u32, pages: u32) -> ObjectMapping {
+        ObjectMapping {
+            space: SpaceId::from_parts(1, 0),
+            start: VirtAddr(start),
+            first_page: 0,
+            pages,
+        }
+    }
+
+    /// `start + i × 4 KiB` overflowed for a window running past 4 GiB.
+    #[test]
+    fn a_window_past_4_gib_shows_no_address_there() {
+        let w = window(0xffff_f000, 2);
+        assert_eq!(w.address_of(0), Some(VirtAddr(0xffff_f000)));
+        assert_eq!(w.address_of(1), None);
+        assert_eq!(window(0, u32::MAX).address_of(0x10_0000), None);
+    }
+
+    #[test]
+    fn windows_past_4_gib_or_off_a_page_are_refused() {
+        let mut objects = Objects::new();
+        let id = objects.create(ObjectKind::File, 4).unwrap();
+        for bad in [
+            window(0xffff_f000, 2),
+            window(0x1800, 1),
+            window(0x1000, u32::MAX),
+        ] {
+            assert_eq!(
+                objects.add_mapper(id, bad),
+                Err(ObjectError::BadWindow { id, mapping: bad })
+            );
+        }
+        assert!(objects.get(id).unwrap().mappers().is_empty());
+        objects.add_mapper(id, window(0xffff_f000, 1)).unwrap();
+        assert_eq!(
+            objects.get(id).unwrap().addresses_of(0).collect::<Vec<_>>(),
+            [(SpaceId::from_parts(1, 0), VirtAddr(0xffff_f000))]
+        );
     }
 }

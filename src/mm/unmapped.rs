@@ -62,7 +62,9 @@ impl Layout {
             min_addr,
             mmap_base,
             task_size,
-            colour_span: cache.colour_alignment() as u32,
+            // A colour alignment past u32 (only a hand-built colour count
+            // gives one) becomes the largest power of two a u32 holds.
+            colour_span: u32::try_from(cache.colour_alignment()).unwrap_or(1 << 31),
             direction: Direction::TopDown,
         }
     }
@@ -241,7 +243,7 @@ pub fn get_unmapped_area(
         if start < u64::from(layout.min_addr) || start + len > u64::from(layout.task_size) {
             return Err(MmapError::FixedOutOfRange { addr, len: req.len });
         }
-        if colour_matched && start.wrapping_sub(offset) % span != 0 {
+        if colour_matched && start % span != offset % span {
             return Err(MmapError::ColourMismatch {
                 addr,
                 offset,
@@ -267,17 +269,14 @@ pub fn get_unmapped_area(
         }
     }
 
-    let align = |gap: Gap, top_down: bool| -> u64 {
-        if !colour_matched {
-            return if top_down { gap.end - len } else { gap.start };
-        }
-        if top_down {
-            let addr = gap.end - len;
-            addr - (addr.wrapping_sub(offset) % span)
-        } else {
-            gap.start + (offset.wrapping_sub(gap.start) % span)
-        }
+    // Colour-matched placements sit at `offset` modulo the span, all
+    // others on a page boundary.
+    let (modulus, residue) = if colour_matched {
+        (span, offset % span)
+    } else {
+        (PAGE, 0)
     };
+    let align = |gap: Gap, top_down: bool| place(gap, len, modulus, residue, top_down);
     let found = match layout.direction {
         Direction::TopDown => gaps
             .highest_fit(FitQuery {
@@ -285,14 +284,14 @@ pub fn get_unmapped_area(
                 low,
                 high: base,
             })
-            .map(|g| align(g, true))
+            .and_then(|g| align(g, true))
             .or_else(|| {
                 gaps.lowest_fit(FitQuery {
                     len: need,
                     low: base,
                     high,
                 })
-                .map(|g| align(g, false))
+                .and_then(|g| align(g, false))
             }),
         Direction::BottomUp => gaps
             .lowest_fit(FitQuery {
@@ -300,11 +299,29 @@ pub fn get_unmapped_area(
                 low: base,
                 high,
             })
-            .map(|g| align(g, false)),
+            .and_then(|g| align(g, false)),
     };
     found
         .map(|a| VirtAddr(a as u32))
         .ok_or(MmapError::NoRoom { len: len as u32 })
+}
+
+/// The highest (`top_down`) or lowest address `a` of `gap` with
+/// `a ≡ residue (mod modulus)` and `a + len` inside the gap, if any.
+///
+/// A gap found with Linux's slack (`len + span − PAGE` bytes) always has
+/// one when the gap, `len` and the span are page multiples, as in every
+/// address space; the arithmetic is written so that other values (a
+/// layout or a tree built by hand) give `None` rather than an address
+/// outside the gap or an overflow.
+fn place(gap: Gap, len: u64, modulus: u64, residue: u64, top_down: bool) -> Option<u64> {
+    let addr = if top_down {
+        let last = gap.end.checked_sub(len)?;
+        last.checked_sub((last % modulus + modulus - residue) % modulus)?
+    } else {
+        gap.start + (residue + modulus - gap.start % modulus) % modulus
+    };
+    (addr >= gap.start && addr + len <= gap.end).then_some(addr)
 }
 
 /// The same placement by a linear walk over the free ranges — the
@@ -694,5 +711,77 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The congruence was computed with `wrapping_sub` in u64, which is
+    /// the residue only for a power-of-two span: with a 3-page span and an
+    /// offset above the address, placements and the MAP_FIXED check were
+    /// off by a colour.
+    #[test]
+    fn colour_arithmetic_holds_for_any_span_and_offset() {
+        let span = 0x3000u32;
+        let offset = 1u64 << 40;
+        let colour = offset % u64::from(span);
+        let gaps = typical();
+        for direction in [Direction::TopDown, Direction::BottomUp] {
+            let l = Layout {
+                direction,
+                ..layout(span)
+            };
+            let addr = get_unmapped_area(&gaps, &l, &file(0x2000, offset, true)).unwrap();
+            assert_eq!(
+                u64::from(addr.as_u32()) % u64::from(span),
+                colour,
+                "{direction:?}"
+            );
+            assert!(gaps.containing(u64::from(addr.as_u32())).is_some());
+        }
+        let congruent = 0x2000_0000 - 0x2000_0000 % span + colour as u32;
+        for (addr, ok) in [(congruent, true), (congruent + 0x1000, false)] {
+            let req = at(file(0x1000, offset, true), addr, true);
+            assert_eq!(
+                get_unmapped_area(&gaps, &layout(span), &req).is_ok(),
+                ok,
+                "{addr:#x}"
+            );
+        }
+    }
+
+    /// Gaps and limits that are not page multiples (a tree or layout
+    /// built by hand) give page-aligned addresses inside the gap, or none.
+    #[test]
+    fn unaligned_gaps_give_aligned_addresses_or_none() {
+        let mut gaps = GapTree::new();
+        assert!(
+            gaps.insert(Gap {
+                start: 0x1_0800,
+                end: 0x3_0800
+            })
+            .unwrap()
+        );
+        let l = Layout {
+            min_addr: 0x800,
+            mmap_base: 0x2_0800,
+            task_size: 0x10_0800,
+            colour_span: 0x1000,
+            direction: Direction::TopDown,
+        };
+        assert_eq!(
+            get_unmapped_area(&gaps, &l, &anon(0x1000)),
+            Ok(VirtAddr(0x1_f000))
+        );
+        let bottom_up = Layout {
+            direction: Direction::BottomUp,
+            ..l
+        };
+        assert_eq!(
+            get_unmapped_area(&gaps, &bottom_up, &anon(0x1000)),
+            Ok(VirtAddr(0x2_1000))
+        );
+        // Exactly one page of room between unaligned ends holds no aligned page.
+        assert_eq!(
+            get_unmapped_area(&gaps, &bottom_up, &anon(0x1_0000)),
+            Err(MmapError::NoRoom { len: 0x1_0000 })
+        );
     }
 }

@@ -18,6 +18,15 @@
 use core::fmt;
 
 /// An address space's key: a value and the generation it was issued in.
+///
+/// It is a generation-checked id already: a key of an older generation is
+/// never [`Kept`](KeyOutcome::Kept) (it gets a fresh value), so a stale one
+/// cannot hand its space a value someone else now holds. The one key that
+/// counts is the one a [`PageTable`](super::PageTable) holds, which only
+/// the [`ContextSwitcher`](super::ContextSwitcher) activates; a copy (from
+/// [`PageTable::key`](super::PageTable::key)) is a reading, and no call
+/// puts a key into a table, so copying one cannot make two spaces share a
+/// value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SpaceKey {
     generation: u64,

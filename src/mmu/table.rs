@@ -24,6 +24,7 @@
 //! those 32 L1 entries at the PID's window (both point to the same coarse
 //! tables), so moving to another PID rewrites 64 words, not the tables.
 
+use alloc::vec::Vec;
 use core::fmt;
 
 use super::keys::SpaceKey;
@@ -41,6 +42,8 @@ const COARSE_BYTES: u32 = 1024;
 const FRAME_BYTES: u32 = 4096;
 const SECTION_BYTES: u32 = 1 << 20;
 const WINDOW_ENTRIES: u32 = FCSE_WINDOW_BYTES / SECTION_BYTES;
+/// The largest FCSE PID (a 7-bit field): its window ends at 0xFFFF_FFFF.
+const MAX_FCSE_PID: u8 = 127;
 
 /// How the kernel reads and writes table frames: through its own (cached)
 /// mapping of them. Implemented by the embedding kernel (on target), by the
@@ -87,13 +90,21 @@ pub fn vivt_aliases(a: (&PageTable, VirtAddr), b: (&PageTable, VirtAddr)) -> boo
 /// does: one L1 word, and for a coarse table one L2 word, each fetched with
 /// `read` (the kernel reads through its cache, the `sim`
 /// model's walker and a QEMU plugin read memory). `va` is the modified
-/// virtual address (FCSE already applied).
+/// virtual address (FCSE already applied). `l1` must be 16 KiB aligned,
+/// as TTBR0's base field is ([`TableError::MisalignedTable`]).
 pub fn walk(
     read: &mut dyn FnMut(PhysAddr) -> Result<u32, TableError>,
     l1: PhysAddr,
     arch: Arch,
     va: VirtAddr,
 ) -> Result<Translation, TableError> {
+    // Aligned, the table ends by 0xFFFF_FFFF: the entry address cannot wrap.
+    if !l1.is_aligned(L1_BYTES) {
+        return Err(TableError::MisalignedTable {
+            table: l1,
+            alignment: L1_BYTES,
+        });
+    }
     let raw = read(PhysAddr(l1.0 + (va.0 >> 20) * 4))?;
     let (translation_base, size, attrs) = match L1Descriptor::decode(raw, arch)? {
         L1Descriptor::Fault => return Err(TableError::NotMapped { va }),
@@ -283,10 +294,25 @@ pub enum TableError {
         /// The physical address.
         pa: PhysAddr,
     },
+    /// An FCSE PID outside 1..=127: PID 0 is the canonical window itself,
+    /// and 128 and up would put the window past the 4 GiB the L1 table
+    /// covers (a PID is 7 bits).
+    PidOutOfRange {
+        /// The PID given.
+        pid: u8,
+    },
     /// A descriptor could not be encoded or decoded.
     Descriptor(DescriptorError),
     /// A TLB or cache operation the change needs is missing on this CPU.
     Maintenance(MaintenanceError),
+    /// The page entry for `va` was handed out by
+    /// [`PageTable::reserve_page_slot`]: only its [`PageSlot`] may change it.
+    ReservedSlot {
+        /// The virtual address asked for.
+        va: VirtAddr,
+    },
+    /// The heap could not hold the table's record of reserved slots.
+    MetadataAllocFailed,
 }
 
 impl From<DescriptorError> for TableError {
@@ -338,8 +364,18 @@ impl fmt::Display for TableError {
                 write!(f, "FCSE PID {pid}'s window is in use at {va}")
             }
             TableError::Memory { pa } => write!(f, "table memory at {pa} is not accessible"),
+            TableError::PidOutOfRange { pid } => {
+                write!(f, "FCSE PID {pid} is outside 1..={MAX_FCSE_PID}")
+            }
             TableError::Descriptor(e) => write!(f, "{e}"),
             TableError::Maintenance(e) => write!(f, "{e}"),
+            TableError::ReservedSlot { va } => write!(
+                f,
+                "{va} is a reserved kernel slot (a kernel window): only its owner maps it"
+            ),
+            TableError::MetadataAllocFailed => {
+                f.write_str("could not allocate the page table's record of reserved slots")
+            }
         }
     }
 }
@@ -401,8 +437,9 @@ fn not_a_coarse_table(va: VirtAddr, raw: u32, entry: L1Descriptor) -> TableError
 
 /// One small-page entry of a kernel table reserved by
 /// [`PageTable::reserve_page_slot`]: a global mapping its owner points at
-/// one frame after another.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// one frame after another. It is the only handle on the entry, so it is
+/// neither `Clone` nor `Copy`: two owners could map it at once.
+#[derive(Debug, PartialEq, Eq)]
 pub struct PageSlot {
     va: VirtAddr,
     slot: PhysAddr,
@@ -455,6 +492,11 @@ pub struct PageTable {
     /// Whether every non-global mapping lies below 32 MiB (FCSE eligibility).
     fits_fcse_window: bool,
     pub(super) key: SpaceKey,
+    /// Page addresses handed out by [`reserve_page_slot`](Self::reserve_page_slot)
+    /// (sorted): `map_page`, `unmap_page` and `protect_page` refuse them,
+    /// since a mapping put there would be overwritten by the slot's next
+    /// use, and a change made there would undo the slot owner's.
+    reserved: Vec<u32>,
 }
 
 impl fmt::Debug for PageTable {
@@ -464,6 +506,7 @@ impl fmt::Debug for PageTable {
             .field("arch", &self.arch)
             .field("fcse_window", &self.fcse_window)
             .field("key", &self.key)
+            .field("reserved", &self.reserved.len())
             .finish()
     }
 }
@@ -487,6 +530,7 @@ impl PageTable {
             fcse_window: None,
             fits_fcse_window: false,
             key: SpaceKey::UNASSIGNED,
+            reserved: Vec::new(),
         })
     }
 
@@ -708,6 +752,7 @@ impl PageTable {
     ) -> Result<(), TableError> {
         check_aligned("virtual address", va.0, PageSize::Small.bytes())?;
         check_aligned("physical address", pa.0, PageSize::Small.bytes())?;
+        self.check_not_reserved(va)?;
         let raw = L2Descriptor::Small {
             base: pa,
             attrs: attrs.to_hw(self.arch)?,
@@ -728,7 +773,9 @@ impl PageTable {
     /// Reserves the page entry for `va` for a caller that rewrites it in
     /// place many times (the coherence engine's kernel windows): creates
     /// the coarse table if needed and checks the entry is free. The slot
-    /// bypasses this table's bookkeeping, so the caller owns `va` for good.
+    /// bypasses the mapping calls, which refuse `va` from now on
+    /// ([`TableError::ReservedSlot`]); the caller owns it until
+    /// [`unreserve_page_slot`](Self::unreserve_page_slot).
     pub fn reserve_page_slot<M: TableMemory, F: TableFrames>(
         &mut self,
         mem: &mut M,
@@ -736,6 +783,12 @@ impl PageTable {
         va: VirtAddr,
     ) -> Result<PageSlot, TableError> {
         check_aligned("virtual address", va.0, PageSize::Small.bytes())?;
+        let Err(at) = self.reserved.binary_search(&va.0) else {
+            return Err(TableError::ReservedSlot { va });
+        };
+        self.reserved
+            .try_reserve(1)
+            .map_err(|_| TableError::MetadataAllocFailed)?;
         let table = self.coarse_table_for(mem, frames, va)?;
         let slot = PhysAddr(table.0 + ((va.0 >> 12) & 0xff) * 4);
         let existing = mem.read_word(slot)?;
@@ -745,11 +798,63 @@ impl PageTable {
                 descriptor: existing,
             });
         }
+        self.reserved.insert(at, va.0);
         Ok(PageSlot {
             va,
             slot,
             arch: self.arch,
         })
+    }
+
+    /// Whether [`reserve_page_slot`](Self::reserve_page_slot) would take
+    /// `va`, frames for a coarse table aside: aligned, not reserved, and
+    /// its entry a fault (or in a MiB with no table yet). Changes nothing:
+    /// a caller reserving several slots checks them all first, so a refusal
+    /// leaves no slot or table behind.
+    pub fn check_page_slot<M: TableMemory>(
+        &self,
+        mem: &mut M,
+        va: VirtAddr,
+    ) -> Result<(), TableError> {
+        check_aligned("virtual address", va.0, PageSize::Small.bytes())?;
+        self.check_not_reserved(va)?;
+        match self.l2_slot(mem, va) {
+            Ok((_, _, L2Descriptor::Fault)) | Err(TableError::NotMapped { .. }) => Ok(()),
+            Ok((_, existing, _)) => Err(TableError::AlreadyMapped {
+                va,
+                descriptor: existing,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives a reserved slot back: its entry must be empty (unmapped, its
+    /// TLB entry flushed). The mapping calls accept its address again.
+    pub fn unreserve_page_slot<M: TableMemory>(
+        &mut self,
+        mem: &mut M,
+        slot: PageSlot,
+    ) -> Result<(), TableError> {
+        let Ok(at) = self.reserved.binary_search(&slot.va.0) else {
+            return Err(TableError::NotMapped { va: slot.va });
+        };
+        let existing = mem.read_word(slot.slot)?;
+        if existing != 0 {
+            return Err(TableError::AlreadyMapped {
+                va: slot.va,
+                descriptor: existing,
+            });
+        }
+        self.reserved.remove(at);
+        Ok(())
+    }
+
+    /// Refuses an address handed out as a reserved slot.
+    fn check_not_reserved(&self, va: VirtAddr) -> Result<(), TableError> {
+        match self.reserved.binary_search(&va.0) {
+            Ok(_) => Err(TableError::ReservedSlot { va }),
+            Err(_) => Ok(()),
+        }
     }
 
     /// Maps the 1 MiB section at `va` to `pa`.
@@ -787,6 +892,7 @@ impl PageTable {
         va: VirtAddr,
     ) -> Result<(PhysAddr, TlbFlush), TableError> {
         check_aligned("virtual address", va.0, PageSize::Small.bytes())?;
+        self.check_not_reserved(va)?;
         let (slot, _, entry) = self.l2_slot(mem, va)?;
         match entry {
             L2Descriptor::Fault => Err(TableError::NotMapped { va }),
@@ -837,6 +943,7 @@ impl PageTable {
         attrs: Attributes,
     ) -> Result<TlbFlush, TableError> {
         check_aligned("virtual address", va.0, PageSize::Small.bytes())?;
+        self.check_not_reserved(va)?;
         let new = attrs.to_hw(self.arch)?;
         let (slot, _, entry) = self.l2_slot(mem, va)?;
         match entry {
@@ -913,11 +1020,28 @@ impl PageTable {
                 });
             }
         }
+        // The other table's reserved slots in the range are this one's too:
+        // the coarse tables holding them are now shared.
+        let start = u64::from(range.start().0);
+        let end = start + range.len();
+        let inherited = other
+            .reserved
+            .iter()
+            .copied()
+            .filter(|&va| (start..end).contains(&u64::from(va)));
+        let mut reserved = Vec::new();
+        reserved
+            .try_reserve(self.reserved.len() + inherited.clone().count())
+            .map_err(|_| TableError::MetadataAllocFailed)?;
+        reserved.extend(self.reserved.iter().copied().chain(inherited));
+        reserved.sort_unstable();
+        reserved.dedup();
         for index in first..first + count {
             let raw = mem.read_word(other.entry_pa(index))?;
             self.write_l1(mem, index, raw)?;
             self.set_owned(index, false);
         }
+        self.reserved = reserved;
         Ok(())
     }
 
@@ -931,6 +1055,11 @@ impl PageTable {
     ) -> Result<(), TableError> {
         if self.fcse_window == pid {
             return Ok(());
+        }
+        // Checked here, so every window kept in `fcse_window` lies inside
+        // the table and `modified_va` cannot overflow.
+        if let Some(bad) = pid.filter(|&p| p == 0 || p > MAX_FCSE_PID) {
+            return Err(TableError::PidOutOfRange { pid: bad });
         }
         if let Some(new) = pid {
             let first = u32::from(new) * WINDOW_ENTRIES;

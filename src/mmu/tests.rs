@@ -14,6 +14,8 @@
 //! Machine's log by [`clean_stats`]: every write is followed by a clean of
 //! its kernel VA before any other event, and the counts are compared.
 
+mod reserved;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::*;
@@ -2180,6 +2182,58 @@ fn fcse_mirrored_entries_flush_both_addresses() {
 }
 
 // ---- keys ------------------------------------------------------------------
+
+/// A PID outside 1..=127 (a key from an ASID allocator, say) put the
+/// window past the L1 table's 4096 entries and overflowed `modified_va`.
+#[test]
+fn fcse_windows_outside_the_pid_range_are_refused() {
+    let (mut m, _, mut t) = setup(V5);
+    for pid in [0, 128, 255] {
+        assert_eq!(
+            t.set_fcse_window(&mut m, Some(pid)),
+            Err(TableError::PidOutOfRange { pid })
+        );
+    }
+    assert_eq!(t.fcse_window(), None);
+    assert!(m.take_log().is_empty(), "nothing written");
+    t.set_fcse_window(&mut m, Some(127)).unwrap();
+    assert_eq!(
+        t.modified_va(VirtAddr(FCSE_WINDOW_BYTES - 1)),
+        VirtAddr(u32::MAX)
+    );
+}
+
+/// `l1 + index × 4` overflowed for a table address near the top; the
+/// walker needs a 16 KiB-aligned table anyway.
+#[test]
+fn walks_of_a_misaligned_l1_are_refused() {
+    for l1 in [0xffff_fff0, 0x4004] {
+        let mut reads = 0;
+        let mut read = |_: PhysAddr| -> Result<u32, TableError> {
+            reads += 1;
+            Ok(0)
+        };
+        assert_eq!(
+            walk(&mut read, PhysAddr(l1), V6, VirtAddr(0xffff_f000)),
+            Err(TableError::MisalignedTable {
+                table: PhysAddr(l1),
+                alignment: 16 << 10
+            })
+        );
+        assert_eq!(reads, 0);
+    }
+    // The highest aligned table reads its last word at 0xffff_fffc.
+    let mut read = |pa: PhysAddr| -> Result<u32, TableError> {
+        assert_eq!(pa, PhysAddr(0xffff_fffc));
+        Ok(0)
+    };
+    assert_eq!(
+        walk(&mut read, PhysAddr(0xffff_c000), V6, VirtAddr(0xfff0_0000)),
+        Err(TableError::NotMapped {
+            va: VirtAddr(0xfff0_0000)
+        })
+    );
+}
 
 #[test]
 fn bad_key_ranges_are_refused() {

@@ -34,11 +34,17 @@ pub(crate) struct Cache {
     pub data: Vec<u8>,
     /// The version of every data byte.
     pub versions: Vec<u64>,
-    pub round_robin: Vec<u16>,
+    /// Per set, the way the next round-robin fill replaces (u32: a valid
+    /// geometry may have up to 2^21 ways).
+    pub round_robin: Vec<u32>,
     pub rng: u64,
 }
 
 impl Cache {
+    /// The cache of `cfg`, whose geometry [`CpuModel::validate`] accepted
+    /// (sets, ways and line are powers of two, at least one set).
+    ///
+    /// [`CpuModel::validate`]: super::CpuModel::validate
     pub fn new(cfg: CacheConfig) -> Self {
         let g = cfg.geometry;
         let lines = g.sets() * g.ways;
@@ -98,7 +104,7 @@ impl Cache {
         let way = match self.cfg.replacement {
             Replacement::RoundRobin => {
                 let w = self.round_robin[set] as usize % self.ways;
-                self.round_robin[set] = ((w + 1) % self.ways) as u16;
+                self.round_robin[set] = ((w + 1) % self.ways) as u32;
                 w
             }
             Replacement::PseudoRandom { .. } => {

@@ -1,6 +1,49 @@
 //! Cache configurations for the model, and the presets of the CPUs vacmm targets.
 
-use crate::cache::{CacheGeometry, CacheInfo, CacheKind, MainId};
+use std::fmt;
+
+use crate::cache::{CacheGeometry, CacheInfo, CacheKind, GeometryError, MainId};
+
+/// The longest D-cache line the model writes back whole (its write-back
+/// buffer's size): 64 bytes, the longest a pre-ARMv7 CTR encodes
+/// (8 << len, len ≤ 3).
+pub const MAX_MODEL_LINE: usize = super::write_buffer::MAX_LINE;
+
+/// A model the cache simulation cannot run, with the offending values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// A cache's geometry is not one [`CacheGeometry::try_new`] accepts
+    /// (the fields are public, so a hand-built one may not be).
+    Geometry {
+        /// `"data"` or `"instruction"`.
+        cache: &'static str,
+        /// Why.
+        error: GeometryError,
+    },
+    /// D-cache lines longer than the model's write-back buffer holds
+    /// ([`MAX_MODEL_LINE`]): a write-back would lose the rest of the line.
+    LineTooLong {
+        /// The D-cache line length given.
+        line_bytes: usize,
+    },
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ModelError::Geometry { cache, error } => {
+                write!(f, "the model's {cache} cache: {error}")
+            }
+            ModelError::LineTooLong { line_bytes } => write!(
+                f,
+                "the model writes back D-cache lines of at most {MAX_MODEL_LINE} bytes, not {line_bytes}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ModelError {}
 
 /// Where a cache takes its set index and its tag from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,6 +230,29 @@ impl CpuModel {
         }
     }
 
+    /// Checks what the simulation relies on: both geometries are ones
+    /// [`CacheGeometry::try_new`] accepts, and D-cache lines are at most
+    /// [`MAX_MODEL_LINE`] bytes.
+    pub const fn validate(&self) -> Result<(), ModelError> {
+        if let Err(error) = self.dcache.geometry.validate() {
+            return Err(ModelError::Geometry {
+                cache: "data",
+                error,
+            });
+        }
+        if let Err(error) = self.icache.geometry.validate() {
+            return Err(ModelError::Geometry {
+                cache: "instruction",
+                error,
+            });
+        }
+        let line_bytes = self.dcache.geometry.line_bytes;
+        if line_bytes > MAX_MODEL_LINE {
+            return Err(ModelError::LineTooLong { line_bytes });
+        }
+        Ok(())
+    }
+
     /// The [`CacheInfo`] policy code sees for this model.
     pub const fn info(&self) -> CacheInfo {
         let kind = match self.dcache.indexing {
@@ -197,5 +263,59 @@ impl CpuModel {
         let mut info = CacheInfo::pipt(self.midr, self.dcache.geometry, self.icache.geometry);
         info.kind = kind;
         info
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::Sim;
+
+    #[test]
+    fn every_preset_is_valid() {
+        for model in [
+            CpuModel::arm926(),
+            CpuModel::arm926_keyed(),
+            CpuModel::arm1136_32k(),
+            CpuModel::arm1136_64k(),
+            CpuModel::arm1176_16k(),
+        ] {
+            assert_eq!(model.validate(), Ok(()), "{model:?}");
+        }
+    }
+
+    /// A hand-built geometry (the fields are public) made `Sim::new`
+    /// divide by zero or underflow `sets - 1`; `try_new` refuses it.
+    #[test]
+    fn models_the_simulation_cannot_run_are_refused() {
+        let mut three_way = CpuModel::arm1136_32k();
+        three_way.dcache.geometry.ways = 3;
+        assert_eq!(
+            Sim::try_new(three_way, 1 << 20).err(),
+            Some(ModelError::Geometry {
+                cache: "data",
+                error: GeometryError::NotPowerOfTwo {
+                    what: "ways",
+                    value: 3
+                }
+            })
+        );
+        let mut no_lines = CpuModel::arm926();
+        no_lines.icache.geometry.line_bytes = 0;
+        assert!(matches!(
+            Sim::try_new(no_lines, 1 << 20),
+            Err(ModelError::Geometry {
+                cache: "instruction",
+                ..
+            })
+        ));
+        let long = CpuModel::pipt(CacheGeometry::new(16 << 10, 4, 128).unwrap());
+        let e = Sim::try_new(long, 1 << 20).err().unwrap();
+        assert_eq!(e, ModelError::LineTooLong { line_bytes: 128 });
+        assert_eq!(
+            e.to_string(),
+            "the model writes back D-cache lines of at most 64 bytes, not 128"
+        );
+        assert!(Sim::try_new(CpuModel::arm926(), 1 << 20).is_ok());
     }
 }

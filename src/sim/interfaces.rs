@@ -2,7 +2,7 @@
 //! ([`CacheMaintenance`]), the translation registers the context switch
 //! writes, the kernel's page accesses and the translation-table memory.
 
-use super::{PAGE, Sim, SpaceId, Which};
+use super::{PAGE, Sim, Which};
 use crate::addr::VirtAddr;
 use crate::cache::{CacheInfo, CacheMaintenance, MaintenanceError};
 
@@ -120,15 +120,11 @@ impl CacheMaintenance for Sim {
 /// address, so `ContextSwitcher` drives the model's context switches.
 impl crate::mmu::TranslationRegisters for Sim {
     unsafe fn set_user_table(&mut self, table: crate::addr::PhysAddr) {
-        let found = self
-            .spaces
-            .iter()
-            .position(|s| s.table.is_some_and(|(l1, _)| l1 == table));
         // A table the model does not know (never attached) leaves the
         // current space as it is: the scenario's own accesses will show it.
-        if let Some(i) = found {
+        if let Some(space) = self.space_with_table(table) {
             let key = self.current_key;
-            self.current = SpaceId(i as u16);
+            self.current = space;
             self.current_key = key;
             self.last_translation = None;
         }

@@ -103,7 +103,10 @@ use std::fmt;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-pub use config::{Allocation, CacheConfig, CpuModel, Indexing, Replacement, WritePolicy};
+pub use config::{
+    Allocation, CacheConfig, CpuModel, Indexing, MAX_MODEL_LINE, ModelError, Replacement,
+    WritePolicy,
+};
 
 use self::btc::{Btc, BtcEntry};
 use self::cache::{Cache, Probe};
@@ -510,8 +513,22 @@ const PAGE: u32 = 4096;
 impl Sim {
     /// A model of `model`'s caches over `memory_bytes` of physical memory
     /// (from physical address 0), with only the kernel's space.
+    ///
+    /// # Panics
+    /// If [`CpuModel::validate`] refuses `model` (only a hand-built
+    /// geometry can be refused; every preset is valid). Use
+    /// [`try_new`](Self::try_new) for models from elsewhere.
     pub fn new(model: CpuModel, memory_bytes: usize) -> Self {
-        Sim {
+        match Self::try_new(model, memory_bytes) {
+            Ok(sim) => sim,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// As [`new`](Self::new), or why `model` cannot be simulated.
+    pub fn try_new(model: CpuModel, memory_bytes: usize) -> Result<Self, ModelError> {
+        model.validate()?;
+        Ok(Sim {
             model,
             info: model.info(),
             costs: Costs::DEFAULT,
@@ -535,7 +552,7 @@ impl Sim {
             btc: Btc::new(model.info().is_armv6()),
             write_buffer: DataBuffers::new(model.write_buffer_entries),
             kernel_offset: 0,
-        }
+        })
     }
 
     /// Where the kernel's linear map puts physical address 0: the model,
@@ -589,6 +606,16 @@ impl Sim {
             table: None,
         });
         id
+    }
+
+    /// The space whose attached table (see [`attach_table`](Self::attach_table))
+    /// is at `l1`: how a harness finds the model's space of an engine's
+    /// address space, whose ids are the engine's own.
+    pub fn space_with_table(&self, l1: crate::addr::PhysAddr) -> Option<SpaceId> {
+        self.spaces
+            .iter()
+            .position(|s| s.table.is_some_and(|(t, _)| t == l1))
+            .map(|i| SpaceId(i as u16))
     }
 
     /// Gives `space` another key (key reuse: the lines of the previous owner

@@ -117,7 +117,11 @@ pub fn head_commit() -> Option<String> {
     let dirty = !git(&["status", "--porcelain", "--untracked-files=no"])?
         .stdout
         .is_empty();
-    Some(format!("{}{}", head.trim(), if dirty { "-dirty" } else { "" }))
+    Some(format!(
+        "{}{}",
+        head.trim(),
+        if dirty { "-dirty" } else { "" }
+    ))
 }
 
 /// A `cargo` command run at the repository root, with the cargo that runs us.

@@ -1,21 +1,28 @@
-//! `cargo xtask fuzz`: coverage-guided fuzzing of the coherence engine on
-//! the cache model (cargo-fuzz, libFuzzer), target `ops` of `fuzz/`: bytes
-//! decode to a configuration and a program of operations
-//! (`vacmm::check::fuzz::Program`); an oracle violation, a content mismatch
-//! or an unexpected error is the crash.
+//! `cargo xtask fuzz`: coverage-guided fuzzing (cargo-fuzz, libFuzzer) of
+//! the targets of `fuzz/`:
+//! - `ops`, the coherence engine on the cache model: bytes decode to a
+//!   configuration and a program of operations
+//!   (`vacmm::check::fuzz::Program`); an oracle violation, a content
+//!   mismatch or an unexpected error is the crash. It runs once per preset.
+//! - `pure_addr`, `pure_cache`, `pure_mm`, `pure_mmu`, the pure layer:
+//!   each input is a sequence of calls judged against a model
+//!   (`vacmm::check::pure`); a broken property is the crash.
 //!
-//! For each preset the run starts from the committed seed corpus
-//! (`fuzz/corpus/ops`) and keeps what it finds in a scratch corpus under
-//! `target/fuzz/corpus/<preset>`, so the repository stays clean;
-//! `--merge-corpus` merges the new finds that add coverage back into the
-//! committed corpus (libFuzzer's `-merge=1` keeps every input that adds a
-//! feature: after 5 minutes of one preset that is some 280 files, 1.2 MiB,
-//! so review before committing). A crash is written to `target/fuzz/artifacts/<preset>/`
-//! and printed decoded (`cargo fuzz fmt`).
+//! Each run (a preset of `ops`, or a pure target) starts from the target's
+//! committed seed corpus (`fuzz/corpus/<target>`) and keeps what it finds in
+//! a scratch corpus under `target/fuzz/corpus/<run>`, so the repository
+//! stays clean; `--merge-corpus` merges the new finds that add coverage
+//! back into the committed corpus (libFuzzer's `-merge=1` keeps every input
+//! that adds a feature: after 5 minutes of one preset of `ops` that is some
+//! 280 files, 1.2 MiB, so review before committing). A crash is written to
+//! `target/fuzz/artifacts/<run>/` and printed decoded (`cargo fuzz fmt`).
 //!
-//! The target is built without a sanitizer (`-s none`): the engine and the
-//! model are safe Rust, the judges are the oracle and the content reference,
-//! and AddressSanitizer would cost throughput for nothing they check.
+//! The targets are built without a sanitizer (`-s none`): the engine and
+//! the model are safe Rust, the judges are the oracle, the content
+//! reference and the models, and AddressSanitizer would cost throughput for
+//! nothing they check. They are built with debug assertions and overflow
+//! checks (`-a`): an arithmetic overflow on any input is a crash too
+//! (issue 19).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -26,11 +33,14 @@ use crate::flags::Flags;
 
 /// The cargo-fuzz `cargo xtask fuzz` installs when it is missing.
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
-/// The fuzz target.
-const TARGET: &str = "ops";
+/// The engine's fuzz target, the one that runs once per preset.
+const OPS: &str = "ops";
+/// Every fuzz target of `fuzz/`, in the order they run.
+pub const TARGETS: [&str; 5] = [OPS, "pure_addr", "pure_cache", "pure_mm", "pure_mmu"];
 /// The build flags of every cargo-fuzz call (they must agree, or each call
-/// rebuilds): release, no sanitizer.
-const BUILD_FLAGS: [&str; 3] = ["-O", "-s", "none"];
+/// rebuilds): release with debug assertions and overflow checks, no
+/// sanitizer.
+const BUILD_FLAGS: [&str; 4] = ["-O", "-a", "-s", "none"];
 /// The configurations (`VACMM_FUZZ_PRESET`, see `vacmm::check::fuzz::PRESETS`).
 pub const PRESETS: [&str; 6] = [
     "arm926",
@@ -43,18 +53,35 @@ pub const PRESETS: [&str; 6] = [
 
 /// What to run.
 pub struct Options {
-    /// Seconds per preset.
+    /// Seconds per run (a preset of `ops`, or a pure target).
     pub seconds: u64,
-    /// The presets, in order.
+    /// The targets, in order.
+    pub targets: Vec<String>,
+    /// The presets of `ops`, in order.
     pub presets: Vec<String>,
-    /// Merge new finds into `fuzz/corpus/ops`.
+    /// Merge new finds into `fuzz/corpus/<target>`.
     pub merge_corpus: bool,
+}
+
+/// One run: a target, and for `ops` its preset.
+struct Run<'a> {
+    target: &'a str,
+    preset: Option<&'a str>,
+}
+
+impl Run<'_> {
+    /// The run's name: the preset for `ops` (as before there were other
+    /// targets), else the target.
+    fn name(&self) -> &str {
+        self.preset.unwrap_or(self.target)
+    }
 }
 
 impl Options {
     pub fn parse(args: &[String]) -> Result<Options, String> {
         let mut options = Options {
             seconds: 5 * 60,
+            targets: Vec::new(),
             presets: Vec::new(),
             merge_corpus: false,
         };
@@ -77,12 +104,24 @@ impl Options {
                         options.presets.push(p.to_string());
                     }
                 }
+                "--target" => {
+                    let v = flags.value(&flag)?;
+                    for t in v.split(',') {
+                        if t != "all" && !TARGETS.contains(&t) {
+                            return Err(format!("fuzz: --target {t:?}: one of {TARGETS:?} or all"));
+                        }
+                        options.targets.push(t.to_string());
+                    }
+                }
                 "--merge-corpus" => options.merge_corpus = true,
                 _ => return Err(format!("fuzz: unrecognised argument {:?}", flag.arg)),
             }
         }
         if options.presets.is_empty() || options.presets.iter().any(|p| p == "all") {
             options.presets = PRESETS.iter().map(|p| p.to_string()).collect();
+        }
+        if options.targets.is_empty() || options.targets.iter().any(|t| t == "all") {
+            options.targets = TARGETS.iter().map(|t| t.to_string()).collect();
         }
         if options.seconds == 0 {
             return Err("fuzz: a run of zero seconds".into());
@@ -91,10 +130,11 @@ impl Options {
     }
 }
 
-/// One preset's run, from libFuzzer's last status line.
+/// One run, from libFuzzer's last status line.
 #[derive(Default)]
 pub struct Report {
-    pub preset: String,
+    /// The preset of `ops`, or the pure target.
+    pub run: String,
     pub seconds: u64,
     pub execs: u64,
     pub cov: u64,
@@ -115,7 +155,7 @@ pub fn run(options: &Options) -> Result<(), String> {
     if failed.is_empty() {
         Ok(())
     } else {
-        let names: Vec<&str> = failed.iter().map(|r| r.preset.as_str()).collect();
+        let names: Vec<&str> = failed.iter().map(|r| r.run.as_str()).collect();
         Err(format!("fuzzing failed on {}", names.join(", ")))
     }
 }
@@ -157,46 +197,69 @@ fn ensure_cargo_fuzz() -> Result<(), String> {
     }
 }
 
-/// Builds the target; the seconds it took.
-pub fn build() -> Result<f64, String> {
+/// Builds `targets` (all of them when it is every target, in one cargo
+/// call); the seconds it took.
+pub fn build(targets: &[String]) -> Result<f64, String> {
     ensure_cargo_fuzz()?;
-    println!("==== cargo fuzz build {} {TARGET}", BUILD_FLAGS.join(" "));
+    let all = TARGETS.iter().all(|t| targets.iter().any(|u| u == t));
     let started = Instant::now();
-    let status = cargo_fuzz("build")
-        .args(BUILD_FLAGS)
-        .arg(TARGET)
-        .status()
-        .map_err(|e| format!("cannot run cargo fuzz build: {e}"))?;
-    if !status.success() {
-        return Err(format!("cargo fuzz build failed ({status})"));
+    // `cargo fuzz build` without a target builds them all.
+    let names: Vec<&str> = if all {
+        vec![""]
+    } else {
+        targets.iter().map(String::as_str).collect()
+    };
+    for target in names {
+        println!("==== cargo fuzz build {} {target}", BUILD_FLAGS.join(" "));
+        let status = cargo_fuzz("build")
+            .args(BUILD_FLAGS)
+            .args((!target.is_empty()).then_some(target))
+            .status()
+            .map_err(|e| format!("cannot run cargo fuzz build: {e}"))?;
+        if !status.success() {
+            return Err(format!("cargo fuzz build {target} failed ({status})"));
+        }
     }
     let secs = started.elapsed().as_secs_f64();
     println!("built in {secs:.0} s");
     Ok(secs)
 }
 
-/// Builds, then fuzzes each preset of `options`; a report per preset.
+/// Builds, then fuzzes each target of `options` (`ops` once per preset);
+/// a report per run.
 pub fn fuzz(options: &Options) -> Result<Vec<Report>, String> {
-    build()?;
+    build(&options.targets)?;
     let scratch = cargo::target_dir()?.join("fuzz");
+    let runs: Vec<Run> = options
+        .targets
+        .iter()
+        .flat_map(|target| {
+            let presets: Vec<Option<&str>> = if target == OPS {
+                options.presets.iter().map(|p| Some(p.as_str())).collect()
+            } else {
+                vec![None]
+            };
+            presets
+                .into_iter()
+                .map(move |preset| Run { target, preset })
+        })
+        .collect();
     let mut reports = Vec::new();
-    for preset in &options.presets {
-        println!(
-            "==== fuzzing {TARGET} on {preset} for {} s",
-            options.seconds
-        );
-        let report = run_preset(preset, options.seconds, &scratch);
+    for run in &runs {
+        let on = run.preset.map(|p| format!(" on {p}")).unwrap_or_default();
+        println!("==== fuzzing {}{on} for {} s", run.target, options.seconds);
+        let report = run_one(run, options.seconds, &scratch);
         print_report(&report);
         reports.push(report);
         if options.merge_corpus {
-            let corpus = scratch.join("corpus").join(preset);
-            merge(&corpus)?;
+            let corpus = scratch.join("corpus").join(run.name());
+            merge(run.target, &corpus)?;
         }
     }
     println!("\n==== fuzzing summary");
     println!(
         "{:<12} {:>6} {:>9} {:>6} {:>7} {:>7}  result",
-        "preset", "s", "execs", "cov", "ft", "corpus"
+        "run", "s", "execs", "cov", "ft", "corpus"
     );
     for r in &reports {
         let result = match (&r.crash, &r.problem) {
@@ -206,21 +269,22 @@ pub fn fuzz(options: &Options) -> Result<Vec<Report>, String> {
         };
         println!(
             "{:<12} {:>6} {:>9} {:>6} {:>7} {:>7}  {result}",
-            r.preset, r.seconds, r.execs, r.cov, r.ft, r.corpus
+            r.run, r.seconds, r.execs, r.cov, r.ft, r.corpus
         );
     }
     Ok(reports)
 }
 
-fn run_preset(preset: &str, seconds: u64, scratch: &Path) -> Report {
+fn run_one(run: &Run, seconds: u64, scratch: &Path) -> Report {
+    let name = run.name();
     let mut report = Report {
-        preset: preset.into(),
+        run: name.into(),
         seconds,
         ..Report::default()
     };
-    let corpus = scratch.join("corpus").join(preset);
-    let artifacts = scratch.join("artifacts").join(preset);
-    let log = scratch.join(format!("{preset}.log"));
+    let corpus = scratch.join("corpus").join(name);
+    let artifacts = scratch.join("artifacts").join(name);
+    let log = scratch.join(format!("{name}.log"));
     for dir in [&corpus, &artifacts] {
         if let Err(e) = std::fs::create_dir_all(dir) {
             report.problem = Some(format!("cannot create {}: {e}", dir.display()));
@@ -235,20 +299,23 @@ fn run_preset(preset: &str, seconds: u64, scratch: &Path) -> Report {
             return report;
         }
     };
-    let seeds = fuzz_dir().join("corpus").join(TARGET);
-    let status = cargo_fuzz("run")
+    let seeds = fuzz_dir().join("corpus").join(run.target);
+    let mut command = cargo_fuzz("run");
+    command
         .args(BUILD_FLAGS)
-        .arg(TARGET)
+        .arg(run.target)
         .arg(&corpus)
         .arg(&seeds)
         .arg("--")
         .arg(format!("-max_total_time={seconds}"))
         .arg(format!("-artifact_prefix={}/", artifacts.display()))
         .arg("-print_final_stats=1")
-        .env("VACMM_FUZZ_PRESET", preset)
         .stdout(Stdio::null())
-        .stderr(log_file)
-        .status();
+        .stderr(log_file);
+    if let Some(preset) = run.preset {
+        command.env("VACMM_FUZZ_PRESET", preset);
+    }
+    let status = command.status();
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     read_stats(&text, &mut report);
     println!("(libFuzzer's output: {})", log.display());
@@ -262,7 +329,7 @@ fn run_preset(preset: &str, seconds: u64, scratch: &Path) -> Report {
         .into_iter()
         .find(|p| !before.contains(p));
     if let Some(artifact) = named.or(new) {
-        let decoded = decode(preset, &artifact);
+        let decoded = decode(run, &artifact);
         let listing = artifact.with_extension("txt");
         let decoded = match std::fs::write(&listing, &decoded) {
             Ok(()) => format!("decoded (cargo fuzz fmt): {}", listing.display()),
@@ -333,18 +400,31 @@ fn crashes(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// `cargo fuzz fmt`: the artifact as the program it decodes to.
-fn decode(preset: &str, artifact: &Path) -> String {
-    let output = cargo_fuzz("fmt")
-        .args(BUILD_FLAGS)
-        .arg(TARGET)
-        .arg(artifact)
-        .env("VACMM_FUZZ_PRESET", preset)
-        .output();
-    match output {
-        Ok(o) => format!(
-            "{}{}\nshrink it: VACMM_FUZZ_PRESET={preset} ARTIFACT={} cargo test --features \
+/// `cargo fuzz fmt`: the artifact as the input it decodes to.
+fn decode(run: &Run, artifact: &Path) -> String {
+    let mut command = cargo_fuzz("fmt");
+    command.args(BUILD_FLAGS).arg(run.target).arg(artifact);
+    if let Some(preset) = run.preset {
+        command.env("VACMM_FUZZ_PRESET", preset);
+    }
+    let shrink = match run.preset {
+        Some(preset) => format!(
+            "\nshrink it: VACMM_FUZZ_PRESET={preset} ARTIFACT={} cargo test --features \
              arbitrary --lib check::fuzz::tests::shrink_an_artifact -- --ignored --nocapture",
+            artifact.display()
+        ),
+        // A pure target's input is small already; libFuzzer minimises it:
+        // `cargo fuzz tmin <target> <artifact>`.
+        None => format!(
+            "\nminimise it: (cd fuzz && cargo fuzz tmin {} {} {})",
+            BUILD_FLAGS.join(" "),
+            run.target,
+            artifact.display()
+        ),
+    };
+    match command.output() {
+        Ok(o) => format!(
+            "{}{}{shrink}",
             String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr)
                 .lines()
@@ -352,16 +432,15 @@ fn decode(preset: &str, artifact: &Path) -> String {
                     && !l.trim_start().starts_with("Running"))
                 .collect::<Vec<_>>()
                 .join("\n"),
-            artifact.display()
         ),
         Err(e) => format!("cannot run cargo fuzz fmt: {e}"),
     }
 }
 
-/// Merges the inputs of `scratch` that add coverage into the committed
-/// corpus (libFuzzer's `-merge=1`).
-fn merge(scratch: &Path) -> Result<(), String> {
-    let seeds = fuzz_dir().join("corpus").join(TARGET);
+/// Merges the inputs of `scratch` that add coverage into `target`'s
+/// committed corpus (libFuzzer's `-merge=1`).
+fn merge(target: &str, scratch: &Path) -> Result<(), String> {
+    let seeds = fuzz_dir().join("corpus").join(target);
     println!(
         "==== merging new finds of {} into {}",
         scratch.display(),
@@ -369,7 +448,7 @@ fn merge(scratch: &Path) -> Result<(), String> {
     );
     let status = cargo_fuzz("run")
         .args(BUILD_FLAGS)
-        .arg(TARGET)
+        .arg(target)
         .arg(&seeds)
         .arg(scratch)
         .args(["--", "-merge=1"])
@@ -386,7 +465,7 @@ fn merge(scratch: &Path) -> Result<(), String> {
 fn print_report(r: &Report) {
     println!(
         "{}: {} s, {} executions, cov {}, ft {}, corpus {}",
-        r.preset, r.seconds, r.execs, r.cov, r.ft, r.corpus
+        r.run, r.seconds, r.execs, r.cov, r.ft, r.corpus
     );
     if let Some((path, text)) = &r.crash {
         println!("CRASH: {}\n{text}", path.display());
@@ -396,17 +475,18 @@ fn print_report(r: &Report) {
     }
 }
 
-/// The short run of `cargo xtask test`: every preset of
-/// [`SHORT_RUN_PRESETS`] for [`SHORT_RUN_SECONDS`].
+/// The short run of `cargo xtask test`: every target, `ops` on every
+/// preset of [`SHORT_RUN_PRESETS`], each run for [`SHORT_RUN_SECONDS`].
 pub fn short_run() -> Result<(), String> {
     run(&Options {
         seconds: SHORT_RUN_SECONDS,
+        targets: TARGETS.iter().map(|t| t.to_string()).collect(),
         presets: SHORT_RUN_PRESETS.iter().map(|p| p.to_string()).collect(),
         merge_corpus: false,
     })
 }
 
-/// Seconds per preset of the short run.
+/// Seconds per run (preset of `ops`, or pure target) of the short run.
 pub const SHORT_RUN_SECONDS: u64 = 10;
 
 /// The short run's presets: all of them.

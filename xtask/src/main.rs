@@ -13,7 +13,8 @@
 //! cargo xtask sanitize [--cpu <cpu>]   on-target suites under the cache
 //!   [--geometry G] [--demo]            sanitizer plugin (qemu/cachesan)
 //! cargo xtask fuzz [--minutes N]       coverage-guided fuzzing (cargo-fuzz)
-//!   [--preset P] [--merge-corpus]      of the engine on the cache model
+//!   [--target T] [--preset P]          of the engine on the cache model
+//!   [--merge-corpus]                   (ops) and of the pure layer (pure_*)
 //! cargo xtask prereq                   install the prerequisites only
 //! cargo xtask mutants [--shard K/N] [--timeout-multiplier X]
 //!   [--resume] [--strong] [--report PATH] [--list]
@@ -77,15 +78,19 @@ commands:
                         default: all three CPUs with their preset caches;
                         --demo adds the demo kernel and its twin that leaves
                         out flush_dcache_page
-  fuzz [--minutes N | --seconds S] [--preset P]... [--merge-corpus]
-                        coverage-guided fuzzing (cargo-fuzz, libFuzzer) of the
-                        operation interpreter over the engine and the cache
-                        model: an oracle violation or a content mismatch is a
-                        crash; N minutes (default 5) per preset P (arm926,
-                        arm1136-32k, arm1136-64k, arm1176, pipt, arm926-fcse;
-                        default all), seeded from fuzz/corpus/ops, new finds
-                        kept in target/fuzz/corpus/<preset>; --merge-corpus
-                        merges those that add coverage into fuzz/corpus/ops
+  fuzz [--minutes N | --seconds S] [--target T]... [--preset P]... [--merge-corpus]
+                        coverage-guided fuzzing (cargo-fuzz, libFuzzer) of
+                        target T (default all): ops, the operation
+                        interpreter over the engine and the cache model (an
+                        oracle violation or a content mismatch is a crash),
+                        once per preset P (arm926, arm1136-32k, arm1136-64k,
+                        arm1176, pipt, arm926-fcse; default all); pure_addr,
+                        pure_cache, pure_mm, pure_mmu, the pure layer against
+                        models (a broken property is a crash). N minutes
+                        (default 5) per run, seeded from fuzz/corpus/<T>, new
+                        finds kept in target/fuzz/corpus/<preset or T>;
+                        --merge-corpus merges those that add coverage into
+                        fuzz/corpus/<T>
   prereq                install what the others need (rust-src, rustfmt, clippy,
                         qemu-system-arm 10.0 or newer) and nothing else
   mutants [--shard K/N] [--timeout-multiplier X] [--resume] [--strong]

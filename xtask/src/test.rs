@@ -157,9 +157,9 @@ pub fn run() -> Result<(), String> {
         status_of(quick, "vacmm-bench --quick"),
     ));
 
-    // A short fuzzing run (10 s on each preset, fuzz::SHORT_RUN_PRESETS);
-    // the build of the fuzz target with libFuzzer
-    // takes about a minute and a half on two cores.
+    // A short fuzzing run (10 s on each preset of ops,
+    // fuzz::SHORT_RUN_PRESETS, and 10 s on each pure_* target); the build
+    // of the fuzz targets with libFuzzer takes a few minutes on two cores.
     banner("fuzzing, short run (cargo xtask fuzz)");
     rows.push(Row::step("fuzz (short)", "host", crate::fuzz::short_run()));
 

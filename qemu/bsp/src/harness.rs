@@ -68,7 +68,8 @@ failure_from!(
     vacmm::mm::object::ObjectError,
     vacmm::coherence::dma::DmaError,
     vacmm::coherence::WindowError,
-    vacmm::coherence::EngineConfigError
+    vacmm::coherence::EngineConfigError,
+    vacmm::coherence::shared::DestroyRefused
 );
 
 impl fmt::Display for Failure {

@@ -279,7 +279,10 @@ impl Engine {
     /// A sanitizer reporting to `out` (tests).
     pub fn with_output(config: Config, out: Box<dyn Write + Send>) -> Result<Engine, String> {
         let symbols = config.elf.as_deref().map(Symbols::read).transpose()?;
-        let sim = Sim::new(config.model, config.ram_bytes as usize);
+        // A geometry from the arguments may be one the model cannot run
+        // (lines longer than 64 bytes): an error, not a panic.
+        let sim =
+            Sim::try_new(config.model, config.ram_bytes as usize).map_err(|e| e.to_string())?;
         let regime = Regime {
             arch: config.arch,
             // Reset values: MMU and caches off, no FCSE, ASID 0.

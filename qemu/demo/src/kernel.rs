@@ -27,7 +27,6 @@ use vacmm::cache::{CacheInfo, CacheKind};
 use vacmm::coherence::dma::{Dma, DmaDirection};
 use vacmm::coherence::shared::{SharedBuffer, SharingMode};
 use vacmm::coherence::{Engine, KernelWindows};
-use vacmm::mm::frames::SpaceId;
 use vacmm::mm::object::{ObjectId, ObjectKind};
 use vacmm::mm::space::{
     AddressSpace, FaultAccess, MemorySystem, MmapArgs, Protection, SpaceConfig,
@@ -425,9 +424,10 @@ impl Kernel {
         let pid = self.next_pid;
         self.next_pid += 1;
         let table = self.new_table()?;
+        let config = self.space_config();
         let mut space = self
             .engine
-            .create_space(&self.sys, SpaceId(pid), self.space_config(), table)
+            .create_space(&mut self.sys, config, table)
             .map_err(|e| format!("{e}"))?;
         let stack = self
             .engine
@@ -856,7 +856,7 @@ impl Kernel {
         let parent = self.procs[i].space.as_mut().ok_or(EINVAL)?;
         let space = self
             .engine
-            .fork(&mut self.sys, parent, SpaceId(child_pid), table)
+            .fork(&mut self.sys, parent, table)
             .map_err(|e| {
                 println!("  kernel: fork: {e}");
                 ENOMEM

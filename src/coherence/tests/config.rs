@@ -454,7 +454,7 @@ fn space_with(m: &mut Machine, layout: Layout) -> Result<AddressSpace, ConfigErr
         layout,
         stack_guard_gap: 0,
     };
-    match m.engine.create_space(&m.sys, SpaceId(1), config, table) {
+    match m.engine.create_space(&mut m.sys, config, table) {
         Ok(space) => Ok(space),
         Err(CoherenceError::Space(SpaceError::Config(e))) => Err(e),
         Err(e) => panic!("not a configuration error: {e}"),

@@ -8,6 +8,7 @@
 extern crate std;
 
 use super::*;
+use crate::coherence::coverage::Point;
 use crate::mm::object::ObjectKind;
 use crate::mm::space::{FaultOutcome, Protection};
 
@@ -438,16 +439,15 @@ fn a_private_write_to_a_shared_memory_page_not_yet_in_memory_zeroes_then_copies(
     }
 }
 
-/// A private write fault on a file page not yet in the page cache: the
-/// engine copies the new page-cache frame into the private copy *before*
-/// returning `CopyOnWrite { from_fresh: true }`, which tells the caller to
-/// read the file into `from` "first" (`FaultOutcome`'s documentation) — too
-/// late: the private copy holds whatever the frame held before (here a
-/// previous owner's bytes), not the file's contents.
-/// (`check::World` refuses this outcome as unexpected and its generator
-/// avoids it.)
+/// A private write fault on a file page not yet in the page cache. The
+/// engine used to copy the new page-cache frame into the private copy
+/// *before* returning `CopyOnWrite { from_fresh: true }`, which asked the
+/// caller to read the file into `from` "first" — too late: the private
+/// copy held whatever the frame held before (here a previous owner's
+/// bytes), not the file. Now the write is resolved as a read: the page is
+/// mapped read-only for the caller to fill, and the retried write copies
+/// the filled page. The file itself never sees the private write.
 #[test]
-#[ignore = "bug: a private write fault on a file page not yet read in copies the frame before the caller can fill it"]
 fn a_private_write_to_a_file_page_not_yet_read_in_copies_the_file() {
     for (name, model) in presets() {
         let mut m = Machine::new(model);
@@ -464,17 +464,14 @@ fn a_private_write_to_a_file_page_not_yet_read_in_copies_the_file() {
             .engine
             .fault(&mut m.sys, &mut space, VirtAddr(va), FaultAccess::Write)
             .unwrap();
-        let FaultOutcome::CopyOnWrite {
-            from,
-            from_fresh: true,
-            ..
-        } = outcome
-        else {
+        let FaultOutcome::ObjectPage { pa, fresh: true } = outcome else {
             panic!("{name}: {outcome:?}");
         };
+        assert_eq!(m.sys.objects.get(file).unwrap().page(0), Some(pa), "{name}");
+        assert_eq!(space.resident_at(VirtAddr(va)), Some(pa), "{name}");
         // The caller reads the file in, as the outcome asks.
         {
-            let mut write = m.engine.page_cache_write(&mut m.sys, from).unwrap();
+            let mut write = m.engine.page_cache_write(&mut m.sys, pa).unwrap();
             let at = write.va().as_u32();
             for offset in (0..PAGE).step_by(4) {
                 write
@@ -484,11 +481,30 @@ fn a_private_write_to_a_file_page_not_yet_read_in_copies_the_file() {
             }
             write.finish().unwrap();
         }
+        // The write, retried: a copy of the filled page.
+        user_store(&mut m, &mut space, va + 32, 0x0000_beef, Faults::Engine);
+        let copy = space.resident_at(VirtAddr(va)).unwrap();
+        assert_ne!(copy, pa, "{name}: the private write copied the page");
         assert_eq!(
             user_load(&mut m, &mut space, va + 16, Faults::Engine),
             0xf11e_0010,
             "{name}: the private copy shows the file"
         );
+        assert_eq!(
+            user_load(&mut m, &mut space, va + 32, Faults::Engine),
+            0x0000_beef,
+            "{name}"
+        );
+        assert_eq!(
+            m.engine.counters().coverage.get(Point::FileReadBeforeCopy),
+            1,
+            "{name}"
+        );
+        // The file keeps its own contents.
+        let mut kmap = m.engine.kmap(&mut m.sys, pa, KmapAccess::Read).unwrap();
+        let at = kmap.va().as_u32();
+        assert_eq!(kmap.mem().load(at + 32, 4).unwrap(), 0xf11e_0020, "{name}");
+        kmap.finish().unwrap();
         assert_eq!(violations(&mut m), [], "{name}");
     }
 }

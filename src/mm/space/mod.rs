@@ -20,6 +20,9 @@
 //! what the caller must put in it ([`FaultOutcome`]: zero-fill, read from
 //! the backing store, or copy for copy-on-write).
 //!
+//! Faults are in `fault.rs`, `fork` in `fork.rs`; every call that fails
+//! leaves the books as they were (checked by `check::books`).
+//!
 //! This layer keeps the books and the page tables; it does no cache
 //! maintenance of user data. The coherence engine calls into it and does
 //! the maintenance each change owes (flush before unmap on VIVT, the
@@ -35,6 +38,7 @@ use super::colour::ColourAllocator;
 use super::config::ConfigError;
 use super::frames::{FRAME_SIZE, FrameDb, FrameError, Mapping, MappingKind, SpaceId};
 use super::gaps::{Gap, GapTree};
+use super::ids::SpaceIds;
 use super::object::{ObjectError, ObjectId, ObjectKind, ObjectMapping, Objects};
 use super::unmapped::{Layout, MapRequest, MmapError, get_unmapped_area};
 use crate::addr::{PhysAddr, VirtAddr};
@@ -42,6 +46,8 @@ use crate::mmu::{
     Access, Attributes, Execute, MemoryType, PageTable, TableError, TableFrames, TableMemory,
 };
 
+mod fault;
+mod fork;
 #[cfg(test)]
 mod tests;
 
@@ -374,11 +380,6 @@ pub enum SpaceError {
     Table(TableError),
     /// The heap could not hold the space's own bookkeeping.
     MetadataAllocFailed,
-    /// `fork` was asked to give the child the parent's own id.
-    SameSpace {
-        /// The id given.
-        id: SpaceId,
-    },
     /// The space's configuration cannot work (see [`crate::mm::config`]).
     Config(ConfigError),
 }
@@ -392,7 +393,6 @@ impl SpaceError {
             SpaceError::Unaligned { .. }
             | SpaceError::ZeroLength
             | SpaceError::OutOfUserSpace { .. }
-            | SpaceError::SameSpace { .. }
             | SpaceError::Config(_) => 22,
             SpaceError::OffsetOverflow { .. } => 75,
             SpaceError::NoMapping { .. } | SpaceError::AccessDenied { .. } => 11,
@@ -433,9 +433,6 @@ impl fmt::Display for SpaceError {
             SpaceError::Table(e) => e.fmt(f),
             SpaceError::MetadataAllocFailed => {
                 f.write_str("could not allocate address-space bookkeeping")
-            }
-            SpaceError::SameSpace { id } => {
-                write!(f, "a forked child cannot reuse its parent's id {}", id.0)
             }
             SpaceError::Config(e) => write!(f, "address-space configuration refused: {e}"),
         }
@@ -486,6 +483,10 @@ pub struct MemorySystem<M, F> {
     pub allocator: ColourAllocator,
     /// Files, segments and shared anonymous regions.
     pub objects: Objects,
+    /// The address spaces' names: issued by [`AddressSpace::new`], given
+    /// back by [`AddressSpace::destroy`]; private, so no two live spaces
+    /// can be given one name.
+    spaces: SpaceIds,
 }
 
 impl<M: TableMemory, F: TableFrames> MemorySystem<M, F> {
@@ -505,6 +506,7 @@ impl<M: TableMemory, F: TableFrames> MemorySystem<M, F> {
             frames: FrameDb::new(first, frames)?,
             allocator: ColourAllocator::new(first, frames, colours)?,
             objects: Objects::new(),
+            spaces: SpaceIds::new(),
         })
     }
 
@@ -517,6 +519,11 @@ impl<M: TableMemory, F: TableFrames> MemorySystem<M, F> {
             Err(FrameError::NoFrameOfColour { .. }) => self.allocator.allocate_any(),
             other => other,
         }
+    }
+
+    /// The address spaces that exist (ids live and given back).
+    pub fn spaces(&self) -> &SpaceIds {
+        &self.spaces
     }
 
     /// Returns a frame no mapping or object uses any more.
@@ -553,7 +560,8 @@ pub struct AddressSpace {
 }
 
 impl AddressSpace {
-    /// An empty space named `id` over `table` (a fresh user table).
+    /// An empty space over `table` (a fresh user table), named by `sys`
+    /// with an id no other space has had.
     ///
     /// Refuses ([`SpaceError::Config`]) a configuration whose numbers
     /// cannot work ([`SpaceConfig::check`]) or a table declared to fit the
@@ -562,7 +570,11 @@ impl AddressSpace {
     /// colour span against its colour alignment) and the kernel's own
     /// ranges are checked by the coherence engine's `create_space`, which
     /// knows them: build spaces through it.
-    pub fn new(id: SpaceId, config: SpaceConfig, table: PageTable) -> Result<Self, SpaceError> {
+    pub fn new<M, F>(
+        sys: &mut MemorySystem<M, F>,
+        config: SpaceConfig,
+        table: PageTable,
+    ) -> Result<Self, SpaceError> {
         config.check()?;
         config.check_fcse(table.fits_fcse_window())?;
         let Layout {
@@ -571,6 +583,7 @@ impl AddressSpace {
             ..
         } = config.layout;
         let gaps = GapTree::complement_of([], u64::from(min_addr), u64::from(task_size))?;
+        let id = sys.spaces.issue()?;
         Ok(AddressSpace {
             id,
             config,
@@ -665,8 +678,16 @@ impl AddressSpace {
     // ---- mmap ---------------------------------------------------------------
 
     /// Maps `args`; returns the address chosen. A fixed mapping replaces
-    /// whatever it overlaps (after the checks, so a refused one changes
-    /// nothing).
+    /// whatever it overlaps.
+    ///
+    /// Checked, then reserved, then committed, so a refused call changes
+    /// nothing: the source object must exist and the placement and offset
+    /// be valid before anything is unmapped, a shared anonymous mapping's
+    /// object is created before, and objects the unmap leaves without a
+    /// mapping are destroyed only once the new mapping is in — the source
+    /// itself may be one of them (a fixed mapping over the only window
+    /// onto it), which Linux keeps alive by the reference `mmap` holds on
+    /// its file.
     pub fn mmap<M: TableMemory, F: TableFrames>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
@@ -697,9 +718,6 @@ impl AddressSpace {
             });
         }
         let start = start.as_u32();
-        if args.fixed {
-            self.unmap_range(sys, start, start + len)?;
-        }
         let backing = match args.source {
             MapSource::Object { id, .. } => Backing::Object {
                 id,
@@ -713,17 +731,35 @@ impl AddressSpace {
             },
             MapSource::Anonymous => Backing::Anonymous,
         };
-        self.insert_vma(
-            sys,
-            Vma {
-                start,
-                end: start + len,
-                prot: args.prot,
-                shared: args.shared,
-                backing,
-                stack: args.stack,
-            },
-        )?;
+        let created = match (args.source, backing) {
+            (MapSource::Anonymous, Backing::Object { id, .. }) => Some(id),
+            _ => None,
+        };
+        // Objects the unmap leaves unmapped, destroyed at the end.
+        let mut orphans = Vec::new();
+        let mut result = Ok(());
+        if args.fixed {
+            result = self.unmap_range_keeping_objects(sys, start, start + len, &mut orphans);
+        }
+        if result.is_ok() {
+            result = self.insert_vma(
+                sys,
+                Vma {
+                    start,
+                    end: start + len,
+                    prot: args.prot,
+                    shared: args.shared,
+                    backing,
+                    stack: args.stack,
+                },
+            );
+        }
+        if result.is_err() {
+            // Only an allocation can fail once the checks passed.
+            orphans.extend(created);
+        }
+        let reaped = self.destroy_orphans(sys, &orphans);
+        result.and(reaped)?;
         Ok(VirtAddr(start))
     }
 
@@ -833,177 +869,19 @@ impl AddressSpace {
         Ok(new)
     }
 
-    // ---- faults ---------------------------------------------------------------
-
-    /// Resolves a user fault at `va`: checks the VMA, installs the page (or
-    /// breaks copy-on-write) and records the mapping.
-    pub fn fault<M: TableMemory, F: TableFrames>(
-        &mut self,
-        sys: &mut MemorySystem<M, F>,
-        va: VirtAddr,
-        access: FaultAccess,
-    ) -> Result<FaultOutcome, SpaceError> {
-        let vma = *self.find_vma(va).ok_or(SpaceError::NoMapping { va })?;
-        let allowed = match access {
-            FaultAccess::Read => vma.prot.intersects(Protection::READ | Protection::WRITE),
-            FaultAccess::Write => vma.prot.contains(Protection::WRITE),
-            FaultAccess::Execute => vma.prot.contains(Protection::EXEC),
-        };
-        if !allowed {
-            return Err(SpaceError::AccessDenied {
-                va,
-                access,
-                prot: vma.prot,
-            });
-        }
-        let page_va = va.as_u32() & !(PAGE - 1);
-        let object_page = match vma.object_page(VirtAddr(page_va)) {
-            Some((id, page)) => {
-                let size = sys.objects.get(id)?.size();
-                if page >= size {
-                    return Err(SpaceError::BeyondObject { va, page, size });
-                }
-                Some((id, page))
-            }
-            None => None,
-        };
-        let write = access == FaultAccess::Write;
-
-        if let Some(&pa) = self.resident.get(&page_va) {
-            let writable = self.mapping_of(sys, page_va, pa)?.writable;
-            if !write || writable {
-                return Ok(FaultOutcome::AlreadyMapped { pa });
-            }
-            if self.needs_copy(sys, &vma, page_va, pa)? {
-                let to = sys.allocate_for(page_va / PAGE)?;
-                self.unmap_page(sys, page_va)?;
-                self.map_page(sys, &vma, page_va, to)?;
-                return Ok(FaultOutcome::CopyOnWrite {
-                    from: pa,
-                    to,
-                    from_fresh: false,
-                });
-            }
-            self.refresh_entry(sys, page_va, pa)?;
-            return Ok(FaultOutcome::Reused { pa });
-        }
-
-        let Some((id, page)) = object_page else {
-            let pa = sys.allocate_for(page_va / PAGE)?;
-            self.map_page(sys, &vma, page_va, pa)?;
-            return Ok(FaultOutcome::ZeroFill { pa });
-        };
-        let (pa, fresh) = match sys.objects.get(id)?.page(page) {
-            Some(pa) => (pa, false),
-            None => {
-                let pa = sys.allocate_for(page)?;
-                if let Err(e) = sys.objects.insert_page(id, page, pa) {
-                    sys.allocator.free(pa)?;
-                    return Err(e.into());
-                }
-                (pa, true)
-            }
-        };
-        if write && !vma.shared {
-            // A private write to a file page copies it straight away: the
-            // page cache's frame is never writable through a private mapping.
-            let to = sys.allocate_for(page_va / PAGE)?;
-            self.map_page(sys, &vma, page_va, to)?;
-            return Ok(FaultOutcome::CopyOnWrite {
-                from: pa,
-                to,
-                from_fresh: fresh,
-            });
-        }
-        self.map_page(sys, &vma, page_va, pa)?;
-        Ok(FaultOutcome::ObjectPage { pa, fresh })
-    }
-
-    /// A copy of this space for a child process (`fork`), named `id`, over
-    /// `table` (a fresh user table that already maps the kernel): the same
-    /// VMAs, object windows and break; shared pages mapped in both; private
-    /// pages mapped read-only in both, so the first write of either side
-    /// copies (copy-on-write). Memory types are copied, so a page the
-    /// coherence engine made uncacheable stays so in the child.
-    ///
-    /// The cache maintenance owed first (the parent's dirty lines must
-    /// reach memory before its pages turn copy-on-write on VIVT) is the
-    /// coherence engine's `fork`. If a table frame runs out half-way, the
-    /// child is torn down again and the error returned; the parent keeps
-    /// its pages (some now read-only: their next write fault reuses them).
-    pub fn fork<M: TableMemory, F: TableFrames>(
-        &mut self,
-        sys: &mut MemorySystem<M, F>,
-        id: SpaceId,
-        table: PageTable,
-    ) -> Result<AddressSpace, SpaceError> {
-        if id == self.id {
-            return Err(SpaceError::SameSpace { id });
-        }
-        let mut child = AddressSpace::new(id, self.config, table)?;
-        child.gaps = self.gaps.clone();
-        child.brk_start = self.brk_start;
-        child.brk = self.brk;
-        let vmas: Vec<Vma> = self.vmas.values().copied().collect();
-        if let Err(e) = child.replace_windows(sys, &[], &vmas) {
-            return Err(child.abandon(sys, e));
-        }
-        child.vmas = self.vmas.clone();
-        let pages: Vec<(u32, PhysAddr)> = self.resident.iter().map(|(&va, &pa)| (va, pa)).collect();
-        for (va, pa) in pages {
-            if let Err(e) = self.share_page_with(sys, &mut child, va, pa) {
-                return Err(child.abandon(sys, e));
-            }
-        }
-        Ok(child)
-    }
-
-    /// Maps resident page `va` (frame `pa`) into `child` and write-protects
-    /// the parent's entry if it turns copy-on-write.
-    fn share_page_with<M: TableMemory, F: TableFrames>(
-        &mut self,
-        sys: &mut MemorySystem<M, F>,
-        child: &mut AddressSpace,
-        va: u32,
-        pa: PhysAddr,
-    ) -> Result<(), SpaceError> {
-        let vma = *self
-            .find_vma(VirtAddr(va))
-            .ok_or(SpaceError::NoMapping { va: VirtAddr(va) })?;
-        let memory = self.memory_type(sys, VirtAddr(va))?;
-        child.map_page(sys, &vma, va, pa)?;
-        if memory != MemoryType::NormalWriteBack {
-            child.set_memory_type(sys, VirtAddr(va), memory)?;
-        }
-        if !vma.shared && self.mapping_of(sys, va, pa)?.writable {
-            self.refresh_entry(sys, va, pa)?;
-        }
-        Ok(())
-    }
-
-    /// Tears down a child whose fork failed; returns the fork's error (or
-    /// the teardown's, which is worse).
-    fn abandon<M: TableMemory, F: TableFrames>(
-        self,
-        sys: &mut MemorySystem<M, F>,
-        error: SpaceError,
-    ) -> SpaceError {
-        match self.destroy(sys) {
-            Ok(_) => error,
-            Err(teardown) => teardown,
-        }
-    }
-
     /// Unmaps everything and returns the page table's frames; the space is
-    /// gone. (Exit: the coherence engine discards the space's cache lines
-    /// before calling this.)
+    /// gone, and its id names nothing from now on. (Exit: the coherence
+    /// engine discards the space's cache lines before calling this.)
     pub fn destroy<M: TableMemory, F: TableFrames>(
         mut self,
         sys: &mut MemorySystem<M, F>,
     ) -> Result<PhysAddr, SpaceError> {
         let (min, top) = (self.config.layout.min_addr, self.config.layout.task_size);
         self.unmap_range(sys, min, top)?;
-        Ok(self.table.release(&mut sys.mem, &mut sys.table_frames)?)
+        let l1 = self.table.release(&mut sys.mem, &mut sys.table_frames)?;
+        // A failure here costs the slot, never its uniqueness.
+        let _ = sys.spaces.release(self.id);
+        Ok(l1)
     }
 
     /// The memory type of resident page `va`'s entry.
@@ -1326,6 +1204,47 @@ impl AddressSpace {
         start: u32,
         end: u32,
     ) -> Result<(), SpaceError> {
+        let mut orphans = Vec::new();
+        let result = self.unmap_range_keeping_objects(sys, start, end, &mut orphans);
+        let reaped = self.destroy_orphans(sys, &orphans);
+        result.and(reaped)
+    }
+
+    /// Destroys the shared anonymous objects of `candidates` that nobody
+    /// maps (a shared anonymous region lives as long as its mappings),
+    /// freeing their frames.
+    fn destroy_orphans<M: TableMemory, F: TableFrames>(
+        &self,
+        sys: &mut MemorySystem<M, F>,
+        candidates: &[ObjectId],
+    ) -> Result<(), SpaceError> {
+        for (i, &id) in candidates.iter().enumerate() {
+            // Once per object: a split VMA can list it twice.
+            if candidates[..i].contains(&id) {
+                continue;
+            }
+            let Ok(object) = sys.objects.get(id) else {
+                continue;
+            };
+            if object.kind() == ObjectKind::SharedAnonymous && object.mappers().is_empty() {
+                for pa in sys.objects.destroy(id)? {
+                    sys.release_frame(pa)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`unmap_range`](Self::unmap_range) without destroying objects: the
+    /// objects of the VMAs removed are added to `orphans`, for the caller
+    /// to pass to [`destroy_orphans`](Self::destroy_orphans) when it is done.
+    fn unmap_range_keeping_objects<M: TableMemory, F: TableFrames>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        start: u32,
+        end: u32,
+        orphans: &mut Vec<ObjectId>,
+    ) -> Result<(), SpaceError> {
         let pages: Vec<u32> = self.resident.range(start..end).map(|(&va, _)| va).collect();
         for va in pages {
             self.unmap_page(sys, va)?;
@@ -1334,26 +1253,12 @@ impl AddressSpace {
             space.split_at(sys, start)?;
             space.split_at(sys, end)?;
             let doomed: Vec<Vma> = space.vmas.range(start..end).map(|(_, v)| *v).collect();
+            orphans.try_reserve(doomed.len())?;
             space.replace_windows(sys, &doomed, &[])?;
             for vma in &doomed {
                 space.vmas.remove(&vma.start);
-            }
-            for (i, vma) in doomed.iter().enumerate() {
-                let Backing::Object { id, .. } = vma.backing else {
-                    continue;
-                };
-                // Once per object: a split VMA can list it twice.
-                let seen = doomed[..i]
-                    .iter()
-                    .any(|v| matches!(v.backing, Backing::Object { id: o, .. } if o == id));
-                if seen {
-                    continue;
-                }
-                let object = sys.objects.get(id)?;
-                if object.kind() == ObjectKind::SharedAnonymous && object.mappers().is_empty() {
-                    for pa in sys.objects.destroy(id)? {
-                        sys.release_frame(pa)?;
-                    }
+                if let Backing::Object { id, .. } = vma.backing {
+                    orphans.push(id);
                 }
             }
             Ok(())

@@ -130,7 +130,7 @@ fn setup(arch: Arch, colours: u32) -> (Sys, AddressSpace) {
         },
         stack_guard_gap: GUARD,
     };
-    let mut space = AddressSpace::new(SpaceId(1), config, table).unwrap();
+    let mut space = AddressSpace::new(&mut sys, config, table).unwrap();
     space.set_brk_start(VirtAddr(HEAP)).unwrap();
     (sys, space)
 }
@@ -334,7 +334,7 @@ fn munmap_in_the_middle_splits_the_vma_and_its_object_window() {
             .unwrap()
             .addresses_of(6)
             .collect::<Vec<_>>(),
-        [(SpaceId(1), VirtAddr(a + 6 * PAGE))]
+        [(space.id(), VirtAddr(a + 6 * PAGE))]
     );
     check(&mut sys, &space).unwrap();
 }

@@ -228,7 +228,7 @@ fn errors_of_the_layers_below_keep_their_values_and_messages() {
         |sys, space| space.mmap(sys, MmapArgs::shared_object(gone, 0, PAGE)),
         SpaceError::Object(ObjectError::NoSuchObject { id: gone }),
         12,
-        &format!("object {} does not exist", gone.index()),
+        &format!("{gone} does not exist (never created, or destroyed)"),
     );
     // No free frame at all.
     let a = space.mmap(&mut sys, MmapArgs::anonymous(PAGE)).unwrap();
@@ -274,7 +274,7 @@ fn errors_of_the_layers_below_keep_their_values_and_messages() {
     let mut bad = *space.config();
     bad.stack_guard_gap = 0x800;
     let table = PageTable::new(&mut sys.mem, PhysAddr(0x0081_0000), Arch::Armv6).unwrap();
-    let e = AddressSpace::new(SpaceId(2), bad, table).unwrap_err();
+    let e = AddressSpace::new(&mut sys, bad, table).unwrap_err();
     let inner = ConfigError::StackGuardGapUnaligned {
         stack_guard_gap: 0x800,
     };
@@ -292,7 +292,6 @@ fn errors_of_the_layers_below_keep_their_values_and_messages() {
 /// given back: `AddressSpace::fault`, the `ZeroFill` path and the private
 /// write to a file page (`CopyOnWrite`, the copy's frame).
 #[test]
-#[ignore = "bug: a fault whose page-table frame runs out leaks the frame it allocated for the page"]
 fn a_fault_that_runs_out_of_table_frames_gives_its_frame_back() {
     let (mut sys, mut space) = setup(Arch::Armv6, 1);
     let f = file(&sys);
@@ -331,21 +330,6 @@ fn a_fault_that_runs_out_of_table_frames_gives_its_frame_back() {
 }
 
 #[test]
-fn fork_refuses_the_parents_own_id() {
-    let (mut sys, mut space) = setup(Arch::Armv6, 1);
-    let table = PageTable::new(&mut sys.mem, PhysAddr(0x0081_0000), Arch::Armv6).unwrap();
-    let before = snapshot(&sys, &space);
-    let e = space.fork(&mut sys, space.id(), table).unwrap_err();
-    assert_eq!(e, SpaceError::SameSpace { id: SpaceId(1) });
-    assert_eq!(e.errno(), 22);
-    assert_eq!(
-        format!("{e}"),
-        "a forked child cannot reuse its parent's id 1"
-    );
-    assert_eq!(snapshot(&sys, &space), before);
-}
-
-#[test]
 fn a_fork_that_runs_out_of_table_frames_tears_the_child_down() {
     let (mut sys, mut space) = setup(Arch::Armv6, 1);
     let f = file(&sys);
@@ -361,7 +345,7 @@ fn a_fork_that_runs_out_of_table_frames_tears_the_child_down() {
     // The child's table gets no coarse table: its first page cannot map.
     let child_table = PageTable::new(&mut sys.mem, PhysAddr(0x0081_0000), Arch::Armv6).unwrap();
     let pool = core::mem::take(&mut sys.table_frames.free);
-    let e = space.fork(&mut sys, SpaceId(2), child_table).unwrap_err();
+    let e = space.fork(&mut sys, child_table).unwrap_err();
     sys.table_frames.free = pool;
     assert_eq!(
         e,
@@ -433,7 +417,10 @@ fn the_memory_type_of_an_unmapped_page_cannot_be_set() {
 fn object_errors_name_the_object_page_and_frame() {
     let mut objects = Objects::new();
     let id = objects.create(ObjectKind::File, 2).unwrap();
-    assert_eq!(format!("{id}"), format!("object {}", id.index()));
+    assert_eq!(
+        format!("{id}"),
+        format!("object {} (generation {})", id.index(), id.generation())
+    );
     let frame = PhysAddr(0x0020_0000);
     objects.insert_page(id, 1, frame).unwrap();
 
@@ -450,7 +437,7 @@ fn object_errors_name_the_object_page_and_frame() {
     );
     assert_eq!(
         format!("{e}"),
-        format!("page 2 is past the end of object {} (2 pages)", id.index())
+        format!("page 2 is past the end of {id} (2 pages)")
     );
     let e = objects
         .insert_page(id, 1, PhysAddr(0x0020_1000))
@@ -465,17 +452,14 @@ fn object_errors_name_the_object_page_and_frame() {
     );
     assert_eq!(
         format!("{e}"),
-        format!(
-            "page 1 of object {} already has frame 0x00200000",
-            id.index()
-        )
+        format!("page 1 of {id} already has frame 0x00200000")
     );
     // Neither refusal changed the page cache.
     let pages: Vec<(u32, PhysAddr)> = objects.get(id).unwrap().pages().collect();
     assert_eq!(pages, [(1, frame)]);
 
     let window = ObjectMapping {
-        space: SpaceId(3),
+        space: SpaceId::from_parts(3, 0),
         start: VirtAddr(0x0040_0000),
         first_page: 0,
         pages: 2,
@@ -488,17 +472,11 @@ fn object_errors_name_the_object_page_and_frame() {
             mapping: window
         }
     );
-    assert_eq!(
-        format!("{e}"),
-        format!("object {} has no window {window:?}", id.index())
-    );
+    assert_eq!(format!("{e}"), format!("{id} has no window {window:?}"));
     objects.add_mapper(id, window).unwrap();
     let e = objects.destroy(id).unwrap_err();
     assert_eq!(e, ObjectError::StillMapped { id, mappers: 1 });
-    assert_eq!(
-        format!("{e}"),
-        format!("object {} is still mapped by 1 VMA(s)", id.index())
-    );
+    assert_eq!(format!("{e}"), format!("{id} is still mapped by 1 VMA(s)"));
     assert!(
         objects.get(id).is_ok(),
         "a refused destroy keeps the object"
@@ -509,7 +487,7 @@ fn object_errors_name_the_object_page_and_frame() {
     assert_eq!(e, ObjectError::NoSuchObject { id });
     assert_eq!(
         format!("{e}"),
-        format!("object {} does not exist", id.index())
+        format!("{id} does not exist (never created, or destroyed)")
     );
 }
 
@@ -657,7 +635,10 @@ fn the_reverse_map_refuses_to_change_a_mapping_it_does_not_have() {
     space.fault(&mut sys, a, FaultAccess::Write).unwrap();
     let pa = space.resident_at(a).unwrap();
     let mappings = sys.frames.mappings(pa).unwrap().to_vec();
-    for (other, va) in [(SpaceId(7), a), (space.id(), VirtAddr(a.as_u32() + PAGE))] {
+    for (other, va) in [
+        (SpaceId::from_parts(7, 0), a),
+        (space.id(), VirtAddr(a.as_u32() + PAGE)),
+    ] {
         let e = sys.frames.set_writable(pa, other, va, false).unwrap_err();
         assert_eq!(
             e,
@@ -669,10 +650,7 @@ fn the_reverse_map_refuses_to_change_a_mapping_it_does_not_have() {
         );
         assert_eq!(
             format!("{e}"),
-            format!(
-                "frame {pa} is not mapped at {va} in address space {}",
-                other.0
-            )
+            format!("frame {pa} is not mapped at {va} in {other}")
         );
     }
     assert_eq!(sys.frames.mappings(pa).unwrap(), mappings);
