@@ -179,3 +179,30 @@ fn table_pages(m: &Machine, spaces: &[&AddressSpace]) -> Vec<(u32, u64)> {
     }
     pages
 }
+
+/// Which parts of the books differ (for a failure's message).
+pub fn difference(a: &Books, b: &Books) -> String {
+    let mut parts = Vec::new();
+    if a.frames != b.frames {
+        parts.push("the frame database");
+    }
+    if a.allocated != b.allocated || a.free != b.free {
+        parts.push("the allocator");
+    }
+    if a.objects != b.objects {
+        parts.push("the objects");
+    }
+    if a.spaces != b.spaces || a.live_spaces != b.live_spaces {
+        parts.push("the spaces");
+    }
+    if a.tables != b.tables {
+        parts.push("the tables");
+    }
+    if a.pool != b.pool {
+        parts.push("the table pool");
+    }
+    if a.engine != b.engine {
+        parts.push("the engine");
+    }
+    parts.join(", ")
+}

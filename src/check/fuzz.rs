@@ -7,7 +7,8 @@
 //!                              ▼
 //!   World::configured(model, switching, aligned) ── apply each allowed op
 //!                              │
-//!                              └─► a Failure (oracle, content, unexpected) is the crash
+//!                              └─► a Failure (oracle, content, unexpected,
+//!                                  an audit of the books) is the crash
 //! ```
 //!
 //! The byte layout is [`arbitrary`]'s: `preset` one byte, `fcse` and
@@ -114,10 +115,15 @@ impl Program {
         }
     }
 
-    /// A fresh world for the program.
+    /// A fresh world for the program, strict ([`World::strict`]: the
+    /// books audited after every operation, and unchanged by every refused
+    /// call): the fuzzer is the whole-machine check of issue 19 as well as
+    /// the coherence check of issue 18.
     pub fn world(&self, forced: Option<usize>) -> World {
         let (model, switching, aligned) = self.configuration(forced);
-        World::configured(presets()[model].1, switching, aligned)
+        let mut world = World::configured(presets()[model].1, switching, aligned);
+        world.strict = true;
+        world
     }
 
     /// Runs the first [`MAX_OPS`] operations, skipping those [`allowed`]
@@ -366,9 +372,10 @@ fn encode_op(op: &Op, out: &mut Vec<u8>) {
             out.extend_from_slice(&word.to_le_bytes());
             encode_option_u32(store, out);
         }
-        Op::Invalid { which } => {
+        Op::Invalid { which, value } => {
             variant(19, VARIANTS, out);
             out.push(which);
+            out.extend_from_slice(&value.to_le_bytes());
         }
     }
 }
@@ -452,7 +459,10 @@ mod tests {
                 word: 5,
                 store: Some(u32::MAX),
             },
-            Op::Invalid { which: 200 },
+            Op::Invalid {
+                which: 200,
+                value: 0xdead_beef,
+            },
         ];
         let program = Program {
             preset: 200,

@@ -251,11 +251,14 @@ pub enum Op {
         /// A store, or a load.
         store: Option<u32>,
     },
-    /// An invalid call (modulo 7 kinds): it must fail with a typed error
-    /// and change nothing.
+    /// An invalid call (modulo [`INVALID_KINDS`]): it must fail with an
+    /// error and change nothing.
     Invalid {
         /// Which.
         which: u8,
+        /// Where its bad argument comes from (an address, a frame, a
+        /// length, made invalid by the kind).
+        value: u32,
     },
 }
 
@@ -281,6 +284,9 @@ impl Op {
         }
     }
 }
+
+/// Kinds of [`Op::Invalid`] (`World`'s `refused_call`).
+pub const INVALID_KINDS: u8 = 16;
 
 /// `Op::Mmap::pages` from which an anonymous mapping is an arena.
 pub const ARENA: u8 = 0xf0;
@@ -622,6 +628,7 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
         },
         88..=91 => Op::Invalid {
             which: rng.next() as u8,
+            value: rng.next(),
         },
         _ if vmas == 0 => mmap(rng),
         92..=93 => Op::Fetch {

@@ -23,7 +23,9 @@ use crate::sim::{CpuModel, SimError, Violation};
 
 use super::books::Books;
 use super::machine::{MIN, Machine, PAGE, Switching};
-use super::op::{ARENA, ARENA_PAGES, DmaDir, KernelWriteVia, MapKind, Op, Prot, UserAddr};
+use super::op::{
+    ARENA, ARENA_PAGES, DmaDir, INVALID_KINDS, KernelWriteVia, MapKind, Op, Prot, UserAddr,
+};
 use super::reference::{Binding, Process, Reference};
 
 /// The kernel's DMA area (kernel data, VA = PA).
@@ -127,6 +129,12 @@ pub struct World {
     /// that zero-fills copy-on-write copies instead of copying. The
     /// oracle cannot see it; the content reference must.
     pub sabotage_zero_cow_copies: bool,
+    /// Audit after every operation: the books agree
+    /// ([`audit`](crate::mm::space::audit::audit): no leak, nothing owned
+    /// twice) and every refused call left them exactly as they were
+    /// ([`Books`]). Costs a walk of every frame per call: on for the
+    /// whole-machine fuzz target and a short random-program run.
+    pub strict: bool,
 }
 
 impl core::fmt::Debug for World {
@@ -220,6 +228,7 @@ impl World {
             reference,
             checked_loads: 0,
             sabotage_zero_cow_copies: false,
+            strict: false,
         }
     }
 
@@ -323,6 +332,9 @@ impl World {
         }
         self.log.push_back(format!("{op:?}"));
         self.run(op)?;
+        if self.strict {
+            self.audit()?;
+        }
         if !self.m.sys.mem.violations().is_empty() {
             let v = self.m.sys.mem.take_violations();
             return Err(self.failure(FailureKind::Oracle(v)));
@@ -345,18 +357,45 @@ impl World {
     }
 
     /// Accepts an expected error (counted, `None`), fails on any other.
+    /// `before` is [`snapshot`](Self::snapshot)'s, taken before the call:
+    /// in strict mode a refusal must have left the books as they were.
     fn check<T>(
         &mut self,
         what: &str,
+        before: Option<Books>,
         result: Result<T, CoherenceError>,
     ) -> Result<Option<T>, Failure> {
         match result {
             Ok(v) => Ok(Some(v)),
             Err(e) if expected(&e) => {
                 self.errors += 1;
+                if let Some(before) = before
+                    && self.books() != before
+                {
+                    return Err(self.unexpected(
+                        what,
+                        format!(
+                            "refused with {e:?}, yet the call changed the books (check::books)"
+                        ),
+                    ));
+                }
                 Ok(None)
             }
             Err(e) => Err(self.unexpected(what, e)),
+        }
+    }
+
+    /// The books before a call, in strict mode.
+    fn snapshot(&self) -> Option<Books> {
+        self.strict.then(|| self.books())
+    }
+
+    /// Strict mode: the books agree after the operation.
+    fn audit(&mut self) -> Step {
+        let spaces: Vec<&AddressSpace> = self.procs.iter().collect();
+        match crate::mm::space::audit::audit(&mut self.m.sys, &spaces) {
+            Ok(()) => Ok(()),
+            Err(broken) => Err(self.unexpected("audit", broken)),
         }
     }
 
@@ -461,13 +500,14 @@ impl World {
                 }
                 Err(e) => return Err(self.unexpected(&format!("access {va:#x}"), e)),
             };
+            let books = self.snapshot();
             let space = &mut self.procs[self.current];
             let before = space.resident_at(VirtAddr(va));
             let fault = self
                 .m
                 .engine
                 .fault(&mut self.m.sys, space, VirtAddr(va), access);
-            let Some(outcome) = self.check("fault", fault)? else {
+            let Some(outcome) = self.check("fault", books, fault)? else {
                 return Ok(None);
             };
             let outcome = Some(outcome);
@@ -548,9 +588,10 @@ impl World {
                 let Some((va, len)) = self.vma_part(vma, first, pages) else {
                     return Ok(());
                 };
+                let books = self.snapshot();
                 let space = &mut self.procs[self.current];
                 let result = self.m.engine.munmap(&mut self.m.sys, space, va, len);
-                if self.check("munmap", result)?.is_some() {
+                if self.check("munmap", books, result)?.is_some() {
                     self.reference.unbind(self.current, va.as_u32(), len);
                 }
                 Ok(())
@@ -565,13 +606,14 @@ impl World {
                 let Some((va, len)) = self.vma_part(vma, first, pages) else {
                     return Ok(());
                 };
+                let books = self.snapshot();
                 let space = &mut self.procs[self.current];
                 let prot = protection(prot);
                 let result = self
                     .m
                     .engine
                     .mprotect(&mut self.m.sys, space, va, len, prot);
-                if self.check("mprotect", result)?.is_some() {
+                if self.check("mprotect", books, result)?.is_some() {
                     self.reference.protect(self.current, va.as_u32(), len, prot);
                 }
                 Ok(())
@@ -583,9 +625,10 @@ impl World {
                         + u32::from(pages) % 6 * PAGE
                         + u32::from(bytes) % PAGE,
                 );
+                let books = self.snapshot();
                 let space = &mut self.procs[self.current];
                 let result = self.m.engine.brk(&mut self.m.sys, space, target);
-                if self.check("brk", result)?.is_some() {
+                if self.check("brk", books, result)?.is_some() {
                     // As `brk` does: the heap ends at the break rounded up.
                     let me = &mut self.reference.procs[self.current];
                     let old_end = me.brk.div_ceil(PAGE) * PAGE;
@@ -629,11 +672,12 @@ impl World {
                     return Ok(());
                 }
                 let args = MmapArgs::shared_object(self.buffer.object(), 0, 2 * PAGE);
+                let books = self.snapshot();
                 let space = &mut self.procs[self.current];
                 let result = space
                     .mmap(&mut self.m.sys, args)
                     .map_err(CoherenceError::from);
-                self.check("mmap buffer", result).map(|_| ())
+                self.check("mmap buffer", books, result).map(|_| ())
             }
             Op::BufferHandOver => {
                 let to_user = !self.buffer_owner_user;
@@ -701,7 +745,7 @@ impl World {
                 }
                 Ok(())
             }
-            Op::Invalid { which } => self.invalid(which),
+            Op::Invalid { which, value } => self.invalid(which, value),
         }
     }
 
@@ -764,9 +808,10 @@ impl World {
             args.source,
             MapSource::Anonymous | MapSource::Object { .. }
         ));
+        let books = self.snapshot();
         let space = &mut self.procs[self.current];
         let result = self.m.engine.mmap(&mut self.m.sys, space, args);
-        if let Some(va) = self.check("mmap", result)? {
+        if let Some(va) = self.check("mmap", books, result)? {
             self.reference
                 .bind(self.current, va.as_u32(), pages, args.prot, binding);
             if arena && args.prot.contains(Protection::WRITE) {
@@ -798,9 +843,10 @@ impl World {
                 .map_err(|e| self.unexpected("share kernel entries", e))?;
         }
         table.set_fits_fcse_window(self.m.fcse);
+        let books = self.snapshot();
         let parent = &mut self.procs[self.current];
         let result = self.m.engine.fork(&mut self.m.sys, parent, table);
-        match self.check("fork", result)? {
+        match self.check("fork", books, result)? {
             Some(child) => {
                 self.procs.push(child);
                 self.reference.fork(self.current);
@@ -1142,14 +1188,20 @@ impl World {
         Ok(())
     }
 
-    /// Invalid calls: each must fail with a typed error.
-    fn invalid(&mut self, which: u8) -> Step {
+    /// Invalid calls: each must fail with a typed error and leave the
+    /// books exactly as they were.
+    fn invalid(&mut self, which: u8, value: u32) -> Step {
         let before = self.books();
-        self.refused_call(which)?;
-        if self.books() != before {
+        let kind = which % INVALID_KINDS;
+        self.refused_call(kind, value)?;
+        let after = self.books();
+        if after != before {
             return Err(self.unexpected(
-                &format!("invalid call {}", which % 7),
-                "the refused call changed the books (check::books)",
+                &format!("invalid call {kind} ({value:#x})"),
+                format!(
+                    "the refused call changed the books (check::books): {}",
+                    super::books::difference(&before, &after)
+                ),
             ));
         }
         Ok(())
@@ -1161,37 +1213,93 @@ impl World {
         Books::of(&self.m, &spaces)
     }
 
-    fn refused_call(&mut self, which: u8) -> Step {
-        let which = which % 7;
-        if which == 5 {
+    /// Invalid call `kind` (below [`INVALID_KINDS`]), its bad argument made
+    /// from `value`: refused with an error, whatever the error is (the
+    /// caller checks that nothing changed); a success is a failure.
+    fn refused_call(&mut self, kind: u8, value: u32) -> Step {
+        if kind == 5 {
             return self.exit_running();
         }
         let space = &mut self.procs[self.current];
         let e = &mut self.m.engine;
         let sys = &mut self.m.sys;
-        let result: Result<(), CoherenceError> = match which {
-            0 => e.munmap(sys, space, VirtAddr(MIN + 12), PAGE),
-            1 => e.flush_cache_range(sys, space, VirtAddr(u32::MAX - PAGE + 1), 2 * PAGE),
-            2 => e
-                .fault(sys, space, VirtAddr(0x10), FaultAccess::Read)
+        let kernel = &mut self.m.kernel;
+        let top = space.config().layout.task_size;
+        let first = sys.frames.first().as_u32();
+        let frames = sys.frames.frames();
+        // A frame the frame database manages, and one past its end.
+        let managed = PhysAddr(first + value % frames * PAGE);
+        let outside = PhysAddr(first + (frames + value % 1024) * PAGE);
+        // Any page-aligned address, and one with low bits set.
+        let aligned = VirtAddr(value & !(PAGE - 1));
+        let unaligned = VirtAddr(value | 1);
+        let result: Result<(), CoherenceError> = match kind {
+            0 => e.munmap(sys, space, unaligned, PAGE),
+            1 => {
+                // A range that wraps past 4 GiB.
+                let va = VirtAddr(u32::MAX - value % (4 * PAGE));
+                e.flush_cache_range(sys, space, va, 8 * PAGE)
+            }
+            2 => {
+                // Below every mapping: nothing maps the first MiBs.
+                let va = VirtAddr(value % MIN);
+                e.fault(sys, space, va, FaultAccess::Read).map(|_| ())
+            }
+            // A copy of a frame onto itself.
+            3 => e.copy_user_page(sys, managed, managed, VirtAddr(MIN)),
+            4 => e.flush_icache_range(&mut sys.mem, aligned, 0),
+            6 => {
+                let va = VirtAddr(top.saturating_add(value % 64 * PAGE));
+                e.mprotect(sys, space, va, PAGE, Protection::READ)
+            }
+            7 => e.mmap(sys, space, MmapArgs::anonymous(0)).map(|_| ()),
+            8 => e.munmap(sys, space, aligned, 0),
+            9 => e.flush_dcache_page(sys, outside),
+            10 => e
+                .kmap(
+                    sys,
+                    PhysAddr(managed.as_u32() | (1 + value % (PAGE - 1))),
+                    KmapAccess::Read,
+                )
                 .map(|_| ()),
-            3 => {
-                // A copy of a frame onto itself: refused.
-                let pa = sys.frames.first();
-                e.copy_user_page(sys, pa, pa, VirtAddr(MIN))
+            11 => {
+                // More pages than there are free frames: it must give
+                // back the frames it took before it ran out.
+                let pages = sys.allocator.free_frames() + 1 + value % 64;
+                e.create_shared_buffer(sys, kernel, pages, SharingMode::HandOver)
+                    .map(|_| ())
             }
-            4 => e.flush_icache_range(&mut sys.mem, VirtAddr(0x1000), 0),
-            _ => {
-                let top = space.config().layout.task_size;
-                e.mprotect(sys, space, VirtAddr(top), PAGE, Protection::READ)
+            12 => {
+                // Fixed, above the user space.
+                let args = MmapArgs {
+                    addr: Some(VirtAddr(top.saturating_add(value % 64 * PAGE))),
+                    fixed: true,
+                    ..MmapArgs::anonymous(PAGE)
+                };
+                e.mmap(sys, space, args).map(|_| ())
             }
+            13 => {
+                // A length that wraps past 4 GiB.
+                let len = u32::MAX - value % PAGE;
+                e.mprotect(
+                    sys,
+                    space,
+                    VirtAddr(MIN),
+                    len & !(PAGE - 1),
+                    Protection::READ,
+                )
+            }
+            14 => e.copy_user_page(sys, managed, outside, VirtAddr(MIN)),
+            _ => e.clear_user_page(sys, outside, aligned),
         };
         match result {
-            Err(err) if expected(&err) => {
+            Err(_) => {
                 self.errors += 1;
                 Ok(())
             }
-            other => Err(self.unexpected(&format!("invalid call {which}"), other)),
+            Ok(()) => {
+                Err(self.unexpected(&format!("invalid call {kind} ({value:#x})"), "it succeeded"))
+            }
         }
     }
 }

@@ -42,13 +42,20 @@ use crate::flags::Flags;
 use crate::prereq::{self, CARGO_MUTANTS};
 
 /// How big a mutant's test run is: random programs per preset (default
-/// 256), operations per program (default 10,000), and the bounded
-/// exhaustive run's depth (default 3).
+/// 256), operations per program (default 10,000), the bounded
+/// exhaustive run's depth (default 3), the operations of each program of
+/// the policy × switcher × cache sweep (default 300, over 2,010
+/// combinations: the biggest test at the default size) and of the strict
+/// (audited) random programs (default 1,500).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SuiteSize {
     pub cases: u32,
     pub ops: u32,
     pub exhaustive_depth: u32,
+    pub sweep_ops: u32,
+    /// One answer set in this many (every named policy always).
+    pub sweep_every: u32,
+    pub strict_ops: u32,
 }
 
 /// The default, quick suite: each mutant's run costs a few seconds of CPU.
@@ -59,6 +66,9 @@ pub const QUICK: SuiteSize = SuiteSize {
     cases: 2,
     ops: 2_000,
     exhaustive_depth: 2,
+    sweep_ops: 30,
+    sweep_every: 8,
+    strict_ops: 300,
 };
 
 /// `--strong`: for the survivors of a quick pass (with `--resume`, only
@@ -68,6 +78,9 @@ pub const STRONG: SuiteSize = SuiteSize {
     cases: 16,
     ops: 10_000,
     exhaustive_depth: 3,
+    sweep_ops: 300,
+    sweep_every: 1,
+    strict_ops: 1_500,
 };
 /// What one shard may take on the project's 2-core machine, seconds.
 pub const SHARD_BUDGET_S: f64 = 2.0 * 3600.0;
@@ -202,6 +215,9 @@ pub fn run(options: &Options) -> Result<(), String> {
         ("VACMM_CASES", size.cases),
         ("VACMM_OPS", size.ops),
         ("VACMM_EXHAUSTIVE_DEPTH", size.exhaustive_depth),
+        ("VACMM_SWEEP_OPS", size.sweep_ops),
+        ("VACMM_SWEEP_EVERY", size.sweep_every),
+        ("VACMM_STRICT_OPS", size.strict_ops),
     ] {
         match std::env::var(name) {
             Ok(set) => eprintln!("xtask: {name}={set} (from the environment)"),

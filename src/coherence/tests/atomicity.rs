@@ -9,7 +9,7 @@ extern crate std;
 use std::string::String;
 
 use super::*;
-use crate::check::books::Books;
+use crate::check::books::{Books, difference};
 use crate::check::machine::{MIN, TOP, WINDOWS};
 use crate::mm::object::{ObjectId, ObjectMapping};
 use crate::mm::space::{MapSource, Protection, SpaceConfig};
@@ -653,31 +653,4 @@ fn refused_calls_change_nothing() {
         }
     }
     assert!(findings.is_empty(), "{}", findings.join("\n"));
-}
-
-/// Which parts of the books differ.
-fn difference(a: &Books, b: &Books) -> String {
-    let mut parts = Vec::new();
-    if a.frames != b.frames {
-        parts.push("the frame database");
-    }
-    if a.allocated != b.allocated || a.free != b.free {
-        parts.push("the allocator");
-    }
-    if a.objects != b.objects {
-        parts.push("the objects");
-    }
-    if a.spaces != b.spaces || a.live_spaces != b.live_spaces {
-        parts.push("the spaces");
-    }
-    if a.tables != b.tables {
-        parts.push("the tables");
-    }
-    if a.pool != b.pool {
-        parts.push("the table pool");
-    }
-    if a.engine != b.engine {
-        parts.push("the engine");
-    }
-    parts.join(", ")
 }

@@ -46,6 +46,8 @@ use crate::mmu::{
     Access, Attributes, Execute, MemoryType, PageTable, TableError, TableFrames, TableMemory,
 };
 
+#[cfg(any(test, feature = "sim"))]
+pub mod audit;
 mod fault;
 mod fork;
 #[cfg(test)]

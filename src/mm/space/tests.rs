@@ -12,7 +12,7 @@ use std::vec::Vec;
 use super::*;
 use crate::cache::{CacheGeometry, CacheInfo, CacheMaintenance, MainId};
 use crate::mm::unmapped::Direction;
-use crate::mmu::{Arch, PageSize};
+use crate::mmu::Arch;
 use crate::xorshift::XorShift;
 
 mod errors;
@@ -146,135 +146,11 @@ fn vma_list(space: &AddressSpace) -> Vec<(u32, u32)> {
         .collect()
 }
 
-/// Every invariant the address space promises; a description of the first
-/// one broken.
+/// Every invariant the address space promises, with `space` the only one
+/// held (see [`audit`](super::audit)); a description of the first one
+/// broken.
 fn check(sys: &mut Sys, space: &AddressSpace) -> Result<(), String> {
-    let layout = space.config().layout;
-    let colours = layout.colour_span / PAGE;
-    // VMAs: non-empty, page aligned, inside user space, sorted, disjoint.
-    let mut previous_end = layout.min_addr;
-    for v in space.vmas() {
-        let (s, e) = (v.start().as_u32(), v.end().as_u32());
-        if s >= e || s % PAGE != 0 || e % PAGE != 0 {
-            return Err(format!("bad VMA {s:#x}..{e:#x}"));
-        }
-        if s < previous_end || e > layout.task_size {
-            return Err(format!("VMA {s:#x}..{e:#x} overlaps or leaves user space"));
-        }
-        previous_end = e;
-        // Colour congruence for every shared or object-backed mapping.
-        if let Backing::Object { first_page, .. } = v.backing()
-            && colours > 1
-            && (s / PAGE).wrapping_sub(first_page) % colours != 0
-        {
-            return Err(format!(
-                "VMA {s:#x} shows page {first_page}: colours differ on a {colours}-colour cache"
-            ));
-        }
-        if v.is_shared() && !matches!(v.backing(), Backing::Object { .. }) {
-            return Err(format!("shared VMA {s:#x} without an object"));
-        }
-    }
-    // Gaps: exactly the complement, stack guards taken out.
-    let mut expected = Vec::new();
-    let mut cursor = layout.min_addr;
-    for v in space.vmas() {
-        let end = if v.is_stack() {
-            v.start().as_u32().saturating_sub(GUARD)
-        } else {
-            v.start().as_u32()
-        };
-        if end > cursor {
-            expected.push((cursor as u64, end as u64));
-        }
-        cursor = cursor.max(v.end().as_u32());
-    }
-    if layout.task_size > cursor {
-        expected.push((cursor as u64, layout.task_size as u64));
-    }
-    let gaps: Vec<(u64, u64)> = space.gaps().iter().map(|g| (g.start, g.end)).collect();
-    if gaps != expected {
-        return Err(format!("gaps {gaps:x?}, expected {expected:x?}"));
-    }
-    // Resident pages against VMAs, tables and objects.
-    let arch = space.table().arch();
-    let mut from_space = BTreeSet::new();
-    for (va, pa) in space.resident() {
-        let vma = space
-            .find_vma(va)
-            .ok_or_else(|| format!("resident {va} outside every VMA"))?;
-        let t = space
-            .table()
-            .translate(&mut sys.mem, va)
-            .map_err(|e| format!("resident {va} not in the table: {e}"))?;
-        if t.pa != pa || t.size != PageSize::Small {
-            return Err(format!("table maps {va} to {}, index says {pa}", t.pa));
-        }
-        let writable = t.attributes(arch).unwrap().access.user_writable();
-        if writable && !vma.prot().contains(Protection::WRITE) {
-            return Err(format!("{va} writable in a {:?} VMA", vma.prot()));
-        }
-        let object_frame = vma
-            .object_page(va)
-            .and_then(|(id, page)| sys.objects.get(id).unwrap().page(page));
-        match (vma.is_shared(), object_frame) {
-            (true, Some(f)) if f == pa => {}
-            (true, _) => return Err(format!("shared {va} maps {pa}, not its object page")),
-            (false, Some(f)) if f == pa && writable => {
-                return Err(format!("private {va} can write its object's page {pa}"));
-            }
-            _ => {}
-        }
-        if !sys.allocator.is_allocated(pa).unwrap() {
-            return Err(format!("{va} maps free frame {pa}"));
-        }
-        from_space.insert((va, pa, writable, vma.is_shared()));
-    }
-    // The reverse map agrees exactly.
-    let mut from_rmap = BTreeSet::new();
-    for i in 0..FRAMES {
-        let pa = PhysAddr(USER_FRAMES.as_u32() + i * PAGE);
-        for m in sys.frames.mappings(pa).unwrap() {
-            if m.space == space.id() {
-                from_rmap.insert((m.va, pa, m.writable, m.shared));
-            }
-        }
-    }
-    if from_rmap != from_space {
-        let extra: Vec<_> = from_rmap.difference(&from_space).collect();
-        let missing: Vec<_> = from_space.difference(&from_rmap).collect();
-        return Err(format!(
-            "reverse map disagrees: extra {extra:?}, missing {missing:?}"
-        ));
-    }
-    // Object mapper lists are exactly the VMAs' windows.
-    for (id, object) in sys.objects.iter() {
-        let mut windows: Vec<ObjectMapping> = space
-            .vmas()
-            .filter_map(|v| v.window(space.id()))
-            .filter(|(o, _)| *o == id)
-            .map(|(_, w)| w)
-            .collect();
-        let mut mappers = object.mappers().to_vec();
-        windows.sort_by_key(|w| w.start);
-        mappers.sort_by_key(|w| w.start);
-        if windows != mappers {
-            return Err(format!("{id}: mappers {mappers:?}, VMAs {windows:?}"));
-        }
-    }
-    // No frame leaked or handed out twice: allocated = resident ∪ object pages.
-    let mut used: BTreeSet<PhysAddr> = space.resident().map(|(_, pa)| pa).collect();
-    for (_, object) in sys.objects.iter() {
-        used.extend(object.pages().map(|(_, pa)| pa));
-    }
-    let allocated = sys.allocator.frames() - sys.allocator.free_frames();
-    if used.len() as u32 != allocated {
-        return Err(format!(
-            "{allocated} frames allocated, {} in use",
-            used.len()
-        ));
-    }
-    Ok(())
+    super::audit::audit(sys, &[space])
 }
 
 #[test]
