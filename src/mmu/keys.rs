@@ -154,11 +154,15 @@ impl KeyAllocator {
     }
 
     /// Makes `key` valid for the space about to run, and records it as the
-    /// running one.
+    /// running one. A key whose value lies outside this allocator's range
+    /// (another allocator's) is stale here: it gets a value of this one.
+    /// Keys belong to the allocator that gave them; one of another
+    /// allocator with the same range and generation cannot be told apart.
     pub fn activate(&mut self, key: &mut SpaceKey) -> KeyOutcome {
-        let outcome = if key.generation == self.generation {
+        let ours = key.value >= self.first && key.value <= self.last;
+        let outcome = if ours && key.generation == self.generation {
             KeyOutcome::Kept
-        } else if self.reserved.is_some_and(|reserved| reserved == *key) {
+        } else if ours && self.reserved.is_some_and(|reserved| reserved == *key) {
             key.generation = self.generation;
             KeyOutcome::Kept
         } else if let Some(value) = self.take_next() {

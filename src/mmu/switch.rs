@@ -225,7 +225,30 @@ impl ContextSwitcher {
         Ok(report)
     }
 
+    /// An FCSE switch; a refused one leaves the PID allocator as it was.
+    /// (`activate` records the incoming key as the running one and may roll
+    /// the generation over; kept after a refusal, the next rollover would
+    /// reserve the wrong PID and hand the one still running to another
+    /// space.)
     unsafe fn switch_fcse<M>(
+        &mut self,
+        mem: &mut M,
+        next: &mut PageTable,
+    ) -> Result<SwitchReport, SwitchError>
+    where
+        M: TableMemory,
+        M::Cache: TranslationRegisters,
+    {
+        let saved = self.keys.clone();
+        // SAFETY: the caller's contract.
+        let result = unsafe { self.try_switch_fcse(mem, next) };
+        if result.is_err() {
+            self.keys = saved;
+        }
+        result
+    }
+
+    unsafe fn try_switch_fcse<M>(
         &mut self,
         mem: &mut M,
         next: &mut PageTable,

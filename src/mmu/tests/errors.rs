@@ -394,8 +394,11 @@ fn a_failed_fcse_switch_leaves_the_previous_space_running() {
     t.set_fits_fcse_window(true);
     mem.m.take_log();
     let mut switcher = ContextSwitcher::vivt_fcse(KeyAllocator::fcse_pids(1, 63).unwrap());
+    let keys = std::format!("{:?}", switcher.keys());
     // SAFETY: a recording double; no real translation changes.
     let e = unsafe { switcher.switch_to(&mut mem, &mut t) }.unwrap_err();
+    // The PID allocator too: no PID taken, none recorded as running.
+    assert_eq!(std::format!("{:?}", switcher.keys()), keys);
     let SwitchError::Table(TableError::Memory { pa }) = e else {
         panic!("{e:?}");
     };
@@ -550,4 +553,19 @@ fn a_table_debug_names_its_l1_architecture_window_and_key() {
         assert!(text.contains(part), "{part} in {text}");
     }
     assert!(text.contains("key:"), "{text}");
+}
+
+/// A key of another allocator (a value outside this one's range) is stale
+/// here: activating it assigns one of this allocator's values rather than
+/// running the space under a foreign ASID that may be another space's.
+#[test]
+fn a_key_from_another_allocator_gets_a_value_of_this_one() {
+    let mut mine = KeyAllocator::asid_range(1, 10).unwrap();
+    let mut theirs = KeyAllocator::asid_range(20, 30).unwrap();
+    let mut key = SpaceKey::UNASSIGNED;
+    assert_eq!(theirs.activate(&mut key), KeyOutcome::Assigned);
+    assert_eq!(key.value(), Some(20));
+    assert_eq!(mine.activate(&mut key), KeyOutcome::Assigned);
+    assert_eq!(key.value(), Some(1));
+    assert!(mine.is_current(key));
 }
