@@ -16,7 +16,10 @@ impl AddressSpace {
     /// coherence engine's `fork`. If a table frame runs out half-way, the
     /// child is torn down again, the parent's entries that turned
     /// copy-on-write are made writable again, and the error returned: the
-    /// parent is as it was.
+    /// parent is as it was. The child's second-level tables are freed to
+    /// the table frames; `table` itself is consumed, so its L1 frame
+    /// (`table.l1()`, 16 KiB) is the caller's to reuse or free — read the
+    /// address before the call.
     pub fn fork<M: TableMemory, F: TableFrames>(
         &mut self,
         sys: &mut MemorySystem<M, F>,

@@ -572,6 +572,10 @@ impl AddressSpace {
     /// colour span against its colour alignment) and the kernel's own
     /// ranges are checked by the coherence engine's `create_space`, which
     /// knows them: build spaces through it.
+    ///
+    /// A refused `table` is dropped: a fresh table owns no second-level
+    /// tables, so nothing leaks but its L1 frame (`table.l1()`), which is
+    /// the caller's to reuse or free.
     pub fn new<M, F>(
         sys: &mut MemorySystem<M, F>,
         config: SpaceConfig,
