@@ -448,23 +448,19 @@ impl World {
     /// buffer's included, as `Munmap` and `Mprotect` count them); 0 if it
     /// has none.
     pub fn mapping_pages(&self, p: usize, vma: u8) -> u32 {
-        let Some(space) = self.procs.get(p) else {
-            return 0;
-        };
-        let vmas: Vec<&Vma> = space.vmas().collect();
-        if vmas.is_empty() {
-            return 0;
-        }
-        vmas[usize::from(vma) % vmas.len()].len() / PAGE
+        self.nth_mapping(p, vma).map_or(0, |v| v.len() / PAGE)
+    }
+
+    /// Process `p`'s `vma`-th mapping (modulo), if it has any.
+    fn nth_mapping(&self, p: usize, vma: u8) -> Option<&Vma> {
+        let space = self.procs.get(p)?;
+        let count = space.vmas().count();
+        (count > 0).then(|| space.vmas().nth(usize::from(vma) % count))?
     }
 
     /// A (part of a) mapping of the running process: start and length.
     fn vma_part(&self, vma: u8, first: u8, pages: u8) -> Option<(VirtAddr, u32)> {
-        let vmas: Vec<&Vma> = self.procs[self.current].vmas().collect();
-        if vmas.is_empty() {
-            return None;
-        }
-        let vma = vmas[usize::from(vma) % vmas.len()];
+        let vma = self.nth_mapping(self.current, vma)?;
         let total = vma.len() / PAGE;
         let first = u32::from(first) % total;
         let len = (1 + u32::from(pages) % (total - first)) * PAGE;

@@ -131,16 +131,8 @@ impl AddressSpace {
         to: PhysAddr,
     ) -> Result<(), SpaceError> {
         let (attrs, writable) = self.attributes_for(sys, vma, va, to, false)?;
-        sys.frames.add_mapping(
-            to,
-            Mapping {
-                space: self.id,
-                va: VirtAddr(va),
-                writable,
-                shared: vma.shared,
-                kind: MappingKind::User,
-            },
-        )?;
+        sys.frames
+            .add_mapping(to, self.user_mapping(vma, va, writable))?;
         let installed = self.unmap_page(sys, va).and_then(|()| {
             Ok(self
                 .table

@@ -602,6 +602,17 @@ impl AddressSpace {
         })
     }
 
+    /// The reverse-map entry of this space's page at `va` in `vma`.
+    fn user_mapping(&self, vma: &Vma, va: u32, writable: bool) -> Mapping {
+        Mapping {
+            space: self.id,
+            va: VirtAddr(va),
+            writable,
+            shared: vma.shared,
+            kind: MappingKind::User,
+        }
+    }
+
     /// Its name in the frame database.
     pub fn id(&self) -> SpaceId {
         self.id
@@ -1055,16 +1066,8 @@ impl AddressSpace {
     ) -> Result<(), SpaceError> {
         let others = sys.frames.state(pa)?.is_mapped();
         let (attrs, writable) = self.attributes_for(sys, vma, va, pa, others)?;
-        sys.frames.add_mapping(
-            pa,
-            Mapping {
-                space: self.id,
-                va: VirtAddr(va),
-                writable,
-                shared: vma.shared,
-                kind: MappingKind::User,
-            },
-        )?;
+        sys.frames
+            .add_mapping(pa, self.user_mapping(vma, va, writable))?;
         if let Err(e) =
             self.table
                 .map_page(&mut sys.mem, &mut sys.table_frames, VirtAddr(va), pa, attrs)
