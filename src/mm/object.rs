@@ -49,6 +49,13 @@ impl ObjectId {
     pub const fn generation(self) -> u32 {
         self.generation
     }
+
+    /// An id from its parts, for tests that print errors naming objects
+    /// without a table that issued them.
+    #[cfg(test)]
+    pub(crate) const fn from_parts(slot: u32, generation: u32) -> Self {
+        ObjectId { slot, generation }
+    }
 }
 
 impl fmt::Display for ObjectId {
