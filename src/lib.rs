@@ -56,5 +56,8 @@ pub mod check;
 
 mod xorshift;
 
+#[cfg(all(test, feature = "sim"))]
+mod tests;
+
 #[cfg(all(feature = "sim", target_os = "none"))]
 compile_error!("the `sim` feature is the host-side cache model: it needs std and a host target");

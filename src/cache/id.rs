@@ -191,15 +191,21 @@ pub enum GeometryError {
 impl fmt::Display for GeometryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            GeometryError::NotPowerOfTwo { what, value } => {
-                write!(f, "cache {what} {value} is not a power of two")
-            }
-            GeometryError::LineOutOfRange { line_bytes } => {
-                write!(f, "a {line_bytes}-byte cache line is outside 8..=256 bytes")
-            }
+            GeometryError::NotPowerOfTwo { what, value } => match what {
+                "size" => write!(f, "a cache size of {value} bytes is not a power of two"),
+                "ways" => write!(f, "a way count of {value} is not a power of two"),
+                "line length" => write!(f, "a line length of {value} bytes is not a power of two"),
+                _ => write!(f, "a cache {what} of {value} is not a power of two"),
+            },
+            GeometryError::LineOutOfRange { line_bytes } => write!(
+                f,
+                "a cache line of {line_bytes} bytes is outside the 8 to 256 bytes vacmm supports"
+            ),
             GeometryError::TooLarge { size_bytes } => write!(
                 f,
-                "a cache of {size_bytes} bytes is larger than the {MAX_CACHE_BYTES} bytes a CTR can describe"
+                "a cache of {size_bytes} bytes is larger than the {} MiB ({MAX_CACHE_BYTES} bytes) \
+                 a pre-ARMv7 CTR can describe",
+                MAX_CACHE_BYTES >> 20
             ),
             GeometryError::NoSets {
                 size_bytes,
@@ -207,7 +213,8 @@ impl fmt::Display for GeometryError {
                 line_bytes,
             } => write!(
                 f,
-                "{size_bytes} bytes cannot hold one set of {ways} ways of {line_bytes}-byte lines"
+                "a cache of {size_bytes} bytes cannot hold even one set of {ways} ways of \
+                 {line_bytes}-byte lines"
             ),
         }
     }
@@ -394,12 +401,15 @@ pub enum CtrError {
 impl fmt::Display for CtrError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CtrError::NotImplemented { raw } => {
-                write!(f, "CTR reads as MIDR ({raw:#010x}): no cache type register")
-            }
+            CtrError::NotImplemented { raw } => write!(
+                f,
+                "the CTR reads back as the MIDR ({raw:#010x}): this CPU has no cache type \
+                 register to read its caches from"
+            ),
             CtrError::Armv7Format { raw } => write!(
                 f,
-                "CTR {raw:#010x} is in the ARMv7 format; vacmm handles ARMv5/ARMv6 only"
+                "the CTR value {raw:#010x} is in the ARMv7 format: vacmm handles ARMv5 and \
+                 ARMv6 CPUs only"
             ),
             CtrError::Geometry {
                 raw,
@@ -408,7 +418,8 @@ impl fmt::Display for CtrError {
                 error,
             } => write!(
                 f,
-                "CTR {raw:#010x}: the {cache} cache's size field {field:#05x} describes a cache vacmm cannot use: {error}"
+                "the CTR value {raw:#010x} gives the {cache} cache the size field {field:#05x}, \
+                 which describes a cache vacmm cannot use: {error}"
             ),
         }
     }
@@ -764,7 +775,7 @@ mod tests {
                 line_bytes: 32
             }
             .to_string(),
-            "64 bytes cannot hold one set of 4 ways of 32-byte lines"
+            "a cache of 64 bytes cannot hold even one set of 4 ways of 32-byte lines"
         );
         // The extremes that are accepted: one set of one 8-byte line, and
         // the largest cache with the most ways of the longest lines.
@@ -793,8 +804,8 @@ mod tests {
         );
         assert_eq!(
             e.to_string(),
-            "CTR 0x0014e000: the data cache's size field 0x14e describes a cache vacmm \
-             cannot use: cache size 24576 is not a power of two"
+            "the CTR value 0x0014e000 gives the data cache the size field 0x14e, which \
+             describes a cache vacmm cannot use: a cache size of 24576 bytes is not a power of two"
         );
         // Zero sets: 512 bytes of 128 ways of 64-byte lines, in the I field.
         assert_eq!(

@@ -37,7 +37,10 @@ impl fmt::Display for InfoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             InfoError::Ctr(e) => e.fmt(f),
-            InfoError::NoDataCache { raw } => write!(f, "CTR {raw:#010x} reports no data cache"),
+            InfoError::NoDataCache { raw } => write!(
+                f,
+                "the CTR value {raw:#010x} reports no data cache: vacmm has nothing to manage"
+            ),
         }
     }
 }

@@ -66,7 +66,7 @@ impl fmt::Display for MaintenanceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MaintenanceError::NotOnThisCpu { operation, cpu } => {
-                write!(f, "{operation} does not exist on {cpu}")
+                write!(f, "the {operation} operation does not exist on the {cpu}")
             }
             MaintenanceError::SetWayOutOfRange {
                 set,
@@ -75,10 +75,10 @@ impl fmt::Display for MaintenanceError {
                 ways,
             } => write!(
                 f,
-                "set {set} / way {way} is outside a D-cache of {sets} sets and {ways} ways"
+                "set {set}, way {way} is outside the D-cache, which has {sets} sets of {ways} ways"
             ),
             MaintenanceError::WrongCpu { backend, midr } => {
-                write!(f, "the {backend} backend cannot drive {midr}")
+                write!(f, "the {backend} backend cannot drive the {midr}")
             }
         }
     }

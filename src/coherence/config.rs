@@ -55,7 +55,7 @@ pub enum EngineConfigError {
     },
 }
 
-fn switcher_name(s: SwitchPolicy) -> &'static str {
+pub(super) fn switcher_name(s: SwitchPolicy) -> &'static str {
     match s {
         SwitchPolicy::VivtFlush => "the flushing switcher (SwitchPolicy::VivtFlush)",
         SwitchPolicy::VivtFcse => "the FCSE switcher (SwitchPolicy::VivtFcse)",
@@ -63,13 +63,24 @@ fn switcher_name(s: SwitchPolicy) -> &'static str {
     }
 }
 
-fn cache_name(c: CacheKind) -> &'static str {
-    match c {
-        CacheKind::Vivt => "a VIVT cache",
-        CacheKind::VipAliasing { .. } => "an aliasing VIPT cache",
-        CacheKind::VipNonAliasing => "a non-aliasing VIPT cache",
-        CacheKind::Pipt => "a PIPT cache",
+/// A cache kind in a sentence ("an aliasing VIPT cache of 4 colours").
+struct CacheName(CacheKind);
+
+impl fmt::Display for CacheName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            CacheKind::Vivt => f.write_str("a VIVT cache"),
+            CacheKind::VipAliasing { colours } => {
+                write!(f, "an aliasing VIPT cache of {colours} colours")
+            }
+            CacheKind::VipNonAliasing => f.write_str("a non-aliasing VIPT cache"),
+            CacheKind::Pipt => f.write_str("a PIPT cache"),
+        }
     }
+}
+
+fn cache_name(c: CacheKind) -> CacheName {
+    CacheName(c)
 }
 
 impl fmt::Display for EngineConfigError {

@@ -181,46 +181,86 @@ pub enum DmaError {
     },
 }
 
+/// A range in a message: its first byte up to its exclusive end.
+struct Bytes(VirtRange);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let start = self.0.start();
+        let end = u64::from(start.as_u32()) + self.0.len();
+        write!(f, "{start}..{end:#010x}")
+    }
+}
+
 impl fmt::Display for DmaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DmaError::Empty { start } => write!(f, "empty DMA range at {start}"),
+        match *self {
+            DmaError::Empty { start } => {
+                write!(f, "a DMA range of zero bytes at {start} is refused")
+            }
             DmaError::WrapsPast4GiB { start, len } => write!(
                 f,
-                "DMA range of {len:#x} bytes from {start} wraps past 4 GiB"
+                "a DMA range of {len:#x} bytes from {start} wraps past 4 GiB"
             ),
-            DmaError::AlreadyMapped { range, existing } => {
-                write!(f, "{range:?} overlaps the mapped DMA buffer {existing:?}")
-            }
-            DmaError::NotMapped { range } => write!(f, "{range:?} is not a live DMA mapping"),
-            DmaError::WrongOwner { range, owner } => {
-                write!(f, "DMA buffer {range:?} is already owned by the {owner:?}")
-            }
+            DmaError::AlreadyMapped { range, existing } => write!(
+                f,
+                "the DMA range {} overlaps the mapped DMA buffer {}: unmap that first",
+                Bytes(range),
+                Bytes(existing)
+            ),
+            DmaError::NotMapped { range } => write!(
+                f,
+                "the DMA range {} is not mapped here (it was unmapped, or mapped through \
+                 another Dma)",
+                Bytes(range)
+            ),
+            DmaError::WrongOwner {
+                range,
+                owner: DmaOwner::Cpu,
+            } => write!(
+                f,
+                "the DMA buffer {} already belongs to the CPU: sync_for_cpu was called twice",
+                Bytes(range)
+            ),
+            DmaError::WrongOwner {
+                range,
+                owner: DmaOwner::Device,
+            } => write!(
+                f,
+                "the DMA buffer {} already belongs to the device: sync it for the CPU before \
+                 syncing it for the device again",
+                Bytes(range)
+            ),
             DmaError::SharesLine {
                 buffer,
                 other,
                 line,
             } => write!(
                 f,
-                "DMA buffer {buffer:?} shares the cache line at {line} with {other:?}"
+                "the DMA buffer {} shares the cache line at {line} with {}: a DMA buffer must \
+                 have its cache lines to itself",
+                Bytes(buffer),
+                Bytes(other)
             ),
-            DmaError::NotDeclared { range } => {
-                write!(f, "{range:?} was not declared as live CPU data")
-            }
-            DmaError::EmptyBuffer => write!(f, "a DMA buffer of zero bytes"),
-            DmaError::BadLayout { len, align } => {
-                write!(
-                    f,
-                    "no layout for a DMA buffer of {len} bytes aligned to {align}"
-                )
-            }
+            DmaError::NotDeclared { range } => write!(
+                f,
+                "the range {} was never declared as live CPU data, so it cannot be forgotten",
+                Bytes(range)
+            ),
+            DmaError::EmptyBuffer => f.write_str("a DMA buffer cannot be zero bytes long"),
+            DmaError::BadLayout { len, align } => write!(
+                f,
+                "no allocation layout for a DMA buffer of {len} bytes aligned to {align}: the \
+                 alignment must be a power of two and the rounded-up size must fit"
+            ),
             DmaError::AllocationFailed { size, align } => write!(
                 f,
-                "cannot allocate a DMA buffer of {size} bytes aligned to {align}"
+                "the allocator has no memory for a DMA buffer of {size} bytes aligned to {align}"
             ),
-            DmaError::NoMemory { entries } => {
-                write!(f, "DMA registry of {entries} entries cannot grow")
-            }
+            DmaError::NoMemory { entries } => write!(
+                f,
+                "the DMA registry of {entries} entries cannot grow: the heap is full"
+            ),
         }
     }
 }

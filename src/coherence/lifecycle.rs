@@ -29,7 +29,18 @@ pub struct ExitRefused {
 
 impl fmt::Display for ExitRefused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.error.fmt(f)
+        match self.space {
+            Some(_) => write!(
+                f,
+                "the exit was refused and the space is handed back as it was: {}",
+                self.error
+            ),
+            None => write!(
+                f,
+                "the exit failed part-way through the teardown: {}",
+                self.error
+            ),
+        }
     }
 }
 use crate::mmu::{ContextSwitcher, PageTable, SwitchReport, TableFrames, TranslationRegisters};

@@ -105,6 +105,16 @@ pub struct AccessError {
     pub va: VirtAddr,
 }
 
+impl fmt::Display for AccessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the kernel could not access the page at kernel address {}",
+            self.va
+        )
+    }
+}
+
 /// The choices a coherence policy makes; the engine does the work. The
 /// benchmarks plug Linux-like and NetBSD-like baselines in here.
 ///
@@ -329,14 +339,19 @@ impl fmt::Display for CoherenceError {
             CoherenceError::Space(e) => e.fmt(f),
             CoherenceError::Frame(e) => e.fmt(f),
             CoherenceError::Table(e) => e.fmt(f),
-            CoherenceError::Access(e) => write!(f, "kernel access to {} failed", e.va),
+            CoherenceError::Access(e) => e.fmt(f),
             CoherenceError::Window(e) => e.fmt(f),
             CoherenceError::Unaligned { addr, alignment } => {
-                write!(f, "{addr} is not aligned to {alignment:#x}")
+                write!(f, "address {addr} is not aligned to {alignment:#x}")
             }
-            CoherenceError::BadLength { addr, len } => {
-                write!(f, "length {len:#x} at {addr} is empty or passes 4 GiB")
+            CoherenceError::BadLength { addr, len: 0 } => {
+                write!(f, "a length of 0 bytes at {addr} is refused")
             }
+            CoherenceError::BadLength { addr, len } => write!(
+                f,
+                "a length of {len:#x} at {addr} runs past 4 GiB (or past the end of the shared \
+                 buffer it is an offset into)"
+            ),
             CoherenceError::Switch(e) => e.fmt(f),
             CoherenceError::StillRunning { space } => {
                 write!(f, "{space} still runs: switch away before it exits")
@@ -347,8 +362,9 @@ impl fmt::Display for CoherenceError {
             ),
             CoherenceError::SwitcherMismatch { declared, given } => write!(
                 f,
-                "the engine was built for {declared:?} switches and was given a {given:?} \
-                 switcher"
+                "the engine was built for {} and was given {}: nothing was switched",
+                config::switcher_name(*declared),
+                config::switcher_name(*given)
             ),
         }
     }

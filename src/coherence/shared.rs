@@ -112,7 +112,18 @@ pub struct DestroyRefused {
 
 impl fmt::Display for DestroyRefused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.error.fmt(f)
+        match self.buffer {
+            Some(_) => write!(
+                f,
+                "the shared buffer was not destroyed and is handed back as it was: {}",
+                self.error
+            ),
+            None => write!(
+                f,
+                "destroying the shared buffer failed part-way through the teardown: {}",
+                self.error
+            ),
+        }
     }
 }
 

@@ -52,17 +52,26 @@ pub enum WindowError {
 impl fmt::Display for WindowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            WindowError::Misaligned { base, alignment } => {
+            WindowError::Misaligned { base, alignment } => write!(
+                f,
+                "the kernel windows at {base} are not aligned to {alignment:#x}, the cache's \
+                 colour span"
+            ),
+            WindowError::OutOfRange { base } => write!(
+                f,
+                "the kernel windows from {base} would pass the top of the 4 GiB address space"
+            ),
+            WindowError::Busy { colour } => write!(
+                f,
+                "every kernel window of colour {colour} is in use: drop a Kmap guard before \
+                 taking another"
+            ),
+            WindowError::Table(e) => {
                 write!(
                     f,
-                    "kernel windows at {base} are not aligned to {alignment:#x}"
+                    "the kernel window's page-table entry could not be set: {e}"
                 )
             }
-            WindowError::OutOfRange { base } => {
-                write!(f, "kernel windows at {base} pass the top of memory")
-            }
-            WindowError::Busy { colour } => write!(f, "every window of colour {colour} is in use"),
-            WindowError::Table(e) => write!(f, "kernel window entry: {e}"),
         }
     }
 }

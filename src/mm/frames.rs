@@ -135,14 +135,18 @@ impl fmt::Display for FrameError {
             }
             FrameError::WrapsPast4GiB { first, frames } => write!(
                 f,
-                "{frames} frames from {first} wrap past the 4 GiB physical address space"
+                "a range of {frames} frames from {first} wraps past the 4 GiB physical address space"
             ),
             FrameError::BadColourCount { colours } => write!(
                 f,
-                "{colours} colours: the count must be a power of two from 1 to {MAX_COLOURS}"
+                "a colour count of {colours} is refused: it must be a power of two from 1 to \
+                 {MAX_COLOURS}"
             ),
             FrameError::ColourOutOfRange { colour, colours } => {
-                write!(f, "colour {colour} is out of range for {colours} colours")
+                write!(
+                    f,
+                    "colour {colour} is out of range for an allocator of {colours} colours"
+                )
             }
             FrameError::OutOfRange { pa, first, end } => write!(
                 f,

@@ -49,6 +49,13 @@ impl ObjectId {
     pub const fn generation(self) -> u32 {
         self.generation
     }
+
+    /// An id from its parts, for tests that print errors naming objects
+    /// without a table that issued them.
+    #[cfg(test)]
+    pub(crate) const fn from_parts(slot: u32, generation: u32) -> Self {
+        ObjectId { slot, generation }
+    }
 }
 
 impl fmt::Display for ObjectId {
@@ -170,7 +177,10 @@ impl fmt::Display for ObjectError {
                 write!(f, "{id} does not exist (never created, or destroyed)")
             }
             ObjectError::PageOutOfRange { id, page, size } => {
-                write!(f, "page {page} is past the end of {id} ({size} pages)")
+                write!(
+                    f,
+                    "page {page} is past the end of {id}, which has {size} pages"
+                )
             }
             ObjectError::PagePresent { id, page, pa } => {
                 write!(f, "page {page} of {id} already has frame {pa}")
@@ -178,16 +188,20 @@ impl fmt::Display for ObjectError {
             ObjectError::PageAbsent { id, page } => {
                 write!(f, "page {page} of {id} is not resident")
             }
-            ObjectError::NoSuchMapping { id, mapping } => {
-                write!(f, "{id} has no window {mapping:?}")
-            }
-            ObjectError::StillMapped { id, mappers } => {
-                write!(f, "{id} is still mapped by {mappers} VMA(s)")
-            }
+            ObjectError::NoSuchMapping { id, mapping } => write!(
+                f,
+                "{id} has no window of {} pages from its page {} at {} in {}",
+                mapping.pages, mapping.first_page, mapping.start, mapping.space
+            ),
+            ObjectError::StillMapped { id, mappers } => write!(
+                f,
+                "{id} is still mapped by {mappers} VMA(s): unmap them before destroying it"
+            ),
             ObjectError::BadWindow { id, mapping } => write!(
                 f,
-                "a window of {} pages at {} onto {id} does not start on a page or runs past 4 GiB",
-                mapping.pages, mapping.start
+                "a window of {} pages from page {} of {id}, at {} in {}, does not start on a \
+                 page boundary or runs past 4 GiB",
+                mapping.pages, mapping.first_page, mapping.start, mapping.space
             ),
             ObjectError::MetadataAllocFailed => {
                 f.write_str("could not allocate memory-object bookkeeping")

@@ -147,27 +147,36 @@ impl MmapError {
 impl fmt::Display for MmapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            MmapError::ZeroLength => f.write_str("zero-length mapping (EINVAL)"),
-            MmapError::TooLarge { len } => {
-                write!(f, "{len:#x} bytes do not fit in user space (ENOMEM)")
-            }
+            MmapError::ZeroLength => f.write_str("cannot map zero bytes (EINVAL)"),
+            MmapError::TooLarge { len } => write!(
+                f,
+                "a mapping of {len:#x} bytes does not fit in user space (ENOMEM)"
+            ),
             MmapError::UnalignedOffset { offset } => {
                 write!(f, "file offset {offset:#x} is not page aligned (EINVAL)")
             }
-            MmapError::FixedWithoutAddress => f.write_str("MAP_FIXED without an address (EINVAL)"),
+            MmapError::FixedWithoutAddress => {
+                f.write_str("a MAP_FIXED mapping needs an address and none was given (EINVAL)")
+            }
             MmapError::FixedUnaligned { addr } => {
-                write!(f, "MAP_FIXED address {addr} is not page aligned (EINVAL)")
+                write!(
+                    f,
+                    "the MAP_FIXED address {addr} is not page aligned (EINVAL)"
+                )
             }
             MmapError::FixedOutOfRange { addr, len } => write!(
                 f,
-                "MAP_FIXED range {addr} + {len:#x} is outside user space (ENOMEM)"
+                "the MAP_FIXED range {addr} + {len:#x} is outside user space (ENOMEM)"
             ),
             MmapError::ColourMismatch { addr, offset, span } => write!(
                 f,
-                "MAP_FIXED at {addr} for offset {offset:#x} would alias: addresses must match \
-                 offsets modulo {span:#x} on this cache (EINVAL)"
+                "a MAP_FIXED mapping at {addr} of offset {offset:#x} would alias on this cache: \
+                 an address must equal its offset modulo {span:#x} (EINVAL)"
             ),
-            MmapError::NoRoom { len } => write!(f, "no free range of {len:#x} bytes (ENOMEM)"),
+            MmapError::NoRoom { len } => write!(
+                f,
+                "no free range of {len:#x} bytes is left in user space (ENOMEM)"
+            ),
         }
     }
 }

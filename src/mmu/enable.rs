@@ -59,12 +59,13 @@ impl fmt::Display for MmuError {
         match *self {
             MmuError::AlreadyEnabled => f.write_str("the MMU is already enabled"),
             MmuError::MisalignedTable { table } => {
-                write!(f, "kernel table {table} is not 16 KiB aligned")
+                write!(f, "the kernel's L1 table at {table} is not 16 KiB aligned")
             }
             MmuError::BadSplit { n, arch } => {
                 write!(
                     f,
-                    "TTBCR.N = {n} is not possible on {arch} (0..=7, ARMv5: 0)"
+                    "the translation table split TTBCR.N = {n} is not possible on {arch}: N must \
+                     be 0 to 7 on ARMv6 and 0 on ARMv5, which has no TTBR1"
                 )
             }
         }

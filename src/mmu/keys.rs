@@ -83,10 +83,24 @@ pub enum KeyError {
 impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            KeyError::BadRange { first, last, max } => write!(
-                f,
-                "key range {first}..={last} must be within 1..={max} and hold at least two values"
-            ),
+            KeyError::BadRange { first, last, max } => {
+                write!(f, "key range {first}..={last} is refused: ")?;
+                if first == 0 {
+                    f.write_str("0 is not a key (it means none)")?;
+                } else if first > last {
+                    f.write_str("it is empty")?;
+                } else if last > max {
+                    write!(f, "{last} does not fit the key field")?;
+                } else {
+                    f.write_str(
+                        "it holds one value, and one is kept for the running space at a rollover",
+                    )?;
+                }
+                write!(
+                    f,
+                    "; a range must lie within 1..={max} and hold at least two values"
+                )
+            }
         }
     }
 }

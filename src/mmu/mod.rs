@@ -166,38 +166,47 @@ impl fmt::Display for DescriptorError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             DescriptorError::NotExpressible { what, arch } => {
-                write!(f, "{arch} cannot express {what}")
+                write!(f, "the {arch} descriptor format cannot express {what}")
             }
             DescriptorError::NotInFormat { field, arch } => {
-                write!(f, "{field} is not part of this descriptor on {arch}")
+                write!(f, "the {arch} descriptor format has no {field} here")
             }
             DescriptorError::MisalignedBase {
                 what,
                 base,
                 alignment,
-            } => write!(f, "{what} base {base} is not {alignment:#x}-aligned"),
-            DescriptorError::FieldOutOfRange { field, value, max } => {
-                write!(f, "{field} = {value} is out of range (max {max})")
-            }
-            DescriptorError::Reserved { raw, arch } => {
-                write!(
-                    f,
-                    "descriptor {raw:#010x} uses an encoding reserved on {arch}"
-                )
-            }
+            } => write!(
+                f,
+                "the {what} base {base} is not aligned to {alignment:#x} as its descriptor requires"
+            ),
+            DescriptorError::FieldOutOfRange { field, value, max } => write!(
+                f,
+                "the {field} field's value {value} is out of range (at most {max})"
+            ),
+            DescriptorError::Reserved { raw, arch } => write!(
+                f,
+                "the descriptor {raw:#010x} uses an encoding reserved on {arch} (or one vacmm \
+                 never writes)"
+            ),
             DescriptorError::UnknownMemoryType { tex, c, b, arch } => write!(
                 f,
-                "TEX={tex:03b} C={} B={} is not a memory type vacmm knows on {arch}",
+                "the bits TEX={tex:#05b} C={} B={} are not a memory type vacmm knows on {arch}",
                 u8::from(c),
                 u8::from(b)
             ),
             DescriptorError::UnknownAccess { apx, ap, arch } => write!(
                 f,
-                "APX={} AP={ap:02b} is no access or reserved on {arch}",
+                "the access bits APX={} AP={ap:#04b} mean no access or are reserved on {arch}: \
+                 vacmm maps no page that way",
                 u8::from(apx)
             ),
             DescriptorError::MixedSubpagePermissions { ap } => {
-                write!(f, "subpages have different permissions: AP {ap:?}")
+                write!(
+                    f,
+                    "the subpages of this ARMv5 page have different permissions (AP {}, {}, {}, \
+                     {}): vacmm gives a page one permission",
+                    ap[0], ap[1], ap[2], ap[3]
+                )
             }
         }
     }

@@ -104,8 +104,14 @@ impl From<TableError> for SwitchError {
 impl fmt::Display for SwitchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SwitchError::Table(e) => write!(f, "context switch: {e}"),
-            SwitchError::Maintenance(e) => write!(f, "context switch: {e}"),
+            SwitchError::Table(e) => write!(
+                f,
+                "the context switch was refused and the previous space still runs: {e}"
+            ),
+            SwitchError::Maintenance(e) => write!(
+                f,
+                "the context switch was refused and the previous space still runs: {e}"
+            ),
         }
     }
 }

@@ -146,6 +146,16 @@ pub enum PageSize {
 }
 
 impl PageSize {
+    /// Its size and name, for messages ("1 MiB section").
+    const fn name(self) -> &'static str {
+        match self {
+            PageSize::Small => "4 KiB small page",
+            PageSize::Large => "64 KiB large page",
+            PageSize::Section => "1 MiB section",
+            PageSize::Supersection => "16 MiB supersection",
+        }
+    }
+
     /// Bytes mapped.
     pub const fn bytes(self) -> u32 {
         match self {
@@ -334,44 +344,65 @@ impl fmt::Display for TableError {
                 what,
                 address,
                 alignment,
-            } => write!(f, "{what} {address:#010x} is not {alignment:#x}-aligned"),
-            TableError::AlreadyMapped { va, descriptor } => {
-                write!(f, "{va} is already mapped (descriptor {descriptor:#010x})")
-            }
-            TableError::NotMapped { va } => write!(f, "{va} is not mapped"),
+            } => write!(
+                f,
+                "the {what} {address:#010x} is not aligned to {alignment:#x}"
+            ),
+            TableError::AlreadyMapped { va, descriptor } => write!(
+                f,
+                "virtual address {va} is already mapped (descriptor {descriptor:#010x})"
+            ),
+            TableError::NotMapped { va } => write!(f, "virtual address {va} is not mapped"),
             TableError::WouldSplitSection { va, section, size } => write!(
                 f,
-                "{va} lies in the {} KiB mapping at {section}; split it first",
-                size.bytes() >> 10
+                "virtual address {va} lies in the {} at {section}, which vacmm does not split: \
+                 unmap it first",
+                size.name()
             ),
-            TableError::WouldSplitLargePage { va } => {
-                write!(f, "{va} lies in a 64 KiB large page")
-            }
-            TableError::SizeMismatch { va, mapped } => {
-                write!(f, "{va} is mapped with a {:?} mapping", mapped)
-            }
-            TableError::OutOfFrames { va } => {
-                write!(f, "no frame for the page table needed at {va}")
-            }
-            TableError::MisalignedTable { table, alignment } => {
-                write!(f, "table at {table} is not {alignment:#x}-aligned")
-            }
+            TableError::WouldSplitLargePage { va } => write!(
+                f,
+                "virtual address {va} lies in a 64 KiB large page, which vacmm does not split: \
+                 unmap it first"
+            ),
+            TableError::SizeMismatch { va, mapped } => write!(
+                f,
+                "virtual address {va} is mapped by a {}, not by an entry of the size this \
+                 operation changes",
+                mapped.name()
+            ),
+            TableError::OutOfFrames { va } => write!(
+                f,
+                "no free frame for the second-level page table needed at virtual address {va}"
+            ),
+            TableError::MisalignedTable { table, alignment } => write!(
+                f,
+                "the page table at {table} is not aligned to {alignment:#x} as the hardware \
+                 requires"
+            ),
             TableError::ForeignEntry { va, descriptor } => write!(
                 f,
-                "{va} is described by {descriptor:#010x}, which vacmm does not manage"
+                "virtual address {va} is described by the L1 descriptor {descriptor:#010x}, \
+                 which vacmm does not manage (such as an ARMv5 fine table)"
             ),
-            TableError::WindowInUse { pid, va } => {
-                write!(f, "FCSE PID {pid}'s window is in use at {va}")
-            }
-            TableError::Memory { pa } => write!(f, "table memory at {pa} is not accessible"),
-            TableError::PidOutOfRange { pid } => {
-                write!(f, "FCSE PID {pid} is outside 1..={MAX_FCSE_PID}")
-            }
+            TableError::WindowInUse { pid, va } => write!(
+                f,
+                "the window of FCSE PID {pid} is already in use: this table maps {va} in it"
+            ),
+            TableError::Memory { pa } => write!(
+                f,
+                "the page-table memory at physical address {pa} is not accessible"
+            ),
+            TableError::PidOutOfRange { pid } => write!(
+                f,
+                "the FCSE PID {pid} is outside 1..={MAX_FCSE_PID} (PID 0 is the window itself, \
+                 and a PID has 7 bits)"
+            ),
             TableError::Descriptor(e) => write!(f, "{e}"),
             TableError::Maintenance(e) => write!(f, "{e}"),
             TableError::ReservedSlot { va } => write!(
                 f,
-                "{va} is a reserved kernel slot (a kernel window): only its owner maps it"
+                "virtual address {va} is a reserved kernel slot (a kernel window): only its \
+                 owner maps it"
             ),
             TableError::MetadataAllocFailed => {
                 f.write_str("could not allocate the page table's record of reserved slots")

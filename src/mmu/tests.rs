@@ -833,7 +833,7 @@ fn errors_and_architectures_display() {
     }
     assert_eq!(std::format!("{V5} {V6}"), "ARMv5 ARMv6");
     let te = TableError::OutOfFrames { va: VirtAddr(0) };
-    assert!(std::format!("{te}").contains("no frame"));
+    assert!(std::format!("{te}").contains("no free frame"));
 }
 
 // ---- table doubles ---------------------------------------------------------

@@ -33,7 +33,7 @@ impl fmt::Display for ModelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             ModelError::Geometry { cache, error } => {
-                write!(f, "the model's {cache} cache: {error}")
+                write!(f, "the model's {cache} cache cannot be built: {error}")
             }
             ModelError::LineTooLong { line_bytes } => write!(
                 f,

@@ -268,17 +268,69 @@ impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "op {}: {:?} at pa {:#010x}",
-            self.operation, self.kind, self.pa
+            "operation {} at physical address {:#010x}",
+            self.operation, self.pa
         )?;
         if let (Some(space), Some(va)) = (self.space, self.va) {
-            write!(f, " (space {}, va {va:#010x})", space.0)?;
+            write!(f, " ({}, virtual address {va:#010x})", SpaceName(space))?;
+        }
+        f.write_str(": ")?;
+        match self.kind {
+            ViolationKind::StaleRead => f.write_str("a CPU load returned stale data")?,
+            ViolationKind::StaleReadAfterDma => {
+                f.write_str("a CPU load returned stale data after a DMA write")?
+            }
+            ViolationKind::CrossSpaceLeak { line_pa } => write!(
+                f,
+                "a cache hit returned another space's data (physical line {line_pa:#010x})"
+            )?,
+            ViolationKind::RemappedLineHit { line_pa } => write!(
+                f,
+                "a cache hit returned a line of the page mapped there before (physical line \
+                 {line_pa:#010x})"
+            )?,
+            ViolationKind::DirtyLineDiscarded => f.write_str(
+                "a dirty line holding the only copy of the newest data was invalidated",
+            )?,
+            ViolationKind::StaleWriteBack => {
+                f.write_str("a line was written back over newer data in memory")?
+            }
+            ViolationKind::StaleFetch => {
+                f.write_str("an instruction fetch returned older code than the last store")?
+            }
+            ViolationKind::DmaReadStaleMemory => {
+                f.write_str("a DMA read found memory older than the last CPU store")?
+            }
+            ViolationKind::StaleTableWalk => {
+                f.write_str("a table walk read a descriptor that was not cleaned to memory")?
+            }
+            ViolationKind::StaleTlbEntry {
+                walked_pa: Some(walked),
+            } => write!(
+                f,
+                "an access used a stale TLB entry (a fresh walk gives {walked:#010x})"
+            )?,
+            ViolationKind::StaleTlbEntry { walked_pa: None } => {
+                f.write_str("an access used a stale TLB entry (a fresh walk finds no mapping)")?
+            }
         }
         write!(
             f,
-            ": saw version {}, newest is {} by {:?}",
-            self.seen_version, self.last_version, self.last_writer
-        )
+            "; it saw version {}, but the newest, version {}, ",
+            self.seen_version, self.last_version
+        )?;
+        match self.last_writer {
+            Writer::Initial => f.write_str("is memory's initial contents"),
+            Writer::Cpu { space, va, pc } => {
+                f.write_str("was stored ")?;
+                if let Some(pc) = pc {
+                    write!(f, "by the instruction at {pc:#010x} ")?;
+                }
+                write!(f, "in {} at virtual address {va:#010x}", SpaceName(space))
+            }
+            Writer::Dma => f.write_str("was written by a DMA master"),
+            Writer::Dead => f.write_str("was declared dead by its owner"),
+        }
     }
 }
 
@@ -356,9 +408,47 @@ pub enum SimError {
     },
 }
 
+/// A space of the scenario in a message.
+struct SpaceName(SpaceId);
+
+impl fmt::Display for SpaceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == KERNEL {
+            f.write_str("the kernel's address space")
+        } else {
+            write!(f, "address space {}", self.0.0)
+        }
+    }
+}
+
 impl fmt::Display for SimError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
+        match *self {
+            SimError::Unmapped { space, va } => write!(
+                f,
+                "{} has no mapping at {va:#010x}, and neither has the kernel's",
+                SpaceName(space)
+            ),
+            SimError::OutOfMemory { pa, size } => write!(
+                f,
+                "physical address {pa:#010x} is outside the {size:#x} bytes of memory modelled"
+            ),
+            SimError::BadAccess { va, size } => write!(
+                f,
+                "an access of {size} bytes at {va:#010x} is refused: accesses are 1, 2 or 4 \
+                 bytes, naturally aligned"
+            ),
+            SimError::NoSuchSpace(space) => {
+                write!(f, "{} does not exist in the model", SpaceName(space))
+            }
+            SimError::ReadOnly { va } => write!(f, "the mapping at {va:#010x} is read-only"),
+            SimError::NoSuchLine { set, way } => {
+                write!(
+                    f,
+                    "set {set}, way {way} is not a line of the modelled cache"
+                )
+            }
+        }
     }
 }
 

@@ -25,7 +25,10 @@ fn a_flushing_switcher_is_refused_on_every_armv6_cache_with_the_reason() {
                   switcher)";
     let g = crate::cache::CacheGeometry::new(16 << 10, 4, 32).unwrap();
     for (model, cache) in [
-        (CpuModel::arm1136_32k(), "an aliasing VIPT cache"),
+        (
+            CpuModel::arm1136_32k(),
+            "an aliasing VIPT cache of 2 colours",
+        ),
         (CpuModel::arm1176_16k(), "a non-aliasing VIPT cache"),
         (CpuModel::pipt(g), "a PIPT cache"),
     ] {
@@ -97,7 +100,8 @@ fn a_switcher_of_another_kind_is_refused_and_nothing_switches() {
     );
     assert_eq!(
         message(e),
-        "the engine was built for Asid switches and was given a VivtFlush switcher"
+        "the engine was built for the ASID switcher (SwitchPolicy::Asid) and was given the \
+         flushing switcher (SwitchPolicy::VivtFlush): nothing was switched"
     );
     assert_eq!(m.engine.current(), a.id());
     assert_eq!(*m.engine.counters(), counters);
@@ -129,7 +133,10 @@ fn argument_errors_name_the_address_and_length_and_do_nothing() {
             alignment: PAGE
         }
     );
-    assert_eq!(message(e), format!("{odd} is not aligned to 0x1000"));
+    assert_eq!(
+        message(e),
+        format!("address {odd} is not aligned to 0x1000")
+    );
 
     let e = m
         .engine
@@ -144,7 +151,8 @@ fn argument_errors_name_the_address_and_length_and_do_nothing() {
     );
     assert_eq!(
         message(e),
-        "length 0x2000 at 0xfffff000 is empty or passes 4 GiB"
+        "a length of 0x2000 at 0xfffff000 runs past 4 GiB (or past the end of the shared \
+         buffer it is an offset into)"
     );
     let e = m
         .engine
@@ -153,7 +161,7 @@ fn argument_errors_name_the_address_and_length_and_do_nothing() {
     assert_eq!(e, CoherenceError::BadLength { addr: va, len: 0 });
     assert_eq!(
         message(e),
-        format!("length 0x0 at {va} is empty or passes 4 GiB")
+        format!("a length of 0 bytes at {va} is refused")
     );
 
     // A page that is not resident: the address space's error.
@@ -203,9 +211,12 @@ fn exit_of_the_running_space_hands_it_back_with_the_reason() {
     assert_eq!(refused.error, CoherenceError::StillRunning { space: id });
     assert_eq!(
         message(&refused),
-        format!("{id} still runs: switch away before it exits")
+        format!(
+            "the exit was refused and the space is handed back as it was: {id} still runs: \
+             switch away before it exits"
+        )
     );
-    assert_eq!(message(&refused), message(refused.error));
+    assert!(message(&refused).ends_with(&message(refused.error)));
     // Untouched: its data is still there.
     let mut space = *refused.space.unwrap();
     assert_eq!(user_load(&mut m, &mut space, va, Faults::Engine), 0x600d);
@@ -238,7 +249,7 @@ fn kernel_windows_refuse_a_misaligned_or_too_high_base() {
     );
     assert_eq!(
         message(misaligned),
-        "kernel windows at 0xff001000 are not aligned to 0x4000"
+        "the kernel windows at 0xff001000 are not aligned to 0x4000, the cache's colour span"
     );
     // Four colours × two slots = eight pages from 0xffff_c000 pass 4 GiB.
     let high = new_windows(0xffff_c000).unwrap_err();
@@ -250,7 +261,7 @@ fn kernel_windows_refuse_a_misaligned_or_too_high_base() {
     );
     assert_eq!(
         message(high),
-        "kernel windows at 0xffffc000 pass the top of memory"
+        "the kernel windows from 0xffffc000 would pass the top of the 4 GiB address space"
     );
     // Over the kernel's linear map (sections): the table's refusal.
     let over_sections = new_windows(0x0010_0000).unwrap_err();
@@ -262,7 +273,7 @@ fn kernel_windows_refuse_a_misaligned_or_too_high_base() {
     assert_eq!(over_sections, WindowError::Table(table));
     assert_eq!(
         message(over_sections),
-        format!("kernel window entry: {table}")
+        format!("the kernel window's page-table entry could not be set: {table}")
     );
     // A free, aligned base works.
     assert_eq!(new_windows(WINDOWS_TEST_BASE), Ok(4));
@@ -277,7 +288,10 @@ fn wrapped_errors_keep_the_inner_message() {
     // called, a kernel access the model refuses, a switch the switcher
     // refuses) still say what the layer below said.
     let busy = WindowError::Busy { colour: 2 };
-    assert_eq!(message(busy), "every window of colour 2 is in use");
+    assert_eq!(
+        message(busy),
+        "every kernel window of colour 2 is in use: drop a Kmap guard before taking another"
+    );
     assert_eq!(CoherenceError::from(busy), CoherenceError::Window(busy));
     assert_eq!(message(CoherenceError::from(busy)), message(busy));
     let access = AccessError {
@@ -285,14 +299,15 @@ fn wrapped_errors_keep_the_inner_message() {
     };
     assert_eq!(
         message(CoherenceError::from(access)),
-        "kernel access to 0xc0001000 failed"
+        "the kernel could not access the page at kernel address 0xc0001000"
     );
     let switch = SwitchError::Table(TableError::NotMapped {
         va: VirtAddr(0x4000),
     });
     assert_eq!(
         message(CoherenceError::from(switch)),
-        "context switch: 0x00004000 is not mapped"
+        "the context switch was refused and the previous space still runs: virtual address \
+         0x00004000 is not mapped"
     );
     let table = TableError::OutOfFrames {
         va: VirtAddr(0x0040_0000),

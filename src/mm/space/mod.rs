@@ -409,22 +409,46 @@ impl fmt::Display for SpaceError {
         match *self {
             SpaceError::Mmap(e) => e.fmt(f),
             SpaceError::Unaligned { addr } => write!(f, "address {addr} is not page aligned"),
-            SpaceError::ZeroLength => f.write_str("zero-length range"),
+            SpaceError::ZeroLength => f.write_str("a range of zero bytes is refused"),
             SpaceError::OutOfUserSpace { addr, len } => {
                 write!(f, "range {addr} + {len:#x} reaches outside user space")
             }
             SpaceError::Hole { at } => write!(f, "no mapping at {at} inside the range"),
             SpaceError::OffsetOverflow { offset, len } => write!(
                 f,
-                "offset {offset:#x} + {len:#x} bytes overflows 32-bit page numbers"
+                "the object offset {offset:#x} plus {len:#x} bytes reaches past the pages a \
+                 32-bit page number can name"
             ),
             SpaceError::NoMapping { va } => write!(f, "no mapping at {va}"),
             SpaceError::AccessDenied { va, access, prot } => {
-                write!(f, "{access:?} at {va} not allowed by {prot:?}")
+                let access = match access {
+                    FaultAccess::Read => "a read",
+                    FaultAccess::Write => "a write",
+                    FaultAccess::Execute => "an instruction fetch",
+                };
+                write!(f, "{access} at {va} is not allowed: the mapping there ")?;
+                let allowed = [
+                    (Protection::READ, "read"),
+                    (Protection::WRITE, "write"),
+                    (Protection::EXEC, "execute"),
+                ]
+                .into_iter()
+                .filter(|&(p, _)| prot.contains(p));
+                match allowed.clone().count() {
+                    0 => f.write_str("allows no access"),
+                    n => {
+                        f.write_str("is ")?;
+                        for (i, (_, name)) in allowed.enumerate() {
+                            let sep = if i == 0 { "" } else { "/" };
+                            write!(f, "{sep}{name}")?;
+                        }
+                        if n == 1 { f.write_str("-only") } else { Ok(()) }
+                    }
+                }
             }
             SpaceError::BeyondObject { va, page, size } => write!(
                 f,
-                "{va} shows page {page}, past the end of its object ({size} pages)"
+                "address {va} shows page {page} of its object, which has only {size} pages"
             ),
             SpaceError::BrkRefused { requested, current } => write!(
                 f,

@@ -423,7 +423,7 @@ fn fault_errors_name_the_address_and_the_reason() {
                 size: 16
             }
         ),
-        format!("{past} shows page 16, past the end of its object (16 pages)")
+        format!("address {past} shows page 16 of its object, which has only 16 pages")
     );
 }
 

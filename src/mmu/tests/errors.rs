@@ -25,7 +25,8 @@ fn descriptor_errors_name_their_values() {
                 .with_access(Access::UserRo)
                 .to_hw(V5)
                 .map(drop),
-            "ARMv5 cannot express kernel and user read-only (needs SCTLR.R = 1; vacmm uses S = 1)",
+            "the ARMv5 descriptor format cannot express kernel and user read-only (needs \
+             SCTLR.R = 1; vacmm uses S = 1)",
         ),
         (
             L1Descriptor::Section {
@@ -38,7 +39,7 @@ fn descriptor_errors_name_their_values() {
             }
             .encode(V5)
             .map(drop),
-            "XN is not part of this descriptor on ARMv5",
+            "the ARMv5 descriptor format has no XN here",
         ),
         (
             L1Descriptor::Section {
@@ -48,7 +49,7 @@ fn descriptor_errors_name_their_values() {
             }
             .encode(V6)
             .map(drop),
-            "section base 0x00180000 is not 0x100000-aligned",
+            "the section base 0x00180000 is not aligned to 0x100000 as its descriptor requires",
         ),
         (
             L1Descriptor::Coarse {
@@ -57,19 +58,21 @@ fn descriptor_errors_name_their_values() {
             }
             .encode(V5)
             .map(drop),
-            "domain = 16 is out of range (max 15)",
+            "the domain field's value 16 is out of range (at most 15)",
         ),
         (
             L1Descriptor::decode(0x0030_1013, V6).map(drop),
-            "descriptor 0x00301013 uses an encoding reserved on ARMv6",
+            "the descriptor 0x00301013 uses an encoding reserved on ARMv6 (or one vacmm never \
+             writes)",
         ),
         (
             Attributes::from_hw(hw(2, false, true, 1), V5).map(drop),
-            "TEX=010 C=0 B=1 is not a memory type vacmm knows on ARMv5",
+            "the bits TEX=0b010 C=0 B=1 are not a memory type vacmm knows on ARMv5",
         ),
         (
             Attributes::from_hw(hw(0, true, true, 0), V6).map(drop),
-            "APX=0 AP=00 is no access or reserved on ARMv6",
+            "the access bits APX=0 AP=0b00 mean no access or are reserved on ARMv6: vacmm maps \
+             no page that way",
         ),
         (
             Attributes::from_hw(
@@ -80,7 +83,8 @@ fn descriptor_errors_name_their_values() {
                 V5,
             )
             .map(drop),
-            "subpages have different permissions: AP [1, 1, 3, 1]",
+            "the subpages of this ARMv5 page have different permissions (AP 1, 1, 3, 1): vacmm \
+             gives a page one permission",
         ),
     ];
     for (result, expected) in cases {
@@ -130,7 +134,7 @@ fn table_errors_from_refused_operations_name_their_values() {
     );
     assert_eq!(
         message(unaligned),
-        "virtual address 0x00401800 is not 0x1000-aligned"
+        "the virtual address 0x00401800 is not aligned to 0x1000"
     );
 
     let again = t
@@ -145,7 +149,7 @@ fn table_errors_from_refused_operations_name_their_values() {
     );
     assert_eq!(
         message(again),
-        std::format!("0x00400000 is already mapped (descriptor {small:#010x})")
+        std::format!("virtual address 0x00400000 is already mapped (descriptor {small:#010x})")
     );
 
     let missing = t.unmap_page(&mut m, VirtAddr(0x0041_0000)).unwrap_err();
@@ -155,7 +159,7 @@ fn table_errors_from_refused_operations_name_their_values() {
             va: VirtAddr(0x0041_0000)
         }
     );
-    assert_eq!(message(missing), "0x00410000 is not mapped");
+    assert_eq!(message(missing), "virtual address 0x00410000 is not mapped");
 
     let in_section = t
         .map_page(
@@ -176,7 +180,8 @@ fn table_errors_from_refused_operations_name_their_values() {
     );
     assert_eq!(
         message(in_section),
-        "0x00345000 lies in the 1024 KiB mapping at 0x00300000; split it first"
+        "virtual address 0x00345000 lies in the 1 MiB section at 0x00300000, which vacmm does \
+         not split: unmap it first"
     );
 
     let pages_not_section = t.unmap_section(&mut m, VirtAddr(0x0040_0000)).unwrap_err();
@@ -189,7 +194,8 @@ fn table_errors_from_refused_operations_name_their_values() {
     );
     assert_eq!(
         message(pages_not_section),
-        "0x00400000 is mapped with a Small mapping"
+        "virtual address 0x00400000 is mapped by a 4 KiB small page, not by an entry of the \
+         size this operation changes"
     );
 
     // None of the refusals wrote a descriptor.
@@ -215,7 +221,11 @@ fn a_large_page_is_not_split_and_says_so() {
         m.take_log();
         let e = t.unmap_page(&mut m, va).unwrap_err();
         assert_eq!(e, TableError::WouldSplitLargePage { va }, "{arch}");
-        assert_eq!(message(e), "0x00400000 lies in a 64 KiB large page");
+        assert_eq!(
+            message(e),
+            "virtual address 0x00400000 lies in a 64 KiB large page, which vacmm does not \
+             split: unmap it first"
+        );
         let e = t.protect_page(&mut m, va, user_attrs()).unwrap_err();
         assert_eq!(e, TableError::WouldSplitLargePage { va }, "{arch}");
         assert_eq!(writes(&m.take_log()), [], "{arch}");
@@ -234,7 +244,10 @@ fn table_setup_errors_name_their_values() {
             alignment: 0x4000
         }
     );
-    assert_eq!(message(e), "table at 0x00010400 is not 0x4000-aligned");
+    assert_eq!(
+        message(e),
+        "the page table at 0x00010400 is not aligned to 0x4000 as the hardware requires"
+    );
     assert_eq!(m.take_log(), []);
 
     // No frame for a coarse table.
@@ -256,7 +269,7 @@ fn table_setup_errors_name_their_values() {
     );
     assert_eq!(
         message(e),
-        "no frame for the page table needed at 0x00400000"
+        "no free frame for the second-level page table needed at virtual address 0x00400000"
     );
 
     // An ARMv5 fine table another kernel left behind.
@@ -286,7 +299,10 @@ fn table_setup_errors_name_their_values() {
     );
     assert_eq!(
         message(e),
-        std::format!("0x00502000 is described by {fine:#010x}, which vacmm does not manage")
+        std::format!(
+            "virtual address 0x00502000 is described by the L1 descriptor {fine:#010x}, which \
+             vacmm does not manage (such as an ARMv5 fine table)"
+        )
     );
 
     // An FCSE window that already holds a mapping.
@@ -308,7 +324,10 @@ fn table_setup_errors_name_their_values() {
             va: VirtAddr(0x0300_0000)
         }
     );
-    assert_eq!(message(e), "FCSE PID 1's window is in use at 0x03000000");
+    assert_eq!(
+        message(e),
+        "the window of FCSE PID 1 is already in use: this table maps 0x03000000 in it"
+    );
     assert_eq!(t.fcse_window(), None);
     assert_eq!(writes(&m.take_log()), []);
 
@@ -327,7 +346,10 @@ fn table_setup_errors_name_their_values() {
         panic!("{e:?}");
     };
     assert_eq!(message(e), message(inner));
-    assert!(message(e).starts_with("ARMv5 cannot express"), "{e}");
+    assert!(
+        message(e).starts_with("the ARMv5 descriptor format cannot express"),
+        "{e}"
+    );
 }
 
 /// Table memory whose words in `bad` cannot be read (a model's bounds);
@@ -369,7 +391,7 @@ fn unreadable_table_memory_is_reported_with_its_address() {
     assert_eq!(e, TableError::Memory { pa: PhysAddr(bad) });
     assert_eq!(
         message(e),
-        std::format!("table memory at {bad:#010x} is not accessible")
+        std::format!("the page-table memory at physical address {bad:#010x} is not accessible")
     );
 }
 
@@ -405,7 +427,10 @@ fn a_failed_fcse_switch_leaves_the_previous_space_running() {
     assert!(mem.bad.contains(&pa.0), "{pa}");
     assert_eq!(
         message(e),
-        std::format!("context switch: table memory at {pa} is not accessible")
+        std::format!(
+            "the context switch was refused and the previous space still runs: the page-table \
+             memory at physical address {pa} is not accessible"
+        )
     );
     assert_eq!(mem.m.take_log(), [], "nothing switched, nothing flushed");
     assert_eq!(t.fcse_window(), None);
@@ -457,7 +482,7 @@ fn an_asid_flush_on_a_cpu_without_asids_is_a_maintenance_error() {
     );
     assert_eq!(
         message(e),
-        "TLB invalidate by MVA and ASID does not exist on ARM926EJ-S"
+        "the TLB invalidate by MVA and ASID operation does not exist on the ARM926EJ-S"
     );
 }
 

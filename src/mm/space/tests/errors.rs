@@ -67,7 +67,7 @@ fn argument_errors_name_their_values_and_change_nothing() {
         |sys, space| space.munmap(sys, a, 0),
         SpaceError::ZeroLength,
         22,
-        "zero-length range",
+        "a range of zero bytes is refused",
     );
     refused(
         &mut sys,
@@ -97,7 +97,8 @@ fn argument_errors_name_their_values_and_change_nothing() {
         |sys, space| space.mmap(sys, MmapArgs::shared_object(f, offset, PAGE)),
         SpaceError::OffsetOverflow { offset, len: PAGE },
         75,
-        "offset 0xffffffff000 + 0x1000 bytes overflows 32-bit page numbers",
+        "the object offset 0xffffffff000 plus 0x1000 bytes reaches past the pages a 32-bit \
+         page number can name",
     );
     refused(
         &mut sys,
@@ -105,7 +106,7 @@ fn argument_errors_name_their_values_and_change_nothing() {
         |sys, space| space.mmap(sys, MmapArgs::anonymous(0)),
         SpaceError::Mmap(MmapError::ZeroLength),
         22,
-        "zero-length mapping (EINVAL)",
+        "cannot map zero bytes (EINVAL)",
     );
     refused(
         &mut sys,
@@ -113,7 +114,7 @@ fn argument_errors_name_their_values_and_change_nothing() {
         |sys, space| space.mmap(sys, MmapArgs::anonymous(TOP)),
         SpaceError::Mmap(MmapError::TooLarge { len: TOP }),
         12,
-        "0x1000000 bytes do not fit in user space (ENOMEM)",
+        "a mapping of 0x1000000 bytes does not fit in user space (ENOMEM)",
     );
 }
 
@@ -149,7 +150,7 @@ fn fault_errors_say_the_signal_and_the_values() {
             prot: Protection::READ,
         },
         11,
-        &format!("Write at {ro} not allowed by {:?}", Protection::READ),
+        &format!("a write at {ro} is not allowed: the mapping there is read-only"),
     );
     let f = file(&sys);
     let past = space
@@ -168,7 +169,7 @@ fn fault_errors_say_the_signal_and_the_values() {
             size: 16,
         },
         7,
-        &format!("{past} shows page 16, past the end of its object (16 pages)"),
+        &format!("address {past} shows page 16 of its object, which has only 16 pages"),
     );
 }
 
@@ -262,7 +263,7 @@ fn errors_of_the_layers_below_keep_their_values_and_messages() {
     assert_eq!(format!("{e}"), format!("{out_of_frames}"));
     assert_eq!(
         format!("{e}"),
-        "no frame for the page table needed at 0x007ff000"
+        "no free frame for the second-level page table needed at virtual address 0x007ff000"
     );
     // Nothing is mapped, in the space or in the reverse map.
     assert_eq!(space.resident().count(), 0);
@@ -437,7 +438,7 @@ fn object_errors_name_the_object_page_and_frame() {
     );
     assert_eq!(
         format!("{e}"),
-        format!("page 2 is past the end of {id} (2 pages)")
+        format!("page 2 is past the end of {id}, which has 2 pages")
     );
     let e = objects
         .insert_page(id, 1, PhysAddr(0x0020_1000))
@@ -472,11 +473,19 @@ fn object_errors_name_the_object_page_and_frame() {
             mapping: window
         }
     );
-    assert_eq!(format!("{e}"), format!("{id} has no window {window:?}"));
+    assert_eq!(
+        format!("{e}"),
+        format!(
+            "{id} has no window of 2 pages from its page 0 at 0x00400000 in address space 3 (generation 0)"
+        )
+    );
     objects.add_mapper(id, window).unwrap();
     let e = objects.destroy(id).unwrap_err();
     assert_eq!(e, ObjectError::StillMapped { id, mappers: 1 });
-    assert_eq!(format!("{e}"), format!("{id} is still mapped by 1 VMA(s)"));
+    assert_eq!(
+        format!("{e}"),
+        format!("{id} is still mapped by 1 VMA(s): unmap them before destroying it")
+    );
     assert!(
         objects.get(id).is_ok(),
         "a refused destroy keeps the object"
@@ -511,7 +520,7 @@ fn placement_errors_name_their_values() {
             fixed(None, PAGE),
             MmapError::FixedWithoutAddress,
             22,
-            "MAP_FIXED without an address (EINVAL)",
+            "a MAP_FIXED mapping needs an address and none was given (EINVAL)",
         ),
         (
             fixed(Some(0x0040_0800), PAGE),
@@ -519,7 +528,7 @@ fn placement_errors_name_their_values() {
                 addr: VirtAddr(0x0040_0800),
             },
             22,
-            "MAP_FIXED address 0x00400800 is not page aligned (EINVAL)",
+            "the MAP_FIXED address 0x00400800 is not page aligned (EINVAL)",
         ),
         (
             fixed(Some(TOP - PAGE), 2 * PAGE),
@@ -528,7 +537,7 @@ fn placement_errors_name_their_values() {
                 len: 2 * PAGE,
             },
             12,
-            "MAP_FIXED range 0x00fff000 + 0x2000 is outside user space (ENOMEM)",
+            "the MAP_FIXED range 0x00fff000 + 0x2000 is outside user space (ENOMEM)",
         ),
         (
             MmapArgs {
@@ -542,8 +551,8 @@ fn placement_errors_name_their_values() {
                 span: 4 * PAGE,
             },
             22,
-            "MAP_FIXED at 0x00401000 for offset 0x0 would alias: addresses must match \
-             offsets modulo 0x4000 on this cache (EINVAL)",
+            "a MAP_FIXED mapping at 0x00401000 of offset 0x0 would alias on this cache: an \
+             address must equal its offset modulo 0x4000 (EINVAL)",
         ),
         (
             MmapArgs::anonymous(TOP - MIN - GUARD),
@@ -551,7 +560,7 @@ fn placement_errors_name_their_values() {
                 len: TOP - MIN - GUARD,
             },
             12,
-            "no free range of 0xffb000 bytes (ENOMEM)",
+            "no free range of 0xffb000 bytes is left in user space (ENOMEM)",
         ),
     ];
     // Something mapped, so the largest request finds no room.
