@@ -29,6 +29,10 @@ use crate::prereq::{self, CARGO_LLVM_COV};
 pub const DIRECTORIES: [&str; 3] = ["src/coherence", "src/mm", "src/mmu"];
 /// Random programs per preset under coverage (default 256, see above).
 pub const COVERAGE_CASES: u32 = 16;
+/// Operations per program of the policy × switcher × cache sweep (2,010
+/// programs; 300 by default): which lines a program reaches is settled
+/// early, and instrumented, the full sweep is most of the run.
+pub const COVERAGE_SWEEP_OPS: u32 = 60;
 /// How many of the largest uncovered ranges the summary names.
 const TOP_RANGES: usize = 15;
 
@@ -85,10 +89,15 @@ pub fn run(options: &Options) -> Result<(), String> {
             "--features",
             "sim",
         ]);
-        match std::env::var("VACMM_CASES") {
-            Ok(set) => eprintln!("xtask: VACMM_CASES={set} (from the environment)"),
-            Err(_) => {
-                command.env("VACMM_CASES", COVERAGE_CASES.to_string());
+        for (name, value) in [
+            ("VACMM_CASES", COVERAGE_CASES),
+            ("VACMM_SWEEP_OPS", COVERAGE_SWEEP_OPS),
+        ] {
+            match std::env::var(name) {
+                Ok(set) => eprintln!("xtask: {name}={set} (from the environment)"),
+                Err(_) => {
+                    command.env(name, value.to_string());
+                }
             }
         }
         eprintln!("xtask: cargo llvm-cov --no-report -p vacmm --features sim");
