@@ -18,7 +18,7 @@
 //!   space ids     live ids = the spaces given
 //! ```
 //!
-//! [`audit`] is the check after every call of the whole-machine fuzz target
+//! [`audit()`] is the check after every call of the whole-machine fuzz target
 //! and the random programs, and the address-space tests' own.
 
 use alloc::collections::{BTreeMap, BTreeSet};
