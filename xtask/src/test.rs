@@ -4,6 +4,7 @@
 //! non-zero if anything failed.
 
 use std::process::Command;
+use std::time::Instant;
 
 use crate::cargo::{self, Cpu, QemuRun, TIMEOUT_STATUS, Target};
 use crate::{Demo, boot_demo};
@@ -54,8 +55,12 @@ impl Row {
     }
 }
 
+/// When the run began, so each banner says how long the steps before it took.
+static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
 fn banner(title: &str) {
-    println!("\n==== {title}");
+    let at = STARTED.get_or_init(Instant::now).elapsed().as_secs();
+    println!("\n==== {title}  (at {}:{:02})", at / 60, at % 60);
 }
 
 /// Runs a command; Ok if it exits 0.
@@ -71,6 +76,7 @@ fn status_of(mut command: Command, what: &str) -> Result<(), String> {
 }
 
 pub fn run() -> Result<(), String> {
+    STARTED.get_or_init(Instant::now);
     prereq::ensure_all()?;
     let mut rows = Vec::new();
 
@@ -204,6 +210,7 @@ pub fn run() -> Result<(), String> {
         Err(e) => rows.push(Row::step("cachesan", "-", Err(e))),
     }
 
+    banner("done");
     print_summary(&rows);
     let failures = rows.iter().filter(|row| !row.is_green()).count();
     if failures == 0 {
