@@ -53,8 +53,10 @@ fn midr_decodes_to_the_booted_cpu() -> TestResult {
     println!("  booted {booted:?}, MIDR says {midr}");
     let expected = match booted {
         Some(QemuCpu::Arm926) => CpuPart::Arm926,
+        Some(QemuCpu::Arm1136R2) => CpuPart::Arm1136R0,
         Some(QemuCpu::Arm1136) => CpuPart::Arm1136R1,
         Some(QemuCpu::Arm1176) => CpuPart::Arm1176,
+        Some(QemuCpu::Arm11MpCore) => CpuPart::Arm11MpCore,
         None => {
             return Err(vacmm_qemu::harness::Failure::new(
                 "no vacmm-cpu= on the semihosting command line".into(),
@@ -296,6 +298,8 @@ fn armv6_primitives_or_typed_refusal() -> TestResult {
         Err(MaintenanceError::WrongCpu { .. })
     ));
     let mut cpu = Armv6::new(info()).unwrap();
+    let profile = *cpu.profile();
+    println!("  {profile:?}");
     let va = scratch();
     // SAFETY (whole block): ARMv6 checked above; the scratch lines may be discarded.
     unsafe {
@@ -303,22 +307,10 @@ fn armv6_primitives_or_typed_refusal() -> TestResult {
         executes("clean+inv D-cache (c7,c14,0)", || {
             cp15::v6_clean_invalidate_dcache_all(0)
         })?;
-        executes("block clean D (MCRR c12)", || {
-            cp15::v6_clean_dcache_block(va, va + 96)
-        })?;
-        executes("block clean+inv D (MCRR c14)", || {
-            cp15::v6_clean_invalidate_dcache_block(va, va + 96)
-        })?;
-        executes("block invalidate D (MCRR c6)", || {
-            cp15::v6_invalidate_dcache_block(va, va + 96)
-        })?;
-        executes("block invalidate I (MCRR c5)", || {
-            cp15::v6_invalidate_icache_block(va, va + 96)
-        })?;
         executes("invalidate D by set/way (c7,c6,2)", || {
             cpu.invalidate_dcache_set_way(0, 0).unwrap()
         })?;
-        executes("ARM1136 erratum 411920 I-invalidate", || {
+        executes("erratum 411920 I-invalidate", || {
             cp15::v6_invalidate_icache_all_erratum_411920()
         })?;
         executes("I-TLB invalidate ASID (c8,c5,2)", || {
@@ -327,6 +319,28 @@ fn armv6_primitives_or_typed_refusal() -> TestResult {
         executes("D-TLB invalidate ASID (c8,c6,2)", || {
             cp15::v6_invalidate_dtlb_asid(3)
         })?;
+    }
+    // The block operations: present where the profile uses them, and
+    // undefined where it does not (the MPCore has none, QEMU neither).
+    // SAFETY (whole block): as above.
+    let block_faults = unsafe {
+        [
+            catch_fault(FaultKind::Undefined, || {
+                cp15::v6_clean_dcache_block(va, va + 96)
+            }),
+            catch_fault(FaultKind::Undefined, || {
+                cp15::v6_clean_invalidate_dcache_block(va, va + 96)
+            }),
+            catch_fault(FaultKind::Undefined, || {
+                cp15::v6_invalidate_dcache_block(va, va + 96)
+            }),
+            catch_fault(FaultKind::Undefined, || {
+                cp15::v6_invalidate_icache_block_erratum_371025(va, va + 96)
+            }),
+        ]
+    };
+    for fault in &block_faults {
+        check_eq!(fault.is_none(), profile.uses_block_operations());
     }
     executes("DMB (c7,c10,5)", || cpu.data_memory_barrier())?;
     executes("ISB (c7,c5,4)", || cpu.instruction_barrier())?;

@@ -13,7 +13,7 @@
 //! control) makes the same walk correct.
 
 use vacmm::addr::{PhysAddr, VirtAddr, VirtRange};
-use vacmm::cache::{CacheInfo, CacheMaintenance};
+use vacmm::cache::{CacheInfo, CacheMaintenance, MaintenanceError};
 use vacmm::mmu::{
     Access, Arch, Attributes, L1Descriptor, L2Descriptor, MemoryType, PageTable, TableError,
     TableFrames, TableMemory,
@@ -93,6 +93,9 @@ impl CacheMaintenance for NoMaintenance {
     fn drain_write_buffer(&mut self) {}
     fn invalidate_tlb_all(&mut self) {}
     fn invalidate_tlb_page(&mut self, _: VirtAddr) {}
+    fn invalidate_tlb_page_asid(&mut self, _: VirtAddr, _: u8) -> Result<(), MaintenanceError> {
+        Ok(())
+    }
 }
 
 /// The model's memory with [`NoMaintenance`]: reads and writes go through

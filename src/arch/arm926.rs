@@ -1,6 +1,7 @@
 //! [`CacheMaintenance`] for the ARM926EJ-S: VIVT, write-back, read-allocate.
 
 use super::cp15;
+use super::profile::{CoreProfile, Family};
 use super::regs::{self, FcsePid, Ttbr};
 use crate::addr::{PhysAddr, VirtAddr};
 use crate::cache::{CacheInfo, CacheMaintenance, MaintenanceError};
@@ -15,11 +16,15 @@ pub struct Arm926 {
 }
 
 impl Arm926 {
-    /// A backend for the running CPU; `Err(WrongCpu)` on an ARMv6 core.
-    /// `info` is usually [`super::cache_info`], possibly with an overridden geometry.
+    /// A backend for the running CPU: `Err(UnsupportedCore)` for an ARMv4
+    /// or ARMv5 core other than the ARM926EJ-S (an ARM920T, XScale or
+    /// Feroceon has no test-and-clean loops, or other ones), `Err(WrongCpu)`
+    /// on an ARMv6 core. `info` is usually [`super::cache_info`], possibly
+    /// with an overridden geometry.
     pub fn new(info: CacheInfo) -> Result<Self, MaintenanceError> {
         let midr = super::main_id();
-        if midr.is_armv6_or_later() || info.is_armv6() {
+        let profile = CoreProfile::for_core(midr).map_err(MaintenanceError::UnsupportedCore)?;
+        if profile.family != Family::Arm926 || info.is_armv6() {
             return Err(MaintenanceError::WrongCpu {
                 backend: "ARM926",
                 midr,
@@ -76,6 +81,9 @@ impl CacheMaintenance for Arm926 {
     }
     fn invalidate_icache_all(&mut self) {
         cp15::invalidate_icache_all(0);
+    }
+    fn invalidate_icache_line(&mut self, va: VirtAddr) {
+        cp15::invalidate_icache_line(va.as_u32());
     }
 }
 

@@ -46,7 +46,8 @@ macro_rules! cp15_op {
 
 cp15_op! {
     /// Invalidate the entire I-cache: MCR p15,0,Rd(SBZ),c7,c5,0 (ARM926 TRM §2.3.8;
-    /// ARM1136 TRM §3.3.18 — on ARM1136 use [`v6_invalidate_icache_all_erratum_411920`]).
+    /// ARM1136 TRM §3.3.18 — where erratum 411920 applies use
+    /// [`v6_invalidate_icache_all_erratum_411920`], see [`super::profile`]).
     pub safe fn invalidate_icache_all(zero) = "c7", "c5", "0";
 }
 cp15_op! {
@@ -129,14 +130,27 @@ cp15_op! {
     pub safe fn invalidate_dtlb_mva(mva) = "c8", "c6", "1";
 }
 
-/// Wait for interrupt: MCR p15,0,Rd(SBZ),c7,c0,4 (ARM926 TRM §2.3.8; ARM1136
-/// TRM §3.3.18). Returns after an interrupt (or debug entry), even with
-/// interrupts masked in CPSR.
+/// Drain the write buffer, then wait for interrupt: MCR p15,0,Rd(SBZ),c7,c10,4
+/// and MCR p15,0,Rd(SBZ),c7,c0,4 (ARM926 TRM §2.3.8; ARM1136 TRM §3.3.18).
+/// Returns after an interrupt (or debug entry), even with interrupts masked
+/// in CPSR.
+///
+/// The drain comes first because WFI may enter a low-power state with
+/// stores still buffered, which a device or the other side of a mailbox
+/// then does not see while the core sleeps (Linux `cpu_v6_do_idle` and
+/// `cpu_arm926_do_idle` drain first too). Not `nomem`: the compiler must
+/// not move stores across it.
 #[inline]
 pub fn wait_for_interrupt() {
-    // SAFETY: stops the core until an interrupt is pending; no state changes.
+    // SAFETY: the drain completes buffered stores; WFI stops the core until
+    // an interrupt is pending. Neither changes any architectural state.
     unsafe {
-        asm!("mcr p15, 0, {0}, c7, c0, 4", in(reg) 0u32, options(nomem, nostack, preserves_flags));
+        asm!(
+            "mcr p15, 0, {0}, c7, c10, 4",
+            "mcr p15, 0, {0}, c7, c0, 4",
+            in(reg) 0u32,
+            options(nostack, preserves_flags)
+        );
     }
 }
 
@@ -264,18 +278,21 @@ armv6_block_op! {
     /// (ARM1136 TRM §3.3.18). Whole lines only: partial lines lose their other bytes.
     fn v6_invalidate_dcache_block = "c6";
 }
-armv6_block_op! {
-    /// Invalidate an I-cache range: MCRR p15,0,Rend,Rstart,c5 (ARM1136 TRM §3.3.18).
-    fn v6_invalidate_icache_block = "c5";
-}
 
-/// Invalidate the entire I-cache on ARM1136 with the workaround for erratum
-/// 411920 ("Invalidate Entire Instruction Cache operation might fail to
-/// invalidate some lines"): with interrupts masked, issue c7,c5,0 four times,
-/// then eleven NOPs (ARM1136 errata notice, 411920).
+/// Invalidate the entire I-cache with the workaround for erratum 411920
+/// ("Invalidate Entire Instruction Cache operation can fail"; ARM1136 before
+/// r1p4, ARM1156, ARM1176 as 415045): with IRQ, FIQ and imprecise aborts
+/// masked (`cpsid ifa`), issue c7,c5,0 four times, restore CPSR, then
+/// eleven NOPs (Linux `arch/arm/mm/cache-v6.S` `v6_flush_icache_all`;
+/// NetBSD `cpufunc_asm_arm11x6.S` `Invalidate_I_cache`).
+///
+/// The mask is written with MSR (A = bit 8, I = 7, F = 6) rather than
+/// `cpsid ifa`, which an ARMv5TE assembler refuses: the same image drives
+/// the ARM926 and the ARM11 ([`super::AnyCpu`]).
 ///
 /// # Safety
-/// ARMv6 only. Masks IRQ and FIQ for a few cycles and restores CPSR.
+/// ARMv6 only. Masks interrupts and imprecise aborts for a few cycles and
+/// restores CPSR.
 #[inline]
 pub unsafe fn v6_invalidate_icache_all_erratum_411920() {
     // SAFETY: CPSR is saved and restored around the sequence; the CP15
@@ -283,17 +300,61 @@ pub unsafe fn v6_invalidate_icache_all_erratum_411920() {
     unsafe {
         asm!(
             "mrs {saved}, cpsr",
-            "orr {masked}, {saved}, #0xc0",
-            "msr cpsr_c, {masked}",
+            "orr {masked}, {saved}, #0x1c0",
+            "msr cpsr_cx, {masked}",
             "mcr p15, 0, {zero}, c7, c5, 0",
             "mcr p15, 0, {zero}, c7, c5, 0",
             "mcr p15, 0, {zero}, c7, c5, 0",
             "mcr p15, 0, {zero}, c7, c5, 0",
-            "msr cpsr_c, {saved}",
+            "msr cpsr_cx, {saved}",
             "nop", "nop", "nop", "nop", "nop", "nop", "nop", "nop", "nop", "nop", "nop",
             saved = out(reg) _,
             masked = out(reg) _,
             zero = in(reg) 0u32,
+            options(nostack),
+        );
+    }
+}
+
+/// Invalidate an I-cache range with MCRR c5 inside the workaround for
+/// ARM1136 erratum 371025 (workaround 2) and ARM1176 erratum 371367, as
+/// NetBSD's `arm11x6_icache_sync_range` runs it: with IRQ, FIQ and imprecise
+/// aborts masked, write the FCSE PID register (the write flushes the
+/// micro-TLBs and the BTAC, ARM1136 TRM §3.3.35), flush the prefetch buffer
+/// (c7,c5,4), prefetch the I-cache line that holds the MCRR (c7,c13,1), run
+/// the MCRR, restore CPSR, then seven NOPs.
+///
+/// One difference from NetBSD: the FCSE PID is written back with the value
+/// it holds, not with 0, so a kernel that runs with a PID keeps its
+/// relocation. The D-side lines must be cleaned before (NetBSD cleans them
+/// after, which lets a refetch see stale code).
+///
+/// # Safety
+/// ARM1136 or ARM1176 with block operations enabled (ACTLR.RV clear):
+/// undefined elsewhere. `last >= start`, both line addresses.
+#[inline]
+pub unsafe fn v6_invalidate_icache_block_erratum_371025(start: u32, last: u32) {
+    // SAFETY: CPSR and the FCSE PID are restored to the values they had;
+    // the CP15 operations only drop I-cache, TLB and prediction state.
+    unsafe {
+        asm!(
+            "mrs {saved}, cpsr",
+            "orr {tmp}, {saved}, #0x1c0",
+            "msr cpsr_cx, {tmp}",
+            "mrc p15, 0, {tmp}, c13, c0, 0",
+            "mcr p15, 0, {tmp}, c13, c0, 0",
+            "mov {tmp}, #0",
+            "mcr p15, 0, {tmp}, c7, c5, 4",
+            "adr {tmp}, 2f",
+            "mcr p15, 0, {tmp}, c7, c13, 1",
+            "2:",
+            "mcrr p15, 0, {last}, {start}, c5",
+            "msr cpsr_cx, {saved}",
+            "nop", "nop", "nop", "nop", "nop", "nop", "nop",
+            saved = out(reg) _,
+            tmp = out(reg) _,
+            last = in(reg) last,
+            start = in(reg) start,
             options(nostack),
         );
     }

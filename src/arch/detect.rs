@@ -1,6 +1,8 @@
 //! Choosing the backend at run time, for kernels built once for both
 //! families (an `armv5te` image runs on ARM11 too).
 
+use super::profile::{CoreProfile, Family};
+use super::regs::TableWalk;
 use super::{Arm926, Armv6};
 use crate::addr::{PhysAddr, VirtAddr, VirtRange};
 use crate::cache::{CacheInfo, CacheMaintenance, MaintenanceError, RangeOutcome};
@@ -11,18 +13,29 @@ use crate::mmu::TranslationRegisters;
 pub enum AnyCpu {
     /// ARMv5 ARM926EJ-S.
     Arm926(Arm926),
-    /// ARMv6 ARM1136 / ARM1176.
+    /// ARMv6 ARM1136 / ARM1176 / ARM11 MPCore.
     Armv6(Armv6),
 }
 
 impl AnyCpu {
-    /// Picks the backend from MIDR. `info` is usually [`super::cache_info`],
-    /// possibly with an overridden geometry.
+    /// Picks the backend from MIDR ([`CoreProfile::for_core`]): a core
+    /// neither backend drives is `Err(UnsupportedCore)` naming it. `info` is
+    /// usually [`super::cache_info`], possibly with an overridden geometry.
     pub fn new(info: CacheInfo) -> Result<Self, MaintenanceError> {
-        if super::main_id().is_armv6_or_later() {
-            Armv6::new(info).map(AnyCpu::Armv6)
-        } else {
-            Arm926::new(info).map(AnyCpu::Arm926)
+        let profile =
+            CoreProfile::for_core(super::main_id()).map_err(MaintenanceError::UnsupportedCore)?;
+        match profile.family {
+            Family::Arm11 => Armv6::new(info).map(AnyCpu::Armv6),
+            Family::Arm926 => Arm926::new(info).map(AnyCpu::Arm926),
+        }
+    }
+
+    /// The backend with these table-walk attributes on ARMv6 (see
+    /// [`Armv6::with_table_walk`]); the ARM926 has none and ignores them.
+    pub fn with_table_walk(self, walk: TableWalk) -> Self {
+        match self {
+            AnyCpu::Armv6(cpu) => AnyCpu::Armv6(cpu.with_table_walk(walk)),
+            arm926 => arm926,
         }
     }
 }
@@ -107,5 +120,8 @@ impl TranslationRegisters for AnyCpu {
     unsafe fn set_context_key(&mut self, key: u8) {
         // SAFETY: forwarded from this method's contract.
         forward!(self, cpu => unsafe { cpu.set_context_key(key) })
+    }
+    fn table_walk(&self) -> TableWalk {
+        forward!(self, cpu => cpu.table_walk())
     }
 }

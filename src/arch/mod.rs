@@ -3,6 +3,8 @@
 //!
 //! ```text
 //!   regs     typed register values (host-testable) + read/write on ARM
+//!   profile  which sequence each core needs: errata, optional operations
+//!            (host-testable, from MIDR and ACTLR)
 //!   cp15     one function per cache / barrier / TLB instruction
 //!   Arm926   CacheMaintenance for ARMv5: test-and-clean loops, no block ops
 //!   Armv6    CacheMaintenance for ARMv6: whole-cache ops, MCRR block ops,
@@ -16,6 +18,7 @@
 //! CP15 c7 operations. Both backends check MIDR when created, so an ARMv6
 //! operation is never executed on an ARM926 through them.
 
+pub mod profile;
 pub mod regs;
 
 pub mod annotate;
@@ -41,9 +44,6 @@ macro_rules! common_cp15_ops {
         unsafe fn invalidate_dcache_line(&mut self, va: VirtAddr) {
             // SAFETY: forwarded from this method's contract.
             unsafe { cp15::invalidate_dcache_line(va.as_u32()) }
-        }
-        fn invalidate_icache_line(&mut self, va: VirtAddr) {
-            cp15::invalidate_icache_line(va.as_u32());
         }
         fn drain_write_buffer(&mut self) {
             cp15::drain_write_buffer(0);

@@ -17,7 +17,7 @@ use bitflags::bitflags;
 use crate::addr::PhysAddr;
 
 bitflags! {
-    /// System Control Register (c1,c0,0): ARM926 TRM §2.3.5, ARM1136 TRM §3.3.7,
+    /// System Control Register (c1,c0,0): ARM926 TRM §2.3.5, ARM1136 TRM §3.3.6,
     /// ARM1176 TRM §3.2.7. Bits marked "ARMv6" read as zero (or SBO) on ARM926.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub struct Sctlr: u32 {
@@ -162,7 +162,7 @@ impl Ttbcr {
     }
 }
 
-/// FCSE Process ID register (c13,c0,0; ARM926 TRM §2.3.14, ARM1136 TRM §3.3.27):
+/// FCSE Process ID register (c13,c0,0; ARM926 TRM §2.3.14, ARM1136 TRM §3.3.35):
 /// PID in bits \[31:25\]. A non-zero PID relocates every VA below 32 MiB by
 /// PID × 32 MiB.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,7 +218,7 @@ impl ContextId {
 }
 
 bitflags! {
-    /// ARM11 Auxiliary Control Register (c1,c0,1; ARM1136 TRM §3.3.8, ARM1176
+    /// ARM11 Auxiliary Control Register (c1,c0,1; ARM1136 TRM §3.3.7, ARM1176
     /// TRM §3.2.8).
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub struct Actlr: u32 {
@@ -237,6 +237,10 @@ bitflags! {
         /// Restrict each cache to 16 KiB (the "cache size restriction" bit):
         /// turns a 32/64 KiB aliasing cache into a non-aliasing one.
         const CZ = 1 << 6;
+        /// ARM1136 r0, undocumented: with SCTLR.FI, turns hit-under-miss
+        /// off (erratum 364296; Linux `__v6_setup`, NetBSD
+        /// `ARM1136_AUXCTL_PFI`).
+        const PFI = 1 << 31;
         const _ = !0;
     }
 }
@@ -416,7 +420,7 @@ mod access {
         pub fn watchpoint_fault_address(self) -> u32 {
             mrc!("c6", "c0", "1")
         }
-        /// Reads the Auxiliary Control Register: MRC p15,0,Rd,c1,c0,1 (ARM1136 TRM §3.3.8).
+        /// Reads the Auxiliary Control Register: MRC p15,0,Rd,c1,c0,1 (ARM1136 TRM §3.3.7).
         #[inline]
         pub fn actlr(self) -> Actlr {
             Actlr::from_bits_retain(mrc!("c1", "c0", "1"))

@@ -94,7 +94,10 @@ impl MainId {
     }
     /// True for ARMv6 and later cores (architecture field 0x7 or the CPUID scheme).
     ///
-    /// ARM1136 r0 reports 0x7; ARM1136 r1 and ARM1176 report 0xF.
+    /// The ARM1136 (r0 and r1) and the ARM1156 report 0x7; the ARM1176 and
+    /// the ARM11 MPCore report 0xF (QEMU `target/arm/tcg/cpu32.c`: arm1136-r2
+    /// 0x4107b362, arm1136 0x4117b363, arm1176 0x410fb767, arm11mpcore
+    /// 0x410fb022).
     pub const fn is_armv6_or_later(self) -> bool {
         matches!(self.architecture(), 0x7 | 0xf)
     }
@@ -316,11 +319,9 @@ impl CacheGeometry {
         }
         // Valid: log2(ways) + log2(sets) + log2(line) = log2(size) ≤ 24, so
         // the way field starts above the set field and both fit in 32 bits.
-        let way_shift = 32 - self.ways.trailing_zeros();
-        let way_bits = if self.ways == 1 {
-            0
-        } else {
-            (way as u32) << way_shift
+        let way_bits = match way_field_shift(self.ways) {
+            Some(shift) => (way as u32) << shift,
+            None => 0,
         };
         Some(way_bits | ((set as u32) << self.line_bytes.trailing_zeros()))
     }
@@ -352,6 +353,19 @@ impl CacheGeometry {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Where the way field of a set/way operand starts: the way sits in the top
+/// A bits, A = log2(ways) rounded up (ARMv6 ARM B6.6.5; for the 4-way
+/// caches of the ARM926 and ARM11 bits \[31:30\], ARM1176 TRM §3.2.22).
+/// Rounded up, a 3-way cache's field is two bits wide, not one (`None` for
+/// a direct-mapped cache: no field).
+pub(crate) const fn way_field_shift(ways: usize) -> Option<u32> {
+    if ways <= 1 {
+        return None;
+    }
+    let bits = usize::BITS - (ways - 1).leading_zeros();
+    Some(32 - bits)
 }
 
 /// The Cache Type Register (CTR, CP15 c0,c0,1) in its pre-ARMv7 format.
@@ -495,9 +509,11 @@ pub enum CacheKind {
 }
 
 impl CacheKind {
-    /// Classifies the D-cache: ARMv5 is always VIVT (as Linux treats it); on
-    /// ARMv6 the cache aliases if the D-side P bit (CTR\[23\]) is set or a way
-    /// is larger than a page.
+    /// Classifies the D-cache as Linux's `cacheid_init` does: ARMv5 is
+    /// always VIVT; on ARMv6 the D-side P bit (CTR\[23\]) alone says
+    /// whether the cache aliases. The ARM11 MPCore's 32 KiB 4-way D-cache
+    /// (8 KiB ways) reports P clear: it needs no page colouring, and is
+    /// VIPT non-aliasing here as in Linux (its I-cache reports P set).
     ///
     /// The colour count comes from the way size; a P bit with a way of one page
     /// or less (an inconsistent CTR) is still treated as aliasing with 2
@@ -512,10 +528,13 @@ impl CacheKind {
         }
     }
 
-    /// The kind of a VIPT cache of this geometry.
+    /// The kind of a VIPT cache of this geometry: aliasing if its P bit
+    /// ([`CacheGeometry::colour_restricted`]) is set, which
+    /// [`CacheGeometry::try_new`] sets for a way larger than a page and a
+    /// decoded CTR takes from the register.
     pub const fn vipt(d: CacheGeometry) -> Self {
         let colours = d.colours();
-        if d.colour_restricted || colours > 1 {
+        if d.colour_restricted {
             CacheKind::VipAliasing {
                 colours: if colours < 2 { 2 } else { colours },
             }
@@ -549,6 +568,7 @@ mod tests {
     const QEMU_ARM926: MainId = MainId::from_raw(0x4106_9265);
     const QEMU_ARM1136: MainId = MainId::from_raw(0x4117_b363);
     const QEMU_ARM1176: MainId = MainId::from_raw(0x410f_b767);
+    const QEMU_MPCORE: MainId = MainId::from_raw(0x410f_b022);
 
     #[test]
     fn midr_parts_of_the_three_qemu_cpus() {
@@ -614,7 +634,7 @@ mod tests {
     #[test]
     fn table_of_real_ctr_values() {
         use CacheKind::*;
-        let rows: [(MainId, u32, usize, CacheKind); 10] = [
+        let rows: [(MainId, u32, usize, CacheKind); 11] = [
             (QEMU_ARM926, 0x1d11_2112, 8 << 10, Vivt),
             (QEMU_ARM926, 0x1d15_2152, 16 << 10, Vivt),
             (QEMU_ARM926, 0x1d19_2192, 32 << 10, Vivt),
@@ -640,6 +660,9 @@ mod tests {
                 VipAliasing { colours: 2 },
             ),
             (QEMU_ARM1176, QEMU_CTR, 64 << 10, VipAliasing { colours: 4 }),
+            // QEMU arm11mpcore: 32 KiB D with P clear (8 KiB ways, yet no
+            // aliasing: Linux reads the P bit alone), I with P set.
+            (QEMU_MPCORE, 0x1d19_2992, 32 << 10, VipNonAliasing),
         ];
         for (midr, raw, size, kind) in rows {
             let ctr = CacheType::decode(raw, midr).unwrap();
@@ -666,6 +689,26 @@ mod tests {
         assert_eq!(g.set_way_operand(127, 3), Some(0xc000_0fe0));
         assert_eq!(g.set_way_operand(128, 0), None);
         assert_eq!(g.set_way_operand(0, 4), None);
+    }
+
+    #[test]
+    fn the_way_field_is_log2_of_the_ways_rounded_up() {
+        // (ways, shift): the way in the top ceil(log2(ways)) bits. The old
+        // shift, 32 − trailing_zeros(ways), put a 3-way cache's way in bit
+        // 31 alone (way 2 overflowed it) and a 6-way's in bits [31:31].
+        let cases = [
+            (1, None),
+            (2, Some(31)),
+            (3, Some(30)),
+            (4, Some(30)),
+            (6, Some(29)),
+            (8, Some(29)),
+            (64, Some(26)),
+        ];
+        for (ways, shift) in cases {
+            assert_eq!(way_field_shift(ways), shift, "{ways} ways");
+        }
+        assert_eq!(way_field_shift(0), None);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use super::id::{CpuPart, MainId};
 use super::info::CacheInfo;
 use super::range::{Lines, RangePlan};
 use crate::addr::{VirtAddr, VirtRange};
+use crate::arch::profile::UnsupportedCore;
 
 /// What a range operation did (the cost counters and the tests read it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +61,8 @@ pub enum MaintenanceError {
         /// The CPU found.
         midr: MainId,
     },
+    /// Neither backend drives this core (an ARM920T, an XScale, a Cortex-A).
+    UnsupportedCore(UnsupportedCore),
 }
 
 impl fmt::Display for MaintenanceError {
@@ -80,6 +83,7 @@ impl fmt::Display for MaintenanceError {
             MaintenanceError::WrongCpu { backend, midr } => {
                 write!(f, "the {backend} backend cannot drive the {midr}")
             }
+            MaintenanceError::UnsupportedCore(core) => core.fmt(f),
         }
     }
 }
@@ -166,24 +170,12 @@ pub trait CacheMaintenance {
     /// Cleans the D-cache lines covering `range`, or the whole D-cache when
     /// the range reaches the threshold.
     fn clean_dcache_range(&mut self, range: VirtRange) -> RangeOutcome {
-        let plan = plan_dcache(self.info(), range);
-        run_plan(
-            self,
-            plan,
-            |m, lines| each_line(m, lines, Self::clean_dcache_line),
-            Self::clean_dcache_all,
-        )
+        clean_dcache_range_by_lines(self, range)
     }
 
     /// Cleans and invalidates the D-cache lines covering `range`.
     fn clean_invalidate_dcache_range(&mut self, range: VirtRange) -> RangeOutcome {
-        let plan = plan_dcache(self.info(), range);
-        run_plan(
-            self,
-            plan,
-            |m, lines| each_line(m, lines, Self::clean_invalidate_dcache_line),
-            Self::clean_invalidate_dcache_all,
-        )
+        clean_invalidate_dcache_range_by_lines(self, range)
     }
 
     /// Invalidates the D-cache over `range` without losing anything outside
@@ -195,41 +187,94 @@ pub trait CacheMaintenance {
     /// # Safety
     /// Dirty data inside `range` is lost; the caller owns those bytes.
     unsafe fn invalidate_dcache_range(&mut self, range: VirtRange) -> RangeOutcome {
-        let plan = plan_dcache(self.info(), range);
-        let by_lines = |m: &mut Self, lines: Lines| {
-            let n = lines.len();
-            let (first, last) = (lines.first_line(), lines.last_line());
-            let (first_partial, last_partial) = (lines.first_is_partial(), lines.last_is_partial());
-            for va in lines {
-                if (va == first && first_partial) || (va == last && last_partial) {
-                    m.clean_invalidate_dcache_line(va);
-                } else {
-                    // SAFETY: the whole line lies inside `range`, which the
-                    // caller gave up (this function's contract).
-                    unsafe { m.invalidate_dcache_line(va) };
-                }
-            }
-            RangeOutcome::Lines(n)
-        };
-        run_plan(self, plan, by_lines, Self::clean_invalidate_dcache_all)
+        // SAFETY: this method's contract.
+        unsafe { invalidate_dcache_range_by_lines(self, range) }
     }
 
     /// Invalidates the I-cache lines covering `range`, then flushes the
     /// branch target cache, which invalidating a line by MVA leaves alone
     /// (the whole I-cache past the threshold, which flushes it).
     fn invalidate_icache_range(&mut self, range: VirtRange) -> RangeOutcome {
-        let plan = plan_icache(self.info(), range);
-        run_plan(
-            self,
-            plan,
-            |m, lines| {
-                let outcome = each_line(m, lines, Self::invalidate_icache_line);
-                m.flush_branch_target_cache();
-                outcome
-            },
-            Self::invalidate_icache_all,
-        )
+        invalidate_icache_range_by_lines(self, range)
     }
+}
+
+// The range operations as per-line loops: the trait's provided methods, and
+// what a backend whose core lacks block operations calls from its override
+// (the ARM11 MPCore, an ARM1136 with ACTLR.RV set).
+
+/// [`CacheMaintenance::clean_dcache_range`] one line at a time.
+pub(crate) fn clean_dcache_range_by_lines<M: CacheMaintenance + ?Sized>(
+    m: &mut M,
+    range: VirtRange,
+) -> RangeOutcome {
+    let plan = plan_dcache(m.info(), range);
+    run_plan(
+        m,
+        plan,
+        |m, lines| each_line(m, lines, M::clean_dcache_line),
+        M::clean_dcache_all,
+    )
+}
+
+/// [`CacheMaintenance::clean_invalidate_dcache_range`] one line at a time.
+pub(crate) fn clean_invalidate_dcache_range_by_lines<M: CacheMaintenance + ?Sized>(
+    m: &mut M,
+    range: VirtRange,
+) -> RangeOutcome {
+    let plan = plan_dcache(m.info(), range);
+    run_plan(
+        m,
+        plan,
+        |m, lines| each_line(m, lines, M::clean_invalidate_dcache_line),
+        M::clean_invalidate_dcache_all,
+    )
+}
+
+/// [`CacheMaintenance::invalidate_dcache_range`] one line at a time.
+///
+/// # Safety
+/// As the trait method: dirty data inside `range` is lost.
+pub(crate) unsafe fn invalidate_dcache_range_by_lines<M: CacheMaintenance + ?Sized>(
+    m: &mut M,
+    range: VirtRange,
+) -> RangeOutcome {
+    let plan = plan_dcache(m.info(), range);
+    let by_lines = |m: &mut M, lines: Lines| {
+        let n = lines.len();
+        let (first, last) = (lines.first_line(), lines.last_line());
+        let (first_partial, last_partial) = (lines.first_is_partial(), lines.last_is_partial());
+        for va in lines {
+            if (va == first && first_partial) || (va == last && last_partial) {
+                m.clean_invalidate_dcache_line(va);
+            } else {
+                // SAFETY: the whole line lies inside `range`, which the
+                // caller gave up (this function's contract).
+                unsafe { m.invalidate_dcache_line(va) };
+            }
+        }
+        RangeOutcome::Lines(n)
+    };
+    run_plan(m, plan, by_lines, M::clean_invalidate_dcache_all)
+}
+
+/// [`CacheMaintenance::invalidate_icache_range`] one line at a time, then
+/// the branch target cache.
+pub(crate) fn invalidate_icache_range_by_lines<M: CacheMaintenance + ?Sized>(
+    m: &mut M,
+    range: VirtRange,
+) -> RangeOutcome {
+    let plan = plan_icache(m.info(), range);
+    run_plan(
+        m,
+        plan,
+        |m, lines| {
+            let outcome = each_line(m, lines, M::invalidate_icache_line);
+            m.flush_branch_target_cache();
+            outcome
+        },
+        M::invalidate_icache_all,
+    )
 }
 
 /// Carries out `plan`: `by_lines` for a line plan, `whole` for a whole-cache

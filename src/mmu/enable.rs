@@ -4,7 +4,9 @@
 //!  clean+invalidate D, invalidate I, drain, invalidate TLB
 //!  DACR: domain 0 client (permissions checked), others no access
 //!  ARMv5: FCSE PID 0, TTBR0 = kernel table
-//!  ARMv6: TTBCR.N, TTBR0 = TTBR1 = kernel table, CONTEXTIDR = 0
+//!  ARMv6: TTBCR.N, TTBR0 = TTBR1 = kernel table (with the backend's
+//!         table-walk attributes), CONTEXTIDR = 0; on the ARM1136 r0 the
+//!         erratum 364296 bits (ACTLR bit 31, SCTLR.FI)
 //!  synchronise (ARMv6: DSB, BTC flush, ISB)
 //!  SCTLR |= M C W I (+ ARMv5 S for kernel-read-only pages; ARMv6 XP, Z)
 //!  synchronise
@@ -16,9 +18,10 @@
 
 use core::fmt;
 
-use super::Arch;
+use super::{Arch, TranslationRegisters};
 use crate::addr::PhysAddr;
-use crate::arch::regs::{self, ContextId, Dacr, FcsePid, Sctlr, Ttbcr, Ttbr};
+use crate::arch::profile::CoreProfile;
+use crate::arch::regs::{self, Actlr, ContextId, Dacr, FcsePid, Sctlr, Ttbcr, Ttbr};
 use crate::cache::CacheMaintenance;
 
 /// How to bring the MMU up.
@@ -79,7 +82,7 @@ impl fmt::Display for MmuError {
 /// The kernel table must map the running code, stack, data, devices in use
 /// and table memory (the running image at its physical address), and stay
 /// valid while in use. `cpu` must be the running CPU's backend.
-pub unsafe fn enable_mmu<C: CacheMaintenance>(
+pub unsafe fn enable_mmu<C: CacheMaintenance + TranslationRegisters>(
     cpu: &mut C,
     config: MmuConfig,
 ) -> Result<Sctlr, MmuError> {
@@ -108,7 +111,11 @@ pub unsafe fn enable_mmu<C: CacheMaintenance>(
     dacr.set_d(0, regs::DomainAccess::Client);
     Dacr::write(dacr);
 
-    let table = Ttbr(config.kernel_table.as_u32());
+    let table = Ttbr(config.kernel_table.as_u32() | cpu.table_walk().bits());
+    // The backend was built for this core, so it has a profile.
+    let bring_up = CoreProfile::for_core(cpu.info().midr)
+        .map(|p| p.bring_up)
+        .unwrap_or_default();
     let enable = match arch {
         Arch::Armv5 => {
             // SAFETY: MMU off: FCSE and TTBR0 take effect when it comes on.
@@ -128,7 +135,19 @@ pub unsafe fn enable_mmu<C: CacheMaintenance>(
                 v6.set_ttbr1(table);
                 v6.set_context_id(ContextId::new(0, 0));
             }
-            Sctlr::M | Sctlr::C | Sctlr::W | Sctlr::I | Sctlr::XP | Sctlr::Z
+            let fi = if bring_up.erratum_364296 {
+                // Erratum 364296 (ARM1136 r0: D-cache corruption with
+                // hit-under-miss): ACTLR bit 31 with SCTLR.FI turns
+                // hit-under-miss off without the full low-interrupt-latency
+                // mode (Linux `__v6_setup`, seL4 `errata_arm1136`).
+                // SAFETY: the MMU and caches are off; bit 31 only changes
+                // the memory system's miss handling.
+                unsafe { v6.set_actlr(v6.actlr() | Actlr::PFI) };
+                Sctlr::FI
+            } else {
+                Sctlr::empty()
+            };
+            Sctlr::M | Sctlr::C | Sctlr::W | Sctlr::I | Sctlr::XP | Sctlr::Z | fi
         }
     };
     cpu.synchronize_context();

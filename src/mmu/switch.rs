@@ -39,9 +39,19 @@ pub trait TranslationRegisters {
     /// ASID in CONTEXTIDR on ARMv6.
     ///
     /// # Safety
-    /// ARMv5: every address below 32 MiB is relocated from the next
-    /// instruction on; the running code must be mapped at both places.
+    /// ARMv5: every address below 32 MiB is relocated by the new PID, and
+    /// instructions the core fetched before the write completes were
+    /// fetched with the old one ("like a branch with delayed execution",
+    /// ARM720T TRM §3.3.9; the ARM926 TRM gives no count). The code that
+    /// switches must run above 32 MiB, or be mapped at both places.
     unsafe fn set_context_key(&mut self, key: u8);
+
+    /// The table-walk attributes (ARMv6 TTBR RGN, S, C bits) every TTBR
+    /// write carries: none by default, on ARMv5, and in the model, which
+    /// has no outer cache. See `arch::Armv6::with_table_walk`.
+    fn table_walk(&self) -> crate::arch::regs::TableWalk {
+        crate::arch::regs::TableWalk::empty()
+    }
 }
 
 /// Which switch a configuration needs.

@@ -665,16 +665,10 @@ impl PageTable {
     /// The stale-TLB token for `va`, tagged as the entry was.
     fn tlb_flush(&self, va: VirtAddr, not_global: bool) -> TlbFlush {
         let asid = match (self.arch, not_global) {
-            (Arch::Armv6, true) => match self.key.value() {
-                Some(asid) => Some(asid),
-                // Never given an ASID: no TLB entry can carry this mapping.
-                None => {
-                    return TlbFlush {
-                        pages: [None, None],
-                        asid: None,
-                    };
-                }
-            },
+            // A table never given an ASID may still have run: `enable_mmu`
+            // makes the kernel's table live with CONTEXTIDR = 0, so its nG
+            // entries can sit in the TLB under ASID 0.
+            (Arch::Armv6, true) => Some(self.key.value().unwrap_or(0)),
             _ => None,
         };
         let mirror = match self.fcse_window {

@@ -187,6 +187,22 @@ impl CpuModel {
         Self::arm11(0x410f_b767, 16 << 10)
     }
 
+    /// ARM11 MPCore: 32 KiB 4-way caches whose CTR reports the D side with
+    /// the P bit clear (no colouring needed: modelled physically indexed)
+    /// and the I side with it set (VIPT, 8 KiB ways). QEMU's `arm11mpcore`
+    /// CTR, 0x1d192992; Linux's `cacheid_init` reads it the same way.
+    pub const fn arm11mpcore() -> Self {
+        let mut m = Self::arm11(0x410f_b022, 32 << 10);
+        m.dcache.indexing = Indexing::Pipt;
+        m
+    }
+
+    /// The same model reporting another MIDR (another revision of the part).
+    pub const fn with_midr(mut self, midr: MainId) -> Self {
+        self.midr = midr;
+        self
+    }
+
     /// A PIPT cache of any geometry (write-back, read/write allocate): the
     /// reference that needs no maintenance for CPU-only sharing.
     pub const fn pipt(geometry: CacheGeometry) -> Self {

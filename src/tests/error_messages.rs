@@ -192,7 +192,7 @@ variants!(PlanError: LineNotPowerOfTwo);
 variants!(GeometryError: NotPowerOfTwo, LineOutOfRange, TooLarge, NoSets);
 variants!(CtrError: NotImplemented, Armv7Format, Geometry);
 variants!(InfoError: Ctr, NoDataCache);
-variants!(MaintenanceError: NotOnThisCpu, SetWayOutOfRange, WrongCpu);
+variants!(MaintenanceError: NotOnThisCpu, SetWayOutOfRange, WrongCpu, UnsupportedCore);
 variants!(FrameError: Misaligned, MisalignedVa, WrapsPast4GiB, BadColourCount,
     ColourOutOfRange, OutOfRange, NoFrameOfColour, OutOfMemory, MetadataAllocFailed,
     NotAllocated, AlreadyMapped, NotMapped, StillMapped);
@@ -555,6 +555,12 @@ fn book() -> Book {
             midr: QEMU_ARM926,
         },
         vals!["ARMv6", QEMU_ARM926],
+    );
+    let arm920t = crate::arch::profile::CoreProfile::for_core(MainId::from_raw(0x4112_9200))
+        .expect_err("the ARM920T has no profile");
+    b.add(
+        MaintenanceError::UnsupportedCore(arm920t),
+        vals!["ARM920T", "0x41129200"],
     );
 
     // mm::frames

@@ -16,29 +16,45 @@ pub const TARGET_TESTS_FEATURE: &str = "target-tests";
 pub enum Cpu {
     /// ARM926EJ-S, ARMv5TEJ, VIVT caches.
     Arm926,
+    /// ARM1136JF-S r0p2, ARMv6 without the v6K extensions (no `clrex`,
+    /// byte/halfword/doubleword exclusives), so it runs the ARMv5TE build.
+    Arm1136R2,
     /// ARM1136JF-S r1, ARMv6(K), VIPT caches.
     Arm1136,
     /// ARM1176JZF-S, ARMv6KZ, VIPT caches.
     Arm1176,
+    /// ARM11 MPCore, ARMv6K, no block cache operations; its D-cache needs
+    /// no colouring (CTR P bit clear).
+    Arm11MpCore,
 }
 
 impl Cpu {
-    pub const ALL: [Cpu; 3] = [Cpu::Arm926, Cpu::Arm1136, Cpu::Arm1176];
+    pub const ALL: [Cpu; 5] = [
+        Cpu::Arm926,
+        Cpu::Arm1136R2,
+        Cpu::Arm1136,
+        Cpu::Arm1176,
+        Cpu::Arm11MpCore,
+    ];
 
     /// QEMU's `-cpu` name.
     pub fn qemu_name(self) -> &'static str {
         match self {
             Cpu::Arm926 => "arm926",
+            Cpu::Arm1136R2 => "arm1136-r2",
             Cpu::Arm1136 => "arm1136",
             Cpu::Arm1176 => "arm1176",
+            Cpu::Arm11MpCore => "arm11mpcore",
         }
     }
 
-    /// The Rust target whose code this CPU runs.
+    /// The Rust target whose code this CPU runs: `armv6-none-eabi` assumes
+    /// v6K, which the ARM1136 r0 lacks (rustc's platform docs), so it runs
+    /// the ARMv5TE image, which picks its backend from MIDR at run time.
     pub fn target(self) -> Target {
         match self {
-            Cpu::Arm926 => Target::Armv5te,
-            Cpu::Arm1136 | Cpu::Arm1176 => Target::Armv6,
+            Cpu::Arm926 | Cpu::Arm1136R2 => Target::Armv5te,
+            Cpu::Arm1136 | Cpu::Arm1176 | Cpu::Arm11MpCore => Target::Armv6,
         }
     }
 }
@@ -55,7 +71,10 @@ impl FromStr for Cpu {
         Cpu::ALL
             .into_iter()
             .find(|cpu| cpu.qemu_name() == s)
-            .ok_or_else(|| format!("unknown CPU `{s}`: expected arm926, arm1136 or arm1176"))
+            .ok_or_else(|| {
+                let names: Vec<&str> = Cpu::ALL.iter().map(|cpu| cpu.qemu_name()).collect();
+                format!("unknown CPU `{s}`: expected one of {}", names.join(", "))
+            })
     }
 }
 

@@ -3,8 +3,9 @@
 //! ```text
 //! cargo xtask test                     fmt, clippy (host + ARM), host tests,
 //!                                      runner timeout check, on-target tests
-//!                                      and the demo on arm926, arm1136 and
-//!                                      arm1176, all again under cachesan
+//!                                      and the demo on arm926, arm1136-r2,
+//!                                      arm1136, arm1176 and arm11mpcore, all
+//!                                      again under cachesan
 //! cargo xtask demo [--cpu <cpu>] [--dcache-kib <KiB>]
 //!                                      boot the demo kernel (default arm926)
 //! cargo xtask bench                    the coherence benchmark (vacmm-bench),
@@ -57,12 +58,14 @@ usage: cargo xtask <command>
 
 commands:
   test                  fmt, clippy, host tests, on-target tests and the demo
-                        under QEMU on arm926, arm1136 and arm1176, all of them
-                        again under the cache sanitizer (arm926, arm1136 64K
-                        and 32K, arm1176), then a summary table
+                        under QEMU on arm926, arm1136-r2, arm1136, arm1176 and
+                        arm11mpcore, all of them again under the cache
+                        sanitizer (arm926, arm1136-r2, arm1136 64K and 32K,
+                        arm1176, arm11mpcore), then a summary table
   demo [--cpu <cpu>] [--dcache-kib <KiB>]
                         build and boot the demo kernel; <cpu> is arm926
-                        (default), arm1136 or arm1176; --dcache-kib overrides
+                        (default), arm1136-r2, arm1136, arm1176 or
+                        arm11mpcore; --dcache-kib overrides
                         the D-cache size (4-way, 32-byte lines), e.g. 32 for
                         the aliasing ARM1136 of 32 KiB
   bench                 the coherence benchmark on the cache model (vacmm beside
@@ -75,7 +78,7 @@ commands:
                         the on-target suites under the cache sanitizer (QEMU
                         plugin qemu/cachesan): no violation allowed, and the
                         negative controls must be reported as they expect;
-                        default: all three CPUs with their preset caches;
+                        default: all five CPUs with their preset caches;
                         --demo adds the demo kernel and its twin that leaves
                         out flush_dcache_page
   fuzz [--minutes N | --seconds S] [--target T]... [--preset P]... [--merge-corpus]

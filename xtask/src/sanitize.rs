@@ -73,15 +73,19 @@ impl Config {
 }
 
 /// The CPUs and geometries `cargo xtask test` sanitizes and `cargo xtask
-/// bench` times: the VIVT ARM926, the ARM1136 as QEMU reports it (64 KiB,
-/// 4 colours) and with the 32 KiB aliasing cache (2 colours), and the
-/// ARM1176 (16 KiB, no aliasing).
+/// bench` times: the VIVT ARM926, the ARM1136 r0 (the ARMv5TE image, 64 KiB
+/// VIPT), the ARM1136 r1 as QEMU reports it (64 KiB, 4 colours) and with
+/// the 32 KiB aliasing cache (2 colours), the ARM1176 (16 KiB, no aliasing)
+/// and the ARM11 MPCore (32 KiB, a D-cache that needs no colouring, no
+/// block operations).
 pub fn checked() -> Vec<Config> {
     [
         (Cpu::Arm926, None),
+        (Cpu::Arm1136R2, None),
         (Cpu::Arm1136, None),
         (Cpu::Arm1136, Some("32k")),
         (Cpu::Arm1176, None),
+        (Cpu::Arm11MpCore, None),
     ]
     .into_iter()
     .map(|(cpu, geometry)| Config {
@@ -190,7 +194,8 @@ fn demo_dcache_arg(geometry: &str) -> Result<String, String> {
 /// Whether the D-cache the plugin models for `config` can hold one frame
 /// in two lines: always on the VIVT ARM926; on the ARMv6 parts when a way
 /// spans more than a page (the presets: ARM1136 64 KiB 4-way, ARM1176
-/// 16 KiB 4-way).
+/// 16 KiB 4-way); never on the MPCore preset, whose D-cache the plugin
+/// models physically indexed.
 pub fn model_aliases(config: &Config) -> Result<bool, String> {
     let (bytes, ways) = match (&config.geometry, config.cpu) {
         (_, Cpu::Arm926) => return Ok(true),
@@ -198,8 +203,10 @@ pub fn model_aliases(config: &Config) -> Result<bool, String> {
             let (bytes, ways, _) = parse_geometry(g)?;
             (bytes, ways)
         }
-        (None, Cpu::Arm1136) => (64 << 10, 4),
+        (None, Cpu::Arm1136 | Cpu::Arm1136R2) => (64 << 10, 4),
         (None, Cpu::Arm1176) => (16 << 10, 4),
+        // Physically indexed D-cache in the plugin's preset (P bit clear).
+        (None, Cpu::Arm11MpCore) => return Ok(false),
     };
     Ok(bytes / ways > PAGE_BYTES)
 }
@@ -794,13 +801,15 @@ cachesan: result violations=3
         assert!(!aliases(Cpu::Arm1136, Some("16k")));
         assert!(!aliases(Cpu::Arm1176, None));
         assert!(aliases(Cpu::Arm1176, Some("32k")));
+        assert!(aliases(Cpu::Arm1136R2, None));
+        assert!(!aliases(Cpu::Arm11MpCore, None));
         // The demo's twin must be flagged on every checked config but the
-        // ARM1176's preset.
+        // ARM1176's and the MPCore's presets, which do not alias.
         let flagged: Vec<String> = checked()
             .into_iter()
             .filter(|c| model_aliases(c).unwrap())
             .map(|c| c.label())
             .collect();
-        assert_eq!(flagged, ["arm926", "arm1136", "arm1136 32k"]);
+        assert_eq!(flagged, ["arm926", "arm1136-r2", "arm1136", "arm1136 32k"]);
     }
 }

@@ -37,10 +37,14 @@ pub fn exit(code: i32) -> ! {
 pub enum QemuCpu {
     /// `-cpu arm926`
     Arm926,
-    /// `-cpu arm1136`
+    /// `-cpu arm1136-r2` (ARM1136 r0p2, no v6K: runs the ARMv5TE image)
+    Arm1136R2,
+    /// `-cpu arm1136` (r1p3)
     Arm1136,
     /// `-cpu arm1176`
     Arm1176,
+    /// `-cpu arm11mpcore`
+    Arm11MpCore,
 }
 
 /// The `-cpu` the runner booted, from the semihosting command line
@@ -53,8 +57,10 @@ pub fn booted_cpu() -> Option<QemuCpu> {
         .find_map(|arg| arg.ok()?.strip_prefix("vacmm-cpu="))?;
     match name {
         "arm926" => Some(QemuCpu::Arm926),
+        "arm1136-r2" => Some(QemuCpu::Arm1136R2),
         "arm1136" => Some(QemuCpu::Arm1136),
         "arm1176" => Some(QemuCpu::Arm1176),
+        "arm11mpcore" => Some(QemuCpu::Arm11MpCore),
         _ => None,
     }
 }

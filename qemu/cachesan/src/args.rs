@@ -5,7 +5,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use vacmm::cache::CacheGeometry;
+use vacmm::cache::{CacheGeometry, MainId};
 use vacmm::sim::{CpuModel, Indexing};
 
 /// The architecture whose CP15 and descriptor formats the guest uses.
@@ -77,8 +77,10 @@ impl std::error::Error for ArgError {}
 /// What `-plugin ...,help=on` (or a bad argument) prints.
 pub const USAGE: &str = "\
 cachesan arguments (comma-separated after the plugin path):
-  cpu=arm926|arm1136|arm1176   preset (default arm926): ARM926 16 KiB VIVT,
-                               ARM1136 64 KiB VIPT (4 colours), ARM1176 16 KiB VIPT
+  cpu=NAME                     preset (default arm926), QEMU's -cpu names:
+                               arm926 16 KiB VIVT; arm1136, arm1136-r2 64 KiB
+                               VIPT (4 colours); arm1176 16 KiB VIPT;
+                               arm11mpcore 32 KiB, D physically indexed
   geometry=SIZE[:WAYS[:LINE]]  D- and I-cache geometry, e.g. 32k or 32k:4:32
   indexing=vivt|vipt|pipt      override the preset's indexing
   arch=v5|v6                   override the guest architecture the preset implies
@@ -151,8 +153,15 @@ impl Config {
             };
             match key {
                 "cpu" => {
-                    if !matches!(value, "arm926" | "arm1136" | "arm1176") {
-                        return Err(bad(key, value, "arm926, arm1136 or arm1176"));
+                    if !matches!(
+                        value,
+                        "arm926" | "arm1136" | "arm1136-r2" | "arm1176" | "arm11mpcore"
+                    ) {
+                        return Err(bad(
+                            key,
+                            value,
+                            "arm926, arm1136, arm1136-r2, arm1176 or arm11mpcore",
+                        ));
                     }
                     cpu = value.into();
                 }
@@ -213,7 +222,16 @@ impl Config {
                 },
                 GuestArch::V6,
             ),
+            "arm1136-r2" => (
+                match geometry {
+                    Some(g) if g.size_bytes == 32 << 10 => CpuModel::arm1136_32k(),
+                    _ => CpuModel::arm1136_64k(),
+                }
+                .with_midr(MainId::from_raw(0x4107_b362)),
+                GuestArch::V6,
+            ),
             "arm1176" => (CpuModel::arm1176_16k(), GuestArch::V6),
+            "arm11mpcore" => (CpuModel::arm11mpcore(), GuestArch::V6),
             _ => (CpuModel::arm926(), GuestArch::V5),
         };
         if let Some(g) = geometry {
@@ -259,6 +277,13 @@ mod tests {
         assert_eq!(c.model, CpuModel::arm1136_32k());
         let c = Config::parse(["cpu=arm1176"]).unwrap();
         assert_eq!(c.model, CpuModel::arm1176_16k());
+        let c = Config::parse(["cpu=arm1136-r2"]).unwrap();
+        assert_eq!(c.model.dcache, CpuModel::arm1136_64k().dcache);
+        assert_eq!(c.model.midr.part(), vacmm::cache::CpuPart::Arm1136R0);
+        assert_eq!(c.arch, GuestArch::V6);
+        let c = Config::parse(["cpu=arm11mpcore"]).unwrap();
+        assert_eq!(c.model, CpuModel::arm11mpcore());
+        assert_eq!(c.arch, GuestArch::V6);
 
         let c = Config::parse([
             "cpu=arm926",

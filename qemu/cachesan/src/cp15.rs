@@ -26,6 +26,14 @@ pub enum Action {
     WriteFcsePid,
     /// CONTEXTIDR (c13,c0,1, ARMv6): the ASID.
     WriteContextId,
+    /// ACTLR (c1,c0,1, ARM11): CZ restricts the caches to 16 KiB, RV
+    /// disables the block operations, RA the whole-D-cache cleans; bit 31
+    /// and SCTLR.FI turn hit-under-miss off (erratum 364296).
+    WriteActlr,
+    /// Prefetch an I-cache line (c7,c13,1, ARMv6), part of the errata
+    /// 371025 / 371367 sequence: a hint that fills a line the guest is
+    /// about to execute, which the model fills when it is fetched.
+    PrefetchIcacheLine,
     /// A line operation by MVA on the D-cache, the I-cache, or both
     /// (unified operations on a Harvard cache).
     LineByMva {
@@ -159,6 +167,8 @@ pub fn decode(word: u32) -> Option<Cp15> {
         };
         match (crn, crm, opc2) {
             (1, 0, 0) => Action::WriteSctlr,
+            (1, 0, 1) => Action::WriteActlr,
+            (7, 13, 1) => Action::PrefetchIcacheLine,
             (2, 0, 0) => Action::WriteTtbr0,
             (2, 0, 1) => Action::WriteTtbr1,
             (2, 0, 2) => Action::WriteTtbcr,
@@ -317,6 +327,12 @@ mod tests {
         );
         // mcr p15, 0, r1, c2, c0, 0 (TTBR0); mcr p15, 0, r2, c13, c0, 1 (CONTEXTIDR)
         assert_eq!(decode(0xee02_1f10).unwrap().action, Action::WriteTtbr0);
+        // mcr p15, 0, r0, c1, c0, 1 (ACTLR); mcr p15, 0, r3, c7, c13, 1.
+        assert_eq!(decode(0xee01_0f30).unwrap().action, Action::WriteActlr);
+        assert_eq!(
+            decode(0xee07_3f3d).unwrap().action,
+            Action::PrefetchIcacheLine
+        );
         assert_eq!(decode(0xee0d_2f30).unwrap().action, Action::WriteContextId);
         // mcr p15, 0, r0, c1, c0, 0 (SCTLR)
         assert_eq!(decode(0xee01_0f10).unwrap().action, Action::WriteSctlr);

@@ -121,6 +121,8 @@ pub struct Stats {
     pub unaligned_crossing: u64,
     /// Bytes the guest declared dead (`vacmm::arch::annotate`).
     pub dead_declared: u64,
+    /// The guest set ACTLR.CZ with a model larger than 16 KiB (noted once).
+    pub actlr_cz_noted: bool,
 }
 
 /// The guest's translation regime, from its CP15 writes.
@@ -479,6 +481,9 @@ impl Engine {
         }
         match op.action {
             Action::WriteSctlr => self.regime.sctlr = rt,
+            Action::WriteActlr => self.actlr_written(rt),
+            // A hint: the model fills the line when the guest fetches it.
+            Action::PrefetchIcacheLine => {}
             Action::WriteTtbr0 => {
                 self.regime.ttbr0 = rt;
                 self.switch_space();
@@ -563,6 +568,25 @@ impl Engine {
             }
         }
         self.collect(pc, During::Cp15);
+    }
+
+    /// ACTLR written. CZ (bit 6) restricts each cache to 16 KiB on the
+    /// hardware, which the model cannot follow mid-run: a guest that sets
+    /// it while the model's D-cache is larger gets one line saying so (and
+    /// which `geometry=` to run with), since every alias finding past that
+    /// point would be the model's, not the guest's. RV and RA take
+    /// operations away, which QEMU still executes: nothing to model.
+    fn actlr_written(&mut self, value: u32) {
+        const CZ: u32 = 1 << 6;
+        let geometry = self.config.model.dcache.geometry;
+        if value & CZ != 0 && geometry.size_bytes > 16 << 10 && !self.stats.actlr_cz_noted {
+            self.stats.actlr_cz_noted = true;
+            self.reporter.line(&format!(
+                "note ACTLR.CZ set: the guest restricted its caches to 16 KiB, the model \
+                 keeps {} KiB; rerun with geometry=16k",
+                geometry.size_bytes >> 10
+            ));
+        }
     }
 
     /// The guest's annotation (`vacmm::arch::annotate::declare_dead`): the
@@ -993,6 +1017,29 @@ mod tests {
         op(e, 0x1c, TTBR0, L1);
         let xp = if arch == Arch::Armv6 { SCTLR_XP } else { 0 };
         op(e, 0x20, SCTLR, SCTLR_M | SCTLR_C | SCTLR_I | xp);
+    }
+
+    #[test]
+    fn an_actlr_cz_write_under_a_larger_model_is_noted_once() {
+        // mcr p15, 0, r0, c1, c0, 1: ACTLR.
+        const ACTLR: u32 = 0xee01_0f30;
+        const CZ: u32 = 1 << 6;
+        let (mut e, out) = engine(&["cpu=arm1136"]);
+        op(&mut e, 0x10, ACTLR, 0x7);
+        assert!(!out.text().contains("note"), "{}", out.text());
+        op(&mut e, 0x14, ACTLR, 0x7 | CZ);
+        op(&mut e, 0x18, ACTLR, 0x7 | CZ);
+        let text = out.text();
+        assert_eq!(text.matches("note ACTLR.CZ set").count(), 1, "{text}");
+        assert!(
+            text.contains("keeps 64 KiB; rerun with geometry=16k"),
+            "{text}"
+        );
+        // A 16 KiB model is what CZ makes: nothing to say.
+        let (mut e, out) = engine(&["cpu=arm1176"]);
+        op(&mut e, 0x10, ACTLR, CZ);
+        assert!(!out.text().contains("note"), "{}", out.text());
+        assert_eq!(e.violations(), 0);
     }
 
     #[test]
