@@ -1259,8 +1259,9 @@ impl World {
                 )
                 .map(|_| ()),
             11 => {
-                // More pages than there are free frames: it must give
-                // back the frames it took before it ran out.
+                // More pages than there are free frames: refused before
+                // any frame is taken (it used to zero every free frame
+                // first, then give them back).
                 let pages = sys.allocator.free_frames() + 1 + value % 64;
                 e.create_shared_buffer(sys, kernel, pages, SharingMode::HandOver)
                     .map(|_| ())

@@ -156,6 +156,16 @@ impl<P: Policy> Engine<P> {
         if let SharingMode::Uncached { kernel_base } = mode {
             check_range(kernel_base, pages.saturating_mul(PAGE))?;
         }
+        // Refused before anything is taken: a buffer that cannot fit would
+        // otherwise zero and clean every free frame, then give them back.
+        let free = sys.allocator.free_frames();
+        if pages > free {
+            return Err(FrameError::NotEnoughFrames {
+                wanted: pages,
+                free,
+            }
+            .into());
+        }
         let object = sys.objects.create(ObjectKind::SharedMemory, pages)?;
         let mut buffer = SharedBuffer {
             object,

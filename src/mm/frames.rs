@@ -85,6 +85,14 @@ pub enum FrameError {
     },
     /// No free frame at all.
     OutOfMemory,
+    /// A request for several frames at once needs more than are free: it
+    /// is refused before any is taken.
+    NotEnoughFrames {
+        /// Frames asked for.
+        wanted: u32,
+        /// Frames free.
+        free: u32,
+    },
     /// The heap could not supply the allocator's or database's own
     /// bookkeeping (`try_reserve` failed).
     MetadataAllocFailed {
@@ -157,6 +165,12 @@ impl fmt::Display for FrameError {
                 "no free frame of colour {colour} ({free} free of other colours)"
             ),
             FrameError::OutOfMemory => f.write_str("no free frame"),
+            FrameError::NotEnoughFrames { wanted, free } => {
+                write!(
+                    f,
+                    "not enough free frames: {wanted} are needed at once, {free} are free"
+                )
+            }
             FrameError::MetadataAllocFailed { bytes } => {
                 write!(f, "could not allocate {bytes} bytes of frame bookkeeping")
             }

@@ -194,7 +194,7 @@ variants!(CtrError: NotImplemented, Armv7Format, Geometry);
 variants!(InfoError: Ctr, NoDataCache);
 variants!(MaintenanceError: NotOnThisCpu, SetWayOutOfRange, WrongCpu, UnsupportedCore);
 variants!(FrameError: Misaligned, MisalignedVa, WrapsPast4GiB, BadColourCount,
-    ColourOutOfRange, OutOfRange, NoFrameOfColour, OutOfMemory, MetadataAllocFailed,
+    ColourOutOfRange, OutOfRange, NoFrameOfColour, OutOfMemory, NotEnoughFrames, MetadataAllocFailed,
     NotAllocated, AlreadyMapped, NotMapped, StillMapped);
 variants!(ObjectError: NoSuchObject, PageOutOfRange, PagePresent, PageAbsent, NoSuchMapping,
     StillMapped, BadWindow, MetadataAllocFailed);
@@ -607,6 +607,13 @@ fn book() -> Book {
         vals![2u32, 17u32],
     );
     b.add(FrameError::OutOfMemory, vals![]);
+    b.add(
+        FrameError::NotEnoughFrames {
+            wanted: 300,
+            free: 17,
+        },
+        vals![300u32, 17u32],
+    );
     b.add(
         FrameError::MetadataAllocFailed { bytes: 4096 },
         vals![4096usize],

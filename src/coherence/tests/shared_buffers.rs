@@ -246,6 +246,38 @@ fn buffer_arguments_out_of_range_are_refused_and_do_nothing() {
 }
 
 #[test]
+fn a_buffer_larger_than_free_memory_is_refused_before_any_frame_is_touched() {
+    // It used to take, zero and clean every free frame, then give them all
+    // back: correct, but a store per word of free memory per call.
+    let mut m = Machine::new(CpuModel::arm926());
+    let free = m.sys.allocator.free_frames();
+    let stores = m.sys.mem.counters().stores;
+    let e = m
+        .engine
+        .create_shared_buffer(&mut m.sys, &mut m.kernel, free + 1, SharingMode::HandOver)
+        .unwrap_err();
+    assert_eq!(
+        e,
+        CoherenceError::Frame(FrameError::NotEnoughFrames {
+            wanted: free + 1,
+            free
+        })
+    );
+    assert_eq!(m.sys.allocator.free_frames(), free);
+    assert_eq!(m.sys.mem.counters().stores, stores, "no frame was zeroed");
+    // Exactly what is free still fits.
+    let buffer = m
+        .engine
+        .create_shared_buffer(&mut m.sys, &mut m.kernel, free, SharingMode::HandOver)
+        .unwrap();
+    assert_eq!(m.sys.allocator.free_frames(), 0);
+    m.engine
+        .destroy_shared_buffer(&mut m.sys, &mut m.kernel, buffer)
+        .unwrap();
+    assert_eq!(m.sys.allocator.free_frames(), free);
+}
+
+#[test]
 fn a_buffer_page_without_a_frame_of_its_colour_takes_another_and_stays_coherent() {
     for (name, model) in [
         ("ARM1136 32K", CpuModel::arm1136_32k()),
