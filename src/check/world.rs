@@ -77,9 +77,32 @@ pub struct Failure {
     pub last: Vec<String>,
 }
 
+impl core::fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FailureKind::Oracle(violations) => {
+                writeln!(f, "the oracle saw {} violation(s):", violations.len())?;
+                for v in violations {
+                    writeln!(f, "  {v}")?;
+                }
+                Ok(())
+            }
+            FailureKind::Content {
+                what,
+                expected,
+                found,
+            } => writeln!(
+                f,
+                "{what} read {found:#010x} where the content reference says {expected:#010x}"
+            ),
+            FailureKind::Unexpected { what, error } => writeln!(f, "{what}: {error}"),
+        }
+    }
+}
+
 impl core::fmt::Display for Failure {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        writeln!(f, "{:?}", self.kind)?;
+        write!(f, "{}", self.kind)?;
         writeln!(f, "last operations:")?;
         for op in &self.last {
             writeln!(f, "  {op}")?;
@@ -92,11 +115,12 @@ impl core::fmt::Display for Failure {
 pub fn expected(e: &CoherenceError) -> bool {
     use FrameError as FE;
     match e {
+        CoherenceError::Frame(FE::OutOfMemory | FE::NoFrameOfColour { .. }) => true,
+        CoherenceError::Table(TableError::OutOfFrames { .. }) => true,
         CoherenceError::Space(s) => match s {
-            SpaceError::Frame(FE::OutOfMemory | FE::NoFrameOfColour { .. }) => true,
-            SpaceError::Frame(_) => false,
-            SpaceError::Table(TableError::OutOfFrames { .. }) => true,
-            SpaceError::Table(_) | SpaceError::MetadataAllocFailed => false,
+            // Lifted to `CoherenceError::Frame` / `Table` by the engine.
+            SpaceError::Frame(_) | SpaceError::Table(_) => false,
+            SpaceError::MetadataAllocFailed => false,
             _ => true,
         },
         CoherenceError::Unaligned { .. }

@@ -285,10 +285,15 @@ pub struct Counters {
 #[non_exhaustive]
 pub enum CoherenceError {
     /// The address-space operation failed (nothing was flushed for it).
+    /// Never `SpaceError::Frame` or `SpaceError::Table`: those are
+    /// [`Frame`](Self::Frame) and [`Table`](Self::Table) from whichever
+    /// layer they come.
     Space(SpaceError),
-    /// A frame-database error (an unknown frame, a missing mapping).
+    /// A frame-database or frame-allocator error (an unknown frame, a
+    /// missing mapping, no free frame).
     Frame(FrameError),
-    /// A page-table error.
+    /// A page-table error (no frame for a second-level table, a misaligned
+    /// table).
     Table(TableError),
     /// The kernel could not access a page through its alias.
     Access(AccessError),
@@ -385,8 +390,22 @@ impl From<crate::mm::object::ObjectError> for CoherenceError {
     }
 }
 
+/// A frame or table error of the address-space layer is lifted to the
+/// engine's own variant, so each has one name: a kernel matches
+/// `CoherenceError::Frame(_)` whichever layer refused
+/// ([`CoherenceError::Space`] never holds `SpaceError::Frame` or
+/// `SpaceError::Table`).
+impl From<SpaceError> for CoherenceError {
+    fn from(e: SpaceError) -> Self {
+        match e {
+            SpaceError::Frame(e) => CoherenceError::Frame(e),
+            SpaceError::Table(e) => CoherenceError::Table(e),
+            e => CoherenceError::Space(e),
+        }
+    }
+}
+
 from_error!(
-    SpaceError => Space,
     FrameError => Frame,
     TableError => Table,
     AccessError => Access,

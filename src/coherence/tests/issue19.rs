@@ -247,9 +247,9 @@ fn a_fault_that_cannot_map_gives_its_frames_back() {
                 assert!(
                     matches!(
                         r,
-                        Err(CoherenceError::Space(SpaceError::Table(
+                        Err(CoherenceError::Table(
                             crate::mmu::TableError::OutOfFrames { .. }
-                        )))
+                        ))
                     ),
                     "{name}: {r:?}"
                 );
