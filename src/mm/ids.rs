@@ -73,6 +73,12 @@ impl fmt::Display for SpaceId {
 
 /// Issues [`SpaceId`]s and knows which are live. One per
 /// [`MemorySystem`](super::space::MemorySystem).
+///
+/// Ids are unique within one system only: a second `MemorySystem` issues
+/// the same (slot, generation) pairs, so a space or an id carried from one
+/// system into another's calls is not detected and may name a live space
+/// there. A kernel has one memory system; keep it that way, or keep each
+/// system's spaces to its own calls.
 #[derive(Clone, Debug, Default)]
 pub struct SpaceIds {
     // Slot i + 1 (slot 0 is the kernel's).
