@@ -816,3 +816,53 @@ fn btc_flushes_make_rewritten_code_fresh() {
     let mut sim = rewrite_code_and_fetch(CpuModel::arm926(), |_| {});
     assert!(sim.take_violations().is_empty());
 }
+
+/// Issue 20's choice for the ARM1136 / ARM1176 I-cache range, measured in
+/// the cost model (`Costs::DEFAULT`, whose figures are stated assumptions):
+/// making one page of new code fetchable beside a 16 KiB hot loop costs a
+/// per-line (range) invalidate, or the whole I-cache and the loop's refill
+/// (what Linux's `v6_coherent_user_range` does). The range wins by the
+/// refills; `docs/hardware.md` cites this test.
+#[test]
+fn a_page_of_new_code_costs_less_by_range_than_by_the_whole_icache() {
+    const HOT: u32 = 0x10000;
+    const HOT_BYTES: u32 = 16 << 10;
+    const JIT: u32 = 0x20000;
+    const PAGE: u32 = 4096;
+    use crate::addr::VirtRange;
+    let run = |whole: bool| {
+        let mut sim = Sim::new(CpuModel::arm1136_64k(), 256 << 10);
+        for page in (HOT..HOT + HOT_BYTES).step_by(PAGE as usize).chain([JIT]) {
+            sim.map(KERNEL, page, page, WB, true).unwrap();
+        }
+        let hot_loop = |sim: &mut Sim| {
+            for va in (HOT..HOT + HOT_BYTES).step_by(32) {
+                sim.fetch(va).unwrap();
+            }
+        };
+        hot_loop(&mut sim);
+        let before = sim.counters().cycles;
+        for va in (JIT..JIT + PAGE).step_by(32) {
+            sim.store(va, 4, 0xe1a0_0000).unwrap(); // mov r0, r0
+        }
+        let page = VirtRange::new(VirtAddr(JIT), u64::from(PAGE)).unwrap();
+        sim.clean_dcache_range(page);
+        sim.drain_write_buffer();
+        if whole {
+            sim.invalidate_icache_all();
+        } else {
+            sim.invalidate_icache_range(page);
+        }
+        for va in (JIT..JIT + PAGE).step_by(32) {
+            assert_eq!(sim.fetch(va), Ok(0xe1a0_0000));
+        }
+        hot_loop(&mut sim);
+        assert_eq!(kinds(&mut sim), []);
+        sim.counters().cycles - before
+    };
+    let (range, whole) = (run(false), run(true));
+    println!(
+        "one page of new code beside a 16 KiB hot loop: range {range} cycles, whole I-cache {whole} cycles"
+    );
+    assert!(range < whole, "range {range} cycles, whole {whole}");
+}
