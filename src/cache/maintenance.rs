@@ -208,13 +208,7 @@ pub(crate) fn clean_dcache_range_by_lines<M: CacheMaintenance + ?Sized>(
     m: &mut M,
     range: VirtRange,
 ) -> RangeOutcome {
-    let plan = plan_dcache(m.info(), range);
-    run_plan(
-        m,
-        plan,
-        |m, lines| each_line(m, lines, M::clean_dcache_line),
-        M::clean_dcache_all,
-    )
+    dcache_range_by_lines(m, range, M::clean_dcache_line, M::clean_dcache_all)
 }
 
 /// [`CacheMaintenance::clean_invalidate_dcache_range`] one line at a time.
@@ -222,13 +216,23 @@ pub(crate) fn clean_invalidate_dcache_range_by_lines<M: CacheMaintenance + ?Size
     m: &mut M,
     range: VirtRange,
 ) -> RangeOutcome {
-    let plan = plan_dcache(m.info(), range);
-    run_plan(
+    dcache_range_by_lines(
         m,
-        plan,
-        |m, lines| each_line(m, lines, M::clean_invalidate_dcache_line),
+        range,
+        M::clean_invalidate_dcache_line,
         M::clean_invalidate_dcache_all,
     )
+}
+
+/// `line` on each D line of `range`, or `whole` past the threshold.
+fn dcache_range_by_lines<M: CacheMaintenance + ?Sized>(
+    m: &mut M,
+    range: VirtRange,
+    line: fn(&mut M, VirtAddr),
+    whole: fn(&mut M),
+) -> RangeOutcome {
+    let plan = plan_dcache(m.info(), range);
+    run_plan(m, plan, |m, lines| each_line(m, lines, line), whole)
 }
 
 /// [`CacheMaintenance::invalidate_dcache_range`] one line at a time.
