@@ -10,6 +10,8 @@
 //!   Armv6    CacheMaintenance for ARMv6: whole-cache ops, MCRR block ops,
 //!            ASID TLB ops, CP15 barriers, the ARM1136 erratum 411920 sequence
 //!   AnyCpu   picks one of the two from MIDR at run time
+//!   abort    read or write? the ARMv5 data abort decoded from the
+//!            instruction (host-testable)
 //!   annotate no-op instruction sequences a cache sanitizer reads
 //!            (qemu/cachesan): "this memory is dead"
 //! ```
@@ -21,6 +23,7 @@
 pub mod profile;
 pub mod regs;
 
+pub mod abort;
 pub mod annotate;
 #[cfg(target_arch = "arm")]
 pub mod cp15;

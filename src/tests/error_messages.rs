@@ -27,6 +27,7 @@ use std::vec::Vec;
 use std::{format, vec};
 
 use crate::addr::{AlignError, PhysAddr, RangeError, VirtAddr, VirtRange};
+use crate::arch::abort::NotALoadOrStore;
 use crate::cache::{
     CacheKind, CpuPart, CtrError, GeometryError, InfoError, MainId, MaintenanceError, PlanError,
 };
@@ -217,6 +218,7 @@ variants!(TableError: Unaligned, AlreadyMapped, NotMapped, WouldSplitSection,
     MetadataAllocFailed);
 variants!(SwitchError: Table, Maintenance);
 variants!(struct AccessError);
+variants!(struct NotALoadOrStore);
 variants!(CoherenceError: Space, Frame, Table, Access, Window, Unaligned, BadLength, Switch,
     StillRunning, SwitcherMismatch, CopyOntoItself);
 variants!(EngineConfigError: Switcher, Policy);
@@ -1108,6 +1110,22 @@ fn book() -> Book {
     b.add(
         SwitchError::Maintenance(tlb_by_asid),
         vals!["TLB invalidate by ASID", CpuPart::Arm926],
+    );
+
+    // arch::abort
+    b.add(
+        NotALoadOrStore {
+            instruction: 0xe082_1003,
+            thumb: false,
+        },
+        vals![0xe082_1003u32],
+    );
+    b.add(
+        NotALoadOrStore {
+            instruction: 0x4770,
+            thumb: true,
+        },
+        vals![0x4770u32],
     );
 
     // coherence

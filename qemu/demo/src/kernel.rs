@@ -47,6 +47,8 @@ use crate::trap::{TrapFrame, TrapKind};
 use crate::{timer, user};
 
 const MIB: u32 = 1 << 20;
+/// CPSR/SPSR T: the process was running Thumb code.
+const THUMB: u32 = 1 << 5;
 const PAGE: u32 = 4096;
 /// User frames: a chunk of the pool aligned far beyond any colour span.
 const USER_FRAMES_BYTES: u32 = 8 * MIB;
@@ -623,18 +625,38 @@ impl Kernel {
     fn data_abort(&mut self, pid: u32) {
         let far = self.unmodified(pid, vacmm::arch::fault_address() as u32);
         let fsr = vacmm::arch::data_fault_status();
-        let pc = self.proc_mut(pid).frame.pc;
-        let write = match self.arch {
+        let frame = self.proc_mut(pid).frame;
+        let pc = frame.pc;
+        let access = match self.arch {
             // DFSR.WnR.
-            Arch::Armv6 => fsr & (1 << 11) != 0,
-            // ARMv5 has no WnR: the L bit (20) of the load/store at pc.
+            Arch::Armv6 if fsr & (1 << 11) != 0 => FaultAccess::Write,
+            Arch::Armv6 => FaultAccess::Read,
+            // ARMv5 has no WnR: decode the load or store at pc (its L bit
+            // alone takes LDRD for a write; `vacmm::arch::abort`).
             Arch::Armv5 => {
                 // SAFETY: user code is the image's text, mapped for the kernel.
-                let instruction = unsafe { (pc as *const u32).read_volatile() };
-                instruction & (1 << 20) == 0
+                let decoded = unsafe {
+                    if frame.cpsr & THUMB != 0 {
+                        vacmm::arch::abort::thumb_access((pc as *const u16).read_volatile())
+                    } else {
+                        vacmm::arch::abort::arm_access((pc as *const u32).read_volatile())
+                    }
+                };
+                match decoded {
+                    Ok(access) => access,
+                    Err(e) => {
+                        let ending = Ending::Killed(format!("data abort at pc {pc:#010x}: {e}"));
+                        self.end(pid, ending);
+                        return;
+                    }
+                }
             }
         };
-        let what = if write { "write to" } else { "read from" };
+        let what = if access == FaultAccess::Write {
+            "write to"
+        } else {
+            "read from"
+        };
         let status = status_code(fsr);
         if !(USER_MIN..USER_TOP).contains(&far) {
             self.end(
@@ -657,11 +679,6 @@ impl Kernel {
             );
             return;
         }
-        let access = if write {
-            FaultAccess::Write
-        } else {
-            FaultAccess::Read
-        };
         match self.resolve(pid, far, access) {
             Ok(()) => {}
             Err(e) => self.end(
