@@ -221,7 +221,7 @@ fn encode_prot(prot: Prot, out: &mut Vec<u8>) {
 }
 
 fn encode_op(op: &Op, out: &mut Vec<u8>) {
-    const VARIANTS: u32 = 20;
+    const VARIANTS: u32 = 21;
     match *op {
         Op::Load { proc, at } => {
             variant(0, VARIANTS, out);
@@ -338,6 +338,15 @@ fn encode_op(op: &Op, out: &mut Vec<u8>) {
             variant(13, VARIANTS, out);
             out.extend([file, page]);
             out.extend_from_slice(&word.to_le_bytes());
+        }
+        Op::KernelScratch {
+            first_line,
+            lines,
+            value,
+        } => {
+            variant(20, VARIANTS, out);
+            out.extend([first_line, lines]);
+            out.extend_from_slice(&value.to_le_bytes());
         }
         Op::Dma {
             start,
@@ -462,6 +471,11 @@ mod tests {
             Op::Invalid {
                 which: 200,
                 value: 0xdead_beef,
+            },
+            Op::KernelScratch {
+                first_line: 200,
+                lines: 255,
+                value: 0x5c5c_5c5c,
             },
         ];
         let program = Program {

@@ -260,6 +260,20 @@ pub enum Op {
         /// length, made invalid by the kind).
         value: u32,
     },
+    /// The kernel takes a free frame for itself (a slab page, a pipe
+    /// buffer), stores `value` into `lines` (modulo 128, plus one) 32-byte
+    /// lines of it from line `first_line` on, through the linear map, and
+    /// frees it again without maintenance, as a kernel does: the frame goes
+    /// back to the allocator with dirty lines in the kernel alias, which
+    /// must not be written back over the frame's next user.
+    KernelScratch {
+        /// The first line written (modulo the page's lines).
+        first_line: u8,
+        /// How many lines (modulo 128, plus one; wrapping in the page).
+        lines: u8,
+        /// What.
+        value: u32,
+    },
 }
 
 impl Op {
@@ -601,10 +615,15 @@ pub fn random_op(rng: &mut XorShift, world: &World) -> Op {
                 via,
             }
         }
-        67 => Op::KernelRead {
+        67 if below(rng, 2) == 0 => Op::KernelRead {
             file: rng.next() as u8,
             page: rng.next() as u8,
             word: rng.next() as u16,
+        },
+        67 => Op::KernelScratch {
+            first_line: rng.next() as u8,
+            lines: rng.next() as u8,
+            value: rng.next(),
         },
         68..=75 => Op::Dma {
             start: rng.next() as u16,

@@ -681,6 +681,11 @@ impl World {
                 via,
             } => self.kernel_write(file, page, word, value, via),
             Op::KernelRead { file, page, word } => self.kernel_read(file, page, word),
+            Op::KernelScratch {
+                first_line,
+                lines,
+                value,
+            } => self.kernel_scratch(first_line, lines, value),
             Op::Dma {
                 start,
                 words,
@@ -969,6 +974,40 @@ impl World {
                 b.map_err(|e| self.unexpected("flush_dcache_page", e))
             }
         }
+    }
+
+    /// `Op::KernelScratch`: a frame the kernel uses and frees with dirty
+    /// lines in its linear alias. The world declares its contents dead
+    /// when it frees it (its own semantics, not the engine's word): a line
+    /// of it written back later over the frame's next use is caught.
+    fn kernel_scratch(&mut self, first_line: u8, lines: u8, value: u32) -> Step {
+        const LINE: u32 = 32;
+        let Ok(pa) = self.m.sys.allocator.allocate_any() else {
+            return Ok(());
+        };
+        let kva = self.m.kernel_va(pa.as_u32());
+        for k in 0..=u32::from(lines) % 128 {
+            let line = (u32::from(first_line) + k) % (PAGE / LINE);
+            // Written, read, written again (a structure set up, then
+            // updated in place): on a read-allocate cache a store alone
+            // misses and leaves no line; the read allocates one (of what
+            // the kernel wrote, not of the frame's dead contents) and the
+            // second store dirties it.
+            let at = kva + line * LINE;
+            let r = self.m.sys.mem.store(at, 4, value);
+            self.sim("kernel scratch store", r)?;
+            let r = self.m.sys.mem.load(at, 4);
+            self.sim("kernel scratch load", r)?;
+            let r = self.m.sys.mem.store(at, 4, !value);
+            self.sim("kernel scratch store", r)?;
+        }
+        let r = self.m.sys.mem.declare_dead(pa.as_u32(), PAGE);
+        self.sim("declare dead", r)?;
+        self.m
+            .sys
+            .allocator
+            .free(pa)
+            .map_err(|e| self.unexpected("free a scratch frame", e))
     }
 
     fn kernel_read(&mut self, file: u8, page: u8, word: u16) -> Step {
