@@ -547,3 +547,196 @@ fn the_kernel_write_guards_name_their_frame_and_keep_the_users_data() {
         assert_eq!(violations(&mut m), [], "{name}");
     }
 }
+
+/// A zero-fill on an aliasing VIPT cache with no window to write through
+/// (a kernel without windows, or a policy that does not use them), for a
+/// frame of another colour than the user's page (the allocator had none
+/// of the right colour left): the zeroes are written at the kernel alias's
+/// colour and must reach memory and leave no line there before the user,
+/// at its own colour, reads (`settle_after_fill`'s clean and invalidate).
+/// The twin zeroes the page through the kernel alias and maps it with no
+/// maintenance: the user reads memory older than the zeroes.
+fn zero_fill_at_another_colour(model: CpuModel, engine: bool) -> Vec<ViolationKind> {
+    let mut m = Machine::new(model);
+    m.engine.windows = None;
+    let mut space = m.space();
+    m.switch_to(&mut space);
+    let va = space
+        .mmap(&mut m.sys, MmapArgs::anonymous(PAGE))
+        .unwrap()
+        .as_u32();
+    // Every free frame is taken but one of another colour than the
+    // user's page, which the kernel has read (its lines are in the cache
+    // at the kernel alias's colour, so the zeroes will hit them).
+    let colour = m.engine.info.colour_of(VirtAddr(va)) as u32;
+    let mut taken = Vec::new();
+    while let Ok(pa) = m.sys.allocator.allocate_any() {
+        taken.push(pa);
+    }
+    let spare = *taken
+        .iter()
+        .find(|&&pa| m.engine.info.colour_of(m.engine.kernel_va(pa)) != colour as usize)
+        .unwrap();
+    let kva = m.engine.kernel_va(spare).as_u32();
+    for line in (0..PAGE).step_by(32) {
+        m.sys.mem.load(kva + line, 4).unwrap();
+    }
+    m.sys.allocator.free(spare).unwrap();
+    if engine {
+        user_load(&mut m, &mut space, va + 8, Faults::Engine);
+    } else {
+        resolve(&mut m, &mut space, va, FaultAccess::Read, Faults::Bare);
+        let pa = space.resident_at(VirtAddr(va)).unwrap();
+        let kva = m.engine.kernel_va(pa);
+        m.sys.mem.zero_page(kva).unwrap();
+        m.sys.mem.load(va + 8, 4).unwrap();
+    }
+    let pa = space.resident_at(VirtAddr(va)).unwrap();
+    assert_ne!(
+        m.engine.info.colour_of(m.engine.kernel_va(pa)),
+        colour as usize,
+        "the frame has another colour"
+    );
+    violations(&mut m)
+}
+
+#[test]
+fn a_zero_fill_at_another_colour_without_a_window_reaches_the_user() {
+    for (name, model) in presets() {
+        if !model.info().kind.aliases() || model.info().kind == CacheKind::Vivt {
+            continue;
+        }
+        assert_eq!(zero_fill_at_another_colour(model, true), vec![], "{name}");
+        let twin = zero_fill_at_another_colour(model, false);
+        assert!(twin.contains(&ViolationKind::StaleRead), "{name}: {twin:?}");
+    }
+}
+
+/// A copy-on-write copy reads its source through the kernel alias. On
+/// VIVT that alias may hold clean lines of the page from the kernel's own
+/// read through its linear map (a `read()` copying the page cache out),
+/// stale once another process writes the page through a shared mapping
+/// (under FCSE PIDs the switches between them flush nothing): the copy
+/// drops them first and reads memory (`copy_between`). The twin copies
+/// through the kernel alias with no maintenance.
+fn private_copy_after_a_kernel_read(
+    model: CpuModel,
+    drop_kernel_lines: bool,
+) -> (Vec<ViolationKind>, u32) {
+    let mut m = Machine::with_switching(model, Switching::Fcse);
+    let mut copier = m.space();
+    let mut writer = m.space();
+    let file = m.file(1);
+    let frame = m.sys.allocator.allocate_any().unwrap();
+    m.sys.objects.insert_page(file, 0, frame).unwrap();
+    m.switch_to(&mut copier);
+    let private = MmapArgs {
+        shared: false,
+        ..MmapArgs::shared_object(file, 0, PAGE)
+    };
+    let copy = copier.mmap(&mut m.sys, private).unwrap().as_u32();
+    user_load(&mut m, &mut copier, copy + 12, Faults::Engine);
+    m.switch_to(&mut writer);
+    let shared = writer
+        .mmap(&mut m.sys, MmapArgs::shared_object(file, 0, PAGE))
+        .unwrap()
+        .as_u32();
+    user_load(&mut m, &mut writer, shared + 4, Faults::Engine);
+    // Nothing is owed (the writer has only read): the kernel reads the
+    // page through its linear map, and its lines stay.
+    let kva = m.engine.kernel_va(frame).as_u32();
+    for line in (0..PAGE).step_by(32) {
+        m.sys.mem.load(kva + line, 4).unwrap();
+    }
+    user_store(&mut m, &mut writer, shared + 4, 0x5eed, Faults::Engine);
+    m.switch_to(&mut copier);
+    if drop_kernel_lines {
+        user_store(&mut m, &mut copier, copy + 8, 2, Faults::Engine);
+    } else {
+        // The copy as the address space alone makes it, then the kernel
+        // copying through the linear map with no maintenance.
+        let outcome = copier
+            .fault(&mut m.sys, VirtAddr(copy + 8), FaultAccess::Write)
+            .unwrap();
+        let FaultOutcome::CopyOnWrite { from, to, .. } = outcome else {
+            panic!("{outcome:?}");
+        };
+        let (kfrom, kto) = (m.engine.kernel_va(from), m.engine.kernel_va(to));
+        m.sys.mem.copy_page(kto, kfrom).unwrap();
+    }
+    let seen = user_load(&mut m, &mut copier, copy + 4, Faults::Engine);
+    (violations(&mut m), seen)
+}
+
+#[test]
+fn a_private_copy_does_not_read_the_kernels_stale_lines_of_its_source() {
+    for (name, model) in presets() {
+        assert_eq!(
+            private_copy_after_a_kernel_read(model, true),
+            (vec![], 0x5eed),
+            "{name}"
+        );
+        if model.info().kind == CacheKind::Vivt {
+            let (bad, seen) = private_copy_after_a_kernel_read(model, false);
+            assert_ne!(seen, 0x5eed, "{name}: the copy read the stale kernel line");
+            assert!(bad.contains(&ViolationKind::StaleRead), "{name}: {bad:?}");
+        }
+    }
+}
+
+/// `MAP_FIXED` over a resident, written mapping: the replaced pages'
+/// lines are written back and dropped before the new mapping takes the
+/// addresses (`Engine::mmap` flushes the range as `munmap` does). The twin
+/// is the blind engine (it believes the cache is PIPT): on VIVT the old
+/// lines at those addresses answer for the new, zeroed, page.
+fn map_fixed_over_written_pages(model: CpuModel, blind: bool) -> (Vec<ViolationKind>, u32) {
+    let mut m = if blind {
+        Machine::blind(model)
+    } else {
+        Machine::new(model)
+    };
+    let mut space = m.space();
+    m.switch_to(&mut space);
+    let va = space
+        .mmap(&mut m.sys, MmapArgs::anonymous(2 * PAGE))
+        .unwrap()
+        .as_u32();
+    for page in 0..2 {
+        // Read first: the read-allocate ARM926 keeps only lines it read.
+        user_load(&mut m, &mut space, va + page * PAGE + 16, Faults::Engine);
+        user_store(
+            &mut m,
+            &mut space,
+            va + page * PAGE + 16,
+            0xdead,
+            Faults::Engine,
+        );
+    }
+    let fixed = MmapArgs {
+        addr: Some(VirtAddr(va)),
+        fixed: true,
+        ..MmapArgs::anonymous(2 * PAGE)
+    };
+    m.engine.mmap(&mut m.sys, &mut space, fixed).unwrap();
+    let seen = user_load(&mut m, &mut space, va + 16, Faults::Engine);
+    user_store(&mut m, &mut space, va + PAGE + 20, 1, Faults::Engine);
+    // Every line leaves the cache, so a stale write-back shows too.
+    m.sys.mem.cache().clean_invalidate_dcache_all();
+    (violations(&mut m), seen)
+}
+
+#[test]
+fn map_fixed_over_written_pages_flushes_them_first() {
+    for (name, model) in presets() {
+        assert_eq!(
+            map_fixed_over_written_pages(model, false),
+            (vec![], 0),
+            "{name}"
+        );
+        if model.info().kind == CacheKind::Vivt {
+            let (bad, seen) = map_fixed_over_written_pages(model, true);
+            assert_eq!(seen, 0xdead, "{name}: the old line answered");
+            assert!(!bad.is_empty(), "{name}");
+        }
+    }
+}
