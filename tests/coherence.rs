@@ -235,6 +235,7 @@ impl World {
                 direction: Direction::TopDown,
             },
             stack_guard_gap: 0,
+            max_mappings: SpaceConfig::DEFAULT_MAX_MAPPINGS,
         };
         Ok(engine.create_space(&mut self.sys, config, table)?)
     }

@@ -362,6 +362,7 @@ impl<P: Policy> World<P> {
                 direction: Direction::TopDown,
             },
             stack_guard_gap: 0,
+            max_mappings: SpaceConfig::DEFAULT_MAX_MAPPINGS,
         }
     }
 

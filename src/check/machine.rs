@@ -327,6 +327,7 @@ impl Machine {
         let config = SpaceConfig {
             layout: self.layout(),
             stack_guard_gap: 0,
+            max_mappings: SpaceConfig::DEFAULT_MAX_MAPPINGS,
         };
         self.engine
             .create_space(&mut self.sys, config, table)

@@ -145,6 +145,8 @@ pub enum ConfigError {
         /// Bytes of user space (`task_size - min_addr`).
         user_bytes: u32,
     },
+    /// `max_mappings` is 0: no `mmap` could ever succeed.
+    NoMappingsAllowed,
     /// The space's table is declared to fit the FCSE window but its user
     /// space ends above it.
     BeyondFcseWindow {
@@ -258,6 +260,9 @@ impl fmt::Display for ConfigError {
                 "stack guard gap {stack_guard_gap:#x} is not smaller than user space \
                  ({user_bytes:#x} bytes): a stack's guard would cover all of it"
             ),
+            ConfigError::NoMappingsAllowed => {
+                f.write_str("max_mappings is 0: the space could hold no mapping at all")
+            }
             ConfigError::BeyondFcseWindow { task_size, window } => write!(
                 f,
                 "the table is declared to fit the FCSE window ({window:#x} bytes) but user \
@@ -394,6 +399,9 @@ impl SpaceConfig {
                 stack_guard_gap,
                 user_bytes,
             });
+        }
+        if self.max_mappings == 0 {
+            return Err(ConfigError::NoMappingsAllowed);
         }
         Ok(())
     }

@@ -68,7 +68,11 @@ pub struct GapTree {
     free_slots: Vec<u32>,
     root: u32,
     len: usize,
-    /// Priorities (deterministic: same operations, same tree).
+    /// Priorities (deterministic: same operations, same tree). A fixed
+    /// sequence, not a secret: O(log n) expected depth holds for calls not
+    /// ordered to match it; at worst the depth is the number of gaps, which
+    /// the space's `max_mappings` bounds (`docs/embedding.md`, the kernel
+    /// heap).
     priorities: XorShift,
 }
 

@@ -203,12 +203,12 @@ variants!(MmapError: ZeroLength, TooLarge, UnalignedOffset, FixedWithoutAddress,
     FixedUnaligned, FixedOutOfRange, ColourMismatch, NoRoom);
 variants!(SpaceError: Mmap, Unaligned, ZeroLength, OutOfUserSpace, Hole, OffsetOverflow,
     NoMapping, AccessDenied, BeyondObject, BrkRefused, Frame, Object, Table,
-    MetadataAllocFailed, Config);
+    MetadataAllocFailed, Config, TooManyMappings);
 variants!(ConfigError: MinAddrUnaligned, TaskSizeUnaligned, EmptyUserSpace, MmapBaseUnaligned,
     MmapBaseOutsideUserSpace, NoRoomAboveMmapBase, ColourSpanBelowPage,
     ColourSpanNotPageMultiple, ColourSpanNotPowerOfTwo, ColourSpanTooLarge,
     ColourSpanBelowCacheAlignment, StackGuardGapUnaligned, StackGuardGapTooLarge,
-    BeyondFcseWindow, OverlapsKernel);
+    NoMappingsAllowed, BeyondFcseWindow, OverlapsKernel);
 variants!(KeyError: BadRange);
 variants!(DescriptorError: NotExpressible, NotInFormat, MisalignedBase, FieldOutOfRange,
     Reserved, UnknownMemoryType, UnknownAccess, MixedSubpagePermissions);
@@ -823,6 +823,14 @@ fn book() -> Book {
     );
     b.add(SpaceError::MetadataAllocFailed, vals![]);
     b.add(
+        SpaceError::TooManyMappings {
+            mappings: 65_529,
+            more: 2,
+            limit: 65_530,
+        },
+        vals![65_529u32, 2u32, 65_530u32],
+    );
+    b.add(
         SpaceError::Config(ConfigError::EmptyUserSpace {
             min_addr: 0x0100_0000,
             task_size: 0x0100_0000,
@@ -905,6 +913,7 @@ fn book() -> Book {
         },
         vals![0x1800u32],
     );
+    b.add(ConfigError::NoMappingsAllowed, vals![]);
     b.add(
         ConfigError::StackGuardGapTooLarge {
             stack_guard_gap: 0x0100_0000,

@@ -412,6 +412,7 @@ impl Kernel {
                 direction: Direction::TopDown,
             },
             stack_guard_gap: 0,
+            max_mappings: SpaceConfig::DEFAULT_MAX_MAPPINGS,
         }
     }
 

@@ -456,6 +456,7 @@ fn space_with(m: &mut Machine, layout: Layout) -> Result<AddressSpace, ConfigErr
     let config = SpaceConfig {
         layout,
         stack_guard_gap: 0,
+        max_mappings: SpaceConfig::DEFAULT_MAX_MAPPINGS,
     };
     match m.engine.create_space(&mut m.sys, config, table) {
         Ok(space) => Ok(space),

@@ -330,6 +330,7 @@ fn a_layout_over_the_kernel_windows_is_refused() {
     let config = SpaceConfig {
         layout,
         stack_guard_gap: 0,
+        max_mappings: SpaceConfig::DEFAULT_MAX_MAPPINGS,
     };
     let e = m
         .engine

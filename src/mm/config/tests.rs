@@ -24,6 +24,7 @@ fn config(layout: Layout, stack_guard_gap: u32) -> SpaceConfig {
     SpaceConfig {
         layout,
         stack_guard_gap,
+        max_mappings: SpaceConfig::DEFAULT_MAX_MAPPINGS,
     }
 }
 

@@ -384,6 +384,18 @@ pub enum SpaceError {
     MetadataAllocFailed,
     /// The space's configuration cannot work (see [`crate::mm::config`]).
     Config(ConfigError),
+    /// The call could leave the space with more mappings (VMAs) than
+    /// [`SpaceConfig::max_mappings`] (`ENOMEM`, as Linux's
+    /// `vm.max_map_count`); nothing was changed.
+    TooManyMappings {
+        /// The space's mappings now.
+        mappings: u32,
+        /// How many more the call could need (a new mapping, and the
+        /// pieces of mappings it splits).
+        more: u32,
+        /// The limit.
+        limit: u32,
+    },
 }
 
 impl SpaceError {
@@ -414,6 +426,15 @@ impl fmt::Display for SpaceError {
                 write!(f, "range {addr} + {len:#x} reaches outside user space")
             }
             SpaceError::Hole { at } => write!(f, "no mapping at {at} inside the range"),
+            SpaceError::TooManyMappings {
+                mappings,
+                more,
+                limit,
+            } => write!(
+                f,
+                "the space has {mappings} mappings and the call could need {more} more, past \
+                 its limit of {limit}"
+            ),
             SpaceError::OffsetOverflow { offset, len } => write!(
                 f,
                 "the object offset {offset:#x} plus {len:#x} bytes reaches past the pages a \
@@ -569,6 +590,31 @@ pub struct SpaceConfig {
     /// Bytes kept free below every stack VMA (Linux `stack_guard_gap`,
     /// 256 pages by default); a multiple of the page size.
     pub stack_guard_gap: u32,
+    /// The most mappings (VMAs) the space may hold: each costs the kernel
+    /// heap a B-tree entry, a gap-tree node and its windows, and the heap
+    /// cannot fail those allocations gracefully (see
+    /// [`AddressSpace::mmap`]), so a process must not grow them without
+    /// bound. Linux's `vm.max_map_count` defaults to 65,530
+    /// (`DEFAULT_MAX_MAP_COUNT`, `include/linux/mm.h`); at least 1.
+    pub max_mappings: u32,
+}
+
+impl SpaceConfig {
+    /// Linux's default `vm.max_map_count`.
+    pub const DEFAULT_MAX_MAPPINGS: u32 = 65_530;
+    /// Linux's default `stack_guard_gap`: 256 pages.
+    pub const DEFAULT_STACK_GUARD_GAP: u32 = 256 * PAGE;
+
+    /// A configuration over `layout` with Linux's defaults for the rest
+    /// (a 256-page stack guard gap, 65,530 mappings). Checked when a space
+    /// is built over it.
+    pub fn new(layout: Layout) -> Self {
+        SpaceConfig {
+            layout,
+            stack_guard_gap: Self::DEFAULT_STACK_GUARD_GAP,
+            max_mappings: Self::DEFAULT_MAX_MAPPINGS,
+        }
+    }
 }
 
 /// One process's view of memory. It owns its page table: dropping the
@@ -729,6 +775,15 @@ impl AddressSpace {
     /// itself may be one of them (a fixed mapping over the only window
     /// onto it), which Linux keeps alive by the reference `mmap` holds on
     /// its file.
+    ///
+    /// The kernel heap: vectors grow by `try_reserve` and a full heap is
+    /// refused with `MetadataAllocFailed`, but the VMA and resident-page
+    /// maps are `BTreeMap`s, whose node allocations cannot fail with an
+    /// error. A heap that cannot give one runs the kernel's
+    /// allocation-error handler, which does not return: no call is left
+    /// half-done behind an `Err`, but the kernel stops. The space's
+    /// [`max_mappings`](SpaceConfig::max_mappings) bounds what a process
+    /// can make the heap hold (`SpaceError::TooManyMappings`).
     pub fn mmap<M: TableMemory, F: TableFrames>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
@@ -759,6 +814,12 @@ impl AddressSpace {
             });
         }
         let start = start.as_u32();
+        let hole = if args.fixed {
+            self.punches_hole(start, start + len)
+        } else {
+            0
+        };
+        self.check_room(1 + hole)?;
         let backing = match args.source {
             MapSource::Object { id, .. } => Backing::Object {
                 id,
@@ -816,6 +877,7 @@ impl AddressSpace {
         if start == end {
             return Err(SpaceError::ZeroLength);
         }
+        self.check_room(self.punches_hole(start, end))?;
         self.unmap_range(sys, start, end)
     }
 
@@ -845,6 +907,7 @@ impl AddressSpace {
                 at: VirtAddr(cursor),
             });
         }
+        self.check_room(self.splits_at(start) + self.splits_at(end))?;
         self.split_at(sys, start)?;
         self.split_at(sys, end)?;
         let keys: Vec<u32> = self.vmas.range(start..end).map(|(&k, _)| k).collect();
@@ -892,6 +955,7 @@ impl AddressSpace {
             if !free {
                 return Err(refused);
             }
+            self.check_room(1)?;
             self.insert_vma(
                 sys,
                 Vma {
@@ -1152,6 +1216,36 @@ impl AddressSpace {
             sys.release_frame(pa)?;
         }
         Ok(())
+    }
+
+    /// Refuses, before anything changes, a call that could take the space
+    /// past [`SpaceConfig::max_mappings`] by adding up to `more` VMAs.
+    fn check_room(&self, more: u32) -> Result<(), SpaceError> {
+        let mappings = self.vmas.len() as u32;
+        let limit = self.config.max_mappings;
+        if u64::from(mappings) + u64::from(more) > u64::from(limit) {
+            return Err(SpaceError::TooManyMappings {
+                mappings,
+                more,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// 1 if `at` lies strictly inside a VMA (a split there adds a piece).
+    fn splits_at(&self, at: u32) -> u32 {
+        self.find_vma(VirtAddr(at))
+            .is_some_and(|v| v.start != at)
+            .into()
+    }
+
+    /// 1 if `[start, end)` lies strictly inside one VMA: removing it leaves
+    /// two pieces where there was one.
+    fn punches_hole(&self, start: u32, end: u32) -> u32 {
+        self.find_vma(VirtAddr(start))
+            .is_some_and(|v| v.start != start && v.end > end)
+            .into()
     }
 
     /// Splits the VMA containing `at` (strictly inside it) into two.

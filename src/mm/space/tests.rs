@@ -129,6 +129,7 @@ fn setup(arch: Arch, colours: u32) -> (Sys, AddressSpace) {
             direction: Direction::TopDown,
         },
         stack_guard_gap: GUARD,
+        max_mappings: SpaceConfig::DEFAULT_MAX_MAPPINGS,
     };
     let mut space = AddressSpace::new(&mut sys, config, table).unwrap();
     space.set_brk_start(VirtAddr(HEAP)).unwrap();

@@ -666,3 +666,91 @@ fn the_reverse_map_refuses_to_change_a_mapping_it_does_not_have() {
     assert!(mappings[0].writable);
     check(&mut sys, &space).unwrap();
 }
+
+/// A process cannot grow the kernel heap without bound through its
+/// mappings: at `max_mappings` every call that could add one is refused
+/// before anything changes (a new mapping, a hole punched in one, a
+/// protection change splitting one, a heap grown apart from its VMA),
+/// and the calls that add none still work.
+#[test]
+fn the_mapping_limit_refuses_growth_before_it_changes_anything() {
+    let (mut sys, mut space) = setup(Arch::Armv6, 1);
+    space.config.max_mappings = 3;
+    let prot = |p| MmapArgs {
+        prot: p,
+        ..MmapArgs::anonymous(4 * PAGE)
+    };
+    // Alternating protections: neighbours do not merge.
+    let a = space.mmap(&mut sys, prot(Protection::READ)).unwrap();
+    space.mmap(&mut sys, MmapArgs::anonymous(4 * PAGE)).unwrap();
+    let c = space.mmap(&mut sys, prot(Protection::READ)).unwrap();
+    space.fault(&mut sys, a, FaultAccess::Read).unwrap();
+    let full = |more| SpaceError::TooManyMappings {
+        mappings: 3,
+        more,
+        limit: 3,
+    };
+    let message = |more| {
+        format!("the space has 3 mappings and the call could need {more} more, past its limit of 3")
+    };
+    refused(
+        &mut sys,
+        &mut space,
+        |sys, space| space.mmap(sys, MmapArgs::anonymous(PAGE)),
+        full(1),
+        12,
+        &message(1),
+    );
+    let middle = VirtAddr(a.as_u32() + PAGE);
+    refused(
+        &mut sys,
+        &mut space,
+        |sys, space| space.munmap(sys, middle, PAGE),
+        full(1),
+        12,
+        &message(1),
+    );
+    refused(
+        &mut sys,
+        &mut space,
+        |sys, space| space.mprotect(sys, middle, PAGE, Protection::READ | Protection::WRITE),
+        full(2),
+        12,
+        &message(2),
+    );
+    let fixed = MmapArgs {
+        addr: Some(middle),
+        fixed: true,
+        ..MmapArgs::anonymous(PAGE)
+    };
+    refused(
+        &mut sys,
+        &mut space,
+        |sys, space| space.mmap(sys, fixed),
+        full(2),
+        12,
+        &message(2),
+    );
+    refused(
+        &mut sys,
+        &mut space,
+        |sys, space| space.brk(sys, VirtAddr(HEAP + PAGE)),
+        full(1),
+        12,
+        &message(1),
+    );
+    // What adds no mapping still works: a change over whole mappings, a
+    // munmap from an end, MAP_FIXED over a whole mapping.
+    space
+        .mprotect(&mut sys, c, 4 * PAGE, Protection::READ | Protection::WRITE)
+        .unwrap();
+    space.munmap(&mut sys, a, PAGE).unwrap();
+    let over_c = MmapArgs {
+        addr: Some(c),
+        fixed: true,
+        ..MmapArgs::anonymous(4 * PAGE)
+    };
+    space.mmap(&mut sys, over_c).unwrap();
+    check(&mut sys, &space).unwrap();
+    assert!(space.vmas().count() <= 3);
+}
