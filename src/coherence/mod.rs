@@ -629,16 +629,27 @@ impl<P: Policy> Engine<P> {
     /// Whether user mappings of `pa` in different spaces, one of them
     /// writable, can sit in different cache lines: on VIVT always (each
     /// space has its own lines, FCSE-moved or flushed at the switch), on
-    /// aliasing VIPT when their colours differ.
+    /// aliasing VIPT when their colours differ. And, on any cache, when the
+    /// policy keeps shared mappings uncached
+    /// ([`Policy::uncaches_shared`]) and another space maps the page
+    /// private, cached: the uncached stores never update its lines (the
+    /// ARM ARM gives no coherence between mismatched memory attributes).
     fn shared_in_separate_lines<M: TableMemory, F>(
         &self,
         sys: &MemorySystem<M, F>,
         pa: PhysAddr,
     ) -> Result<bool, CoherenceError> {
+        let users: alloc::vec::Vec<Mapping> = sys.frames.user_mappings(pa)?.copied().collect();
+        if self.policy.uncaches_shared()
+            && users.iter().any(|a| {
+                a.shared && a.writable && users.iter().any(|b| !b.shared && b.space != a.space)
+            })
+        {
+            return Ok(true);
+        }
         if !self.aliasing() {
             return Ok(false);
         }
-        let users: alloc::vec::Vec<Mapping> = sys.frames.user_mappings(pa)?.copied().collect();
         let writable = users.iter().any(|m| m.writable);
         let separate = users.iter().any(|a| {
             users.iter().any(|b| {
@@ -711,6 +722,15 @@ impl<P: Policy> Engine<P> {
             || !self.shared_in_separate_lines(sys, pa)?
         {
             return Ok(false);
+        }
+        if !self.aliasing() {
+            // Only the policy's uncached sharing brings a non-aliasing
+            // cache here: one line per physical line, which the kernel
+            // alias reaches.
+            let cpu = sys.mem.cache();
+            cpu.clean_invalidate_dcache_range(page_range(self.kernel_va(pa)));
+            self.counters.kernel_alias_cleans += 1;
+            return Ok(true);
         }
         let users: alloc::vec::Vec<Mapping> = sys.frames.user_mappings(pa)?.copied().collect();
         for m in users {
@@ -1150,6 +1170,11 @@ impl<P: Policy> Engine<P> {
                     space.set_memory_type(sys, va, MemoryType::Bufferable)?;
                 }
             }
+            // Another space's private, cached, mapping of the page is
+            // separated at each switch from now on (the policy's uncached
+            // sharing, see `shared_in_separate_lines`); this space reads
+            // memory, so nothing is owed now.
+            self.note_sharing(sys, pa)?;
             return Ok(());
         }
         if self.note_sharing(sys, pa)? {

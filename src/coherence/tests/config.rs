@@ -20,7 +20,7 @@ use crate::check::{World, XorShift, random_op};
 use crate::mm::config::{ConfigError, KernelRange};
 use crate::mm::space::SpaceConfig;
 use crate::mm::unmapped::{Direction, Layout};
-use crate::mmu::SwitchPolicy;
+use crate::mmu::{Arch, SwitchPolicy};
 
 // ---- the policies swept ------------------------------------------------------------
 
@@ -569,4 +569,56 @@ fn user_space_over_the_kernel_ranges_is_refused() {
             ..
         })
     ));
+}
+
+/// The all-uncached policy keeps shared mappings uncached. A private,
+/// cached, mapping of the same page in another space — a process that
+/// mapped a file private and has only read it — holds lines of the frame
+/// that an uncached store through the shared mapping does not update, on
+/// any cache kind (the ARM ARM gives no coherence between mismatched
+/// memory attributes). Run on every preset the policy serves: the private
+/// reader must see the shared writer's store.
+#[test]
+fn all_uncached_a_private_reader_sees_an_uncached_shared_writer() {
+    let policy = BASELINES[3];
+    assert_eq!(policy.name, "all-uncached");
+    let mut ran = 0;
+    for (name, model) in presets() {
+        let arch = Arch::of(&model.info());
+        let switch = match arch {
+            Arch::Armv5 => SwitchPolicy::VivtFlush,
+            Arch::Armv6 => SwitchPolicy::Asid,
+        };
+        let Ok(mut m) = Machine::with_policy(model, switch, Box::new(policy)) else {
+            continue;
+        };
+        let mut reader = m.space();
+        let mut writer = m.space();
+        let file = m.file(1);
+        let frame = m.sys.allocator.allocate_any().unwrap();
+        m.sys.objects.insert_page(file, 0, frame).unwrap();
+        m.switch_to(&mut reader);
+        let private = MmapArgs {
+            shared: false,
+            ..MmapArgs::shared_object(file, 0, PAGE)
+        };
+        let r = reader.mmap(&mut m.sys, private).unwrap().as_u32();
+        assert_eq!(user_load(&mut m, &mut reader, r + 4, Faults::Engine), 0);
+        m.switch_to(&mut writer);
+        let w = writer
+            .mmap(&mut m.sys, MmapArgs::shared_object(file, 0, PAGE))
+            .unwrap()
+            .as_u32();
+        // Each round the reader's load caches the line again.
+        for round in 0..3 {
+            user_store(&mut m, &mut writer, w + 4, 0x5eed + round, Faults::Engine);
+            m.switch_to(&mut reader);
+            let seen = user_load(&mut m, &mut reader, r + 4, Faults::Engine);
+            let found = (violations(&mut m), seen);
+            assert_eq!(found, (vec![], 0x5eed + round), "{name}, round {round}");
+            m.switch_to(&mut writer);
+        }
+        ran += 1;
+    }
+    assert!(ran >= 4, "the policy serves most presets ({ran})");
 }
