@@ -505,6 +505,37 @@ mod tests {
         }
     }
 
+    /// What the fuzzer found and `cargo xtask fuzz --merge-corpus` kept
+    /// (`fuzz/corpus/ops-finds/<preset>`, inputs that added coverage)
+    /// decodes and runs clean under the preset it was found on: the short
+    /// fuzzing run of `cargo xtask test` does not read them (libFuzzer's
+    /// first pass over them would take its ten seconds many times over).
+    #[test]
+    fn fuzz_finds_run_clean() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/ops-finds");
+        let Ok(presets) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        for preset_dir in presets {
+            let preset_dir = preset_dir.unwrap().path();
+            let name = preset_dir.file_name().unwrap().to_string_lossy().into_owned();
+            let forced = PRESETS
+                .iter()
+                .position(|(n, ..)| *n == name)
+                .unwrap_or_else(|| panic!("{}: no such preset", preset_dir.display()));
+            for entry in std::fs::read_dir(&preset_dir).unwrap() {
+                let path = entry.unwrap().path();
+                let bytes = std::fs::read(&path).unwrap();
+                let Ok(program) = Program::decode(&bytes) else {
+                    continue;
+                };
+                if let Err((i, f)) = program.run(Some(forced)) {
+                    panic!("{}: op {i}: {f}", path.display());
+                }
+            }
+        }
+    }
+
     /// A tool, not a test: writes the seed corpus, `fuzz/corpus/ops/`, from
     /// the generator's programs: every configuration of [`PRESETS`], both
     /// alignments where the cache aliases, a few seeds, [`MAX_OPS`]

@@ -12,9 +12,15 @@
 //! committed seed corpus (`fuzz/corpus/<target>`) and keeps what it finds in
 //! a scratch corpus under `target/fuzz/corpus/<run>`, so the repository
 //! stays clean; `--merge-corpus` merges the new finds that add coverage
-//! back into the committed corpus (libFuzzer's `-merge=1` keeps every input
-//! that adds a feature: after 5 minutes of one preset of `ops` that is some
-//! 280 files, 1.2 MiB, so review before committing). A crash is written to
+//! back into the repository (libFuzzer's `-merge=1` keeps every input that
+//! adds a feature: after 5 minutes of one preset of `ops` that is some 280
+//! files, 1.2 MiB, so review before committing). For a pure target that is
+//! its seed corpus; for `ops` it is `fuzz/corpus/ops-finds/<preset>`, kept
+//! apart from the generator's seeds (`fuzz/corpus/ops`): a run of `ops`
+//! reads its preset's finds too, except the short run of `cargo xtask
+//! test`, whose ten seconds libFuzzer's first pass over hundreds of finds
+//! would spend (the host test `check::fuzz::tests::fuzz_finds_run_clean`
+//! replays them instead). A crash is written to
 //! `target/fuzz/artifacts/<run>/` and printed decoded (`cargo fuzz fmt`).
 //!
 //! The targets are built without a sanitizer (`-s none`): the engine and
@@ -59,8 +65,11 @@ pub struct Options {
     pub targets: Vec<String>,
     /// The presets of `ops`, in order.
     pub presets: Vec<String>,
-    /// Merge new finds into `fuzz/corpus/<target>`.
+    /// Merge new finds into the repository (see the module documentation).
     pub merge_corpus: bool,
+    /// Read `fuzz/corpus/ops-finds/<preset>` too (every run but the
+    /// short one).
+    pub read_finds: bool,
 }
 
 /// One run: a target, and for `ops` its preset.
@@ -84,6 +93,7 @@ impl Options {
             targets: Vec::new(),
             presets: Vec::new(),
             merge_corpus: false,
+            read_finds: true,
         };
         let mut flags = Flags::new("fuzz", args);
         while let Some(flag) = flags.next_flag() {
@@ -248,12 +258,12 @@ pub fn fuzz(options: &Options) -> Result<Vec<Report>, String> {
     for run in &runs {
         let on = run.preset.map(|p| format!(" on {p}")).unwrap_or_default();
         println!("==== fuzzing {}{on} for {} s", run.target, options.seconds);
-        let report = run_one(run, options.seconds, &scratch);
+        let report = run_one(run, options.seconds, &scratch, options.read_finds);
         print_report(&report);
         reports.push(report);
         if options.merge_corpus {
             let corpus = scratch.join("corpus").join(run.name());
-            merge(run.target, &corpus)?;
+            merge(run, &corpus)?;
         }
     }
     println!("\n==== fuzzing summary");
@@ -275,7 +285,17 @@ pub fn fuzz(options: &Options) -> Result<Vec<Report>, String> {
     Ok(reports)
 }
 
-fn run_one(run: &Run, seconds: u64, scratch: &Path) -> Report {
+/// Where `--merge-corpus` keeps `run`'s finds: `fuzz/corpus/ops-finds/<preset>`
+/// for `ops`, the seed corpus for a pure target.
+fn finds_dir(run: &Run) -> PathBuf {
+    let corpus = fuzz_dir().join("corpus");
+    match run.preset {
+        Some(preset) => corpus.join("ops-finds").join(preset),
+        None => corpus.join(run.target),
+    }
+}
+
+fn run_one(run: &Run, seconds: u64, scratch: &Path, read_finds: bool) -> Report {
     let name = run.name();
     let mut report = Report {
         run: name.into(),
@@ -306,6 +326,7 @@ fn run_one(run: &Run, seconds: u64, scratch: &Path) -> Report {
         .arg(run.target)
         .arg(&corpus)
         .arg(&seeds)
+        .args(Some(finds_dir(run)).filter(|dir| read_finds && run.preset.is_some() && dir.is_dir()))
         .arg("--")
         .arg(format!("-max_total_time={seconds}"))
         .arg(format!("-artifact_prefix={}/", artifacts.display()))
@@ -439,20 +460,29 @@ fn decode(run: &Run, artifact: &Path) -> String {
 
 /// Merges the inputs of `scratch` that add coverage into `target`'s
 /// committed corpus (libFuzzer's `-merge=1`).
-fn merge(target: &str, scratch: &Path) -> Result<(), String> {
-    let seeds = fuzz_dir().join("corpus").join(target);
+/// Merges the inputs of `scratch` that add coverage into `run`'s finds
+/// ([`finds_dir`]), judged as the run judged them (its preset forced).
+fn merge(run: &Run, scratch: &Path) -> Result<(), String> {
+    let finds = finds_dir(run);
+    std::fs::create_dir_all(&finds)
+        .map_err(|e| format!("cannot create {}: {e}", finds.display()))?;
     println!(
         "==== merging new finds of {} into {}",
         scratch.display(),
-        seeds.display()
+        finds.display()
     );
-    let status = cargo_fuzz("run")
+    let mut command = cargo_fuzz("run");
+    command
         .args(BUILD_FLAGS)
-        .arg(target)
-        .arg(&seeds)
+        .arg(run.target)
+        .arg(&finds)
         .arg(scratch)
         .args(["--", "-merge=1"])
-        .stderr(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(preset) = run.preset {
+        command.env("VACMM_FUZZ_PRESET", preset);
+    }
+    let status = command
         .status()
         .map_err(|e| format!("cannot run the merge: {e}"))?;
     if status.success() {
@@ -483,6 +513,7 @@ pub fn short_run() -> Result<(), String> {
         targets: TARGETS.iter().map(|t| t.to_string()).collect(),
         presets: SHORT_RUN_PRESETS.iter().map(|p| p.to_string()).collect(),
         merge_corpus: false,
+        read_finds: false,
     })
 }
 
