@@ -2,21 +2,37 @@
 //!
 //! vacmm is a `no_std` crate for kernels on ARMv5 (ARM926EJ-S, VIVT caches)
 //! and ARMv6 (ARM1136 / ARM1176, VIPT caches that alias when a way is larger
-//! than a page). It grows, issue by issue, into cache maintenance, page tables
-//! and a coherence engine checked against a cache model; see `README.md` and
-//! the project's `DESIGN` notes for the shape it is aiming at.
+//! than a page): cache maintenance, page tables, address spaces, and a
+//! coherence engine that decides, for every event of a kernel's memory
+//! management, the maintenance one physical page seen through several
+//! virtual addresses needs — checked against a cache model with an oracle.
+//! `docs/embedding.md` is the guide for a kernel; `README.md` the overview.
 //!
 //! ```text
-//!   addr   — VirtAddr, PhysAddr, VirtRange: 32-bit addresses on any host
-//!   cache  — MIDR / CTR decoding, CacheInfo (kind, colours, threshold),
-//!            range planning and the CacheMaintenance trait (pure, host-tested)
-//!   arch   — registers and CP15 operations, the Arm926 and Armv6 backends;
-//!            the only inline assembly
-//!   mm     — gap tree and get_unmapped_area, frame allocator, frame database
-//!   mmu    — descriptors (ARMv5, ARMv6), translation tables, MMU bring-up,
-//!            ASIDs / FCSE PIDs and the context switch
-//!   sim    — (feature `sim`, host) cache model with a coherence oracle
+//!   addr      — VirtAddr, PhysAddr, VirtRange: 32-bit addresses on any host
+//!   cache     — MIDR / CTR decoding, CacheInfo (kind, colours, threshold),
+//!               range planning and the CacheMaintenance trait
+//!   arch      — registers and CP15 operations, the Arm926 and Armv6
+//!               backends (the only inline assembly), errata profiles, the
+//!               ARMv5 data-abort decoder
+//!   mm        — address spaces (VMAs, faults, fork), frames, colours,
+//!               memory objects (page cache), get_unmapped_area
+//!   mmu       — descriptors (ARMv5, ARMv6), translation tables, MMU
+//!               bring-up, ASIDs / FCSE PIDs and the context switch
+//!   coherence — the engine: flush_dcache_page, make_coherent, faults,
+//!               copy/clear_user_page, kmap windows, DMA, shared buffers
+//!   sim       — (feature `sim`, host) cache model with a coherence oracle
+//!   check     — (feature `sim`) the verification harness: random
+//!               programs, bounded exhaustive checking, fuzz interpreters
 //! ```
+//!
+//! What only runs on ARM — reading the CPU's registers (`arch::cache_info`,
+//! `arch::main_id`), the backends `arch::Arm926`, `arch::Armv6`,
+//! `arch::AnyCpu`, `arch::cp15`, `mmu::enable_mmu` and `mmu::MmuConfig` —
+//! is compiled for `target_arch = "arm"` only, so documentation built for
+//! the host leaves it out: build it with `cargo doc --target
+//! armv5te-none-eabi -Zbuild-std=core,alloc` (or `armv6-none-eabi`) to see
+//! it.
 //!
 //! ## Example
 //!
@@ -36,8 +52,9 @@
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-// Growing structures (gap trees, free lists, reverse maps) need `alloc`;
-// every allocation goes through try_reserve and fails as an error value.
+// Growing structures (gap trees, free lists, reverse maps, VMAs) need
+// `alloc`. Vectors grow by try_reserve and fail as an error value; BTreeMap
+// nodes cannot (see docs/embedding.md, "The kernel heap").
 extern crate alloc;
 
 pub mod addr;

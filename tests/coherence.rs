@@ -163,13 +163,7 @@ fn set_up() -> Result<World, Failure> {
     unsafe { (user.as_u32() as usize as *mut u8).write_bytes(POISON, USER_FRAMES_BYTES as usize) };
     mem.cpu().clean_dcache_all();
     mem.cpu().drain_write_buffer();
-    let mut sys = MemorySystem::new(
-        mem,
-        pool,
-        user,
-        USER_FRAMES_BYTES / PAGE,
-        info.colours() as u32,
-    )?;
+    let mut sys = MemorySystem::new(mem, pool, user, USER_FRAMES_BYTES / PAGE, info.colours())?;
     // Before any user table exists, so every one shares the windows' entry.
     let windows = KernelWindows::new(
         &mut sys.mem,

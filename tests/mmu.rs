@@ -22,7 +22,7 @@ use vacmm::arch::AnyCpu;
 use vacmm::arch::regs::{self, Sctlr};
 use vacmm::cache::{CacheGeometry, CacheInfo, CacheMaintenance};
 use vacmm::mm::gaps::GapTree;
-use vacmm::mm::unmapped::{Layout, MapRequest, get_unmapped_area};
+use vacmm::mm::unmapped::{Layout, MapRequest, UserBounds, get_unmapped_area};
 use vacmm::mmu::{
     Access, Arch, Attributes, ContextSwitcher, DescriptorError, Execute, KeyAllocator, KeyOutcome,
     MmuConfig, PageSize, PageTable, TableError, TableMemory, enable_mmu, vivt_aliases, walk,
@@ -580,7 +580,14 @@ fn unmapped_areas_map_through_the_tables() -> TestResult {
     let world = world();
     let cache = placement_cache();
     // User space 16–32 MiB (the rest is the kernel's), USER_VA already used.
-    let layout = Layout::for_cache(&cache, 16 * MIB, 32 * MIB, 32 * MIB);
+    let layout = Layout::for_cache(
+        &cache,
+        UserBounds {
+            min_addr: 16 * MIB,
+            mmap_base: 32 * MIB,
+            task_size: 32 * MIB,
+        },
+    );
     let mut gaps = GapTree::complement_of(
         [(
             u64::from(USER_VA.as_u32()),

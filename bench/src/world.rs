@@ -247,7 +247,7 @@ impl<P: Policy> World<P> {
         let pool = Pool((TABLE_POOL..SCRATCH).step_by(4096).map(PhysAddr).collect());
         let frames = (MEMORY - USER_FRAMES) / 4096;
         let colours = if setup.colour_frames {
-            info.colours() as u32
+            info.colours()
         } else {
             1
         };

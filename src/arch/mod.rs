@@ -113,9 +113,10 @@ mod identify {
         aarch32_cpu::register::Ifsr::read().raw_value()
     }
 
-    /// Reads the Fault Address Register: MRC p15,0,Rd,c6,c0,0.
+    /// Reads the Fault Address Register: MRC p15,0,Rd,c6,c0,0. A 32-bit
+    /// address, as [`data_fault_status`] is a 32-bit register.
     #[inline]
-    pub fn fault_address() -> usize {
-        aarch32_cpu::register::Dfar::read().0 as usize
+    pub fn fault_address() -> u32 {
+        aarch32_cpu::register::Dfar::read().0
     }
 }

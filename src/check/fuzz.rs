@@ -518,7 +518,11 @@ mod tests {
         };
         for preset_dir in presets {
             let preset_dir = preset_dir.unwrap().path();
-            let name = preset_dir.file_name().unwrap().to_string_lossy().into_owned();
+            let name = preset_dir
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             let forced = PRESETS
                 .iter()
                 .position(|(n, ..)| *n == name)

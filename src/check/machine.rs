@@ -210,8 +210,7 @@ impl Machine {
                 .collect(),
         );
         let frames = (MEMORY - USER_FRAMES) / PAGE;
-        let colours = info.colours() as u32;
-        let mut sys = MemorySystem::new(sim, pool, PhysAddr(USER_FRAMES), frames, colours)
+        let mut sys = MemorySystem::new(sim, pool, PhysAddr(USER_FRAMES), frames, info.colours())
             .expect("the memory system");
         let engine_info = if blind {
             // The same CPU (and so the same switch), without the aliasing.

@@ -187,12 +187,25 @@ impl<P: Policy> Engine<P> {
     /// The engine is where these meet: it alone knows the cache it serves
     /// (a kernel may override what the CPU reports, as under QEMU), its
     /// windows and its linear map.
-    pub fn check_space_config<M, F>(
+    pub fn check_space_config<M: TableMemory, F>(
         &self,
         sys: &MemorySystem<M, F>,
         config: &SpaceConfig,
     ) -> Result<(), ConfigError> {
         config.check_for_cache(&self.info)?;
+        // The linear offset is given twice (here and by the kernel's
+        // TableMemory): the two must agree, or the engine maintains
+        // addresses the kernel's own accesses do not use.
+        for pa in [sys.frames.first(), sys.frames.last()] {
+            let (engine, memory) = (self.kernel_va(pa), sys.mem.kernel_va(pa));
+            if engine != memory {
+                return Err(ConfigError::LinearMapMismatch {
+                    pa: pa.as_u32(),
+                    engine: engine.as_u32(),
+                    memory: memory.as_u32(),
+                });
+            }
+        }
         let layout = &config.layout;
         let first = self.kernel_va(sys.frames.first()).as_u32();
         let len = u64::from(sys.frames.frames()) * u64::from(PAGE);
@@ -214,7 +227,7 @@ impl<P: Policy> Engine<P> {
     /// first ([`check_space_config`](Self::check_space_config), then what
     /// [`AddressSpace::new`] checks). The way to build spaces this engine
     /// serves.
-    pub fn create_space<M, F>(
+    pub fn create_space<M: TableMemory, F>(
         &self,
         sys: &mut MemorySystem<M, F>,
         config: SpaceConfig,

@@ -90,9 +90,12 @@ pub trait KernelAccess {
     /// Copies the page at kernel address `src` over the one at `dst`.
     fn copy_page(&mut self, dst: VirtAddr, src: VirtAddr) -> Result<(), AccessError>;
     /// The engine is about to drop frame `pa`'s cached lines unwritten
-    /// because its contents are dead (its owner exits). Nothing to do on a
-    /// CPU; the cache model records it, so its oracle tells this apart
-    /// from a lost write.
+    /// because its contents are dead (its owner exits). Coherence needs
+    /// nothing done here on a CPU. A kernel that runs under the cache
+    /// sanitizer (`qemu/cachesan`) calls
+    /// [`arch::annotate::declare_dead`](crate::arch::annotate::declare_dead) for the
+    /// page here, so that the sanitizer tells the drop from a lost write,
+    /// as the cache model's oracle does (the model records it itself).
     fn contents_dead(&mut self, pa: PhysAddr) {
         let _ = pa;
     }

@@ -169,6 +169,18 @@ pub enum ConfigError {
         /// One past its last (2^32 at most).
         end: u64,
     },
+    /// The coherence engine and the kernel's `TableMemory` put a frame's
+    /// linear-map address in different places: the engine was built with
+    /// another linear offset than the memory uses (`Engine::new`'s
+    /// `linear_offset` against `TableMemory::kernel_va`).
+    LinearMapMismatch {
+        /// The frame compared.
+        pa: u32,
+        /// Where the engine reaches it.
+        engine: u32,
+        /// Where the kernel's memory reaches it.
+        memory: u32,
+    },
 }
 
 impl ConfigError {
@@ -268,6 +280,12 @@ impl fmt::Display for ConfigError {
                 "the table is declared to fit the FCSE window ({window:#x} bytes) but user \
                  space ends at {task_size:#x}: mappings above the window would share VIVT \
                  lines with other spaces'"
+            ),
+            ConfigError::LinearMapMismatch { pa, engine, memory } => write!(
+                f,
+                "the coherence engine reaches frame {pa:#010x} at {engine:#010x} but the \
+                 kernel's memory at {memory:#010x}: give Engine::new the linear offset \
+                 TableMemory::kernel_va uses"
             ),
             ConfigError::OverlapsKernel {
                 min_addr,

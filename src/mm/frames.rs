@@ -394,6 +394,11 @@ impl FrameDb {
         self.range.frames()
     }
 
+    /// The last frame managed (the first when there is only one).
+    pub fn last(&self) -> PhysAddr {
+        PhysAddr(self.first().as_u32() + (self.frames().max(1) - 1) * FRAME_SIZE)
+    }
+
     /// True if `pa` is a frame of the range.
     pub fn contains(&self, pa: PhysAddr) -> bool {
         self.range.index(pa).is_ok()

@@ -25,6 +25,11 @@ use core::fmt;
 /// it. Issued by [`SpaceIds`] (an [`AddressSpace`](super::space::AddressSpace)
 /// gets one when it is made); an id is never issued twice, so one kept
 /// after its space is gone cannot name another space.
+///
+/// One id is reserved: [`SpaceId::KERNEL`] (slot 0, generation 0), the
+/// kernel's own mappings (its linear map, windows); it is also
+/// `SpaceId::default()`. Every other id comes from [`SpaceIds`], and is
+/// unique within one [`MemorySystem`](super::space::MemorySystem).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct SpaceId {
     slot: u32,

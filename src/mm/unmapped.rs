@@ -54,10 +54,40 @@ pub struct Layout {
     pub direction: Direction,
 }
 
+/// Where user space lies, by name (three bare `u32`s are easy to swap):
+/// the argument of [`Layout::for_cache`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserBounds {
+    /// Lowest mappable address.
+    pub min_addr: u32,
+    /// Top-down searches start below this.
+    pub mmap_base: u32,
+    /// One past the last user address.
+    pub task_size: u32,
+}
+
 impl Layout {
     /// A layout for `cache`, top-down, user space `[min_addr, task_size)`
-    /// with mappings below `mmap_base`.
-    pub fn for_cache(cache: &CacheInfo, min_addr: u32, mmap_base: u32, task_size: u32) -> Self {
+    /// with mappings below `mmap_base`; checked when a space is built on
+    /// it ([`Layout::check`]).
+    ///
+    /// ```
+    /// use vacmm::cache::{CacheGeometry, CacheInfo, MainId};
+    /// use vacmm::mm::unmapped::{Layout, UserBounds};
+    ///
+    /// let g = CacheGeometry::new(16 * 1024, 4, 32).unwrap();
+    /// let cache = CacheInfo::pipt(MainId::from_raw(0x4107_b760), g, g);
+    /// let bounds = UserBounds { min_addr: 0x8000, mmap_base: 0x4000_0000, task_size: 0xbf00_0000 };
+    /// let layout = Layout::for_cache(&cache, bounds);
+    /// assert_eq!(layout.colour_span, 4096);
+    /// layout.check().unwrap();
+    /// ```
+    pub fn for_cache(cache: &CacheInfo, bounds: UserBounds) -> Self {
+        let UserBounds {
+            min_addr,
+            mmap_base,
+            task_size,
+        } = bounds;
         Layout {
             min_addr,
             mmap_base,

@@ -48,7 +48,7 @@ use core::fmt;
 pub use attrs::{Access, Attributes, Execute, HwAttrs, MemoryType};
 pub use desc::{L1Descriptor, L2Descriptor};
 #[cfg(target_arch = "arm")]
-pub use enable::{MmuConfig, enable_mmu};
+pub use enable::{MmuConfig, MmuError, enable_mmu};
 pub use keys::{KeyAllocator, KeyError, KeyOutcome, SpaceKey};
 pub use switch::{
     ContextSwitcher, SwitchCounters, SwitchError, SwitchPolicy, SwitchReport, TranslationRegisters,

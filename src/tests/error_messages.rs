@@ -208,7 +208,7 @@ variants!(ConfigError: MinAddrUnaligned, TaskSizeUnaligned, EmptyUserSpace, Mmap
     MmapBaseOutsideUserSpace, NoRoomAboveMmapBase, ColourSpanBelowPage,
     ColourSpanNotPageMultiple, ColourSpanNotPowerOfTwo, ColourSpanTooLarge,
     ColourSpanBelowCacheAlignment, StackGuardGapUnaligned, StackGuardGapTooLarge,
-    NoMappingsAllowed, BeyondFcseWindow, OverlapsKernel);
+    NoMappingsAllowed, BeyondFcseWindow, OverlapsKernel, LinearMapMismatch);
 variants!(KeyError: BadRange);
 variants!(DescriptorError: NotExpressible, NotInFormat, MisalignedBase, FieldOutOfRange,
     Reserved, UnknownMemoryType, UnknownAccess, MixedSubpagePermissions);
@@ -320,6 +320,8 @@ const CAMEL_CASE_ALLOWED: &[&str] = &[
     "VivtFcse",
     // DescriptorError::NotExpressible names the attribute to ask for instead.
     "NeverIfSupported",
+    // ConfigError::LinearMapMismatch names the two places the offset is given.
+    "TableMemory",
 ];
 
 /// Text that only `Debug` output (or a format string gone wrong) produces.
@@ -914,6 +916,14 @@ fn book() -> Book {
         vals![0x1800u32],
     );
     b.add(ConfigError::NoMappingsAllowed, vals![]);
+    b.add(
+        ConfigError::LinearMapMismatch {
+            pa: 0x0020_0000,
+            engine: 0xc020_0000,
+            memory: 0x8020_0000,
+        },
+        vals![0x0020_0000u32, 0xc020_0000u32, 0x8020_0000u32],
+    );
     b.add(
         ConfigError::StackGuardGapTooLarge {
             stack_guard_gap: 0x0100_0000,

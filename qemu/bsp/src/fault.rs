@@ -123,7 +123,7 @@ unsafe extern "C" fn _data_abort_handler(pc: usize) -> usize {
     let fault = Fault {
         kind: FaultKind::DataAbort,
         pc,
-        address: vacmm::arch::fault_address(),
+        address: vacmm::arch::fault_address() as usize,
         status: vacmm::arch::data_fault_status(),
     };
     if take_if_expected(fault) {

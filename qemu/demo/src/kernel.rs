@@ -282,14 +282,8 @@ impl Kernel {
         let user = pool
             .allocate(USER_FRAMES_BYTES)
             .ok_or("no room for user frames")?;
-        let mut sys = MemorySystem::new(
-            mem,
-            pool,
-            user,
-            USER_FRAMES_BYTES / PAGE,
-            info.colours() as u32,
-        )
-        .map_err(|e| format!("{e}"))?;
+        let mut sys = MemorySystem::new(mem, pool, user, USER_FRAMES_BYTES / PAGE, info.colours())
+            .map_err(|e| format!("{e}"))?;
         let windows = KernelWindows::new(
             &mut sys.mem,
             &mut sys.table_frames,
@@ -624,7 +618,7 @@ impl Kernel {
     /// with `update_mmu_cache` / `make_coherent`), and the instruction
     /// runs again.
     fn data_abort(&mut self, pid: u32) {
-        let far = self.unmodified(pid, vacmm::arch::fault_address() as u32);
+        let far = self.unmodified(pid, vacmm::arch::fault_address());
         let fsr = vacmm::arch::data_fault_status();
         let frame = self.proc_mut(pid).frame;
         let pc = frame.pc;

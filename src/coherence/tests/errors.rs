@@ -350,3 +350,28 @@ fn a_layout_over_the_kernel_windows_is_refused() {
         format!("address-space configuration refused: {expected}")
     );
 }
+
+/// The linear offset is given twice, to `Engine::new` and by the kernel's
+/// `TableMemory::kernel_va`; a space is refused when they disagree, with
+/// both addresses, rather than served by an engine maintaining addresses
+/// the kernel's accesses do not use.
+#[test]
+fn an_engine_whose_linear_offset_is_not_the_memorys_refuses_spaces() {
+    let mut m = Machine::new(CpuModel::arm1136_32k());
+    let info = *m.sys.mem.info();
+    let wrong = m.kernel_offset.wrapping_add(0x1000_0000);
+    let engine = Engine::new(info, wrong, SwitchPolicy::Asid).unwrap();
+    let (_, table) = m.table().unwrap();
+    let config = SpaceConfig::new(m.layout());
+    let e = engine.create_space(&mut m.sys, config, table).unwrap_err();
+    let pa = m.sys.frames.first();
+    let expected = ConfigError::LinearMapMismatch {
+        pa: pa.as_u32(),
+        engine: pa.as_u32().wrapping_add(wrong),
+        memory: m.kernel_va(pa.as_u32()),
+    };
+    assert_eq!(e, CoherenceError::Space(SpaceError::Config(expected)));
+    // The engine that agrees serves the same configuration.
+    let (_, table) = m.table().unwrap();
+    m.engine.create_space(&mut m.sys, config, table).unwrap();
+}

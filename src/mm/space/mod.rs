@@ -538,15 +538,19 @@ pub struct MemorySystem<M, F> {
 
 impl<M: TableMemory, F: TableFrames> MemorySystem<M, F> {
     /// A system managing `frames` frames from `first` for user and object
-    /// pages, coloured by `colours` (the cache's colour count; 1 when it
+    /// pages, coloured by `colours` (the cache's colour count,
+    /// [`CacheInfo::colours`](crate::cache::CacheInfo::colours); 1 when it
     /// does not alias).
     pub fn new(
         mem: M,
         table_frames: F,
         first: PhysAddr,
         frames: u32,
-        colours: u32,
+        colours: usize,
     ) -> Result<Self, FrameError> {
+        // A count past u32 is refused as the largest u32, which is not a
+        // power of two either.
+        let colours = u32::try_from(colours).unwrap_or(u32::MAX);
         Ok(MemorySystem {
             mem,
             table_frames,

@@ -117,7 +117,7 @@ fn setup(arch: Arch, colours: u32) -> (Sys, AddressSpace) {
         out: 0,
     };
     let table = PageTable::new(&mut mem, L1, arch).unwrap();
-    let mut sys = MemorySystem::new(mem, pool, USER_FRAMES, FRAMES, colours).unwrap();
+    let mut sys = MemorySystem::new(mem, pool, USER_FRAMES, FRAMES, colours as usize).unwrap();
     sys.objects.create(ObjectKind::File, 16).unwrap();
     sys.objects.create(ObjectKind::SharedMemory, 8).unwrap();
     let config = SpaceConfig {

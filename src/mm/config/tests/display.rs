@@ -5,6 +5,7 @@
 use std::format;
 
 use super::*;
+use crate::mm::unmapped::UserBounds;
 
 #[test]
 fn cache_fcse_and_kernel_refusals_name_their_values() {
@@ -64,7 +65,14 @@ fn cache_fcse_and_kernel_refusals_name_their_values() {
 fn a_layout_for_a_cache_uses_its_colour_alignment() {
     // 64 KiB 4-way: 16 KiB colour alignment; 16 KiB 4-way: none.
     let aliasing = arm1136(0x01dd_20d2);
-    let layout = Layout::for_cache(&aliasing, 0x1000, 0x0080_0000, 0x0100_0000);
+    let layout = Layout::for_cache(
+        &aliasing,
+        UserBounds {
+            min_addr: 0x1000,
+            mmap_base: 0x0080_0000,
+            task_size: 0x0100_0000,
+        },
+    );
     assert_eq!(
         layout,
         Layout {
@@ -75,7 +83,14 @@ fn a_layout_for_a_cache_uses_its_colour_alignment() {
     assert_eq!(layout.check_for_cache(&aliasing), Ok(()));
     let g = CacheGeometry::new(16 << 10, 4, 32).unwrap();
     let pipt = CacheInfo::pipt(MainId::from_raw(0x4117_b363), g, g);
-    let layout = Layout::for_cache(&pipt, 0x1000, 0x0080_0000, 0x0100_0000);
+    let layout = Layout::for_cache(
+        &pipt,
+        UserBounds {
+            min_addr: 0x1000,
+            mmap_base: 0x0080_0000,
+            task_size: 0x0100_0000,
+        },
+    );
     assert_eq!(layout.colour_span, PAGE);
     assert_eq!(layout.direction, Direction::TopDown);
     assert_eq!(layout.check_for_cache(&pipt), Ok(()));
