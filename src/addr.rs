@@ -119,6 +119,8 @@ impl fmt::Display for AlignError {
     }
 }
 
+impl core::error::Error for AlignError {}
+
 /// A non-wrapping range of virtual addresses, `start .. start + len`.
 ///
 /// It may end exactly at the top of the address space (its last byte
@@ -166,6 +168,8 @@ impl fmt::Display for RangeError {
         }
     }
 }
+
+impl core::error::Error for RangeError {}
 
 const ADDRESS_SPACE: u64 = 1 << 32;
 

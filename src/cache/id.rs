@@ -223,6 +223,8 @@ impl fmt::Display for GeometryError {
     }
 }
 
+impl core::error::Error for GeometryError {}
+
 impl CacheGeometry {
     /// Bytes per way: the span of virtual address bits used to index the
     /// cache (0 for a hand-built geometry without ways).
@@ -435,6 +437,17 @@ impl fmt::Display for CtrError {
                 "the CTR value {raw:#010x} gives the {cache} cache the size field {field:#05x}, \
                  which describes a cache vacmm cannot use: {error}"
             ),
+        }
+    }
+}
+
+/// The message includes the cause's, so a kernel printing one line loses
+/// nothing; `source` gives the cause as a value.
+impl core::error::Error for CtrError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            CtrError::Geometry { error, .. } => Some(error),
+            _ => None,
         }
     }
 }

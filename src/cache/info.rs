@@ -45,6 +45,17 @@ impl fmt::Display for InfoError {
     }
 }
 
+/// The message includes the cause's, so a kernel printing one line loses
+/// nothing; `source` gives the cause as a value.
+impl core::error::Error for InfoError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            InfoError::Ctr(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl From<CtrError> for InfoError {
     fn from(e: CtrError) -> Self {
         InfoError::Ctr(e)

@@ -88,6 +88,17 @@ impl fmt::Display for MaintenanceError {
     }
 }
 
+/// The message includes the cause's, so a kernel printing one line loses
+/// nothing; `source` gives the cause as a value.
+impl core::error::Error for MaintenanceError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            MaintenanceError::UnsupportedCore(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// Cache, write-buffer and TLB maintenance of one CPU (or of the model).
 ///
 /// Line operations take any address inside the line. Range operations cover

@@ -46,6 +46,8 @@ impl fmt::Display for PlanError {
     }
 }
 
+impl core::error::Error for PlanError {}
+
 impl RangePlan {
     /// Plans `range` for a cache with `line_bytes` lines (a power of two) and
     /// the given whole-cache threshold in bytes.

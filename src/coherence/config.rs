@@ -126,6 +126,8 @@ impl fmt::Display for EngineConfigError {
     }
 }
 
+impl core::error::Error for EngineConfigError {}
+
 /// Checks that `policy` with the `switch` the kernel makes can keep
 /// `info`'s caches coherent: [`Engine::with_policy`] refuses what fails
 /// here.

@@ -272,6 +272,7 @@ impl core::error::Error for DmaError {}
 /// a range that reached the whole-cache threshold counts one
 /// `whole_cache_ops` instead.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DmaCounters {
     /// Successful maps.
     pub maps: u64,

@@ -43,6 +43,12 @@ impl fmt::Display for ExitRefused {
         }
     }
 }
+
+impl core::error::Error for ExitRefused {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
 use crate::mmu::{ContextSwitcher, PageTable, SwitchReport, TableFrames, TranslationRegisters};
 
 impl<P: Policy> Engine<P> {

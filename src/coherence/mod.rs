@@ -118,6 +118,8 @@ impl fmt::Display for AccessError {
     }
 }
 
+impl core::error::Error for AccessError {}
+
 /// The choices a coherence policy makes; the engine does the work. The
 /// benchmarks plug Linux-like and NetBSD-like baselines in here.
 ///
@@ -238,6 +240,7 @@ impl Policy for Vacmm {
 /// What the engine did, counted (NetBSD's event counters). Operations are
 /// counted per page (or per whole-cache operation), not per line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Counters {
     /// `flush_dcache_page` calls.
     pub flush_dcache_page: u64,
@@ -374,6 +377,22 @@ impl fmt::Display for CoherenceError {
                 config::switcher_name(*declared),
                 config::switcher_name(*given)
             ),
+        }
+    }
+}
+
+/// The message includes the cause's, so a kernel printing one line loses
+/// nothing; `source` gives the cause as a value.
+impl core::error::Error for CoherenceError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            CoherenceError::Space(e) => Some(e),
+            CoherenceError::Frame(e) => Some(e),
+            CoherenceError::Table(e) => Some(e),
+            CoherenceError::Access(e) => Some(e),
+            CoherenceError::Window(e) => Some(e),
+            CoherenceError::Switch(e) => Some(e),
+            _ => None,
         }
     }
 }

@@ -127,6 +127,12 @@ impl fmt::Display for DestroyRefused {
     }
 }
 
+impl core::error::Error for DestroyRefused {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
 /// The error alone, for callers that propagate it with `?`.
 impl From<DestroyRefused> for CoherenceError {
     fn from(refused: DestroyRefused) -> Self {

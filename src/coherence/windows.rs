@@ -76,6 +76,17 @@ impl fmt::Display for WindowError {
     }
 }
 
+/// The message includes the cause's, so a kernel printing one line loses
+/// nothing; `source` gives the cause as a value.
+impl core::error::Error for WindowError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            WindowError::Table(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl From<TableError> for WindowError {
     fn from(e: TableError) -> Self {
         WindowError::Table(e)

@@ -306,6 +306,8 @@ impl fmt::Display for ConfigError {
     }
 }
 
+impl core::error::Error for ConfigError {}
+
 impl Layout {
     /// Checks what the layout's numbers alone decide (see the
     /// [module documentation](self) for the rules and their reasons).

@@ -192,6 +192,8 @@ impl fmt::Display for FrameError {
     }
 }
 
+impl core::error::Error for FrameError {}
+
 /// An empty vector with room for `n` elements, or a typed error: a kernel
 /// heap that cannot hold the bookkeeping must not abort the kernel.
 pub(crate) fn try_vec<T>(n: usize) -> Result<Vec<T>, FrameError> {

@@ -210,6 +210,8 @@ impl fmt::Display for ObjectError {
     }
 }
 
+impl core::error::Error for ObjectError {}
+
 /// A file, segment or shared anonymous region: its resident pages and the
 /// windows onto it.
 #[derive(Clone, Debug)]

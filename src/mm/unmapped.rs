@@ -211,6 +211,8 @@ impl fmt::Display for MmapError {
     }
 }
 
+impl core::error::Error for MmapError {}
+
 /// The figures both searches derive from a request.
 struct Search {
     /// Length in bytes, rounded up to pages.

@@ -75,6 +75,8 @@ impl fmt::Display for MmuError {
     }
 }
 
+impl core::error::Error for MmuError {}
+
 /// Turns the MMU, the caches and the write buffer on. Returns the SCTLR
 /// value written.
 ///

@@ -105,6 +105,8 @@ impl fmt::Display for KeyError {
     }
 }
 
+impl core::error::Error for KeyError {}
+
 /// Hands out ASIDs or FCSE PIDs.
 #[derive(Clone, Debug)]
 pub struct KeyAllocator {

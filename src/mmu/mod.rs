@@ -212,5 +212,7 @@ impl fmt::Display for DescriptorError {
     }
 }
 
+impl core::error::Error for DescriptorError {}
+
 #[cfg(test)]
 mod tests;

@@ -67,6 +67,7 @@ pub enum SwitchPolicy {
 
 /// What one switch did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SwitchReport {
     /// The space was already current: nothing was done.
     pub already_current: bool,
@@ -82,6 +83,7 @@ pub struct SwitchReport {
 
 /// Running totals, for the demo and the benchmarks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SwitchCounters {
     /// Switches asked for.
     pub switches: u64,
@@ -122,6 +124,17 @@ impl fmt::Display for SwitchError {
                 f,
                 "the context switch was refused and the previous space still runs: {e}"
             ),
+        }
+    }
+}
+
+/// The message includes the cause's, so a kernel printing one line loses
+/// nothing; `source` gives the cause as a value.
+impl core::error::Error for SwitchError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            SwitchError::Table(e) => Some(e),
+            SwitchError::Maintenance(e) => Some(e),
         }
     }
 }

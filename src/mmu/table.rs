@@ -411,6 +411,18 @@ impl fmt::Display for TableError {
     }
 }
 
+/// The message includes the cause's, so a kernel printing one line loses
+/// nothing; `source` gives the cause as a value.
+impl core::error::Error for TableError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            TableError::Descriptor(e) => Some(e),
+            TableError::Maintenance(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 fn check_aligned(what: &'static str, address: u32, alignment: u32) -> Result<(), TableError> {
     if address.is_multiple_of(alignment) {
         Ok(())

@@ -497,6 +497,7 @@ impl Costs {
 
 /// Event and operation counters of one run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Counters {
     /// CPU loads.
     pub loads: u64,

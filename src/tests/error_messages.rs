@@ -1520,3 +1520,64 @@ fn numbers_are_found_in_every_notation() {
     }
     assert!(!found.contains(&10), "0b010 is two, not ten");
 }
+
+/// A wrapping variant gives its cause as `source()`, down the chain; a
+/// leaf gives none.
+#[test]
+fn wrapping_errors_give_their_cause_as_source() {
+    use core::error::Error;
+    let leaf = FrameError::NotAllocated {
+        pa: PhysAddr(0x8000_3000),
+    };
+    let e = CoherenceError::Space(SpaceError::Frame(leaf));
+    let mut chain = Vec::new();
+    let mut cause: Option<&dyn Error> = Some(&e);
+    while let Some(c) = cause {
+        chain.push(c.to_string());
+        cause = c.source();
+    }
+    assert_eq!(chain.len(), 3, "{chain:#?}");
+    assert_eq!(chain[2], leaf.to_string());
+    assert!(leaf.source().is_none());
+    let table = TableError::Descriptor(DescriptorError::MisalignedBase {
+        what: "section",
+        base: PhysAddr(0x0018_0000),
+        alignment: 0x10_0000,
+    });
+    let switch = SwitchError::Table(table);
+    assert_eq!(switch.source().unwrap().to_string(), table.to_string());
+}
+
+/// Every public error type implements `core::error::Error` (one that does
+/// not fails to compile here).
+#[test]
+fn every_error_type_is_an_error() {
+    fn is_error<E: core::error::Error>() {}
+    is_error::<AlignError>();
+    is_error::<RangeError>();
+    is_error::<PlanError>();
+    is_error::<GeometryError>();
+    is_error::<CtrError>();
+    is_error::<InfoError>();
+    is_error::<MaintenanceError>();
+    is_error::<FrameError>();
+    is_error::<ObjectError>();
+    is_error::<MmapError>();
+    is_error::<SpaceError>();
+    is_error::<ConfigError>();
+    is_error::<KeyError>();
+    is_error::<DescriptorError>();
+    is_error::<TableError>();
+    is_error::<SwitchError>();
+    is_error::<AccessError>();
+    is_error::<NotALoadOrStore>();
+    is_error::<CoherenceError>();
+    is_error::<EngineConfigError>();
+    is_error::<WindowError>();
+    is_error::<ExitRefused>();
+    is_error::<DestroyRefused>();
+    is_error::<DmaError>();
+    is_error::<crate::arch::profile::UnsupportedCore>();
+    is_error::<crate::sim::SimError>();
+    is_error::<crate::sim::ModelError>();
+}

@@ -148,6 +148,8 @@ impl fmt::Display for UnsupportedCore {
     }
 }
 
+impl core::error::Error for UnsupportedCore {}
+
 /// ARM1136 revisions before r1p4 have erratum 411920 (Linux Kconfig, NetBSD).
 const ARM1136_411920_FIXED: (u8, u8) = (1, 4);
 

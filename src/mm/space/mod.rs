@@ -486,6 +486,21 @@ impl fmt::Display for SpaceError {
     }
 }
 
+/// The message includes the cause's, so a kernel printing one line loses
+/// nothing; `source` gives the cause as a value.
+impl core::error::Error for SpaceError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            SpaceError::Mmap(e) => Some(e),
+            SpaceError::Frame(e) => Some(e),
+            SpaceError::Object(e) => Some(e),
+            SpaceError::Table(e) => Some(e),
+            SpaceError::Config(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl From<ConfigError> for SpaceError {
     fn from(e: ConfigError) -> Self {
         SpaceError::Config(e)
