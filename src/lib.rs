@@ -48,33 +48,42 @@
 //! // An ARM926 (ARMv5) cache is virtually tagged whatever its geometry.
 //! assert_eq!(CacheKind::classify(MainId::from_raw(0x4106_9265), &ctr), CacheKind::Vivt);
 //! ```
-#![cfg_attr(not(any(test, feature = "sim")), no_std)]
+#![cfg_attr(not(any(test, all(feature = "sim", not(target_os = "none")))), no_std)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 // Growing structures (gap trees, free lists, reverse maps, VMAs) need
-// `alloc`. Vectors grow by try_reserve and fail as an error value; BTreeMap
-// nodes cannot (see docs/embedding.md, "The kernel heap").
+// `alloc` (feature `alloc`, on by default). Vectors grow by try_reserve and
+// fail as an error value; BTreeMap nodes cannot (see docs/embedding.md,
+// "The kernel heap").
+#[cfg(feature = "alloc")]
 extern crate alloc;
+
+#[macro_use]
+mod events;
 
 pub mod addr;
 pub mod cache;
+#[cfg(feature = "alloc")]
 pub mod coherence;
 
 pub mod arch;
+#[cfg(feature = "alloc")]
 pub mod mm;
 pub mod mmu;
 
-#[cfg(feature = "sim")]
+// The cache model needs std: on a bare-metal target (`target_os = "none"`)
+// the feature leaves it out, so that docs built there with every feature
+// (docs.rs) still build.
+#[cfg(all(feature = "sim", not(target_os = "none")))]
 pub mod sim;
 
-#[cfg(feature = "sim")]
+#[cfg(all(feature = "sim", not(target_os = "none")))]
 pub mod check;
 
+#[cfg(any(feature = "alloc", test))]
 mod xorshift;
 
 #[cfg(all(test, feature = "sim"))]
 mod tests;
-
-#[cfg(all(feature = "sim", target_os = "none"))]
-compile_error!("the `sim` feature is the host-side cache model: it needs std and a host target");

@@ -14,7 +14,7 @@
 //!
 //! ```
 //! use vacmm::arch::abort::{arm_access, thumb_access};
-//! use vacmm::mm::space::FaultAccess;
+//! use vacmm::mmu::FaultAccess;
 //!
 //! assert_eq!(arm_access(0xe1c0_20d0), Ok(FaultAccess::Read)); // ldrd r2, [r0]
 //! assert_eq!(arm_access(0xe1c0_20f0), Ok(FaultAccess::Write)); // strd r2, [r0]
@@ -29,7 +29,7 @@
 
 use core::fmt;
 
-use crate::mm::space::FaultAccess;
+use crate::mmu::FaultAccess;
 
 /// The instruction at the aborted PC is not a load or store, so it cannot
 /// have taken a data abort: the PC or the instruction set was read wrong.

@@ -93,7 +93,7 @@ pub trait KernelAccess {
     /// because its contents are dead (its owner exits). Coherence needs
     /// nothing done here on a CPU. A kernel that runs under the cache
     /// sanitizer (`qemu/cachesan`) calls
-    /// [`arch::annotate::declare_dead`](crate::arch::annotate::declare_dead) for the
+    /// `declare_dead` of [`arch::annotate`](crate::arch::annotate) for the
     /// page here, so that the sanitizer tells the drop from a lost write,
     /// as the cache model's oracle does (the model records it itself).
     fn contents_dead(&mut self, pa: PhysAddr) {

@@ -357,3 +357,14 @@ impl fmt::Display for HwAttrs {
         )
     }
 }
+
+/// The kind of access that faulted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FaultAccess {
+    /// A data read.
+    Read,
+    /// A data write.
+    Write,
+    /// An instruction fetch.
+    Execute,
+}

@@ -40,12 +40,13 @@ mod desc;
 #[cfg(target_arch = "arm")]
 mod enable;
 mod keys;
+mod slots;
 mod switch;
 mod table;
 
 use core::fmt;
 
-pub use attrs::{Access, Attributes, Execute, HwAttrs, MemoryType};
+pub use attrs::{Access, Attributes, Execute, FaultAccess, HwAttrs, MemoryType};
 pub use desc::{L1Descriptor, L2Descriptor};
 #[cfg(target_arch = "arm")]
 pub use enable::{MmuConfig, MmuError, enable_mmu};

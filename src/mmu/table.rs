@@ -24,10 +24,10 @@
 //! those 32 L1 entries at the PID's window (both point to the same coarse
 //! tables), so moving to another PID rewrites 64 words, not the tables.
 
-use alloc::vec::Vec;
 use core::fmt;
 
 use super::keys::SpaceKey;
+use super::slots::SlotSet;
 use super::{Arch, Attributes, DescriptorError, HwAttrs, L1Descriptor, L2Descriptor};
 use crate::addr::{PhysAddr, VirtAddr, VirtRange};
 use crate::cache::{CacheMaintenance, MaintenanceError};
@@ -539,7 +539,7 @@ pub struct PageTable {
     /// (sorted): `map_page`, `unmap_page` and `protect_page` refuse them,
     /// since a mapping put there would be overwritten by the slot's next
     /// use, and a change made there would undo the slot owner's.
-    reserved: Vec<u32>,
+    reserved: SlotSet,
 }
 
 impl fmt::Debug for PageTable {
@@ -573,7 +573,7 @@ impl PageTable {
             fcse_window: None,
             fits_fcse_window: false,
             key: SpaceKey::UNASSIGNED,
-            reserved: Vec::new(),
+            reserved: SlotSet::default(),
         })
     }
 
@@ -820,12 +820,7 @@ impl PageTable {
         va: VirtAddr,
     ) -> Result<PageSlot, TableError> {
         check_aligned("virtual address", va.0, PageSize::Small.bytes())?;
-        let Err(at) = self.reserved.binary_search(&va.0) else {
-            return Err(TableError::ReservedSlot { va });
-        };
-        self.reserved
-            .try_reserve(1)
-            .map_err(|_| TableError::MetadataAllocFailed)?;
+        self.reserved.prepare(va.0)?;
         let table = self.coarse_table_for(mem, frames, va)?;
         let slot = PhysAddr(table.0 + ((va.0 >> 12) & 0xff) * 4);
         let existing = mem.read_word(slot)?;
@@ -835,7 +830,7 @@ impl PageTable {
                 descriptor: existing,
             });
         }
-        self.reserved.insert(at, va.0);
+        self.reserved.commit(va.0);
         Ok(PageSlot {
             va,
             slot,
@@ -872,9 +867,9 @@ impl PageTable {
         mem: &mut M,
         slot: PageSlot,
     ) -> Result<(), TableError> {
-        let Ok(at) = self.reserved.binary_search(&slot.va.0) else {
+        if !self.reserved.contains(slot.va.0) {
             return Err(TableError::NotMapped { va: slot.va });
-        };
+        }
         let existing = mem.read_word(slot.slot)?;
         if existing != 0 {
             return Err(TableError::AlreadyMapped {
@@ -882,15 +877,16 @@ impl PageTable {
                 descriptor: existing,
             });
         }
-        self.reserved.remove(at);
+        self.reserved.remove(slot.va.0);
         Ok(())
     }
 
     /// Refuses an address handed out as a reserved slot.
     fn check_not_reserved(&self, va: VirtAddr) -> Result<(), TableError> {
-        match self.reserved.binary_search(&va.0) {
-            Ok(_) => Err(TableError::ReservedSlot { va }),
-            Err(_) => Ok(()),
+        if self.reserved.contains(va.0) {
+            Err(TableError::ReservedSlot { va })
+        } else {
+            Ok(())
         }
     }
 
@@ -1060,19 +1056,9 @@ impl PageTable {
         // The other table's reserved slots in the range are this one's too:
         // the coarse tables holding them are now shared.
         let start = u64::from(range.start().0);
-        let end = start + range.len();
-        let inherited = other
+        let reserved = self
             .reserved
-            .iter()
-            .copied()
-            .filter(|&va| (start..end).contains(&u64::from(va)));
-        let mut reserved = Vec::new();
-        reserved
-            .try_reserve(self.reserved.len() + inherited.clone().count())
-            .map_err(|_| TableError::MetadataAllocFailed)?;
-        reserved.extend(self.reserved.iter().copied().chain(inherited));
-        reserved.sort_unstable();
-        reserved.dedup();
+            .merged(&other.reserved, start, start + range.len())?;
         for index in first..first + count {
             let raw = mem.read_word(other.entry_pa(index))?;
             self.write_l1(mem, index, raw)?;

@@ -14,6 +14,8 @@
 //! Machine's log by [`clean_stats`]: every write is followed by a clean of
 //! its kernel VA before any other event, and the counts are compared.
 
+// Reserved slots need the heap (feature `alloc`).
+#[cfg(feature = "alloc")]
 mod reserved;
 
 use std::collections::{HashMap, HashSet, VecDeque};

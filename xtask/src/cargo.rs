@@ -150,73 +150,83 @@ pub fn cargo() -> Command {
     command
 }
 
-/// `cargo metadata` of the workspace (no dependencies).
-fn metadata() -> Result<Value, String> {
-    let output = cargo()
-        .args(["metadata", "--no-deps", "--format-version", "1"])
-        .output()
-        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
+/// `cargo metadata` of the workspace (no dependencies), through the
+/// `cargo_metadata` crate and the cargo that runs us.
+fn metadata() -> Result<cargo_metadata::Metadata, String> {
+    let mut command = cargo_metadata::MetadataCommand::new();
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        command.cargo_path(cargo);
     }
-    serde_json::from_slice(&output.stdout).map_err(|e| format!("cannot parse cargo metadata: {e}"))
+    command
+        .current_dir(root())
+        .no_deps()
+        .exec()
+        .map_err(|e| format!("cargo metadata failed: {e}"))
+}
+
+/// vacmm's package in `metadata`.
+fn vacmm(metadata: &cargo_metadata::Metadata) -> Result<&cargo_metadata::Package, String> {
+    metadata
+        .packages
+        .iter()
+        .find(|p| p.name.as_str() == "vacmm")
+        .ok_or_else(|| "cargo metadata lists no vacmm package".into())
 }
 
 /// Where cargo puts build output (honours `CARGO_TARGET_DIR`).
 pub fn target_directory() -> Result<PathBuf, String> {
-    metadata()?["target_directory"]
-        .as_str()
-        .map(PathBuf::from)
-        .ok_or_else(|| "cargo metadata has no target_directory".into())
+    Ok(metadata()?.target_directory.into_std_path_buf())
 }
 
-/// vacmm's criterion benchmarks (its `bench` targets), from `cargo metadata`.
+/// vacmm's criterion benchmarks (its `bench` targets).
 pub fn bench_names() -> Result<Vec<String>, String> {
     let metadata = metadata()?;
-    let vacmm = metadata["packages"]
-        .as_array()
-        .and_then(|packages| packages.iter().find(|p| p["name"] == "vacmm"))
-        .ok_or("cargo metadata lists no vacmm package")?;
-    Ok(vacmm["targets"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|t| {
-            t["kind"]
-                .as_array()
-                .is_some_and(|k| k.iter().any(|k| k == "bench"))
-        })
-        .filter_map(|t| t["name"].as_str().map(String::from))
+    Ok(vacmm(&metadata)?
+        .targets
+        .iter()
+        .filter(|t| t.is_bench())
+        .map(|t| t.name.clone())
         .collect())
 }
 
 /// The on-target integration tests: vacmm's test targets that require the
-/// `target-tests` feature, read from `cargo metadata`.
+/// `target-tests` feature.
 pub fn target_test_names() -> Result<Vec<String>, String> {
     let metadata = metadata()?;
-    let vacmm = metadata["packages"]
+    Ok(vacmm(&metadata)?
+        .targets
+        .iter()
+        .filter(|t| {
+            t.is_test()
+                && t.required_features
+                    .iter()
+                    .any(|f| f == TARGET_TESTS_FEATURE)
+        })
+        .map(|t| t.name.clone())
+        .collect())
+}
+
+/// vacmm's declared minimum Rust version (`rust-version`).
+pub fn rust_version() -> Result<String, String> {
+    let metadata = metadata()?;
+    vacmm(&metadata)?
+        .rust_version
+        .as_ref()
+        .map(|v| v.to_string())
+        .ok_or_else(|| "vacmm declares no rust-version".into())
+}
+
+/// The features docs.rs builds vacmm's documentation with
+/// (`[package.metadata.docs.rs] features`).
+pub fn docs_rs_features() -> Result<Vec<String>, String> {
+    let metadata = metadata()?;
+    let features = &vacmm(&metadata)?.metadata["docs"]["rs"]["features"];
+    Ok(features
         .as_array()
-        .and_then(|packages| packages.iter().find(|p| p["name"] == "vacmm"))
-        .ok_or("cargo metadata lists no vacmm package")?;
-    let mut names = Vec::new();
-    for target in vacmm["targets"].as_array().into_iter().flatten() {
-        let is_test = target["kind"]
-            .as_array()
-            .is_some_and(|k| k.iter().any(|k| k == "test"));
-        let on_target = target["required-features"]
-            .as_array()
-            .is_some_and(|f| f.iter().any(|f| f == TARGET_TESTS_FEATURE));
-        if is_test
-            && on_target
-            && let Some(name) = target["name"].as_str()
-        {
-            names.push(name.to_string());
-        }
-    }
-    Ok(names)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.as_str().map(String::from))
+        .collect())
 }
 
 /// Runs a cargo build command with `--message-format=json-render-diagnostics`
@@ -340,20 +350,6 @@ pub fn run_on_qemu_quietly(
     args: Option<&str>,
 ) -> Result<QemuRun, String> {
     run_runner(elf, cpu, timeout_s, plugin, args, false)
-}
-
-/// The directory cargo builds into (`CARGO_TARGET_DIR` or the workspace's).
-pub fn target_dir() -> Result<PathBuf, String> {
-    let output = cargo()
-        .args(["metadata", "--no-deps", "--format-version", "1"])
-        .output()
-        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
-    let metadata: Value = serde_json::from_slice(&output.stdout)
-        .map_err(|e| format!("cannot parse cargo metadata: {e}"))?;
-    metadata["target_directory"]
-        .as_str()
-        .map(PathBuf::from)
-        .ok_or_else(|| "cargo metadata has no target_directory".into())
 }
 
 fn run_runner(

@@ -239,7 +239,7 @@ pub fn build(targets: &[String]) -> Result<f64, String> {
 /// a report per run.
 pub fn fuzz(options: &Options) -> Result<Vec<Report>, String> {
     build(&options.targets)?;
-    let scratch = cargo::target_dir()?.join("fuzz");
+    let scratch = cargo::target_directory()?.join("fuzz");
     let runs: Vec<Run> = options
         .targets
         .iter()

@@ -44,6 +44,7 @@ mod coverage;
 mod flags;
 mod fuzz;
 mod mutants;
+mod package;
 mod prereq;
 mod sanitize;
 mod test;
@@ -93,7 +94,11 @@ commands:
                         (default 5) per run, seeded from fuzz/corpus/<T>, new
                         finds kept in target/fuzz/corpus/<preset or T>;
                         --merge-corpus merges those that add coverage into
-                        fuzz/corpus/<T>
+                        fuzz/corpus/<T> (ops: fuzz/corpus/ops-finds/<P>)
+  package               what a dependent meets: the docs as docs.rs builds
+                        them (host, armv5te, armv6), cargo publish --dry-run,
+                        the library without the alloc feature, and a build
+                        with the declared rust-version (part of test)
   prereq                install what the others need (rust-src, rustfmt, clippy,
                         qemu-system-arm 10.0 or newer) and nothing else
   mutants [--shard K/N] [--timeout-multiplier X] [--resume] [--strong]
@@ -129,6 +134,7 @@ fn main() -> ExitCode {
         Some("bench") if args.len() == 1 => bench::run(),
         Some("fuzz") => fuzz::Options::parse(&args[1..]).and_then(|options| fuzz::run(&options)),
         Some("prereq") if args.len() == 1 => prereq::ensure_all(),
+        Some("package") if args.len() == 1 => package::run_all(),
         Some("mutants") => {
             mutants::Options::parse(&args[1..]).and_then(|options| mutants::run(&options))
         }

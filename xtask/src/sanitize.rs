@@ -581,7 +581,7 @@ pub fn failures(rows: &[Row]) -> Result<(), String> {
         Err(format!(
             "{failed} of {} sanitized runs failed (logs in {})",
             rows.len(),
-            cargo::target_dir()?.join("cachesan").display()
+            cargo::target_directory()?.join("cachesan").display()
         ))
     }
 }
@@ -593,7 +593,7 @@ pub fn failures(rows: &[Row]) -> Result<(), String> {
 pub fn sanitize(options: &Options) -> Result<Vec<Row>, String> {
     prereq::ensure_all()?;
     let plugin = build_plugin()?;
-    let logs = cargo::target_dir()?.join("cachesan");
+    let logs = cargo::target_directory()?.join("cachesan");
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
     let names: Vec<String> = cargo::target_test_names()?
         .into_iter()

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::cargo::{self, Cpu, QemuRun, TIMEOUT_STATUS, Target};
 use crate::{Demo, boot_demo};
-use crate::{prereq, sanitize};
+use crate::{package, prereq, sanitize};
 
 /// The on-target test that never ends, used to check the runner's timeout.
 const HANG_TEST: &str = "runner_hang";
@@ -131,23 +131,28 @@ pub fn run() -> Result<(), String> {
         ));
     }
 
-    // Docs: on the host and for an ARM target, where `arch` has its backends.
-    for target in [None, Some(Target::Armv5te)] {
+    // What a dependent meets (xtask/src/package.rs): the docs as docs.rs
+    // builds them, on the host and on both ARM targets, where `arch` has
+    // its backends; the package; the library without the heap; the MSRV.
+    for target in [None, Some(Target::Armv5te), Some(Target::Armv6)] {
         let label = target.map_or("host", Target::triple);
-        banner(&format!("cargo doc, {label}"));
-        let mut doc = cargo::cargo();
-        doc.args(["doc", "--no-deps", "--package", "vacmm"]);
-        match target {
-            Some(target) => doc.args(target.cargo_args()),
-            None => doc.args(["--features", HOST_FEATURES]),
-        };
-        doc.env("RUSTDOCFLAGS", "-D warnings");
-        rows.push(Row::step(
-            "doc",
-            label,
-            status_of(doc, &format!("cargo doc ({label})")),
-        ));
+        banner(&format!("cargo doc, docs.rs flags, {label}"));
+        rows.push(Row::step("doc (docs.rs)", label, package::docs_rs(target)));
     }
+    banner("cargo publish --dry-run -p vacmm");
+    rows.push(Row::step(
+        "publish --dry-run",
+        "host",
+        package::publish_dry_run(),
+    ));
+    banner("vacmm without the alloc feature");
+    rows.push(Row::step(
+        "no alloc",
+        "host, armv5te",
+        package::without_alloc(),
+    ));
+    banner("vacmm with its rust-version");
+    rows.push(Row::step("MSRV build", "host", package::msrv()));
 
     banner("host tests");
     rows.push(host_tests());

@@ -46,7 +46,7 @@ use crate::mmu::{
     Access, Attributes, Execute, MemoryType, PageTable, TableError, TableFrames, TableMemory,
 };
 
-#[cfg(any(test, feature = "sim"))]
+#[cfg(any(test, all(feature = "sim", not(target_os = "none"))))]
 pub mod audit;
 mod fault;
 mod fork;
@@ -254,16 +254,9 @@ impl MmapArgs {
     }
 }
 
-/// The kind of access that faulted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FaultAccess {
-    /// A data read.
-    Read,
-    /// A data write.
-    Write,
-    /// An instruction fetch.
-    Execute,
-}
+/// The kind of access that faulted (defined with the MMU, which needs no
+/// heap, so that `arch::abort` can name it without the `alloc` feature).
+pub use crate::mmu::FaultAccess;
 
 /// What a fault installed, and what the caller owes the new page before
 /// user code runs again.

@@ -487,6 +487,7 @@ fn an_asid_flush_on_a_cpu_without_asids_is_a_maintenance_error() {
 }
 
 #[test]
+#[cfg(feature = "alloc")]
 fn a_reserved_window_slot_must_be_free() {
     for arch in ARCHES {
         let (mut m, mut frames, mut t) = setup(arch);
