@@ -104,7 +104,15 @@ impl<P: Policy> Engine<P> {
             // The switch is made: if a page's maintenance cannot be done
             // (a window that will not map), the whole D-cache goes instead,
             // so nothing is lost and the caller's switch still stands.
-            if !report.cache_flushed && self.separate_shared_pages(sys).is_err() {
+            if !report.cache_flushed
+                && let Err(e) = self.separate_shared_pages(sys)
+            {
+                event!(
+                    warn,
+                    "switch to {space}: separating shared pages failed ({e}); the whole D-cache instead",
+                    space = space.id()
+                );
+                let _ = e;
                 self.whole_dcache(&mut sys.mem);
             }
         }

@@ -820,6 +820,7 @@ impl<P: Policy> Engine<P> {
 
     /// The whole D-cache, cleaned and invalidated.
     fn whole_dcache<M: TableMemory>(&mut self, mem: &mut M) {
+        event!(debug, "the whole D-cache cleaned and invalidated");
         let cpu = mem.cache();
         cpu.clean_invalidate_dcache_all();
         cpu.drain_write_buffer();
@@ -1248,6 +1249,11 @@ impl<P: Policy> Engine<P> {
             sys.mem.cache().drain_write_buffer();
             sys.frames.set_flags(pa, PageFlags::UNCACHED)?;
             if changed {
+                event!(
+                    info,
+                    "frame {pa}: aliases in space {} at other colours, made uncached",
+                    space.id()
+                );
                 self.counters.made_uncached += 1;
             }
         } else if self.policy.restores_cacheability() {
@@ -1262,6 +1268,11 @@ impl<P: Policy> Engine<P> {
                 // Stores made through the bufferable mapping must reach
                 // memory before cached reads can miss to it.
                 sys.mem.cache().drain_write_buffer();
+                event!(
+                    info,
+                    "frame {pa}: its alias conflict in space {} ended, cached again",
+                    space.id()
+                );
                 self.counters.restored += 1;
             }
             sys.frames.clear_flags(pa, PageFlags::UNCACHED)?;

@@ -17,6 +17,8 @@ use crate::sim::{CpuModel, MemType, SimError, ViolationKind};
 mod atomicity;
 mod config;
 mod errors;
+#[cfg(feature = "log")]
+mod events;
 mod issue19;
 mod pages;
 mod random;

@@ -17,7 +17,7 @@ const HANG_TIMEOUT_S: u32 = 3;
 
 /// Features of vacmm that only build on the host (the cache model; the
 /// fuzzer's input, whose tests replay the seed corpus).
-const HOST_FEATURES: &str = "vacmm/sim,vacmm/arbitrary";
+const HOST_FEATURES: &str = "vacmm/sim,vacmm/arbitrary,vacmm/log";
 /// Every host crate: the default members and the cache sanitizer plugin
 /// (not a default member, see Cargo.toml); the board support and the demo
 /// kernel only build for ARM.
