@@ -144,15 +144,42 @@ static PROGRESS: Mutex<Progress> = Mutex::new(Progress {
     running: None,
 });
 
-/// Runs every case, prints the summary and exits (status 0 only if all passed).
+/// The test filters on the semihosting command line: every word but the
+/// kernel's path, the runner's own `vacmm-…` options and libtest flags
+/// (`--…`), which this harness does not take.
+fn filters() -> alloc::vec::Vec<alloc::string::String> {
+    let Ok(args) = semihosting::experimental::env::args::<512>() else {
+        return alloc::vec::Vec::new();
+    };
+    (&args)
+        .into_iter()
+        .skip(1)
+        .filter_map(|arg| arg.ok())
+        .filter(|arg| !arg.starts_with("vacmm-") && !arg.starts_with('-'))
+        .map(alloc::string::String::from)
+        .collect()
+}
+
+/// Runs every case whose name contains one of the command line's filters
+/// (every case without filters), prints the summary and exits (status 0
+/// only if all that ran passed).
 pub fn run(cases: &[TestCase]) -> ! {
+    let filters = filters();
+    let selected = |case: &&TestCase| {
+        filters.is_empty() || filters.iter().any(|f| case.name.contains(f.as_str()))
+    };
+    let chosen = cases.iter().filter(selected).count();
     println!(
-        "running {} cases on {}",
-        cases.len(),
-        vacmm::arch::main_id()
+        "running {chosen} cases on {}{}",
+        vacmm::arch::main_id(),
+        if chosen < cases.len() {
+            alloc::format!(" ({} filtered out by {filters:?})", cases.len() - chosen)
+        } else {
+            alloc::string::String::new()
+        }
     );
-    PROGRESS.lock().total = cases.len();
-    for case in cases {
+    PROGRESS.lock().total = chosen;
+    for case in cases.iter().filter(selected) {
         PROGRESS.lock().running = Some(case.name);
         let result = (case.run)();
         let mut progress = PROGRESS.lock();
