@@ -84,8 +84,9 @@ pub fn arm_access(instruction: u32) -> Result<FaultAccess, NotALoadOrStore> {
         // LDM/STM; unconditional: RFE (a load) / SRS (a store), same L.
         0b100 => Ok(load_if(l)),
         // LDC/STC (LDC2/STC2 when unconditional); MCRR/MRRC (bits 24:21 =
-        // 0010) move registers only.
-        0b110 if bits(instruction, 24, 21) != 0b0010 => Ok(load_if(l)),
+        // 0010) move registers only, and P = U = W = 0 with bit 22 clear
+        // (0000) is undefined.
+        0b110 if !matches!(bits(instruction, 24, 21), 0b0010 | 0b0000) => Ok(load_if(l)),
         0b000 if !unconditional && instruction & 0x90 == 0x90 => extra_access(instruction, l, not),
         _ => Err(not),
     }

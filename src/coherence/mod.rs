@@ -661,6 +661,9 @@ impl<P: Policy> Engine<P> {
         sys: &MemorySystem<M, F>,
         pa: PhysAddr,
     ) -> Result<bool, CoherenceError> {
+        if !self.aliasing() && !self.policy.uncaches_shared() {
+            return Ok(false);
+        }
         let users: alloc::vec::Vec<Mapping> = sys.frames.user_mappings(pa)?.copied().collect();
         if self.policy.uncaches_shared()
             && users.iter().any(|a| {
@@ -754,7 +757,15 @@ impl<P: Policy> Engine<P> {
             self.counters.kernel_alias_cleans += 1;
             return Ok(true);
         }
-        let users: alloc::vec::Vec<Mapping> = sys.frames.user_mappings(pa)?.copied().collect();
+        // Under the policy's uncached sharing the shared mappings are
+        // uncached and hold no lines: only the cached ones need it.
+        let uncached_shared = self.policy.uncaches_shared();
+        let users: alloc::vec::Vec<Mapping> = sys
+            .frames
+            .user_mappings(pa)?
+            .filter(|m| !(uncached_shared && m.shared))
+            .copied()
+            .collect();
         for m in users {
             self.maintain_user_alias(
                 &mut sys.mem,
@@ -1193,11 +1204,14 @@ impl<P: Policy> Engine<P> {
                     space.set_memory_type(sys, va, MemoryType::Bufferable)?;
                 }
             }
-            // Another space's private, cached, mapping of the page is
-            // separated at each switch from now on (the policy's uncached
-            // sharing, see `shared_in_separate_lines`); this space reads
-            // memory, so nothing is owed now.
-            self.note_sharing(sys, pa)?;
+            // Under the policy's uncached sharing, another space's private,
+            // cached, mapping of the page is separated at each switch from
+            // now on (see `shared_in_separate_lines`); this space reads
+            // memory, so nothing is owed now. (An uncached shared buffer's
+            // mappings are all uncached: nothing to separate.)
+            if self.policy.uncaches_shared() {
+                self.note_sharing(sys, pa)?;
+            }
             return Ok(());
         }
         if self.note_sharing(sys, pa)? {

@@ -458,10 +458,13 @@ fn decode(run: &Run, artifact: &Path) -> String {
     }
 }
 
-/// Merges the inputs of `scratch` that add coverage into `target`'s
-/// committed corpus (libFuzzer's `-merge=1`).
 /// Merges the inputs of `scratch` that add coverage into `run`'s finds
 /// ([`finds_dir`]), judged as the run judged them (its preset forced).
+/// libFuzzer's `-merge=1` keeps what adds coverage beyond its first
+/// directory; for `ops`, whose finds live apart from the seeds, that first
+/// directory is a scratch copy of seeds and finds together, and only the
+/// inputs new to it are kept, so the finds never repeat what the seeds
+/// cover.
 fn merge(run: &Run, scratch: &Path) -> Result<(), String> {
     let finds = finds_dir(run);
     std::fs::create_dir_all(&finds)
@@ -471,11 +474,26 @@ fn merge(run: &Run, scratch: &Path) -> Result<(), String> {
         scratch.display(),
         finds.display()
     );
+    let into = match run.preset {
+        None => finds.clone(),
+        Some(_) => {
+            let both = scratch.with_file_name(format!("{}-merge", run.name()));
+            let _ = std::fs::remove_dir_all(&both);
+            std::fs::create_dir_all(&both)
+                .map_err(|e| format!("cannot create {}: {e}", both.display()))?;
+            let seeds = fuzz_dir().join("corpus").join(run.target);
+            for dir in [&seeds, &finds] {
+                copy_files(dir, &both)?;
+            }
+            both
+        }
+    };
+    let known = file_names(&into);
     let mut command = cargo_fuzz("run");
     command
         .args(BUILD_FLAGS)
         .arg(run.target)
-        .arg(&finds)
+        .arg(&into)
         .arg(scratch)
         .args(["--", "-merge=1"])
         .stderr(Stdio::null());
@@ -485,11 +503,44 @@ fn merge(run: &Run, scratch: &Path) -> Result<(), String> {
     let status = command
         .status()
         .map_err(|e| format!("cannot run the merge: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("the corpus merge failed ({status})"))
+    if !status.success() {
+        return Err(format!("the corpus merge failed ({status})"));
     }
+    if into != finds {
+        let mut added = 0;
+        for name in file_names(&into).difference(&known) {
+            std::fs::copy(into.join(name), finds.join(name))
+                .map_err(|e| format!("cannot copy {name} into {}: {e}", finds.display()))?;
+            added += 1;
+        }
+        println!("{added} new inputs kept in {}", finds.display());
+    }
+    Ok(())
+}
+
+/// The names of the files in `dir` (none if it cannot be read).
+fn file_names(dir: &Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Copies every file of `from` (if it exists) into `to`.
+fn copy_files(from: &Path, to: &Path) -> Result<(), String> {
+    for name in file_names(from) {
+        std::fs::copy(from.join(&name), to.join(&name)).map_err(|e| {
+            format!(
+                "cannot copy {} into {}: {e}",
+                from.join(&name).display(),
+                to.display()
+            )
+        })?;
+    }
+    Ok(())
 }
 
 fn print_report(r: &Report) {

@@ -144,18 +144,20 @@ static PROGRESS: Mutex<Progress> = Mutex::new(Progress {
     running: None,
 });
 
-/// The test filters on the semihosting command line: every word but the
-/// kernel's path, the runner's own `vacmm-…` options and libtest flags
-/// (`--…`), which this harness does not take.
+/// The test filters on the semihosting command line: the words after the
+/// runner's marker `vacmm-filters` (so that the kernel's path, which QEMU
+/// puts first and which may hold spaces, is never one), libtest flags
+/// (`--…`) left out, which this harness does not take.
 fn filters() -> alloc::vec::Vec<alloc::string::String> {
     let Ok(args) = semihosting::experimental::env::args::<512>() else {
         return alloc::vec::Vec::new();
     };
     (&args)
         .into_iter()
-        .skip(1)
         .filter_map(|arg| arg.ok())
-        .filter(|arg| !arg.starts_with("vacmm-") && !arg.starts_with('-'))
+        .skip_while(|arg| *arg != "vacmm-filters")
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
         .map(alloc::string::String::from)
         .collect()
 }

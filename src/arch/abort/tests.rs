@@ -5,7 +5,7 @@
 use super::*;
 use FaultAccess::{Read, Write};
 
-const ARM: [(&str, u32, Option<FaultAccess>); 36] = [
+const ARM: [(&str, u32, Option<FaultAccess>); 37] = [
     ("ldr r1, [r0]", 0xe590_1000, Some(Read)),
     ("str r1, [r0, #4]", 0xe580_1004, Some(Write)),
     ("ldrb r1, [r0, r2]", 0xe7d0_1002, Some(Read)),
@@ -38,6 +38,8 @@ const ARM: [(&str, u32, Option<FaultAccess>); 36] = [
     ("umull r1, r2, r3, r4", 0xe082_1493, None),
     ("mcr p15, 0, r0, c7, c10, 4", 0xee07_0f9a, None),
     ("mcrr p15, 0, r0, r1, c14", 0xec41_0f0e, None),
+    // LDC with P = U = W = 0 (bits 24:21 = 0000): undefined.
+    ("(undefined) 0xec10_5e00", 0xec10_5e00, None),
     ("pld [r0]", 0xf5d0_f000, None),
     ("pld [r0, r1]", 0xf7d0_f001, None),
     ("bx lr", 0xe12f_ff1e, None),

@@ -36,6 +36,12 @@ const TARGETS: [(&str, Check); 4] = [
 
 #[test]
 fn committed_corpora_replay_clean() {
+    // The published package carries no corpora (`include` in Cargo.toml):
+    // nothing to replay there. In the repository every target has one.
+    let corpora = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    if !corpora.is_dir() {
+        return;
+    }
     for (target, check) in TARGETS {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("fuzz/corpus")

@@ -826,12 +826,20 @@ impl AddressSpace {
             });
         }
         let start = start.as_u32();
-        let hole = if args.fixed {
-            self.punches_hole(start, start + len)
+        // The new mapping, plus the piece a hole punched in one mapping
+        // adds, less the mappings it replaces whole.
+        let (hole, replaced) = if args.fixed {
+            let end = start + len;
+            let whole = self
+                .vmas_overlapping(start, end)
+                .into_iter()
+                .filter(|v| v.start >= start && v.end <= end)
+                .count() as u32;
+            (self.punches_hole(start, end), whole)
         } else {
-            0
+            (0, 0)
         };
-        self.check_room(1 + hole)?;
+        self.check_room((1 + hole).saturating_sub(replaced))?;
         let backing = match args.source {
             MapSource::Object { id, .. } => Backing::Object {
                 id,
@@ -919,7 +927,7 @@ impl AddressSpace {
                 at: VirtAddr(cursor),
             });
         }
-        self.check_room(self.splits_at(start) + self.splits_at(end))?;
+        self.check_room(self.splits_at(start, prot) + self.splits_at(end, prot))?;
         self.split_at(sys, start)?;
         self.split_at(sys, end)?;
         let keys: Vec<u32> = self.vmas.range(start..end).map(|(&k, _)| k).collect();
@@ -980,6 +988,9 @@ impl AddressSpace {
                 },
             )?;
         } else if new_end < old_end {
+            // A mapping placed over the heap (MAP_FIXED) may reach past the
+            // old break: the shrink then cuts a hole in it.
+            self.check_room(self.punches_hole(new_end, old_end))?;
             self.unmap_range(sys, new_end, old_end)?;
         }
         self.brk = requested;
@@ -1245,10 +1256,12 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// 1 if `at` lies strictly inside a VMA (a split there adds a piece).
-    fn splits_at(&self, at: u32) -> u32 {
+    /// 1 if `at` lies strictly inside a VMA whose protection is not `prot`
+    /// (giving part of it `prot` leaves one more piece; an unchanged
+    /// mapping is left whole, as Linux's mprotect leaves it).
+    fn splits_at(&self, at: u32, prot: Protection) -> u32 {
         self.find_vma(VirtAddr(at))
-            .is_some_and(|v| v.start != at)
+            .is_some_and(|v| v.start != at && v.prot != prot)
             .into()
     }
 

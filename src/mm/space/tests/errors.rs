@@ -754,3 +754,47 @@ fn the_mapping_limit_refuses_growth_before_it_changes_anything() {
     check(&mut sys, &space).unwrap();
     assert!(space.vmas().count() <= 3);
 }
+
+/// What the reviewer of the limit found: a heap shrink that cuts a hole in
+/// a mapping placed over the heap is refused at the limit, and calls that
+/// add no mapping — MAP_FIXED exactly over one, an mprotect that changes
+/// nothing — are not.
+#[test]
+fn the_mapping_limit_counts_holes_in_a_shrinking_heap_and_spares_calls_that_add_none() {
+    let (mut sys, mut space) = setup(Arch::Armv6, 1);
+    space.config.max_mappings = 2;
+    space.brk(&mut sys, VirtAddr(HEAP + 4 * PAGE)).unwrap();
+    let over_heap = MmapArgs {
+        addr: Some(VirtAddr(HEAP)),
+        fixed: true,
+        prot: Protection::READ,
+        ..MmapArgs::anonymous(8 * PAGE)
+    };
+    space.mmap(&mut sys, over_heap).unwrap();
+    let other = space.mmap(&mut sys, MmapArgs::anonymous(PAGE)).unwrap();
+    assert_eq!(space.vmas().count(), 2);
+    refused(
+        &mut sys,
+        &mut space,
+        |sys, space| space.brk(sys, VirtAddr(HEAP + 2 * PAGE)),
+        SpaceError::TooManyMappings {
+            mappings: 2,
+            more: 1,
+            limit: 2,
+        },
+        12,
+        "the space has 2 mappings and the call could need 1 more, past its limit of 2",
+    );
+    let again = MmapArgs {
+        addr: Some(other),
+        fixed: true,
+        ..MmapArgs::anonymous(PAGE)
+    };
+    space.mmap(&mut sys, again).unwrap();
+    let inside = VirtAddr(HEAP + 2 * PAGE);
+    space
+        .mprotect(&mut sys, inside, PAGE, Protection::READ)
+        .unwrap();
+    assert_eq!(space.vmas().count(), 2);
+    check(&mut sys, &space).unwrap();
+}
