@@ -167,8 +167,8 @@ impl<P: Policy> Engine<P> {
 
     /// Does `op(vma, va)` to the resident pages of `space` in `range`: by
     /// address when the space's lines are reachable that way and the range
-    /// is small, else the whole cache (or windows, page by page, for a VIPT
-    /// space not running). `whole_mm`: the range is the whole space (see
+    /// is small, through windows page by page for a small range of a VIPT
+    /// space not running, else the whole cache. `whole_mm`: the range is the whole space (see
     /// [`Policy::flushes_whole_mm`]).
     fn maintain_range<M: TableMemory, F>(
         &mut self,
@@ -199,7 +199,11 @@ impl<P: Policy> Engine<P> {
         let by_address = space.id() == self.current || self.info.kind == CacheKind::Vivt;
         if self.policy.flushes_everything()
             || (whole_mm && self.policy.flushes_whole_mm())
-            || (by_address && bytes > self.policy.range_threshold(&self.info))
+            // Past the threshold the whole cache is cheaper by address, and
+            // cheaper still against windows, which add two TLB operations
+            // and two table writes a page (issue 24: a 256-page space not
+            // running cost 32,768 line and 512 TLB operations this way).
+            || bytes > self.policy.range_threshold(&self.info)
             || (!by_address && (self.windows.is_none() || !self.policy.uses_colour_windows()))
         {
             self.whole_dcache(&mut sys.mem);

@@ -24,6 +24,7 @@ mod pages;
 mod random;
 mod review;
 mod shared_buffers;
+mod waste;
 
 /// How user faults are resolved: through the engine, or (the twins) by the
 /// address space alone, with no maintenance.

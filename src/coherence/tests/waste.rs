@@ -1,0 +1,114 @@
+//! Maintenance that costs more than the whole cache (issue 24), measured
+//! on the model's own counters: each case falls back to the whole cache
+//! past the policy's range threshold.
+
+extern crate std;
+
+use super::*;
+use crate::sim::Counters as SimCounters;
+
+/// The model's maintenance operations between two counter readings.
+fn line_ops(before: &SimCounters, after: &SimCounters) -> (u64, u64, u64) {
+    let lines = |c: &SimCounters| c.clean_line + c.clean_invalidate_line + c.invalidate_line;
+    (
+        lines(after) - lines(before),
+        after.tlb_ops - before.tlb_ops,
+        after.cycles - before.cycles,
+    )
+}
+
+/// Exit of a space that is not running, with `pages` resident pages, on
+/// the ARM1136 32K (aliasing VIPT): line and TLB operations, cycles, and
+/// the engine's whole-cache flushes.
+fn exit_not_running(pages: u32) -> ((u64, u64, u64), u64) {
+    let mut m = Machine::new(CpuModel::arm1136_32k());
+    let mut big = m.space();
+    m.switch_to(&mut big);
+    let va = big
+        .mmap(&mut m.sys, MmapArgs::anonymous(pages * PAGE))
+        .unwrap()
+        .as_u32();
+    for page in 0..pages {
+        user_store(&mut m, &mut big, va + page * PAGE, page, Faults::Engine);
+    }
+    let mut other = m.space();
+    m.switch_to(&mut other);
+    let before = *m.sys.mem.counters();
+    let flushes = m.engine.counters().whole_cache_flushes;
+    m.engine.exit(&mut m.sys, big).unwrap();
+    let after = *m.sys.mem.counters();
+    assert_eq!(violations(&mut m), []);
+    (
+        line_ops(&before, &after),
+        m.engine.counters().whole_cache_flushes - flushes,
+    )
+}
+
+#[test]
+fn exiting_a_large_space_not_running_takes_the_whole_cache() {
+    let ((lines, tlb, cycles), whole) = exit_not_running(256);
+    std::eprintln!(
+        "256 pages: {lines} line ops, {tlb} TLB ops, {cycles} cycles, {whole} whole-cache"
+    );
+    assert_eq!(whole, 1);
+    // What is left is the table's teardown: one cleaned descriptor write
+    // (for the walker) and one TLB operation per page.
+    assert!(lines <= 256, "{lines} line operations");
+    // A small space still goes page by page through the windows.
+    let ((lines, _, _), whole) = exit_not_running(2);
+    assert_eq!(whole, 0);
+    assert!(lines >= 2 * 128, "{lines}");
+}
+
+/// `shared` pages shared writable by two spaces under FCSE PIDs on the
+/// ARM926, then switches between them: line operations per switch.
+fn fcse_switches(shared: u32) -> ((u64, u64, u64), u64) {
+    let mut m = Machine::with_switching(CpuModel::arm926(), Switching::Fcse);
+    let mut a = m.space();
+    m.switch_to(&mut a);
+    let va = a
+        .mmap(
+            &mut m.sys,
+            MmapArgs {
+                shared: true,
+                ..MmapArgs::anonymous(shared * PAGE)
+            },
+        )
+        .unwrap()
+        .as_u32();
+    for page in 0..shared {
+        user_store(&mut m, &mut a, va + page * PAGE, page, Faults::Engine);
+    }
+    let table = m.child_table();
+    let mut b = m.engine.fork(&mut m.sys, &mut a, table).unwrap();
+    m.switch_to(&mut b);
+    for page in 0..shared {
+        user_store(&mut m, &mut b, va + page * PAGE + 4, page, Faults::Engine);
+    }
+    let before = *m.sys.mem.counters();
+    let flushes = m.engine.counters().whole_cache_flushes;
+    m.switch_to(&mut a);
+    let after = *m.sys.mem.counters();
+    for page in 0..shared {
+        assert_eq!(
+            user_load(&mut m, &mut a, va + page * PAGE + 4, Faults::Engine),
+            page
+        );
+    }
+    assert_eq!(violations(&mut m), []);
+    (
+        line_ops(&before, &after),
+        m.engine.counters().whole_cache_flushes - flushes,
+    )
+}
+
+#[test]
+fn separating_many_shared_pages_at_a_switch_takes_the_whole_cache() {
+    let ((lines, _, cycles), whole) = fcse_switches(64);
+    std::eprintln!("64 shared pages: {lines} line ops, {cycles} cycles, {whole} whole-cache");
+    assert_eq!(whole, 1);
+    assert!(lines < 64 * 128, "{lines} line operations");
+    let ((lines, _, _), whole) = fcse_switches(1);
+    assert_eq!(whole, 0);
+    assert!(lines > 0 && lines <= 2 * 128, "{lines}");
+}
