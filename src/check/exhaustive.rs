@@ -156,6 +156,9 @@ pub enum Action {
     KernelWrite(KernelWriteVia, u32),
     /// The kernel reads the file page's word.
     KernelRead,
+    /// The kernel takes a free frame, dirties its lines and frees it
+    /// (`Op::KernelScratch`): the next fill must not see them.
+    KernelScratch,
 }
 
 /// One letter of the alphabet: a process (for user events) and what it
@@ -243,6 +246,7 @@ pub fn alphabet() -> Vec<Event> {
             KernelWrite(KernelWriteVia::PageCacheWrite, 0x46),
         ),
         ev("kernel read", 0, KernelRead),
+        ev("kernel scratch frame", 0, KernelScratch),
     ];
     if MPROTECT_ADDS_EXEC {
         events.push(ev("P0 mprotect A RX", 0, Protect(SITE_A, Prot::ReadExec)));
@@ -312,7 +316,7 @@ impl Event {
     /// The operation this event is in `world`, `LEFT_OUT` or not.
     pub fn any_op(&self, world: &World) -> Option<Op> {
         use Action::*;
-        let kernel = matches!(self.action, KernelWrite(..) | KernelRead);
+        let kernel = matches!(self.action, KernelWrite(..) | KernelRead | KernelScratch);
         let p = usize::from(self.proc);
         if !kernel && p >= world.processes() {
             return None;
@@ -382,6 +386,11 @@ impl Event {
                 file: 0,
                 page: 0,
                 word: WORD,
+            },
+            KernelScratch => Op::KernelScratch {
+                first_line: 0,
+                lines: 127,
+                value: 0x5c,
             },
         })
     }
