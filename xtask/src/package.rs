@@ -8,18 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use crate::cargo::{self, Target};
-
-/// Runs `command`; Ok if it exits 0, else the step's name and status.
-fn run(mut command: Command, what: &str) -> Result<(), String> {
-    let status = command
-        .status()
-        .map_err(|e| format!("cannot run {what}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{what} failed ({status})"))
-    }
-}
+use crate::test::status_of as run;
 
 /// Pages that must be in the documentation of `target` (`None`: the
 /// host): on ARM the API that exists there only, on the host the model.

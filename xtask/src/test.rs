@@ -64,7 +64,7 @@ fn banner(title: &str) {
 }
 
 /// Runs a command; Ok if it exits 0.
-fn status_of(mut command: Command, what: &str) -> Result<(), String> {
+pub(crate) fn status_of(mut command: Command, what: &str) -> Result<(), String> {
     let status = command
         .status()
         .map_err(|e| format!("cannot run {what}: {e}"))?;
