@@ -1,6 +1,7 @@
 //! One set-associative cache of the model: lines with their data and, per
 //! byte, the store operation the byte's value came from (its version).
 
+use super::Writer;
 use super::config::{CacheConfig, Indexing, Replacement};
 
 /// Bookkeeping of one line.
@@ -13,6 +14,9 @@ pub(crate) struct LineMeta {
     pub va: u32,
     /// Line-aligned physical address (VIPT/PIPT tag; where VIVT writes back).
     pub pa: u32,
+    /// The last store into the line while it was dirty (D-cache; for the
+    /// reports of its write-back).
+    pub last_store: Option<Writer>,
 }
 
 /// How a line is looked up: the address that indexes and the tag to match.

@@ -94,6 +94,7 @@
 mod btc;
 mod cache;
 mod config;
+mod discards;
 mod fingerprint;
 mod interfaces;
 mod tlb;
@@ -110,6 +111,8 @@ pub use config::{
 
 use self::btc::{Btc, BtcEntry};
 use self::cache::{Cache, Probe};
+use self::discards::DeferredDiscards;
+pub use self::discards::Discarded;
 use self::tlb::{Tlb, Walked};
 use self::write_buffer::{BufferedStore, BufferedWriteBack, DataBuffers, MAX_LINE, Pending};
 use crate::addr::VirtAddr;
@@ -262,6 +265,15 @@ pub struct Violation {
     pub last_version: u64,
     /// The version the access got (or the line held).
     pub seen_version: u64,
+    /// A [`ViolationKind::DirtyLineDiscarded`] reported late (see
+    /// [`Sim::defer_discard_reports`]): where the line was discarded. The
+    /// violation's own operation, space and address are the read's that
+    /// found the loss. `None` for every other report.
+    pub discarded: Option<Discarded>,
+    /// A [`ViolationKind::StaleWriteBack`]: the last store into the line
+    /// written back (who dirtied the stale copy), where the model knows
+    /// it. `None` for every other report.
+    pub line_writer: Option<Writer>,
 }
 
 impl fmt::Display for Violation {
@@ -330,7 +342,29 @@ impl fmt::Display for Violation {
             }
             Writer::Dma => f.write_str("was written by a DMA master"),
             Writer::Dead => f.write_str("was declared dead by its owner"),
+        }?;
+        if let Some(at) = self.discarded {
+            write!(
+                f,
+                "; the dirty line holding it was discarded at operation {} ({}, virtual \
+                 address {:#010x}",
+                at.operation,
+                SpaceName(at.space),
+                at.va
+            )?;
+            if let Some(pc) = at.pc {
+                write!(f, ", by the instruction at {pc:#010x}")?;
+            }
+            f.write_str(")")?;
         }
+        if let Some(Writer::Cpu { space, va, pc }) = self.line_writer {
+            f.write_str("; the line written back was last stored into ")?;
+            if let Some(pc) = pc {
+                write!(f, "by the instruction at {pc:#010x} ")?;
+            }
+            write!(f, "in {} at virtual address {va:#010x}", SpaceName(space))?;
+        }
+        Ok(())
     }
 }
 
@@ -597,6 +631,9 @@ pub struct Sim {
     /// Where the kernel's linear map puts physical address 0 (see
     /// [`Sim::set_kernel_offset`]).
     kernel_offset: u32,
+    /// Discarded dirty lines awaiting a read ([`Sim::defer_discard_reports`]);
+    /// `None`: reported at the discard.
+    discards: Option<DeferredDiscards>,
 }
 
 const PAGE: u32 = 4096;
@@ -643,6 +680,7 @@ impl Sim {
             btc: Btc::new(model.info().is_armv6()),
             write_buffer: DataBuffers::new(model.write_buffer_entries),
             kernel_offset: 0,
+            discards: None,
         })
     }
 
@@ -1171,7 +1209,9 @@ impl Sim {
                 let write_back =
                     self.dcache.cfg.write == WritePolicy::WriteBack && mem == MemType::WriteBack;
                 if write_back {
-                    self.dcache.meta[line].dirty = true;
+                    let meta = &mut self.dcache.meta[line];
+                    meta.dirty = true;
+                    meta.last_store = Some(writer);
                 } else {
                     to_memory = true;
                 }
@@ -1417,9 +1457,19 @@ impl Sim {
 
     /// Attributes the stores that follow to the instruction at `pc` (the
     /// newest writer of each byte they store records it, and violations
-    /// name it), or to nobody with `None`.
+    /// name it), or to nobody with `None`; also the maintenance that
+    /// follows, for deferred discards ([`Discarded::pc`]).
     pub fn set_site(&mut self, pc: Option<u32>) {
         self.site = pc;
+    }
+
+    /// Reports a discarded dirty line ([`ViolationKind::DirtyLineDiscarded`])
+    /// only once a read returns a byte it lost, rather than at the discard
+    /// (the default): a line invalidated and then overwritten whole before
+    /// any read lost nothing anyone saw. See `discards.rs` for why kernels
+    /// do that on purpose. Turning it off forgets what is pending.
+    pub fn defer_discard_reports(&mut self, on: bool) {
+        self.discards = on.then(|| DeferredDiscards::new(self.dcache.line_bytes as u32));
     }
 
     /// Puts `bytes` in memory at `pa` as its initial contents (version 0,
@@ -1585,7 +1635,38 @@ impl Sim {
     }
 
     fn report(&mut self, kind: ViolationKind, va: Option<u32>, pa: u32, truth: Truth, seen: u64) {
+        let read = matches!(
+            kind,
+            ViolationKind::StaleRead
+                | ViolationKind::StaleReadAfterDma
+                | ViolationKind::StaleFetch
+                | ViolationKind::DmaReadStaleMemory
+                | ViolationKind::StaleTableWalk
+        );
+        if read
+            && let Some(discards) = self.discards.as_mut()
+            && let Some(at) = discards.cause(pa, truth.version)
+        {
+            let line_offset = pa & (self.dcache.line_bytes as u32 - 1);
+            self.violations.push(Violation {
+                kind: ViolationKind::DirtyLineDiscarded,
+                operation: self.operation,
+                space: va.map(|_| self.current),
+                va,
+                pa,
+                last_writer: truth.writer,
+                last_version: truth.version,
+                seen_version: seen,
+                discarded: Some(Discarded {
+                    va: at.va | line_offset,
+                    ..at
+                }),
+                line_writer: None,
+            });
+        }
         self.violations.push(Violation {
+            discarded: None,
+            line_writer: None,
             kind,
             operation: self.operation,
             space: va.map(|_| self.current),
@@ -1645,6 +1726,7 @@ impl Sim {
         meta.dirty = false;
         meta.va = line_va;
         meta.pa = line_pa;
+        meta.last_store = None;
         self.counters.fills += 1;
         self.counters.cycles += self.costs.line_fill;
         victim
@@ -1674,6 +1756,7 @@ impl Sim {
             len: n,
             bytes: [0; MAX_LINE],
             versions: [0; MAX_LINE],
+            last_store: meta.last_store,
         });
         copy(
             &mut line.bytes[..n],
@@ -1715,6 +1798,9 @@ impl Sim {
         {
             let truth = self.truth(pa);
             self.report_line(ViolationKind::StaleWriteBack, line.va, pa, truth, seen);
+            if let Some(v) = self.violations.last_mut() {
+                v.line_writer = line.last_store;
+            }
         }
     }
 
@@ -1724,6 +1810,8 @@ impl Sim {
         let meta = self.dcache.meta[i];
         if meta.valid && meta.dirty {
             let range = self.dcache.bytes(i);
+            let mut lost = [0u64; MAX_LINE];
+            let mut any = false;
             for (k, idx) in range.enumerate() {
                 let pa = meta.pa + k as u32;
                 let v = self.dcache.versions[idx];
@@ -1733,9 +1821,23 @@ impl Sim {
                     .newest_version(pa)
                     .unwrap_or(self.memory_versions[pa as usize]);
                 if v == truth.version && landing != v {
-                    self.report_line(ViolationKind::DirtyLineDiscarded, meta.va, pa, truth, v);
-                    break;
+                    if self.discards.is_none() {
+                        self.report_line(ViolationKind::DirtyLineDiscarded, meta.va, pa, truth, v);
+                        break;
+                    }
+                    lost[k] = v;
+                    any = true;
                 }
+            }
+            if any && let Some(discards) = self.discards.as_mut() {
+                let at = Discarded {
+                    operation: self.operation,
+                    va: meta.va,
+                    pc: self.site,
+                    space: self.current,
+                };
+                let truth_version = &self.truth_version;
+                discards.record(meta.pa, lost, at, |pa, v| truth_version[pa as usize] == v);
             }
         }
         self.dcache.meta[i].valid = false;
@@ -1744,6 +1846,8 @@ impl Sim {
     fn report_line(&mut self, kind: ViolationKind, line_va: u32, pa: u32, truth: Truth, seen: u64) {
         let va = line_va | (pa & (self.dcache.line_bytes as u32 - 1));
         self.violations.push(Violation {
+            discarded: None,
+            line_writer: None,
             kind,
             operation: self.operation,
             space: None,

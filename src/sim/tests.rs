@@ -199,6 +199,17 @@ fn write_back_behind_a_buffered_store_of_an_alias_is_a_stale_write_back() {
         assert_eq!(v.len(), 1, "{entries} entries: {v:?}");
         assert_eq!(v[0].kind, ViolationKind::StaleWriteBack);
         assert_eq!(v[0].pa, pa);
+        // The report names who dirtied the stale line, not only the newest
+        // store it overwrote.
+        assert_eq!(
+            v[0].line_writer,
+            Some(Writer::Cpu {
+                space: KERNEL,
+                va: a + 4,
+                pc: None
+            })
+        );
+        assert!(v[0].to_string().contains("last stored into"), "{}", v[0]);
     }
 }
 
@@ -865,4 +876,71 @@ fn a_page_of_new_code_costs_less_by_range_than_by_the_whole_icache() {
         "one page of new code beside a 16 KiB hot loop: range {range} cycles, whole I-cache {whole} cycles"
     );
     assert!(range < whole, "range {range} cycles, whole {whole}");
+}
+
+/// Linux's v4wb_clear_user_highpage pattern: a dirty kernel-alias line is
+/// invalidated and then stored whole before anyone reads it. Reported at
+/// once by default; deferred, nothing is lost that anyone sees.
+fn invalidate_then(sim: &mut Sim, overwrite_whole_line: bool) -> Vec<Violation> {
+    let (kernel, pa) = (0xc000_2000, 0x2000);
+    sim.load_at(kernel, 4, at(pa)).unwrap();
+    sim.set_site(Some(0xc001_0000));
+    sim.store_at(kernel + 4, 4, 0x1111_1111, at(pa + 4))
+        .unwrap();
+    sim.set_site(Some(0xc001_0040));
+    sim.maintain_line(LineOp::Invalidate, kernel, Some(at(pa)));
+    sim.set_site(Some(0xc001_0044));
+    if overwrite_whole_line {
+        for word in 0..8 {
+            sim.store_at(kernel + 4 * word, 4, 0x2222_2222, at(pa + 4 * word))
+                .unwrap();
+        }
+    }
+    sim.load_at(kernel + 4, 4, at(pa + 4)).unwrap();
+    sim.take_violations()
+}
+
+#[test]
+fn a_discarded_line_overwritten_before_any_read_is_not_reported_when_deferred() {
+    let model = CpuModel::arm926().with_write_buffer(0);
+    // Immediate (the default): the discard itself is the report.
+    let mut sim = Sim::new(model, 64 << 10);
+    let kinds: Vec<_> = invalidate_then(&mut sim, true)
+        .iter()
+        .map(|v| v.kind)
+        .collect();
+    assert_eq!(kinds, [ViolationKind::DirtyLineDiscarded]);
+    // Deferred: overwritten whole before the read, nothing to report.
+    let mut sim = Sim::new(model, 64 << 10);
+    sim.defer_discard_reports(true);
+    assert_eq!(invalidate_then(&mut sim, true), []);
+}
+
+/// The exact negative control: the same discard, then a read of a lost
+/// byte. Deferred, the loss is reported at the read, naming the discard,
+/// beside the stale read itself; once per discarded line.
+#[test]
+fn a_discarded_line_read_before_it_is_overwritten_is_reported_when_deferred() {
+    let mut sim = Sim::new(CpuModel::arm926().with_write_buffer(0), 64 << 10);
+    sim.defer_discard_reports(true);
+    let v = invalidate_then(&mut sim, false);
+    let kinds: Vec<_> = v.iter().map(|v| v.kind).collect();
+    assert_eq!(
+        kinds,
+        [ViolationKind::DirtyLineDiscarded, ViolationKind::StaleRead]
+    );
+    let site = v[0].discarded.expect("where the line was discarded");
+    assert_eq!(
+        (site.va, site.pc, site.space),
+        (0xc000_2004, Some(0xc001_0040), KERNEL)
+    );
+    assert_eq!(v[0].pa, 0x2004);
+    assert_eq!(v[1].discarded, None);
+    let text = v[0].to_string();
+    assert!(text.contains("discarded at operation"), "{text}");
+    assert!(text.contains("0xc0010040"), "{text}");
+    // A second read of the same lost byte is only a stale read.
+    sim.load_at(0xc000_2004, 4, at(0x2004)).unwrap();
+    let again: Vec<_> = sim.take_violations().iter().map(|v| v.kind).collect();
+    assert_eq!(again, [ViolationKind::StaleRead]);
 }

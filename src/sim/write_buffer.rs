@@ -47,6 +47,8 @@ pub(crate) struct BufferedWriteBack {
     pub len: usize,
     pub bytes: [u8; MAX_LINE],
     pub versions: [u64; MAX_LINE],
+    /// The line's last store (see `LineMeta::last_store`).
+    pub last_store: Option<super::Writer>,
 }
 
 /// One entry of the data-side buffers.

@@ -1451,6 +1451,8 @@ fn book() -> Book {
             last_writer,
             last_version: 12,
             seen_version: 9,
+            discarded: None,
+            line_writer: None,
         };
         let mut values = vals![v.operation, v.pa, v.last_version, v.seen_version];
         if by_cpu {

@@ -28,12 +28,16 @@ pub struct Config {
     pub arch: GuestArch,
     /// Bytes of RAM from physical address 0 that are modelled (the guest's `-m`).
     pub ram_bytes: u32,
-    /// The guest image, for symbols.
-    pub elf: Option<PathBuf>,
+    /// The guest's images (kernel, user programs), for symbols.
+    pub elves: Vec<PathBuf>,
     /// Where reports go (standard error otherwise).
     pub log: Option<PathBuf>,
     /// Exit QEMU with [`VIOLATION_EXIT_STATUS`] if anything was found.
     pub fail_on_violation: bool,
+    /// Report a discarded dirty line only when a lost byte is read before
+    /// it is overwritten (`discards=deferred`, the default), or at the
+    /// discard (`discards=immediate`).
+    pub defer_discards: bool,
     /// Sites (kind × PC) reported in full as they are found; later ones are
     /// only counted.
     pub max_reports: usize,
@@ -86,10 +90,14 @@ cachesan arguments (comma-separated after the plugin path):
   arch=v5|v6                   override the guest architecture the preset implies
   write-buffer=N               write-buffer entries (ARM926 preset: 4, ARM11: 0)
   ram=SIZE                     modelled RAM from physical 0 (default 128M)
-  elf=PATH                     guest image, for symbols in reports
+  elf=PATH                     a guest image (kernel, user program), for the
+                               function names of reports; repeatable
   log=PATH                     write reports there instead of standard error
   fail-on-violation=on|off     exit 86 when anything was found (default off)
-  reports=N                    sites reported in full (default 20)";
+  reports=N                    sites reported in full (default 20)
+  discards=deferred|immediate  a dirty line invalidated with live data is
+                               reported when a lost byte is read before it is
+                               overwritten (default), or at the invalidate";
 
 fn bad(key: &str, value: &str, expected: &'static str) -> ArgError {
     ArgError::BadValue {
@@ -142,9 +150,10 @@ impl Config {
             model_name: String::new(),
             arch: GuestArch::V5,
             ram_bytes: 128 << 20,
-            elf: None,
+            elves: Vec::new(),
             log: None,
             fail_on_violation: false,
+            defer_discards: true,
             max_reports: 20,
         };
         for arg in args {
@@ -202,11 +211,18 @@ impl Config {
                         .filter(|&b| b > 0 && b % 4096 == 0)
                         .ok_or_else(|| bad(key, value, "a size of whole pages below 4 GiB"))?;
                 }
-                "elf" => config.elf = Some(value.into()),
+                "elf" => config.elves.push(value.into()),
                 "log" => config.log = Some(value.into()),
                 "fail-on-violation" => {
                     config.fail_on_violation =
                         parse_bool(value).ok_or_else(|| bad(key, value, "on or off"))?;
+                }
+                "discards" => {
+                    config.defer_discards = match value {
+                        "deferred" => true,
+                        "immediate" => false,
+                        _ => return Err(bad(key, value, "deferred or immediate")),
+                    };
                 }
                 "reports" => {
                     config.max_reports = value.parse().map_err(|_| bad(key, value, "a number"))?;
@@ -306,7 +322,16 @@ mod tests {
         assert_eq!(c.ram_bytes, 64 << 20);
         assert!(c.fail_on_violation);
         assert_eq!(c.max_reports, 3);
-        assert_eq!(c.elf.as_deref(), Some(std::path::Path::new("/tmp/k.elf")));
+        assert!(c.defer_discards);
+        assert!(
+            !Config::parse(["discards=immediate"])
+                .unwrap()
+                .defer_discards
+        );
+        assert!(Config::parse(["discards=later"]).is_err());
+        assert_eq!(c.elves, [std::path::PathBuf::from("/tmp/k.elf")]);
+        let c = Config::parse(["elf=/k.elf", "elf=/init"]).unwrap();
+        assert_eq!(c.elves.len(), 2);
     }
 
     #[test]

@@ -75,10 +75,23 @@ impl During {
 pub struct Finding {
     /// What the oracle saw.
     pub violation: Violation,
-    /// The guest instruction being executed.
+    /// The guest instruction being executed (for a deferred discard, the
+    /// maintenance that discarded the line).
     pub pc: u32,
     /// What that instruction was doing.
     pub during: During,
+}
+
+impl Finding {
+    /// The instruction the finding is attributed to when grouped: where a
+    /// stale line written back was dirtied (the eviction that wrote it back
+    /// is wherever the cache needed room), else [`Finding::pc`].
+    pub fn cause(&self) -> u32 {
+        match self.violation.line_writer {
+            Some(Writer::Cpu { pc: Some(pc), .. }) => pc,
+            _ => self.pc,
+        }
+    }
 }
 
 /// The short name of a violation kind in reports.
@@ -230,6 +243,14 @@ impl Reporter {
         }
     }
 
+    /// The function holding `pc`, without the offset, as one word.
+    fn function(&self, pc: u32) -> String {
+        match self.symbols.as_ref().and_then(|s| s.lookup(pc)) {
+            Some(location) => location.name.replace(' ', "_"),
+            None => "?".into(),
+        }
+    }
+
     fn line(&mut self, text: &str) {
         // A report that cannot be written must not stop the guest.
         let _ = writeln!(self.out, "cachesan: {text}");
@@ -255,11 +276,21 @@ pub struct Engine {
     spaces: FxHashMap<u32, SpaceId>,
     stats: Stats,
     /// Violations per (kind, pc), in order of first sighting.
-    sites: Vec<(&'static str, u32, u64)>,
+    sites: Vec<Site>,
     site_index: FxHashMap<(&'static str, u32), usize>,
     total: u64,
     findings: Vec<Finding>,
     reporter: Reporter,
+}
+
+/// One reporting site: a kind at a PC, how often, and the PC its group is
+/// attributed to (see [`Finding::cause`]).
+#[derive(Clone, Copy, Debug)]
+struct Site {
+    kind: &'static str,
+    pc: u32,
+    cause: u32,
+    count: u64,
 }
 
 /// How many findings [`Engine::findings`] keeps (the rest are counted).
@@ -280,11 +311,16 @@ impl Engine {
 
     /// A sanitizer reporting to `out` (tests).
     pub fn with_output(config: Config, out: Box<dyn Write + Send>) -> Result<Engine, String> {
-        let symbols = config.elf.as_deref().map(Symbols::read).transpose()?;
+        let symbols = if config.elves.is_empty() {
+            None
+        } else {
+            Some(Symbols::read_all(&config.elves)?)
+        };
         // A geometry from the arguments may be one the model cannot run
         // (lines longer than 64 bytes): an error, not a panic.
-        let sim =
+        let mut sim =
             Sim::try_new(config.model, config.ram_bytes as usize).map_err(|e| e.to_string())?;
+        sim.defer_discard_reports(config.defer_discards);
         let regime = Regime {
             arch: config.arch,
             // Reset values: MMU and caches off, no FCSE, ASID 0.
@@ -465,6 +501,8 @@ impl Engine {
             return;
         }
         self.stats.cp15_ops += 1;
+        // A deferred discard names the maintenance instruction.
+        self.sim.set_site(Some(pc));
         if matches!(
             op.action,
             Action::WriteSctlr
@@ -779,6 +817,12 @@ impl Engine {
             return;
         }
         for violation in self.sim.take_violations() {
+            // A deferred discard's site is the maintenance that discarded
+            // the line; the read that found the loss is named beside it.
+            let (pc, during) = match violation.discarded.and_then(|d| d.pc) {
+                Some(discard_pc) => (discard_pc, During::Cp15),
+                None => (pc, during),
+            };
             self.record(Finding {
                 violation,
                 pc,
@@ -801,12 +845,17 @@ impl Engine {
         let key = (kind, finding.pc);
         let first = match self.site_index.get(&key) {
             Some(&i) => {
-                self.sites[i].2 += 1;
+                self.sites[i].count += 1;
                 false
             }
             None => {
                 self.site_index.insert(key, self.sites.len());
-                self.sites.push((kind, finding.pc, 1));
+                self.sites.push(Site {
+                    kind,
+                    pc: finding.pc,
+                    cause: finding.cause(),
+                    count: 1,
+                });
                 true
             }
         };
@@ -841,6 +890,26 @@ impl Engine {
         {
             text += &format!(" line-pa={line_pa:#010x}");
         }
+        if let Some(Writer::Cpu { space, va, pc }) = v.line_writer {
+            // Who dirtied the stale line that was written back.
+            text += &format!(
+                " line-writer-space={} line-writer-va={va:#010x}",
+                self.space_name(space)
+            );
+            if let Some(pc) = pc {
+                text += &format!(
+                    " line-writer-pc={pc:#010x} line-writer-at={}",
+                    self.reporter.at(pc)
+                );
+            }
+        }
+        if let Some(discarded) = v.discarded {
+            // The read that proved the discarded data live (deferred report).
+            text += &format!(" discarded-va={:#010x}", discarded.va);
+            if let Some(space) = v.space {
+                text += &format!(" read-space={}", self.space_name(space));
+            }
+        }
         text += &format!(" seen={} newest={}", v.seen_version, v.last_version);
         match v.last_writer {
             Writer::Cpu { space, va, pc } => {
@@ -859,8 +928,38 @@ impl Engine {
         text
     }
 
-    /// Writes the summary (cache statistics, every site with its count)
-    /// and returns how many violations there were.
+    /// The sites grouped by kind and the function of their cause, most
+    /// violations first: `group kind=K function=F count=N sites=S`, where F
+    /// is the function without the offset (`?` where no image names the
+    /// PC). One group is one finding to explain; its sites are the
+    /// instructions.
+    fn groups(&self, sites: &[Site]) -> Vec<String> {
+        let mut groups: Vec<(&'static str, String, u64, usize)> = Vec::new();
+        for &Site {
+            kind, cause, count, ..
+        } in sites
+        {
+            let function = self.reporter.function(cause);
+            match groups.iter_mut().find(|g| g.0 == kind && g.1 == function) {
+                Some(group) => {
+                    group.2 += count;
+                    group.3 += 1;
+                }
+                None => groups.push((kind, function, count, 1)),
+            }
+        }
+        groups.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)).then(a.1.cmp(&b.1)));
+        groups
+            .into_iter()
+            .map(|(kind, function, count, sites)| {
+                format!("group kind={kind} function={function} count={count} sites={sites}")
+            })
+            .collect()
+    }
+
+    /// Writes the summary (cache statistics, every site with its count,
+    /// the sites grouped by function) and returns how many violations
+    /// there were.
     pub fn finish(&mut self) -> u64 {
         let c = *self.sim.counters();
         let s = self.stats;
@@ -918,12 +1017,16 @@ impl Engine {
             self.reporter.line(&text);
         }
         let mut sites = self.sites.clone();
-        sites.sort_by_key(|site| std::cmp::Reverse(site.2));
-        for (kind, pc, count) in sites {
-            let at = self.reporter.at(pc);
+        sites.sort_by_key(|site| std::cmp::Reverse(site.count));
+        for site in &sites {
+            let at = self.reporter.at(site.pc);
             self.reporter.line(&format!(
-                "site kind={kind} pc={pc:#010x} at={at} count={count}"
+                "site kind={} pc={:#010x} at={at} count={}",
+                site.kind, site.pc, site.count
             ));
+        }
+        for group in self.groups(&sites) {
+            self.reporter.line(&group);
         }
         self.reporter
             .line(&format!("result violations={}", self.total));
@@ -1040,6 +1143,37 @@ mod tests {
         op(&mut e, 0x10, ACTLR, CZ);
         assert!(!out.text().contains("note"), "{}", out.text());
         assert_eq!(e.violations(), 0);
+    }
+
+    /// A stale alias line written back: the report names the store that
+    /// dirtied it beside the clean that wrote it back, and the group is
+    /// the dirtier's.
+    #[test]
+    fn a_stale_write_back_names_and_groups_by_the_store_that_dirtied_it() {
+        let (mut e, out) = engine(&["cpu=arm926"]);
+        boot(&mut e, Arch::Armv5);
+        let alias = SECTION_VA_ALIAS + 0x1000;
+        load(&mut e, 0x100, alias, 0x1000);
+        store(&mut e, 0x200, 0x1000, 0x1000, 7);
+        store(&mut e, 0x300, alias + 4, 0x1004, 8);
+        op(&mut e, 0x400, CLEAN_LINE, alias);
+        op(&mut e, 0x404, DRAIN, 0);
+        let f = e
+            .findings()
+            .iter()
+            .find(|f| f.violation.kind == ViolationKind::StaleWriteBack)
+            .expect("the write-back of the stale alias")
+            .clone();
+        // The clean queues the line in the ARM926's write buffer; it lands,
+        // over the newer buffered store, at the drain.
+        assert_eq!((f.pc, f.cause()), (0x404, 0x300));
+        e.finish();
+        let text = out.text();
+        assert!(text.contains("line-writer-pc=0x00000300"), "{text}");
+        assert!(
+            text.contains("group kind=StaleWriteBack function=? count=1 sites=1"),
+            "{text}"
+        );
     }
 
     #[test]

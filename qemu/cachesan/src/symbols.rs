@@ -1,11 +1,12 @@
-//! Guest function names for report PCs, from the ELF image the guest booted.
+//! Guest function names for report PCs, from the ELF images the guest runs:
+//! a kernel and, for user-space PCs, its programs (`elf=` repeated).
 
 use std::fmt;
 use std::path::Path;
 
-use object::{Object, ObjectSymbol, SymbolKind};
+use object::{Object, ObjectSection, ObjectSymbol, SectionFlags, SectionKind, SymbolKind};
 
-/// The guest image's function symbols, sorted by address.
+/// The guest images' code symbols, sorted by address.
 #[derive(Debug, Default)]
 pub struct Symbols {
     /// (start, size, demangled name without hash).
@@ -28,26 +29,79 @@ impl fmt::Display for Location<'_> {
 }
 
 impl Symbols {
-    /// Reads the function symbols of the ELF file at `path`.
+    /// Reads the code symbols of the ELF file at `path`.
     pub fn read(path: &Path) -> Result<Symbols, String> {
-        let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let file = object::File::parse(&*data).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut functions: Vec<(u32, u32, String)> = file
-            .symbols()
-            .filter(|s| s.kind() == SymbolKind::Text && s.is_definition())
-            .filter_map(|s| {
-                let name = s.name().ok()?;
+        Self::read_all(std::slice::from_ref(&path.to_path_buf()))
+    }
+
+    /// Reads the code symbols of every ELF file in `paths` into one table.
+    ///
+    /// A code symbol is a function (`STT_FUNC`) or an untyped label
+    /// (`STT_NOTYPE`) in an executable section: assembly entry points
+    /// (Linux's `ENTRY()` without `ENDPROC()`, vector stubs) are labels.
+    /// Where several names share an address the canonical one is kept:
+    /// a function over a label, a global over a local, the larger size,
+    /// then the name with fewer leading underscores (Linux's `__foo`
+    /// aliases of `foo`), then the first in byte order, so that reports
+    /// do not depend on the symbol table's order.
+    pub fn read_all(paths: &[std::path::PathBuf]) -> Result<Symbols, String> {
+        let mut candidates: Vec<(u32, Rank, u32, String)> = Vec::new();
+        for path in paths {
+            let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let file =
+                object::File::parse(&*data).map_err(|e| format!("{}: {e}", path.display()))?;
+            for s in file.symbols() {
+                // Not `is_definition`: it leaves out untyped labels of size 0.
+                if s.is_undefined() {
+                    continue;
+                }
+                let function = match s.kind() {
+                    SymbolKind::Text => true,
+                    SymbolKind::Unknown => false,
+                    _ => continue,
+                };
+                let Some(index) = s.section_index() else {
+                    continue;
+                };
+                let Ok(section) = file.section_by_index(index) else {
+                    continue;
+                };
+                if !is_code(&section) {
+                    continue;
+                }
+                let Ok(name) = s.name() else { continue };
                 // ARM mapping symbols ($a, $t, $d) are not functions.
                 if name.is_empty() || name.starts_with('$') {
-                    return None;
+                    continue;
                 }
                 // Thumb functions have bit 0 set in their ELF address.
-                let start = u32::try_from(s.address()).ok()? & !1;
-                let size = u32::try_from(s.size()).unwrap_or(u32::MAX);
-                Some((start, size, format!("{:#}", rustc_demangle::demangle(name))))
-            })
+                let Ok(start) = u32::try_from(s.address()) else {
+                    continue;
+                };
+                // A label of size 0 reaches the next symbol, but never past
+                // its section (glibc's `_fini` must not name a JIT page).
+                let section_end = section.address().saturating_add(section.size());
+                let size = match s.size() {
+                    0 => u32::try_from(section_end.saturating_sub(s.address())).unwrap_or(u32::MAX),
+                    n => u32::try_from(n).unwrap_or(u32::MAX),
+                };
+                let rank = Rank {
+                    function,
+                    global: s.is_global(),
+                    size,
+                    underscores: std::cmp::Reverse(name.len() - name.trim_start_matches('_').len()),
+                };
+                let name = format!("{:#}", rustc_demangle::demangle(name));
+                candidates.push((start & !1, rank, size, name));
+            }
+        }
+        // Per address, the best rank first, then the name.
+        candidates.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.3.cmp(&b.3)));
+        candidates.dedup_by_key(|c| c.0);
+        let functions = candidates
+            .into_iter()
+            .map(|(start, _, size, name)| (start, size, name))
             .collect();
-        functions.sort_by_key(|&(start, size, _)| (start, std::cmp::Reverse(size)));
         Ok(Symbols { functions })
     }
 
@@ -56,8 +110,7 @@ impl Symbols {
         let i = self.functions.partition_point(|&(start, _, _)| start <= pc);
         let (start, size, name) = self.functions.get(i.checked_sub(1)?)?;
         let offset = pc - start;
-        // A zero size (hand-written assembly) is taken to reach the next symbol.
-        (offset < *size || *size == 0).then_some(Location { name, offset })
+        (offset < *size).then_some(Location { name, offset })
     }
 
     /// How many functions are known.
@@ -71,6 +124,23 @@ impl Symbols {
     }
 }
 
+/// How canonical a name is among those at one address; greater is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Rank {
+    function: bool,
+    global: bool,
+    size: u32,
+    /// Leading underscores: fewer is better.
+    underscores: std::cmp::Reverse<usize>,
+}
+
+/// A section holding code: executable, or of text kind.
+fn is_code(section: &object::Section<'_, '_>) -> bool {
+    const SHF_EXECINSTR: u64 = 4;
+    section.kind() == SectionKind::Text
+        || matches!(section.flags(), SectionFlags::Elf { sh_flags } if sh_flags & SHF_EXECINSTR != 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,7 +150,7 @@ mod tests {
         let symbols = Symbols {
             functions: vec![
                 (0x100, 0x20, "a".into()),
-                (0x120, 0, "asm".into()),
+                (0x120, 0xe0, "asm".into()),
                 (0x200, 0x10, "b".into()),
             ],
         };
@@ -98,6 +168,81 @@ mod tests {
             Some("b+0xc".into())
         );
         assert_eq!(symbols.lookup(0x210), None);
+    }
+
+    /// An ARM ELF with `symbols` (name, address, size, kind, global) in a
+    /// text section at 0x1000 and one data symbol, written to a file.
+    fn elf(name: &str, symbols: &[(&str, u64, u64, SymbolKind, bool)]) -> std::path::PathBuf {
+        use object::write::{Object as Writer, Symbol, SymbolSection};
+        use object::{Architecture, BinaryFormat, Endianness, SymbolFlags, SymbolScope};
+        let mut out = Writer::new(BinaryFormat::Elf, Architecture::Arm, Endianness::Little);
+        let text = out.add_section(Vec::new(), b".text".to_vec(), SectionKind::Text);
+        out.append_section_data(text, &[0; 0x100], 4);
+        let data = out.add_section(Vec::new(), b".data".to_vec(), SectionKind::Data);
+        out.append_section_data(data, &[0; 0x10], 4);
+        let mut add = |name: &str, value, size, kind, global: bool, section| {
+            out.add_symbol(Symbol {
+                name: name.as_bytes().to_vec(),
+                value,
+                size,
+                kind,
+                scope: if global {
+                    SymbolScope::Linkage
+                } else {
+                    SymbolScope::Compilation
+                },
+                weak: false,
+                section: SymbolSection::Section(section),
+                flags: SymbolFlags::None,
+            });
+        };
+        for &(name, value, size, kind, global) in symbols {
+            add(name, value, size, kind, global, text);
+        }
+        add("a_variable", 0, 4, SymbolKind::Data, true, data);
+        let path =
+            std::env::temp_dir().join(format!("cachesan-symbols-{}-{name}.o", std::process::id()));
+        std::fs::write(&path, out.write().unwrap()).unwrap();
+        path
+    }
+
+    #[test]
+    fn labels_count_and_the_canonical_alias_is_named() {
+        let path = elf(
+            "aliases",
+            &[
+                ("__clear_page", 0x0, 0x40, SymbolKind::Text, true),
+                ("clear_page", 0x0, 0x40, SymbolKind::Text, true),
+                ("local_alias", 0x0, 0x40, SymbolKind::Text, false),
+                ("vector_stub", 0x80, 0, SymbolKind::Label, true),
+                ("a_label", 0x40, 0, SymbolKind::Label, true),
+                ("a_function", 0x40, 0x20, SymbolKind::Text, false),
+            ],
+        );
+        let symbols = Symbols::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        // The global function without leading underscores.
+        assert_eq!(symbols.lookup(0x10).map(|l| l.name), Some("clear_page"));
+        // A function over a label at the same address.
+        assert_eq!(symbols.lookup(0x44).map(|l| l.name), Some("a_function"));
+        // A label of its own names the code up to the next symbol.
+        assert_eq!(
+            symbols.lookup(0x90).map(|l| l.to_string()),
+            Some("vector_stub+0x10".into())
+        );
+        // Data symbols are not code.
+        assert!(symbols.functions.iter().all(|f| f.2 != "a_variable"));
+    }
+
+    #[test]
+    fn several_images_share_one_table() {
+        let kernel = elf("kernel", &[("kfunc", 0x0, 0x10, SymbolKind::Text, true)]);
+        let user = elf("user", &[("ufunc", 0x20, 0x10, SymbolKind::Text, true)]);
+        let symbols = Symbols::read_all(&[kernel.clone(), user.clone()]).unwrap();
+        std::fs::remove_file(kernel).unwrap();
+        std::fs::remove_file(user).unwrap();
+        assert_eq!(symbols.lookup(0x4).map(|l| l.name), Some("kfunc"));
+        assert_eq!(symbols.lookup(0x24).map(|l| l.name), Some("ufunc"));
     }
 
     #[test]
