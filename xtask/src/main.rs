@@ -16,6 +16,10 @@
 //! cargo xtask fuzz [--minutes N]       coverage-guided fuzzing (cargo-fuzz)
 //!   [--target T] [--preset P]          of the engine on the cache model
 //!   [--merge-corpus]                   (ops) and of the pure layer (pure_*)
+//! cargo xtask linux [--cpu arm926]     Debian's Linux 6.1 booting the test
+//!   [--sanitize]                       init (qemu/linux/), plainly and under
+//!                                      cachesan, checked against
+//!                                      docs/cachesan-linux.md
 //! cargo xtask prereq                   install the prerequisites only
 //! cargo xtask mutants [--shard K/N] [--timeout-multiplier X]
 //!   [--resume] [--strong] [--report PATH] [--list]
@@ -43,6 +47,7 @@ mod cargo;
 mod coverage;
 mod flags;
 mod fuzz;
+mod linux;
 mod mutants;
 mod package;
 mod prereq;
@@ -95,6 +100,13 @@ commands:
                         finds kept in target/fuzz/corpus/<preset or T>;
                         --merge-corpus merges those that add coverage into
                         fuzz/corpus/<T> (ops: fuzz/corpus/ops-finds/<P>)
+  linux [--cpu arm926]... [--sanitize]
+                        Debian's Linux 6.1 (installed with the ARM cross
+                        compiler if missing), built small from qemu/linux/
+                        and kept in ~/.cache/vacmm/linux, boots the test
+                        init (qemu/linux/init/) whose checks must all pass;
+                        --sanitize runs it again under cachesan, whose
+                        reports must be those docs/cachesan-linux.md lists
   package               what a dependent meets: the docs as docs.rs builds
                         them (host, armv5te, armv6), cargo publish --dry-run,
                         the library without the alloc feature, and a build
@@ -144,6 +156,7 @@ fn main() -> ExitCode {
         Some("sanitize") => {
             sanitize::Options::parse(&args[1..]).and_then(|options| sanitize::run(&options))
         }
+        Some("linux") => linux::Options::parse(&args[1..]).and_then(|options| linux::run(&options)),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

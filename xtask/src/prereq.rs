@@ -247,28 +247,7 @@ fn ensure_qemu() -> Result<(), String> {
         ),
         None => format!("{QEMU_BINARY} is missing"),
     };
-    let Some(prefix) = root_prefix() else {
-        return Err(format!(
-            "{what} and installing it needs root; run as root: `{manual}`"
-        ));
-    };
-    let as_root = |args: &[&str]| -> Result<(), String> {
-        let mut all: Vec<&str> = prefix.to_vec();
-        all.extend_from_slice(args);
-        let status = Command::new(all[0])
-            .args(&all[1..])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .map_err(|e| format!("cannot run {}: {e}; run `{manual}`", all[0]))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "`{}` failed ({status}); run `{manual}`",
-                all.join(" ")
-            ))
-        }
-    };
+    let as_root = |args: &[&str]| run_as_root(args, &what, &manual);
     let mut install = vec!["apt-get", "install", "-y", "-q", "--no-install-recommends"];
     if bookworm {
         eprintln!("xtask: {what}; installing {QEMU_PACKAGE} from Debian's {BACKPORTS_SUITE}");
@@ -292,6 +271,68 @@ fn ensure_qemu() -> Result<(), String> {
         )),
         None => Err(format!(
             "{QEMU_PACKAGE} was installed but {QEMU_BINARY} is not on PATH"
+        )),
+    }
+}
+
+/// Runs `args` as root (directly or through password-less sudo) for the
+/// installation of `what`; `manual` is the command a user without root
+/// would run, named in every error.
+fn run_as_root(args: &[&str], what: &str, manual: &str) -> Result<(), String> {
+    let Some(prefix) = root_prefix() else {
+        return Err(format!(
+            "{what} and installing it needs root; run as root: `{manual}`"
+        ));
+    };
+    let mut all: Vec<&str> = prefix.to_vec();
+    all.extend_from_slice(args);
+    let status = Command::new(all[0])
+        .args(&all[1..])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}; run `{manual}`", all[0]))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` failed ({status}); run `{manual}`",
+            all.join(" ")
+        ))
+    }
+}
+
+/// Whether dpkg has `package` installed.
+fn dpkg_installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).ends_with("install ok installed"))
+}
+
+/// Installs, from the machine's own Debian suites, whichever of `packages`
+/// dpkg does not list as installed; `why` names the command needing them.
+pub fn ensure_debian_packages(packages: &[&str], why: &str) -> Result<(), String> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| !dpkg_installed(p))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list = missing.join(" ");
+    let what = format!("{why} needs Debian's {list}");
+    let manual = format!("apt-get update && apt-get install -y --no-install-recommends {list}");
+    eprintln!("xtask: {what}; installing with apt-get");
+    run_as_root(&["apt-get", "update", "-q"], &what, &manual)?;
+    let mut install = vec!["apt-get", "install", "-y", "-q", "--no-install-recommends"];
+    install.extend(&missing);
+    run_as_root(&install, &what, &manual)?;
+    match missing.iter().find(|p| !dpkg_installed(p)) {
+        None => Ok(()),
+        Some(p) => Err(format!(
+            "apt-get ran, but {p} is still not installed; run `{manual}`"
         )),
     }
 }

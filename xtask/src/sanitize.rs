@@ -321,7 +321,7 @@ pub struct Row {
 }
 
 /// Builds the plugin (release: the model is on every access's path).
-fn build_plugin() -> Result<PathBuf, String> {
+pub fn build_plugin() -> Result<PathBuf, String> {
     let output = cargo::cargo()
         .args([
             "build",

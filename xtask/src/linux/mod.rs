@@ -1,0 +1,356 @@
+//! `cargo xtask linux [--cpu arm926|arm1176] [--sanitize]`: Debian's Linux
+//! 6.1, built small for a board ([`build`]), boots the project's test init
+//! (`qemu/linux/init/`) in QEMU, plainly and under cachesan; the init's
+//! checks must all pass, and under cachesan the reports must be exactly
+//! those `docs/cachesan-linux.md` explains.
+
+mod build;
+mod reports;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::flags::Flags;
+
+/// The boards Linux boots on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Board {
+    /// Versatile PB, ARM926EJ-S (ARMv5, VIVT).
+    VersatileArm926,
+}
+
+impl Board {
+    pub const ALL: [Board; 1] = [Board::VersatileArm926];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Board::VersatileArm926 => "versatilepb-arm926",
+        }
+    }
+
+    /// The `--cpu` that selects it.
+    pub fn cpu(self) -> &'static str {
+        match self {
+            Board::VersatileArm926 => "arm926",
+        }
+    }
+
+    /// Config fragments in `qemu/linux/`, merged in order over tinyconfig.
+    pub fn fragments(self) -> &'static [&'static str] {
+        match self {
+            Board::VersatileArm926 => &["common.config", "versatile.config"],
+        }
+    }
+
+    /// The device tree, as a make target under `arch/arm/boot/dts`.
+    pub fn dtb(self) -> &'static str {
+        match self {
+            Board::VersatileArm926 => "versatile-pb.dtb",
+        }
+    }
+
+    fn qemu_args(self) -> &'static [&'static str] {
+        match self {
+            // The board's AACI sound device gets the "none" audio backend
+            // so that QEMU probes no host audio (as qemu/runner does).
+            Board::VersatileArm926 => &[
+                "-M",
+                "versatilepb",
+                "-cpu",
+                "arm926",
+                "-m",
+                "128M",
+                "-audiodev",
+                "none,id=vacmm-snd",
+                "-global",
+                "pl041.audiodev=vacmm-snd",
+            ],
+        }
+    }
+
+    /// cachesan's preset for it.
+    fn plugin_cpu(self) -> &'static str {
+        self.cpu()
+    }
+}
+
+/// What `cargo xtask linux` was asked to do.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// The boards; every one when empty.
+    pub boards: Vec<Board>,
+    pub sanitize: bool,
+}
+
+impl Options {
+    pub fn parse(args: &[String]) -> Result<Options, String> {
+        let mut options = Options::default();
+        let mut flags = Flags::new("linux", args);
+        while let Some(flag) = flags.next_flag() {
+            match flag.name {
+                "--cpu" => {
+                    let cpu = flags.value(&flag)?;
+                    let board =
+                        Board::ALL
+                            .into_iter()
+                            .find(|b| b.cpu() == cpu)
+                            .ok_or_else(|| {
+                                format!(
+                                    "linux: --cpu {cpu:?}: expected one of {}",
+                                    Board::ALL.map(Board::cpu).join(", ")
+                                )
+                            })?;
+                    options.boards.push(board);
+                }
+                "--sanitize" => options.sanitize = true,
+                _ => {
+                    return Err(format!(
+                        "linux: unrecognised argument {:?}\n\n{}",
+                        flag.arg,
+                        crate::USAGE
+                    ));
+                }
+            }
+        }
+        if options.boards.is_empty() {
+            options.boards = Board::ALL.to_vec();
+        }
+        Ok(options)
+    }
+}
+
+/// The console line the init ends with.
+const RESULT_PREFIX: &str = "vacmm-linux: result ";
+/// A boot and every check: about 1 s plain, under cachesan about 20 s.
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+/// One boot's console and how long it took.
+pub struct Boot {
+    pub lines: Vec<String>,
+    pub elapsed: Duration,
+    pub status: Option<i32>,
+}
+
+/// Boots `built` on `board`, with `plugin` as QEMU's `-plugin` if given.
+fn boot(
+    board: Board,
+    built: &build::Built,
+    plugin: Option<&str>,
+    echo: bool,
+) -> Result<Boot, String> {
+    let mut command = Command::new("timeout");
+    command
+        .args([
+            "--kill-after=5",
+            &TIMEOUT.as_secs().to_string(),
+            "qemu-system-arm",
+        ])
+        .args(board.qemu_args())
+        .args([
+            "-nographic",
+            "-no-reboot",
+            "-monitor",
+            "none",
+            "-serial",
+            "stdio",
+        ])
+        .arg("-kernel")
+        .arg(&built.zimage)
+        .arg("-dtb")
+        .arg(&built.dtb)
+        .arg("-initrd")
+        .arg(&built.initrd)
+        // Deterministic runs, so that the reports are the same every time
+        // (docs/cachesan-linux.md lists them): the virtual clock counts
+        // instructions (-icount; timer interrupts land at the same
+        // instruction whatever the host does), and no address is
+        // randomised (norandmaps: the cache sets a buffer uses are the same).
+        .args(["-icount", "shift=0,sleep=off"])
+        .args(["-append", "console=ttyAMA0 panic=-1 quiet norandmaps"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    if let Some(spec) = plugin {
+        command.args(["-plugin", spec]);
+    }
+    let start = Instant::now();
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot run qemu-system-arm: {e}"))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap_or_else(|e| format!("<unreadable console output: {e}>"));
+        let line = line.trim_end_matches('\r').to_string();
+        if echo {
+            println!("{line}");
+        }
+        lines.push(line);
+    }
+    let status = child.wait().map_err(|e| format!("waiting for QEMU: {e}"))?;
+    Ok(Boot {
+        lines,
+        elapsed: start.elapsed(),
+        status: status.code(),
+    })
+}
+
+/// The checks' verdict: `Ok(passed)` when the init reported every check
+/// passing.
+fn verdict(boot: &Boot) -> Result<u32, String> {
+    let Some(result) = boot
+        .lines
+        .iter()
+        .find_map(|l| l.strip_prefix(RESULT_PREFIX))
+    else {
+        let status = match boot.status {
+            Some(124 | 137) => "a timeout".to_string(),
+            Some(code) => format!("exit status {code}"),
+            None => "a signal".into(),
+        };
+        return Err(format!(
+            "the init printed no result line; QEMU ended with {status}"
+        ));
+    };
+    let number = |key: &str| -> Option<u32> {
+        result
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .and_then(|n| n.parse().ok())
+    };
+    match (number("passed="), number("failed=")) {
+        (Some(passed), Some(0)) if passed > 0 => Ok(passed),
+        (Some(passed), Some(failed)) => Err(format!("{failed} checks failed, {passed} passed")),
+        _ => Err(format!("unreadable result line {result:?}")),
+    }
+}
+
+/// Boots `built` under cachesan and compares its report groups with the
+/// page that explains them; returns the problems.
+fn sanitized(board: Board, built: &build::Built, plugin: &Path) -> Result<Vec<String>, String> {
+    let logs = crate::cargo::target_directory()?.join("linux");
+    let log = logs.join(format!("{}-cachesan.log", board.name()));
+    let _ = std::fs::remove_file(&log);
+    let paths = [
+        plugin,
+        built.vmlinux.as_path(),
+        built.init.as_path(),
+        log.as_path(),
+    ];
+    if let Some(p) = paths.iter().find(|p| p.to_string_lossy().contains(',')) {
+        return Err(format!(
+            "{} has a comma, which QEMU's -plugin cannot take",
+            p.display()
+        ));
+    }
+    let spec = format!(
+        "{},cpu={},elf={},elf={},log={}",
+        plugin.display(),
+        board.plugin_cpu(),
+        built.vmlinux.display(),
+        built.init.display(),
+        log.display()
+    );
+    let run = boot(board, built, Some(&spec), false)?;
+    let mut problems = Vec::new();
+    match verdict(&run) {
+        Ok(passed) => println!(
+            "xtask: {} under cachesan: {passed} checks passed in {:.1} s",
+            board.name(),
+            run.elapsed.as_secs_f64()
+        ),
+        Err(e) => problems.push(format!("under cachesan: {e}")),
+    }
+    let text = std::fs::read_to_string(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    for group in reports::groups(&text) {
+        println!(
+            "xtask:   {} in {}: {} reports",
+            group.kind, group.function, group.count
+        );
+    }
+    let doc = reports::read_doc(&crate::cargo::root())?;
+    problems.extend(reports::compare(&text, &doc));
+    if !problems.is_empty() {
+        problems.push(format!("the reports are in {}", log.display()));
+    }
+    Ok(problems)
+}
+
+/// One board's results: the plain boot, and the sanitized one if asked.
+pub struct BoardResult {
+    pub board: Board,
+    pub plain: Result<(), String>,
+    pub sanitized: Option<Result<(), String>>,
+}
+
+/// Builds and boots Linux on each of `options.boards`; echoes the plain
+/// boot's console when `echo`.
+pub fn check(options: &Options, echo: bool) -> Result<Vec<BoardResult>, String> {
+    crate::prereq::ensure_all()?;
+    let plugin = if options.sanitize {
+        Some(crate::sanitize::build_plugin()?)
+    } else {
+        None
+    };
+    let mut results = Vec::new();
+    for &board in &options.boards {
+        let built = match build::build(board) {
+            Ok(built) => built,
+            Err(e) => {
+                results.push(BoardResult {
+                    board,
+                    plain: Err(e),
+                    sanitized: None,
+                });
+                continue;
+            }
+        };
+        println!(
+            "xtask: Linux {} on {}: booting the test init",
+            built.source_version,
+            board.name()
+        );
+        let plain = boot(board, &built, None, echo).and_then(|run| {
+            let passed = verdict(&run)?;
+            println!(
+                "xtask: {}: {passed} checks passed in {:.1} s",
+                board.name(),
+                run.elapsed.as_secs_f64()
+            );
+            Ok(())
+        });
+        let sanitized = plugin.as_deref().map(|plugin| {
+            let problems = sanitized(board, &built, plugin)?;
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(problems.join("; "))
+            }
+        });
+        results.push(BoardResult {
+            board,
+            plain,
+            sanitized,
+        });
+    }
+    Ok(results)
+}
+
+pub fn run(options: &Options) -> Result<(), String> {
+    let mut failures = Vec::new();
+    for result in check(options, true)? {
+        let name = result.board.name();
+        if let Err(e) = result.plain {
+            failures.push(format!("{name} plain: {e}"));
+        }
+        if let Some(Err(e)) = result.sanitized {
+            failures.push(format!("{name} under cachesan: {e}"));
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n"))
+    }
+}

@@ -1,0 +1,133 @@
+//! What cachesan reported on Linux, against what `docs/cachesan-linux.md`
+//! explains: every report group (kind × function) the plugin prints must
+//! have a row in the page's table, and every row must have been reported.
+//! Either difference fails the run: an unexplained report is a finding to
+//! look into, a row no longer reported is a page out of date.
+
+use std::path::Path;
+
+/// The page that explains every group.
+pub const DOC: &str = "docs/cachesan-linux.md";
+
+/// One report group: `group kind=K function=F count=N sites=S`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub kind: String,
+    pub function: String,
+    pub count: u64,
+}
+
+/// The groups in a cachesan log.
+pub fn groups(log: &str) -> Vec<Group> {
+    log.lines()
+        .filter_map(|line| line.strip_prefix("cachesan: group "))
+        .filter_map(|rest| {
+            let field = |key: &str| {
+                rest.split_whitespace()
+                    .find_map(|w| w.strip_prefix(key))
+                    .map(str::to_string)
+            };
+            Some(Group {
+                kind: field("kind=")?,
+                function: field("function=")?,
+                count: field("count=")?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// The (kind, function) rows of the page's tables: table lines whose first
+/// two cells are code spans, `` | `StaleRead` | `io_commit_cqring` | ``.
+pub fn explained(doc: &str) -> Vec<(String, String)> {
+    doc.lines()
+        .filter_map(|line| {
+            let mut cells = line.strip_prefix('|')?.split('|').map(str::trim);
+            let kind = cells.next()?.strip_prefix('`')?.strip_suffix('`')?;
+            let function = cells.next()?.strip_prefix('`')?.strip_suffix('`')?;
+            Some((kind.to_string(), function.to_string()))
+        })
+        .collect()
+}
+
+/// The differences between `log`'s groups and `doc`'s rows, one line
+/// each; empty when they agree.
+pub fn compare(log: &str, doc: &str) -> Vec<String> {
+    let found = groups(log);
+    let rows = explained(doc);
+    let mut problems = Vec::new();
+    for g in &found {
+        if !rows.iter().any(|(k, f)| *k == g.kind && *f == g.function) {
+            problems.push(format!(
+                "unexplained: {} in {} ({} reports): add a row to {DOC} with its verdict",
+                g.kind, g.function, g.count
+            ));
+        }
+    }
+    for (kind, function) in &rows {
+        if !found
+            .iter()
+            .any(|g| g.kind == *kind && g.function == *function)
+        {
+            problems.push(format!(
+                "{DOC} explains {kind} in {function}, which was not reported"
+            ));
+        }
+    }
+    problems
+}
+
+/// Reads the page from the repository.
+pub fn read_doc(root: &Path) -> Result<String, String> {
+    let path = root.join(DOC);
+    std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &str = "\
+cachesan: site kind=StaleFetch pc=0xb6f29000 at=? count=1
+cachesan: group kind=StaleFetch function=? count=2 sites=2
+cachesan: group kind=StaleRead function=uring_body count=1 sites=1
+cachesan: result violations=3
+";
+
+    #[test]
+    fn groups_are_read_from_the_summary() {
+        assert_eq!(
+            groups(LOG),
+            [
+                Group {
+                    kind: "StaleFetch".into(),
+                    function: "?".into(),
+                    count: 2
+                },
+                Group {
+                    kind: "StaleRead".into(),
+                    function: "uring_body".into(),
+                    count: 1
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn every_group_needs_a_row_and_every_row_a_group() {
+        let doc = "\
+| kind | function | verdict |
+|---|---|---|
+| `StaleFetch` | `?` | the negative control |
+| `StaleRead` | `uring_body` | Linux's gap |
+";
+        assert!(compare(LOG, doc).is_empty());
+        let missing_row = "| `StaleFetch` | `?` | control |\n";
+        let problems = compare(LOG, missing_row);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].starts_with("unexplained: StaleRead in uring_body"));
+        let extra_row = format!("{doc}| `StaleWriteBack` | `io_commit_cqring` | gone |\n");
+        let problems = compare(LOG, &extra_row);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("StaleWriteBack in io_commit_cqring"));
+    }
+}
