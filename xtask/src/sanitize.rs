@@ -211,7 +211,7 @@ pub fn model_aliases(config: &Config) -> Result<bool, String> {
     Ok(bytes / ways > PAGE_BYTES)
 }
 
-/// One line of the plugin's log: `site kind=K pc=0x… at=F+0x… count=N`.
+/// One line of the plugin's log: `site kind=K pc=0x… at=F+0x… group=G count=N`.
 #[derive(Debug, PartialEq)]
 struct Site {
     kind: String,

@@ -34,6 +34,10 @@ pub struct Config {
     pub log: Option<PathBuf>,
     /// Exit QEMU with [`VIOLATION_EXIT_STATUS`] if anything was found.
     pub fail_on_violation: bool,
+    /// Functions whose cache maintenance is ignored, with everything they
+    /// call (`omit=SYMBOL`, repeatable): the control "what if this flush
+    /// were missing?" without patching the guest.
+    pub omit: Vec<String>,
     /// Report a discarded dirty line only when a lost byte is read before
     /// it is overwritten (`discards=deferred`, the default), or at the
     /// discard (`discards=immediate`).
@@ -95,6 +99,10 @@ cachesan arguments (comma-separated after the plugin path):
   log=PATH                     write reports there instead of standard error
   fail-on-violation=on|off     exit 86 when anything was found (default off)
   reports=N                    sites reported in full (default 20)
+  omit=SYMBOL                  ignore the cache maintenance the guest runs
+                               inside SYMBOL and what it calls (from its entry
+                               to its return to the caller); repeatable; needs
+                               elf= images that name SYMBOL
   discards=deferred|immediate  a dirty line invalidated with live data is
                                reported when a lost byte is read before it is
                                overwritten (default), or at the invalidate";
@@ -154,6 +162,7 @@ impl Config {
             log: None,
             fail_on_violation: false,
             defer_discards: true,
+            omit: Vec::new(),
             max_reports: 20,
         };
         for arg in args {
@@ -216,6 +225,12 @@ impl Config {
                 "fail-on-violation" => {
                     config.fail_on_violation =
                         parse_bool(value).ok_or_else(|| bad(key, value, "on or off"))?;
+                }
+                "omit" => {
+                    if value.is_empty() {
+                        return Err(bad(key, value, "a function name"));
+                    }
+                    config.omit.push(value.into());
                 }
                 "discards" => {
                     config.defer_discards = match value {
@@ -329,6 +344,9 @@ mod tests {
                 .defer_discards
         );
         assert!(Config::parse(["discards=later"]).is_err());
+        let omitted = Config::parse(["omit=flush_dcache_page", "omit=clean_pte"]).unwrap();
+        assert_eq!(omitted.omit, ["flush_dcache_page", "clean_pte"]);
+        assert!(Config::parse(["omit="]).is_err());
         assert_eq!(c.elves, [std::path::PathBuf::from("/tmp/k.elf")]);
         let c = Config::parse(["elf=/k.elf", "elf=/init"]).unwrap();
         assert_eq!(c.elves.len(), 2);

@@ -83,6 +83,23 @@ pub enum Action {
     TlbByAsid,
 }
 
+impl Action {
+    /// Cache maintenance: what `omit=` ignores (line, set/way, whole-cache
+    /// and block operations, the write-buffer drain, the branch target
+    /// cache), not the translation regime or the TLB.
+    pub fn is_maintenance(self) -> bool {
+        matches!(
+            self,
+            Action::LineByMva { .. }
+                | Action::LineBySetWay { .. }
+                | Action::WholeCache { .. }
+                | Action::Block { .. }
+                | Action::Drain
+                | Action::FlushBtc
+        )
+    }
+}
+
 /// A decoded CP15 instruction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cp15 {

@@ -22,7 +22,7 @@
 
 use std::io::Write;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use vacmm::addr::{PhysAddr, VirtAddr};
 use vacmm::cache::CacheMaintenance;
 use vacmm::mmu::{Arch, HwAttrs, TableError, walk};
@@ -134,6 +134,8 @@ pub struct Stats {
     pub unaligned_crossing: u64,
     /// Bytes the guest declared dead (`vacmm::arch::annotate`).
     pub dead_declared: u64,
+    /// Cache maintenance operations ignored inside `omit=` functions.
+    pub omitted: u64,
     /// The guest set ACTLR.CZ with a model larger than 16 KiB (noted once).
     pub actlr_cz_noted: bool,
 }
@@ -281,6 +283,11 @@ pub struct Engine {
     total: u64,
     findings: Vec<Finding>,
     reporter: Reporter,
+    /// Entry addresses of the `omit=` functions.
+    omit_entries: FxHashSet<u32>,
+    /// The return addresses of the `omit=` calls in progress, innermost
+    /// last: maintenance is ignored while it is not empty.
+    omit_returns: Vec<u32>,
 }
 
 /// One reporting site: a kind at a PC, how often, and the PC its group is
@@ -331,6 +338,29 @@ impl Engine {
             fcse: 0,
             contextidr: 0,
         };
+        let mut omit_entries = FxHashSet::default();
+        for name in &config.omit {
+            let starts = symbols
+                .as_ref()
+                .map(|s| s.starts_of(name))
+                .unwrap_or_default();
+            if starts.is_empty() {
+                return Err(format!(
+                    "omit={name}: no function of that name in the elf= images ({})",
+                    if config.elves.is_empty() {
+                        "none given".to_string()
+                    } else {
+                        config
+                            .elves
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ));
+            }
+            omit_entries.extend(starts);
+        }
         let mut reporter = Reporter { out, symbols };
         reporter.line(&format!(
             "model {}; guest {:?}; {} MiB RAM; {} symbols",
@@ -354,6 +384,8 @@ impl Engine {
             total: 0,
             findings: Vec::new(),
             reporter,
+            omit_entries,
+            omit_returns: Vec::new(),
         })
     }
 
@@ -467,8 +499,23 @@ impl Engine {
         };
     }
 
+    /// Whether `pc` is the entry of an `omit=` function (the plugin then
+    /// reports its execution with [`Engine::on_omit_entry`]).
+    pub fn is_omit_entry(&self, pc: u32) -> bool {
+        self.omit_entries.contains(&pc)
+    }
+
+    /// An `omit=` function is entered with `lr` as its return address:
+    /// maintenance is ignored until execution reaches it.
+    pub fn on_omit_entry(&mut self, lr: u32) {
+        self.omit_returns.push(lr & !1);
+    }
+
     /// The fetch of the instruction at `pc`, `size` bytes (2 or 4).
     pub fn on_fetch(&mut self, pc: u32, size: u32) {
+        if self.omit_returns.last() == Some(&pc) {
+            self.omit_returns.pop();
+        }
         if size == 4 && pc % 4 == 2 {
             // A 32-bit Thumb instruction at a halfword boundary: two halves,
             // which may lie in two lines or pages.
@@ -501,6 +548,10 @@ impl Engine {
             return;
         }
         self.stats.cp15_ops += 1;
+        if !self.omit_returns.is_empty() && op.action.is_maintenance() {
+            self.stats.omitted += 1;
+            return;
+        }
         // A deferred discard names the maintenance instruction.
         self.sim.set_site(Some(pc));
         if matches!(
@@ -1000,7 +1051,8 @@ impl Engine {
             ),
             format!(
                 "plugin cp15-ops={} cp15-skipped={} walks={} spaces={} io={} outside-ram={} \
-                 unwalkable={} tlb-disagreements={} unaligned-crossing={} dead-declared={}",
+                 unwalkable={} tlb-disagreements={} unaligned-crossing={} dead-declared={} \
+                 omitted={}",
                 s.cp15_ops,
                 s.cp15_skipped,
                 s.walks,
@@ -1010,7 +1062,8 @@ impl Engine {
                 s.unwalkable,
                 s.tlb_disagreements,
                 s.unaligned_crossing,
-                s.dead_declared
+                s.dead_declared,
+                s.omitted
             ),
         ];
         for text in texts {
@@ -1020,8 +1073,9 @@ impl Engine {
         sites.sort_by_key(|site| std::cmp::Reverse(site.count));
         for site in &sites {
             let at = self.reporter.at(site.pc);
+            let group = self.reporter.function(site.cause);
             self.reporter.line(&format!(
-                "site kind={} pc={:#010x} at={at} count={}",
+                "site kind={} pc={:#010x} at={at} group={group} count={}",
                 site.kind, site.pc, site.count
             ));
         }
@@ -1074,6 +1128,7 @@ mod tests {
     const SCTLR: u32 = 0xee01_0f10;
     const DRAIN: u32 = 0xee07_0f9a;
     const CLEAN_LINE: u32 = 0xee07_0f3a;
+    const INVALIDATE_LINE: u32 = 0xee07_0f36;
     const TLB_ALL: u32 = 0xee08_0f17;
     const TLB_MVA: u32 = 0xee08_0f37;
     const TLB_ASID: u32 = 0xee08_0f57;
@@ -1176,6 +1231,51 @@ mod tests {
         );
     }
 
+    /// `omit=`: the maintenance inside the function (entered at 0x40,
+    /// returning to 0x304) is ignored, so the alias it should have
+    /// invalidated is read stale; the twin without `omit=` reads fresh data.
+    #[test]
+    fn omitted_maintenance_is_ignored_from_entry_to_return() {
+        use object::SymbolKind;
+        let image = crate::symbols::testing::elf(
+            "omit",
+            &[("invalidate_alias", 0x40, 0x40, SymbolKind::Text, true)],
+        );
+        let elf = format!("elf={}", image.display());
+        for omit in [false, true] {
+            let mut args = vec!["cpu=arm926", elf.as_str()];
+            if omit {
+                args.push("omit=invalidate_alias");
+            }
+            let (mut e, out) = engine(&args);
+            boot(&mut e, Arch::Armv5);
+            let alias = SECTION_VA_ALIAS + 0x1000;
+            load(&mut e, 0x100, alias, 0x1000);
+            store(&mut e, 0x200, 0x1000, 0x1000, 7);
+            op(&mut e, 0x300, DRAIN, 0);
+            // The call, as the plugin reports it.
+            assert_eq!(e.is_omit_entry(0x40), omit);
+            e.on_fetch(0x40, 4);
+            if e.is_omit_entry(0x40) {
+                e.on_omit_entry(0x304);
+            }
+            op(&mut e, 0x44, INVALIDATE_LINE, alias);
+            e.on_fetch(0x304, 4);
+            load(&mut e, 0x308, alias, 0x1000);
+            assert_eq!(e.violations(), u64::from(omit), "{}", out.text());
+            assert_eq!(e.stats().omitted, u64::from(omit));
+            // Returned: maintenance counts again.
+            op(&mut e, 0x30c, INVALIDATE_LINE, alias);
+            load(&mut e, 0x310, alias, 0x1000);
+            assert_eq!(e.violations(), u64::from(omit), "{}", out.text());
+        }
+        // A name no image has is refused.
+        let config = Config::parse(["cpu=arm926", elf.as_str(), "omit=no_such_function"]).unwrap();
+        let refused = Engine::with_output(config, Box::new(Output::default()));
+        std::fs::remove_file(&image).unwrap();
+        assert!(refused.err().unwrap().contains("omit=no_such_function"));
+    }
+
     #[test]
     fn a_vivt_alias_is_a_stale_read_at_the_reading_pc() {
         let (mut e, out) = engine(&["cpu=arm926"]);
@@ -1204,7 +1304,7 @@ mod tests {
         );
         assert!(text.contains("writer-pc=0x00000200"), "{text}");
         assert!(
-            text.contains("site kind=StaleRead pc=0x00000300 at=? count=1"),
+            text.contains("site kind=StaleRead pc=0x00000300 at=? group=? count=1"),
             "{text}"
         );
         assert!(text.ends_with("cachesan: result violations=1\n"), "{text}");

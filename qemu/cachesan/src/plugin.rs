@@ -293,6 +293,19 @@ extern "C" fn on_cp15(_vcpu: c_uint, userdata: *mut c_void) {
     });
 }
 
+/// The first instruction of an `omit=` function: its return address is LR.
+extern "C" fn on_omit_entry(_vcpu: c_uint, userdata: *mut c_void) {
+    let bits = userdata as usize as u64;
+    let (pc, size) = (bits as u32, (bits >> 32) as u32);
+    with_state(|s| {
+        s.preload_once();
+        s.engine.on_fetch(pc, size);
+        if let Some(lr) = s.register(14) {
+            s.engine.on_omit_entry(lr);
+        }
+    });
+}
+
 /// `vacmm::arch::annotate::declare_dead`: r0 = physical address, r1 = length.
 extern "C" fn on_declare_dead(_vcpu: c_uint, userdata: *mut c_void) {
     let pc = userdata as usize as u32;
@@ -376,6 +389,7 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
         };
         let decoded = if arm_word { cp15::decode(word) } else { None };
         let site = decoded.and_then(|op| with_state(|s| s.site(pc, word, op)));
+        let omit_entry = with_state(|s| s.engine.is_omit_entry(pc)) == Some(true);
         // SAFETY: registering callbacks on an instruction of the TB being
         // translated; the userdata outlives every execution (an integer, or
         // a Site never freed).
@@ -384,6 +398,12 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
                 Some(site) => {
                     qemu_plugin_register_vcpu_insn_exec_cb(insn, on_cp15, CB_R_REGS, site)
                 }
+                None if omit_entry => qemu_plugin_register_vcpu_insn_exec_cb(
+                    insn,
+                    on_omit_entry,
+                    CB_R_REGS,
+                    fetch_userdata(pc, size),
+                ),
                 None if annotation => qemu_plugin_register_vcpu_insn_exec_cb(
                     insn,
                     on_declare_dead,

@@ -113,6 +113,17 @@ impl Symbols {
         (offset < *size).then_some(Location { name, offset })
     }
 
+    /// Where the functions called `name` start (several: local functions
+    /// of one name in different files, or aliases kept under another
+    /// canonical name are not found).
+    pub fn starts_of(&self, name: &str) -> Vec<u32> {
+        self.functions
+            .iter()
+            .filter(|(_, _, n)| n == name)
+            .map(|&(start, _, _)| start)
+            .collect()
+    }
+
     /// How many functions are known.
     pub fn len(&self) -> usize {
         self.functions.len()
@@ -141,38 +152,18 @@ fn is_code(section: &object::Section<'_, '_>) -> bool {
         || matches!(section.flags(), SectionFlags::Elf { sh_flags } if sh_flags & SHF_EXECINSTR != 0)
 }
 
+/// ELF images for tests, written to files.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
+    use object::{SectionKind, SymbolKind};
 
-    #[test]
-    fn lookup_finds_the_enclosing_function() {
-        let symbols = Symbols {
-            functions: vec![
-                (0x100, 0x20, "a".into()),
-                (0x120, 0xe0, "asm".into()),
-                (0x200, 0x10, "b".into()),
-            ],
-        };
-        assert_eq!(symbols.lookup(0xfc), None);
-        assert_eq!(
-            symbols.lookup(0x104),
-            Some(Location {
-                name: "a",
-                offset: 4
-            })
-        );
-        assert_eq!(symbols.lookup(0x130).map(|l| l.name), Some("asm"));
-        assert_eq!(
-            symbols.lookup(0x20c).map(|l| l.to_string()),
-            Some("b+0xc".into())
-        );
-        assert_eq!(symbols.lookup(0x210), None);
-    }
-
-    /// An ARM ELF with `symbols` (name, address, size, kind, global) in a
-    /// text section at 0x1000 and one data symbol, written to a file.
-    fn elf(name: &str, symbols: &[(&str, u64, u64, SymbolKind, bool)]) -> std::path::PathBuf {
+    /// An ARM relocatable ELF with `symbols` (name, address, size, kind,
+    /// global) in a text section of 0x100 bytes at address 0, and one data
+    /// symbol, written to a file of the temporary directory.
+    pub(crate) fn elf(
+        name: &str,
+        symbols: &[(&str, u64, u64, SymbolKind, bool)],
+    ) -> std::path::PathBuf {
         use object::write::{Object as Writer, Symbol, SymbolSection};
         use object::{Architecture, BinaryFormat, Endianness, SymbolFlags, SymbolScope};
         let mut out = Writer::new(BinaryFormat::Elf, Architecture::Arm, Endianness::Little);
@@ -204,6 +195,37 @@ mod tests {
             std::env::temp_dir().join(format!("cachesan-symbols-{}-{name}.o", std::process::id()));
         std::fs::write(&path, out.write().unwrap()).unwrap();
         path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::elf;
+    use super::*;
+
+    #[test]
+    fn lookup_finds_the_enclosing_function() {
+        let symbols = Symbols {
+            functions: vec![
+                (0x100, 0x20, "a".into()),
+                (0x120, 0xe0, "asm".into()),
+                (0x200, 0x10, "b".into()),
+            ],
+        };
+        assert_eq!(symbols.lookup(0xfc), None);
+        assert_eq!(
+            symbols.lookup(0x104),
+            Some(Location {
+                name: "a",
+                offset: 4
+            })
+        );
+        assert_eq!(symbols.lookup(0x130).map(|l| l.name), Some("asm"));
+        assert_eq!(
+            symbols.lookup(0x20c).map(|l| l.to_string()),
+            Some("b+0xc".into())
+        );
+        assert_eq!(symbols.lookup(0x210), None);
     }
 
     #[test]

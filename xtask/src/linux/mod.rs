@@ -226,11 +226,17 @@ fn verdict(boot: &Boot) -> Result<u32, String> {
     }
 }
 
-/// Boots `built` under cachesan and compares its report groups with the
-/// page that explains them; returns the problems.
-fn sanitized(board: Board, built: &build::Built, plugin: &Path) -> Result<Vec<String>, String> {
+/// One boot under cachesan, with `omit=` if given: the console and the
+/// plugin's log.
+fn sanitized_boot(
+    board: Board,
+    built: &build::Built,
+    plugin: &Path,
+    omit: Option<&str>,
+) -> Result<(Boot, String), String> {
     let logs = crate::cargo::target_directory()?.join("linux");
-    let log = logs.join(format!("{}-cachesan.log", board.name()));
+    let suffix = omit.map_or(String::new(), |s| format!("-omit-{s}"));
+    let log = logs.join(format!("{}-cachesan{suffix}.log", board.name()));
     let _ = std::fs::remove_file(&log);
     let paths = [
         plugin,
@@ -244,7 +250,7 @@ fn sanitized(board: Board, built: &build::Built, plugin: &Path) -> Result<Vec<St
             p.display()
         ));
     }
-    let spec = format!(
+    let mut spec = format!(
         "{},cpu={},elf={},elf={},log={}",
         plugin.display(),
         board.plugin_cpu(),
@@ -252,7 +258,19 @@ fn sanitized(board: Board, built: &build::Built, plugin: &Path) -> Result<Vec<St
         built.init.display(),
         log.display()
     );
+    if let Some(symbol) = omit {
+        spec += &format!(",omit={symbol}");
+    }
     let run = boot(board, built, Some(&spec), false)?;
+    let text = std::fs::read_to_string(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    Ok((run, text))
+}
+
+/// Boots `built` under cachesan and compares its report groups with the
+/// page that explains them, then runs each `omit=` control the page lists
+/// and compares what it adds; returns the problems.
+fn sanitized(board: Board, built: &build::Built, plugin: &Path) -> Result<Vec<String>, String> {
+    let (run, text) = sanitized_boot(board, built, plugin, None)?;
     let mut problems = Vec::new();
     match verdict(&run) {
         Ok(passed) => println!(
@@ -262,7 +280,6 @@ fn sanitized(board: Board, built: &build::Built, plugin: &Path) -> Result<Vec<St
         ),
         Err(e) => problems.push(format!("under cachesan: {e}")),
     }
-    let text = std::fs::read_to_string(&log).map_err(|e| format!("{}: {e}", log.display()))?;
     for group in reports::groups(&text) {
         println!(
             "xtask:   {} in {}: {} reports",
@@ -271,8 +288,30 @@ fn sanitized(board: Board, built: &build::Built, plugin: &Path) -> Result<Vec<St
     }
     let doc = reports::read_doc(&crate::cargo::root())?;
     problems.extend(reports::compare(&text, &doc));
+    let mut symbols: Vec<String> = reports::controls(&doc).into_iter().map(|c| c.0).collect();
+    symbols.dedup();
+    for symbol in symbols {
+        let (run, omitted) = sanitized_boot(board, built, plugin, Some(&symbol))?;
+        if let Err(e) = verdict(&run) {
+            problems.push(format!("with omit={symbol}: {e}"));
+        }
+        let found = reports::compare_control(&symbol, &text, &omitted, &doc);
+        println!(
+            "xtask: {} under cachesan with omit={symbol}: {}",
+            board.name(),
+            if found.is_empty() {
+                "as the page says"
+            } else {
+                "differs from the page"
+            }
+        );
+        problems.extend(found);
+    }
     if !problems.is_empty() {
-        problems.push(format!("the reports are in {}", log.display()));
+        problems.push(format!(
+            "the reports are in {}",
+            crate::cargo::target_directory()?.join("linux").display()
+        ));
     }
     Ok(problems)
 }

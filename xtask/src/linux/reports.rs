@@ -36,6 +36,80 @@ pub fn groups(log: &str) -> Vec<Group> {
         .collect()
 }
 
+/// The sites in a cachesan log: (kind, pc, the function of its group).
+pub fn sites(log: &str) -> Vec<(String, String, String)> {
+    log.lines()
+        .filter_map(|line| line.strip_prefix("cachesan: site "))
+        .filter_map(|rest| {
+            let field = |key: &str| rest.split_whitespace().find_map(|w| w.strip_prefix(key));
+            // The group's function (where a stale write-back's line was
+            // dirtied), else the function of the PC.
+            let at = field("group=").or_else(|| field("at="))?;
+            let function = at.split('+').next().unwrap_or(at);
+            Some((
+                field("kind=")?.into(),
+                field("pc=")?.into(),
+                function.into(),
+            ))
+        })
+        .collect()
+}
+
+/// The controls the page lists: `| omit=SYMBOL | `KIND` | `FUNCTION` | … |`
+/// rows, the groups that omitting SYMBOL's maintenance must add (a row
+/// whose kind is not a code span: it must add none).
+pub fn controls(doc: &str) -> Vec<(String, Option<(String, String)>)> {
+    doc.lines()
+        .filter_map(|line| {
+            let mut cells = line.strip_prefix('|')?.split('|').map(str::trim);
+            let symbol = cells.next()?.strip_prefix("omit=")?.to_string();
+            let code = |cell: Option<&str>| {
+                cell.and_then(|c| c.strip_prefix('`')?.strip_suffix('`'))
+                    .map(str::to_string)
+            };
+            let kind = code(cells.next());
+            let function = code(cells.next());
+            Some((symbol, kind.zip(function)))
+        })
+        .collect()
+}
+
+/// What omitting `symbol` must show against the run without it: the
+/// groups of the sites it adds are exactly the page's rows for it. Returns
+/// the differences.
+pub fn compare_control(symbol: &str, base: &str, omitted: &str, doc: &str) -> Vec<String> {
+    let before = sites(base);
+    let mut added: Vec<(String, String)> = sites(omitted)
+        .into_iter()
+        .filter(|(kind, pc, _)| !before.iter().any(|(k, p, _)| k == kind && p == pc))
+        .map(|(kind, _, function)| (kind, function))
+        .collect();
+    added.sort();
+    added.dedup();
+    let mut expected: Vec<(String, String)> = controls(doc)
+        .into_iter()
+        .filter(|(s, _)| s == symbol)
+        .filter_map(|(_, group)| group)
+        .collect();
+    expected.sort();
+    let mut problems = Vec::new();
+    for (kind, function) in &added {
+        if !expected.contains(&(kind.clone(), function.clone())) {
+            problems.push(format!(
+                "omit={symbol} added {kind} in {function}, which {DOC} does not list for it"
+            ));
+        }
+    }
+    for (kind, function) in &expected {
+        if !added.contains(&(kind.clone(), function.clone())) {
+            problems.push(format!(
+                "omit={symbol} did not add {kind} in {function}, which {DOC} lists for it"
+            ));
+        }
+    }
+    problems
+}
+
 /// The (kind, function) rows of the page's tables: table lines whose first
 /// two cells are code spans, `` | `StaleRead` | `io_commit_cqring` | ``.
 pub fn explained(doc: &str) -> Vec<(String, String)> {
@@ -92,6 +166,28 @@ cachesan: group kind=StaleFetch function=? count=2 sites=2
 cachesan: group kind=StaleRead function=uring_body count=1 sites=1
 cachesan: result violations=3
 ";
+
+    #[test]
+    fn a_control_must_add_exactly_its_rows() {
+        let base = "cachesan: site kind=StaleRead pc=0x10 at=memcpy+0x8 count=1\n";
+        let omitted = "cachesan: site kind=StaleRead pc=0x10 at=memcpy+0x8 count=3\n\
+                       cachesan: site kind=StaleRead pc=0x14 at=memcpy+0xc count=1\n\
+                       cachesan: site kind=StaleRead pc=0x20 at=expect+0x4 count=1\n";
+        let doc = "\
+| omit=flush | `StaleRead` | `memcpy` | more |
+| omit=flush | `StaleRead` | `expect` | the user |
+| omit=unneeded | — | — | nothing |
+";
+        assert!(compare_control("flush", base, omitted, doc).is_empty());
+        assert!(compare_control("unneeded", base, base, doc).is_empty());
+        let problems = compare_control("unneeded", base, omitted, doc);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        let problems = compare_control("flush", base, base, doc);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("did not add"));
+        // Control rows are not explanations of the plain run.
+        assert!(explained(doc).is_empty());
+    }
 
     #[test]
     fn groups_are_read_from_the_summary() {
