@@ -80,6 +80,9 @@ pub struct Finding {
     pub pc: u32,
     /// What that instruction was doing.
     pub during: During,
+    /// The guest's phase (`vacmm::arch::annotate::phase`), index into
+    /// [`Engine::phases`]; 0 before the first.
+    pub phase: usize,
 }
 
 impl Finding {
@@ -283,6 +286,9 @@ pub struct Engine {
     total: u64,
     findings: Vec<Finding>,
     reporter: Reporter,
+    /// The guest's phases in order and their violation counts; the first
+    /// is the unnamed one before any annotation.
+    phases: Vec<(String, u64)>,
     /// Entry addresses of the `omit=` functions.
     omit_entries: FxHashSet<u32>,
     /// The return addresses of the `omit=` calls in progress, innermost
@@ -386,6 +392,7 @@ impl Engine {
             reporter,
             omit_entries,
             omit_returns: Vec::new(),
+            phases: vec![("-".into(), 0)],
         })
     }
 
@@ -497,6 +504,24 @@ impl Engine {
             Some(value) => self.sim.store_at(mva, size, value, at),
             None => self.sim.load_at(mva, size, at).map(|_| ()),
         };
+    }
+
+    /// The guest announced a phase: reports from here on carry `label`
+    /// (made one word: anything but letters, digits, `-`, `_` and `.`
+    /// becomes `_`).
+    pub fn on_phase(&mut self, label: &str) {
+        let word: String = label
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        self.phases
+            .push((if word.is_empty() { "_".into() } else { word }, 0));
     }
 
     /// Whether `pc` is the entry of an `omit=` function (the plugin then
@@ -878,6 +903,7 @@ impl Engine {
                 violation,
                 pc,
                 during,
+                phase: self.phases.len() - 1,
             });
         }
     }
@@ -892,6 +918,7 @@ impl Engine {
 
     fn record(&mut self, finding: Finding) {
         self.total += 1;
+        self.phases[finding.phase].1 += 1;
         let kind = kind_name(finding.violation.kind);
         let key = (kind, finding.pc);
         let first = match self.site_index.get(&key) {
@@ -962,6 +989,9 @@ impl Engine {
             }
         }
         text += &format!(" seen={} newest={}", v.seen_version, v.last_version);
+        if finding.phase > 0 {
+            text += &format!(" phase={}", self.phases[finding.phase].0);
+        }
         match v.last_writer {
             Writer::Cpu { space, va, pc } => {
                 text += &format!(
@@ -1081,6 +1111,16 @@ impl Engine {
         }
         for group in self.groups(&sites) {
             self.reporter.line(&group);
+        }
+        // Phases with findings, in the guest's order.
+        let phases: Vec<String> = self
+            .phases
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, n)| format!("phase name={name} violations={n}"))
+            .collect();
+        for phase in phases {
+            self.reporter.line(&phase);
         }
         self.reporter
             .line(&format!("result violations={}", self.total));
@@ -1274,6 +1314,27 @@ mod tests {
         let refused = Engine::with_output(config, Box::new(Output::default()));
         std::fs::remove_file(&image).unwrap();
         assert!(refused.err().unwrap().contains("omit=no_such_function"));
+    }
+
+    /// A guest phase labels the findings made in it and counts them.
+    #[test]
+    fn findings_carry_the_guest_phase() {
+        let (mut e, out) = engine(&["cpu=arm926"]);
+        boot(&mut e, Arch::Armv5);
+        e.on_phase("quiet part");
+        let alias = SECTION_VA_ALIAS + 0x1000;
+        load(&mut e, 0x100, alias, 0x1000);
+        e.on_phase("io_uring");
+        store(&mut e, 0x200, 0x1000, 0x1000, 7);
+        load(&mut e, 0x300, alias, 0x1000);
+        e.finish();
+        let text = out.text();
+        assert!(
+            text.contains("newest=") && text.contains(" phase=io_uring"),
+            "{text}"
+        );
+        assert!(text.contains("phase name=io_uring violations=1"), "{text}");
+        assert!(!text.contains("phase name=quiet_part"), "{text}");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
 use std::sync::Mutex;
 
 use rustc_hash::FxHashMap;
-use vacmm::arch::annotate::{DECLARE_DEAD, MAGIC};
+use vacmm::arch::annotate::{DECLARE_DEAD, MAGIC, PHASE};
 
 use crate::args::{Config, USAGE, VIOLATION_EXIT_STATUS};
 use crate::cp15::{self, Cp15};
@@ -306,6 +306,34 @@ extern "C" fn on_omit_entry(_vcpu: c_uint, userdata: *mut c_void) {
     });
 }
 
+/// The longest phase label read from the guest.
+const MAX_LABEL: usize = 64;
+
+/// `vacmm::arch::annotate::phase`: r0 = the label's virtual address.
+extern "C" fn on_phase(_vcpu: c_uint, userdata: *mut c_void) {
+    let pc = userdata as usize as u32;
+    with_state(|s| {
+        s.preload_once();
+        s.engine.on_fetch(pc, 4);
+        let Some(va) = s.register(0) else { return };
+        // SAFETY: a fresh GByteArray, freed below; vCPU context.
+        let label = unsafe {
+            let buf = g_byte_array_new();
+            let ok = qemu_plugin_read_memory_vaddr(u64::from(va), buf, MAX_LABEL);
+            let bytes = if ok {
+                std::slice::from_raw_parts((*buf).data, ((*buf).len as usize).min(MAX_LABEL))
+                    .to_vec()
+            } else {
+                Vec::new()
+            };
+            g_byte_array_free(buf, 1);
+            bytes
+        };
+        let end = label.iter().position(|&b| b == 0).unwrap_or(label.len());
+        s.engine.on_phase(&String::from_utf8_lossy(&label[..end]));
+    });
+}
+
 /// `vacmm::arch::annotate::declare_dead`: r0 = physical address, r1 = length.
 extern "C" fn on_declare_dead(_vcpu: c_uint, userdata: *mut c_void) {
     let pc = userdata as usize as u32;
@@ -382,6 +410,7 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
         let word = u32::from_le_bytes(word);
         let arm_word = size == 4 && got == 4 && pc.is_multiple_of(4);
         let annotation = arm_word && previous == MAGIC && word == DECLARE_DEAD;
+        let phase = arm_word && previous == MAGIC && word == PHASE;
         previous = if arm_word {
             [previous[1], word]
         } else {
@@ -403,6 +432,12 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
                     on_omit_entry,
                     CB_R_REGS,
                     fetch_userdata(pc, size),
+                ),
+                None if phase => qemu_plugin_register_vcpu_insn_exec_cb(
+                    insn,
+                    on_phase,
+                    CB_R_REGS,
+                    pc as usize as *mut c_void,
                 ),
                 None if annotation => qemu_plugin_register_vcpu_insn_exec_cb(
                     insn,

@@ -13,7 +13,7 @@
  * Console protocol (read by xtask/src/linux/mod.rs):
  *   vacmm-linux: check NAME ok
  *   vacmm-linux: check NAME FAILED: why
- *   vacmm-linux: check NAME ok; cachesan must report: what
+ *   vacmm-linux: check NAME ok; on a VIVT cache cachesan reports what
  *   vacmm-linux: result passed=N failed=M
  */
 #ifndef VACMM_CHECKS_H
@@ -30,9 +30,9 @@ typedef const char *(*check_fn)(void);
 struct check {
     const char *name;
     check_fn run;
-    /* What cachesan must report, if anything: a negative control (the
-     * check leaves out maintenance on purpose) or a gap Linux leaves. In
-     * QEMU the check still passes. */
+    /* What cachesan reports on a VIVT cache (the ARM926), if anything: a
+     * negative control (the check leaves out maintenance on purpose) or a
+     * gap Linux leaves. In QEMU the check still passes. */
     const char *reported;
 };
 

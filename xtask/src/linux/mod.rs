@@ -19,14 +19,18 @@ use crate::flags::Flags;
 pub enum Board {
     /// Versatile PB, ARM926EJ-S (ARMv5, VIVT).
     VersatileArm926,
+    /// Raspberry Pi Zero, BCM2835 with an ARM1176JZF-S (ARMv6, 16 KiB
+    /// VIPT: no aliasing).
+    Raspi0Arm1176,
 }
 
 impl Board {
-    pub const ALL: [Board; 1] = [Board::VersatileArm926];
+    pub const ALL: [Board; 2] = [Board::VersatileArm926, Board::Raspi0Arm1176];
 
     pub fn name(self) -> &'static str {
         match self {
             Board::VersatileArm926 => "versatilepb-arm926",
+            Board::Raspi0Arm1176 => "raspi0-arm1176",
         }
     }
 
@@ -34,6 +38,7 @@ impl Board {
     pub fn cpu(self) -> &'static str {
         match self {
             Board::VersatileArm926 => "arm926",
+            Board::Raspi0Arm1176 => "arm1176",
         }
     }
 
@@ -41,6 +46,7 @@ impl Board {
     pub fn fragments(self) -> &'static [&'static str] {
         match self {
             Board::VersatileArm926 => &["common.config", "versatile.config"],
+            Board::Raspi0Arm1176 => &["common.config", "raspi.config"],
         }
     }
 
@@ -48,6 +54,7 @@ impl Board {
     pub fn dtb(self) -> &'static str {
         match self {
             Board::VersatileArm926 => "versatile-pb.dtb",
+            Board::Raspi0Arm1176 => "bcm2835-rpi-zero.dtb",
         }
     }
 
@@ -67,12 +74,17 @@ impl Board {
                 "-global",
                 "pl041.audiodev=vacmm-snd",
             ],
+            // The board has its 512 MiB and its ARM1176 built in.
+            Board::Raspi0Arm1176 => &["-M", "raspi0"],
         }
     }
 
-    /// cachesan's preset for it.
-    fn plugin_cpu(self) -> &'static str {
-        self.cpu()
+    /// cachesan's model of it: the preset and the RAM QEMU gives it.
+    fn plugin_args(self) -> &'static str {
+        match self {
+            Board::VersatileArm926 => "cpu=arm926,ram=128M",
+            Board::Raspi0Arm1176 => "cpu=arm1176,ram=512M",
+        }
     }
 }
 
@@ -251,9 +263,9 @@ fn sanitized_boot(
         ));
     }
     let mut spec = format!(
-        "{},cpu={},elf={},elf={},log={}",
+        "{},{},elf={},elf={},log={}",
         plugin.display(),
-        board.plugin_cpu(),
+        board.plugin_args(),
         built.vmlinux.display(),
         built.init.display(),
         log.display()
@@ -287,15 +299,18 @@ fn sanitized(board: Board, built: &build::Built, plugin: &Path) -> Result<Vec<St
         );
     }
     let doc = reports::read_doc(&crate::cargo::root())?;
-    problems.extend(reports::compare(&text, &doc));
-    let mut symbols: Vec<String> = reports::controls(&doc).into_iter().map(|c| c.0).collect();
+    problems.extend(reports::compare(board.name(), &text, &doc));
+    let mut symbols: Vec<String> = reports::controls(&doc, board.name())
+        .into_iter()
+        .map(|c| c.0)
+        .collect();
     symbols.dedup();
     for symbol in symbols {
         let (run, omitted) = sanitized_boot(board, built, plugin, Some(&symbol))?;
         if let Err(e) = verdict(&run) {
             problems.push(format!("with omit={symbol}: {e}"));
         }
-        let found = reports::compare_control(&symbol, &text, &omitted, &doc);
+        let found = reports::compare_control(board.name(), &symbol, &text, &omitted, &doc);
         println!(
             "xtask: {} under cachesan with omit={symbol}: {}",
             board.name(),
