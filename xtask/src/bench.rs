@@ -70,7 +70,9 @@ pub fn run() -> Result<(), String> {
         "\n==== cache sanitizer overhead (on-target suites and demo, without and with the plugin)"
     );
     let sanitizer = sanitizer_overhead();
-    coherence.and(criterion).and(sanitizer)
+    // The sanitizer on a real kernel, beside QEMU's own cache plugin.
+    let linux = crate::linux::bench::run();
+    coherence.and(criterion).and(sanitizer).and(linux)
 }
 
 /// Every on-target suite and the demo, side by side without and with the

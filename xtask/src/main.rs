@@ -100,13 +100,16 @@ commands:
                         finds kept in target/fuzz/corpus/<preset or T>;
                         --merge-corpus merges those that add coverage into
                         fuzz/corpus/<T> (ops: fuzz/corpus/ops-finds/<P>)
-  linux [--cpu arm926]... [--sanitize]
+  linux [--cpu arm926|arm1176]... [--sanitize] [--bench]
                         Debian's Linux 6.1 (installed with the ARM cross
                         compiler if missing), built small from qemu/linux/
                         and kept in ~/.cache/vacmm/linux, boots the test
                         init (qemu/linux/init/) whose checks must all pass;
                         --sanitize runs it again under cachesan, whose
-                        reports must be those docs/cachesan-linux.md lists
+                        reports must be those docs/cachesan-linux.md lists;
+                        --bench only measures plain QEMU, QEMU's contrib
+                        cache plugin and cachesan on the versatilepb boot
+                        (the Linux row of bench)
   package               what a dependent meets: the docs as docs.rs builds
                         them (host, armv5te, armv6), cargo publish --dry-run,
                         the library without the alloc feature, and a build

@@ -278,7 +278,7 @@ fn ensure_qemu() -> Result<(), String> {
 /// Runs `args` as root (directly or through password-less sudo) for the
 /// installation of `what`; `manual` is the command a user without root
 /// would run, named in every error.
-fn run_as_root(args: &[&str], what: &str, manual: &str) -> Result<(), String> {
+pub fn run_as_root(args: &[&str], what: &str, manual: &str) -> Result<(), String> {
     let Some(prefix) = root_prefix() else {
         return Err(format!(
             "{what} and installing it needs root; run as root: `{manual}`"

@@ -222,6 +222,7 @@ pub fn run() -> Result<(), String> {
     let everything = crate::linux::Options {
         boards: crate::linux::Board::ALL.to_vec(),
         sanitize: true,
+        bench: false,
     };
     match crate::linux::check(&everything, false) {
         Ok(results) => {

@@ -52,7 +52,7 @@ pub struct Built {
     pub source_version: String,
 }
 
-fn cache_root() -> PathBuf {
+pub(super) fn cache_root() -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
@@ -72,7 +72,7 @@ fn package_version(package: &str) -> Result<String, String> {
     Ok(version)
 }
 
-fn run(command: &mut Command, what: &str) -> Result<(), String> {
+pub(super) fn run(command: &mut Command, what: &str) -> Result<(), String> {
     let status = command
         .status()
         .map_err(|e| format!("cannot run {what}: {e}"))?;

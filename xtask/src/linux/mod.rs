@@ -4,6 +4,7 @@
 //! checks must all pass, and under cachesan the reports must be exactly
 //! those `docs/cachesan-linux.md` explains.
 
+pub mod bench;
 mod build;
 mod reports;
 
@@ -94,6 +95,8 @@ pub struct Options {
     /// The boards; every one when empty.
     pub boards: Vec<Board>,
     pub sanitize: bool,
+    /// Only the measurement of `cargo xtask bench`'s Linux row.
+    pub bench: bool,
 }
 
 impl Options {
@@ -117,6 +120,7 @@ impl Options {
                     options.boards.push(board);
                 }
                 "--sanitize" => options.sanitize = true,
+                "--bench" => options.bench = true,
                 _ => {
                     return Err(format!(
                         "linux: unrecognised argument {:?}\n\n{}",
@@ -145,6 +149,42 @@ pub struct Boot {
     pub status: Option<i32>,
 }
 
+/// QEMU's arguments for booting `built` on `board`, with `plugin` as its
+/// `-plugin` if given.
+fn qemu_args(board: Board, built: &build::Built, plugin: Option<&str>) -> Vec<String> {
+    let mut args: Vec<String> = board.qemu_args().iter().map(|a| a.to_string()).collect();
+    args.extend(
+        [
+            "-nographic",
+            "-no-reboot",
+            "-monitor",
+            "none",
+            "-serial",
+            "stdio",
+        ]
+        .map(String::from),
+    );
+    for (flag, path) in [
+        ("-kernel", &built.zimage),
+        ("-dtb", &built.dtb),
+        ("-initrd", &built.initrd),
+    ] {
+        args.push(flag.into());
+        args.push(path.display().to_string());
+    }
+    // Deterministic runs, so that the reports are the same every time
+    // (docs/cachesan-linux.md lists them): the virtual clock counts
+    // instructions (-icount; timer interrupts land at the same
+    // instruction whatever the host does), and no address is
+    // randomised (norandmaps: the cache sets a buffer uses are the same).
+    args.extend(["-icount", "shift=0,sleep=off"].map(String::from));
+    args.extend(["-append", "console=ttyAMA0 panic=-1 quiet norandmaps"].map(String::from));
+    if let Some(spec) = plugin {
+        args.extend(["-plugin".to_string(), spec.to_string()]);
+    }
+    args
+}
+
 /// Boots `built` on `board`, with `plugin` as QEMU's `-plugin` if given.
 fn boot(
     board: Board,
@@ -159,33 +199,9 @@ fn boot(
             &TIMEOUT.as_secs().to_string(),
             "qemu-system-arm",
         ])
-        .args(board.qemu_args())
-        .args([
-            "-nographic",
-            "-no-reboot",
-            "-monitor",
-            "none",
-            "-serial",
-            "stdio",
-        ])
-        .arg("-kernel")
-        .arg(&built.zimage)
-        .arg("-dtb")
-        .arg(&built.dtb)
-        .arg("-initrd")
-        .arg(&built.initrd)
-        // Deterministic runs, so that the reports are the same every time
-        // (docs/cachesan-linux.md lists them): the virtual clock counts
-        // instructions (-icount; timer interrupts land at the same
-        // instruction whatever the host does), and no address is
-        // randomised (norandmaps: the cache sets a buffer uses are the same).
-        .args(["-icount", "shift=0,sleep=off"])
-        .args(["-append", "console=ttyAMA0 panic=-1 quiet norandmaps"])
+        .args(qemu_args(board, built, plugin))
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
-    if let Some(spec) = plugin {
-        command.args(["-plugin", spec]);
-    }
     let start = Instant::now();
     let mut child = command
         .spawn()
@@ -392,6 +408,9 @@ pub fn check(options: &Options, echo: bool) -> Result<Vec<BoardResult>, String> 
 }
 
 pub fn run(options: &Options) -> Result<(), String> {
+    if options.bench {
+        return bench::run();
+    }
     let mut failures = Vec::new();
     for result in check(options, true)? {
         let name = result.board.name();
