@@ -48,14 +48,20 @@ struct Line {
     reported: bool,
 }
 
-/// The lines discarded with live data, by physical line address.
+/// The lines discarded with live data, by physical line address: several
+/// discards of one physical line (two VIVT aliases, or a line discarded,
+/// refilled and discarded again) each keep their own record.
 #[derive(Debug, Default)]
 pub struct DeferredDiscards {
-    lines: FxHashMap<u32, Line>,
+    lines: FxHashMap<u32, Vec<Line>>,
     line_bytes: u32,
+    /// Records held after the last pruning: the next prunes at twice this.
+    kept: usize,
 }
 
-/// Records kept before the stale ones are dropped (see [`DeferredDiscards::record`]).
+/// Lines with records before the first pruning of the stale ones (see
+/// [`DeferredDiscards::record`]); later prunings wait until the map has
+/// doubled, so that pruning stays linear overall.
 const PRUNE_AT: usize = 1 << 16;
 
 impl DeferredDiscards {
@@ -63,6 +69,7 @@ impl DeferredDiscards {
         DeferredDiscards {
             lines: FxHashMap::default(),
             line_bytes,
+            kept: PRUNE_AT / 2,
         }
     }
 
@@ -76,21 +83,22 @@ impl DeferredDiscards {
         at: Discarded,
         live: impl Fn(u32, u64) -> bool,
     ) {
-        if self.lines.len() >= PRUNE_AT {
+        if self.lines.len() >= 2 * self.kept {
             let n = self.line_bytes as usize;
-            self.lines.retain(|&pa, line| {
-                !line.reported
-                    && (0..n).any(|k| line.lost[k] != 0 && live(pa + k as u32, line.lost[k]))
+            self.lines.retain(|&pa, records| {
+                records.retain(|line| {
+                    !line.reported
+                        && (0..n).any(|k| line.lost[k] != 0 && live(pa + k as u32, line.lost[k]))
+                });
+                !records.is_empty()
             });
+            self.kept = self.lines.len().max(PRUNE_AT / 2);
         }
-        self.lines.insert(
-            line_pa,
-            Line {
-                lost,
-                at,
-                reported: false,
-            },
-        );
+        self.lines.entry(line_pa).or_default().push(Line {
+            lost,
+            at,
+            reported: false,
+        });
     }
 
     /// If the newest version of byte `pa`, `newest`, is one a discard lost
@@ -101,11 +109,13 @@ impl DeferredDiscards {
             return None;
         }
         let line_pa = pa & !(self.line_bytes - 1);
-        let line = self.lines.get_mut(&line_pa)?;
         let k = (pa - line_pa) as usize;
-        if line.reported || line.lost[k] == 0 || line.lost[k] != newest {
-            return None;
-        }
+        let line = self
+            .lines
+            .get_mut(&line_pa)?
+            .iter_mut()
+            .rev()
+            .find(|line| !line.reported && line.lost[k] != 0 && line.lost[k] == newest)?;
         line.reported = true;
         Some(line.at)
     }

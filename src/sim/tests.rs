@@ -944,3 +944,32 @@ fn a_discarded_line_read_before_it_is_overwritten_is_reported_when_deferred() {
     let again: Vec<_> = sim.take_violations().iter().map(|v| v.kind).collect();
     assert_eq!(again, [ViolationKind::StaleRead]);
 }
+
+/// Two VIVT aliases of one physical line, each dirty in its own bytes, are
+/// both discarded: each loss is remembered under its own invalidate (the
+/// second record does not replace the first).
+#[test]
+fn two_aliases_of_one_line_discarded_keep_their_own_records() {
+    let mut sim = Sim::new(CpuModel::arm926().with_write_buffer(0), 64 << 10);
+    sim.defer_discard_reports(true);
+    let (user, kernel, pa) = (0x0001_0000, 0xc000_2000, 0x2000);
+    sim.load_at(user, 4, at(pa)).unwrap();
+    sim.load_at(kernel, 4, at(pa)).unwrap();
+    sim.store_at(user, 4, 1, at(pa)).unwrap();
+    sim.store_at(kernel + 4, 4, 2, at(pa + 4)).unwrap();
+    sim.set_site(Some(0x200));
+    sim.maintain_line(LineOp::Invalidate, user, Some(at(pa)));
+    sim.set_site(Some(0x300));
+    sim.maintain_line(LineOp::Invalidate, kernel, Some(at(pa)));
+    assert!(sim.take_violations().is_empty());
+    for (offset, invalidate) in [(0, 0x200), (4, 0x300)] {
+        sim.load_at(kernel + offset, 4, at(pa + offset)).unwrap();
+        let v = sim.take_violations();
+        assert_eq!(
+            v[0].kind,
+            ViolationKind::DirtyLineDiscarded,
+            "byte {offset}: {v:?}"
+        );
+        assert_eq!(v[0].discarded.and_then(|d| d.pc), Some(invalidate));
+    }
+}

@@ -95,7 +95,9 @@ cachesan arguments (comma-separated after the plugin path):
   write-buffer=N               write-buffer entries (ARM926 preset: 4, ARM11: 0)
   ram=SIZE                     modelled RAM from physical 0 (default 128M)
   elf=PATH                     a guest image (kernel, user program), for the
-                               function names of reports; repeatable
+                               function names of reports; repeatable: names
+                               from the second on carry their file name
+                               (init:main)
   log=PATH                     write reports there instead of standard error
   fail-on-violation=on|off     exit 86 when anything was found (default off)
   reports=N                    sites reported in full (default 20)

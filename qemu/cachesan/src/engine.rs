@@ -80,6 +80,8 @@ pub struct Finding {
     pub pc: u32,
     /// What that instruction was doing.
     pub during: During,
+    /// For a deferred discard: the instruction whose read found the loss.
+    pub read_pc: Option<u32>,
     /// The guest's phase (`vacmm::arch::annotate::phase`), index into
     /// [`Engine::phases`]; 0 before the first.
     pub phase: usize,
@@ -280,9 +282,9 @@ pub struct Engine {
     space_ttbr: Vec<u32>,
     spaces: FxHashMap<u32, SpaceId>,
     stats: Stats,
-    /// Violations per (kind, pc), in order of first sighting.
+    /// Violations per (kind, pc, cause), in order of first sighting.
     sites: Vec<Site>,
-    site_index: FxHashMap<(&'static str, u32), usize>,
+    site_index: FxHashMap<(&'static str, u32, u32), usize>,
     total: u64,
     findings: Vec<Finding>,
     reporter: Reporter,
@@ -532,8 +534,15 @@ impl Engine {
 
     /// An `omit=` function is entered with `lr` as its return address:
     /// maintenance is ignored until execution reaches it.
+    ///
+    /// A loop that branches back to the entry (Linux's `*_dcache_clean_area`
+    /// start with their `mcr`) enters again with the same LR: that is the
+    /// same call, not a nested one.
     pub fn on_omit_entry(&mut self, lr: u32) {
-        self.omit_returns.push(lr & !1);
+        let lr = lr & !1;
+        if self.omit_returns.last() != Some(&lr) {
+            self.omit_returns.push(lr);
+        }
     }
 
     /// The fetch of the instruction at `pc`, `size` bytes (2 or 4).
@@ -895,13 +904,14 @@ impl Engine {
         for violation in self.sim.take_violations() {
             // A deferred discard's site is the maintenance that discarded
             // the line; the read that found the loss is named beside it.
-            let (pc, during) = match violation.discarded.and_then(|d| d.pc) {
-                Some(discard_pc) => (discard_pc, During::Cp15),
-                None => (pc, during),
+            let (site, during, read_pc) = match violation.discarded.and_then(|d| d.pc) {
+                Some(discard_pc) => (discard_pc, During::Cp15, Some(pc)),
+                None => (pc, during, None),
             };
             self.record(Finding {
                 violation,
-                pc,
+                pc: site,
+                read_pc,
                 during,
                 phase: self.phases.len() - 1,
             });
@@ -920,7 +930,9 @@ impl Engine {
         self.total += 1;
         self.phases[finding.phase].1 += 1;
         let kind = kind_name(finding.violation.kind);
-        let key = (kind, finding.pc);
+        // The cause too: one eviction PC writes back lines that different
+        // functions dirtied, which are different findings.
+        let key = (kind, finding.pc, finding.cause());
         let first = match self.site_index.get(&key) {
             Some(&i) => {
                 self.sites[i].count += 1;
@@ -984,6 +996,9 @@ impl Engine {
         if let Some(discarded) = v.discarded {
             // The read that proved the discarded data live (deferred report).
             text += &format!(" discarded-va={:#010x}", discarded.va);
+            if let Some(pc) = finding.read_pc {
+                text += &format!(" read-pc={pc:#010x} read-at={}", self.reporter.at(pc));
+            }
             if let Some(space) = v.space {
                 text += &format!(" read-space={}", self.space_name(space));
             }
@@ -1297,6 +1312,8 @@ mod tests {
             assert_eq!(e.is_omit_entry(0x40), omit);
             e.on_fetch(0x40, 4);
             if e.is_omit_entry(0x40) {
+                e.on_omit_entry(0x304);
+                // A loop back to the entry is the same call.
                 e.on_omit_entry(0x304);
             }
             op(&mut e, 0x44, INVALIDATE_LINE, alias);

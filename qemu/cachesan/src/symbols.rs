@@ -34,7 +34,9 @@ impl Symbols {
         Self::read_all(std::slice::from_ref(&path.to_path_buf()))
     }
 
-    /// Reads the code symbols of every ELF file in `paths` into one table.
+    /// Reads the code symbols of every ELF file in `paths` into one table;
+    /// the names of the second and later images carry their file name
+    /// (`init:main`).
     ///
     /// A code symbol is a function (`STT_FUNC`) or an untyped label
     /// (`STT_NOTYPE`) in an executable section: assembly entry points
@@ -46,7 +48,17 @@ impl Symbols {
     /// do not depend on the symbol table's order.
     pub fn read_all(paths: &[std::path::PathBuf]) -> Result<Symbols, String> {
         let mut candidates: Vec<(u32, Rank, u32, String)> = Vec::new();
-        for path in paths {
+        for (image, path) in paths.iter().enumerate() {
+            // The first image (the kernel) names its functions plainly; the
+            // others (user programs) prefix their file name, so that a
+            // program's `memcpy` is not the kernel's.
+            let prefix = match image {
+                0 => String::new(),
+                _ => format!(
+                    "{}:",
+                    path.file_name().map_or("?".into(), |n| n.to_string_lossy())
+                ),
+            };
             let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
             let file =
                 object::File::parse(&*data).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -91,7 +103,7 @@ impl Symbols {
                     size,
                     underscores: std::cmp::Reverse(name.len() - name.trim_start_matches('_').len()),
                 };
-                let name = format!("{:#}", rustc_demangle::demangle(name));
+                let name = format!("{prefix}{:#}", rustc_demangle::demangle(name));
                 candidates.push((start & !1, rank, size, name));
             }
         }
@@ -261,10 +273,12 @@ mod tests {
         let kernel = elf("kernel", &[("kfunc", 0x0, 0x10, SymbolKind::Text, true)]);
         let user = elf("user", &[("ufunc", 0x20, 0x10, SymbolKind::Text, true)]);
         let symbols = Symbols::read_all(&[kernel.clone(), user.clone()]).unwrap();
+        let user_name = user.file_name().unwrap().to_string_lossy().into_owned();
         std::fs::remove_file(kernel).unwrap();
         std::fs::remove_file(user).unwrap();
         assert_eq!(symbols.lookup(0x4).map(|l| l.name), Some("kfunc"));
-        assert_eq!(symbols.lookup(0x24).map(|l| l.name), Some("ufunc"));
+        let user = format!("{}:ufunc", user_name);
+        assert_eq!(symbols.lookup(0x24).map(|l| l.name), Some(user.as_str()));
     }
 
     #[test]

@@ -92,14 +92,21 @@ const char *check_signal(void)
     sigprocmask(SIG_BLOCK, &block, &old);
     pid_t parent = getpid();
     pid_t pid = fork();
-    if (pid < 0)
+    if (pid < 0) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
         return failf("fork: %s", strerror(errno));
+    }
     if (pid == 0) {
         union sigval value = {.sival_int = 0x600d};
         _exit(sigqueue(parent, SIGUSR1, value) == 0 ? 0 : 1);
     }
     int status;
     waitpid(pid, &status, 0);
+    /* Wait for the signal only if it was sent: else sigsuspend never ends. */
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return failf("the child's sigqueue failed (status %#x)", status);
+    }
     sigsuspend(&old);
     sigprocmask(SIG_SETMASK, &old, NULL);
     raise(SIGUSR1);

@@ -148,30 +148,40 @@ struct Measured {
     rss_kib: u64,
 }
 
-/// Boots `built` [`REPEATS`] times with `plugin`, under GNU time.
+/// Boots `built` [`REPEATS`] times with `plugin`, under GNU time and the
+/// boot's timeout; every boot must pass its checks (a boot that panics
+/// early would otherwise be timed as fast).
 fn measure(board: Board, built: &build::Built, plugin: Option<&str>) -> Result<Measured, String> {
     let mut best: Option<Measured> = None;
     let report = crate::cargo::target_directory()?
         .join("linux")
         .join("time.txt");
     for _ in 0..REPEATS {
-        let mut command = Command::new("/usr/bin/time");
-        command
+        let output = Command::new("/usr/bin/time")
             .arg("-f")
             .arg("%e %M")
             .arg("-o")
             .arg(&report)
+            .args([
+                "timeout",
+                "--kill-after=5",
+                &super::TIMEOUT.as_secs().to_string(),
+            ])
             .arg("qemu-system-arm")
             .args(super::qemu_args(board, built, plugin))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let status = command
-            .status()
+            .stderr(Stdio::null())
+            .output()
             .map_err(|e| format!("cannot run /usr/bin/time: {e}"))?;
-        if !status.success() {
-            return Err(format!("a measured boot ended with {status}"));
-        }
+        let boot = super::Boot {
+            lines: String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .map(|l| l.trim_end_matches('\r').to_string())
+                .collect(),
+            elapsed: std::time::Duration::ZERO,
+            status: output.status.code(),
+        };
+        super::verdict(&boot).map_err(|e| format!("a measured boot failed: {e}"))?;
         let text =
             std::fs::read_to_string(&report).map_err(|e| format!("{}: {e}", report.display()))?;
         let mut words = text.split_whitespace();

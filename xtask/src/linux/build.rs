@@ -23,12 +23,27 @@ use crate::prereq;
 /// What the kernel build and the init need from Debian: the ARM EABI cross
 /// compiler, its static C library, Linux's source, and kconfig's parser
 /// generators.
-const PACKAGES: [&str; 5] = [
+const PACKAGES: [&str; 10] = [
     "gcc-arm-linux-gnueabi",
     "libc6-dev-armel-cross",
     "linux-source-6.1",
     "flex",
     "bison",
+    "make",
+    "gcc",
+    "libc6-dev",
+    "bc",
+    "xz-utils",
+];
+/// kbuild's build stamps, fixed: the banner Linux prints at boot holds
+/// them, and under `-icount` a banner of another length moves every timer
+/// interrupt, so a kernel built elsewhere or later would be reported on
+/// differently.
+const KBUILD_STAMPS: [(&str, &str); 4] = [
+    ("KBUILD_BUILD_TIMESTAMP", "2026-01-01 00:00:00 UTC"),
+    ("KBUILD_BUILD_USER", "vacmm"),
+    ("KBUILD_BUILD_HOST", "vacmm"),
+    ("KBUILD_BUILD_VERSION", "1"),
 ];
 /// The source tarball `linux-source-6.1` installs.
 const SOURCE_TARBALL: &str = "/usr/src/linux-source-6.1.tar.xz";
@@ -117,6 +132,7 @@ fn make(tree: &Path, out: &Path) -> Command {
             "-j{}",
             std::thread::available_parallelism().map_or(2, |n| n.get())
         ))
+        .envs(KBUILD_STAMPS)
         .stdout(Stdio::null());
     command
 }
@@ -131,7 +147,16 @@ fn kernel(board: Board, source_version: &str) -> Result<(PathBuf, PathBuf, PathB
         .collect();
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     source_version.hash(&mut hasher);
-    package_version("gcc-arm-linux-gnueabi")?.hash(&mut hasher);
+    // The compiler and linker themselves (their packages' updates do not
+    // show in the meta-package's version), and the stamps.
+    for tool in ["gcc", "ld"] {
+        let output = Command::new(format!("{CROSS}{tool}"))
+            .arg("--version")
+            .output()
+            .map_err(|e| format!("cannot run {CROSS}{tool}: {e}"))?;
+        output.stdout.hash(&mut hasher);
+    }
+    KBUILD_STAMPS.hash(&mut hasher);
     for fragment in &fragments {
         std::fs::read(fragment)
             .map_err(|e| format!("{}: {e}", fragment.display()))?
@@ -186,16 +211,28 @@ fn reuse_older_build(board: Board, out: &Path) -> Result<(), String> {
     let Ok(entries) = std::fs::read_dir(cache_root()) else {
         return Ok(());
     };
-    let older = entries.filter_map(|e| e.ok().map(|e| e.path())).find(|p| {
-        p.file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with(&prefix))
-            && p.join(".config").is_file()
+    let mut older: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix))
+        })
+        .collect();
+    // A complete build first, then the newest.
+    older.sort_by_key(|p| {
+        let built = p.join(".built").is_file();
+        let modified = std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        std::cmp::Reverse((built, modified))
     });
-    if let Some(older) = older {
-        eprintln!("xtask: rebuilding from {}", older.display());
-        std::fs::rename(&older, out).map_err(|e| format!("{}: {e}", older.display()))?;
+    let mut older = older.into_iter();
+    if let Some(best) = older.next().filter(|p| p.join(".config").is_file()) {
+        eprintln!("xtask: rebuilding from {}", best.display());
+        std::fs::rename(&best, out).map_err(|e| format!("{}: {e}", best.display()))?;
         let _ = std::fs::remove_file(out.join(".built"));
+    }
+    for stale in older {
+        let _ = std::fs::remove_dir_all(&stale);
     }
     Ok(())
 }
@@ -218,11 +255,17 @@ fn check_config(config: &Path, fragments: &[PathBuf]) -> Result<(), String> {
         let wanted = std::fs::read_to_string(fragment)
             .map_err(|e| format!("{}: {e}", fragment.display()))?;
         for line in wanted.lines().map(str::trim) {
-            if line.starts_with('#') || line.is_empty() {
-                continue;
-            }
-            let Some((name, v)) = line.split_once('=') else {
-                continue;
+            // kconfig's own spelling of "n" is a comment.
+            let (name, v) = match line
+                .strip_prefix("# ")
+                .and_then(|l| l.strip_suffix(" is not set"))
+            {
+                Some(name) => (name, "n"),
+                None if line.starts_with('#') => continue,
+                None => match line.split_once('=') {
+                    Some(pair) => pair,
+                    None => continue,
+                },
             };
             let got = value(name);
             if got != v {
@@ -301,7 +344,9 @@ fn init(tree: &Path, work: &Path) -> Result<(PathBuf, PathBuf), String> {
 /// Installs what is missing, then builds (or finds) the kernel and builds
 /// the init for `board`.
 pub fn build(board: Board) -> Result<Built, String> {
-    prereq::ensure_debian_packages(&PACKAGES, "cargo xtask linux")?;
+    prereq::ensure_debian_packages(&PACKAGES, "cargo xtask linux").map_err(|e| {
+        format!("{e} (linux-source-6.1 is Debian bookworm's; another release needs its own kernel version here)")
+    })?;
     let source_version = package_version("linux-source-6.1")?;
     let (zimage, vmlinux, dtb) = kernel(board, &source_version)?;
     let work = cargo::target_directory()?.join("linux").join(board.name());

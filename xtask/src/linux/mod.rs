@@ -139,11 +139,11 @@ impl Options {
 
 /// The console line the init ends with.
 const RESULT_PREFIX: &str = "vacmm-linux: result ";
-/// A boot and every check: about 1 s plain, under cachesan about 20 s.
-const TIMEOUT: Duration = Duration::from_secs(300);
+/// A boot and every check: about 2 s plain, under cachesan about 40 s.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(300);
 
 /// One boot's console and how long it took.
-pub struct Boot {
+pub(crate) struct Boot {
     pub lines: Vec<String>,
     pub elapsed: Duration,
     pub status: Option<i32>,
@@ -226,7 +226,7 @@ fn boot(
 
 /// The checks' verdict: `Ok(passed)` when the init reported every check
 /// passing.
-fn verdict(boot: &Boot) -> Result<u32, String> {
+pub(crate) fn verdict(boot: &Boot) -> Result<u32, String> {
     let Some(result) = boot
         .lines
         .iter()
@@ -320,6 +320,7 @@ fn sanitized(board: Board, built: &build::Built, plugin: &Path) -> Result<Vec<St
         .into_iter()
         .map(|c| c.0)
         .collect();
+    symbols.sort();
     symbols.dedup();
     for symbol in symbols {
         let (run, omitted) = sanitized_boot(board, built, plugin, Some(&symbol))?;
