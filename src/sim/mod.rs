@@ -1649,30 +1649,7 @@ impl Sim {
                 | ViolationKind::DmaReadStaleMemory
                 | ViolationKind::StaleTableWalk
         );
-        if read
-            && let Some(discards) = self.discards.as_mut()
-            && let Some(at) = discards.cause(pa, truth.version)
-        {
-            let line_offset = pa & (self.dcache.line_bytes as u32 - 1);
-            self.violations.push(Violation {
-                kind: ViolationKind::DirtyLineDiscarded,
-                operation: self.operation,
-                space: va.map(|_| self.current),
-                va,
-                pa,
-                last_writer: truth.writer,
-                last_version: truth.version,
-                seen_version: seen,
-                discarded: Some(Discarded {
-                    va: at.va | line_offset,
-                    ..at
-                }),
-                line_writer: None,
-            });
-        }
-        self.violations.push(Violation {
-            discarded: None,
-            line_writer: None,
+        let violation = Violation {
             kind,
             operation: self.operation,
             space: va.map(|_| self.current),
@@ -1681,7 +1658,24 @@ impl Sim {
             last_writer: truth.writer,
             last_version: truth.version,
             seen_version: seen,
-        });
+            discarded: None,
+            line_writer: None,
+        };
+        if read
+            && let Some(discards) = self.discards.as_mut()
+            && let Some(at) = discards.cause(pa, truth.version)
+        {
+            let line_offset = pa & (self.dcache.line_bytes as u32 - 1);
+            self.violations.push(Violation {
+                kind: ViolationKind::DirtyLineDiscarded,
+                discarded: Some(Discarded {
+                    va: at.va | line_offset,
+                    ..at
+                }),
+                ..violation
+            });
+        }
+        self.violations.push(violation);
     }
 
     // ---- line movement ----------------------------------------------------

@@ -352,6 +352,21 @@ pub fn run_on_qemu_quietly(
     run_runner(elf, cpu, timeout_s, plugin, args, false)
 }
 
+/// A guest's console, line by line, echoed as it comes when `echo`.
+pub fn read_console(stdout: impl std::io::Read, echo: bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        // The guest prints CRLF line ends; a non-UTF-8 byte is not fatal.
+        let line = line.unwrap_or_else(|e| format!("<unreadable console output: {e}>"));
+        let line = line.trim_end_matches('\r').to_string();
+        if echo {
+            println!("{line}");
+        }
+        lines.push(line);
+    }
+    lines
+}
+
 fn run_runner(
     elf: &Path,
     cpu: Cpu,
@@ -379,16 +394,7 @@ fn run_runner(
         .spawn()
         .map_err(|e| format!("cannot run qemu/runner: {e}"))?;
     let stdout = child.stdout.take().expect("stdout is piped");
-    let mut lines = Vec::new();
-    for line in BufReader::new(stdout).lines() {
-        // The guest prints CRLF line ends; a non-UTF-8 byte is not fatal.
-        let line = line.unwrap_or_else(|e| format!("<unreadable console output: {e}>"));
-        let line = line.trim_end_matches('\r').to_string();
-        if echo {
-            println!("{line}");
-        }
-        lines.push(line);
-    }
+    let lines = read_console(stdout, echo);
     let status = child
         .wait()
         .map_err(|e| format!("waiting for qemu/runner: {e}"))?;

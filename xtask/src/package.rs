@@ -41,7 +41,7 @@ pub fn docs_rs(target: Option<Target>) -> Result<(), String> {
     }
     doc.env("RUSTDOCFLAGS", "--cfg docsrs -D warnings");
     let label = target.map_or("host", Target::triple);
-    run(doc, &format!("cargo doc, docs.rs flags ({label})"))?;
+    run(&mut doc, &format!("cargo doc, docs.rs flags ({label})"))?;
     let mut dir: PathBuf = cargo::target_directory()?;
     if let Some(target) = target {
         dir.push(target.triple());
@@ -70,7 +70,7 @@ pub fn docs_rs(target: Option<Target>) -> Result<(), String> {
 pub fn publish_dry_run() -> Result<(), String> {
     let mut publish = cargo::cargo();
     publish.args(["publish", "--dry-run", "-p", "vacmm", "--allow-dirty"]);
-    run(publish, "cargo publish --dry-run -p vacmm")
+    run(&mut publish, "cargo publish --dry-run -p vacmm")
 }
 
 /// The library without the `alloc` feature: its host tests (`addr`,
@@ -79,7 +79,7 @@ pub fn publish_dry_run() -> Result<(), String> {
 pub fn without_alloc() -> Result<(), String> {
     let mut test = cargo::cargo();
     test.args(["test", "-p", "vacmm", "--no-default-features", "--lib"]);
-    run(test, "host tests without alloc")?;
+    run(&mut test, "host tests without alloc")?;
     let mut build = cargo::cargo();
     build.args([
         "build",
@@ -91,7 +91,7 @@ pub fn without_alloc() -> Result<(), String> {
         "--target",
         Target::Armv5te.triple(),
     ]);
-    run(build, "build for armv5te-none-eabi without alloc")
+    run(&mut build, "build for armv5te-none-eabi without alloc")
 }
 
 /// The library built with the toolchain of its declared `rust-version`
@@ -114,7 +114,10 @@ pub fn msrv() -> Result<(), String> {
         println!("installing Rust {toolchain} (vacmm's rust-version)");
         let mut install = Command::new("rustup");
         install.args(["toolchain", "install", &toolchain, "--profile", "minimal"]);
-        run(install, &format!("rustup toolchain install {toolchain}"))?;
+        run(
+            &mut install,
+            &format!("rustup toolchain install {toolchain}"),
+        )?;
     }
     let mut build = Command::new("rustup");
     build
@@ -126,7 +129,7 @@ pub fn msrv() -> Result<(), String> {
         .env_remove("RUSTUP_TOOLCHAIN")
         .env_remove("RUSTC");
     run(
-        build,
+        &mut build,
         &format!("build with Rust {toolchain} (rust-version)"),
     )
 }

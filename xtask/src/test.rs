@@ -64,7 +64,7 @@ fn banner(title: &str) {
 }
 
 /// Runs a command; Ok if it exits 0.
-pub(crate) fn status_of(mut command: Command, what: &str) -> Result<(), String> {
+pub(crate) fn status_of(command: &mut Command, what: &str) -> Result<(), String> {
     let status = command
         .status()
         .map_err(|e| format!("cannot run {what}: {e}"))?;
@@ -83,7 +83,11 @@ pub fn run() -> Result<(), String> {
     banner("cargo fmt --check");
     let mut fmt = cargo::cargo();
     fmt.args(["fmt", "--all", "--check"]);
-    rows.push(Row::step("fmt", "-", status_of(fmt, "cargo fmt --check")));
+    rows.push(Row::step(
+        "fmt",
+        "-",
+        status_of(&mut fmt, "cargo fmt --check"),
+    ));
 
     let target_tests = cargo::target_test_names()?;
 
@@ -96,7 +100,7 @@ pub fn run() -> Result<(), String> {
     rows.push(Row::step(
         "clippy",
         "host",
-        status_of(clippy, "clippy (host)"),
+        status_of(&mut clippy, "clippy (host)"),
     ));
 
     for target in Target::ALL {
@@ -127,7 +131,7 @@ pub fn run() -> Result<(), String> {
         rows.push(Row::step(
             "clippy",
             target.triple(),
-            status_of(clippy, &what),
+            status_of(&mut clippy, &what),
         ));
     }
 
@@ -165,7 +169,7 @@ pub fn run() -> Result<(), String> {
     rows.push(Row::step(
         "coherence bench (quick)",
         "host",
-        status_of(quick, "vacmm-bench --quick"),
+        status_of(&mut quick, "vacmm-bench --quick"),
     ));
 
     // A short fuzzing run (10 s on each preset of ops,

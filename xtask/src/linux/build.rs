@@ -19,6 +19,8 @@ use std::process::{Command, Stdio};
 use super::Board;
 use crate::cargo;
 use crate::prereq;
+/// Runs a command, Ok if it exits 0 (the test command's own helper).
+pub(super) use crate::test::status_of as run;
 
 /// What the kernel build and the init need from Debian: the ARM EABI cross
 /// compiler, its static C library, Linux's source, and kconfig's parser
@@ -85,17 +87,6 @@ fn package_version(package: &str) -> Result<String, String> {
         return Err(format!("dpkg-query knows no version of {package}"));
     }
     Ok(version)
-}
-
-pub(super) fn run(command: &mut Command, what: &str) -> Result<(), String> {
-    let status = command
-        .status()
-        .map_err(|e| format!("cannot run {what}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{what} failed ({status})"))
-    }
 }
 
 /// Unpacks Linux's source once per package version.

@@ -8,7 +8,6 @@ pub mod bench;
 mod build;
 mod reports;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -207,15 +206,7 @@ fn boot(
         .spawn()
         .map_err(|e| format!("cannot run qemu-system-arm: {e}"))?;
     let stdout = child.stdout.take().expect("stdout is piped");
-    let mut lines = Vec::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap_or_else(|e| format!("<unreadable console output: {e}>"));
-        let line = line.trim_end_matches('\r').to_string();
-        if echo {
-            println!("{line}");
-        }
-        lines.push(line);
-    }
+    let lines = crate::cargo::read_console(stdout, echo);
     let status = child.wait().map_err(|e| format!("waiting for QEMU: {e}"))?;
     Ok(Boot {
         lines,
