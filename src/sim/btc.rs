@@ -30,6 +30,9 @@ const ENTRIES: usize = 128;
 pub(crate) struct BtcEntry {
     /// The (modified) virtual address of the fetch.
     pub va: u32,
+    /// The physical address it was fetched from (its versions are that
+    /// memory's: the model keeps them exact while the entry lives).
+    pub pa: u32,
     pub size: u8,
     pub bytes: [u8; 4],
     pub versions: [u64; 4],
@@ -62,6 +65,11 @@ impl Btc {
             return None;
         }
         self.entries[Self::index(va)].filter(|e| e.va == va && e.size == size)
+    }
+
+    /// Whether the CPU has one.
+    pub fn enabled(&self) -> bool {
+        !self.entries.is_empty()
     }
 
     /// Records a fetched word (replacing the entry's previous one).

@@ -101,6 +101,11 @@ impl DeferredDiscards {
         });
     }
 
+    /// The physical lines with records.
+    pub fn lines(&self) -> impl Iterator<Item = u32> + '_ {
+        self.lines.keys().copied()
+    }
+
     /// If the newest version of byte `pa`, `newest`, is one a discard lost
     /// and that discard was not reported yet: where it happened (and it
     /// counts as reported from now on).

@@ -38,7 +38,7 @@ impl Ranks {
         match self.0.get(&pa) {
             Some(v) => v.binary_search(&version).unwrap_or(usize::MAX),
             // Memory's version, nothing cached or buffered: newest or not.
-            None => usize::from(version == sim.truth_version[pa as usize]),
+            None => usize::from(version == sim.memory.truth(pa).0),
         }
     }
 }
@@ -104,12 +104,11 @@ impl Sim {
         let dead = pack_writer(Writer::Dead);
         for &(start, len) in ranges {
             let r = start..start + len;
-            self.memory[r.start as usize..r.end as usize].hash(h);
+            self.memory.data(start, len as usize).hash(h);
             for p in r {
-                let i = p as usize;
                 (
-                    ranks.rank(self, p, self.memory_versions[i]),
-                    self.truth_writer[i] == dead,
+                    ranks.rank(self, p, self.memory.memory_version(p)),
+                    self.memory.truth(p).1 == dead,
                 )
                     .hash(h);
             }
@@ -142,8 +141,8 @@ impl Sim {
             }
         }
         for (&pa, versions) in ranks.0.iter_mut() {
-            versions.push(self.memory_versions[pa as usize]);
-            versions.push(self.truth_version[pa as usize]);
+            versions.push(self.memory.memory_version(pa));
+            versions.push(self.memory.truth(pa).0);
             versions.sort_unstable();
             versions.dedup();
         }

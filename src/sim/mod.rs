@@ -97,6 +97,7 @@ mod config;
 mod discards;
 mod fingerprint;
 mod interfaces;
+mod memory;
 mod tlb;
 mod write_buffer;
 
@@ -112,6 +113,7 @@ pub use config::{
 use self::btc::{Btc, BtcEntry};
 use self::cache::{Cache, Probe};
 use self::discards::DeferredDiscards;
+use self::memory::Memory;
 pub use self::discards::Discarded;
 use self::tlb::{Tlb, Walked};
 use self::write_buffer::{BufferedStore, BufferedWriteBack, DataBuffers, MAX_LINE, Pending};
@@ -593,12 +595,18 @@ pub struct Sim {
     model: CpuModel,
     info: CacheInfo,
     costs: Costs,
-    memory: Vec<u8>,
-    memory_versions: Vec<u64>,
-    /// The truth of each byte: its newest version…
-    truth_version: Vec<u64>,
-    /// …and who wrote it ([`pack_writer`]).
-    truth_writer: Vec<u128>,
+    /// Physical memory: data, memory's version of each byte and the
+    /// truth (`memory.rs`).
+    memory: Memory,
+    /// The newest version handed out ([`Sim::next_version`]).
+    version: u64,
+    /// The I line the last fetch hit, whose versions were all the newest
+    /// then: while it stays in the cache and nothing stores to its memory,
+    /// a fetch from it is a hit on fresh code (see [`Sim::fetch_again`]).
+    fetched_line: Option<FetchedLine>,
+    /// A planted bug for the tests: settling ignores the copies.
+    #[cfg(test)]
+    settle_copies_too: bool,
     /// The guest PC stores are attributed to ([`Sim::set_site`]).
     site: Option<u32>,
     dcache: Cache,
@@ -638,6 +646,17 @@ pub struct Sim {
 
 const PAGE: u32 = 4096;
 
+/// See [`Sim::fetched_line`](Sim).
+#[derive(Clone, Copy, Debug)]
+struct FetchedLine {
+    /// Line-aligned modified virtual and physical addresses.
+    mva: u32,
+    pa: u32,
+    mem: MemType,
+    /// Its index in the I-cache.
+    line: usize,
+}
+
 impl Sim {
     /// A model of `model`'s caches over `memory_bytes` of physical memory
     /// (from physical address 0), with only the kernel's space.
@@ -656,14 +675,26 @@ impl Sim {
     /// As [`new`](Self::new), or why `model` cannot be simulated.
     pub fn try_new(model: CpuModel, memory_bytes: usize) -> Result<Self, ModelError> {
         model.validate()?;
+        #[cfg_attr(not(test), expect(unused_mut))]
+        let mut memory = Memory::new(memory_bytes);
+        #[cfg(test)]
+        if let Some(records) = std::env::var("VACMM_SIM_RECORDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            // The suites' switch: settle memory this eagerly (see
+            // `Sim::set_record_budget`).
+            memory.set_budget(records);
+        }
         Ok(Sim {
             model,
             info: model.info(),
             costs: Costs::DEFAULT,
-            memory: vec![0; memory_bytes],
-            memory_versions: vec![0; memory_bytes],
-            truth_version: vec![0; memory_bytes],
-            truth_writer: vec![0; memory_bytes],
+            memory,
+            version: 0,
+            fetched_line: None,
+            #[cfg(test)]
+            settle_copies_too: false,
             site: None,
             dcache: Cache::new(model.dcache),
             icache: Cache::new(model.icache),
@@ -682,6 +713,16 @@ impl Sim {
             kernel_offset: 0,
             discards: None,
         })
+    }
+
+    /// How many granules of memory the model keeps per-byte records for
+    /// before it settles those no cache or buffer holds (`memory.rs`; 2048
+    /// by default, 1 KiB each). The oracle's verdicts do not depend on it:
+    /// 0 settles before every store, which the test suites use to show it
+    /// (`VACMM_SIM_RECORDS`).
+    #[doc(hidden)]
+    pub fn set_record_budget(&mut self, records: usize) {
+        self.memory.set_budget(records);
     }
 
     /// Where the kernel's linear map puts physical address 0: the model,
@@ -839,9 +880,8 @@ impl Sim {
                 } else {
                     self.check_pa(pa32, 4)
                         .map_err(|_| crate::mmu::TableError::Memory { pa })?;
-                    let p = pa32 as usize;
                     Ok(u32::from_le_bytes(
-                        self.memory[p..p + 4].try_into().expect("4 bytes"),
+                        self.memory.data(pa32, 4).try_into().expect("4 bytes"),
                     ))
                 }
             },
@@ -1120,15 +1160,9 @@ impl Sim {
             // The CPU sees its own buffered stores and write-backs: its
             // data-side reads wait for the buffers to drain.
             self.drain_buffered_stores();
-            let p = pa as usize;
-            copy(
-                &mut bytes[..size as usize],
-                &self.memory[p..p + size as usize],
-            );
-            copy(
-                &mut versions[..size as usize],
-                &self.memory_versions[p..p + size as usize],
-            );
+            let n = size as usize;
+            copy(&mut bytes[..n], self.memory.data(pa, n));
+            self.memory.memory_versions(pa, &mut versions[..n]);
         }
         self.check_read(va, pa, &versions[..size as usize], false);
         Ok(u32::from_le_bytes(bytes))
@@ -1171,16 +1205,16 @@ impl Sim {
         mem: MemType,
     ) -> Result<(), SimError> {
         self.check_pa(pa, size)?;
-        let version = self.operation;
+        self.settle_memory();
+        let version = self.next_version();
         let writer = Writer::Cpu {
             space: self.current,
             va,
             pc: self.site,
         };
         let bytes = value.to_le_bytes();
-        for i in 0..size as usize {
-            self.set_truth(pa + i as u32, Truth { version, writer });
-        }
+        self.memory
+            .set_truth(pa, size as usize, version, pack_writer(writer), false);
         let mut to_memory = !mem.cached() || mem == MemType::WriteThrough;
         if mem.cached() {
             let probe = self.probe(va, pa);
@@ -1274,9 +1308,11 @@ impl Sim {
 
     fn apply_store(&mut self, store: BufferedStore) {
         self.touch_memory(store.pa, u32::from(store.len));
-        let (p, n) = (store.pa as usize, store.len as usize);
-        copy(&mut self.memory[p..p + n], &store.bytes[..n]);
-        self.memory_versions[p..p + n].fill(store.version);
+        let n = store.len as usize;
+        copy(self.memory.data_mut(store.pa, n), &store.bytes[..n]);
+        // A buffered store lands in program order after everything older:
+        // it cannot be older than what it overwrites.
+        let _ = self.memory.land(store.pa, &[store.version; 4][..n]);
     }
 
     /// Counts a TLB operation only ARMv6 has, or refuses it on ARMv5 as
@@ -1345,6 +1381,10 @@ impl Sim {
         self.check_pa(pa, size)?;
         let n = size as usize;
         let mva = self.modified(va);
+        if let Some(word) = self.fetch_again(mva, pa, size, mem) {
+            return Ok(word);
+        }
+        self.fetched_line = None;
         if let Some(hit) = self.btc.lookup(mva, size as u8) {
             // A branch target cache hit: the recorded instruction, however
             // old (see `btc.rs`).
@@ -1363,6 +1403,7 @@ impl Sim {
                 }
                 None => self.fill(Which::Instruction, &probe),
             };
+            self.remember_fetched_line(line, mem);
             let start =
                 self.icache.bytes(line).start + ((va as usize) & (self.icache.line_bytes - 1));
             let mut b = [0u8; 4];
@@ -1374,21 +1415,122 @@ impl Sim {
             // The write buffer is on the data side: an uncached fetch reads
             // memory without waiting for it (arm-cache-mm.md §1).
             self.counters.uncached += 1;
-            let p = pa as usize;
             let mut b = [0u8; 4];
             let mut v = [0u64; 4];
-            copy(&mut b[..n], &self.memory[p..p + n]);
-            copy(&mut v[..n], &self.memory_versions[p..p + n]);
+            copy(&mut b[..n], self.memory.data(pa, n));
+            self.memory.memory_versions(pa, &mut v[..n]);
             (b, v)
         };
         self.check_read(va, pa, &versions[..n], true);
         self.btc.record(BtcEntry {
             va: mva,
+            pa,
             size: size as u8,
             bytes,
             versions,
         });
         Ok(u32::from_le_bytes(bytes))
+    }
+
+    /// The fast path of most fetches: the next instruction in the line the
+    /// last fetch hit. While that line is still in the cache under the
+    /// same tags (nothing invalidated or replaced it) and no byte of its
+    /// memory's truth changed, the fetch is a hit on the newest code and
+    /// the oracle has nothing to compare. `None`: take the full path.
+    #[inline]
+    fn fetch_again(&mut self, mva: u32, pa: u32, size: u32, mem: MemType) -> Option<u32> {
+        let last = self.fetched_line?;
+        let mask = !(self.icache.line_bytes as u32 - 1);
+        let meta = &self.icache.meta[last.line];
+        if mva & mask != last.mva
+            || pa & mask != last.pa
+            || mem != last.mem
+            || !meta.valid
+            || meta.va != last.mva
+            || meta.pa != last.pa
+            || self.memory.watched_changed()
+            || self.btc.lookup(mva, size as u8).is_some()
+        {
+            return None;
+        }
+        self.counters.hits += 1;
+        self.counters.cycles += self.costs.hit;
+        let n = size as usize;
+        let start = self.icache.bytes(last.line).start + (mva & !mask) as usize;
+        let mut bytes = [0u8; 4];
+        let mut versions = [0u64; 4];
+        copy(&mut bytes[..n], &self.icache.data[start..start + n]);
+        if self.btc.enabled() {
+            copy(&mut versions[..n], &self.icache.versions[start..start + n]);
+            self.btc.record(BtcEntry {
+                va: mva,
+                pa,
+                size: size as u8,
+                bytes,
+                versions,
+            });
+        }
+        Some(u32::from_le_bytes(bytes))
+    }
+
+    /// Whether a fetch from the line the last fetch used — the same line,
+    /// through the same translation — would be a hit on its newest code
+    /// with nothing else to do: true while that line was remembered (a
+    /// cached fetch whose whole line was fresh), is still in the I-cache,
+    /// nothing changed its memory's truth, and the CPU has no branch
+    /// target cache (every fetch would update it).
+    ///
+    /// A driver that knows which fetches repeat the last one's line (the
+    /// QEMU plugin: the next instruction of a translation block, in the
+    /// same line) may then skip them and count them with
+    /// [`Sim::count_fetch_hits`]: the model's state is what the fetches
+    /// would have left, bar the operation count.
+    pub fn fetch_line_is_fresh(&self) -> bool {
+        let Some(last) = self.fetched_line else {
+            return false;
+        };
+        let meta = &self.icache.meta[last.line];
+        meta.valid
+            && meta.va == last.mva
+            && meta.pa == last.pa
+            && !self.memory.watched_changed()
+            && !self.btc.enabled()
+    }
+
+    /// Counts `n` fetches a driver skipped while
+    /// [`Sim::fetch_line_is_fresh`] held: hits, as they would have been.
+    pub fn count_fetch_hits(&mut self, n: u64) {
+        self.operation += n;
+        self.counters.fetches += n;
+        self.counters.hits += n;
+        self.counters.cycles += n * self.costs.hit;
+    }
+
+    /// Forgets the line the last fetch used: the driver's next fetch does
+    /// not follow it (one the driver could not give the model).
+    pub fn forget_fetched_line(&mut self) {
+        self.fetched_line = None;
+    }
+
+    /// After a fetch hit or fill of I line `line`: remembers it for
+    /// [`Sim::fetch_again`] if every byte of it is the newest.
+    fn remember_fetched_line(&mut self, line: usize, mem: MemType) {
+        let meta = self.icache.meta[line];
+        let range = self.icache.bytes(line);
+        self.fetched_line = None;
+        if self
+            .memory
+            .first_stale(meta.pa, &self.icache.versions[range])
+            .is_none()
+        {
+            self.memory.watch(meta.pa, self.icache.line_bytes);
+            self.fetched_line = Some(FetchedLine {
+                mva: meta.va,
+                pa: meta.pa,
+                mem,
+                line,
+            });
+        }
     }
 
     /// A DMA master writes `data` to memory at `pa`.
@@ -1397,19 +1539,11 @@ impl Sim {
         self.operation += 1;
         self.counters.dma_bytes += data.len() as u64;
         self.touch_memory(pa, data.len() as u32);
-        let version = self.operation;
-        for (i, &b) in data.iter().enumerate() {
-            let p = pa as usize + i;
-            self.memory[p] = b;
-            self.memory_versions[p] = version;
-            self.set_truth(
-                p as u32,
-                Truth {
-                    version,
-                    writer: Writer::Dma,
-                },
-            );
-        }
+        self.settle_memory();
+        let version = self.next_version();
+        copy(self.memory.data_mut(pa, data.len()), data);
+        self.memory
+            .set_truth(pa, data.len(), version, pack_writer(Writer::Dma), true);
         Ok(())
     }
 
@@ -1420,17 +1554,10 @@ impl Sim {
     pub fn declare_dead(&mut self, pa: u32, len: u32) -> Result<(), SimError> {
         self.check_pa(pa, len)?;
         self.operation += 1;
-        let version = self.operation;
-        for p in pa as usize..(pa + len) as usize {
-            self.memory_versions[p] = version;
-            self.set_truth(
-                p as u32,
-                Truth {
-                    version,
-                    writer: Writer::Dead,
-                },
-            );
-        }
+        self.settle_memory();
+        let version = self.next_version();
+        self.memory
+            .set_truth(pa, len as usize, version, pack_writer(Writer::Dead), true);
         Ok(())
     }
 
@@ -1441,7 +1568,7 @@ impl Sim {
         self.operation += 1;
         self.counters.dma_bytes += u64::from(len);
         self.check_memory(ViolationKind::DmaReadStaleMemory, pa, len);
-        Ok(self.memory[pa as usize..(pa + len) as usize].to_vec())
+        Ok(self.memory.data(pa, len as usize).to_vec())
     }
 
     /// The table walker reads the 4-byte descriptor at `pa` from memory.
@@ -1449,9 +1576,8 @@ impl Sim {
         self.check_pa(pa, 4)?;
         self.operation += 1;
         self.check_memory(ViolationKind::StaleTableWalk, pa, 4);
-        let p = pa as usize;
         Ok(u32::from_le_bytes(
-            self.memory[p..p + 4].try_into().expect("4 bytes"),
+            self.memory.data(pa, 4).try_into().expect("4 bytes"),
         ))
     }
 
@@ -1479,10 +1605,7 @@ impl Sim {
     pub fn preload(&mut self, pa: u32, bytes: &[u8]) -> Result<(), SimError> {
         self.check_pa(pa, bytes.len() as u32)?;
         self.touch_memory(pa, bytes.len() as u32);
-        copy(
-            &mut self.memory[pa as usize..pa as usize + bytes.len()],
-            bytes,
-        );
+        copy(self.memory.data_mut(pa, bytes.len()), bytes);
         Ok(())
     }
 
@@ -1589,35 +1712,76 @@ impl Sim {
     /// counted), e.g. for a kernel's memory-to-memory copy in a scenario.
     pub fn memory(&self, pa: u32, len: u32) -> Result<&[u8], SimError> {
         self.check_pa(pa, len)?;
-        Ok(&self.memory[pa as usize..pa as usize + len as usize])
+        Ok(self.memory.data(pa, len as usize))
     }
 
     // ---- oracle -----------------------------------------------------------
 
     #[inline]
     fn truth(&self, pa: u32) -> Truth {
+        let (version, writer) = self.memory.truth(pa);
         Truth {
-            version: self.truth_version[pa as usize],
-            writer: unpack_writer(self.truth_writer[pa as usize]),
+            version,
+            writer: unpack_writer(writer),
         }
     }
 
-    #[inline]
-    fn set_truth(&mut self, pa: u32, truth: Truth) {
-        self.truth_version[pa as usize] = truth.version;
-        self.truth_writer[pa as usize] = pack_writer(truth.writer);
+    /// A version newer than every one handed out before.
+    fn next_version(&mut self) -> u64 {
+        self.version += 1;
+        self.version
+    }
+
+    /// Between operations: settles the memory no copy is made of once
+    /// the per-byte records reach their budget (`memory.rs`).
+    fn settle_memory(&mut self) {
+        if !self.memory.wants_sweep() {
+            return;
+        }
+        let mut copied = FxHashSet::default();
+        let mut add = |pa: u32, len: usize| {
+            let first = pa / memory::GRANULE;
+            let last = (pa + len.max(1) as u32 - 1) / memory::GRANULE;
+            copied.extend(first..=last);
+        };
+        for cache in [&self.dcache, &self.icache] {
+            for i in cache.valid_lines() {
+                add(cache.meta[i].pa, cache.line_bytes);
+            }
+        }
+        for entry in &self.write_buffer.entries {
+            match entry {
+                Pending::Store(s) => add(s.pa, usize::from(s.len)),
+                Pending::WriteBack(w) => add(w.pa, w.len),
+            }
+        }
+        for entry in self.btc.entries.iter().flatten() {
+            add(entry.pa, usize::from(entry.size));
+        }
+        if let Some(discards) = &self.discards {
+            for pa in discards.lines() {
+                add(pa, self.dcache.line_bytes);
+            }
+        }
+        #[cfg(test)]
+        if self.settle_copies_too {
+            copied.clear();
+        }
+        let mut version = self.version;
+        self.memory.sweep(
+            |g| copied.contains(&g),
+            || {
+                version += 1;
+                version
+            },
+        );
+        self.version = version;
     }
 
     fn check_read(&mut self, va: u32, pa: u32, versions: &[u64], fetch: bool) {
         // Every access of every guest instruction comes here: compare the
-        // versions first, and unpack a byte's writer (16 bytes of it) only
-        // for a report.
-        let base = pa as usize;
-        let Some(i) = versions
-            .iter()
-            .zip(&self.truth_version[base..base + versions.len()])
-            .position(|(seen, newest)| seen != newest)
-        else {
+        // versions first, and unpack a byte's writer only for a report.
+        let Some(i) = self.memory.first_stale(pa, versions) else {
             return;
         };
         let truth = self.truth(pa + i as u32);
@@ -1630,13 +1794,10 @@ impl Sim {
     }
 
     fn check_memory(&mut self, kind: ViolationKind, pa: u32, len: u32) {
-        for p in pa..pa + len {
+        if let Some((k, seen)) = self.memory.first_behind(pa, len as usize) {
+            let p = pa + k as u32;
             let truth = self.truth(p);
-            let seen = self.memory_versions[p as usize];
-            if seen != truth.version {
-                self.report(kind, None, p, truth, seen);
-                return;
-            }
+            self.report(kind, None, p, truth, seen);
         }
     }
 
@@ -1704,23 +1865,13 @@ impl Sim {
         let line_va = cache.line_base(probe.va);
         let range = cache.bytes(victim);
         let n = cache.line_bytes;
-        let p = line_pa as usize;
-        match which {
-            Which::Data => {
-                copy(&mut self.dcache.data[range.clone()], &self.memory[p..p + n]);
-                copy(
-                    &mut self.dcache.versions[range],
-                    &self.memory_versions[p..p + n],
-                );
-            }
-            Which::Instruction => {
-                copy(&mut self.icache.data[range.clone()], &self.memory[p..p + n]);
-                copy(
-                    &mut self.icache.versions[range],
-                    &self.memory_versions[p..p + n],
-                );
-            }
-        }
+        let line = match which {
+            Which::Data => &mut self.dcache,
+            Which::Instruction => &mut self.icache,
+        };
+        copy(&mut line.data[range.clone()], self.memory.data(line_pa, n));
+        self.memory
+            .memory_versions(line_pa, &mut line.versions[range]);
         let meta = &mut self.cache(which).meta[victim];
         meta.valid = true;
         meta.dirty = false;
@@ -1782,17 +1933,13 @@ impl Sim {
     /// master's write).
     fn land_write_back(&mut self, line: &BufferedWriteBack) {
         self.touch_memory(line.pa, line.len as u32);
-        let (base, n) = (line.pa as usize, line.len);
-        let line_versions = &line.versions[..n];
-        let memory_versions = &mut self.memory_versions[base..base + n];
+        let n = line.len;
         // A byte older than memory's overwrites newer data: a lost write.
-        let lost = line_versions
-            .iter()
-            .zip(memory_versions.iter())
-            .position(|(line, memory)| line < memory)
-            .map(|k| (line.pa + k as u32, line_versions[k]));
-        copy(memory_versions, line_versions);
-        copy(&mut self.memory[base..base + n], &line.bytes[..n]);
+        let lost = self
+            .memory
+            .land(line.pa, &line.versions[..n])
+            .map(|k| (line.pa + k as u32, line.versions[k]));
+        copy(self.memory.data_mut(line.pa, n), &line.bytes[..n]);
         if let Some((pa, seen)) = lost
             && self.truth(pa).writer != Writer::Dead
         {
@@ -1819,7 +1966,7 @@ impl Sim {
                 let landing = self
                     .write_buffer
                     .newest_version(pa)
-                    .unwrap_or(self.memory_versions[pa as usize]);
+                    .unwrap_or_else(|| self.memory.memory_version(pa));
                 if v == truth.version && landing != v {
                     if self.discards.is_none() {
                         self.report_line(ViolationKind::DirtyLineDiscarded, meta.va, pa, truth, v);
@@ -1836,8 +1983,8 @@ impl Sim {
                     pc: self.site,
                     space: self.current,
                 };
-                let truth_version = &self.truth_version;
-                discards.record(meta.pa, lost, at, |pa, v| truth_version[pa as usize] == v);
+                let memory = &self.memory;
+                discards.record(meta.pa, lost, at, |pa, v| memory.truth(pa).0 == v);
             }
         }
         self.dcache.meta[i].valid = false;

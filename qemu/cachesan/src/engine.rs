@@ -275,6 +275,10 @@ pub struct Engine {
     /// the page before, and the hash lookup is the plugin's own biggest
     /// cost on that path.
     last: [Option<(u32, u64, TlbEntry)>; 2],
+    /// The virtual line the last fetch used (see [`Engine::fresh_fetch_line`]).
+    last_fetch_line: Option<u32>,
+    /// I-cache line size.
+    line_bytes: u32,
     /// Bumped by everything that can change a translation (TLB operations,
     /// SCTLR, TTBRs, TTBCR, FCSE PID, ASID), which retires `last`.
     epoch: u64,
@@ -336,6 +340,7 @@ impl Engine {
         let mut sim =
             Sim::try_new(config.model, config.ram_bytes as usize).map_err(|e| e.to_string())?;
         sim.defer_discard_reports(config.defer_discards);
+        let line_bytes = config.model.icache.geometry.line_bytes as u32;
         let regime = Regime {
             arch: config.arch,
             // Reset values: MMU and caches off, no FCSE, ASID 0.
@@ -383,6 +388,8 @@ impl Engine {
             regime,
             tlb: FxHashMap::default(),
             last: [None; 2],
+            last_fetch_line: None,
+            line_bytes,
             epoch: 0,
             space_ttbr: vec![0],
             spaces: FxHashMap::default(),
@@ -565,13 +572,37 @@ impl Engine {
         let mva = self.regime.mva(va);
         let Some(at) = self.fetch_translation(mva) else {
             self.stats.unwalkable += 1;
+            self.sim.forget_fetched_line();
+            self.last_fetch_line = None;
             return;
         };
         if u64::from(at.pa) + u64::from(size) > u64::from(self.config.ram_bytes) {
             self.stats.outside_ram += 1;
+            self.sim.forget_fetched_line();
+            self.last_fetch_line = None;
             return;
         }
+        self.last_fetch_line = Some(va & !(self.line_bytes - 1));
         let _ = self.sim.fetch_at(mva, size, at);
+    }
+
+    /// The virtual line from which a fetch needs no callback until the
+    /// next event: the line the last fetch used, when a fetch from it
+    /// would be a hit on fresh code ([`Sim::fetch_line_is_fresh`]) and no
+    /// `omit=` return is awaited. Its translation holds until a CP15
+    /// operation, after which the plugin asks again.
+    pub fn fresh_fetch_line(&self) -> Option<u32> {
+        if self.omit_returns.is_empty() && self.sim.fetch_line_is_fresh() {
+            self.last_fetch_line
+        } else {
+            None
+        }
+    }
+
+    /// Counts fetches the plugin skipped while
+    /// [`Engine::fresh_fetch_line`] named their line.
+    pub fn count_skipped_fetches(&mut self, n: u64) {
+        self.sim.count_fetch_hits(n);
     }
 
     /// A CP15 operation by the instruction at `pc`, with its operand
@@ -844,6 +875,9 @@ impl Engine {
             }
             self.stats.tlb_disagreements += 1;
         }
+        // A walk may replace the entry the last fetch used (a data access
+        // found QEMU disagreeing): its fetches must be looked at again.
+        self.last_fetch_line = None;
         let e = self.walk(mva)?;
         let key = (page, if e.global { 0 } else { tag });
         self.tlb.insert(key, e);

@@ -86,6 +86,16 @@ struct MemValue {
     data: MemValueData,
 }
 
+/// `qemu_plugin_u64`: one `u64` of each vCPU's entry in a scoreboard.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct ScoreboardU64 {
+    score: *mut c_void,
+    offset: usize,
+}
+
+const COND_NE: c_int = 3;
+const INLINE_ADD_U64: c_int = 0;
 const CB_NO_REGS: c_int = 0;
 const CB_R_REGS: c_int = 1;
 const MEM_RW: c_int = 3;
@@ -109,6 +119,23 @@ unsafe extern "C" {
         flags: c_int,
         userdata: *mut c_void,
     );
+    fn qemu_plugin_register_vcpu_insn_exec_cond_cb(
+        insn: *mut Insn,
+        cb: extern "C" fn(c_uint, *mut c_void),
+        flags: c_int,
+        cond: c_int,
+        entry: ScoreboardU64,
+        imm: u64,
+        userdata: *mut c_void,
+    );
+    fn qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(
+        insn: *mut Insn,
+        op: c_int,
+        entry: ScoreboardU64,
+        imm: u64,
+    );
+    fn qemu_plugin_scoreboard_new(element_size: usize) -> *mut c_void;
+    fn qemu_plugin_scoreboard_find(score: *mut c_void, vcpu_index: c_uint) -> *mut c_void;
     fn qemu_plugin_register_vcpu_mem_cb(
         insn: *mut Insn,
         cb: extern "C" fn(c_uint, u32, u64, *mut c_void),
@@ -154,8 +181,40 @@ struct Site {
     op: Cp15,
 }
 
+/// The vCPU's scoreboard entry, read and written by code QEMU generates
+/// (see `Skipping`).
+#[repr(C)]
+struct Board {
+    /// The virtual line address from which a fetch needs no callback
+    /// ([`Engine::fresh_fetch_line`]); `NO_LINE` when none.
+    fresh_line: u64,
+    /// Executions of instructions whose callback is conditional (an
+    /// inline add on each).
+    conditional: u64,
+}
+
+const NO_LINE: u64 = u64::MAX;
+
+/// Most instructions are fetched from the I line the one before them used:
+/// while the model says a fetch from that line would be a hit on fresh
+/// code, QEMU skips their callback (conditional on `Board::fresh_line`
+/// differing from the instruction's line) and only counts them; the model
+/// counts them as hits at exit. A callback per guest instruction was most
+/// of the plugin's cost.
+struct Skipping {
+    board: *mut c_void,
+    /// Vcpu 0's entry: stable once its init callback runs (QEMU grows
+    /// scoreboards before it, and the model allows one vCPU).
+    entry: *mut Board,
+    /// I-cache line size.
+    line_bytes: u32,
+    /// Conditional callbacks that ran.
+    conditional_called: u64,
+}
+
 struct State {
     engine: Engine,
+    skipping: Skipping,
     fail_on_violation: bool,
     ram_bytes: u32,
     registers: Option<Registers>,
@@ -260,6 +319,31 @@ impl State {
         unsafe { g_byte_array_free(buf, 1) };
     }
 
+    /// After a callback: whether the next instruction in the line may skip
+    /// its callback.
+    fn note_fetch_state(&mut self) {
+        let line = self.engine.fresh_fetch_line();
+        self.set_fresh_line(line);
+    }
+
+    fn set_fresh_line(&mut self, line: Option<u32>) {
+        if !self.skipping.entry.is_null() {
+            // SAFETY: vcpu 0's entry (see `Skipping::entry`), written on
+            // the vCPU thread between its instructions.
+            unsafe { (*self.skipping.entry).fresh_line = line.map_or(NO_LINE, u64::from) };
+        }
+    }
+
+    /// The fetches skipped so far.
+    fn skipped_fetches(&self) -> u64 {
+        if self.skipping.entry.is_null() {
+            return 0;
+        }
+        // SAFETY: as in `set_fresh`; the vCPU has stopped (atexit).
+        let conditional = unsafe { (*self.skipping.entry).conditional };
+        conditional - self.skipping.conditional_called
+    }
+
     fn site(&mut self, pc: u32, word: u32, op: Cp15) -> *mut c_void {
         let site = self
             .sites
@@ -282,7 +366,15 @@ extern "C" fn on_fetch(_vcpu: c_uint, userdata: *mut c_void) {
     with_state(|s| {
         s.preload_once();
         s.engine.on_fetch(pc, size);
+        s.note_fetch_state();
     });
+}
+
+/// An instruction whose fetch the model could not say is a fresh hit (see
+/// `Skipping`).
+extern "C" fn on_conditional_fetch(vcpu: c_uint, userdata: *mut c_void) {
+    with_state(|s| s.skipping.conditional_called += 1);
+    on_fetch(vcpu, userdata);
 }
 
 extern "C" fn on_cp15(_vcpu: c_uint, userdata: *mut c_void) {
@@ -291,6 +383,9 @@ extern "C" fn on_cp15(_vcpu: c_uint, userdata: *mut c_void) {
     with_state(|s| {
         s.preload_once();
         s.engine.on_fetch(site.pc, 4);
+        // The operation may change the translation or the I-cache: the
+        // next fetch looks again.
+        s.set_fresh_line(None);
         // An `omit=` function may begin with its maintenance (Linux's
         // `cpu_arm926_dcache_clean_area` does).
         if s.engine.is_omit_entry(site.pc)
@@ -322,6 +417,7 @@ extern "C" fn on_omit_entry(_vcpu: c_uint, userdata: *mut c_void) {
         if let Some(lr) = s.register(14) {
             s.engine.on_omit_entry(lr);
         }
+        s.note_fetch_state();
     });
 }
 
@@ -350,6 +446,7 @@ extern "C" fn on_phase(_vcpu: c_uint, userdata: *mut c_void) {
         };
         let end = label.iter().position(|&b| b == 0).unwrap_or(label.len());
         s.engine.on_phase(&String::from_utf8_lossy(&label[..end]));
+        s.note_fetch_state();
     });
 }
 
@@ -362,6 +459,7 @@ extern "C" fn on_declare_dead(_vcpu: c_uint, userdata: *mut c_void) {
         if let (Some(pa), Some(len)) = (s.register(0), s.register(1)) {
             s.engine.on_declare_dead(pc, pa, len);
         }
+        s.note_fetch_state();
     });
 }
 
@@ -406,6 +504,7 @@ extern "C" fn on_mem(_vcpu: c_uint, info: u32, vaddr: u64, userdata: *mut c_void
     });
     with_state(|s| {
         s.engine.on_access(pc, vaddr as u32, pa, size, value, is_io);
+        s.note_fetch_state();
     });
 }
 
@@ -414,6 +513,8 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
     let n = unsafe { qemu_plugin_tb_n_insns(tb) };
     // The two words before each instruction, for annotations.
     let mut previous = [0u32; 2];
+    let (board, line_bytes) =
+        with_state(|s| (s.skipping.board, s.skipping.line_bytes)).unwrap_or((std::ptr::null_mut(), 0));
     for i in 0..n {
         // SAFETY: as above; `i` < n.
         let insn = unsafe { qemu_plugin_tb_get_insn(tb, i) };
@@ -438,6 +539,9 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
         let decoded = if arm_word { cp15::decode(word) } else { None };
         let site = decoded.and_then(|op| with_state(|s| s.site(pc, word, op)));
         let omit_entry = with_state(|s| s.engine.is_omit_entry(pc)) == Some(true);
+        let line = pc & !(line_bytes.max(1) - 1);
+        let last_byte = pc.wrapping_add(size as u32).wrapping_sub(1);
+        let in_one_line = !board.is_null() && last_byte & !(line_bytes.max(1) - 1) == line;
         // SAFETY: registering callbacks on an instruction of the TB being
         // translated; the userdata outlives every execution (an integer, or
         // a Site never freed).
@@ -464,6 +568,31 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
                     CB_R_REGS,
                     pc as usize as *mut c_void,
                 ),
+                None if in_one_line => {
+                    let fresh_line = ScoreboardU64 {
+                        score: board,
+                        offset: core::mem::offset_of!(Board, fresh_line),
+                    };
+                    let conditional = ScoreboardU64 {
+                        score: board,
+                        offset: core::mem::offset_of!(Board, conditional),
+                    };
+                    qemu_plugin_register_vcpu_insn_exec_cond_cb(
+                        insn,
+                        on_conditional_fetch,
+                        CB_NO_REGS,
+                        COND_NE,
+                        fresh_line,
+                        u64::from(line),
+                        fetch_userdata(pc, size),
+                    );
+                    qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(
+                        insn,
+                        INLINE_ADD_U64,
+                        conditional,
+                        1,
+                    );
+                }
                 None => qemu_plugin_register_vcpu_insn_exec_cb(
                     insn,
                     on_fetch,
@@ -526,11 +655,22 @@ extern "C" fn on_vcpu_init(_id: PluginId, _vcpu: c_uint) {
     if registers.as_ref().is_none_or(|r| r.cpsr.is_null()) {
         outs("cachesan: QEMU gave no ARM registers: CP15 operations will not reach the model");
     }
-    with_state(|s| s.registers = registers);
+    with_state(|s| {
+        s.registers = registers;
+        if !s.skipping.board.is_null() {
+            // SAFETY: the scoreboard is ours; QEMU sized it for this vCPU
+            // before calling this.
+            s.skipping.entry = unsafe { qemu_plugin_scoreboard_find(s.skipping.board, 0) }.cast();
+            // Scoreboards start zeroed: line 0 is not fresh yet.
+            s.set_fresh_line(None);
+        }
+    });
 }
 
 extern "C" fn on_exit(_id: PluginId, _userdata: *mut c_void) {
     let failed = with_state(|s| {
+        let skipped = s.skipped_fetches();
+        s.engine.count_skipped_fetches(skipped);
         let violations = s.engine.finish();
         s.fail_on_violation && violations > 0
     });
@@ -580,6 +720,7 @@ pub unsafe extern "C" fn qemu_plugin_install(
         }
     };
     let (fail_on_violation, ram_bytes) = (config.fail_on_violation, config.ram_bytes);
+    let line_bytes = config.model.icache.geometry.line_bytes as u32;
     let engine = match Engine::new(config) {
         Ok(engine) => engine,
         Err(e) => {
@@ -595,6 +736,13 @@ pub unsafe extern "C" fn qemu_plugin_install(
         registers: None,
         sites: FxHashMap::default(),
         preloaded: false,
+        skipping: Skipping {
+            // SAFETY: a plain allocation, kept for the life of the process.
+            board: unsafe { qemu_plugin_scoreboard_new(size_of::<Board>()) },
+            entry: std::ptr::null_mut(),
+            line_bytes,
+            conditional_called: 0,
+        },
     });
     // SAFETY: registering callbacks with the id QEMU gave us.
     unsafe {

@@ -1,0 +1,305 @@
+//! Physical memory and the oracle's truth, kept per byte but stored per
+//! 32-byte granule, so that a model of a guest's whole RAM costs about
+//! 1.75 bytes per byte the guest touches instead of 33.
+//!
+//! Per byte the oracle needs memory's version (which store the byte in
+//! memory came from), the truth's version (the newest store to it) and the
+//! truth's writer. Most of memory is *settled*: no cache, buffer or
+//! pending discard holds a copy of it, and memory holds the newest data.
+//! A settled byte's versions matter only in comparison with the copies
+//! made of it later, and those copies are made from memory. So a settled
+//! granule is stored as one fresh version — newer than every version
+//! before it, which all its bytes, in memory and truth, take at once — and
+//! one writer: that of its newest store. Only granules in play (stored to
+//! since the last sweep, copied somewhere, or with memory behind the
+//! truth) keep per-byte records ([`Detail`], 1 KiB each).
+//!
+//! Sweeps ([`Memory::sweep`]) settle what can be settled; the model runs
+//! one when the records reach their budget, between operations, telling it
+//! which granules have copies. What a sweep forgets:
+//! - the exact versions of settled bytes (renamed to one fresh version:
+//!   nothing holds the old ones, so no comparison changes);
+//! - per-byte writers of settled bytes: the granule keeps its newest
+//!   store's. Only reports that name the newest writer of a byte nobody
+//!   stored to since it settled can show the difference: a
+//!   [`StaleTlbEntry`](super::ViolationKind::StaleTlbEntry) access, and
+//!   which space a VIVT hit's line came from (`CrossSpaceLeak` or
+//!   `RemappedLineHit`) when one granule was written from two spaces.
+//!   Every stale read, lost write or stale write-back is found and named
+//!   as before: their newest version was stored after the granule settled.
+
+use std::vec::Vec;
+
+/// Bytes per granule.
+pub(super) const GRANULE: u32 = 32;
+const G: usize = GRANULE as usize;
+
+/// In a granule's state word: the rest is an index into `details`.
+const DETAILED: u64 = 1 << 63;
+
+/// Per-byte records of a granule in play.
+struct Detail {
+    /// The granule it describes (`u32::MAX` while on the free list).
+    granule: u32,
+    memory: [u64; G],
+    truth: [u64; G],
+    /// Packed [`Writer`](super::Writer)s (`pack_writer`).
+    writer: [u128; G],
+}
+
+/// Records before the first sweep; later sweeps wait until the records
+/// have doubled since the last one, so sweeping stays linear overall.
+pub(super) const DEFAULT_BUDGET: usize = 2048;
+
+/// Physical memory: data, and per byte memory's version, the truth's
+/// version and the truth's writer.
+pub(super) struct Memory {
+    data: Vec<u8>,
+    /// Per granule: its settled version, or `DETAILED | index`.
+    states: Vec<u64>,
+    /// Per settled granule: its newest store's packed writer.
+    writers: Vec<u128>,
+    details: Vec<Detail>,
+    free: Vec<u32>,
+    /// Records in use.
+    live: usize,
+    /// The next sweep runs at this many records.
+    sweep_at: usize,
+    budget: usize,
+    /// The granules [watched](Self::watch) for a truth change, and whether
+    /// one came.
+    watched: core::ops::Range<usize>,
+    watched_changed: bool,
+}
+
+impl Memory {
+    /// `bytes` of memory, all zero, at version 0 by
+    /// [`Writer::Initial`](super::Writer::Initial). The tables are
+    /// allocated zeroed: the OS commits only the pages a run touches.
+    pub fn new(bytes: usize) -> Self {
+        let granules = bytes.div_ceil(G);
+        Memory {
+            data: vec![0; bytes],
+            states: vec![0; granules],
+            writers: vec![0; granules],
+            details: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            sweep_at: DEFAULT_BUDGET,
+            budget: DEFAULT_BUDGET,
+            watched: 0..0,
+            watched_changed: true,
+        }
+    }
+
+    /// Sweeps once this many records are in use (0: before every store).
+    pub fn set_budget(&mut self, records: usize) {
+        self.budget = records;
+        self.sweep_at = records;
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn data(&self, pa: u32, len: usize) -> &[u8] {
+        &self.data[pa as usize..pa as usize + len]
+    }
+
+    pub fn data_mut(&mut self, pa: u32, len: usize) -> &mut [u8] {
+        &mut self.data[pa as usize..pa as usize + len]
+    }
+
+    /// The granule-sized pieces of `len` bytes at `pa`: (granule, offset
+    /// in it, offset in the range, bytes).
+    fn pieces(pa: u32, len: usize) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+        let mut done = 0;
+        core::iter::from_fn(move || {
+            (done < len).then(|| {
+                let p = pa as usize + done;
+                let (g, off) = (p / G, p % G);
+                let n = (G - off).min(len - done);
+                let piece = (g, off, done, n);
+                done += n;
+                piece
+            })
+        })
+    }
+
+    fn detail(&self, g: usize) -> Option<&Detail> {
+        let state = self.states[g];
+        (state & DETAILED != 0).then(|| &self.details[(state & !DETAILED) as usize])
+    }
+
+    /// Granule `g`'s records, made from its settled state if it has none.
+    fn detail_mut(&mut self, g: usize) -> &mut Detail {
+        let state = self.states[g];
+        if state & DETAILED != 0 {
+            return &mut self.details[(state & !DETAILED) as usize];
+        }
+        let writer = self.writers[g];
+        let fresh = Detail {
+            granule: g as u32,
+            memory: [state; G],
+            truth: [state; G],
+            writer: [writer; G],
+        };
+        let index = match self.free.pop() {
+            Some(i) => {
+                self.details[i as usize] = fresh;
+                i as usize
+            }
+            None => {
+                self.details.push(fresh);
+                self.details.len() - 1
+            }
+        };
+        self.live += 1;
+        self.states[g] = DETAILED | index as u64;
+        &mut self.details[index]
+    }
+
+    /// Memory's version of each byte from `pa`, into `out`.
+    pub fn memory_versions(&self, pa: u32, out: &mut [u64]) {
+        for (g, off, at, n) in Self::pieces(pa, out.len()) {
+            match self.detail(g) {
+                Some(d) => out[at..at + n].copy_from_slice(&d.memory[off..off + n]),
+                None => out[at..at + n].fill(self.states[g]),
+            }
+        }
+    }
+
+    pub fn memory_version(&self, pa: u32) -> u64 {
+        let mut v = [0];
+        self.memory_versions(pa, &mut v);
+        v[0]
+    }
+
+    /// The truth of byte `pa`: its newest version and packed writer.
+    #[inline]
+    pub fn truth(&self, pa: u32) -> (u64, u128) {
+        let (g, off) = (pa as usize / G, pa as usize % G);
+        match self.detail(g) {
+            Some(d) => (d.truth[off], d.writer[off]),
+            None => (self.states[g], self.writers[g]),
+        }
+    }
+
+    /// The first of the bytes from `pa` whose version in `seen` is not
+    /// the newest. Every access of every guest instruction comes here.
+    #[inline]
+    pub fn first_stale(&self, pa: u32, seen: &[u64]) -> Option<usize> {
+        for (g, off, at, n) in Self::pieces(pa, seen.len()) {
+            let seen = &seen[at..at + n];
+            let k = match self.detail(g) {
+                Some(d) => seen.iter().zip(&d.truth[off..off + n]).position(|(s, t)| s != t),
+                None => seen.iter().position(|&s| s != self.states[g]),
+            };
+            if let Some(k) = k {
+                return Some(at + k);
+            }
+        }
+        None
+    }
+
+    /// The first of `len` bytes from `pa` whose memory is not the newest,
+    /// and memory's version of it.
+    pub fn first_behind(&self, pa: u32, len: usize) -> Option<(usize, u64)> {
+        Self::pieces(pa, len).find_map(|(g, off, at, n)| {
+            let d = self.detail(g)?;
+            (off..off + n)
+                .find(|&k| d.memory[k] != d.truth[k])
+                .map(|k| (at + k - off, d.memory[k]))
+        })
+    }
+
+    /// Stores `versions` as memory's from `pa` (data is the caller's), and
+    /// returns the first byte whose new version is older than the one it
+    /// replaces: a write-back over newer data.
+    pub fn land(&mut self, pa: u32, versions: &[u64]) -> Option<usize> {
+        let mut older = None;
+        for (g, off, at, n) in Self::pieces(pa, versions.len()) {
+            let new = &versions[at..at + n];
+            let state = self.states[g];
+            if state & DETAILED == 0 && new.iter().all(|&v| v == state) {
+                continue;
+            }
+            let d = self.detail_mut(g);
+            let old = &mut d.memory[off..off + n];
+            if older.is_none() {
+                older = new.iter().zip(old.iter()).position(|(n, o)| n < o).map(|k| at + k);
+            }
+            old.copy_from_slice(new);
+        }
+        older
+    }
+
+    /// Sets the truth of `len` bytes from `pa` (a CPU store) and, with
+    /// `memory`, memory's version too (a DMA write, a declared death).
+    pub fn set_truth(&mut self, pa: u32, len: usize, version: u64, writer: u128, memory: bool) {
+        let (first, last) = (pa as usize / G, (pa as usize + len.max(1) - 1) / G);
+        if first < self.watched.end && self.watched.start <= last {
+            self.watched_changed = true;
+        }
+        for (g, off, _, n) in Self::pieces(pa, len) {
+            if memory && n == G && self.states[g] & DETAILED == 0 {
+                // A whole settled granule stays settled.
+                self.states[g] = version;
+                self.writers[g] = writer;
+                continue;
+            }
+            let d = self.detail_mut(g);
+            d.truth[off..off + n].fill(version);
+            d.writer[off..off + n].fill(writer);
+            if memory {
+                d.memory[off..off + n].fill(version);
+            }
+        }
+    }
+
+    /// Watches the truth of `len` bytes from `pa` (a line the model
+    /// fetches from without looking again while nothing changes it).
+    pub fn watch(&mut self, pa: u32, len: usize) {
+        let first = pa as usize / G;
+        self.watched = first..(pa as usize + len.max(1)).div_ceil(G).max(first + 1);
+        self.watched_changed = false;
+    }
+
+    /// Whether the truth of a byte [watched](Self::watch) may have changed
+    /// since (a store, a DMA write or death, or a sweep's renaming).
+    #[inline]
+    pub fn watched_changed(&self) -> bool {
+        self.watched_changed
+    }
+
+    /// Whether enough records are in use for a [sweep](Self::sweep).
+    #[inline]
+    pub fn wants_sweep(&self) -> bool {
+        self.live >= self.sweep_at
+    }
+
+    /// Settles every granule in play that `copied` says has no copy in a
+    /// cache, buffer or pending discard record, and whose memory holds its
+    /// newest data, each at a version from `fresh`.
+    pub fn sweep(&mut self, copied: impl Fn(u32) -> bool, mut fresh: impl FnMut() -> u64) {
+        self.watched_changed = true;
+        for index in 0..self.details.len() {
+            let d = &self.details[index];
+            let g = d.granule;
+            if g == u32::MAX || copied(g) || d.memory != d.truth {
+                continue;
+            }
+            let newest = (0..G).max_by_key(|&k| d.truth[k]).unwrap_or(0);
+            let writer = d.writer[newest];
+            self.details[index].granule = u32::MAX;
+            self.free.push(index as u32);
+            self.live -= 1;
+            self.states[g as usize] = fresh();
+            self.writers[g as usize] = writer;
+        }
+        self.sweep_at = self.budget.max(2 * self.live);
+    }
+}
+
+#[cfg(test)]
+mod tests;
