@@ -192,7 +192,10 @@ impl Memory {
         for (g, off, at, n) in Self::pieces(pa, seen.len()) {
             let seen = &seen[at..at + n];
             let k = match self.detail(g) {
-                Some(d) => seen.iter().zip(&d.truth[off..off + n]).position(|(s, t)| s != t),
+                Some(d) => seen
+                    .iter()
+                    .zip(&d.truth[off..off + n])
+                    .position(|(s, t)| s != t),
                 None => seen.iter().position(|&s| s != self.states[g]),
             };
             if let Some(k) = k {
@@ -227,7 +230,11 @@ impl Memory {
             let d = self.detail_mut(g);
             let old = &mut d.memory[off..off + n];
             if older.is_none() {
-                older = new.iter().zip(old.iter()).position(|(n, o)| n < o).map(|k| at + k);
+                older = new
+                    .iter()
+                    .zip(old.iter())
+                    .position(|(n, o)| n < o)
+                    .map(|k| at + k);
             }
             old.copy_from_slice(new);
         }

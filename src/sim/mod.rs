@@ -113,8 +113,8 @@ pub use config::{
 use self::btc::{Btc, BtcEntry};
 use self::cache::{Cache, Probe};
 use self::discards::DeferredDiscards;
-use self::memory::Memory;
 pub use self::discards::Discarded;
+use self::memory::Memory;
 use self::tlb::{Tlb, Walked};
 use self::write_buffer::{BufferedStore, BufferedWriteBack, DataBuffers, MAX_LINE, Pending};
 use crate::addr::VirtAddr;

@@ -513,8 +513,8 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
     let n = unsafe { qemu_plugin_tb_n_insns(tb) };
     // The two words before each instruction, for annotations.
     let mut previous = [0u32; 2];
-    let (board, line_bytes) =
-        with_state(|s| (s.skipping.board, s.skipping.line_bytes)).unwrap_or((std::ptr::null_mut(), 0));
+    let (board, line_bytes) = with_state(|s| (s.skipping.board, s.skipping.line_bytes))
+        .unwrap_or((std::ptr::null_mut(), 0));
     for i in 0..n {
         // SAFETY: as above; `i` < n.
         let insn = unsafe { qemu_plugin_tb_get_insn(tb, i) };

@@ -37,7 +37,8 @@ fn a_filled_line_read_again(planted: bool) -> Vec<ViolationKind> {
     // The ARM926 does not allocate on a write miss: the store goes to memory.
     sim.store_at(kernel, 4, 7, at(pa)).unwrap();
     assert_eq!(sim.load_at(user, 4, at(pa)), Ok(7));
-    sim.store_at(kernel + 0x1000, 4, 1, at(pa + 0x1000)).unwrap();
+    sim.store_at(kernel + 0x1000, 4, 1, at(pa + 0x1000))
+        .unwrap();
     assert_eq!(sim.load_at(user, 4, at(pa)), Ok(7));
     kinds(&mut sim)
 }
@@ -53,7 +54,11 @@ fn a_line_a_cache_holds_is_not_settled_under_it() {
 }
 
 /// Code stored, cleaned, fetched, then fetched again after a store elsewhere.
-fn code_fetched_again(planted: bool, model: CpuModel, drop_icache_line: bool) -> Vec<ViolationKind> {
+fn code_fetched_again(
+    planted: bool,
+    model: CpuModel,
+    drop_icache_line: bool,
+) -> Vec<ViolationKind> {
     let mut sim = eager(model, planted);
     let pa = 0x3000;
     sim.store_at(pa, 4, 0xe12f_ff1e, at(pa)).unwrap();
