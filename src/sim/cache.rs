@@ -17,6 +17,10 @@ pub(crate) struct LineMeta {
     /// The last store into the line while it was dirty (D-cache; for the
     /// reports of its write-back).
     pub last_store: Option<Writer>,
+    /// A version at which every byte of the line was the newest (0: not
+    /// known): while its memory's truth has not changed since, it still is
+    /// (see `Sim::line_is_fresh`).
+    pub verified: u64,
 }
 
 /// How a line is looked up: the address that indexes and the tag to match.

@@ -59,6 +59,9 @@ pub(super) struct Memory {
     states: Vec<u64>,
     /// Per settled granule: its newest store's packed writer.
     writers: Vec<u128>,
+    /// Per granule: the version of the last change to its truth (or of
+    /// its settling): a copy found fresh at a later version still is.
+    changed: Vec<u64>,
     details: Vec<Detail>,
     free: Vec<u32>,
     /// Records in use.
@@ -82,6 +85,7 @@ impl Memory {
             data: vec![0; bytes],
             states: vec![0; granules],
             writers: vec![0; granules],
+            changed: vec![0; granules],
             details: Vec::new(),
             free: Vec::new(),
             live: 0,
@@ -189,20 +193,33 @@ impl Memory {
     /// the newest. Every access of every guest instruction comes here.
     #[inline]
     pub fn first_stale(&self, pa: u32, seen: &[u64]) -> Option<usize> {
-        for (g, off, at, n) in Self::pieces(pa, seen.len()) {
-            let seen = &seen[at..at + n];
-            let k = match self.detail(g) {
-                Some(d) => seen
-                    .iter()
-                    .zip(&d.truth[off..off + n])
-                    .position(|(s, t)| s != t),
-                None => seen.iter().position(|&s| s != self.states[g]),
-            };
-            if let Some(k) = k {
-                return Some(at + k);
-            }
+        let (g, off) = (pa as usize / G, pa as usize % G);
+        if off + seen.len() <= G {
+            // One granule: every CPU access.
+            return self.first_stale_in(g, off, seen);
         }
-        None
+        Self::pieces(pa, seen.len())
+            .find_map(|(g, off, at, n)| Some(at + self.first_stale_in(g, off, &seen[at..at + n])?))
+    }
+
+    #[inline]
+    fn first_stale_in(&self, g: usize, off: usize, seen: &[u64]) -> Option<usize> {
+        // Without early exits, so that the compiler vectorises: all alike
+        // is the rule, and a whole line is compared at a fill.
+        let newest = match self.detail(g) {
+            Some(d) => &d.truth[off..off + seen.len()],
+            None => {
+                let state = self.states[g];
+                let any = seen.iter().fold(0, |a, s| a | (s ^ state));
+                return (any != 0)
+                    .then(|| seen.iter().position(|&s| s != state))
+                    .flatten();
+            }
+        };
+        let any = seen.iter().zip(newest).fold(0, |a, (s, t)| a | (s ^ t));
+        (any != 0)
+            .then(|| seen.iter().zip(newest).position(|(s, t)| s != t))
+            .flatten()
     }
 
     /// The first of `len` bytes from `pa` whose memory is not the newest,
@@ -249,6 +266,7 @@ impl Memory {
             self.watched_changed = true;
         }
         for (g, off, _, n) in Self::pieces(pa, len) {
+            self.changed[g] = version;
             if memory && n == G && self.states[g] & DETAILED == 0 {
                 // A whole settled granule stays settled.
                 self.states[g] = version;
@@ -262,6 +280,12 @@ impl Memory {
                 d.memory[off..off + n].fill(version);
             }
         }
+    }
+
+    /// The version of the last change to the truth of byte `pa`'s granule.
+    #[inline]
+    pub fn changed(&self, pa: u32) -> u64 {
+        self.changed[pa as usize / G]
     }
 
     /// Watches the truth of `len` bytes from `pa` (a line the model
@@ -301,7 +325,9 @@ impl Memory {
             self.details[index].granule = u32::MAX;
             self.free.push(index as u32);
             self.live -= 1;
-            self.states[g as usize] = fresh();
+            let version = fresh();
+            self.states[g as usize] = version;
+            self.changed[g as usize] = version;
             self.writers[g as usize] = writer;
         }
         self.sweep_at = self.budget.max(2 * self.live);

@@ -691,7 +691,9 @@ impl Sim {
             info: model.info(),
             costs: Costs::DEFAULT,
             memory,
-            version: 0,
+            // Memory starts at version 0; 1 is "now", so that a line filled
+            // before any store is stamped fresh (`LineMeta::verified`).
+            version: 1,
             fetched_line: None,
             #[cfg(test)]
             settle_copies_too: false,
@@ -1141,6 +1143,9 @@ impl Sim {
                 &mut versions[..size as usize],
                 &self.dcache.versions[start..start + size as usize],
             );
+            if self.line_is_fresh(&self.dcache.meta[line], pa, self.dcache.line_bytes) {
+                return Ok(u32::from_le_bytes(bytes));
+            }
             if line_pa != self.dcache.line_base(pa) {
                 // A VIVT hit on another physical page's line: whose data is it?
                 let source = line_pa + (pa & (self.dcache.line_bytes as u32 - 1));
@@ -1213,6 +1218,7 @@ impl Sim {
             pc: self.site,
         };
         let bytes = value.to_le_bytes();
+        let changed_before = self.memory.changed(pa);
         self.memory
             .set_truth(pa, size as usize, version, pack_writer(writer), false);
         let mut to_memory = !mem.cached() || mem == MemType::WriteThrough;
@@ -1242,8 +1248,21 @@ impl Sim {
                 self.dcache.versions[start..start + n].fill(version);
                 let write_back =
                     self.dcache.cfg.write == WritePolicy::WriteBack && mem == MemType::WriteBack;
+                let meta = &mut self.dcache.meta[line];
+                // A fresh line stays fresh: the store changed its copy as it
+                // changed the truth (a line of one granule: no other part of
+                // it can have changed unseen).
+                let one_granule = self.dcache.line_bytes <= memory::GRANULE as usize;
+                meta.verified = if one_granule
+                    && meta.verified != 0
+                    && changed_before <= meta.verified
+                    && meta.pa == pa & !(memory::GRANULE - 1)
+                {
+                    version
+                } else {
+                    0
+                };
                 if write_back {
-                    let meta = &mut self.dcache.meta[line];
                     meta.dirty = true;
                     meta.last_store = Some(writer);
                 } else {
@@ -1512,17 +1531,36 @@ impl Sim {
         self.fetched_line = None;
     }
 
+    /// Whether line `meta`, hit for byte `pa`, holds its newest version:
+    /// the line was found fresh at a version (`LineMeta::verified`) and
+    /// the truth of `pa`'s granule has not changed since. `false` only
+    /// means "compare".
+    #[inline]
+    fn line_is_fresh(&self, meta: &cache::LineMeta, pa: u32, line_bytes: usize) -> bool {
+        meta.verified != 0
+            && meta.pa == pa & !(line_bytes as u32 - 1)
+            && self.memory.changed(pa) <= meta.verified
+    }
+
     /// After a fetch hit or fill of I line `line`: remembers it for
     /// [`Sim::fetch_again`] if every byte of it is the newest.
     fn remember_fetched_line(&mut self, line: usize, mem: MemType) {
         let meta = self.icache.meta[line];
         let range = self.icache.bytes(line);
         self.fetched_line = None;
-        if self
-            .memory
-            .first_stale(meta.pa, &self.icache.versions[range])
-            .is_none()
+        let fresh = if self.icache.line_bytes <= memory::GRANULE as usize
+            && self.line_is_fresh(&meta, meta.pa, self.icache.line_bytes)
         {
+            true
+        } else {
+            let fresh = self
+                .memory
+                .first_stale(meta.pa, &self.icache.versions[range])
+                .is_none();
+            self.icache.meta[line].verified = if fresh { self.version } else { 0 };
+            fresh
+        };
+        if fresh {
             self.memory.watch(meta.pa, self.icache.line_bytes);
             self.fetched_line = Some(FetchedLine {
                 mva: meta.va,
@@ -1871,13 +1909,23 @@ impl Sim {
         };
         copy(&mut line.data[range.clone()], self.memory.data(line_pa, n));
         self.memory
-            .memory_versions(line_pa, &mut line.versions[range]);
+            .memory_versions(line_pa, &mut line.versions[range.clone()]);
+        let cache = match which {
+            Which::Data => &self.dcache,
+            Which::Instruction => &self.icache,
+        };
+        let fresh = self
+            .memory
+            .first_stale(line_pa, &cache.versions[range])
+            .is_none();
+        let verified = if fresh { self.version } else { 0 };
         let meta = &mut self.cache(which).meta[victim];
         meta.valid = true;
         meta.dirty = false;
         meta.va = line_va;
         meta.pa = line_pa;
         meta.last_store = None;
+        meta.verified = verified;
         self.counters.fills += 1;
         self.counters.cycles += self.costs.line_fill;
         victim

@@ -34,6 +34,8 @@ use crate::args::{Config, GuestArch};
 use crate::cp15::{Action, Cp15};
 use crate::symbols::Symbols;
 
+/// Entries of the engine's translation memo.
+const RECENT: usize = 256;
 const PAGE: u32 = 4096;
 const SCTLR_M: u32 = 1 << 0;
 const SCTLR_C: u32 = 1 << 2;
@@ -274,7 +276,9 @@ pub struct Engine {
     /// (page, epoch, entry): most accesses and nearly all fetches stay in
     /// the page before, and the hash lookup is the plugin's own biggest
     /// cost on that path.
-    last: [Option<(u32, u64, TlbEntry)>; 2],
+    /// The last translations, direct-mapped by page, with the epoch they
+    /// were made at (every access looks here first).
+    recent: Box<[Option<(u32, u64, TlbEntry)>; RECENT]>,
     /// The virtual line the last fetch used (see [`Engine::fresh_fetch_line`]).
     last_fetch_line: Option<u32>,
     /// I-cache line size.
@@ -387,7 +391,7 @@ impl Engine {
             config,
             regime,
             tlb: FxHashMap::default(),
-            last: [None; 2],
+            recent: Box::new([None; RECENT]),
             last_fetch_line: None,
             line_bytes,
             epoch: 0,
@@ -849,8 +853,8 @@ impl Engine {
     /// physical address `qemu_pa` disagrees with the entry).
     fn lookup(&mut self, mva: u32, qemu_pa: Option<u32>) -> Option<TlbEntry> {
         let page = mva / PAGE;
-        let slot = usize::from(qemu_pa.is_none());
-        if let Some((last_page, epoch, e)) = self.last[slot]
+        let slot = page as usize % RECENT;
+        if let Some((last_page, epoch, e)) = self.recent[slot]
             && last_page == page
             && epoch == self.epoch
             && qemu_pa.is_none_or(|pa| pa & !(PAGE - 1) == e.frame)
@@ -858,7 +862,7 @@ impl Engine {
             return Some(e);
         }
         let e = self.lookup_slow(page, mva, qemu_pa)?;
-        self.last[slot] = Some((page, self.epoch, e));
+        self.recent[slot] = Some((page, self.epoch, e));
         Some(e)
     }
 
@@ -931,10 +935,14 @@ impl Engine {
 
     // ---- reports ----------------------------------------------------------
 
+    #[inline]
     fn collect(&mut self, pc: u32, during: During) {
-        if self.sim.violations().is_empty() {
-            return;
+        if !self.sim.violations().is_empty() {
+            self.record_violations(pc, during);
         }
+    }
+
+    fn record_violations(&mut self, pc: u32, during: During) {
         for violation in self.sim.take_violations() {
             // A deferred discard's site is the maintenance that discarded
             // the line; the read that found the loss is named beside it.

@@ -283,10 +283,15 @@ impl State {
 
     /// Gives the model the RAM QEMU's loader filled, on the first executed
     /// instruction: the MMU is off then, so virtual reads are physical.
+    #[inline]
     fn preload_once(&mut self) {
-        if self.preloaded {
-            return;
+        if !self.preloaded {
+            self.preload();
         }
+    }
+
+    #[cold]
+    fn preload(&mut self) {
         self.preloaded = true;
         if self.engine.mmu_on() {
             return;
@@ -466,11 +471,10 @@ extern "C" fn on_declare_dead(_vcpu: c_uint, userdata: *mut c_void) {
 extern "C" fn on_mem(_vcpu: c_uint, info: u32, vaddr: u64, userdata: *mut c_void) {
     let pc = userdata as usize as u32;
     // SAFETY: `info` is the handle QEMU passed to this memory callback.
-    let (size, store, big_endian, hw) = unsafe {
+    let (size, store, hw) = unsafe {
         (
             1u32 << qemu_plugin_mem_size_shift(info),
             qemu_plugin_mem_is_store(info),
-            qemu_plugin_mem_is_big_endian(info),
             qemu_plugin_get_hwaddr(info, vaddr),
         )
     };
@@ -496,7 +500,8 @@ extern "C" fn on_mem(_vcpu: c_uint, info: u32, vaddr: u64, userdata: *mut c_void
                 _ => v.data.u64,
             }
         };
-        if big_endian {
+        // SAFETY: as above.
+        if unsafe { qemu_plugin_mem_is_big_endian(info) } {
             raw.swap_bytes() >> (64 - 8 * size)
         } else {
             raw

@@ -5,7 +5,7 @@
 //! changes, so the scenario reaches the pin it tests.
 
 use super::super::*;
-use super::{GRANULE, Memory};
+use super::{DEFAULT_BUDGET, GRANULE, Memory};
 use crate::cache::CacheMaintenance;
 
 const WB: MemType = MemType::WriteBack;
@@ -133,7 +133,7 @@ fn records_stay_near_the_budget_however_much_is_touched() {
     }
     let records = sim.memory.live;
     assert!(
-        records <= 2 * super::DEFAULT_BUDGET,
+        records <= 2 * DEFAULT_BUDGET,
         "{records} records for 65,536 granules"
     );
     assert!(sim.violations().is_empty());
@@ -182,4 +182,30 @@ fn whole_granules_written_with_memory_stay_settled() {
     assert_eq!(m.live, 0);
     assert_eq!(m.truth(20), (101, 3));
     assert_eq!(m.truth(100), (102, 2));
+}
+
+/// Freshness stamps (`LineMeta::verified`): a store through a line keeps
+/// it fresh only if nothing else changed its memory since it was found
+/// fresh. Here another alias's store did, so the line holds a stale word
+/// beside the one just stored, and reading it must be reported.
+#[test]
+fn a_store_through_a_line_does_not_make_its_stale_bytes_fresh() {
+    for budget in [0, DEFAULT_BUDGET] {
+        let mut sim = Sim::new(CpuModel::arm926().with_write_buffer(0), 1 << 20);
+        sim.set_record_budget(budget);
+        let (user, kernel, pa) = (0x0001_0000, 0xc000_2000, 0x2000);
+        sim.load_at(user, 4, at(pa)).unwrap();
+        // The kernel's store misses (no allocation on writes): memory.
+        sim.store_at(kernel + 4, 4, 0x55, at(pa + 4)).unwrap();
+        // The user's store hits its own line, stale in bytes 4..8.
+        sim.store_at(user, 4, 0x66, at(pa)).unwrap();
+        assert_eq!(sim.load_at(user, 4, at(pa)), Ok(0x66));
+        assert!(sim.violations().is_empty());
+        assert_eq!(sim.load_at(user + 4, 4, at(pa + 4)), Ok(0));
+        assert_eq!(
+            kinds(&mut sim),
+            [ViolationKind::StaleRead],
+            "budget {budget}"
+        );
+    }
 }
