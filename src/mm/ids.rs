@@ -56,7 +56,10 @@ impl SpaceId {
     /// An id from its parts, for tests and property checks (`check::pure`)
     /// of structures that take ids (the frame database) without the spaces
     /// that own them.
-    #[cfg(any(test, all(feature = "sim", not(target_os = "none"))))]
+    #[cfg(any(
+        test,
+        all(feature = "sim", feature = "arbitrary", not(target_os = "none"))
+    ))]
     pub(crate) const fn from_parts(slot: u32, generation: u32) -> Self {
         SpaceId { slot, generation }
     }
