@@ -27,6 +27,14 @@ pub enum ModelError {
         /// The D-cache line length given.
         line_bytes: usize,
     },
+    /// Modelled memory that does not start on a page boundary or does not
+    /// end below 4 GiB ([`Sim::try_new_at`](super::Sim::try_new_at)).
+    MemoryRange {
+        /// The physical address of its first byte.
+        base: u32,
+        /// Its size in bytes.
+        bytes: usize,
+    },
 }
 
 impl fmt::Display for ModelError {
@@ -38,6 +46,11 @@ impl fmt::Display for ModelError {
             ModelError::LineTooLong { line_bytes } => write!(
                 f,
                 "the model writes back D-cache lines of at most {MAX_MODEL_LINE} bytes, not {line_bytes}"
+            ),
+            ModelError::MemoryRange { base, bytes } => write!(
+                f,
+                "modelled memory of {bytes:#x} bytes at physical {base:#010x} must start on a \
+                 4 KiB boundary and end at or below 4 GiB"
             ),
         }
     }

@@ -54,6 +54,8 @@ pub(super) const DEFAULT_BUDGET: usize = 2048;
 /// Physical memory: data, and per byte memory's version, the truth's
 /// version and the truth's writer.
 pub(super) struct Memory {
+    /// The physical address of the first byte.
+    base: u32,
     data: Vec<u8>,
     /// Per granule: its settled version, or `DETAILED | index`.
     states: Vec<u64>,
@@ -76,12 +78,14 @@ pub(super) struct Memory {
 }
 
 impl Memory {
-    /// `bytes` of memory, all zero, at version 0 by
+    /// `bytes` of memory from physical address `base` (the caller checks
+    /// that it fits below 4 GiB), all zero, at version 0 by
     /// [`Writer::Initial`](super::Writer::Initial). The tables are
     /// allocated zeroed: the OS commits only the pages a run touches.
-    pub fn new(bytes: usize) -> Self {
+    pub fn new(base: u32, bytes: usize) -> Self {
         let granules = bytes.div_ceil(G);
         Memory {
+            base,
             data: vec![0; bytes],
             states: vec![0; granules],
             writers: vec![0; granules],
@@ -106,21 +110,33 @@ impl Memory {
         self.data.len()
     }
 
+    pub fn base(&self) -> u32 {
+        self.base
+    }
+
+    /// Byte `pa`'s offset in the tables (the caller checked it is inside).
+    #[inline]
+    fn at(&self, pa: u32) -> usize {
+        (pa - self.base) as usize
+    }
+
     pub fn data(&self, pa: u32, len: usize) -> &[u8] {
-        &self.data[pa as usize..pa as usize + len]
+        let p = self.at(pa);
+        &self.data[p..p + len]
     }
 
     pub fn data_mut(&mut self, pa: u32, len: usize) -> &mut [u8] {
-        &mut self.data[pa as usize..pa as usize + len]
+        let p = self.at(pa);
+        &mut self.data[p..p + len]
     }
 
     /// The granule-sized pieces of `len` bytes at `pa`: (granule, offset
     /// in it, offset in the range, bytes).
-    fn pieces(pa: u32, len: usize) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+    fn pieces(start: usize, len: usize) -> impl Iterator<Item = (usize, usize, usize, usize)> {
         let mut done = 0;
         core::iter::from_fn(move || {
             (done < len).then(|| {
-                let p = pa as usize + done;
+                let p = start + done;
                 let (g, off) = (p / G, p % G);
                 let n = (G - off).min(len - done);
                 let piece = (g, off, done, n);
@@ -165,7 +181,7 @@ impl Memory {
 
     /// Memory's version of each byte from `pa`, into `out`.
     pub fn memory_versions(&self, pa: u32, out: &mut [u64]) {
-        for (g, off, at, n) in Self::pieces(pa, out.len()) {
+        for (g, off, at, n) in Self::pieces(self.at(pa), out.len()) {
             match self.detail(g) {
                 Some(d) => out[at..at + n].copy_from_slice(&d.memory[off..off + n]),
                 None => out[at..at + n].fill(self.states[g]),
@@ -182,7 +198,8 @@ impl Memory {
     /// The truth of byte `pa`: its newest version and packed writer.
     #[inline]
     pub fn truth(&self, pa: u32) -> (u64, u128) {
-        let (g, off) = (pa as usize / G, pa as usize % G);
+        let p = self.at(pa);
+        let (g, off) = (p / G, p % G);
         match self.detail(g) {
             Some(d) => (d.truth[off], d.writer[off]),
             None => (self.states[g], self.writers[g]),
@@ -193,12 +210,13 @@ impl Memory {
     /// the newest. Every access of every guest instruction comes here.
     #[inline]
     pub fn first_stale(&self, pa: u32, seen: &[u64]) -> Option<usize> {
-        let (g, off) = (pa as usize / G, pa as usize % G);
+        let p = self.at(pa);
+        let (g, off) = (p / G, p % G);
         if off + seen.len() <= G {
             // One granule: every CPU access.
             return self.first_stale_in(g, off, seen);
         }
-        Self::pieces(pa, seen.len())
+        Self::pieces(self.at(pa), seen.len())
             .find_map(|(g, off, at, n)| Some(at + self.first_stale_in(g, off, &seen[at..at + n])?))
     }
 
@@ -225,7 +243,7 @@ impl Memory {
     /// The first of `len` bytes from `pa` whose memory is not the newest,
     /// and memory's version of it.
     pub fn first_behind(&self, pa: u32, len: usize) -> Option<(usize, u64)> {
-        Self::pieces(pa, len).find_map(|(g, off, at, n)| {
+        Self::pieces(self.at(pa), len).find_map(|(g, off, at, n)| {
             let d = self.detail(g)?;
             (off..off + n)
                 .find(|&k| d.memory[k] != d.truth[k])
@@ -238,7 +256,7 @@ impl Memory {
     /// replaces: a write-back over newer data.
     pub fn land(&mut self, pa: u32, versions: &[u64]) -> Option<usize> {
         let mut older = None;
-        for (g, off, at, n) in Self::pieces(pa, versions.len()) {
+        for (g, off, at, n) in Self::pieces(self.at(pa), versions.len()) {
             let new = &versions[at..at + n];
             let state = self.states[g];
             if state & DETAILED == 0 && new.iter().all(|&v| v == state) {
@@ -261,11 +279,12 @@ impl Memory {
     /// Sets the truth of `len` bytes from `pa` (a CPU store) and, with
     /// `memory`, memory's version too (a DMA write, a declared death).
     pub fn set_truth(&mut self, pa: u32, len: usize, version: u64, writer: u128, memory: bool) {
-        let (first, last) = (pa as usize / G, (pa as usize + len.max(1) - 1) / G);
+        let p = self.at(pa);
+        let (first, last) = (p / G, (p + len.max(1) - 1) / G);
         if first < self.watched.end && self.watched.start <= last {
             self.watched_changed = true;
         }
-        for (g, off, _, n) in Self::pieces(pa, len) {
+        for (g, off, _, n) in Self::pieces(self.at(pa), len) {
             self.changed[g] = version;
             if memory && n == G && self.states[g] & DETAILED == 0 {
                 // A whole settled granule stays settled.
@@ -285,14 +304,15 @@ impl Memory {
     /// The version of the last change to the truth of byte `pa`'s granule.
     #[inline]
     pub fn changed(&self, pa: u32) -> u64 {
-        self.changed[pa as usize / G]
+        self.changed[self.at(pa) / G]
     }
 
     /// Watches the truth of `len` bytes from `pa` (a line the model
     /// fetches from without looking again while nothing changes it).
     pub fn watch(&mut self, pa: u32, len: usize) {
-        let first = pa as usize / G;
-        self.watched = first..(pa as usize + len.max(1)).div_ceil(G).max(first + 1);
+        let p = self.at(pa);
+        let first = p / G;
+        self.watched = first..(p + len.max(1)).div_ceil(G).max(first + 1);
         self.watched_changed = false;
     }
 

@@ -422,6 +422,9 @@ pub enum SimError {
     OutOfMemory {
         /// The address.
         pa: u32,
+        /// Where the modelled memory starts (0 unless made with
+        /// [`Sim::try_new_at`]).
+        base: u32,
         /// Bytes of memory modelled.
         size: usize,
     },
@@ -469,9 +472,10 @@ impl fmt::Display for SimError {
                 "{} has no mapping at {va:#010x}, and neither has the kernel's",
                 SpaceName(space)
             ),
-            SimError::OutOfMemory { pa, size } => write!(
+            SimError::OutOfMemory { pa, base, size } => write!(
                 f,
-                "physical address {pa:#010x} is outside the {size:#x} bytes of memory modelled"
+                "physical address {pa:#010x} is outside the {size:#x} bytes of memory modelled \
+                 from {base:#010x}"
             ),
             SimError::BadAccess { va, size } => write!(
                 f,
@@ -678,9 +682,45 @@ impl Sim {
 
     /// As [`new`](Self::new), or why `model` cannot be simulated.
     pub fn try_new(model: CpuModel, memory_bytes: usize) -> Result<Self, ModelError> {
+        Self::try_new_at(model, 0, memory_bytes)
+    }
+
+    /// A model whose `memory_bytes` of physical memory start at
+    /// `memory_base` (a board whose RAM is not at 0: the i.MX31's at
+    /// `0x8000_0000`, RealView's alias at `0x7000_0000`), or why it cannot
+    /// be simulated: a refused `model`, or memory that does not start on a
+    /// page or ends above 4 GiB ([`ModelError::MemoryRange`]). Physical
+    /// addresses outside are [`SimError::OutOfMemory`].
+    ///
+    /// ```
+    /// use vacmm::sim::{CpuModel, MemType, Sim, SimError, Translated};
+    ///
+    /// let mut sim = Sim::try_new_at(CpuModel::arm1176_16k(), 0x8000_0000, 1 << 20)?;
+    /// let at = |pa| Translated { pa, mem: MemType::WriteBack, global: true };
+    /// sim.store_at(0xc000_0000, 4, 7, at(0x8000_0000)).unwrap();
+    /// assert_eq!(sim.load_at(0xc000_0000, 4, at(0x8000_0000)), Ok(7));
+    /// assert!(matches!(
+    ///     sim.load_at(0xc000_0000, 4, at(0x1000)),
+    ///     Err(SimError::OutOfMemory { pa: 0x1000, .. })
+    /// ));
+    /// # Ok::<(), vacmm::sim::ModelError>(())
+    /// ```
+    pub fn try_new_at(
+        model: CpuModel,
+        memory_base: u32,
+        memory_bytes: usize,
+    ) -> Result<Self, ModelError> {
         model.validate()?;
+        if !memory_base.is_multiple_of(PAGE)
+            || u64::from(memory_base) + memory_bytes as u64 > 1 << 32
+        {
+            return Err(ModelError::MemoryRange {
+                base: memory_base,
+                bytes: memory_bytes,
+            });
+        }
         #[cfg_attr(not(test), expect(unused_mut))]
-        let mut memory = Memory::new(memory_bytes);
+        let mut memory = Memory::new(memory_base, memory_bytes);
         #[cfg(test)]
         if let Some(records) = std::env::var("VACMM_SIM_RECORDS")
             .ok()
@@ -950,9 +990,11 @@ impl Sim {
     }
 
     fn check_pa(&self, pa: u32, len: u32) -> Result<(), SimError> {
-        if pa as u64 + len as u64 > self.memory.len() as u64 {
+        let base = self.memory.base();
+        if pa < base || u64::from(pa - base) + u64::from(len) > self.memory.len() as u64 {
             return Err(SimError::OutOfMemory {
                 pa,
+                base,
                 size: self.memory.len(),
             });
         }
@@ -1781,9 +1823,12 @@ impl Sim {
             return;
         }
         let mut copied = FxHashSet::default();
+        let base = self.memory.base();
         let mut add = |pa: u32, len: usize| {
-            let first = pa / memory::GRANULE;
-            let last = (pa + len.max(1) as u32 - 1) / memory::GRANULE;
+            // Granules count from the memory's base.
+            let Some(p) = pa.checked_sub(base) else { return };
+            let first = p / memory::GRANULE;
+            let last = (p + len.max(1) as u32 - 1) / memory::GRANULE;
             copied.extend(first..=last);
         };
         for cache in [&self.dcache, &self.icache] {

@@ -151,6 +151,7 @@ fn scenario_mistakes_are_typed_errors() {
         sim.map(KERNEL, 0xc000_0000, 0x1_0000, MemType::WriteBack, true),
         Err(SimError::OutOfMemory {
             pa: 0x1_0000,
+            base: 0,
             size: 64 << 10
         })
     );

@@ -228,7 +228,7 @@ variants!(struct DestroyRefused);
 variants!(DmaError: Empty, WrapsPast4GiB, AlreadyMapped, NotMapped, WrongOwner, SharesLine,
     NotDeclared, EmptyBuffer, BadLayout, AllocationFailed, NoMemory);
 variants!(SimError: Unmapped, OutOfMemory, BadAccess, NoSuchSpace, ReadOnly, NoSuchLine);
-variants!(ModelError: Geometry, LineTooLong);
+variants!(ModelError: Geometry, LineTooLong, MemoryRange);
 
 /// The oracle's report of an incoherence is listed by its kind.
 impl Variants for Violation {
@@ -1349,9 +1349,10 @@ fn book() -> Book {
     b.add(
         SimError::OutOfMemory {
             pa: 0x0100_0000,
+            base: 0x8000_0000,
             size: 1 << 20,
         },
-        vals![0x0100_0000u32, 1usize << 20],
+        vals![0x0100_0000u32, 0x8000_0000u32, 1usize << 20],
     );
     b.add(
         SimError::BadAccess {
@@ -1383,6 +1384,13 @@ fn book() -> Book {
         vals!["data", 3usize],
     );
     b.add(ModelError::LineTooLong { line_bytes: 128 }, vals![128usize]);
+    b.add(
+        ModelError::MemoryRange {
+            base: 0x8000_0800,
+            bytes: 1 << 20,
+        },
+        vals![0x8000_0800u32, 1usize << 20],
+    );
 
     // The oracle's reports: every kind, and every kind of last writer.
     let cpu = Writer::Cpu {

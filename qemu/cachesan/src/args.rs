@@ -28,6 +28,8 @@ pub struct Config {
     pub arch: GuestArch,
     /// Bytes of RAM from physical address 0 that are modelled (the guest's `-m`).
     pub ram_bytes: u32,
+    /// The physical address of the modelled RAM's first byte.
+    pub ram_base: u32,
     /// The guest's images (kernel, user programs), for symbols.
     pub elves: Vec<PathBuf>,
     /// Where reports go (standard error otherwise).
@@ -93,7 +95,10 @@ cachesan arguments (comma-separated after the plugin path):
   indexing=vivt|vipt|pipt      override the preset's indexing
   arch=v5|v6                   override the guest architecture the preset implies
   write-buffer=N               write-buffer entries (ARM926 preset: 4, ARM11: 0)
-  ram=SIZE                     modelled RAM from physical 0 (default 128M)
+  ram=SIZE                     modelled RAM (default 128M), from ram-base
+  ram-base=ADDRESS             its physical address (default 0; the i.MX31's
+                               RAM, QEMU's kzm, is at 0x80000000); accesses
+                               outside are counted (outside-ram=), not modelled
   elf=PATH                     a guest image (kernel, user program), for the
                                function names of reports; repeatable: names
                                from the second on carry their file name
@@ -160,6 +165,7 @@ impl Config {
             model_name: String::new(),
             arch: GuestArch::V5,
             ram_bytes: 128 << 20,
+            ram_base: 0,
             elves: Vec::new(),
             log: None,
             fail_on_violation: false,
@@ -221,6 +227,17 @@ impl Config {
                         .and_then(|b| u32::try_from(b).ok())
                         .filter(|&b| b > 0 && b % 4096 == 0)
                         .ok_or_else(|| bad(key, value, "a size of whole pages below 4 GiB"))?;
+                }
+                "ram-base" => {
+                    let hex = value.strip_prefix("0x").or_else(|| value.strip_prefix("0X"));
+                    config.ram_base = match hex {
+                        Some(digits) => u32::from_str_radix(digits, 16).ok(),
+                        None => value.parse().ok(),
+                    }
+                    .filter(|&a| a % 4096 == 0)
+                    .ok_or_else(|| {
+                        bad(key, value, "a page-aligned physical address, e.g. 0x80000000")
+                    })?;
                 }
                 "elf" => config.elves.push(value.into()),
                 "log" => config.log = Some(value.into()),
@@ -368,6 +385,20 @@ mod tests {
             Config::parse(["ram=12345"]),
             Err(ArgError::BadValue { .. })
         ));
+        for bad_base in ["ram-base=0x80000800", "ram-base=0x1_0000_0000", "ram-base=ram"] {
+            assert!(
+                matches!(Config::parse([bad_base]), Err(ArgError::BadValue { .. })),
+                "{bad_base}"
+            );
+        }
+        assert_eq!(
+            Config::parse(["ram-base=0x80000000"]).unwrap().ram_base,
+            0x8000_0000
+        );
+        assert_eq!(
+            Config::parse(["ram-base=1048576"]).unwrap().ram_base,
+            1 << 20
+        );
         assert!(matches!(
             Config::parse(["verbose"]),
             Err(ArgError::Unknown(_))

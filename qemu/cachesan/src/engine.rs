@@ -342,7 +342,8 @@ impl Engine {
         // A geometry from the arguments may be one the model cannot run
         // (lines longer than 64 bytes): an error, not a panic.
         let mut sim =
-            Sim::try_new(config.model, config.ram_bytes as usize).map_err(|e| e.to_string())?;
+            Sim::try_new_at(config.model, config.ram_base, config.ram_bytes as usize)
+                .map_err(|e| e.to_string())?;
         sim.defer_discard_reports(config.defer_discards);
         let line_bytes = config.model.icache.geometry.line_bytes as u32;
         let regime = Regime {
@@ -380,10 +381,11 @@ impl Engine {
         }
         let mut reporter = Reporter { out, symbols };
         reporter.line(&format!(
-            "model {}; guest {:?}; {} MiB RAM; {} symbols",
+            "model {}; guest {:?}; {} MiB RAM at {:#010x}; {} symbols",
             config.model_name,
             config.arch,
             config.ram_bytes >> 20,
+            config.ram_base,
             reporter.symbols.as_ref().map_or(0, Symbols::len)
         ));
         Ok(Engine {
@@ -417,8 +419,18 @@ impl Engine {
     /// Gives the model the guest's initial memory at `pa` (what QEMU's
     /// loader placed there), clipped to the modelled RAM.
     pub fn preload(&mut self, pa: u32, bytes: &[u8]) {
-        let room = self.config.ram_bytes.saturating_sub(pa) as usize;
+        let Some(offset) = pa.checked_sub(self.config.ram_base) else {
+            return;
+        };
+        let room = self.config.ram_bytes.saturating_sub(offset) as usize;
         let _ = self.sim.preload(pa, &bytes[..bytes.len().min(room)]);
+    }
+
+    /// Whether `size` bytes at `pa` lie in the modelled RAM.
+    #[inline]
+    fn in_ram(&self, pa: u32, size: u32) -> bool {
+        pa.checked_sub(self.config.ram_base)
+            .is_some_and(|offset| u64::from(offset) + u64::from(size) <= u64::from(self.config.ram_bytes))
     }
 
     /// Violations found so far.
@@ -458,7 +470,7 @@ impl Engine {
             self.stats.outside_ram += 1;
             return;
         };
-        if u64::from(pa) + u64::from(size) > u64::from(self.config.ram_bytes) {
+        if !self.in_ram(pa, size) {
             self.stats.outside_ram += 1;
             return;
         }
@@ -580,7 +592,7 @@ impl Engine {
             self.last_fetch_line = None;
             return;
         };
-        if u64::from(at.pa) + u64::from(size) > u64::from(self.config.ram_bytes) {
+        if !self.in_ram(at.pa, size) {
             self.stats.outside_ram += 1;
             self.sim.forget_fetched_line();
             self.last_fetch_line = None;
@@ -750,7 +762,9 @@ impl Engine {
     /// The guest's annotation (`vacmm::arch::annotate::declare_dead`): the
     /// `len` bytes at physical `pa` hold dead data.
     pub fn on_declare_dead(&mut self, pc: u32, pa: u32, len: u32) {
-        let end = pa.saturating_add(len).min(self.config.ram_bytes);
+        let ram_end = u64::from(self.config.ram_base) + u64::from(self.config.ram_bytes);
+        let pa = pa.max(self.config.ram_base);
+        let end = u64::from(pa).saturating_add(u64::from(len)).min(ram_end) as u32;
         if pa < end {
             let _ = self.sim.declare_dead(pa, end - pa);
             self.stats.dead_declared += u64::from(end - pa);
@@ -1540,6 +1554,43 @@ mod tests {
         // stale TLB entry, or QEMU's own flush) makes the model walk again.
         e.on_access(0x128, 0x100c, 0x9_100c, 4, None, false);
         assert_eq!(e.stats().tlb_disagreements, 1);
+    }
+
+    /// `ram-base=`: a board whose RAM is not at 0 (QEMU's kzm, i.MX31, at
+    /// 0x8000_0000) is modelled there: its table walked, a stale VIVT
+    /// alias found, and what lies below the base counted, not modelled.
+    #[test]
+    fn ram_at_a_base_is_modelled_there_and_only_there() {
+        let base = 0x8000_0000;
+        let (mut e, out) = engine(&["cpu=arm926", "ram-base=0x80000000"]);
+        assert!(out.text().contains("1 MiB RAM at 0x80000000"), "{}", out.text());
+        let l1 = base + L1;
+        let attrs = Attributes::KERNEL_RWX.to_hw(Arch::Armv5).unwrap();
+        let section = L1Descriptor::Section {
+            base: PhysAddr(base),
+            domain: 0,
+            attrs,
+        }
+        .encode(Arch::Armv5)
+        .unwrap();
+        // VA 0x8000_0000 and 0x9000_0000 both map the first MiB of RAM.
+        for va in [base, 0x9000_0000] {
+            let entry = l1 + (va >> 20) * 4;
+            store(&mut e, 0x10, entry, entry, section);
+        }
+        op(&mut e, 0x18, DRAIN, 0);
+        op(&mut e, 0x1c, TTBR0, l1);
+        op(&mut e, 0x20, SCTLR, SCTLR_M | SCTLR_C | SCTLR_I);
+        let pa = base + 0x2_0000;
+        load(&mut e, 0x24, pa, pa);
+        store(&mut e, 0x28, 0x9002_0000, pa, 5);
+        op(&mut e, 0x2c, DRAIN, 0);
+        assert_eq!(e.violations(), 0);
+        load(&mut e, 0x30, pa, pa);
+        assert_eq!(e.violations(), 1, "{}", out.text());
+        assert_eq!(e.stats().outside_ram, 0);
+        e.on_access(0x34, 0x1000, 0x1000, 4, None, false);
+        assert_eq!(e.stats().outside_ram, 1);
     }
 
     #[test]

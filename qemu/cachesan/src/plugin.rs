@@ -217,6 +217,7 @@ struct State {
     skipping: Skipping,
     fail_on_violation: bool,
     ram_bytes: u32,
+    ram_base: u32,
     registers: Option<Registers>,
     /// Boxed so the callback's userdata pointer stays valid; never removed.
     sites: FxHashMap<(u32, u32), Box<Site>>,
@@ -299,13 +300,17 @@ impl State {
         const CHUNK: u32 = 1 << 20;
         // SAFETY: a fresh GByteArray, freed below.
         let buf = unsafe { g_byte_array_new() };
-        let mut pa = 0u32;
-        while pa < self.ram_bytes {
-            let len = CHUNK.min(self.ram_bytes - pa);
+        let (base, end) = (
+            u64::from(self.ram_base),
+            u64::from(self.ram_base) + u64::from(self.ram_bytes),
+        );
+        let mut pa = base;
+        while pa < end {
+            let len = (end - pa).min(u64::from(CHUNK)) as u32;
             // SAFETY: vCPU context (an execution callback); `buf` is ours.
             let ok = unsafe {
                 g_byte_array_set_size(buf, 0);
-                qemu_plugin_read_memory_vaddr(u64::from(pa), buf, len as usize)
+                qemu_plugin_read_memory_vaddr(pa, buf, len as usize)
             };
             if ok {
                 // SAFETY: QEMU filled `len` bytes of `buf`.
@@ -315,10 +320,10 @@ impl State {
                 // The model's memory starts zeroed: copying zero chunks
                 // would only commit host memory.
                 if bytes.iter().any(|&b| b != 0) {
-                    self.engine.preload(pa, bytes);
+                    self.engine.preload(pa as u32, bytes);
                 }
             }
-            pa += len;
+            pa += u64::from(len);
         }
         // SAFETY: ours, and no slice of it outlives the loop above.
         unsafe { g_byte_array_free(buf, 1) };
@@ -724,7 +729,8 @@ pub unsafe extern "C" fn qemu_plugin_install(
             return 1;
         }
     };
-    let (fail_on_violation, ram_bytes) = (config.fail_on_violation, config.ram_bytes);
+    let (fail_on_violation, ram_bytes, ram_base) =
+        (config.fail_on_violation, config.ram_bytes, config.ram_base);
     let line_bytes = config.model.icache.geometry.line_bytes as u32;
     let engine = match Engine::new(config) {
         Ok(engine) => engine,
@@ -738,6 +744,7 @@ pub unsafe extern "C" fn qemu_plugin_install(
         engine,
         fail_on_violation,
         ram_bytes,
+        ram_base,
         registers: None,
         sites: FxHashMap::default(),
         preloaded: false,

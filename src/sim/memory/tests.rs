@@ -148,7 +148,7 @@ fn pieces_split_at_granules() {
 
 #[test]
 fn a_write_back_older_than_memory_is_found_across_granules() {
-    let mut m = Memory::new(256);
+    let mut m = Memory::new(0, 256);
     m.set_truth(0, 64, 5, 0, true);
     let mut versions = [5u64; 64];
     versions[40] = 3;
@@ -161,7 +161,7 @@ fn a_write_back_older_than_memory_is_found_across_granules() {
 
 #[test]
 fn whole_granules_written_with_memory_stay_settled() {
-    let mut m = Memory::new(256);
+    let mut m = Memory::new(0, 256);
     m.set_truth(16, 96, 9, 2, true);
     // 16..32 and 96..112 are pieces; 32..96 two whole granules.
     assert_eq!(m.live, 2);
@@ -208,4 +208,54 @@ fn a_store_through_a_line_does_not_make_its_stale_bytes_fresh() {
             "budget {budget}"
         );
     }
+}
+
+/// Memory that starts above 0 (the i.MX31's RAM is at 0x8000_0000):
+/// granules count from the base, for settling as for everything else.
+fn filled_line_read_again_at(base: u32, planted: bool) -> Vec<ViolationKind> {
+    let mut sim = Sim::try_new_at(CpuModel::arm926().with_write_buffer(0), base, 1 << 20)
+        .expect("a page-aligned base");
+    sim.set_record_budget(0);
+    sim.settle_copies_too = planted;
+    let (user, kernel, pa) = (0x0001_0000, 0xc000_2000, base + 0x2000);
+    sim.store_at(kernel, 4, 7, at(pa)).unwrap();
+    assert_eq!(sim.load_at(user, 4, at(pa)), Ok(7));
+    sim.store_at(kernel + 0x1000, 4, 1, at(pa + 0x1000)).unwrap();
+    assert_eq!(sim.load_at(user, 4, at(pa)), Ok(7));
+    // A stale alias is found there as at 0.
+    sim.store_at(kernel, 4, 8, at(pa)).unwrap();
+    assert_eq!(sim.load_at(user, 4, at(pa)), Ok(7));
+    kinds(&mut sim)
+}
+
+#[test]
+fn memory_at_a_base_settles_and_reports_as_at_zero() {
+    let base = 0x8000_0000;
+    assert_eq!(
+        filled_line_read_again_at(base, false),
+        [ViolationKind::StaleRead]
+    );
+    assert_eq!(
+        filled_line_read_again_at(base, true),
+        [ViolationKind::StaleRead, ViolationKind::StaleRead],
+        "the twin: the cached granule settled under its line"
+    );
+    let mut sim = Sim::try_new_at(CpuModel::arm926(), base, 1 << 20).unwrap();
+    assert_eq!(
+        sim.load_at(0x1000, 4, at(0x1000)),
+        Err(SimError::OutOfMemory {
+            pa: 0x1000,
+            base,
+            size: 1 << 20
+        })
+    );
+    assert!(sim.load_at(0x1000, 4, at(base + (1 << 20))).is_err());
+    assert_eq!(
+        Sim::try_new_at(CpuModel::arm926(), 0xffff_f000, 0x2000).err(),
+        Some(ModelError::MemoryRange {
+            base: 0xffff_f000,
+            bytes: 0x2000
+        })
+    );
+    assert!(Sim::try_new_at(CpuModel::arm926(), 0x800, 0x1000).is_err());
 }
