@@ -250,6 +250,15 @@ pub enum ViolationKind {
         /// The physical address a fresh walk gives (`None`: unmapped).
         walked_pa: Option<u32>,
     },
+    /// Reported only when asked for ([`Sim::report_live_aliases`]): one
+    /// physical line is in the D-cache under two virtual addresses and at
+    /// least one of the two is dirty, so one of them is or is about to be
+    /// stale, whether or not a later read or eviction shows it. The
+    /// violation's address is the line just filled or dirtied.
+    LiveAlias {
+        /// The other line's virtual address.
+        other_va: u32,
+    },
 }
 
 /// One incoherence the oracle found.
@@ -331,6 +340,11 @@ impl fmt::Display for Violation {
             ViolationKind::StaleTlbEntry { walked_pa: None } => {
                 f.write_str("an access used a stale TLB entry (a fresh walk finds no mapping)")?
             }
+            ViolationKind::LiveAlias { other_va } => write!(
+                f,
+                "the physical line is also cached at virtual address {other_va:#010x}, and one \
+                 of the two is dirty"
+            )?,
         }
         write!(
             f,
@@ -612,6 +626,8 @@ pub struct Sim {
     /// then: while it stays in the cache and nothing stores to its memory,
     /// a fetch from it is a hit on fresh code (see [`Sim::fetch_again`]).
     fetched_line: Option<FetchedLine>,
+    /// Report [`ViolationKind::LiveAlias`] ([`Sim::report_live_aliases`]).
+    live_aliases: bool,
     /// A planted bug for the tests: settling ignores the copies.
     #[cfg(test)]
     settle_copies_too: bool,
@@ -739,6 +755,7 @@ impl Sim {
             // before any store is stamped fresh (`LineMeta::verified`).
             version: 1,
             fetched_line: None,
+            live_aliases: false,
             #[cfg(test)]
             settle_copies_too: false,
             site: None,
@@ -1309,8 +1326,12 @@ impl Sim {
                     0
                 };
                 if write_back {
+                    let newly_dirty = !meta.dirty;
                     meta.dirty = true;
                     meta.last_store = Some(writer);
+                    if newly_dirty && self.live_aliases {
+                        self.check_live_alias(line);
+                    }
                 } else {
                     to_memory = true;
                 }
@@ -1682,6 +1703,40 @@ impl Sim {
         self.discards = on.then(|| DeferredDiscards::new(self.dcache.line_bytes as u32));
     }
 
+    /// Reports [`ViolationKind::LiveAlias`] from now on: whenever a D line
+    /// is filled while another line of the same physical line is dirty, or
+    /// a line becomes dirty while another line of the same physical line
+    /// is valid (VIVT, or VIPT with more than a page per way). Such a pair
+    /// is the start of every alias bug; the other reports come only if a
+    /// later read, write-back or discard shows the stale copy, which
+    /// depends on timing (what else evicts the lines). Costs a scan of the
+    /// D-cache's tags per fill and per first store to a clean line.
+    pub fn report_live_aliases(&mut self, on: bool) {
+        self.live_aliases = on;
+    }
+
+    /// After D line `line` was filled or dirtied: another valid line of
+    /// its physical line, dirty (or any, when `line` is the dirty one), is
+    /// a [`ViolationKind::LiveAlias`].
+    fn check_live_alias(&mut self, line: usize) {
+        let meta = self.dcache.meta[line];
+        let other = self.dcache.meta.iter().enumerate().find(|&(i, m)| {
+            i != line && m.valid && m.pa == meta.pa && m.va != meta.va && (meta.dirty || m.dirty)
+        });
+        if let Some((_, m)) = other {
+            let (other_va, va) = (m.va, meta.va);
+            let truth = self.truth(meta.pa);
+            let seen = self.dcache.versions[self.dcache.bytes(line).start];
+            self.report_line(
+                ViolationKind::LiveAlias { other_va },
+                va,
+                meta.pa,
+                truth,
+                seen,
+            );
+        }
+    }
+
     /// Puts `bytes` in memory at `pa` as its initial contents (version 0,
     /// no writer): what a loader placed before the run, e.g. the image a
     /// QEMU guest booted, so that table walks of descriptors the image
@@ -1826,7 +1881,9 @@ impl Sim {
         let base = self.memory.base();
         let mut add = |pa: u32, len: usize| {
             // Granules count from the memory's base.
-            let Some(p) = pa.checked_sub(base) else { return };
+            let Some(p) = pa.checked_sub(base) else {
+                return;
+            };
             let first = p / memory::GRANULE;
             let last = (p + len.max(1) as u32 - 1) / memory::GRANULE;
             copied.extend(first..=last);
@@ -1975,6 +2032,9 @@ impl Sim {
         meta.pa = line_pa;
         meta.last_store = None;
         meta.verified = verified;
+        if which == Which::Data && self.live_aliases {
+            self.check_live_alias(victim);
+        }
         self.counters.fills += 1;
         self.counters.cycles += self.costs.line_fill;
         victim

@@ -244,6 +244,7 @@ impl Variants for Violation {
         "DmaReadStaleMemory",
         "StaleTableWalk",
         "StaleTlbEntry",
+        "LiveAlias",
     ];
     fn variant(&self) -> &'static str {
         match self.kind {
@@ -257,6 +258,7 @@ impl Variants for Violation {
             ViolationKind::DmaReadStaleMemory => "DmaReadStaleMemory",
             ViolationKind::StaleTableWalk => "StaleTableWalk",
             ViolationKind::StaleTlbEntry { .. } => "StaleTlbEntry",
+            ViolationKind::LiveAlias { .. } => "LiveAlias",
         }
     }
 }
@@ -1440,6 +1442,12 @@ fn book() -> Book {
             Writer::Dead,
         ),
         (ViolationKind::StaleTlbEntry { walked_pa: None }, cpu),
+        (
+            ViolationKind::LiveAlias {
+                other_va: 0x0010_0040,
+            },
+            cpu,
+        ),
     ];
     for (i, (kind, last_writer)) in kinds.into_iter().enumerate() {
         // Accesses by a CPU name their space and address; the others
@@ -1449,6 +1457,7 @@ fn book() -> Book {
             ViolationKind::StaleWriteBack
                 | ViolationKind::DmaReadStaleMemory
                 | ViolationKind::StaleTableWalk
+                | ViolationKind::LiveAlias { .. }
         );
         let v = Violation {
             kind,
@@ -1473,6 +1482,7 @@ fn book() -> Book {
             ViolationKind::StaleTlbEntry {
                 walked_pa: Some(walked),
             } => values.push(walked.into()),
+            ViolationKind::LiveAlias { other_va } => values.push(other_va.into()),
             _ => {}
         }
         b.add(v, values);

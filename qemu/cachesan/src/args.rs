@@ -44,6 +44,8 @@ pub struct Config {
     /// it is overwritten (`discards=deferred`, the default), or at the
     /// discard (`discards=immediate`).
     pub defer_discards: bool,
+    /// Report [`LiveAlias`](vacmm::sim::ViolationKind::LiveAlias) too.
+    pub live_alias: bool,
     /// Sites (kind × PC) reported in full as they are found; later ones are
     /// only counted.
     pub max_reports: usize,
@@ -112,7 +114,12 @@ cachesan arguments (comma-separated after the plugin path):
                                elf= images that name SYMBOL
   discards=deferred|immediate  a dirty line invalidated with live data is
                                reported when a lost byte is read before it is
-                               overwritten (default), or at the invalidate";
+                               overwritten (default), or at the invalidate
+  live-alias=on|off            also report (LiveAlias) each time a physical line
+                               is in the D-cache under two virtual addresses
+                               with one of them dirty, whether or not a read
+                               later shows it (default off; a scan of the
+                               D-cache per fill)";
 
 fn bad(key: &str, value: &str, expected: &'static str) -> ArgError {
     ArgError::BadValue {
@@ -170,6 +177,7 @@ impl Config {
             log: None,
             fail_on_violation: false,
             defer_discards: true,
+            live_alias: false,
             omit: Vec::new(),
             max_reports: 20,
         };
@@ -229,14 +237,20 @@ impl Config {
                         .ok_or_else(|| bad(key, value, "a size of whole pages below 4 GiB"))?;
                 }
                 "ram-base" => {
-                    let hex = value.strip_prefix("0x").or_else(|| value.strip_prefix("0X"));
+                    let hex = value
+                        .strip_prefix("0x")
+                        .or_else(|| value.strip_prefix("0X"));
                     config.ram_base = match hex {
                         Some(digits) => u32::from_str_radix(digits, 16).ok(),
                         None => value.parse().ok(),
                     }
                     .filter(|&a| a % 4096 == 0)
                     .ok_or_else(|| {
-                        bad(key, value, "a page-aligned physical address, e.g. 0x80000000")
+                        bad(
+                            key,
+                            value,
+                            "a page-aligned physical address, e.g. 0x80000000",
+                        )
                     })?;
                 }
                 "elf" => config.elves.push(value.into()),
@@ -257,6 +271,10 @@ impl Config {
                         "immediate" => false,
                         _ => return Err(bad(key, value, "deferred or immediate")),
                     };
+                }
+                "live-alias" => {
+                    config.live_alias =
+                        parse_bool(value).ok_or_else(|| bad(key, value, "on or off"))?;
                 }
                 "reports" => {
                     config.max_reports = value.parse().map_err(|_| bad(key, value, "a number"))?;
@@ -385,7 +403,11 @@ mod tests {
             Config::parse(["ram=12345"]),
             Err(ArgError::BadValue { .. })
         ));
-        for bad_base in ["ram-base=0x80000800", "ram-base=0x1_0000_0000", "ram-base=ram"] {
+        for bad_base in [
+            "ram-base=0x80000800",
+            "ram-base=0x1_0000_0000",
+            "ram-base=ram",
+        ] {
             assert!(
                 matches!(Config::parse([bad_base]), Err(ArgError::BadValue { .. })),
                 "{bad_base}"

@@ -114,6 +114,7 @@ pub fn kind_name(kind: ViolationKind) -> &'static str {
         ViolationKind::DmaReadStaleMemory => "DmaReadStaleMemory",
         ViolationKind::StaleTableWalk => "StaleTableWalk",
         ViolationKind::StaleTlbEntry { .. } => "StaleTlbEntry",
+        ViolationKind::LiveAlias { .. } => "LiveAlias",
     }
 }
 
@@ -341,10 +342,10 @@ impl Engine {
         };
         // A geometry from the arguments may be one the model cannot run
         // (lines longer than 64 bytes): an error, not a panic.
-        let mut sim =
-            Sim::try_new_at(config.model, config.ram_base, config.ram_bytes as usize)
-                .map_err(|e| e.to_string())?;
+        let mut sim = Sim::try_new_at(config.model, config.ram_base, config.ram_bytes as usize)
+            .map_err(|e| e.to_string())?;
         sim.defer_discard_reports(config.defer_discards);
+        sim.report_live_aliases(config.live_alias);
         let line_bytes = config.model.icache.geometry.line_bytes as u32;
         let regime = Regime {
             arch: config.arch,
@@ -429,8 +430,9 @@ impl Engine {
     /// Whether `size` bytes at `pa` lie in the modelled RAM.
     #[inline]
     fn in_ram(&self, pa: u32, size: u32) -> bool {
-        pa.checked_sub(self.config.ram_base)
-            .is_some_and(|offset| u64::from(offset) + u64::from(size) <= u64::from(self.config.ram_bytes))
+        pa.checked_sub(self.config.ram_base).is_some_and(|offset| {
+            u64::from(offset) + u64::from(size) <= u64::from(self.config.ram_bytes)
+        })
     }
 
     /// Violations found so far.
@@ -1563,7 +1565,11 @@ mod tests {
     fn ram_at_a_base_is_modelled_there_and_only_there() {
         let base = 0x8000_0000;
         let (mut e, out) = engine(&["cpu=arm926", "ram-base=0x80000000"]);
-        assert!(out.text().contains("1 MiB RAM at 0x80000000"), "{}", out.text());
+        assert!(
+            out.text().contains("1 MiB RAM at 0x80000000"),
+            "{}",
+            out.text()
+        );
         let l1 = base + L1;
         let attrs = Attributes::KERNEL_RWX.to_hw(Arch::Armv5).unwrap();
         let section = L1Descriptor::Section {

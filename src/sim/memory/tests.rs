@@ -220,7 +220,8 @@ fn filled_line_read_again_at(base: u32, planted: bool) -> Vec<ViolationKind> {
     let (user, kernel, pa) = (0x0001_0000, 0xc000_2000, base + 0x2000);
     sim.store_at(kernel, 4, 7, at(pa)).unwrap();
     assert_eq!(sim.load_at(user, 4, at(pa)), Ok(7));
-    sim.store_at(kernel + 0x1000, 4, 1, at(pa + 0x1000)).unwrap();
+    sim.store_at(kernel + 0x1000, 4, 1, at(pa + 0x1000))
+        .unwrap();
     assert_eq!(sim.load_at(user, 4, at(pa)), Ok(7));
     // A stale alias is found there as at 0.
     sim.store_at(kernel, 4, 8, at(pa)).unwrap();
