@@ -1,0 +1,140 @@
+//! The oracle: the truth of each byte, versions, settling memory no copy is
+//! made of, and the reports.
+
+use super::*;
+
+impl Sim {
+    #[inline]
+    pub(super) fn truth(&self, pa: u32) -> Truth {
+        let (version, writer) = self.memory.truth(pa);
+        Truth {
+            version,
+            writer: unpack_writer(writer),
+        }
+    }
+
+    /// A version newer than every one handed out before.
+    pub(super) fn next_version(&mut self) -> u64 {
+        self.version += 1;
+        self.version
+    }
+
+    /// Between operations: settles the memory no copy is made of once
+    /// the per-byte records reach their budget (`memory.rs`).
+    pub(super) fn settle_memory(&mut self) {
+        if !self.memory.wants_sweep() {
+            return;
+        }
+        let mut copied = FxHashSet::default();
+        let base = self.memory.base();
+        let mut add = |pa: u32, len: usize| {
+            // Granules count from the memory's base.
+            let Some(p) = pa.checked_sub(base) else {
+                return;
+            };
+            let first = p / memory::GRANULE;
+            let last = (p + len.max(1) as u32 - 1) / memory::GRANULE;
+            copied.extend(first..=last);
+        };
+        for cache in [&self.dcache, &self.icache] {
+            for i in cache.valid_lines() {
+                add(cache.meta[i].pa, cache.line_bytes);
+            }
+        }
+        for entry in &self.write_buffer.entries {
+            match entry {
+                Pending::Store(s) => add(s.pa, usize::from(s.len)),
+                Pending::WriteBack(w) => add(w.pa, w.len),
+            }
+        }
+        for entry in self.btc.entries.iter().flatten() {
+            add(entry.pa, usize::from(entry.size));
+        }
+        if let Some(discards) = &self.discards {
+            for pa in discards.lines() {
+                add(pa, self.dcache.line_bytes);
+            }
+        }
+        #[cfg(test)]
+        if self.settle_copies_too {
+            copied.clear();
+        }
+        let mut version = self.version;
+        self.memory.sweep(
+            |g| copied.contains(&g),
+            || {
+                version += 1;
+                version
+            },
+        );
+        self.version = version;
+    }
+
+    pub(super) fn check_read(&mut self, va: u32, pa: u32, versions: &[u64], fetch: bool) {
+        // Every access of every guest instruction comes here: compare the
+        // versions first, and unpack a byte's writer only for a report.
+        let Some(i) = self.memory.first_stale(pa, versions) else {
+            return;
+        };
+        let truth = self.truth(pa + i as u32);
+        let kind = match (fetch, truth.writer) {
+            (true, _) => ViolationKind::StaleFetch,
+            (false, Writer::Dma) => ViolationKind::StaleReadAfterDma,
+            (false, _) => ViolationKind::StaleRead,
+        };
+        self.report(kind, Some(va), pa + i as u32, truth, versions[i]);
+    }
+
+    pub(super) fn check_memory(&mut self, kind: ViolationKind, pa: u32, len: u32) {
+        if let Some((k, seen)) = self.memory.first_behind(pa, len as usize) {
+            let p = pa + k as u32;
+            let truth = self.truth(p);
+            self.report(kind, None, p, truth, seen);
+        }
+    }
+
+    pub(super) fn report(
+        &mut self,
+        kind: ViolationKind,
+        va: Option<u32>,
+        pa: u32,
+        truth: Truth,
+        seen: u64,
+    ) {
+        let read = matches!(
+            kind,
+            ViolationKind::StaleRead
+                | ViolationKind::StaleReadAfterDma
+                | ViolationKind::StaleFetch
+                | ViolationKind::DmaReadStaleMemory
+                | ViolationKind::StaleTableWalk
+        );
+        let violation = Violation {
+            kind,
+            operation: self.operation,
+            space: va.map(|_| self.current),
+            va,
+            pa,
+            last_writer: truth.writer,
+            last_version: truth.version,
+            seen_version: seen,
+            discarded: None,
+            line_writer: None,
+        };
+        if read
+            && let Some(discards) = self.discards.as_mut()
+            && let Some(at) = discards.cause(pa, truth.version)
+        {
+            let line_offset = pa & (self.dcache.line_bytes as u32 - 1);
+            self.violations.push(Violation {
+                kind: ViolationKind::DirtyLineDiscarded,
+                discarded: Some(Discarded {
+                    va: at.va | line_offset,
+                    ..at
+                }),
+                ..violation
+            });
+        }
+        self.violations.push(violation);
+    }
+}
