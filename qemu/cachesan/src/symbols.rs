@@ -11,6 +11,9 @@ use object::{Object, ObjectSection, ObjectSymbol, SectionFlags, SectionKind, Sym
 pub struct Symbols {
     /// (start, size, demangled name without hash).
     functions: Vec<(u32, u32, String)>,
+    /// The other names at a function's start (aliases the canonical name
+    /// replaced in `functions`), sorted by name: `omit=` takes them too.
+    aliases: Vec<(String, u32)>,
 }
 
 /// A PC inside a named function.
@@ -109,12 +112,16 @@ impl Symbols {
         }
         // Per address, the best rank first, then the name.
         candidates.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.3.cmp(&b.3)));
-        candidates.dedup_by_key(|c| c.0);
-        let functions = candidates
-            .into_iter()
-            .map(|(start, _, size, name)| (start, size, name))
-            .collect();
-        Ok(Symbols { functions })
+        let mut aliases = Vec::new();
+        let mut functions: Vec<(u32, u32, String)> = Vec::new();
+        for (start, _, size, name) in candidates {
+            match functions.last() {
+                Some(&(last, _, _)) if last == start => aliases.push((name, start)),
+                _ => functions.push((start, size, name)),
+            }
+        }
+        aliases.sort_unstable();
+        Ok(Symbols { functions, aliases })
     }
 
     /// The function holding `pc`, if any.
@@ -126,14 +133,24 @@ impl Symbols {
     }
 
     /// Where the functions called `name` start (several: local functions
-    /// of one name in different files, or aliases kept under another
-    /// canonical name are not found).
+    /// of one name in different files), by their canonical name or an
+    /// alias (another name at the same address).
     pub fn starts_of(&self, name: &str) -> Vec<u32> {
-        self.functions
+        let first = self.aliases.partition_point(|(n, _)| n.as_str() < name);
+        let aliased = self.aliases[first..]
+            .iter()
+            .take_while(|(n, _)| n == name)
+            .map(|&(_, start)| start);
+        let mut starts: Vec<u32> = self
+            .functions
             .iter()
             .filter(|(_, _, n)| n == name)
             .map(|&(start, _, _)| start)
-            .collect()
+            .chain(aliased)
+            .collect();
+        starts.sort_unstable();
+        starts.dedup();
+        starts
     }
 
     /// How many functions are known.
@@ -223,6 +240,7 @@ mod tests {
                 (0x120, 0xe0, "asm".into()),
                 (0x200, 0x10, "b".into()),
             ],
+            aliases: Vec::new(),
         };
         assert_eq!(symbols.lookup(0xfc), None);
         assert_eq!(
@@ -266,6 +284,12 @@ mod tests {
         );
         // Data symbols are not code.
         assert!(symbols.functions.iter().all(|f| f.2 != "a_variable"));
+        // `omit=` finds a function by any of its names.
+        for name in ["clear_page", "__clear_page", "local_alias"] {
+            assert_eq!(symbols.starts_of(name), [0], "{name}");
+        }
+        assert_eq!(symbols.starts_of("a_label"), [0x40]);
+        assert!(symbols.starts_of("a_variable").is_empty());
     }
 
     #[test]

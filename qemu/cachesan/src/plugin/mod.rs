@@ -302,24 +302,35 @@ extern "C" fn on_phase(_vcpu: c_uint, userdata: *mut c_void) {
     with_state(|s| {
         s.preload_once();
         s.engine.on_fetch(pc, 4);
-        let Some(va) = s.register(0) else { return };
-        // SAFETY: a fresh GByteArray, freed below; vCPU context.
-        let label = unsafe {
-            let buf = g_byte_array_new();
-            let ok = qemu_plugin_read_memory_vaddr(u64::from(va), buf, MAX_LABEL);
-            let bytes = if ok {
-                std::slice::from_raw_parts((*buf).data, ((*buf).len as usize).min(MAX_LABEL))
-                    .to_vec()
-            } else {
-                Vec::new()
-            };
-            g_byte_array_free(buf, 1);
-            bytes
-        };
-        let end = label.iter().position(|&b| b == 0).unwrap_or(label.len());
-        s.engine.on_phase(&String::from_utf8_lossy(&label[..end]));
         s.note_fetch_state();
+        let Some(va) = s.register(0) else { return };
+        // Up to the page's end first: a read that crosses into an unmapped
+        // page fails whole, and a short label may sit just before one.
+        let first = (4096 - (va & 0xfff) as usize).min(MAX_LABEL);
+        let mut label = read_guest(va, first);
+        if label.len() == first && first < MAX_LABEL && !label.contains(&0) {
+            label.extend(read_guest(va.wrapping_add(first as u32), MAX_LABEL - first));
+        }
+        let end = label.iter().position(|&b| b == 0).unwrap_or(label.len());
+        // A label changes nothing the fetch state depends on.
+        s.engine.on_phase(&String::from_utf8_lossy(&label[..end]));
     });
+}
+
+/// `len` bytes of guest virtual memory at `va`, or none if QEMU cannot read
+/// them all (vCPU context).
+fn read_guest(va: u32, len: usize) -> Vec<u8> {
+    // SAFETY: a fresh GByteArray, freed below; called from a vCPU callback.
+    unsafe {
+        let buf = g_byte_array_new();
+        let bytes = if qemu_plugin_read_memory_vaddr(u64::from(va), buf, len) {
+            std::slice::from_raw_parts((*buf).data, ((*buf).len as usize).min(len)).to_vec()
+        } else {
+            Vec::new()
+        };
+        g_byte_array_free(buf, 1);
+        bytes
+    }
 }
 
 /// `vacmm::arch::annotate::declare_dead`: r0 = physical address, r1 = length.
