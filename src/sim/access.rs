@@ -60,16 +60,8 @@ impl Sim {
                 return Ok(u32::from_le_bytes(bytes));
             }
             if line_pa != self.dcache.line_base(pa) {
-                // A VIVT hit on another physical page's line: whose data is it?
                 let source = line_pa + (pa & (self.dcache.line_bytes as u32 - 1));
-                let kind = match self.truth(source).writer {
-                    Writer::Cpu { space, .. } if space != self.current => {
-                        ViolationKind::CrossSpaceLeak { line_pa }
-                    }
-                    _ => ViolationKind::RemappedLineHit { line_pa },
-                };
-                let truth = self.truth(pa);
-                self.report(kind, Some(va), pa, truth, versions[0]);
+                self.report_foreign_hit(va, pa, source, line_pa, versions[0]);
                 return Ok(u32::from_le_bytes(bytes));
             }
         } else {
@@ -137,6 +129,7 @@ impl Sim {
         let mut to_memory = !mem.cached() || mem == MemType::WriteThrough;
         if mem.cached() {
             let probe = self.probe(va, pa);
+            let mut filled = false;
             let line = match self.dcache.lookup(&probe) {
                 Some(line) => {
                     self.counters.hits += 1;
@@ -146,6 +139,7 @@ impl Sim {
                 None if self.dcache.cfg.allocation == Allocation::ReadWrite
                     && mem == MemType::WriteBack =>
                 {
+                    filled = true;
                     Some(self.fill(Which::Data, &probe))
                 }
                 None => {
@@ -161,6 +155,7 @@ impl Sim {
                 self.dcache.versions[start..start + n].fill(version);
                 let write_back =
                     self.dcache.cfg.write == WritePolicy::WriteBack && mem == MemType::WriteBack;
+                let own_line = self.dcache.line_base(pa);
                 let meta = &mut self.dcache.meta[line];
                 // A fresh line stays fresh: the store changed its copy as it
                 // changed the truth (a line of one granule: no other part of
@@ -169,7 +164,7 @@ impl Sim {
                 meta.verified = if one_granule
                     && meta.verified != 0
                     && changed_before <= meta.verified
-                    && meta.pa == pa & !(memory::GRANULE - 1)
+                    && meta.pa == own_line
                 {
                     version
                 } else {
@@ -180,7 +175,7 @@ impl Sim {
                     meta.dirty = true;
                     meta.last_store = Some(writer);
                     if newly_dirty && self.live_aliases {
-                        self.check_live_alias(line);
+                        self.check_live_alias(line, filled);
                     }
                 } else {
                     to_memory = true;
@@ -326,7 +321,14 @@ impl Sim {
             // old (see `btc.rs`).
             self.counters.hits += 1;
             self.counters.cycles += self.costs.hit;
-            self.check_read(va, pa, &hit.versions[..n], true);
+            if hit.pa == pa {
+                self.check_read(va, pa, &hit.versions[..n], true);
+            } else {
+                // Recorded from another physical page (remapped since, or
+                // another space's): its versions are of other bytes.
+                let line_pa = self.icache.line_base(hit.pa);
+                self.report_foreign_hit(va, pa, hit.pa, line_pa, hit.versions[0]);
+            }
             return Ok(u32::from_le_bytes(hit.bytes));
         }
         let (bytes, versions) = if mem.cached() {
@@ -339,13 +341,27 @@ impl Sim {
                 }
                 None => self.fill(Which::Instruction, &probe),
             };
-            self.remember_fetched_line(line, mem);
             let start =
                 self.icache.bytes(line).start + ((va as usize) & (self.icache.line_bytes - 1));
             let mut b = [0u8; 4];
             let mut v = [0u64; 4];
             copy(&mut b[..n], &self.icache.data[start..start + n]);
             copy(&mut v[..n], &self.icache.versions[start..start + n]);
+            let line_pa = self.icache.meta[line].pa;
+            if line_pa != self.icache.line_base(pa) {
+                // A VIVT hit on another physical page's line, as for loads.
+                let source = line_pa + (pa & (self.icache.line_bytes as u32 - 1));
+                self.report_foreign_hit(va, pa, source, line_pa, v[0]);
+                self.btc.record(BtcEntry {
+                    va: mva,
+                    pa: source,
+                    size: size as u8,
+                    bytes: b,
+                    versions: v,
+                });
+                return Ok(u32::from_le_bytes(b));
+            }
+            self.remember_fetched_line(line, mem);
             (b, v)
         } else {
             // The write buffer is on the data side: an uncached fetch reads

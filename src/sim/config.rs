@@ -27,8 +27,8 @@ pub enum ModelError {
         /// The D-cache line length given.
         line_bytes: usize,
     },
-    /// Modelled memory that does not start on a page boundary or does not
-    /// end below 4 GiB ([`Sim::try_new_at`](super::Sim::try_new_at)).
+    /// Modelled memory that is not whole 4 KiB pages or reaches the last
+    /// page below 4 GiB ([`Sim::try_new_at`](super::Sim::try_new_at)).
     MemoryRange {
         /// The physical address of its first byte.
         base: u32,
@@ -49,8 +49,8 @@ impl fmt::Display for ModelError {
             ),
             ModelError::MemoryRange { base, bytes } => write!(
                 f,
-                "modelled memory of {bytes:#x} bytes at physical {base:#010x} must start on a \
-                 4 KiB boundary and end at or below 4 GiB"
+                "modelled memory of {bytes:#x} bytes at physical {base:#010x} must be whole \
+                 4 KiB pages and end at or below 0xfffff000"
             ),
         }
     }

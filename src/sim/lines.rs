@@ -52,7 +52,7 @@ impl Sim {
         meta.last_store = None;
         meta.verified = verified;
         if which == Which::Data && self.live_aliases {
-            self.check_live_alias(victim);
+            self.check_live_alias(victim, false);
         }
         self.counters.fills += 1;
         self.counters.cycles += self.costs.line_fill;
@@ -218,10 +218,17 @@ impl Sim {
     /// After D line `line` was filled or dirtied: another valid line of
     /// its physical line, dirty (or any, when `line` is the dirty one), is
     /// a [`ViolationKind::LiveAlias`].
-    pub(super) fn check_live_alias(&mut self, line: usize) {
+    /// `clean_others_only`: the line was filled by this store, whose fill
+    /// already reported a dirty other line.
+    pub(super) fn check_live_alias(&mut self, line: usize, clean_others_only: bool) {
         let meta = self.dcache.meta[line];
         let other = self.dcache.meta.iter().enumerate().find(|&(i, m)| {
-            i != line && m.valid && m.pa == meta.pa && m.va != meta.va && (meta.dirty || m.dirty)
+            i != line
+                && m.valid
+                && m.pa == meta.pa
+                && m.va != meta.va
+                && (meta.dirty || m.dirty)
+                && !(clean_others_only && m.dirty)
         });
         if let Some((_, m)) = other {
             let (other_va, va) = (m.va, meta.va);

@@ -1,6 +1,7 @@
 //! Physical memory and the oracle's truth, kept per byte but stored per
 //! 32-byte granule, so that a model of a guest's whole RAM costs about
-//! 1.75 bytes per byte the guest touches instead of 33.
+//! 2 bytes per byte the guest touches instead of 33 (data 1, and per
+//! 32-byte granule a state word, a writer and a change stamp: 32 bytes).
 //!
 //! Per byte the oracle needs memory's version (which store the byte in
 //! memory came from), the truth's version (the newest store to it) and the
@@ -20,12 +21,17 @@
 //! - the exact versions of settled bytes (renamed to one fresh version:
 //!   nothing holds the old ones, so no comparison changes);
 //! - per-byte writers of settled bytes: the granule keeps its newest
-//!   store's. Only reports that name the newest writer of a byte nobody
-//!   stored to since it settled can show the difference: a
-//!   [`StaleTlbEntry`](super::ViolationKind::StaleTlbEntry) access, and
-//!   which space a VIVT hit's line came from (`CrossSpaceLeak` or
-//!   `RemappedLineHit`) when one granule was written from two spaces.
-//!   Every stale read, lost write or stale write-back is found and named
+//!   store's, so a byte nobody stored to since it settled is named by its
+//!   neighbour's store (and a byte never written, which was
+//!   [`Writer::Initial`](super::Writer::Initial), by the granule's newest
+//!   store). Only reports that name the truth of such a byte show it: the
+//!   `last_writer` and `last_version` of a
+//!   [`StaleTlbEntry`](super::ViolationKind::StaleTlbEntry) or
+//!   [`LiveAlias`](super::ViolationKind::LiveAlias) report, and of a VIVT
+//!   hit on another page's line, whose kind also follows that writer's
+//!   space (`CrossSpaceLeak` when it is another space's, else
+//!   `RemappedLineHit`). That such a hit is reported does not change;
+//!   every stale read, lost write or stale write-back is found and named
 //!   as before: their newest version was stored after the granule settled.
 
 use std::vec::Vec;

@@ -12,8 +12,8 @@
 //! ```
 //!
 //! # The oracle
-//! Every store — through any alias, by the kernel or by a DMA master — is
-//! one operation with a number, its *version*. Each physical byte keeps the
+//! Every store — through any alias, by the kernel or by a DMA master — gets
+//! a number, its *version*, newer than all before it. Each physical byte keeps the
 //! version (and writer) of the last store to it: the truth. Cache lines and
 //! memory hold versions beside their data. A load returns what the modelled
 //! hardware would return (the line's bytes on a hit, memory's on a miss or an
@@ -32,7 +32,7 @@
 //! descriptor its walks read with [`Sim::table_walk`], and gives the model
 //! the guest's initial memory with [`Sim::preload`]. The truth is kept per
 //! byte but stored per 32-byte granule, and granules no copy is made of are
-//! settled (`memory.rs`): a model of a guest's whole RAM costs about 1.75
+//! settled (`memory.rs`): a model of a guest's whole RAM costs about 2
 //! bytes per byte the guest touches, plus 1 KiB per granule in play. A
 //! driver that sees every instruction may skip fetches from a line the
 //! model calls fresh ([`Sim::fetch_line_is_fresh`],
@@ -456,8 +456,9 @@ impl Sim {
     ///
     /// # Panics
     /// If [`CpuModel::validate`] refuses `model` (only a hand-built
-    /// geometry can be refused; every preset is valid). Use
-    /// [`try_new`](Self::try_new) for models from elsewhere.
+    /// geometry can be refused; every preset is valid), or `memory_bytes`
+    /// is not whole 4 KiB pages ([`ModelError::MemoryRange`]). Use
+    /// [`try_new`](Self::try_new) for models and sizes from elsewhere.
     pub fn new(model: CpuModel, memory_bytes: usize) -> Self {
         match Self::try_new(model, memory_bytes) {
             Ok(sim) => sim,
@@ -473,8 +474,8 @@ impl Sim {
     /// A model whose `memory_bytes` of physical memory start at
     /// `memory_base` (a board whose RAM is not at 0: the i.MX31's at
     /// `0x8000_0000`, RealView's alias at `0x7000_0000`), or why it cannot
-    /// be simulated: a refused `model`, or memory that does not start on a
-    /// page or ends above 4 GiB ([`ModelError::MemoryRange`]). Physical
+    /// be simulated: a refused `model`, or memory that is not whole pages or
+    /// reaches the last page below 4 GiB ([`ModelError::MemoryRange`]). Physical
     /// addresses outside are [`SimError::OutOfMemory`].
     ///
     /// ```
@@ -496,8 +497,12 @@ impl Sim {
         memory_bytes: usize,
     ) -> Result<Self, ModelError> {
         model.validate()?;
+        // Whole pages, ending before the last page of the address space:
+        // the model adds lengths to addresses in u32 (a line, a buffered
+        // write-back) and must not wrap.
         if !memory_base.is_multiple_of(PAGE)
-            || u64::from(memory_base) + memory_bytes as u64 > 1 << 32
+            || !(memory_bytes as u64).is_multiple_of(u64::from(PAGE))
+            || u64::from(memory_base) + memory_bytes as u64 > u64::from(u32::MAX - PAGE + 1)
         {
             return Err(ModelError::MemoryRange {
                 base: memory_base,
@@ -851,7 +856,14 @@ impl Sim {
                 let fresh = self.walk(l1, arch, mva, false);
                 if fresh != Some(walked) {
                     let pa = walked.frame | (va & (PAGE - 1));
-                    let truth = self.truth(pa);
+                    // The stale entry may point outside the modelled memory.
+                    let truth = match self.check_pa(pa, 1) {
+                        Ok(()) => self.truth(pa),
+                        Err(_) => Truth {
+                            version: 0,
+                            writer: Writer::Initial,
+                        },
+                    };
                     let walked_pa = fresh.map(|f| f.frame | (va & (PAGE - 1)));
                     self.report(
                         ViolationKind::StaleTlbEntry { walked_pa },

@@ -70,6 +70,32 @@ impl Sim {
         self.version = version;
     }
 
+    /// A cached hit at `va` (physical `pa`) that returned the bytes of
+    /// physical `source` instead, from the line at `line_pa` (a VIVT line or
+    /// a branch target cache entry made before the page was remapped, or
+    /// in another space without a flush): whose data is it?
+    pub(super) fn report_foreign_hit(
+        &mut self,
+        va: u32,
+        pa: u32,
+        source: u32,
+        line_pa: u32,
+        seen: u64,
+    ) {
+        let writer = match self.check_pa(source, 1) {
+            Ok(()) => self.truth(source).writer,
+            Err(_) => Writer::Initial,
+        };
+        let kind = match writer {
+            Writer::Cpu { space, .. } if space != self.current => {
+                ViolationKind::CrossSpaceLeak { line_pa }
+            }
+            _ => ViolationKind::RemappedLineHit { line_pa },
+        };
+        let truth = self.truth(pa);
+        self.report(kind, Some(va), pa, truth, seen);
+    }
+
     pub(super) fn check_read(&mut self, va: u32, pa: u32, versions: &[u64], fetch: bool) {
         // Every access of every guest instruction comes here: compare the
         // versions first, and unpack a byte's writer only for a report.

@@ -67,8 +67,10 @@ pub(super) fn unpack_writer(bits: u128) -> Writer {
     }
 }
 
-/// What went wrong.
+/// What went wrong. More kinds may come (the model learns to see more):
+/// a `match` needs a catch-all arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ViolationKind {
     /// A CPU load returned an older value than the last store.
     StaleRead,

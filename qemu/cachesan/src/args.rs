@@ -26,7 +26,7 @@ pub struct Config {
     pub model_name: String,
     /// The guest's architecture.
     pub arch: GuestArch,
-    /// Bytes of RAM from physical address 0 that are modelled (the guest's `-m`).
+    /// Bytes of RAM modelled from `ram_base` (the guest's `-m`).
     pub ram_bytes: u32,
     /// The physical address of the modelled RAM's first byte.
     pub ram_base: u32,

@@ -90,19 +90,16 @@ pub struct Engine {
     config: Config,
     regime: Regime,
     tlb: FxHashMap<(u32, u16), TlbEntry>,
-    /// The last data and the last other (fetch, maintenance) lookup's
-    /// (page, epoch, entry): most accesses and nearly all fetches stay in
-    /// the page before, and the hash lookup is the plugin's own biggest
-    /// cost on that path.
     /// The last translations, direct-mapped by page, with the epoch they
-    /// were made at (every access looks here first).
+    /// were made at: every access looks here first, and the hash lookup
+    /// of `tlb` was the plugin's own biggest cost on that path.
     recent: Box<[Option<(u32, u64, TlbEntry)>; RECENT]>,
     /// The virtual line the last fetch used (see [`Engine::fresh_fetch_line`]).
     last_fetch_line: Option<u32>,
     /// I-cache line size.
     line_bytes: u32,
     /// Bumped by everything that can change a translation (TLB operations,
-    /// SCTLR, TTBRs, TTBCR, FCSE PID, ASID), which retires `last`.
+    /// SCTLR, TTBRs, TTBCR, FCSE PID, ASID), which retires `recent`.
     epoch: u64,
     /// TTBR0 base of each model space (index = SpaceId).
     space_ttbr: Vec<u32>,

@@ -70,6 +70,7 @@ pub fn kind_name(kind: ViolationKind) -> &'static str {
         ViolationKind::StaleTableWalk => "StaleTableWalk",
         ViolationKind::StaleTlbEntry { .. } => "StaleTlbEntry",
         ViolationKind::LiveAlias { .. } => "LiveAlias",
+        _ => "Violation",
     }
 }
 

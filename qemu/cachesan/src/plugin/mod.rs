@@ -50,8 +50,8 @@ struct Board {
     /// The virtual line address from which a fetch needs no callback
     /// ([`Engine::fresh_fetch_line`]); `NO_LINE` when none.
     fresh_line: u64,
-    /// Executions of instructions whose callback is conditional (an
-    /// inline add on each).
+    /// Model fetches of instructions whose callback is conditional (an
+    /// inline add on each; see `model_fetches`).
     conditional: u64,
 }
 
@@ -70,7 +70,7 @@ struct Skipping {
     entry: *mut Board,
     /// I-cache line size.
     line_bytes: u32,
-    /// Conditional callbacks that ran.
+    /// Model fetches of the conditional callbacks that ran.
     conditional_called: u64,
 }
 
@@ -245,8 +245,16 @@ extern "C" fn on_fetch(_vcpu: c_uint, userdata: *mut c_void) {
 /// An instruction whose fetch the model could not say is a fresh hit (see
 /// `Skipping`).
 extern "C" fn on_conditional_fetch(vcpu: c_uint, userdata: *mut c_void) {
-    with_state(|s| s.skipping.conditional_called += 1);
+    let bits = userdata as usize as u64;
+    let (pc, size) = (bits as u32, (bits >> 32) as u32);
+    with_state(|s| s.skipping.conditional_called += model_fetches(pc, size));
     on_fetch(vcpu, userdata);
+}
+
+/// The model fetches one instruction makes (`Engine::on_fetch`): two for
+/// a 32-bit Thumb instruction at a halfword boundary, else one.
+fn model_fetches(pc: u32, size: u32) -> u64 {
+    if size == 4 && pc % 4 == 2 { 2 } else { 1 }
 }
 
 extern "C" fn on_cp15(_vcpu: c_uint, userdata: *mut c_void) {
@@ -473,7 +481,7 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
                         insn,
                         INLINE_ADD_U64,
                         conditional,
-                        1,
+                        model_fetches(pc, size as u32),
                     );
                 }
                 None => qemu_plugin_register_vcpu_insn_exec_cb(
