@@ -69,6 +69,8 @@ const char *check_io_uring(void);
 const char *check_perf_ring(void);
 const char *check_packet_ring(void);
 const char *check_bpf_array(void);
+/* xdp.c */
+const char *check_xdp_ring(void);
 
 /* The exec check's second program: /init started with this argument. */
 #define EXEC_CHILD_ARG "vacmm-exec-child"

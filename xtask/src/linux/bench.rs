@@ -219,7 +219,7 @@ pub fn run() -> Result<(), String> {
     let with_contrib = measure(board, &built, Some(&contrib.display().to_string()))?;
     let with_cachesan = measure(board, &built, Some(&cachesan_spec))?;
     println!(
-        "\n==== Linux {} on {}, boot and 15 checks (fastest of {REPEATS}; peak RSS)",
+        "\n==== Linux {} on {}, boot and the init's checks (fastest of {REPEATS}; peak RSS)",
         built.source_version,
         board.name()
     );

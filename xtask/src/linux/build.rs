@@ -41,6 +41,12 @@ const PACKAGES: [&str; 10] = [
 /// them, and under `-icount` a banner of another length moves every timer
 /// interrupt, so a kernel built elsewhere or later would be reported on
 /// differently.
+/// The modification time every initramfs entry carries (the kbuild
+/// stamp's, 2026-01-01 00:00:00 UTC): with the build date in it, every
+/// rebuild of the init would change the archive, and the boot's
+/// instruction count with it.
+const INITRAMFS_MTIME: u64 = 1_767_225_600;
+
 const KBUILD_STAMPS: [(&str, &str); 4] = [
     ("KBUILD_BUILD_TIMESTAMP", "2026-01-01 00:00:00 UTC"),
     ("KBUILD_BUILD_USER", "vacmm"),
@@ -323,10 +329,21 @@ fn init(tree: &Path, work: &Path) -> Result<(PathBuf, PathBuf), String> {
         init.display()
     );
     std::fs::write(&list, entries).map_err(|e| format!("{}: {e}", list.display()))?;
+    // gen_init_cpio takes a file's mtime from the file, the rest from -t.
+    let mtime = std::time::UNIX_EPOCH + std::time::Duration::from_secs(INITRAMFS_MTIME);
+    std::fs::File::options()
+        .write(true)
+        .open(&init)
+        .and_then(|f| f.set_modified(mtime))
+        .map_err(|e| format!("{}: {e}", init.display()))?;
     let initrd = work.join("initramfs.cpio");
     let cpio = std::fs::File::create(&initrd).map_err(|e| format!("{}: {e}", initrd.display()))?;
     run(
-        Command::new(&gen_init_cpio).arg(&list).stdout(cpio),
+        Command::new(&gen_init_cpio)
+            .arg("-t")
+            .arg(INITRAMFS_MTIME.to_string())
+            .arg(&list)
+            .stdout(cpio),
         "gen_init_cpio",
     )?;
     Ok((init, initrd))
