@@ -33,9 +33,7 @@ static const struct check CHECKS[] = {
     {"perf-ring", check_perf_ring, "the ring perf writes through vmalloc"},
     {"packet-ring", check_packet_ring, "the user's alias of AF_PACKET's ring"},
     {"bpf-mmap-array", check_bpf_array, "the BPF array map written through vmalloc"},
-    /* Not reported, though the analysis says it is incoherent: see
-     * docs/cachesan-linux.md, "Where Linux's gaps come from". */
-    {"xdp-ring", check_xdp_ring, NULL},
+    {"xdp-ring", check_xdp_ring, "the UMEM the kernel copies AF_XDP's frames out of"},
 };
 
 const char *failf(const char *fmt, ...)
