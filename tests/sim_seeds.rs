@@ -185,7 +185,7 @@ fn seed002_cow_parent_remap(model: CpuModel, maintain: bool) -> Vec<Violation> {
     }
     // COW break: the kernel copies old → new (memory to memory here) and
     // remaps the parent's page.
-    let data = sim.memory(old_pa, 4096).unwrap().to_vec();
+    let data = sim.memory(old_pa, 4096).unwrap();
     sim.dma_write(new_pa, &data).unwrap();
     sim.map(parent, v, new_pa, WB, true).unwrap();
     sim.store(v + 4, 4, 0xbbbb_0002).unwrap();

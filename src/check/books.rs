@@ -161,7 +161,7 @@ fn table_pages(m: &Machine, spaces: &[&AddressSpace]) -> Vec<(u32, u64)> {
     let mut add = |pa: u32| {
         if let Ok(bytes) = m.sys.mem.memory(pa, PAGE) {
             let mut h = FxHasher::default();
-            h.write(bytes);
+            h.write(&bytes);
             pages.push((pa, h.finish()));
         }
     };

@@ -240,7 +240,7 @@ impl Sim {
     pub(super) fn apply_store(&mut self, store: BufferedStore) {
         self.touch_memory(store.pa, u32::from(store.len));
         let n = store.len as usize;
-        copy(self.memory.data_mut(store.pa, n), &store.bytes[..n]);
+        self.memory.write(store.pa, &store.bytes[..n]);
         // A buffered store lands in program order after everything older:
         // it cannot be older than what it overwrites.
         let _ = self.memory.land(store.pa, &[store.version; 4][..n]);

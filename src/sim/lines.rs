@@ -115,7 +115,7 @@ impl Sim {
             .memory
             .land(line.pa, &line.versions[..n])
             .map(|k| (line.pa + k as u32, line.versions[k]));
-        copy(self.memory.data_mut(line.pa, n), &line.bytes[..n]);
+        self.memory.write(line.pa, &line.bytes[..n]);
         if let Some((pa, seen)) = lost
             && self.truth(pa).writer != Writer::Dead
         {

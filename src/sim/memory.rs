@@ -34,6 +34,7 @@
 //!   every stale read, lost write or stale write-back is found and named
 //!   as before: their newest version was stored after the granule settled.
 
+use std::boxed::Box;
 use std::vec::Vec;
 
 /// Bytes per granule.
@@ -57,19 +58,48 @@ struct Detail {
 /// have doubled since the last one, so sweeping stays linear overall.
 pub(super) const DEFAULT_BUDGET: usize = 2048;
 
+/// Bytes per storage page: memory and its tables are allocated a page at
+/// a time, on the first write to it.
+const PAGE: usize = 4096;
+/// Granules per storage page.
+const GRANULES: usize = PAGE / G;
+
+/// One page of memory and its granules' tables. A page never written is
+/// absent and reads as [`UNTOUCHED`]: all zero, at version 0 by
+/// [`Writer::Initial`](super::Writer::Initial) (packed as 0).
+struct Page {
+    data: [u8; PAGE],
+    /// Per granule: its settled version, or `DETAILED | index`.
+    states: [u64; GRANULES],
+    /// Per settled granule: its newest store's packed writer.
+    writers: [u128; GRANULES],
+    /// Per granule: the version of the last change to its truth (or of
+    /// its settling): a copy found fresh at a later version still is.
+    changed: [u64; GRANULES],
+}
+
+const ZERO_PAGE: Page = Page {
+    data: [0; PAGE],
+    states: [0; GRANULES],
+    writers: [0; GRANULES],
+    changed: [0; GRANULES],
+};
+static UNTOUCHED: Page = ZERO_PAGE;
+
 /// Physical memory: data, and per byte memory's version, the truth's
 /// version and the truth's writer.
+///
+/// Stored in pages allocated on first write, not in flat tables: a model
+/// is built for every sequence of the bounded exhaustive check and every
+/// fuzz input, and flat zeroed tables (16 MiB for the test machine's
+/// 8 MiB) cost a `memset` each time the allocator hands back memory it
+/// had before, most of such a run's time.
 pub(super) struct Memory {
     /// The physical address of the first byte.
     base: u32,
-    data: Vec<u8>,
-    /// Per granule: its settled version, or `DETAILED | index`.
-    states: Vec<u64>,
-    /// Per settled granule: its newest store's packed writer.
-    writers: Vec<u128>,
-    /// Per granule: the version of the last change to its truth (or of
-    /// its settling): a copy found fresh at a later version still is.
-    changed: Vec<u64>,
+    /// Bytes modelled.
+    len: usize,
+    pages: Vec<Option<Box<Page>>>,
     details: Vec<Detail>,
     free: Vec<u32>,
     /// Records in use.
@@ -86,16 +116,15 @@ pub(super) struct Memory {
 impl Memory {
     /// `bytes` of memory from physical address `base` (the caller checks
     /// that it fits below 4 GiB), all zero, at version 0 by
-    /// [`Writer::Initial`](super::Writer::Initial). The tables are
-    /// allocated zeroed: the OS commits only the pages a run touches.
+    /// [`Writer::Initial`](super::Writer::Initial). Nothing is allocated
+    /// but the page index: pages come on their first write.
     pub fn new(base: u32, bytes: usize) -> Self {
-        let granules = bytes.div_ceil(G);
+        let mut pages = Vec::new();
+        pages.resize_with(bytes.div_ceil(PAGE), || None);
         Memory {
             base,
-            data: vec![0; bytes],
-            states: vec![0; granules],
-            writers: vec![0; granules],
-            changed: vec![0; granules],
+            len: bytes,
+            pages,
             details: Vec::new(),
             free: Vec::new(),
             live: 0,
@@ -113,7 +142,7 @@ impl Memory {
     }
 
     pub fn len(&self) -> usize {
-        self.data.len()
+        self.len
     }
 
     pub fn base(&self) -> u32 {
@@ -126,14 +155,69 @@ impl Memory {
         (pa - self.base) as usize
     }
 
-    pub fn data(&self, pa: u32, len: usize) -> &[u8] {
-        let p = self.at(pa);
-        &self.data[p..p + len]
+    /// The page holding granule `g`, or [`UNTOUCHED`].
+    #[inline]
+    fn page(&self, g: usize) -> &Page {
+        self.pages[g / GRANULES].as_deref().unwrap_or(&UNTOUCHED)
     }
 
-    pub fn data_mut(&mut self, pa: u32, len: usize) -> &mut [u8] {
+    /// The page holding granule `g`, allocated if it was absent.
+    #[inline]
+    fn page_mut(&mut self, g: usize) -> &mut Page {
+        self.pages[g / GRANULES].get_or_insert_with(|| Box::new(ZERO_PAGE))
+    }
+
+    #[inline]
+    fn state(&self, g: usize) -> u64 {
+        self.page(g).states[g % GRANULES]
+    }
+
+    /// Settles granule `g` at `version` by `writer`.
+    fn settle(&mut self, g: usize, version: u64, writer: u128) {
+        let page = self.page_mut(g);
+        page.states[g % GRANULES] = version;
+        page.changed[g % GRANULES] = version;
+        page.writers[g % GRANULES] = writer;
+    }
+
+    /// Memory's bytes from `pa`: `len` of them, inside one page (every
+    /// caller reads a line, a word or a page).
+    pub fn data(&self, pa: u32, len: usize) -> &[u8] {
         let p = self.at(pa);
-        &mut self.data[p..p + len]
+        let off = p % PAGE;
+        &self.page(p / G).data[off..off + len]
+    }
+
+    /// Memory's bytes from `pa` into `out`, across pages.
+    pub fn read(&self, pa: u32, out: &mut [u8]) {
+        for (p, at, n) in Self::page_pieces(self.at(pa), out.len()) {
+            let off = p % PAGE;
+            out[at..at + n].copy_from_slice(&self.page(p / G).data[off..off + n]);
+        }
+    }
+
+    /// Puts `bytes` in memory from `pa`, across pages (versions are the
+    /// caller's).
+    pub fn write(&mut self, pa: u32, bytes: &[u8]) {
+        for (p, at, n) in Self::page_pieces(self.at(pa), bytes.len()) {
+            let off = p % PAGE;
+            self.page_mut(p / G).data[off..off + n].copy_from_slice(&bytes[at..at + n]);
+        }
+    }
+
+    /// The page-sized pieces of `len` bytes at offset `start`: (offset,
+    /// offset in the range, bytes).
+    fn page_pieces(start: usize, len: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+        let mut done = 0;
+        core::iter::from_fn(move || {
+            (done < len).then(|| {
+                let p = start + done;
+                let n = (PAGE - p % PAGE).min(len - done);
+                let piece = (p, done, n);
+                done += n;
+                piece
+            })
+        })
     }
 
     /// The granule-sized pieces of `len` bytes at `pa`: (granule, offset
@@ -153,17 +237,17 @@ impl Memory {
     }
 
     fn detail(&self, g: usize) -> Option<&Detail> {
-        let state = self.states[g];
+        let state = self.state(g);
         (state & DETAILED != 0).then(|| &self.details[(state & !DETAILED) as usize])
     }
 
     /// Granule `g`'s records, made from its settled state if it has none.
     fn detail_mut(&mut self, g: usize) -> &mut Detail {
-        let state = self.states[g];
+        let state = self.state(g);
         if state & DETAILED != 0 {
             return &mut self.details[(state & !DETAILED) as usize];
         }
-        let writer = self.writers[g];
+        let writer = self.page(g).writers[g % GRANULES];
         let fresh = Detail {
             granule: g as u32,
             memory: [state; G],
@@ -181,7 +265,7 @@ impl Memory {
             }
         };
         self.live += 1;
-        self.states[g] = DETAILED | index as u64;
+        self.page_mut(g).states[g % GRANULES] = DETAILED | index as u64;
         &mut self.details[index]
     }
 
@@ -190,7 +274,7 @@ impl Memory {
         for (g, off, at, n) in Self::pieces(self.at(pa), out.len()) {
             match self.detail(g) {
                 Some(d) => out[at..at + n].copy_from_slice(&d.memory[off..off + n]),
-                None => out[at..at + n].fill(self.states[g]),
+                None => out[at..at + n].fill(self.state(g)),
             }
         }
     }
@@ -208,7 +292,7 @@ impl Memory {
         let (g, off) = (p / G, p % G);
         match self.detail(g) {
             Some(d) => (d.truth[off], d.writer[off]),
-            None => (self.states[g], self.writers[g]),
+            None => (self.state(g), self.page(g).writers[g % GRANULES]),
         }
     }
 
@@ -233,7 +317,7 @@ impl Memory {
         let newest = match self.detail(g) {
             Some(d) => &d.truth[off..off + seen.len()],
             None => {
-                let state = self.states[g];
+                let state = self.state(g);
                 let any = seen.iter().fold(0, |a, s| a | (s ^ state));
                 return (any != 0)
                     .then(|| seen.iter().position(|&s| s != state))
@@ -264,7 +348,7 @@ impl Memory {
         let mut older = None;
         for (g, off, at, n) in Self::pieces(self.at(pa), versions.len()) {
             let new = &versions[at..at + n];
-            let state = self.states[g];
+            let state = self.state(g);
             if state & DETAILED == 0 && new.iter().all(|&v| v == state) {
                 continue;
             }
@@ -291,11 +375,10 @@ impl Memory {
             self.watched_changed = true;
         }
         for (g, off, _, n) in Self::pieces(self.at(pa), len) {
-            self.changed[g] = version;
-            if memory && n == G && self.states[g] & DETAILED == 0 {
+            self.page_mut(g).changed[g % GRANULES] = version;
+            if memory && n == G && self.state(g) & DETAILED == 0 {
                 // A whole settled granule stays settled.
-                self.states[g] = version;
-                self.writers[g] = writer;
+                self.settle(g, version, writer);
                 continue;
             }
             let d = self.detail_mut(g);
@@ -310,7 +393,8 @@ impl Memory {
     /// The version of the last change to the truth of byte `pa`'s granule.
     #[inline]
     pub fn changed(&self, pa: u32) -> u64 {
-        self.changed[self.at(pa) / G]
+        let g = self.at(pa) / G;
+        self.page(g).changed[g % GRANULES]
     }
 
     /// Watches the truth of `len` bytes from `pa` (a line the model
@@ -352,9 +436,7 @@ impl Memory {
             self.free.push(index as u32);
             self.live -= 1;
             let version = fresh();
-            self.states[g as usize] = version;
-            self.changed[g as usize] = version;
-            self.writers[g as usize] = writer;
+            self.settle(g as usize, version, writer);
         }
         self.sweep_at = self.budget.max(2 * self.live);
     }

@@ -941,7 +941,7 @@ impl Sim {
         self.touch_memory(pa, data.len() as u32);
         self.settle_memory();
         let version = self.next_version();
-        copy(self.memory.data_mut(pa, data.len()), data);
+        self.memory.write(pa, data);
         self.memory
             .set_truth(pa, data.len(), version, pack_writer(Writer::Dma), true);
         Ok(())
@@ -968,7 +968,9 @@ impl Sim {
         self.operation += 1;
         self.counters.dma_bytes += u64::from(len);
         self.check_memory(ViolationKind::DmaReadStaleMemory, pa, len);
-        Ok(self.memory.data(pa, len as usize).to_vec())
+        let mut bytes = vec![0; len as usize];
+        self.memory.read(pa, &mut bytes);
+        Ok(bytes)
     }
 
     /// The table walker reads the 4-byte descriptor at `pa` from memory.
@@ -1017,7 +1019,7 @@ impl Sim {
     pub fn preload(&mut self, pa: u32, bytes: &[u8]) -> Result<(), SimError> {
         self.check_pa(pa, bytes.len() as u32)?;
         self.touch_memory(pa, bytes.len() as u32);
-        copy(self.memory.data_mut(pa, bytes.len()), bytes);
+        self.memory.write(pa, bytes);
         Ok(())
     }
 
@@ -1122,9 +1124,11 @@ impl Sim {
 
     /// Memory's current bytes at `pa` (not an access: nothing is checked or
     /// counted), e.g. for a kernel's memory-to-memory copy in a scenario.
-    pub fn memory(&self, pa: u32, len: u32) -> Result<&[u8], SimError> {
+    pub fn memory(&self, pa: u32, len: u32) -> Result<Vec<u8>, SimError> {
         self.check_pa(pa, len)?;
-        Ok(self.memory.data(pa, len as usize))
+        let mut bytes = vec![0; len as usize];
+        self.memory.read(pa, &mut bytes);
+        Ok(bytes)
     }
 
     fn maintenance(&mut self) {

@@ -121,28 +121,6 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The commit checked out at the root (`git rev-parse HEAD`), with
-/// `-dirty` when the tree has changes; `None` without git.
-pub fn head_commit() -> Option<String> {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .args(args)
-            .current_dir(root())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-    };
-    let head = String::from_utf8(git(&["rev-parse", "HEAD"])?.stdout).ok()?;
-    let dirty = !git(&["status", "--porcelain", "--untracked-files=no"])?
-        .stdout
-        .is_empty();
-    Some(format!(
-        "{}{}",
-        head.trim(),
-        if dirty { "-dirty" } else { "" }
-    ))
-}
-
 /// A `cargo` command run at the repository root, with the cargo that runs us.
 pub fn cargo() -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
