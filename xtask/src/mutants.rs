@@ -205,8 +205,14 @@ pub fn run(options: &Options) -> Result<(), String> {
         command.arg(format!("--timeout-multiplier={x}"));
     }
     command.args(&options.extra);
+    let dir = output_dir(&options.extra)?;
+    if explicit_output(&options.extra).is_none() {
+        let base = dir.parent().expect("mutants/<key>/mutants.out");
+        std::fs::create_dir_all(base).map_err(|e| format!("{}: {e}", base.display()))?;
+        command.arg("--output").arg(base);
+    }
     if options.resume {
-        let ledger = Ledger::gather(&output_dir(&options.extra))?;
+        let ledger = Ledger::gather(&dir)?;
         eprintln!(
             "xtask: --resume: {} mutants caught or unviable in earlier runs are skipped",
             ledger.len()
@@ -242,7 +248,6 @@ pub fn run(options: &Options) -> Result<(), String> {
     // 0: all caught, 2: some missed, 3: some timed out; anything else means
     // the run itself did not happen (1 usage, 4 baseline failing, 70 internal).
     let completed = matches!(status.code(), Some(0 | 2 | 3));
-    let dir = output_dir(&options.extra);
     let outcomes_path = dir.join("outcomes.json");
     if !completed {
         let hint = match status.code() {
@@ -345,23 +350,39 @@ impl Ledger {
 
 /// Where cargo-mutants writes: `<--output DIR>/mutants.out`, by default at
 /// the root.
-fn output_dir(extra: &[String]) -> PathBuf {
-    let mut base = cargo::root();
+fn output_dir(extra: &[String]) -> Result<PathBuf, String> {
+    match explicit_output(extra) {
+        Some(base) => Ok(base.join("mutants.out")),
+        None => Ok(keyed_output(&mutated_sources_key()?).join("mutants.out")),
+    }
+}
+
+/// The directory cargo-mutants' own `--output` names, if given.
+fn explicit_output(extra: &[String]) -> Option<PathBuf> {
+    let mut base = None;
     let mut args = extra.iter();
     while let Some(arg) = args.next() {
         if let Some(v) = arg.strip_prefix("--output=") {
-            base = cargo::root().join(v);
+            base = Some(cargo::root().join(v));
         } else if (arg == "--output" || arg == "-o")
             && let Some(v) = args.next()
         {
-            base = cargo::root().join(v);
+            base = Some(cargo::root().join(v));
         }
     }
-    base.join("mutants.out")
+    base
 }
 
-/// `--list`: the mutants per area and file, and how many shards of under
-/// two hours they need.
+/// Where runs over the mutated sources of digest `key` keep their results
+/// and ledger (unless `--output` says otherwise): `mutants/<key>/`, so
+/// that results of other sources, whose mutants are named by other lines,
+/// never mix with these.
+fn keyed_output(key: &str) -> PathBuf {
+    cargo::root()
+        .join("mutants")
+        .join(&key[..key.len().min(12)])
+}
+
 /// A digest of the files cargo-mutants mutates (`cargo mutants
 /// --list-files`, as `.cargo/mutants.toml` selects them), as they are in
 /// the working tree: git's object id of the list of (path, blob id) pairs.
@@ -419,6 +440,8 @@ fn git_hash_objects(args: &[&str], input: &str) -> Result<String, String> {
     String::from_utf8(output.stdout).map_err(|_| "git hash-object: not UTF-8".to_string())
 }
 
+/// `--list`: the mutants per area and file, and how many shards of under
+/// two hours they need.
 fn list(options: &Options) -> Result<(), String> {
     let mut command = cargo::cargo();
     command.args(["mutants", "--list", "--json"]);
@@ -460,7 +483,7 @@ fn list(options: &Options) -> Result<(), String> {
             println!("    {file:<38} {n:>5}");
         }
     }
-    let measured = measured_seconds(&output_dir(&options.extra).join("outcomes.json"));
+    let measured = measured_seconds(&output_dir(&options.extra)?.join("outcomes.json"));
     let (per_mutant, baseline, source) = match measured {
         Some((m, b)) => (m, b, "measured by the last run in mutants.out"),
         None => (
@@ -755,11 +778,12 @@ mod tests {
     #[test]
     fn finds_the_output_directory() {
         let root = cargo::root();
-        assert_eq!(output_dir(&[]), root.join("mutants.out"));
-        assert_eq!(output_dir(&args("-o x")), root.join("x/mutants.out"));
+        assert_eq!(explicit_output(&[]), None);
+        assert_eq!(explicit_output(&args("-o x")), Some(root.join("x")));
+        assert_eq!(explicit_output(&args("--output=y -v")), Some(root.join("y")));
         assert_eq!(
-            output_dir(&args("--output=y -v")),
-            root.join("y/mutants.out")
+            keyed_output("0123456789abcdef"),
+            root.join("mutants/0123456789ab")
         );
     }
 
