@@ -622,3 +622,62 @@ fn all_uncached_a_private_reader_sees_an_uncached_shared_writer() {
     }
     assert!(ran >= 4, "the policy serves most presets ({ran})");
 }
+
+/// A boxed policy is the policy: `Box<P>` forwards every question (the
+/// engine the world builds holds a `Box<dyn Policy>`; a forwarding that
+/// answered the trait's default instead would run every swept policy as
+/// vacmm's without a sign). Each answer set of the sweep with each field
+/// flipped in turn, so that every forwarded answer is seen both ways.
+#[test]
+fn a_boxed_policy_answers_every_question_as_the_policy() {
+    let infos = [
+        CpuModel::arm926().info(),
+        CpuModel::arm1136_32k().info(),
+        CpuModel::arm1176_16k().info(),
+    ];
+    let mut sets = std::vec![VACMM];
+    sets.extend(BASELINES);
+    for base in sets.clone() {
+        for flip in 0..7 {
+            let mut a = base;
+            match flip {
+                0 => a.defers_kernel_alias ^= true,
+                1 => a.restores_cacheability ^= true,
+                2 => a.tracks_live_spaces ^= true,
+                3 => a.uses_colour_windows ^= true,
+                4 => a.flushes_everything ^= true,
+                5 => a.flushes_whole_mm ^= true,
+                _ => a.uncaches_shared ^= true,
+            }
+            sets.push(a);
+        }
+        for threshold in [
+            Threshold::Cache,
+            Threshold::ZeroIfAliasingVipt,
+            Threshold::ThreePagesIfVivt,
+            Threshold::Never,
+        ] {
+            sets.push(Answers { threshold, ..base });
+        }
+    }
+    for a in sets {
+        let boxed: Box<dyn Policy> = Box::new(a);
+        let answers = |p: &dyn Policy| {
+            (
+                p.name(),
+                [
+                    p.defers_kernel_alias(),
+                    p.restores_cacheability(),
+                    p.tracks_live_spaces(),
+                    p.uses_colour_windows(),
+                    p.flushes_everything(),
+                    p.flushes_whole_mm(),
+                    p.uncaches_shared(),
+                ],
+                infos.map(|info| p.range_threshold(&info)),
+            )
+        };
+        // Through the `Box<P>` impl (a `&Box<dyn Policy>` as `&dyn Policy`).
+        assert_eq!(answers(&boxed), answers(&a), "{a:?}");
+    }
+}

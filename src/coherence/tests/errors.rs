@@ -375,3 +375,39 @@ fn an_engine_whose_linear_offset_is_not_the_memorys_refuses_spaces() {
     let (_, table) = m.table().unwrap();
     m.engine.create_space(&mut m.sys, config, table).unwrap();
 }
+
+/// Every wrapping variant hands its cause to `source()` (chain printers
+/// such as anyhow's and `std::error::Report` walk it); the variants that
+/// wrap nothing have none.
+#[test]
+fn wrapped_errors_give_their_cause_as_source() {
+    use core::error::Error as _;
+    let busy = WindowError::Busy { colour: 2 };
+    let access = AccessError {
+        va: VirtAddr(0xc000_1000),
+    };
+    let table = TableError::NotMapped {
+        va: VirtAddr(0x4000),
+    };
+    let space = SpaceError::NoMapping {
+        va: VirtAddr(0x8000),
+    };
+    let frame = FrameError::OutOfRange {
+        pa: crate::addr::PhysAddr(0x10_0000),
+        first: crate::addr::PhysAddr(0),
+        end: 0x1000,
+    };
+    let switch = SwitchError::Table(table);
+    let wrapped: [(CoherenceError, String); 6] = [
+        (CoherenceError::from(space), message(space)),
+        (CoherenceError::from(frame), message(frame)),
+        (CoherenceError::from(table), message(table)),
+        (CoherenceError::from(access), message(access)),
+        (CoherenceError::from(busy), message(busy)),
+        (CoherenceError::from(switch), message(switch)),
+    ];
+    for (e, inner) in wrapped {
+        let source = e.source().unwrap_or_else(|| panic!("{e:?} has no source"));
+        assert_eq!(message(source), inner, "{e:?}");
+    }
+}
