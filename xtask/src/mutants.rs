@@ -8,8 +8,8 @@
 //! of `src/arch` is inline assembly compiled for ARM only, which the host
 //! suites cannot see (cargo-mutants ignores `#[cfg(target_arch = "arm")]`,
 //! so its mutants would all "survive"). Each mutant is judged by the host
-//! suites, `cargo test -p vacmm --features sim --tests` (unit and
-//! integration tests; doctests are left out, like in `cargo xtask
+//! suites, `cargo test -p vacmm --features sim --lib` (the unit tests,
+//! which stop at the first failure; doctests are left out, like in `cargo xtask
 //! coverage`).
 //!
 //! Each mutant's test run is shortened ([`QUICK`]): the random programs
