@@ -435,7 +435,10 @@ fn git_hash_objects(args: &[&str], input: &str) -> Result<String, String> {
         .wait_with_output()
         .map_err(|e| format!("git hash-object: {e}"))?;
     if !output.status.success() {
-        return Err(format!("git hash-object {args:?} failed ({})", output.status));
+        return Err(format!(
+            "git hash-object {args:?} failed ({})",
+            output.status
+        ));
     }
     String::from_utf8(output.stdout).map_err(|_| "git hash-object: not UTF-8".to_string())
 }
@@ -780,7 +783,10 @@ mod tests {
         let root = cargo::root();
         assert_eq!(explicit_output(&[]), None);
         assert_eq!(explicit_output(&args("-o x")), Some(root.join("x")));
-        assert_eq!(explicit_output(&args("--output=y -v")), Some(root.join("y")));
+        assert_eq!(
+            explicit_output(&args("--output=y -v")),
+            Some(root.join("y"))
+        );
         assert_eq!(
             keyed_output("0123456789abcdef"),
             root.join("mutants/0123456789ab")
