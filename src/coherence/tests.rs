@@ -16,6 +16,7 @@ use crate::sim::{CpuModel, MemType, SimError, ViolationKind};
 
 mod atomicity;
 mod config;
+mod costs;
 mod errors;
 #[cfg(feature = "log")]
 mod events;
