@@ -474,7 +474,9 @@ enum LineOp {
 }
 
 /// Bytes `[offset, offset + len)` of a page, for maintenance of part of
-/// one (a shared buffer's record, not its whole page).
+/// one (a shared buffer's record, not its whole page). Never empty and
+/// never past the page: `0 < len` and `offset + len <= PAGE` (the one
+/// place that builds a part cuts a buffer's range at page bounds).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Part {
     offset: u32,
@@ -491,9 +493,9 @@ impl Part {
     /// The part of the page at `va` (page aligned down first). Infallible:
     /// the part lies inside one page, which never passes 4 GiB.
     fn of(self, va: VirtAddr) -> VirtRange {
-        let start = VirtAddr(va.align_down(PAGE).as_u32() + self.offset.min(PAGE - 1));
-        let len = self.len.min(PAGE - self.offset.min(PAGE - 1)).max(1);
-        match VirtRange::new(start, u64::from(len)) {
+        debug_assert!(self.len > 0 && self.offset + self.len <= PAGE, "{self:?}");
+        let start = VirtAddr(va.align_down(PAGE).as_u32() + self.offset);
+        match VirtRange::new(start, u64::from(self.len)) {
             Ok(range) => range,
             Err(_) => unreachable!("a part of a page never passes 4 GiB"),
         }

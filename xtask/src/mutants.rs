@@ -205,20 +205,23 @@ pub fn run(options: &Options) -> Result<(), String> {
         command.arg(format!("--timeout-multiplier={x}"));
     }
     command.args(&options.extra);
-    let dir = output_dir(&options.extra)?;
+    let base = explicit_output(&options.extra).unwrap_or_else(|| cargo::root().join("mutants"));
     if explicit_output(&options.extra).is_none() {
-        let base = dir.parent().expect("mutants/<key>/mutants.out");
-        std::fs::create_dir_all(base).map_err(|e| format!("{}: {e}", base.display()))?;
-        command.arg("--output").arg(base);
+        std::fs::create_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
+        command.arg("--output").arg(&base);
     }
+    let dir = base.join("mutants.out");
+    let sources = mutated_sources()?;
     if options.resume {
-        let ledger = Ledger::gather(&dir)?;
+        let ledger = Ledger::gather(&base, &sources)?;
         eprintln!(
-            "xtask: --resume: {} mutants caught or unviable in earlier runs are skipped",
+            "xtask: --resume: {} mutants caught or unviable in earlier runs over the same \
+             files are skipped",
             ledger.len()
         );
         command.arg("--iterate");
     }
+    Ledger::record_run(&base, &sources)?;
     let size = if options.strong { STRONG } else { QUICK };
     for (name, value) in [
         ("VACMM_CASES", size.cases),
@@ -275,86 +278,111 @@ pub fn run(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
-/// What every earlier run caught or found unviable, kept beside
-/// `mutants.out` in `mutants.ledger.txt`, so that a run can be stopped at
-/// any point and resumed (`--resume`) in another session.
+/// What every earlier run caught or found unviable, kept in
+/// `mutants/mutants.ledger.txt`, so that a run can be stopped at any point
+/// and resumed (`--resume`) in another session.
 ///
 /// cargo-mutants' own `--iterate` reads `caught.txt`, `unviable.txt` and
 /// `previously_caught.txt` of the last `mutants.out` only, and writes
 /// `previously_caught.txt` only when a run completes: a run stopped half
-/// way would drop everything before it. The ledger gathers all three from
-/// `mutants.out` and `mutants.out.old` (the lists grow while a run goes)
-/// and hands the union to `--iterate` as `previously_caught.txt`.
-/// Mutants are named by file, line, column and change, so the ledger
-/// belongs to one version of the mutated files: its first line records a
-/// digest of them ([`mutated_sources_key`]), and a ledger of other sources
-/// is set aside (renamed), not used. Commits that change only tests or
-/// code outside the mutated set keep it: a test added can only catch
-/// more. (A test weakened or removed in between is the one thing this
-/// trusts the reviewer to see.)
+/// way would drop everything before it. The ledger gathers the last run's
+/// lists (they grow while a run goes) and hands what still holds to
+/// `--iterate` as `previously_caught.txt`.
+///
+/// Mutants are named by file, line, column and change, so a result holds
+/// only for the file it was found in as it was then: each ledger line
+/// carries the git blob id of its file as the run saw it
+/// (`last-run-sources.txt`, written as a run starts), and only lines whose
+/// file is unchanged are used. Commits that change tests, or other files,
+/// keep a file's results: a test added can only catch more. (A test
+/// weakened or removed in between is the one thing this trusts the
+/// reviewer to see.)
 pub struct Ledger {
     names: std::collections::BTreeSet<String>,
 }
 
+/// Mutated file → git blob id.
+type Sources = BTreeMap<String, String>;
+
 impl Ledger {
     const FILE: &'static str = "mutants.ledger.txt";
+    const RUN_SOURCES: &'static str = "last-run-sources.txt";
     const LISTS: [&'static str; 3] = ["caught.txt", "unviable.txt", "previously_caught.txt"];
 
-    /// Merges the earlier runs' lists into the ledger, writes it, and puts
-    /// it where `--iterate` reads it.
-    pub fn gather(out: &Path) -> Result<Ledger, String> {
-        let base = out.parent().unwrap_or(Path::new("."));
-        let path = base.join(Self::FILE);
-        let key = mutated_sources_key()?;
-        let header = format!("# cargo xtask mutants ledger, mutated sources {key}");
-        let mut names = std::collections::BTreeSet::new();
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            if text.lines().next() == Some(header.as_str()) {
-                names.extend(text.lines().skip(1).map(str::to_owned));
-            } else {
-                let aside = base.join(format!("{}.other-sources", Self::FILE));
-                eprintln!(
-                    "xtask: {} is of other mutated sources: moved to {}",
-                    path.display(),
-                    aside.display()
-                );
-                std::fs::rename(&path, &aside).map_err(|e| format!("{}: {e}", path.display()))?;
-            }
-        }
-        let old = out.with_extension("out.old");
-        for dir in [out, old.as_path()] {
-            for list in Self::LISTS {
-                if let Ok(text) = std::fs::read_to_string(dir.join(list)) {
-                    names.extend(text.lines().filter(|l| !l.is_empty()).map(str::to_owned));
+    /// Merges the last run's lists into the ledger at `base`, writes it,
+    /// and puts what holds for `current` where `--iterate` reads it (and
+    /// nothing else there: cargo-mutants would also skip names its
+    /// `caught.txt` lists from other sources).
+    pub fn gather(base: &Path, current: &Sources) -> Result<Ledger, String> {
+        let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+        let ledger_path = base.join(Self::FILE);
+        let mut entries: std::collections::BTreeSet<(String, String)> = read(&ledger_path)
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(blob, name)| (blob.to_string(), name.to_string()))
+            .collect();
+        let out = base.join("mutants.out");
+        let run = parse_sources(&read(&base.join(Self::RUN_SOURCES)));
+        for list in Self::LISTS {
+            for name in read(&out.join(list)).lines().filter(|l| !l.is_empty()) {
+                if let Some(blob) = run.get(file_of(name)) {
+                    entries.insert((blob.clone(), name.to_string()));
                 }
             }
         }
-        let mut text = header + "\n";
-        for name in &names {
-            text += name;
-            text += "\n";
+        entries.retain(|(blob, name)| current.get(file_of(name)) == Some(blob));
+        let text: String = entries
+            .iter()
+            .map(|(blob, name)| format!("{blob} {name}\n"))
+            .collect();
+        std::fs::write(&ledger_path, text)
+            .map_err(|e| format!("{}: {e}", ledger_path.display()))?;
+        let names: std::collections::BTreeSet<String> =
+            entries.into_iter().map(|(_, name)| name).collect();
+        std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+        for list in Self::LISTS {
+            let body: String = if list == "previously_caught.txt" {
+                names.iter().map(|n| format!("{n}\n")).collect()
+            } else {
+                String::new()
+            };
+            let path = out.join(list);
+            std::fs::write(&path, body).map_err(|e| format!("{}: {e}", path.display()))?;
         }
-        std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
-        std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
-        let body = text.split_once('\n').map_or("", |(_, rest)| rest);
-        let previous = out.join("previously_caught.txt");
-        std::fs::write(&previous, body).map_err(|e| format!("{}: {e}", previous.display()))?;
         Ok(Ledger { names })
     }
 
-    /// Mutants recorded.
+    /// Records the sources a run is about to mutate, for the next gather.
+    pub fn record_run(base: &Path, sources: &Sources) -> Result<(), String> {
+        let path = base.join(Self::RUN_SOURCES);
+        let text: String = sources
+            .iter()
+            .map(|(file, blob)| format!("{file} {blob}\n"))
+            .collect();
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
     pub fn len(&self) -> usize {
         self.names.len()
     }
 }
 
-/// Where cargo-mutants writes: `<--output DIR>/mutants.out`, by default at
-/// the root.
-fn output_dir(extra: &[String]) -> Result<PathBuf, String> {
-    match explicit_output(extra) {
-        Some(base) => Ok(base.join("mutants.out")),
-        None => Ok(keyed_output(&mutated_sources_key()?).join("mutants.out")),
-    }
+/// The file a mutant's name starts with (`src/x.rs:12:5: replace …`).
+fn file_of(name: &str) -> &str {
+    name.split_once(':').map_or(name, |(file, _)| file)
+}
+
+fn parse_sources(text: &str) -> Sources {
+    text.lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(file, blob)| (file.to_string(), blob.to_string()))
+        .collect()
+}
+
+fn output_dir(extra: &[String]) -> PathBuf {
+    explicit_output(extra)
+        .unwrap_or_else(|| cargo::root().join("mutants"))
+        .join("mutants.out")
 }
 
 /// The directory cargo-mutants' own `--output` names, if given.
@@ -373,20 +401,10 @@ fn explicit_output(extra: &[String]) -> Option<PathBuf> {
     base
 }
 
-/// Where runs over the mutated sources of digest `key` keep their results
-/// and ledger (unless `--output` says otherwise): `mutants/<key>/`, so
-/// that results of other sources, whose mutants are named by other lines,
-/// never mix with these.
-fn keyed_output(key: &str) -> PathBuf {
-    cargo::root()
-        .join("mutants")
-        .join(&key[..key.len().min(12)])
-}
-
-/// A digest of the files cargo-mutants mutates (`cargo mutants
-/// --list-files`, as `.cargo/mutants.toml` selects them), as they are in
-/// the working tree: git's object id of the list of (path, blob id) pairs.
-fn mutated_sources_key() -> Result<String, String> {
+/// The files cargo-mutants mutates (`cargo mutants --list-files`, as
+/// `.cargo/mutants.toml` selects them) and the git blob id of each as it
+/// is in the working tree.
+fn mutated_sources() -> Result<Sources, String> {
     let listed = cargo::cargo()
         .args(["mutants", "--list-files"])
         .output()
@@ -398,19 +416,17 @@ fn mutated_sources_key() -> Result<String, String> {
             String::from_utf8_lossy(&listed.stderr)
         ));
     }
-    let mut files: Vec<&str> = std::str::from_utf8(&listed.stdout)
+    let files: Vec<&str> = std::str::from_utf8(&listed.stdout)
         .map_err(|_| "cargo mutants --list-files printed a path that is not UTF-8".to_string())?
         .lines()
         .filter(|l| !l.is_empty())
         .collect();
-    files.sort_unstable();
     let blobs = git_hash_objects(&["--stdin-paths"], &files.join("\n"))?;
-    let manifest: String = files
+    Ok(files
         .iter()
         .zip(blobs.lines())
-        .map(|(file, blob)| format!("{file} {blob}\n"))
-        .collect();
-    git_hash_objects(&["--stdin"], &manifest).map(|key| key.trim().to_string())
+        .map(|(file, blob)| (file.to_string(), blob.to_string()))
+        .collect())
 }
 
 /// `git hash-object ARGS` at the root with `input` on its standard input.
@@ -486,7 +502,7 @@ fn list(options: &Options) -> Result<(), String> {
             println!("    {file:<38} {n:>5}");
         }
     }
-    let measured = measured_seconds(&output_dir(&options.extra)?.join("outcomes.json"));
+    let measured = measured_seconds(&output_dir(&options.extra).join("outcomes.json"));
     let (per_mutant, baseline, source) = match measured {
         Some((m, b)) => (m, b, "measured by the last run in mutants.out"),
         None => (
@@ -787,10 +803,46 @@ mod tests {
             explicit_output(&args("--output=y -v")),
             Some(root.join("y"))
         );
+        assert_eq!(output_dir(&[]), root.join("mutants/mutants.out"));
+    }
+
+    #[test]
+    fn the_ledger_keeps_results_only_for_unchanged_files() {
+        let base = std::env::temp_dir().join(format!("xtask-ledger-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("mutants.out")).unwrap();
+        let sources = |pairs: &[(&str, &str)]| -> Sources {
+            pairs
+                .iter()
+                .map(|(f, b)| (f.to_string(), b.to_string()))
+                .collect()
+        };
+        // A run over a.rs@1 and b.rs@1 caught one mutant in each.
+        let run = sources(&[("src/a.rs", "1"), ("src/b.rs", "1")]);
+        Ledger::record_run(&base, &run).unwrap();
+        std::fs::write(
+            base.join("mutants.out/caught.txt"),
+            "src/a.rs:1:1: replace x\nsrc/b.rs:2:2: replace y\n",
+        )
+        .unwrap();
+        // Then b.rs changed: only a.rs's result still holds.
+        let now = sources(&[("src/a.rs", "1"), ("src/b.rs", "2")]);
+        let ledger = Ledger::gather(&base, &now).unwrap();
+        assert_eq!(ledger.len(), 1);
+        let handed =
+            std::fs::read_to_string(base.join("mutants.out/previously_caught.txt")).unwrap();
+        assert_eq!(handed, "src/a.rs:1:1: replace x\n");
+        // cargo-mutants' own list no longer names the stale result.
         assert_eq!(
-            keyed_output("0123456789abcdef"),
-            root.join("mutants/0123456789ab")
+            std::fs::read_to_string(base.join("mutants.out/caught.txt")).unwrap(),
+            ""
         );
+        // A later gather (no new run) still has it, from the ledger.
+        assert_eq!(Ledger::gather(&base, &now).unwrap().len(), 1);
+        // And b.rs back as it was does not revive its result: the ledger
+        // kept only what held.
+        assert_eq!(Ledger::gather(&base, &run).unwrap().len(), 1);
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     #[test]
