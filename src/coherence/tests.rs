@@ -21,6 +21,7 @@ mod errors;
 #[cfg(feature = "log")]
 mod events;
 mod issue19;
+mod other_switches;
 mod pages;
 mod random;
 mod review;
