@@ -39,15 +39,15 @@ enum Threshold {
 
 /// A policy whose every answer is a field: the sweep's.
 #[derive(Clone, Copy, Debug)]
-struct Answers {
-    name: &'static str,
-    defers_kernel_alias: bool,
-    restores_cacheability: bool,
-    tracks_live_spaces: bool,
-    uses_colour_windows: bool,
-    flushes_everything: bool,
-    flushes_whole_mm: bool,
-    uncaches_shared: bool,
+pub(super) struct Answers {
+    pub(super) name: &'static str,
+    pub(super) defers_kernel_alias: bool,
+    pub(super) restores_cacheability: bool,
+    pub(super) tracks_live_spaces: bool,
+    pub(super) uses_colour_windows: bool,
+    pub(super) flushes_everything: bool,
+    pub(super) flushes_whole_mm: bool,
+    pub(super) uncaches_shared: bool,
     threshold: Threshold,
 }
 
@@ -90,7 +90,7 @@ impl Policy for Answers {
 }
 
 /// vacmm's answers (the trait's defaults).
-const VACMM: Answers = Answers {
+pub(super) const VACMM: Answers = Answers {
     name: "vacmm",
     defers_kernel_alias: true,
     restores_cacheability: true,
@@ -103,7 +103,7 @@ const VACMM: Answers = Answers {
 };
 
 /// The bench's baselines (`bench/src/policies.rs`), answer for answer.
-const BASELINES: [Answers; 4] = [
+pub(super) const BASELINES: [Answers; 4] = [
     Answers {
         name: "Linux-like",
         restores_cacheability: false,
