@@ -831,12 +831,7 @@ impl<P: Policy> Engine<P> {
             return (space == self.current).then_some(va);
         }
         let live = self.live.iter().find(|l| l.space == space)?;
-        Some(match live.pid {
-            Some(pid) if va.as_u32() < crate::mmu::FCSE_WINDOW_BYTES => {
-                VirtAddr(u32::from(pid) * crate::mmu::FCSE_WINDOW_BYTES + va.as_u32())
-            }
-            _ => va,
-        })
+        Some(crate::mmu::fcse_modified_va(live.pid, va))
     }
 
     /// True if `space` may have lines in the cache.

@@ -56,7 +56,7 @@ pub use switch::{
 };
 pub use table::{
     FCSE_WINDOW_BYTES, PageSize, PageSlot, PageTable, TableError, TableFrames, TableMemory,
-    TlbFlush, Translation, vivt_aliases, walk,
+    TlbFlush, Translation, fcse_modified_va, vivt_aliases, walk,
 };
 
 use crate::cache::CacheInfo;

@@ -77,6 +77,19 @@ pub trait TableFrames {
     fn free_table_frame(&mut self, frame: PhysAddr);
 }
 
+/// The modified virtual address of `va` under FCSE PID `pid` (`None`: no
+/// PID): the FCSE relocates addresses below 32 MiB into the PID's window
+/// (ARM926EJ-S TRM, "Fast Context Switch Extension"), and leaves the rest
+/// alone.
+pub fn fcse_modified_va(pid: Option<u8>, va: VirtAddr) -> VirtAddr {
+    match pid {
+        Some(pid) if va.0 < FCSE_WINDOW_BYTES => {
+            VirtAddr(u32::from(pid) * FCSE_WINDOW_BYTES + va.0)
+        }
+        _ => va,
+    }
+}
+
 /// Whether two mappings of one frame, `a` in one space and `b` in
 /// another (or the same), can hold separate lines in a VIVT cache: they do
 /// unless their modified virtual addresses are equal. Two spaces kept apart
@@ -606,12 +619,7 @@ impl PageTable {
     /// modified addresses, i.e. in two different VIVT lines — an alias that
     /// must be maintained like any other (see [`vivt_aliases`]).
     pub fn modified_va(&self, va: VirtAddr) -> VirtAddr {
-        match self.fcse_window {
-            Some(pid) if va.0 < FCSE_WINDOW_BYTES => {
-                VirtAddr(u32::from(pid) * FCSE_WINDOW_BYTES + va.0)
-            }
-            _ => va,
-        }
+        fcse_modified_va(self.fcse_window, va)
     }
 
     /// Declares whether every mapping private to this space lies below

@@ -2631,6 +2631,28 @@ fn fcse_pid_rollover_flushes_the_cache() {
     );
 }
 
+/// The FCSE moves addresses below 32 MiB into the PID's window, and no
+/// others (ARM926EJ-S TRM, "Fast Context Switch Extension").
+#[test]
+fn fcse_relocates_only_the_low_32_mib() {
+    let below = VirtAddr(FCSE_WINDOW_BYTES - 4);
+    let at = VirtAddr(FCSE_WINDOW_BYTES);
+    assert_eq!(
+        fcse_modified_va(Some(3), below),
+        VirtAddr(3 * FCSE_WINDOW_BYTES + FCSE_WINDOW_BYTES - 4)
+    );
+    assert_eq!(
+        fcse_modified_va(Some(3), VirtAddr(0)),
+        VirtAddr(0x0600_0000)
+    );
+    assert_eq!(fcse_modified_va(Some(3), at), at);
+    assert_eq!(
+        fcse_modified_va(Some(3), VirtAddr(0xc000_0000)),
+        VirtAddr(0xc000_0000)
+    );
+    assert_eq!(fcse_modified_va(None, below), below);
+}
+
 #[test]
 fn fcse_window_mirrors_the_low_32_mib() {
     let mut m = Machine::new(V5);
