@@ -82,19 +82,33 @@ fn twin_a_newly_shared_page_without_the_engine_is_caught() {
 /// `mprotect` and runs it; makes it writable again, rewrites it, makes it
 /// executable again and runs it. `through_engine`: the `mprotect` calls go
 /// through `Engine::mprotect`; the twin changes the protection alone.
-/// Returns the oracle's findings and the two words fetched.
+/// Returns the oracle's findings and the two words fetched. With `fcse`
+/// (the ARM926), the process runs under an FCSE PID, its page below
+/// 32 MiB: its lines sit at the relocated address, which the I-cache
+/// maintenance must name.
 fn code_made_executable_by_mprotect(
     model: CpuModel,
+    fcse: bool,
     through_engine: bool,
 ) -> (Vec<ViolationKind>, [u32; 2]) {
-    let mut m = Machine::new(model);
+    let mut m = if fcse {
+        Machine::with_switching(model, Switching::Fcse)
+    } else {
+        Machine::new(model)
+    };
     let mut space = m.space();
-    m.switch_to(&mut space);
     let args = MmapArgs {
         prot: Protection::READ | Protection::WRITE,
+        addr: fcse.then_some(VirtAddr(0x0180_0000)),
+        fixed: fcse,
         ..MmapArgs::anonymous(PAGE)
     };
     let va = space.mmap(&mut m.sys, args).unwrap();
+    space.table_mut().set_fits_fcse_window(fcse);
+    m.switch_to(&mut space);
+    if fcse {
+        assert!(space.table().fcse_window().is_some(), "runs under a PID");
+    }
     let code = [0xe320_f000, 0xe12f_ff1e];
     let mut fetched = [0; 2];
     for (round, &word) in code.iter().enumerate() {
@@ -124,10 +138,17 @@ fn code_made_executable_by_mprotect(
     (violations(&mut m), fetched)
 }
 
+/// Every preset, and the ARM926 under FCSE PIDs.
+fn mprotect_cases() -> Vec<(&'static str, CpuModel, bool)> {
+    let mut cases: Vec<_> = presets().into_iter().map(|(n, m)| (n, m, false)).collect();
+    cases.push(("ARM926 FCSE", CpuModel::arm926_keyed(), true));
+    cases
+}
+
 #[test]
 fn mprotect_adding_exec_makes_the_written_code_fetchable() {
-    for (name, model) in presets() {
-        let (bad, fetched) = code_made_executable_by_mprotect(model, true);
+    for (name, model, fcse) in mprotect_cases() {
+        let (bad, fetched) = code_made_executable_by_mprotect(model, fcse, true);
         assert_eq!(
             (bad, fetched),
             (vec![], [0xe320_f000, 0xe12f_ff1e]),
@@ -138,8 +159,8 @@ fn mprotect_adding_exec_makes_the_written_code_fetchable() {
 
 #[test]
 fn twin_mprotect_adding_exec_without_the_engine_fetches_stale_code() {
-    for (name, model) in presets() {
-        let (bad, _) = code_made_executable_by_mprotect(model, false);
+    for (name, model, fcse) in mprotect_cases() {
+        let (bad, _) = code_made_executable_by_mprotect(model, fcse, false);
         assert!(bad.contains(&ViolationKind::StaleFetch), "{name}: {bad:?}");
     }
 }
