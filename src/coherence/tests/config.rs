@@ -681,3 +681,75 @@ fn a_boxed_policy_answers_every_question_as_the_policy() {
         assert_eq!(answers(&boxed), answers(&a), "{a:?}");
     }
 }
+
+/// The kernel rewrites code in a page-cache page a process runs, then
+/// (with `flush`) calls `flush_dcache_page`; the process fetches it.
+/// Returns the I-cache flushes counted for the call, the word fetched and
+/// the oracle's findings.
+fn kernel_rewrites_running_code(
+    model: CpuModel,
+    policy: Answers,
+    flush: bool,
+) -> (u64, u32, std::vec::Vec<crate::sim::ViolationKind>) {
+    use crate::mm::space::{FaultAccess, MmapArgs, Protection};
+    let switch = match Arch::of(&model.info()) {
+        Arch::Armv5 => SwitchPolicy::VivtFlush,
+        Arch::Armv6 => SwitchPolicy::Asid,
+    };
+    let mut m = machine(model, switch, policy).unwrap();
+    let mut space = m.space();
+    m.switch_to(&mut space);
+    let file = m.file(1);
+    let args = MmapArgs {
+        prot: Protection::READ | Protection::EXEC,
+        ..MmapArgs::shared_object(file, 0, PAGE)
+    };
+    let va = space.mmap(&mut m.sys, args).unwrap();
+    m.engine
+        .fault(&mut m.sys, &mut space, va, FaultAccess::Execute)
+        .unwrap();
+    m.sys.mem.fetch(va.as_u32()).unwrap();
+    let pa = space.resident_at(va).unwrap();
+    let kva = m.engine.kernel_va(pa).as_u32();
+    m.sys.mem.store(kva, 4, 0xe12f_ff1e).unwrap();
+    let before = m.engine.counters().icache_flushes;
+    if flush {
+        m.engine.flush_dcache_page(&mut m.sys, pa).unwrap();
+    }
+    let flushes = m.engine.counters().icache_flushes - before;
+    let fetched = m.sys.mem.fetch(va.as_u32()).unwrap();
+    let bad = m.sys.mem.take_violations().iter().map(|v| v.kind).collect();
+    (flushes, fetched, bad)
+}
+
+/// Under every baseline policy and vacmm's the process fetches the new
+/// code, and the engine counts exactly one I-cache flush for it
+/// (`Counters::icache_flushes`, what an embedder's statistics show).
+#[test]
+fn kernel_code_writes_are_fetched_and_counted_under_every_policy() {
+    let mut policies = std::vec![VACMM];
+    policies.extend(BASELINES);
+    for (name, model) in presets() {
+        for &policy in &policies {
+            assert_eq!(
+                kernel_rewrites_running_code(model, policy, true),
+                (1, 0xe12f_ff1e, std::vec![]),
+                "{name}, {}",
+                policy.name
+            );
+        }
+    }
+}
+
+/// The twin: without `flush_dcache_page` the I-cache keeps the old code.
+#[test]
+fn twin_kernel_code_writes_without_flush_dcache_page_fetch_stale_code() {
+    for (name, model) in presets() {
+        let (_, fetched, bad) = kernel_rewrites_running_code(model, VACMM, false);
+        assert_ne!(fetched, 0xe12f_ff1e, "{name}");
+        assert!(
+            bad.contains(&crate::sim::ViolationKind::StaleFetch),
+            "{name}: {bad:?}"
+        );
+    }
+}
