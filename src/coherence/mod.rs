@@ -1403,7 +1403,8 @@ impl<P: Policy> Engine<P> {
     /// addresses the caches hold the space's lines at — the FCSE-modified
     /// ones on an ARM926 running the space under a PID (CP15 operations
     /// take modified addresses; the FCSE does not move their operands) —
-    /// or the whole caches for a space not running.
+    /// or the whole caches for a space not running. Any range: a JIT
+    /// flushes the bytes it wrote, not whole pages.
     pub fn flush_user_icache_range<M: TableMemory, F>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
@@ -1411,7 +1412,10 @@ impl<P: Policy> Engine<P> {
         va: VirtAddr,
         len: u32,
     ) -> Result<(), CoherenceError> {
-        let range = check_range(va, len)?;
+        let range = VirtRange::new(va, u64::from(len)).map_err(|_| CoherenceError::BadLength {
+            addr: va,
+            len: u64::from(len),
+        })?;
         if len == 0 {
             return Err(CoherenceError::BadLength { addr: va, len: 0 });
         }

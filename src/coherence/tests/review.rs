@@ -299,3 +299,65 @@ fn twin_kernel_address_icache_flush_of_a_process_s_code_under_a_pid_is_caught() 
     let (bad, _) = code_written_by_a_process_under_a_pid(false);
     assert!(bad.contains(&ViolationKind::StaleFetch), "{bad:?}");
 }
+
+/// `cacheflush(2)` of a range that is neither page aligned nor inside one
+/// page: the code on both sides of the page bound is fetched new, and the
+/// I-cache loses exactly the range's two lines, not the rest of either
+/// page. On every preset, and on the ARM926 under FCSE PIDs.
+fn cacheflush_across_a_page_bound(
+    model: CpuModel,
+    fcse: bool,
+    flush: bool,
+) -> (Vec<ViolationKind>, [u32; 2], u64) {
+    let mut m = if fcse {
+        Machine::with_switching(model, Switching::Fcse)
+    } else {
+        Machine::new(model)
+    };
+    let mut space = m.space();
+    m.switch_to(&mut space);
+    let args = MmapArgs {
+        prot: Protection::READ | Protection::WRITE | Protection::EXEC,
+        ..MmapArgs::anonymous(2 * PAGE)
+    };
+    let va = space.mmap(&mut m.sys, args).unwrap().as_u32();
+    let words = [va + PAGE - 4, va + PAGE];
+    for at in words {
+        user_load(&mut m, &mut space, at, Faults::Engine);
+        m.sys.mem.fetch(at).unwrap();
+        user_store(
+            &mut m,
+            &mut space,
+            at,
+            0xe320_f000 + (at & 0xfff),
+            Faults::Engine,
+        );
+    }
+    let before = m.sys.mem.counters().icache_line;
+    if flush {
+        m.engine
+            .flush_user_icache_range(&mut m.sys, &space, VirtAddr(va + PAGE - 8), 16)
+            .unwrap();
+    }
+    let lines = m.sys.mem.counters().icache_line - before;
+    let fetched = words.map(|at| m.sys.mem.fetch(at).unwrap());
+    (violations(&mut m), fetched, lines)
+}
+
+#[test]
+fn cacheflush_across_a_page_bound_fetches_both_sides_new_and_drops_only_their_lines() {
+    for (name, model, fcse) in mprotect_cases() {
+        let (bad, fetched, lines) = cacheflush_across_a_page_bound(model, fcse, true);
+        assert_eq!(bad, [], "{name}");
+        assert_eq!(fetched, [0xe320_fffc, 0xe320_f000], "{name}");
+        assert_eq!(lines, 2, "{name}");
+    }
+}
+
+#[test]
+fn twin_code_written_across_a_page_bound_without_cacheflush_is_stale() {
+    for (name, model, fcse) in mprotect_cases() {
+        let (bad, _, _) = cacheflush_across_a_page_bound(model, fcse, false);
+        assert!(bad.contains(&ViolationKind::StaleFetch), "{name}: {bad:?}");
+    }
+}
