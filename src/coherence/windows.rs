@@ -102,6 +102,12 @@ pub struct KernelWindows {
 }
 
 impl KernelWindows {
+    /// Which windows a `Kmap` holds, by slot (for [`Engine::fingerprint`];
+    /// the slots themselves never change).
+    pub(crate) fn in_use(&self) -> &[bool] {
+        &self.busy
+    }
+
     /// Reserves `colours × SLOTS_PER_COLOUR` pages of the kernel's table
     /// from `base` (aligned to the colour span; addresses the kernel never
     /// uses otherwise). Coarse tables come from `frames`.

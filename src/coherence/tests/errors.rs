@@ -411,3 +411,32 @@ fn wrapped_errors_give_their_cause_as_source() {
         assert_eq!(message(source), inner, "{e:?}");
     }
 }
+
+/// `Engine::fingerprint` (what the bounded exhaustive check merges states
+/// by) tells apart engines that will act differently — another space
+/// running, other spaces' lines live — and agrees on engines built alike.
+#[test]
+fn fingerprints_tell_engine_states_apart_and_agree_on_equal_ones() {
+    use core::hash::Hasher;
+    let fingerprint = |m: &Machine| {
+        let mut h = rustc_hash::FxHasher::default();
+        m.engine.fingerprint(&mut h);
+        h.finish()
+    };
+    let build = |switches: &[usize]| {
+        let mut m = Machine::with_switching(CpuModel::arm926(), crate::check::Switching::Fcse);
+        let mut spaces = [m.space(), m.space()];
+        for &s in switches {
+            m.switch_to(&mut spaces[s]);
+        }
+        fingerprint(&m)
+    };
+    // Nobody, A, B running; A after B (both live under FCSE PIDs).
+    let states = [build(&[]), build(&[0]), build(&[1]), build(&[1, 0])];
+    for (i, a) in states.iter().enumerate() {
+        for b in &states[i + 1..] {
+            assert_ne!(a, b, "{states:x?}");
+        }
+    }
+    assert_eq!(build(&[1, 0]), states[3]);
+}
