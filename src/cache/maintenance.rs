@@ -499,4 +499,24 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn the_provided_context_synchronisation_drains_the_write_buffer() {
+        // ARMv5 has no barrier instructions: draining is what makes a
+        // descriptor or context change visible (ARM926EJ-S TRM, "Drain
+        // write buffer"); a backend that keeps the default gets that.
+        let mut r = Recorder::new(0x4106_9265);
+        r.synchronize_context();
+        assert_eq!(r.ops, [("drain", 0)]);
+    }
+
+    #[test]
+    fn an_unsupported_core_is_the_source_of_its_error() {
+        use core::error::Error as _;
+        let core = crate::arch::profile::CoreProfile::for_core(MainId::from_raw(0x4112_9200))
+            .expect_err("the ARM920T has no profile");
+        let e = MaintenanceError::UnsupportedCore(core);
+        let source = e.source().expect("the core's error");
+        assert_eq!(std::format!("{source}"), std::format!("{core}"));
+    }
 }
