@@ -317,13 +317,55 @@ fn wrapped_errors_keep_the_inner_message() {
 
 #[test]
 fn a_layout_over_the_kernel_windows_is_refused() {
-    let mut m = Machine::new(CpuModel::arm1136_32k());
+    // Two and four colours: the windows span colours × 2 pages.
+    for model in [CpuModel::arm1136_32k(), CpuModel::arm1136_64k()] {
+        let mut m = Machine::new(model);
+        let (_, table) = m.table().unwrap();
+        let colours = m.sys.mem.info().colours() as u32;
+        let layout = Layout {
+            min_addr: 0x0100_0000,
+            mmap_base: 0x2000_0000,
+            task_size: 0xfff0_0000,
+            colour_span: m.colour_span,
+            direction: Direction::TopDown,
+        };
+        let config = SpaceConfig {
+            layout,
+            stack_guard_gap: 0,
+            max_mappings: SpaceConfig::DEFAULT_MAX_MAPPINGS,
+        };
+        let e = m
+            .engine
+            .create_space(&mut m.sys, config, table)
+            .unwrap_err();
+        let expected = ConfigError::OverlapsKernel {
+            min_addr: 0x0100_0000,
+            task_size: 0xfff0_0000,
+            range: KernelRange::Windows,
+            start: crate::check::machine::WINDOWS,
+            end: u64::from(crate::check::machine::WINDOWS)
+                + u64::from(colours * windows::SLOTS_PER_COLOUR * PAGE),
+        };
+        assert_eq!(e, CoherenceError::Space(SpaceError::Config(expected)));
+        assert_eq!(
+            message(e),
+            format!("address-space configuration refused: {expected}")
+        );
+    }
+}
+
+/// A layout reaching into the end of the kernel's linear map of the
+/// frames (not its first page) is refused, naming the whole map.
+#[test]
+fn a_layout_over_the_end_of_the_linear_map_is_refused() {
+    use crate::check::machine::{MEMORY, USER_FRAMES};
+    let mut m = Machine::new(CpuModel::arm926());
     let (_, table) = m.table().unwrap();
-    let colours = m.sys.mem.info().colours() as u32;
+    let min_addr = MEMORY - 0x10_0000;
     let layout = Layout {
-        min_addr: 0x0100_0000,
+        min_addr,
         mmap_base: 0x2000_0000,
-        task_size: 0xfff0_0000,
+        task_size: 0x4000_0000,
         colour_span: m.colour_span,
         direction: Direction::TopDown,
     };
@@ -337,18 +379,13 @@ fn a_layout_over_the_kernel_windows_is_refused() {
         .create_space(&mut m.sys, config, table)
         .unwrap_err();
     let expected = ConfigError::OverlapsKernel {
-        min_addr: 0x0100_0000,
-        task_size: 0xfff0_0000,
-        range: KernelRange::Windows,
-        start: crate::check::machine::WINDOWS,
-        end: u64::from(crate::check::machine::WINDOWS)
-            + u64::from(colours * windows::SLOTS_PER_COLOUR * PAGE),
+        min_addr,
+        task_size: 0x4000_0000,
+        range: KernelRange::LinearMap,
+        start: USER_FRAMES,
+        end: u64::from(MEMORY),
     };
     assert_eq!(e, CoherenceError::Space(SpaceError::Config(expected)));
-    assert_eq!(
-        message(e),
-        format!("address-space configuration refused: {expected}")
-    );
 }
 
 /// The linear offset is given twice, to `Engine::new` and by the kernel's
@@ -439,4 +476,39 @@ fn fingerprints_tell_engine_states_apart_and_agree_on_equal_ones() {
         }
     }
     assert_eq!(build(&[1, 0]), states[3]);
+}
+
+/// ARMv5 has no ASIDs: the ASID switcher is refused on it whatever kind of
+/// cache the `CacheInfo` says (a kernel may override what the CPU
+/// reports), and ARMv6's VIVT-looking override too (ARMv6 switches keep
+/// lines only where they are physically tagged).
+#[test]
+fn the_asid_switcher_is_refused_on_every_armv5_cache_and_on_armv6_vivt() {
+    let armv5 = CpuModel::arm926().info();
+    for kind in [
+        CacheKind::Vivt,
+        CacheKind::VipAliasing { colours: 2 },
+        CacheKind::VipNonAliasing,
+        CacheKind::Pipt,
+    ] {
+        let mut info = armv5;
+        info.kind = kind;
+        assert!(
+            matches!(
+                check_configuration(&info, SwitchPolicy::Asid, &Vacmm),
+                Err(EngineConfigError::Switcher { .. })
+            ),
+            "ARMv5, {kind:?}"
+        );
+    }
+    let mut armv6_vivt = CpuModel::arm1176_16k().info();
+    armv6_vivt.kind = CacheKind::Vivt;
+    assert!(matches!(
+        check_configuration(&armv6_vivt, SwitchPolicy::Asid, &Vacmm),
+        Err(EngineConfigError::Switcher { .. })
+    ));
+    assert_eq!(
+        check_configuration(&CpuModel::arm1176_16k().info(), SwitchPolicy::Asid, &Vacmm),
+        Ok(())
+    );
 }
