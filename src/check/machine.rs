@@ -17,7 +17,7 @@ use std::vec::Vec;
 
 use crate::addr::{PhysAddr, VirtAddr, VirtRange};
 use crate::cache::CacheMaintenance;
-use crate::coherence::{Engine, EngineConfigError, KernelWindows, Policy, Vacmm};
+use crate::coherence::{CoherenceError, Engine, EngineConfigError, KernelWindows, Policy, Vacmm};
 use crate::mm::frames::FRAME_SIZE;
 use crate::mm::object::{ObjectId, ObjectKind};
 use crate::mm::space::{AddressSpace, MemorySystem, SpaceConfig};
@@ -314,6 +314,17 @@ impl Machine {
     /// engine refuses the layout (a `colour_span` set to what the cache
     /// cannot serve).
     pub fn space(&mut self) -> AddressSpace {
+        let layout = self.layout();
+        self.space_with(layout)
+            .expect("the engine takes the machine's own layout")
+    }
+
+    /// As [`space`](Self::space), with `layout`; the engine's refusal if it
+    /// refuses it.
+    ///
+    /// # Panics
+    /// When all L1 tables are in use.
+    pub fn space_with(&mut self, layout: Layout) -> Result<AddressSpace, CoherenceError> {
         let (reused, table) = self.table().expect("too many address spaces");
         let l1 = table.l1();
         let sim = &mut self.sys.mem;
@@ -324,13 +335,11 @@ impl Machine {
         sim.attach_table(id, l1, self.arch)
             .expect("the table attaches");
         let config = SpaceConfig {
-            layout: self.layout(),
+            layout,
             stack_guard_gap: 0,
             max_mappings: SpaceConfig::DEFAULT_MAX_MAPPINGS,
         };
-        self.engine
-            .create_space(&mut self.sys, config, table)
-            .expect("a space")
+        self.engine.create_space(&mut self.sys, config, table)
     }
 
     /// A table for a forked child, known to the model as [`space`](Self::space)'s

@@ -512,3 +512,47 @@ fn the_asid_switcher_is_refused_on_every_armv5_cache_and_on_armv6_vivt() {
         Ok(())
     );
 }
+
+/// A space whose layout reaches near 4 GiB (its lowest address plus its
+/// top pass 2^32) is flushed, forked and exits like any other: the engine
+/// takes its user range as `[min_addr, task_size)`.
+#[test]
+fn a_space_reaching_near_4_gib_flushes_forks_and_exits() {
+    let mut m = Machine::new(CpuModel::arm926());
+    let layout = Layout {
+        min_addr: 0x1000_0000,
+        mmap_base: 0xe000_0000,
+        task_size: 0xf800_0000,
+        colour_span: m.colour_span,
+        direction: Direction::TopDown,
+    };
+    let mut space = m.space_with(layout).unwrap();
+    m.switch_to(&mut space);
+    let va = space
+        .mmap(&mut m.sys, crate::mm::space::MmapArgs::anonymous(PAGE))
+        .unwrap();
+    m.engine
+        .fault(
+            &mut m.sys,
+            &mut space,
+            va,
+            crate::mm::space::FaultAccess::Write,
+        )
+        .unwrap();
+    m.engine.flush_cache_mm(&mut m.sys, &space).unwrap();
+    let table = m.child_table();
+    let child = m.engine.fork(&mut m.sys, &mut space, table).unwrap();
+    m.engine.exit(&mut m.sys, child).unwrap();
+}
+
+/// `ExitRefused` gives the engine's error as its source.
+#[test]
+fn a_refused_exit_gives_its_cause_as_source() {
+    use core::error::Error as _;
+    let mut m = Machine::new(CpuModel::arm926());
+    let mut space = m.space();
+    m.switch_to(&mut space);
+    let refused = m.engine.exit(&mut m.sys, space).unwrap_err();
+    let source = refused.source().expect("the engine's error");
+    assert_eq!(message(source), message(refused.error));
+}
