@@ -1,3 +1,4 @@
 //! Tests of the crate as a whole rather than of one module.
 
+pub(crate) mod allocations;
 mod error_messages;
