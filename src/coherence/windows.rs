@@ -102,12 +102,6 @@ pub struct KernelWindows {
 }
 
 impl KernelWindows {
-    /// Which windows a `Kmap` holds, by slot (for [`Engine::fingerprint`];
-    /// the slots themselves never change).
-    pub(crate) fn in_use(&self) -> &[bool] {
-        &self.busy
-    }
-
     /// Reserves `colours × SLOTS_PER_COLOUR` pages of the kernel's table
     /// from `base` (aligned to the colour span; addresses the kernel never
     /// uses otherwise). Coarse tables come from `frames`.
@@ -213,7 +207,7 @@ impl KernelWindows {
         pa: PhysAddr,
         colour: usize,
     ) -> Result<usize, WindowError> {
-        let colour = colour % self.colours;
+        debug_assert!(colour < self.colours, "colour {colour} of {}", self.colours);
         let slot = (0..SLOTS_PER_COLOUR as usize)
             .map(|s| s * self.colours + colour)
             .find(|&i| !self.busy[i])

@@ -139,12 +139,14 @@ impl crate::mmu::TranslationRegisters for Sim {
 /// The kernel's page copies and fills, as word accesses through the
 /// current translation (the kernel's linear map must be mapped).
 impl crate::coherence::KernelAccess for Sim {
-    /// Ignored: the oracle trusts nothing the engine under test declares.
-    /// Whoever drives the model declares dead contents from its own
-    /// semantics ([`Sim::declare_dead`]), so an engine that wrongly calls
-    /// live data dead is caught when it drops that data.
+    /// Ignored by the oracle, which trusts nothing the engine under test
+    /// declares: whoever drives the model declares dead contents from its
+    /// own semantics ([`Sim::declare_dead`]), so an engine that wrongly
+    /// calls live data dead is caught when it drops that data. Recorded
+    /// for tests of the call itself ([`Sim::take_engine_dead`]): a kernel
+    /// under a sanitiser forwards it, and a wrong one silences reports.
     fn contents_dead(&mut self, pa: crate::addr::PhysAddr) {
-        let _ = pa;
+        self.engine_dead.push(pa.as_u32());
     }
 
     fn zero_page(&mut self, va: VirtAddr) -> Result<(), crate::coherence::AccessError> {

@@ -400,6 +400,9 @@ pub struct Sim {
     /// A planted bug for the tests: settling ignores the copies.
     #[cfg(test)]
     settle_copies_too: bool,
+    /// Frames the engine declared dead through `KernelAccess::contents_dead`
+    /// ([`Sim::take_engine_dead`]); not the oracle's business.
+    engine_dead: Vec<u32>,
     /// The guest PC stores are attributed to ([`Sim::set_site`]).
     site: Option<u32>,
     dcache: Cache,
@@ -532,6 +535,7 @@ impl Sim {
             live_aliases: false,
             #[cfg(test)]
             settle_copies_too: false,
+            engine_dead: Vec::new(),
             site: None,
             dcache: Cache::new(model.dcache),
             icache: Cache::new(model.icache),
@@ -1120,6 +1124,12 @@ impl Sim {
             dirty += usize::from(m.dirty);
         }
         (lines, dirty)
+    }
+
+    /// The frames the engine under test declared dead
+    /// (`KernelAccess::contents_dead`) since the last call, in order.
+    pub fn take_engine_dead(&mut self) -> Vec<u32> {
+        core::mem::take(&mut self.engine_dead)
     }
 
     /// Memory's current bytes at `pa` (not an access: nothing is checked or

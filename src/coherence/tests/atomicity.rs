@@ -250,6 +250,15 @@ fn cases() -> Vec<(&'static str, Pressure, Call)> {
             let (e, sys, p) = r.running();
             e.mmap(sys, p, MmapArgs::anonymous(0)).map(|_| ())
         }),
+        (
+            "mmap MAP_FIXED at an unaligned address over a resident page",
+            None,
+            |r| {
+                let args = fixed(r.anon - 8, MmapArgs::anonymous(2 * PAGE));
+                let (e, sys, p) = r.running();
+                e.mmap(sys, p, args).map(|_| ())
+            },
+        ),
         ("mmap MAP_FIXED across the end of user space", None, |r| {
             let args = fixed(TOP - PAGE, MmapArgs::anonymous(2 * PAGE));
             let (e, sys, p) = r.running();

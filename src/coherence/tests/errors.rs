@@ -556,3 +556,66 @@ fn a_refused_exit_gives_its_cause_as_source() {
     let source = refused.source().expect("the engine's error");
     assert_eq!(message(source), message(refused.error));
 }
+
+/// `exit` tells the kernel (`KernelAccess::contents_dead`) that the
+/// frames only the exiting space held are dead — its private anonymous
+/// page — and not the page it shared with another space, on every preset.
+#[test]
+fn exit_declares_dead_only_the_pages_the_space_alone_held() {
+    use crate::mm::space::{FaultAccess, MmapArgs};
+    for (name, model) in presets() {
+        let mut m = Machine::new(model);
+        let mut other = m.space();
+        let mut space = m.space();
+        let file = m.file(1);
+        let shared = other
+            .mmap(&mut m.sys, MmapArgs::shared_object(file, 0, PAGE))
+            .unwrap();
+        m.engine
+            .fault(&mut m.sys, &mut other, shared, FaultAccess::Write)
+            .unwrap();
+        m.switch_to(&mut space);
+        let private = space.mmap(&mut m.sys, MmapArgs::anonymous(PAGE)).unwrap();
+        let mapped = space
+            .mmap(&mut m.sys, MmapArgs::shared_object(file, 0, PAGE))
+            .unwrap();
+        for va in [private, mapped] {
+            m.engine
+                .fault(&mut m.sys, &mut space, va, FaultAccess::Write)
+                .unwrap();
+        }
+        let private_pa = space.resident_at(private).unwrap();
+        m.switch_to(&mut other);
+        m.sys.mem.take_engine_dead();
+        m.engine.exit(&mut m.sys, space).unwrap();
+        let dead = m.sys.mem.take_engine_dead();
+        assert!(dead.contains(&private_pa.as_u32()), "{name}: {dead:x?}");
+        assert!(
+            dead.iter().all(|&pa| pa == private_pa.as_u32()),
+            "{name}: {dead:x?}"
+        );
+    }
+}
+
+/// `DestroyRefused` and `WindowError::Table` give their causes as
+/// `source()`.
+#[test]
+fn refused_destroys_and_window_table_errors_give_their_cause_as_source() {
+    use core::error::Error as _;
+    let table = TableError::OutOfFrames {
+        va: VirtAddr(0xffc0_0000),
+    };
+    let window = WindowError::Table(table);
+    assert_eq!(
+        message(window.source().expect("the table error")),
+        message(table)
+    );
+    let refused = shared::DestroyRefused {
+        error: CoherenceError::Table(table),
+        buffer: None,
+    };
+    assert_eq!(
+        message(refused.source().expect("the engine's error")),
+        message(refused.error)
+    );
+}
