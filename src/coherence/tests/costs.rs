@@ -35,10 +35,13 @@ const PROGRAMS: u32 = 2;
 const OPS: u32 = 1_000;
 const POLICY_OPS: u32 = 400;
 
+/// Flips one of a policy's answers.
+type Flip = fn(&mut Answers);
+
 /// The other policies: the baselines, and vacmm's with one answer flipped.
 fn other_policies() -> Vec<Answers> {
     let mut policies = BASELINES.to_vec();
-    let flips: [(&str, fn(&mut Answers)); 7] = [
+    let flips: [(&str, Flip); 7] = [
         ("vacmm, not deferring", |a| a.defers_kernel_alias ^= true),
         ("vacmm, not restoring", |a| a.restores_cacheability ^= true),
         ("vacmm, not tracking live spaces", |a| {
