@@ -487,4 +487,43 @@ mod tests {
         assert_eq!(s.bits(), 0x0085_0078);
         assert!(s.contains(Sctlr::XP) && !s.contains(Sctlr::M));
     }
+
+    #[test]
+    fn ttbcr_reads_pd0_and_pd1_apart_from_the_split() {
+        // ARM1176 TRM, c2 TTBCR: N in [2:0], PD0 bit 4, PD1 bit 5.
+        for n in 0..8u32 {
+            for (bits, pd0, pd1) in [
+                (0, false, false),
+                (1 << 4, true, false),
+                (1 << 5, false, true),
+                (3 << 4, true, true),
+            ] {
+                let t = Ttbcr(n | bits);
+                assert_eq!(
+                    (t.n(), t.walks_disabled_ttbr0(), t.walks_disabled_ttbr1()),
+                    (n as u8, pd0, pd1),
+                    "{:#x}",
+                    t.0
+                );
+            }
+        }
+        // Other bits say nothing about the walks.
+        let other = Ttbcr(!0x37);
+        assert!(!other.walks_disabled_ttbr0() && !other.walks_disabled_ttbr1());
+    }
+
+    #[test]
+    fn fcse_pids_round_trip_and_relocate_the_low_32_mib() {
+        for pid in [0u8, 1, 2, 64, 127] {
+            let p = FcsePid::new(pid).unwrap();
+            assert_eq!(p.pid(), pid);
+            assert_eq!(FcsePid::from_bits(p.bits()).pid(), pid);
+            assert_eq!(
+                p.relocate(0x0001_2344),
+                0x0001_2344 + u32::from(pid) * (32 << 20)
+            );
+            assert_eq!(p.relocate(32 << 20), 32 << 20);
+        }
+        assert_eq!(FcsePid::new(128), None);
+    }
 }
