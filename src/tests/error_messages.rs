@@ -1511,25 +1511,7 @@ fn every_error_message_reads_well() {
 
 #[test]
 fn error_messages_match_the_golden_file() {
-    let text = book().golden();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/error-messages.txt");
-    if std::env::var("VACMM_BLESS").is_ok_and(|v| v == "1") {
-        std::fs::write(path, &text).unwrap();
-        return;
-    }
-    let stored = std::fs::read_to_string(path).unwrap_or_default();
-    if stored != text {
-        let differ = stored
-            .lines()
-            .zip(text.lines())
-            .find(|(old, new)| old != new)
-            .map(|(old, new)| format!("\n  file: {old}\n  now:  {new}"))
-            .unwrap_or_else(|| "\n  (a line was added or removed)".into());
-        panic!(
-            "docs/error-messages.txt differs from the messages; first difference:{differ}\n\
-             review the change and rerun with VACMM_BLESS=1 to rewrite the file"
-        );
-    }
+    crate::tests::golden::check("error-messages.txt", &book().golden(), "the messages");
 }
 
 #[test]

@@ -2,3 +2,4 @@
 
 pub(crate) mod allocations;
 mod error_messages;
+pub(crate) mod golden;

@@ -124,25 +124,10 @@ fn costs() -> String {
 
 #[test]
 fn maintenance_costs_match_the_pinned_file() {
-    let text = costs();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/maintenance-costs.txt");
-    if std::env::var("VACMM_BLESS").is_ok_and(|v| v == "1") {
-        std::fs::write(path, &text).expect("docs/maintenance-costs.txt is writable");
-        return;
-    }
-    let stored = std::fs::read_to_string(path).unwrap_or_default();
-    if stored != text {
-        let differ = stored
-            .lines()
-            .zip(text.lines())
-            .find(|(old, new)| old != new)
-            .map(|(old, new)| format!("\n  file: {old}\n  now:  {new}"))
-            .unwrap_or_else(|| "\n  (a line was added or removed)".into());
-        panic!(
-            "docs/maintenance-costs.txt differs from what the programs cost now; first \
-             difference:{differ}\nreview the change (more maintenance is waste, less may be \
-             a missing flush the oracle happened not to see) and rerun with VACMM_BLESS=1 to \
-             rewrite the file"
-        );
-    }
+    crate::tests::golden::check(
+        "maintenance-costs.txt",
+        &costs(),
+        "what the programs cost now (more maintenance is waste, less may be a missing flush \
+         the oracle happened not to see)",
+    );
 }

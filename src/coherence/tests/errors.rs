@@ -320,7 +320,6 @@ fn a_layout_over_the_kernel_windows_is_refused() {
     // Two and four colours: the windows span colours × 2 pages.
     for model in [CpuModel::arm1136_32k(), CpuModel::arm1136_64k()] {
         let mut m = Machine::new(model);
-        let (_, table) = m.table().unwrap();
         let colours = m.sys.mem.info().colours() as u32;
         let layout = Layout {
             min_addr: 0x0100_0000,
@@ -329,15 +328,7 @@ fn a_layout_over_the_kernel_windows_is_refused() {
             colour_span: m.colour_span,
             direction: Direction::TopDown,
         };
-        let config = SpaceConfig {
-            layout,
-            stack_guard_gap: 0,
-            max_mappings: SpaceConfig::DEFAULT_MAX_MAPPINGS,
-        };
-        let e = m
-            .engine
-            .create_space(&mut m.sys, config, table)
-            .unwrap_err();
+        let e = m.space_with(layout).unwrap_err();
         let expected = ConfigError::OverlapsKernel {
             min_addr: 0x0100_0000,
             task_size: 0xfff0_0000,
@@ -360,7 +351,6 @@ fn a_layout_over_the_kernel_windows_is_refused() {
 fn a_layout_over_the_end_of_the_linear_map_is_refused() {
     use crate::check::machine::{MEMORY, USER_FRAMES};
     let mut m = Machine::new(CpuModel::arm926());
-    let (_, table) = m.table().unwrap();
     let min_addr = MEMORY - 0x10_0000;
     let layout = Layout {
         min_addr,
@@ -369,15 +359,7 @@ fn a_layout_over_the_end_of_the_linear_map_is_refused() {
         colour_span: m.colour_span,
         direction: Direction::TopDown,
     };
-    let config = SpaceConfig {
-        layout,
-        stack_guard_gap: 0,
-        max_mappings: SpaceConfig::DEFAULT_MAX_MAPPINGS,
-    };
-    let e = m
-        .engine
-        .create_space(&mut m.sys, config, table)
-        .unwrap_err();
+    let e = m.space_with(layout).unwrap_err();
     let expected = ConfigError::OverlapsKernel {
         min_addr,
         task_size: 0x4000_0000,
