@@ -22,13 +22,14 @@
 //!                                      docs/cachesan-linux.md
 //! cargo xtask prereq                   install the prerequisites only
 //! cargo xtask mutants [--shard K/N] [--timeout-multiplier X]
-//!   [--resume] [--strong] [--report PATH] [--list]
+//!   [--resume] [--strong] [--report PATH] [--list] [--tally]
 //!   [-- <cargo-mutants args>]
 //!                                      mutation testing of src/coherence,
 //!                                      src/mmu and the host-testable cache
 //!                                      and register code (.cargo/mutants.toml)
 //!                                      against the host suites; the score
-//!                                      and every survivor by file:line
+//!                                      and every survivor by file:line;
+//!                                      results kept in docs/mutants-ledger.txt
 //! cargo xtask coverage [--fail-under PCT] [--report-only]
 //!                                      line coverage of the host suites for
 //!                                      src/coherence, src/mm and src/mmu,
@@ -117,7 +118,7 @@ commands:
   prereq                install what the others need (rust-src, rustfmt, clippy,
                         qemu-system-arm 10.0 or newer) and nothing else
   mutants [--shard K/N] [--timeout-multiplier X] [--resume] [--strong]
-          [--report PATH] [--list] [-- <cargo-mutants args>]
+          [--report PATH] [--list] [--tally] [-- <cargo-mutants args>]
                         mutation testing (cargo-mutants, installed if missing)
                         of src/coherence, src/mmu, src/cache's range logic and
                         src/arch/regs.rs, as .cargo/mutants.toml says, against
@@ -125,9 +126,12 @@ commands:
                         random programs and the exhaustive run shortened
                         (VACMM_CASES/VACMM_OPS/VACMM_EXHAUSTIVE_DEPTH unless
                         set; --strong: near full size, for survivors);
-                        --resume skips what earlier runs caught (the ledger
-                        mutants.ledger.txt), so a run may stop anywhere and
-                        go on later; K counts from 0; writes mutants.out/
+                        every result goes to the committed ledger
+                        docs/mutants-ledger.txt; --resume skips what it says
+                        is caught for the files as they are, so a run may
+                        stop anywhere and go on later; --tally gathers the
+                        last run into it and prints the score over the tree
+                        as it is; K counts from 0; writes mutants.out/
                         and prints viable, caught, missed (by file:line),
                         unviable, timeouts and caught/(caught+missed);
                         --report writes the survivors as Markdown; --list only

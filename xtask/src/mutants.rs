@@ -144,6 +144,9 @@ pub struct Options {
     pub resume: bool,
     /// Judge with the [`STRONG`] suite instead of the [`QUICK`] one.
     pub strong: bool,
+    /// Only gather the last run into the ledger and count, over every
+    /// mutant of the tree as it is, what the ledger says of it.
+    pub tally: bool,
     /// Passed to cargo-mutants as they are (after `--`).
     pub extra: Vec<String>,
 }
@@ -178,6 +181,7 @@ impl Options {
                 "--list" if flag.inline.is_none() => options.list = true,
                 "--resume" if flag.inline.is_none() => options.resume = true,
                 "--strong" if flag.inline.is_none() => options.strong = true,
+                "--tally" if flag.inline.is_none() => options.tally = true,
                 _ => {
                     return Err(format!(
                         "mutants: unrecognised argument {:?} (cargo-mutants' own options go after `--`)\n\n{}",
@@ -212,12 +216,19 @@ pub fn run(options: &Options) -> Result<(), String> {
     }
     let dir = base.join("mutants.out");
     let sources = mutated_sources()?;
+    let ledger_path = cargo::root().join(Ledger::PATH);
+    if options.tally {
+        let ledger = Ledger::gather(&base, &ledger_path, &sources)?;
+        print!("{}", Tally::new(&ledger, &current_mutants()?).render());
+        return Ok(());
+    }
     if options.resume {
-        let ledger = Ledger::gather(&base, &sources)?;
+        let ledger = Ledger::gather(&base, &ledger_path, &sources)?;
         eprintln!(
             "xtask: --resume: {} mutants caught or unviable in earlier runs over the same \
-             files are skipped",
-            ledger.len()
+             files are skipped ({})",
+            ledger.settled(),
+            Ledger::PATH
         );
         command.arg("--iterate");
     }
@@ -270,6 +281,8 @@ pub fn run(options: &Options) -> Result<(), String> {
     let summary =
         Summary::from_outcomes(&text).map_err(|e| format!("{}: {e}", outcomes_path.display()))?;
     print!("{}", summary.render(options.shard));
+    let ledger = Ledger::gather(&base, &ledger_path, &sources)?;
+    print!("{}", Tally::new(&ledger, &current_mutants()?).render());
     if let Some(path) = &options.report {
         std::fs::write(path, summary.markdown(options.shard))
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -278,78 +291,134 @@ pub fn run(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
-/// What every earlier run caught or found unviable, kept in
-/// `mutants/mutants.ledger.txt`, so that a run can be stopped at any point
-/// and resumed (`--resume`) in another session.
+/// Every result of every run, kept in [`Ledger::PATH`] (committed: it is
+/// the record the score in `docs/verification.md` is read from, and it
+/// outlives the machine a run was made on), so that a run can be stopped
+/// at any point and resumed (`--resume`) in another session.
 ///
 /// cargo-mutants' own `--iterate` reads `caught.txt`, `unviable.txt` and
 /// `previously_caught.txt` of the last `mutants.out` only, and writes
 /// `previously_caught.txt` only when a run completes: a run stopped half
 /// way would drop everything before it. The ledger gathers the last run's
-/// lists (they grow while a run goes) and hands what still holds to
-/// `--iterate` as `previously_caught.txt`.
+/// lists (they grow while a run goes) and hands the caught and unviable
+/// names that still hold to `--iterate` as `previously_caught.txt`;
+/// missed and timed-out mutants run again (a test added since may catch
+/// them).
 ///
 /// Mutants are named by file, line, column and change, so a result holds
 /// only for the file it was found in as it was then: each ledger line
 /// carries the git blob id of its file as the run saw it
 /// (`last-run-sources.txt`, written as a run starts), and only lines whose
-/// file is unchanged are used. Commits that change tests, or other files,
+/// file is unchanged are kept. Commits that change tests, or other files,
 /// keep a file's results: a test added can only catch more. (A test
 /// weakened or removed in between is the one thing this trusts the
-/// reviewer to see.)
+/// reviewer to see.) Of two results for one mutant, the later run's
+/// stands.
 pub struct Ledger {
-    names: std::collections::BTreeSet<String>,
+    /// Mutant name → (blob of its file, outcome).
+    entries: BTreeMap<String, (String, Outcome)>,
+}
+
+/// What a run found of one mutant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    Caught,
+    Unviable,
+    Missed,
+    Timeout,
+}
+
+impl Outcome {
+    /// cargo-mutants' list of each outcome in `mutants.out`.
+    const LISTS: [(&'static str, Outcome); 4] = [
+        ("caught.txt", Outcome::Caught),
+        ("unviable.txt", Outcome::Unviable),
+        ("missed.txt", Outcome::Missed),
+        ("timeout.txt", Outcome::Timeout),
+    ];
+
+    fn word(self) -> &'static str {
+        match self {
+            Outcome::Caught => "caught",
+            Outcome::Unviable => "unviable",
+            Outcome::Missed => "missed",
+            Outcome::Timeout => "timeout",
+        }
+    }
+
+    fn from_word(word: &str) -> Option<Outcome> {
+        Outcome::LISTS
+            .iter()
+            .map(|&(_, o)| o)
+            .find(|o| o.word() == word)
+    }
+
+    /// Settled: not worth running again until its file changes.
+    fn settled(self) -> bool {
+        matches!(self, Outcome::Caught | Outcome::Unviable)
+    }
 }
 
 /// Mutated file → git blob id.
 type Sources = BTreeMap<String, String>;
 
 impl Ledger {
-    const FILE: &'static str = "mutants.ledger.txt";
+    /// Where the ledger is kept, from the workspace root.
+    pub const PATH: &'static str = "docs/mutants-ledger.txt";
     const RUN_SOURCES: &'static str = "last-run-sources.txt";
-    const LISTS: [&'static str; 3] = ["caught.txt", "unviable.txt", "previously_caught.txt"];
+    const HEADER: &'static str = "\
+# cargo xtask mutants: every mutant's last result, one per line:
+# <git blob id of the file as judged> <caught|unviable|missed|timeout> <mutant>
+# Written by `cargo xtask mutants` (`--resume`, `--tally`); lines whose file
+# has changed since are dropped. See docs/verification.md, mutation testing.
+";
 
-    /// Merges the last run's lists into the ledger at `base`, writes it,
-    /// and puts what holds for `current` where `--iterate` reads it (and
-    /// nothing else there: cargo-mutants would also skip names its
-    /// `caught.txt` lists from other sources).
-    pub fn gather(base: &Path, current: &Sources) -> Result<Ledger, String> {
+    /// Merges the last run's lists in `base/mutants.out` into the ledger
+    /// at `ledger_path`, keeps what holds for `current`, writes it, and
+    /// puts the settled names where `--iterate` reads them (and nothing
+    /// else there: cargo-mutants would also skip names its `caught.txt`
+    /// lists from other sources).
+    pub fn gather(base: &Path, ledger_path: &Path, current: &Sources) -> Result<Ledger, String> {
         let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
-        let ledger_path = base.join(Self::FILE);
-        let mut entries: std::collections::BTreeSet<(String, String)> = read(&ledger_path)
-            .lines()
-            .filter_map(|l| l.split_once(' '))
-            .map(|(blob, name)| (blob.to_string(), name.to_string()))
-            .collect();
+        let mut entries = BTreeMap::new();
+        for line in read(ledger_path).lines() {
+            let mut fields = line.splitn(3, ' ');
+            if let (Some(blob), Some(word), Some(name)) = (fields.next(), fields.next(), fields.next())
+                && !line.starts_with('#')
+            {
+                let outcome = Outcome::from_word(word)
+                    .ok_or_else(|| format!("{}: unknown outcome in {line:?}", ledger_path.display()))?;
+                entries.insert(name.to_string(), (blob.to_string(), outcome));
+            }
+        }
         let out = base.join("mutants.out");
         let run = parse_sources(&read(&base.join(Self::RUN_SOURCES)));
-        for list in Self::LISTS {
+        for (list, outcome) in Outcome::LISTS {
             for name in read(&out.join(list)).lines().filter(|l| !l.is_empty()) {
                 if let Some(blob) = run.get(file_of(name)) {
-                    entries.insert((blob.clone(), name.to_string()));
+                    entries.insert(name.to_string(), (blob.clone(), outcome));
                 }
             }
         }
-        entries.retain(|(blob, name)| current.get(file_of(name)) == Some(blob));
-        let text: String = entries
-            .iter()
-            .map(|(blob, name)| format!("{blob} {name}\n"))
-            .collect();
-        std::fs::write(&ledger_path, text)
+        entries.retain(|name, (blob, _)| current.get(file_of(name)) == Some(blob));
+        let mut text = String::from(Self::HEADER);
+        for (name, (blob, outcome)) in &entries {
+            let _ = writeln!(text, "{blob} {} {name}", outcome.word());
+        }
+        std::fs::write(ledger_path, text)
             .map_err(|e| format!("{}: {e}", ledger_path.display()))?;
-        let names: std::collections::BTreeSet<String> =
-            entries.into_iter().map(|(_, name)| name).collect();
         std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-        for list in Self::LISTS {
-            let body: String = if list == "previously_caught.txt" {
-                names.iter().map(|n| format!("{n}\n")).collect()
-            } else {
-                String::new()
-            };
+        let settled: String = entries
+            .iter()
+            .filter(|(_, (_, o))| o.settled())
+            .map(|(name, _)| format!("{name}\n"))
+            .collect();
+        let handed = [("previously_caught.txt", settled.as_str())];
+        for (list, body) in Outcome::LISTS.iter().map(|&(l, _)| (l, "")).chain(handed) {
             let path = out.join(list);
             std::fs::write(&path, body).map_err(|e| format!("{}: {e}", path.display()))?;
         }
-        Ok(Ledger { names })
+        Ok(Ledger { entries })
     }
 
     /// Records the sources a run is about to mutate, for the next gather.
@@ -362,8 +431,15 @@ impl Ledger {
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    pub fn len(&self) -> usize {
-        self.names.len()
+    /// How many mutants are settled (caught or unviable).
+    pub fn settled(&self) -> usize {
+        self.entries.values().filter(|(_, o)| o.settled()).count()
+    }
+
+    /// The ledger's result for a mutant, if it has one for its file as it
+    /// is now.
+    pub fn outcome(&self, name: &str) -> Option<Outcome> {
+        self.entries.get(name).map(|&(_, o)| o)
     }
 }
 
@@ -461,13 +537,15 @@ fn git_hash_objects(args: &[&str], input: &str) -> Result<String, String> {
 
 /// `--list`: the mutants per area and file, and how many shards of under
 /// two hours they need.
-fn list(options: &Options) -> Result<(), String> {
+/// `cargo mutants --list --json`: every mutant `.cargo/mutants.toml`
+/// selects (of one shard, if given).
+fn listed_mutants(shard: Option<Shard>, extra: &[String]) -> Result<Vec<Value>, String> {
     let mut command = cargo::cargo();
     command.args(["mutants", "--list", "--json"]);
-    if let Some(shard) = options.shard {
+    if let Some(shard) = shard {
         command.arg(format!("--shard={shard}"));
     }
-    command.args(&options.extra);
+    command.args(extra);
     let output = command
         .output()
         .map_err(|e| format!("cannot run cargo mutants --list: {e}"))?;
@@ -480,9 +558,90 @@ fn list(options: &Options) -> Result<(), String> {
     }
     let listed: Value = serde_json::from_slice(&output.stdout)
         .map_err(|e| format!("cargo mutants --list --json printed no JSON: {e}"))?;
-    let files: Vec<String> = listed
-        .as_array()
-        .ok_or("cargo mutants --list --json: expected an array")?
+    match listed {
+        Value::Array(mutants) => Ok(mutants),
+        _ => Err("cargo mutants --list --json: expected an array".into()),
+    }
+}
+
+/// The names of every mutant of the tree as it is (all shards).
+fn current_mutants() -> Result<Vec<String>, String> {
+    Ok(listed_mutants(None, &[])?
+        .iter()
+        .map(|m| m["name"].as_str().unwrap_or("?").to_string())
+        .collect())
+}
+
+/// What the ledger says of every mutant of the tree as it is.
+#[derive(Debug, Default, PartialEq)]
+pub struct Tally {
+    pub mutants: usize,
+    pub caught: usize,
+    pub unviable: usize,
+    /// Not caught, by name.
+    pub missed: Vec<String>,
+    /// The tests did not finish within the timeout: a hang, detected.
+    pub timeouts: Vec<String>,
+    /// No result for the file as it is now: still to run.
+    pub unjudged: usize,
+}
+
+impl Tally {
+    pub fn new(ledger: &Ledger, mutants: &[String]) -> Tally {
+        let mut tally = Tally {
+            mutants: mutants.len(),
+            ..Tally::default()
+        };
+        for name in mutants {
+            match ledger.outcome(name) {
+                Some(Outcome::Caught) => tally.caught += 1,
+                Some(Outcome::Unviable) => tally.unviable += 1,
+                Some(Outcome::Missed) => tally.missed.push(name.clone()),
+                Some(Outcome::Timeout) => tally.timeouts.push(name.clone()),
+                None => tally.unjudged += 1,
+            }
+        }
+        tally
+    }
+
+    /// Detected (caught or timed out) / viable judged, `None` before any.
+    pub fn score(&self) -> Option<f64> {
+        let detected = self.caught + self.timeouts.len();
+        let viable = detected + self.missed.len();
+        (viable > 0).then(|| detected as f64 / viable as f64)
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        let score = self
+            .score()
+            .map(|s| format!("{:.1}%", 100.0 * s))
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(out, "\nthe ledger ({}) over the tree as it is:", Ledger::PATH);
+        let _ = writeln!(out, "  mutants   {:>5}", self.mutants);
+        let _ = writeln!(out, "  unjudged  {:>5}  (no result for the file as it is)", self.unjudged);
+        let _ = writeln!(out, "  unviable  {:>5}", self.unviable);
+        let _ = writeln!(out, "  caught    {:>5}", self.caught);
+        let _ = writeln!(out, "  timeouts  {:>5}  (the tests hung: detected)", self.timeouts.len());
+        let _ = writeln!(out, "  missed    {:>5}", self.missed.len());
+        let _ = writeln!(
+            out,
+            "  score     {score:>5}  (caught + timeouts) / (caught + timeouts + missed)"
+        );
+        for (title, list) in [("missed", &self.missed), ("timed out", &self.timeouts)] {
+            if !list.is_empty() {
+                let _ = writeln!(out, "{title}:");
+                for name in list {
+                    let _ = writeln!(out, "  {name}");
+                }
+            }
+        }
+        out
+    }
+}
+
+fn list(options: &Options) -> Result<(), String> {
+    let files: Vec<String> = listed_mutants(options.shard, &options.extra)?
         .iter()
         .map(|m| m["file"].as_str().unwrap_or("?").to_string())
         .collect();
@@ -811,13 +970,16 @@ mod tests {
         let base = std::env::temp_dir().join(format!("xtask-ledger-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         std::fs::create_dir_all(base.join("mutants.out")).unwrap();
+        let ledger_path = base.join("ledger.txt");
         let sources = |pairs: &[(&str, &str)]| -> Sources {
             pairs
                 .iter()
                 .map(|(f, b)| (f.to_string(), b.to_string()))
                 .collect()
         };
-        // A run over a.rs@1 and b.rs@1 caught one mutant in each.
+        let read = |name: &str| std::fs::read_to_string(base.join(name)).unwrap();
+        // A run over a.rs@1 and b.rs@1 caught one mutant in each and
+        // missed one in a.rs.
         let run = sources(&[("src/a.rs", "1"), ("src/b.rs", "1")]);
         Ledger::record_run(&base, &run).unwrap();
         std::fs::write(
@@ -825,24 +987,68 @@ mod tests {
             "src/a.rs:1:1: replace x\nsrc/b.rs:2:2: replace y\n",
         )
         .unwrap();
-        // Then b.rs changed: only a.rs's result still holds.
+        std::fs::write(base.join("mutants.out/missed.txt"), "src/a.rs:3:3: replace z\n").unwrap();
+        // Then b.rs changed: only a.rs's results still hold.
         let now = sources(&[("src/a.rs", "1"), ("src/b.rs", "2")]);
-        let ledger = Ledger::gather(&base, &now).unwrap();
-        assert_eq!(ledger.len(), 1);
-        let handed =
-            std::fs::read_to_string(base.join("mutants.out/previously_caught.txt")).unwrap();
-        assert_eq!(handed, "src/a.rs:1:1: replace x\n");
-        // cargo-mutants' own list no longer names the stale result.
-        assert_eq!(
-            std::fs::read_to_string(base.join("mutants.out/caught.txt")).unwrap(),
-            ""
-        );
-        // A later gather (no new run) still has it, from the ledger.
-        assert_eq!(Ledger::gather(&base, &now).unwrap().len(), 1);
+        let ledger = Ledger::gather(&base, &ledger_path, &now).unwrap();
+        assert_eq!(ledger.settled(), 1);
+        assert_eq!(ledger.outcome("src/a.rs:3:3: replace z"), Some(Outcome::Missed));
+        assert_eq!(ledger.outcome("src/b.rs:2:2: replace y"), None);
+        // Only the settled one is handed to --iterate: the missed one runs
+        // again.
+        assert_eq!(read("mutants.out/previously_caught.txt"), "src/a.rs:1:1: replace x\n");
+        // cargo-mutants' own lists no longer name the results.
+        assert_eq!(read("mutants.out/caught.txt"), "");
+        assert_eq!(read("mutants.out/missed.txt"), "");
+        // A later gather (no new run) still has them, from the ledger.
+        let again = Ledger::gather(&base, &ledger_path, &now).unwrap();
+        assert_eq!(again.settled(), 1);
+        assert_eq!(again.outcome("src/a.rs:3:3: replace z"), Some(Outcome::Missed));
+        // A later run that catches the missed one overrides it.
+        std::fs::write(base.join("mutants.out/caught.txt"), "src/a.rs:3:3: replace z\n").unwrap();
+        let later = Ledger::gather(&base, &ledger_path, &now).unwrap();
+        assert_eq!(later.outcome("src/a.rs:3:3: replace z"), Some(Outcome::Caught));
+        assert_eq!(later.settled(), 2);
+        assert!(read("ledger.txt").contains("1 caught src/a.rs:3:3: replace z\n"));
         // And b.rs back as it was does not revive its result: the ledger
         // kept only what held.
-        assert_eq!(Ledger::gather(&base, &run).unwrap().len(), 1);
+        assert_eq!(Ledger::gather(&base, &ledger_path, &run).unwrap().settled(), 2);
+        assert_eq!(
+            Ledger::gather(&base, &ledger_path, &run).unwrap().outcome("src/b.rs:2:2: replace y"),
+            None
+        );
         let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn the_tally_counts_every_current_mutant() {
+        let ledger = Ledger {
+            entries: [
+                ("m1", Outcome::Caught),
+                ("m2", Outcome::Missed),
+                ("m3", Outcome::Timeout),
+                ("m4", Outcome::Unviable),
+                ("gone", Outcome::Caught),
+            ]
+            .into_iter()
+            .map(|(n, o)| (n.to_string(), ("b".to_string(), o)))
+            .collect(),
+        };
+        let mutants: Vec<String> = ["m1", "m2", "m3", "m4", "m5"].map(String::from).to_vec();
+        let tally = Tally::new(&ledger, &mutants);
+        assert_eq!(
+            tally,
+            Tally {
+                mutants: 5,
+                caught: 1,
+                unviable: 1,
+                missed: vec!["m2".into()],
+                timeouts: vec!["m3".into()],
+                unjudged: 1,
+            }
+        );
+        assert_eq!(tally.score(), Some(2.0 / 3.0));
+        assert_eq!(Tally::new(&ledger, &[]).score(), None);
     }
 
     #[test]
