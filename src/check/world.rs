@@ -586,7 +586,7 @@ impl World {
                 let r = self
                     .m
                     .engine
-                    .flush_user_icache_range(&mut self.m.sys, space, page, PAGE);
+                    .flush_user_icache_range(&mut self.m.sys, space.id(), page, PAGE);
                 r.map_err(|e| self.unexpected("flush_user_icache_range", e))?;
                 self.reference.synced(self.current, va);
                 self.user_load(va, true)

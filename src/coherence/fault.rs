@@ -304,7 +304,7 @@ impl<P: Policy> Engine<P> {
         dest: Through,
         user_va: VirtAddr,
     ) -> Result<(), CoherenceError> {
-        let uncached = self.mapped_uncached(&sys.frames, from)?;
+        let uncached = self.mapped_uncached(sys, from)?;
         if uncached {
             self.before_cached_access(&mut sys.mem, source.va());
         }
@@ -313,8 +313,7 @@ impl<P: Policy> Engine<P> {
             // user aliases of other colours (or, VIVT, any user alias) and a
             // kernel alias dirtied by an earlier kernel write.
             self.maintain_aliases_apart_from(
-                &mut sys.mem,
-                &sys.frames,
+                sys,
                 from,
                 source.va(),
                 LineOp::Clean,

@@ -59,7 +59,7 @@ use core::fmt;
 use crate::addr::{PhysAddr, VirtAddr, VirtRange};
 use crate::cache::{CacheInfo, CacheKind, CacheMaintenance};
 use crate::mm::frames::{
-    FRAME_SIZE, FrameDb, FrameError, Mapping, MappingKind, PageFlags, SpaceId,
+    FRAME_SIZE, FrameError, PageFlags, SpaceId,
 };
 use crate::mm::space::{AddressSpace, MemorySystem, Protection, SpaceError};
 use crate::mmu::{MemoryType, SwitchPolicy, TableError, TableMemory};
@@ -68,6 +68,7 @@ mod config;
 pub mod coverage;
 pub mod dma;
 mod fault;
+mod knowledge;
 mod lifecycle;
 mod page_cache;
 pub mod shared;
@@ -75,6 +76,8 @@ mod uncached;
 mod windows;
 
 pub use config::{EngineConfigError, PolicyAnswer, check_configuration};
+pub use knowledge::{FrameKnowledge, MemoryTypes, SpaceView, UserMapping};
+use knowledge::{clear_flags, set_flags};
 pub use lifecycle::ExitRefused;
 pub use page_cache::PageCacheWrite;
 pub use windows::{KernelWindows, Kmap, KmapAccess, WindowError};
@@ -658,15 +661,15 @@ impl<P: Policy> Engine<P> {
     /// ([`Policy::uncaches_shared`]) and another space maps the page
     /// private, cached: the uncached stores never update its lines (the
     /// ARM ARM gives no coherence between mismatched memory attributes).
-    fn shared_in_separate_lines<M: TableMemory, F>(
+    fn shared_in_separate_lines<K: FrameKnowledge>(
         &self,
-        sys: &MemorySystem<M, F>,
+        k: &K,
         pa: PhysAddr,
     ) -> Result<bool, CoherenceError> {
         if !self.aliasing() && !self.policy.uncaches_shared() {
             return Ok(false);
         }
-        let users: alloc::vec::Vec<Mapping> = sys.frames.user_mappings(pa)?.copied().collect();
+        let users: alloc::vec::Vec<UserMapping> = k.user_mappings(pa)?.collect();
         if self.policy.uncaches_shared()
             && users.iter().any(|a| {
                 a.shared && a.writable && users.iter().any(|b| !b.shared && b.space != a.space)
@@ -689,12 +692,12 @@ impl<P: Policy> Engine<P> {
 
     /// Remembers `pa` if [`shared_in_separate_lines`](Self::shared_in_separate_lines);
     /// true if it was not remembered before (newly shared).
-    fn note_sharing<M: TableMemory, F>(
+    fn note_sharing<K: FrameKnowledge>(
         &mut self,
-        sys: &MemorySystem<M, F>,
+        k: &K,
         pa: PhysAddr,
     ) -> Result<bool, CoherenceError> {
-        if self.shared_in_separate_lines(sys, pa)?
+        if self.shared_in_separate_lines(k, pa)?
             && let Err(at) = self.shared_across_spaces.binary_search(&pa)
         {
             self.shared_across_spaces.insert(at, pa);
@@ -709,10 +712,7 @@ impl<P: Policy> Engine<P> {
     /// across spaces, so the incoming space reads what the others wrote
     /// and its own old lines are gone. Pages no longer shared are
     /// forgotten; on an error every page not yet done stays remembered.
-    fn separate_shared_pages<M: TableMemory, F>(
-        &mut self,
-        sys: &mut MemorySystem<M, F>,
-    ) -> Result<(), CoherenceError> {
+    fn separate_shared_pages<K: FrameKnowledge>(&mut self, k: &mut K) -> Result<(), CoherenceError> {
         let frames = core::mem::take(&mut self.shared_across_spaces);
         let mut kept = alloc::vec::Vec::with_capacity(frames.len());
         // Every user alias of every page, a page each: past the policy's
@@ -721,17 +721,17 @@ impl<P: Policy> Engine<P> {
         // against 512 lines for the whole of a 16 KiB cache).
         let aliases: u64 = frames
             .iter()
-            .map(|&pa| sys.frames.user_mappings(pa).map_or(0, |m| m.count() as u64))
+            .map(|&pa| k.user_mappings(pa).map_or(0, |m| m.count() as u64))
             .sum();
         let mut whole = false;
         if !frames.is_empty() && aliases * u64::from(PAGE) > self.policy.range_threshold(&self.info)
         {
-            self.whole_dcache(&mut sys.mem);
+            self.whole_dcache(k.memory());
             whole = true;
         }
         let mut result = Ok(());
         for (i, &pa) in frames.iter().enumerate() {
-            match self.separate_shared_page(sys, pa, &mut whole) {
+            match self.separate_shared_page(k, pa, &mut whole) {
                 Ok(true) => kept.push(pa),
                 Ok(false) => {}
                 Err(e) => {
@@ -742,7 +742,7 @@ impl<P: Policy> Engine<P> {
             }
         }
         if !kept.is_empty() {
-            sys.mem.cache().drain_write_buffer();
+            k.memory().cache().drain_write_buffer();
             self.counters.cross_space_separations += 1;
         }
         self.shared_across_spaces = kept;
@@ -751,15 +751,16 @@ impl<P: Policy> Engine<P> {
 
     /// [`separate_shared_pages`](Self::separate_shared_pages) for one
     /// page; `Ok(false)` if it is shared no more.
-    fn separate_shared_page<M: TableMemory, F>(
+    fn separate_shared_page<K: FrameKnowledge>(
         &mut self,
-        sys: &mut MemorySystem<M, F>,
+        k: &mut K,
         pa: PhysAddr,
         whole: &mut bool,
     ) -> Result<bool, CoherenceError> {
-        // A freed frame has no state: it is shared no more.
-        if !sys.frames.state(pa).is_ok_and(|s| s.is_mapped())
-            || !self.shared_in_separate_lines(sys, pa)?
+        // A frame no user maps any more (freed, or one the kernel no
+        // longer manages) is shared no more.
+        if !k.user_mappings(pa).is_ok_and(|mut m| m.next().is_some())
+            || !self.shared_in_separate_lines(k, pa)?
         {
             return Ok(false);
         }
@@ -770,7 +771,7 @@ impl<P: Policy> Engine<P> {
             // Only the policy's uncached sharing brings a non-aliasing
             // cache here: one line per physical line, which the kernel
             // alias reaches.
-            let cpu = sys.mem.cache();
+            let cpu = k.memory().cache();
             cpu.clean_invalidate_dcache_range(page_range(self.kernel_va(pa)));
             self.counters.kernel_alias_cleans += 1;
             return Ok(true);
@@ -778,15 +779,13 @@ impl<P: Policy> Engine<P> {
         // Under the policy's uncached sharing the shared mappings are
         // uncached and hold no lines: only the cached ones need it.
         let uncached_shared = self.policy.uncaches_shared();
-        let users: alloc::vec::Vec<Mapping> = sys
-            .frames
+        let users: alloc::vec::Vec<UserMapping> = k
             .user_mappings(pa)?
             .filter(|m| !(uncached_shared && m.shared))
-            .copied()
             .collect();
         for m in users {
             self.maintain_user_alias(
-                &mut sys.mem,
+                k.memory(),
                 m.space,
                 m.va,
                 pa,
@@ -927,23 +926,21 @@ impl<P: Policy> Engine<P> {
 
     /// Does `op` to every user alias of `pa` whose lines are separate from
     /// those of address `from` (the kernel alias or a window).
-    fn maintain_aliases_apart_from<M: TableMemory>(
+    fn maintain_aliases_apart_from<K: FrameKnowledge>(
         &mut self,
-        mem: &mut M,
-        frames: &FrameDb,
+        k: &mut K,
         pa: PhysAddr,
         from: VirtAddr,
         op: LineOp,
     ) -> Result<(), CoherenceError> {
-        self.maintain_aliases_part(mem, frames, pa, from, op, WHOLE_PAGE)
+        self.maintain_aliases_part(k, pa, from, op, WHOLE_PAGE)
     }
 
     /// [`maintain_aliases_apart_from`](Self::maintain_aliases_apart_from)
     /// for the bytes `part` of the page only.
-    fn maintain_aliases_part<M: TableMemory>(
+    fn maintain_aliases_part<K: FrameKnowledge>(
         &mut self,
-        mem: &mut M,
-        frames: &FrameDb,
+        k: &mut K,
         pa: PhysAddr,
         from: VirtAddr,
         op: LineOp,
@@ -952,14 +949,14 @@ impl<P: Policy> Engine<P> {
         let mut whole = false;
         // Mappings the policy keeps uncached hold no lines.
         let uncached = self.policy.uncaches_shared();
-        let users: alloc::vec::Vec<(SpaceId, VirtAddr)> = frames
+        let users: alloc::vec::Vec<(SpaceId, VirtAddr)> = k
             .user_mappings(pa)?
             .filter(|m| !(uncached && m.shared))
             .map(|m| (m.space, m.va))
             .collect();
         for (space, va) in users {
             if self.separate_lines(va, from) {
-                self.maintain_user_alias_part(mem, space, va, pa, op, &mut whole, part)?;
+                self.maintain_user_alias_part(k.memory(), space, va, pa, op, &mut whole, part)?;
             }
         }
         Ok(())
@@ -967,15 +964,14 @@ impl<P: Policy> Engine<P> {
 
     /// True if a user mapping of `pa` reads other lines than the kernel
     /// alias `kva` (or memory, when the policy keeps shared ones uncached).
-    fn users_apart_from_kernel(
+    fn users_apart_from_kernel<K: FrameKnowledge>(
         &self,
-        frames: &FrameDb,
+        k: &K,
         pa: PhysAddr,
         kva: VirtAddr,
     ) -> Result<bool, FrameError> {
         let uncached = self.policy.uncaches_shared();
-        Ok(frames
-            .user_mappings(pa)?
+        Ok(k.user_mappings(pa)?
             .any(|m| (uncached && m.shared) || self.separate_lines(m.va, kva)))
     }
 
@@ -994,29 +990,29 @@ impl<P: Policy> Engine<P> {
     /// half owed before the write too (or call this before as well, as
     /// Linux's `generic_perform_write` does), or through
     /// [`kmap`](Self::kmap).
-    pub fn flush_dcache_page<M: TableMemory, F>(
+    pub fn flush_dcache_page<K: FrameKnowledge>(
         &mut self,
-        sys: &mut MemorySystem<M, F>,
+        k: &mut K,
         pa: PhysAddr,
     ) -> Result<(), CoherenceError> {
         self.counters.flush_dcache_page += 1;
         let kva = self.kernel_va(pa);
-        let users = user_aliases(&sys.frames, pa)?;
+        let users = user_aliases(k, pa)?;
         if users.is_empty() && self.policy.defers_kernel_alias() {
-            sys.frames.clear_flags(pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
+            clear_flags(k, pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
             self.counters.deferred += 1;
             return Ok(());
         }
-        let flags = sys.frames.set_flags(pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
+        let flags = set_flags(k, pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
         if users.is_empty() {
             // Not deferred: the flag now says "clean", so the kernel alias
             // must be clean for any user mapping to come — one of another
             // colour (or, VIVT, any other address), or an uncached one.
             if self.aliasing() || self.policy.uncaches_shared() {
                 if self.policy.flushes_everything() {
-                    self.whole_dcache(&mut sys.mem);
+                    self.whole_dcache(k.memory());
                 } else {
-                    let cpu = sys.mem.cache();
+                    let cpu = k.memory().cache();
                     cpu.clean_invalidate_dcache_range(page_range(kva));
                     cpu.drain_write_buffer();
                     self.counters.kernel_alias_cleans += 1;
@@ -1025,9 +1021,9 @@ impl<P: Policy> Engine<P> {
             return Ok(());
         }
         if self.policy.flushes_everything() {
-            self.whole_dcache(&mut sys.mem);
+            self.whole_dcache(k.memory());
             if flags.contains(PageFlags::EXECUTABLE) {
-                sys.mem.cache().invalidate_icache_all();
+                k.memory().cache().invalidate_icache_all();
                 self.counters.icache_flushes += 1;
             }
             return Ok(());
@@ -1035,7 +1031,7 @@ impl<P: Policy> Engine<P> {
         if flags.contains(PageFlags::EXECUTABLE) {
             // Some mapping runs this page: new code must reach memory and
             // the I-cache must drop the old, whatever the D-cache kind.
-            let cpu = sys.mem.cache();
+            let cpu = k.memory().cache();
             cpu.clean_dcache_range(page_range(kva));
             cpu.drain_write_buffer();
             cpu.invalidate_icache_all();
@@ -1045,25 +1041,19 @@ impl<P: Policy> Engine<P> {
         // Only aliases that hold lines apart from the kernel's need work:
         // none on a non-aliasing cache, and none on a VIPT-aliasing one when
         // the frame was allocated in its users' colour.
-        if !self.users_apart_from_kernel(&sys.frames, pa, kva)? {
+        if !self.users_apart_from_kernel(k, pa, kva)? {
             return Ok(());
         }
         self.counters.coverage.reaches_users();
         // Invalidated as well as cleaned: a later kernel read of the page
         // must not hit lines older than what users write meanwhile. User
         // aliases are invalidated so their next read sees the kernel's data.
-        sys.mem
+        k.memory()
             .cache()
             .clean_invalidate_dcache_range(page_range(kva));
         self.counters.kernel_alias_cleans += 1;
-        self.maintain_aliases_apart_from(
-            &mut sys.mem,
-            &sys.frames,
-            pa,
-            kva,
-            LineOp::CleanInvalidate,
-        )?;
-        sys.mem.cache().drain_write_buffer();
+        self.maintain_aliases_apart_from(k, pa, kva, LineOp::CleanInvalidate)?;
+        k.memory().cache().drain_write_buffer();
         Ok(())
     }
 
@@ -1077,9 +1067,30 @@ impl<P: Policy> Engine<P> {
         va: VirtAddr,
     ) -> Result<(), CoherenceError> {
         let pa = space.resident_at(va).ok_or(SpaceError::NoMapping { va })?;
+        let exec = space
+            .find_vma(va)
+            .is_some_and(|v| v.prot().contains(Protection::EXEC));
+        let id = space.id();
+        self.user_page_mapped(&mut SpaceView { sys, space }, id, va, pa, exec)
+    }
+
+    /// [`update_mmu_cache`](Self::update_mmu_cache) for a kernel with its
+    /// own memory manager: its entry mapping user address `va` of `space`
+    /// to frame `pa` was just installed (a fault, `mmap` of a populated
+    /// page), `exec` if user code may run from it. The kernel's reverse
+    /// map (`k`) must already list the mapping.
+    pub fn user_page_mapped<K: MemoryTypes>(
+        &mut self,
+        k: &mut K,
+        space: SpaceId,
+        va: VirtAddr,
+        pa: PhysAddr,
+        exec: bool,
+    ) -> Result<(), CoherenceError> {
+        let va = va.align_down(PAGE);
         let kva = self.kernel_va(pa);
         self.counters.coverage.alias(&self.info, va, kva);
-        let old = sys.frames.set_flags(pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
+        let old = set_flags(k, pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
         let deferred = !old.contains(PageFlags::KERNEL_ALIAS_CLEAN);
         if self.separate_lines(va, kva) && (deferred || self.vipt_aliasing()) {
             // A deferred kernel write reaches memory. On aliasing VIPT the
@@ -1088,7 +1099,7 @@ impl<P: Policy> Engine<P> {
             // kernel access with no user left to flush (a Kmap after
             // munmap) would hit them. (VIVT kernel accesses drop their
             // lines when they end.)
-            let cpu = sys.mem.cache();
+            let cpu = k.memory().cache();
             if self.vipt_aliasing() {
                 cpu.clean_invalidate_dcache_range(page_range(kva));
             } else {
@@ -1100,14 +1111,11 @@ impl<P: Policy> Engine<P> {
                 self.counters.coverage.deferred_done();
             }
         }
-        let exec = space
-            .find_vma(va)
-            .is_some_and(|v| v.prot().contains(Protection::EXEC));
         if exec {
             self.counters.coverage.hit(coverage::Point::ExecMapping);
-            self.sync_icache(sys, space.id(), va, pa)?;
+            self.sync_icache(k, space, va, pa)?;
         }
-        self.make_coherent(sys, space, pa)
+        self.resolve_aliases(k, space, pa)
     }
 
     /// Frame `pa` is about to be run at user address `va` of `space`
@@ -1118,9 +1126,9 @@ impl<P: Policy> Engine<P> {
     /// the caller's to clean where they are separate from the kernel's
     /// (an aliasing cache); on any other cache the kernel alias's lines
     /// are the user's too.
-    pub(super) fn sync_icache<M: TableMemory, F>(
+    pub(super) fn sync_icache<K: FrameKnowledge>(
         &mut self,
-        sys: &mut MemorySystem<M, F>,
+        k: &mut K,
         space: SpaceId,
         va: VirtAddr,
         pa: PhysAddr,
@@ -1128,8 +1136,8 @@ impl<P: Policy> Engine<P> {
         let kva = self.kernel_va(pa);
         // Lines fetched through another mapping of the frame (another
         // colour, another space) are reachable only by the whole I-cache.
-        let one_mapping = sys.frames.user_mappings(pa)?.count() <= 1;
-        let cpu = sys.mem.cache();
+        let one_mapping = k.user_mappings(pa)?.count() <= 1;
+        let cpu = k.memory().cache();
         cpu.clean_dcache_range(page_range(kva));
         cpu.drain_write_buffer();
         if space == self.current && one_mapping {
@@ -1143,7 +1151,7 @@ impl<P: Policy> Engine<P> {
         } else {
             cpu.invalidate_icache_all();
         }
-        sys.frames.set_flags(pa, PageFlags::EXECUTABLE)?;
+        set_flags(k, pa, PageFlags::EXECUTABLE)?;
         self.counters.icache_flushes += 1;
         Ok(())
     }
@@ -1173,26 +1181,29 @@ impl<P: Policy> Engine<P> {
         space: &mut AddressSpace,
         pa: PhysAddr,
     ) -> Result<(), CoherenceError> {
-        let always_uncached = sys
-            .frames
-            .state(pa)?
-            .flags()
-            .contains(PageFlags::ALWAYS_UNCACHED)
+        let id = space.id();
+        self.resolve_aliases(&mut SpaceView { sys, space }, id, pa)
+    }
+
+    /// [`make_coherent`](Self::make_coherent) over the kernel's knowledge.
+    fn resolve_aliases<K: MemoryTypes>(
+        &mut self,
+        k: &mut K,
+        space: SpaceId,
+        pa: PhysAddr,
+    ) -> Result<(), CoherenceError> {
+        let always_uncached = k.frame_flags(pa)?.contains(PageFlags::ALWAYS_UNCACHED)
             || (self.policy.uncaches_shared()
-                && sys
-                    .frames
-                    .user_mappings(pa)?
-                    .any(|m| m.space == space.id() && m.shared));
+                && k.user_mappings(pa)?.any(|m| m.space == space && m.shared));
         if always_uncached {
             // An uncached shared buffer: every user mapping is uncacheable.
-            let users: alloc::vec::Vec<VirtAddr> = sys
-                .frames
+            let users: alloc::vec::Vec<VirtAddr> = k
                 .user_mappings(pa)?
-                .filter(|m| m.space == space.id())
+                .filter(|m| m.space == space)
                 .map(|m| m.va)
                 .collect();
             for va in users {
-                if space.memory_type(sys, va)?.is_cached() {
+                if k.memory_type(space, va)?.is_cached() {
                     // Lines of the frame cached until now (a fill through
                     // the kernel alias, the frame's previous life, this
                     // mapping's own accesses) must not outlive the switch:
@@ -1203,18 +1214,18 @@ impl<P: Policy> Engine<P> {
                     // alias has its own.
                     let mut whole = false;
                     self.maintain_user_alias(
-                        &mut sys.mem,
-                        space.id(),
+                        k.memory(),
+                        space,
                         va,
                         pa,
                         LineOp::CleanInvalidate,
                         &mut whole,
                     )?;
-                    let cpu = sys.mem.cache();
+                    let cpu = k.memory().cache();
                     cpu.clean_invalidate_dcache_range(page_range(self.kernel_va(pa)));
                     cpu.drain_write_buffer();
                     self.counters.kernel_alias_cleans += 1;
-                    space.set_memory_type(sys, va, MemoryType::Bufferable)?;
+                    k.set_memory_type(space, va, MemoryType::Bufferable)?;
                 }
             }
             // Under the policy's uncached sharing, another space's private,
@@ -1223,33 +1234,32 @@ impl<P: Policy> Engine<P> {
             // memory, so nothing is owed now. (An uncached shared buffer's
             // mappings are all uncached: nothing to separate.)
             if self.policy.uncaches_shared() {
-                self.note_sharing(sys, pa)?;
+                self.note_sharing(k, pa)?;
             }
             return Ok(());
         }
-        if self.note_sharing(sys, pa)? {
+        if self.note_sharing(k, pa)? {
             // A page that just became shared across spaces: the other
             // spaces' lines of it were left in the cache by a switch that
             // did not flush (FCSE PIDs, ASIDs) and may hold data newer than
             // memory, or older. The next switch would separate them, but
             // this space may read the page now.
             let mut whole = false;
-            self.separate_shared_page(sys, pa, &mut whole)?;
-            sys.mem.cache().drain_write_buffer();
+            self.separate_shared_page(k, pa, &mut whole)?;
+            k.memory().cache().drain_write_buffer();
             self.counters.newly_shared_separations += 1;
         }
-        let mut aliases: alloc::vec::Vec<(VirtAddr, bool, bool)> = alloc::vec::Vec::new();
-        for m in sys.frames.mappings(pa)? {
-            if m.kind == MappingKind::User && m.space == space.id() {
-                aliases.push((m.va, m.writable, false));
-            }
-        }
-        if aliases.len() < 2 && !sys.frames.state(pa)?.flags().contains(PageFlags::UNCACHED) {
+        let mut aliases: alloc::vec::Vec<(VirtAddr, bool, bool)> = k
+            .user_mappings(pa)?
+            .filter(|m| m.space == space)
+            .map(|m| (m.va, m.writable, false))
+            .collect();
+        if aliases.len() < 2 && !k.frame_flags(pa)?.contains(PageFlags::UNCACHED) {
             // One mapping never conflicts, and none was made uncached.
             return Ok(());
         }
         for alias in &mut aliases {
-            alias.2 = !space.memory_type(sys, alias.0)?.is_cached();
+            alias.2 = !k.memory_type(space, alias.0)?.is_cached();
         }
         let conflict = aliases.iter().any(|&(_, w, _)| w)
             && aliases
@@ -1263,23 +1273,23 @@ impl<P: Policy> Engine<P> {
                     continue;
                 }
                 self.maintain_user_alias(
-                    &mut sys.mem,
-                    space.id(),
+                    k.memory(),
+                    space,
                     va,
                     pa,
                     LineOp::CleanInvalidate,
                     &mut whole,
                 )?;
-                space.set_memory_type(sys, va, MemoryType::Bufferable)?;
+                k.set_memory_type(space, va, MemoryType::Bufferable)?;
                 changed = true;
             }
-            sys.mem.cache().drain_write_buffer();
-            sys.frames.set_flags(pa, PageFlags::UNCACHED)?;
+            k.memory().cache().drain_write_buffer();
+            set_flags(k, pa, PageFlags::UNCACHED)?;
             if changed {
                 event!(
                     info,
                     "frame {pa}: aliases in space {} at other colours, made uncached",
-                    space.id()
+                    space
                 );
                 self.counters.made_uncached += 1;
             }
@@ -1287,22 +1297,22 @@ impl<P: Policy> Engine<P> {
             let mut changed = false;
             for &(va, _, uncached) in &aliases {
                 if uncached {
-                    space.set_memory_type(sys, va, MemoryType::NormalWriteBack)?;
+                    k.set_memory_type(space, va, MemoryType::NormalWriteBack)?;
                     changed = true;
                 }
             }
             if changed {
                 // Stores made through the bufferable mapping must reach
                 // memory before cached reads can miss to it.
-                sys.mem.cache().drain_write_buffer();
+                k.memory().cache().drain_write_buffer();
                 event!(
                     info,
                     "frame {pa}: its alias conflict in space {} ended, cached again",
-                    space.id()
+                    space
                 );
                 self.counters.restored += 1;
             }
-            sys.frames.clear_flags(pa, PageFlags::UNCACHED)?;
+            clear_flags(k, pa, PageFlags::UNCACHED)?;
         }
         Ok(())
     }
@@ -1319,19 +1329,33 @@ impl<P: Policy> Engine<P> {
         va: VirtAddr,
     ) -> Result<(), CoherenceError> {
         let pa = space.resident_at(va).ok_or(SpaceError::NoMapping { va })?;
+        self.user_page_unmapping(sys, space.id(), va, pa)
+    }
+
+    /// [`flush_cache_page`](Self::flush_cache_page) for a kernel with its
+    /// own memory manager: its entry mapping user address `va` of `space`
+    /// to frame `pa` is about to be removed, write-protected or pointed
+    /// elsewhere, and still translates.
+    pub fn user_page_unmapping<K: FrameKnowledge>(
+        &mut self,
+        k: &mut K,
+        space: SpaceId,
+        va: VirtAddr,
+        pa: PhysAddr,
+    ) -> Result<(), CoherenceError> {
         if !self.aliasing() {
             return Ok(());
         }
         let mut whole = false;
         self.maintain_user_alias(
-            &mut sys.mem,
-            space.id(),
+            k.memory(),
+            space,
             va.align_down(PAGE),
             pa,
             LineOp::CleanInvalidate,
             &mut whole,
         )?;
-        sys.mem.cache().drain_write_buffer();
+        k.memory().cache().drain_write_buffer();
         Ok(())
     }
 
@@ -1348,7 +1372,7 @@ impl<P: Policy> Engine<P> {
         let pa = space.resident_at(va).ok_or(SpaceError::NoMapping { va })?;
         let kva = self.kernel_va(pa);
         if !self.separate_lines(va, kva) {
-            if self.mapped_uncached(&sys.frames, pa)? {
+            if self.mapped_uncached(sys, pa)? {
                 // Written uncached: the kernel alias's lines may be stale
                 // and stores may wait in the write buffer on any cache
                 // kind (see `uncached`).
@@ -1405,10 +1429,10 @@ impl<P: Policy> Engine<P> {
     /// take modified addresses; the FCSE does not move their operands) —
     /// or the whole caches for a space not running. Any range: a JIT
     /// flushes the bytes it wrote, not whole pages.
-    pub fn flush_user_icache_range<M: TableMemory, F>(
+    pub fn flush_user_icache_range<K: FrameKnowledge>(
         &mut self,
-        sys: &mut MemorySystem<M, F>,
-        space: &AddressSpace,
+        k: &mut K,
+        space: SpaceId,
         va: VirtAddr,
         len: u32,
     ) -> Result<(), CoherenceError> {
@@ -1419,8 +1443,8 @@ impl<P: Policy> Engine<P> {
         if len == 0 {
             return Err(CoherenceError::BadLength { addr: va, len: 0 });
         }
-        if space.id() != self.current {
-            let cpu = sys.mem.cache();
+        let cpu = k.memory().cache();
+        if space != self.current {
             cpu.clean_dcache_all();
             cpu.drain_write_buffer();
             cpu.invalidate_icache_all();
@@ -1434,10 +1458,10 @@ impl<P: Policy> Engine<P> {
         while u64::from(at.as_u32()) < end {
             let chunk = (PAGE - at.as_u32() % PAGE).min((end - u64::from(at.as_u32())) as u32);
             let moved = match self.info.kind {
-                CacheKind::Vivt => self.vivt_line_address(space.id(), at).unwrap_or(at),
+                CacheKind::Vivt => self.vivt_line_address(space, at).unwrap_or(at),
                 _ => at,
             };
-            self.flush_icache_range(sys.mem.cache(), moved, chunk)?;
+            self.flush_icache_range(cpu, moved, chunk)?;
             at = VirtAddr(at.as_u32().wrapping_add(chunk));
             if at.as_u32() == 0 {
                 break;
@@ -1448,11 +1472,11 @@ impl<P: Policy> Engine<P> {
 }
 
 /// The (space, address) of every user mapping of `pa`.
-fn user_aliases(
-    frames: &FrameDb,
+fn user_aliases<K: FrameKnowledge>(
+    k: &K,
     pa: PhysAddr,
 ) -> Result<alloc::vec::Vec<(SpaceId, VirtAddr)>, FrameError> {
-    Ok(frames.user_mappings(pa)?.map(|m| (m.space, m.va)).collect())
+    Ok(k.user_mappings(pa)?.map(|m| (m.space, m.va)).collect())
 }
 
 impl<P: Policy> Engine<P> {

@@ -24,9 +24,9 @@ use super::*;
 /// engine and the memory system, no other engine call can run while it
 /// lives. The maintenance owed after the write happens in
 /// [`finish`](Self::finish), which reports errors, or on drop.
-pub struct PageCacheWrite<'a, P: Policy, M: TableMemory, F> {
+pub struct PageCacheWrite<'a, P: Policy, K: FrameKnowledge> {
     engine: &'a mut Engine<P>,
-    sys: &'a mut MemorySystem<M, F>,
+    k: &'a mut K,
     pa: PhysAddr,
     done: bool,
 }
@@ -59,17 +59,17 @@ impl<P: Policy> Engine<P> {
     ///     write.finish()
     /// }
     /// ```
-    pub fn page_cache_write<'a, M: TableMemory, F>(
+    pub fn page_cache_write<'a, K: FrameKnowledge>(
         &'a mut self,
-        sys: &'a mut MemorySystem<M, F>,
+        k: &'a mut K,
         pa: PhysAddr,
-    ) -> Result<PageCacheWrite<'a, P, M, F>, CoherenceError> {
-        if self.writably_mapped_apart_from_kernel(&sys.frames, pa)? {
-            self.flush_dcache_page(sys, pa)?;
+    ) -> Result<PageCacheWrite<'a, P, K>, CoherenceError> {
+        if self.writably_mapped_apart_from_kernel(k, pa)? {
+            self.flush_dcache_page(k, pa)?;
         }
         Ok(PageCacheWrite {
             engine: self,
-            sys,
+            k,
             pa,
             done: false,
         })
@@ -78,20 +78,19 @@ impl<P: Policy> Engine<P> {
     /// True if a user maps `pa` writable in lines the kernel alias does
     /// not share (or uncached, writing memory under the kernel's lines):
     /// only then can a user's write meet the kernel's.
-    fn writably_mapped_apart_from_kernel(
+    fn writably_mapped_apart_from_kernel<K: FrameKnowledge>(
         &self,
-        frames: &FrameDb,
+        k: &K,
         pa: PhysAddr,
     ) -> Result<bool, FrameError> {
         let kva = self.kernel_va(pa);
         let uncached = self.policy.uncaches_shared();
-        Ok(frames
-            .user_mappings(pa)?
+        Ok(k.user_mappings(pa)?
             .any(|m| m.writable && ((uncached && m.shared) || self.separate_lines(m.va, kva))))
     }
 }
 
-impl<P: Policy, M: TableMemory, F> PageCacheWrite<'_, P, M, F> {
+impl<P: Policy, K: FrameKnowledge> PageCacheWrite<'_, P, K> {
     /// The kernel address to write through: the linear map's.
     pub fn va(&self) -> VirtAddr {
         self.engine.kernel_va(self.pa)
@@ -104,8 +103,8 @@ impl<P: Policy, M: TableMemory, F> PageCacheWrite<'_, P, M, F> {
 
     /// The memory (for kernels whose accesses go through it, like the
     /// `sim` model).
-    pub fn mem(&mut self) -> &mut M {
-        &mut self.sys.mem
+    pub fn mem(&mut self) -> &mut K::Memory {
+        self.k.memory()
     }
 
     /// Ends the write: [`Engine::flush_dcache_page`].
@@ -118,11 +117,11 @@ impl<P: Policy, M: TableMemory, F> PageCacheWrite<'_, P, M, F> {
             return Ok(());
         }
         self.done = true;
-        self.engine.flush_dcache_page(self.sys, self.pa)
+        self.engine.flush_dcache_page(self.k, self.pa)
     }
 }
 
-impl<P: Policy, M: TableMemory, F> Drop for PageCacheWrite<'_, P, M, F> {
+impl<P: Policy, K: FrameKnowledge> Drop for PageCacheWrite<'_, P, K> {
     fn drop(&mut self) {
         // Errors here are flush_dcache_page's (a frame the database does
         // not know); `finish` reports them.

@@ -347,7 +347,7 @@ impl<P: Policy> Engine<P> {
         let end = u64::from(offset) + u64::from(len);
         for i in pages {
             let (pa, kva) = (buffer.frames[i], buffer.kernel[i]);
-            if !self.users_apart_from_kernel(&sys.frames, pa, kva)? {
+            if !self.users_apart_from_kernel(sys, pa, kva)? {
                 continue;
             }
             // Only the lines of the bytes handed over, at the same offset
@@ -364,8 +364,7 @@ impl<P: Policy> Engine<P> {
                 sys.mem.cache().clean_dcache_range(part.of(kva));
                 self.counters.kernel_alias_cleans += 1;
                 self.maintain_aliases_part(
-                    &mut sys.mem,
-                    &sys.frames,
+                    sys,
                     pa,
                     kva,
                     LineOp::CleanInvalidate,
@@ -373,8 +372,7 @@ impl<P: Policy> Engine<P> {
                 )?;
             } else {
                 self.maintain_aliases_part(
-                    &mut sys.mem,
-                    &sys.frames,
+                    sys,
                     pa,
                     kva,
                     LineOp::CleanInvalidate,

@@ -33,16 +33,16 @@ impl<P: Policy> Engine<P> {
     /// uncached shared buffer's page, a page made uncacheable by
     /// [`make_coherent`](Engine::make_coherent), or a shared page the
     /// policy keeps uncached.
-    pub(super) fn mapped_uncached(
+    pub(super) fn mapped_uncached<K: FrameKnowledge>(
         &self,
-        frames: &FrameDb,
+        k: &K,
         pa: PhysAddr,
     ) -> Result<bool, FrameError> {
-        let flags = frames.state(pa)?.flags();
+        let flags = k.frame_flags(pa)?;
         if flags.intersects(PageFlags::ALWAYS_UNCACHED | PageFlags::UNCACHED) {
             return Ok(true);
         }
-        Ok(self.policy.uncaches_shared() && frames.user_mappings(pa)?.any(|m| m.shared))
+        Ok(self.policy.uncaches_shared() && k.user_mappings(pa)?.any(|m| m.shared))
     }
 
     /// Before a cached kernel access at `va` to a frame mapped uncached:

@@ -267,16 +267,15 @@ impl<P: Policy> Engine<P> {
     /// Maps frame `pa` for the kernel at a colour compatible with its user
     /// mappings and returns the guard; see [`Kmap`]. Use it whenever the
     /// kernel reads or writes a page that user mappings may be using.
-    pub fn kmap<'a, M: TableMemory, F>(
+    pub fn kmap<'a, K: FrameKnowledge>(
         &'a mut self,
-        sys: &'a mut MemorySystem<M, F>,
+        k: &'a mut K,
         pa: PhysAddr,
         access: KmapAccess,
-    ) -> Result<Kmap<'a, P, M>, CoherenceError> {
-        let state = sys.frames.state(pa)?;
-        let executable = state.flags().contains(PageFlags::EXECUTABLE);
+    ) -> Result<Kmap<'a, P, K::Memory>, CoherenceError> {
+        let executable = k.frame_flags(pa)?.contains(PageFlags::EXECUTABLE);
         self.counters.kmaps += 1;
-        let users = user_aliases(&sys.frames, pa)?;
+        let users = user_aliases(k, pa)?;
         let kva = self.kernel_va(pa);
         // The colour to work in: the users' own when they agree (no user
         // line needs touching), else the linear map's.
@@ -290,29 +289,24 @@ impl<P: Policy> Engine<P> {
             }
             _ => kva,
         };
-        let mapped_uncached = self.mapped_uncached(&sys.frames, pa)?;
-        let through = self.map_for_user(&mut sys.mem, pa, target)?;
+        let mapped_uncached = self.mapped_uncached(k, pa)?;
+        let through = self.map_for_user(k.memory(), pa, target)?;
         self.counters.coverage.kmap(&through);
         if mapped_uncached {
-            self.before_cached_access(&mut sys.mem, through.va());
+            self.before_cached_access(k.memory(), through.va());
         }
         let mut others_read_memory = mapped_uncached;
         if self.policy.flushes_everything() {
-            self.whole_dcache(&mut sys.mem);
+            self.whole_dcache(k.memory());
             others_read_memory = true;
         } else if self.aliasing() {
             // Users' dirty lines apart from the ones used reach memory and
             // leave, so the kernel reads their data and they read the
             // kernel's afterwards.
-            let result = self.maintain_aliases_apart_from(
-                &mut sys.mem,
-                &sys.frames,
-                pa,
-                through.va(),
-                LineOp::CleanInvalidate,
-            );
+            let result =
+                self.maintain_aliases_apart_from(k, pa, through.va(), LineOp::CleanInvalidate);
             if let Err(e) = result {
-                self.unmap_through(&mut sys.mem, through)?;
+                self.unmap_through(k.memory(), through)?;
                 return Err(e);
             }
             others_read_memory |= users
@@ -321,13 +315,13 @@ impl<P: Policy> Engine<P> {
             if self.separate_lines(kva, through.va()) || self.info.kind == CacheKind::Vivt {
                 // The linear map's lines: written back (a deferred kernel
                 // write) and dropped (stale once users wrote).
-                sys.mem
+                k.memory()
                     .cache()
                     .clean_invalidate_dcache_range(page_range(kva));
                 self.counters.kernel_alias_cleans += 1;
                 others_read_memory |= self.separate_lines(kva, through.va());
             }
-            sys.mem.cache().drain_write_buffer();
+            k.memory().cache().drain_write_buffer();
         }
         if access == KmapAccess::Write
             && matches!(through, super::fault::Through::Linear(_))
@@ -336,11 +330,11 @@ impl<P: Policy> Engine<P> {
         {
             // The write stays in the linear map's lines: owed to the next
             // user mapping of another colour (update_mmu_cache).
-            sys.frames.clear_flags(pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
+            super::clear_flags(k, pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
         }
         Ok(Kmap {
             engine: self,
-            mem: &mut sys.mem,
+            mem: k.memory(),
             pa,
             through,
             access,

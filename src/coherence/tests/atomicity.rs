@@ -507,7 +507,7 @@ fn cases() -> Vec<(&'static str, Pressure, Call)> {
         }),
         ("flush_user_icache_range past 4 GiB", None, |r| {
             let (e, sys, p) = r.running();
-            e.flush_user_icache_range(sys, p, VirtAddr(0xffff_f000), 0x2000)
+            e.flush_user_icache_range(sys, p.id(), VirtAddr(0xffff_f000), 0x2000)
         }),
         ("update_mmu_cache where nothing is resident", None, |r| {
             let (e, sys, p) = r.running();

@@ -156,7 +156,7 @@ fn argument_errors_name_the_address_and_length_and_do_nothing() {
     );
     let e = m
         .engine
-        .flush_user_icache_range(&mut m.sys, &space, va, 0)
+        .flush_user_icache_range(&mut m.sys, space.id(), va, 0)
         .unwrap_err();
     assert_eq!(e, CoherenceError::BadLength { addr: va, len: 0 });
     assert_eq!(

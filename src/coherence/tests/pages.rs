@@ -295,7 +295,7 @@ fn code_rewritten_while_away(model: CpuModel, flush: bool) -> (Vec<ViolationKind
     let va = a.mmap(&mut m.sys, args).unwrap();
     user_store(&mut m, &mut a, va.as_u32(), 0xe1a0_0000, Faults::Engine);
     m.engine
-        .flush_user_icache_range(&mut m.sys, &a, va, PAGE)
+        .flush_user_icache_range(&mut m.sys, a.id(), va, PAGE)
         .unwrap();
     assert_eq!(m.sys.mem.fetch(va.as_u32()).unwrap(), 0xe1a0_0000);
     user_store(&mut m, &mut a, va.as_u32(), 0xe12f_ff1e, Faults::Engine);
@@ -303,7 +303,7 @@ fn code_rewritten_while_away(model: CpuModel, flush: bool) -> (Vec<ViolationKind
     let before = m.engine.counters().icache_flushes;
     if flush {
         m.engine
-            .flush_user_icache_range(&mut m.sys, &a, va, PAGE)
+            .flush_user_icache_range(&mut m.sys, a.id(), va, PAGE)
             .unwrap();
     }
     let flushes = m.engine.counters().icache_flushes - before;

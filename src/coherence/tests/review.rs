@@ -293,7 +293,7 @@ fn code_written_by_a_process_under_a_pid(user_range: bool) -> (Vec<ViolationKind
     user_store(&mut m, &mut space, va, 0xe320_f000, Faults::Engine);
     if user_range {
         m.engine
-            .flush_user_icache_range(&mut m.sys, &space, VirtAddr(va), PAGE)
+            .flush_user_icache_range(&mut m.sys, space.id(), VirtAddr(va), PAGE)
             .unwrap();
     } else {
         m.engine
@@ -354,7 +354,7 @@ fn cacheflush_across_a_page_bound(
     let before = m.sys.mem.counters().icache_line;
     if flush {
         m.engine
-            .flush_user_icache_range(&mut m.sys, &space, VirtAddr(va + PAGE - 8), 16)
+            .flush_user_icache_range(&mut m.sys, space.id(), VirtAddr(va + PAGE - 8), 16)
             .unwrap();
     }
     let lines = m.sys.mem.counters().icache_line - before;
