@@ -1031,8 +1031,7 @@ fn shared_buffer_is_handed_over_between_kernel_and_user() -> TestResult {
     let mut engine = w.engine()?;
     let mut space = w.new_space(&engine, w.colour_span())?;
     w.enter(&mut engine, &mut space)?;
-    let buffer =
-        engine.create_shared_buffer(&mut w.sys, &mut w.kernel, 2, SharingMode::HandOver)?;
+    let buffer = engine.create_shared_buffer(&mut w.sys, None, 2, SharingMode::HandOver)?;
     let args = MmapArgs::shared_object(buffer.object(), 0, 2 * PAGE);
     let va = engine.mmap(&mut w.sys, &mut space, args)?.as_u32();
     let kva = buffer.kernel_va(1).expect("the buffer has two pages");
@@ -1057,7 +1056,7 @@ fn shared_buffer_is_handed_over_between_kernel_and_user() -> TestResult {
     println!("  counters: {:?}", engine.counters());
     w.take_faults();
     engine.munmap(&mut w.sys, &mut space, VirtAddr(va), 2 * PAGE)?;
-    engine.destroy_shared_buffer(&mut w.sys, &mut w.kernel, buffer)?;
+    engine.destroy_shared_buffer(&mut w.sys, Some(&mut w.kernel), buffer)?;
     w.retire(&mut engine, space)?;
     Ok(())
 }

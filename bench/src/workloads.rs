@@ -245,9 +245,9 @@ fn ring<P: Policy>(w: &mut World<P>, who: Contender, size: Size) -> Result<(), B
         Sharing::UncachedIfAliased if info.kind == CacheKind::Vivt => uncached,
         Sharing::UncachedIfAliased => SharingMode::HandOver,
     };
-    let buffer = w
-        .engine
-        .create_shared_buffer(&mut w.sys, &mut w.kernel, DATA_PAGES + 1, mode)?;
+    let buffer =
+        w.engine
+            .create_shared_buffer(&mut w.sys, Some(&mut w.kernel), DATA_PAGES + 1, mode)?;
     let mut space = w.space()?;
     w.switch_to(&mut space)?;
     w.start_measuring();

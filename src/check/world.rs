@@ -228,7 +228,7 @@ impl World {
         files.push(m.file(FILE_PAGES));
         let buffer = m
             .engine
-            .create_shared_buffer(&mut m.sys, &mut m.kernel, 2, SharingMode::HandOver)
+            .create_shared_buffer(&mut m.sys, None, 2, SharingMode::HandOver)
             .expect("the shared buffer");
         let mut first = m.space();
         m.switch_to(&mut first);
@@ -583,10 +583,10 @@ impl World {
                 // cacheflush(2) over the written page.
                 let page = VirtAddr(va & !(PAGE - 1));
                 let space = &self.procs[self.current];
-                let r = self
-                    .m
-                    .engine
-                    .flush_user_icache_range(&mut self.m.sys, space.id(), page, PAGE);
+                let r =
+                    self.m
+                        .engine
+                        .flush_user_icache_range(&mut self.m.sys, space.id(), page, PAGE);
                 r.map_err(|e| self.unexpected("flush_user_icache_range", e))?;
                 self.reference.synced(self.current, va);
                 self.user_load(va, true)
@@ -1282,7 +1282,6 @@ impl World {
         let space = &mut self.procs[self.current];
         let e = &mut self.m.engine;
         let sys = &mut self.m.sys;
-        let kernel = &mut self.m.kernel;
         let top = space.config().layout.task_size;
         let first = sys.frames.first().as_u32();
         let frames = sys.frames.frames();
@@ -1326,7 +1325,7 @@ impl World {
                 // any frame is taken (it used to zero every free frame
                 // first, then give them back).
                 let pages = sys.allocator.free_frames() + 1 + value % 64;
-                e.create_shared_buffer(sys, kernel, pages, SharingMode::HandOver)
+                e.create_shared_buffer(sys, None, pages, SharingMode::HandOver)
                     .map(|_| ())
             }
             12 => {

@@ -222,31 +222,35 @@ impl<P: Policy> Engine<P> {
 
     /// Zero-fills frame `pa` for user address `user_va` (Linux
     /// `clear_user_page`).
-    pub fn clear_user_page<M: TableMemory + KernelAccess, F>(
+    pub fn clear_user_page<K>(
         &mut self,
-        sys: &mut MemorySystem<M, F>,
+        k: &mut K,
         pa: PhysAddr,
         user_va: VirtAddr,
-    ) -> Result<(), CoherenceError> {
-        sys.frames.state(pa)?;
+    ) -> Result<(), CoherenceError>
+    where
+        K: FrameKnowledge,
+        K::Memory: KernelAccess,
+    {
+        k.frame_flags(pa)?;
         if self.policy.flushes_everything() {
             let kva = self.kernel_va(pa);
-            sys.mem.zero_page(kva)?;
-            self.whole_dcache(&mut sys.mem);
+            k.memory().zero_page(kva)?;
+            self.whole_dcache(k.memory());
             self.counters.pages_filled += 1;
-            sys.frames.set_flags(pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
+            set_flags(k, pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
             return Ok(());
         }
-        let through = self.map_for_user(&mut sys.mem, pa, user_va)?;
-        self.discard_other_kernel_lines(&mut sys.mem, pa, through);
-        let result = sys.mem.zero_page(through.va());
+        let through = self.map_for_user(k.memory(), pa, user_va)?;
+        self.discard_other_kernel_lines(k.memory(), pa, through);
+        let result = k.memory().zero_page(through.va());
         if result.is_ok() {
-            self.settle_after_fill(&mut sys.mem, through, user_va);
+            self.settle_after_fill(k.memory(), through, user_va);
         }
-        self.unmap_through(&mut sys.mem, through)?;
+        self.unmap_through(k.memory(), through)?;
         result?;
         self.count_fill(through);
-        sys.frames.set_flags(pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
+        set_flags(k, pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
         Ok(())
     }
 
@@ -257,96 +261,99 @@ impl<P: Policy> Engine<P> {
     /// (a kernel table or the kernel image is never a user page's source)
     /// and distinct: the destination's old lines are discarded before the
     /// copy, which for one frame would discard the source's data.
-    pub fn copy_user_page<M: TableMemory + KernelAccess, F>(
+    pub fn copy_user_page<K>(
         &mut self,
-        sys: &mut MemorySystem<M, F>,
+        k: &mut K,
         to: PhysAddr,
         from: PhysAddr,
         user_va: VirtAddr,
-    ) -> Result<(), CoherenceError> {
-        sys.frames.state(to)?;
-        sys.frames.state(from)?;
+    ) -> Result<(), CoherenceError>
+    where
+        K: FrameKnowledge,
+        K::Memory: KernelAccess,
+    {
+        k.frame_flags(to)?;
+        k.frame_flags(from)?;
         if to == from {
             return Err(CoherenceError::CopyOntoItself { pa: to });
         }
         if self.policy.flushes_everything() {
-            self.whole_dcache(&mut sys.mem);
-            sys.mem
+            self.whole_dcache(k.memory());
+            k.memory()
                 .copy_page(self.kernel_va(to), self.kernel_va(from))?;
-            self.whole_dcache(&mut sys.mem);
+            self.whole_dcache(k.memory());
             self.counters.pages_filled += 1;
-            sys.frames.set_flags(to, PageFlags::KERNEL_ALIAS_CLEAN)?;
+            set_flags(k, to, PageFlags::KERNEL_ALIAS_CLEAN)?;
             return Ok(());
         }
-        let source = self.map_for_user(&mut sys.mem, from, user_va)?;
-        let dest = match self.map_for_user(&mut sys.mem, to, user_va) {
+        let source = self.map_for_user(k.memory(), from, user_va)?;
+        let dest = match self.map_for_user(k.memory(), to, user_va) {
             Ok(dest) => dest,
             Err(e) => {
-                self.unmap_through(&mut sys.mem, source)?;
+                self.unmap_through(k.memory(), source)?;
                 return Err(e);
             }
         };
-        let result = self.copy_between(sys, from, to, source, dest, user_va);
-        self.unmap_through(&mut sys.mem, dest)?;
-        self.unmap_through(&mut sys.mem, source)?;
+        let result = self.copy_between(k, from, to, source, dest, user_va);
+        self.unmap_through(k.memory(), dest)?;
+        self.unmap_through(k.memory(), source)?;
         result?;
         self.count_fill(dest);
-        sys.frames.set_flags(to, PageFlags::KERNEL_ALIAS_CLEAN)?;
+        set_flags(k, to, PageFlags::KERNEL_ALIAS_CLEAN)?;
         Ok(())
     }
 
-    fn copy_between<M: TableMemory + KernelAccess, F>(
+    fn copy_between<K>(
         &mut self,
-        sys: &mut MemorySystem<M, F>,
+        k: &mut K,
         from: PhysAddr,
         to: PhysAddr,
         source: Through,
         dest: Through,
         user_va: VirtAddr,
-    ) -> Result<(), CoherenceError> {
-        let uncached = self.mapped_uncached(sys, from)?;
+    ) -> Result<(), CoherenceError>
+    where
+        K: FrameKnowledge,
+        K::Memory: KernelAccess,
+    {
+        let uncached = self.mapped_uncached(k, from)?;
         if uncached {
-            self.before_cached_access(&mut sys.mem, source.va());
+            self.before_cached_access(k.memory(), source.va());
         }
         if self.aliasing() {
             // The source's data may be in lines the copy does not read:
             // user aliases of other colours (or, VIVT, any user alias) and a
             // kernel alias dirtied by an earlier kernel write.
-            self.maintain_aliases_apart_from(
-                sys,
-                from,
-                source.va(),
-                LineOp::Clean,
-            )?;
+            self.maintain_aliases_apart_from(k, from, source.va(), LineOp::Clean)?;
             let kfrom = self.kernel_va(from);
             if self.separate_lines(kfrom, source.va()) || self.info.kind == CacheKind::Vivt {
                 // VIVT: the linear map's old lines may be stale against what
                 // users wrote since; drop them so the copy reads memory.
-                sys.mem
+                k.memory()
                     .cache()
                     .clean_invalidate_dcache_range(page_range(kfrom));
                 self.counters.kernel_alias_cleans += 1;
             }
-            sys.mem.cache().drain_write_buffer();
+            k.memory().cache().drain_write_buffer();
         }
-        self.discard_other_kernel_lines(&mut sys.mem, to, dest);
-        sys.mem.copy_page(dest.va(), source.va())?;
+        self.discard_other_kernel_lines(k.memory(), to, dest);
+        k.memory().copy_page(dest.va(), source.va())?;
         if uncached {
             // Mapped uncached elsewhere: the lines the copy read would be
             // stale at the next uncached store (see `uncached`), on any
             // cache kind.
-            self.after_cached_access(&mut sys.mem, source.va());
+            self.after_cached_access(k.memory(), source.va());
         } else if self.aliasing() {
             // The copy read the source into lines nobody keeps track of —
             // the linear map's, or a window's colour, which no mapping of
             // the source may have once this copy replaces it — and a user
             // writing the source at another address (VIVT) or colour
             // would leave them stale for the next copy. Drop them.
-            sys.mem
+            k.memory()
                 .cache()
                 .clean_invalidate_dcache_range(page_range(source.va()));
         }
-        self.settle_after_fill(&mut sys.mem, dest, user_va);
+        self.settle_after_fill(k.memory(), dest, user_va);
         Ok(())
     }
 

@@ -157,8 +157,9 @@ pub trait FrameKnowledge {
 /// conflict lasts (NetBSD's `PVF_NC`).
 ///
 /// A kernel that never maps one frame twice in one space on an aliasing
-/// cache never meets the conflict; it still implements this, and may
-/// answer with [`CoherenceError::NoMapping`]-style errors it never sees.
+/// cache never meets the conflict, and the engine never calls these; it
+/// still implements them (an error such as
+/// [`SpaceError::NoMapping`] for a page it does not map is enough).
 pub trait MemoryTypes: FrameKnowledge {
     /// The memory type of resident page `va` of `space`.
     ///

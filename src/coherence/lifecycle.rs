@@ -82,6 +82,31 @@ impl<P: Policy> Engine<P> {
         M: TableMemory,
         M::Cache: TranslationRegisters,
     {
+        let id = space.id();
+        // SAFETY: the caller's contract.
+        unsafe { self.switch_to_table(switcher, sys, id, space.table_mut()) }
+    }
+
+    /// [`switch_to`](Self::switch_to) for a kernel with its own memory
+    /// manager: switches to `space`, whose tables are `table`.
+    ///
+    /// # Errors
+    /// As [`switch_to`](Self::switch_to).
+    ///
+    /// # Safety
+    /// As [`ContextSwitcher::switch_to`]: `table` must map the kernel
+    /// exactly as the current table does.
+    pub unsafe fn switch_to_table<K>(
+        &mut self,
+        switcher: &mut ContextSwitcher,
+        k: &mut K,
+        space: SpaceId,
+        table: &mut PageTable,
+    ) -> Result<SwitchReport, CoherenceError>
+    where
+        K: FrameKnowledge,
+        <K::Memory as TableMemory>::Cache: TranslationRegisters,
+    {
         if switcher.policy() != self.switch {
             return Err(CoherenceError::SwitcherMismatch {
                 declared: self.switch,
@@ -89,7 +114,7 @@ impl<P: Policy> Engine<P> {
             });
         }
         // SAFETY: the caller's contract.
-        let report = unsafe { switcher.switch_to(&mut sys.mem, space.table_mut()) }?;
+        let report = unsafe { switcher.switch_to(k.memory(), table) }?;
         if !report.already_current {
             self.counters.coverage.switch(&report);
             self.counters.switches += 1;
@@ -97,23 +122,22 @@ impl<P: Policy> Engine<P> {
                 self.counters.switch_flushes += 1;
             }
             let pid = match self.info.kind {
-                CacheKind::Vivt => space.table().fcse_window(),
+                CacheKind::Vivt => table.fcse_window(),
                 _ => None,
             };
-            self.note_switch(space.id(), pid, report.cache_flushed);
+            self.note_switch(space, pid, report.cache_flushed);
             // The switch is made: if a page's maintenance cannot be done
             // (a window that will not map), the whole D-cache goes instead,
             // so nothing is lost and the caller's switch still stands.
             if !report.cache_flushed
-                && let Err(e) = self.separate_shared_pages(sys)
+                && let Err(e) = self.separate_shared_pages(k)
             {
                 event!(
                     warn,
-                    "switch to {space}: separating shared pages failed ({e}); the whole D-cache instead",
-                    space = space.id()
+                    "switch to {space}: separating shared pages failed ({e}); the whole D-cache instead"
                 );
                 let _ = e;
-                self.whole_dcache(&mut sys.mem);
+                self.whole_dcache(k.memory());
             }
         }
         Ok(report)
@@ -177,7 +201,7 @@ impl<P: Policy> Engine<P> {
         range: VirtRange,
         whole_mm: bool,
         op: impl Fn(&Vma, VirtAddr) -> Option<LineOp>,
-        mut before_discard: impl FnMut(&mut M, PhysAddr),
+        before_discard: impl FnMut(&mut M, PhysAddr),
     ) -> Result<(), CoherenceError> {
         if !self.aliasing() {
             return Ok(());
@@ -187,16 +211,30 @@ impl<P: Policy> Engine<P> {
             .resident_in(range.start(), len)
             .filter_map(|(va, pa)| Some((va, pa, op(space.find_vma(va)?, va)?)))
             .collect();
-        if pages.is_empty() {
+        self.maintain_pages(sys, space.id(), &pages, whole_mm, before_discard)
+    }
+
+    /// Does each page's operation to the user pages `pages` of `space`
+    /// (address, frame, operation), as [`maintain_range`](Self::maintain_range)
+    /// says.
+    fn maintain_pages<K: FrameKnowledge>(
+        &mut self,
+        k: &mut K,
+        space: SpaceId,
+        pages: &[(VirtAddr, PhysAddr, LineOp)],
+        whole_mm: bool,
+        mut before_discard: impl FnMut(&mut K::Memory, PhysAddr),
+    ) -> Result<(), CoherenceError> {
+        if !self.aliasing() || pages.is_empty() {
             return Ok(());
         }
-        if self.info.kind == CacheKind::Vivt && !self.is_live(space.id()) {
+        if self.info.kind == CacheKind::Vivt && !self.is_live(space) {
             self.counters.skipped_not_live += 1;
             return Ok(());
         }
         self.counters.range_flushes += 1;
         let bytes = pages.len() as u64 * u64::from(PAGE);
-        let by_address = space.id() == self.current || self.info.kind == CacheKind::Vivt;
+        let by_address = space == self.current || self.info.kind == CacheKind::Vivt;
         if self.policy.flushes_everything()
             || (whole_mm && self.policy.flushes_whole_mm())
             // Past the threshold the whole cache is cheaper by address, and
@@ -206,17 +244,45 @@ impl<P: Policy> Engine<P> {
             || bytes > self.policy.range_threshold(&self.info)
             || (!by_address && (self.windows.is_none() || !self.policy.uses_colour_windows()))
         {
-            self.whole_dcache(&mut sys.mem);
+            self.whole_dcache(k.memory());
             return Ok(());
         }
         let mut whole = false;
-        for (va, pa, op) in pages {
+        for &(va, pa, op) in pages {
             if op == LineOp::Discard {
-                before_discard(&mut sys.mem, pa);
+                before_discard(k.memory(), pa);
             }
-            self.maintain_user_alias(&mut sys.mem, space.id(), va, pa, op, &mut whole)?;
+            self.maintain_user_alias(k.memory(), space, va, pa, op, &mut whole)?;
         }
-        sys.mem.cache().drain_write_buffer();
+        k.memory().cache().drain_write_buffer();
+        Ok(())
+    }
+
+    /// `exit` for a kernel with its own memory manager: process `space`,
+    /// which does not run (switch away first), is about to go, and
+    /// `pages` (address, frame) are every page it maps. Their lines are
+    /// written back and dropped (the whole cache past the policy's
+    /// threshold), and the engine forgets the space. Afterwards the kernel
+    /// removes the mappings from its reverse map and frees what it frees.
+    ///
+    /// # Errors
+    /// [`CoherenceError::StillRunning`] for the running space (nothing
+    /// done); a window that will not map.
+    pub fn user_space_exit<K: FrameKnowledge>(
+        &mut self,
+        k: &mut K,
+        space: SpaceId,
+        pages: &[(VirtAddr, PhysAddr)],
+    ) -> Result<(), CoherenceError> {
+        if space == self.current {
+            return Err(CoherenceError::StillRunning { space });
+        }
+        let pages: Vec<(VirtAddr, PhysAddr, LineOp)> = pages
+            .iter()
+            .map(|&(va, pa)| (va.align_down(PAGE), pa, LineOp::CleanInvalidate))
+            .collect();
+        self.maintain_pages(k, space, &pages, true, |_, _| {})?;
+        self.live.retain(|l| l.space != space);
         Ok(())
     }
 

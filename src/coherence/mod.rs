@@ -58,9 +58,7 @@ use core::fmt;
 
 use crate::addr::{PhysAddr, VirtAddr, VirtRange};
 use crate::cache::{CacheInfo, CacheKind, CacheMaintenance};
-use crate::mm::frames::{
-    FRAME_SIZE, FrameError, PageFlags, SpaceId,
-};
+use crate::mm::frames::{FRAME_SIZE, FrameError, PageFlags, SpaceId};
 use crate::mm::space::{AddressSpace, MemorySystem, Protection, SpaceError};
 use crate::mmu::{MemoryType, SwitchPolicy, TableError, TableMemory};
 
@@ -345,6 +343,13 @@ pub enum CoherenceError {
         /// The frame given as both source and destination.
         pa: PhysAddr,
     },
+    /// An uncached shared buffer's kernel side is mapped in the kernel's
+    /// table, and none was given (nothing was allocated, or the buffer
+    /// is handed back).
+    KernelTableNeeded {
+        /// Where the kernel's side is (to be) mapped.
+        kernel_base: VirtAddr,
+    },
 }
 
 impl fmt::Display for CoherenceError {
@@ -379,6 +384,11 @@ impl fmt::Display for CoherenceError {
                 "the engine was built for {} and was given {}: nothing was switched",
                 config::switcher_name(*declared),
                 config::switcher_name(*given)
+            ),
+            CoherenceError::KernelTableNeeded { kernel_base } => write!(
+                f,
+                "an uncached shared buffer maps its kernel side at {kernel_base} in the kernel's \
+                 table: pass the table (Some)"
             ),
         }
     }
@@ -712,7 +722,10 @@ impl<P: Policy> Engine<P> {
     /// across spaces, so the incoming space reads what the others wrote
     /// and its own old lines are gone. Pages no longer shared are
     /// forgotten; on an error every page not yet done stays remembered.
-    fn separate_shared_pages<K: FrameKnowledge>(&mut self, k: &mut K) -> Result<(), CoherenceError> {
+    fn separate_shared_pages<K: FrameKnowledge>(
+        &mut self,
+        k: &mut K,
+    ) -> Result<(), CoherenceError> {
         let frames = core::mem::take(&mut self.shared_across_spaces);
         let mut kept = alloc::vec::Vec::with_capacity(frames.len());
         // Every user alias of every page, a page each: past the policy's

@@ -145,11 +145,12 @@ impl<P: Policy> Engine<P> {
     /// user mappings, kept coherent by `mode`. Its frames are coloured by
     /// page index, so user mappings (colour-aligned by `get_unmapped_area`)
     /// share the kernel's lines on a VIPT-aliasing cache. `Uncached` maps
-    /// the kernel's side in `kernel` (the kernel's table) at `kernel_base`.
+    /// the kernel's side in `kernel` (the kernel's table) at `kernel_base`;
+    /// `HandOver` uses the linear map and needs no table (`None`).
     pub fn create_shared_buffer<M: TableMemory + KernelAccess, F: TableFrames>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
-        kernel: &mut PageTable,
+        mut kernel: Option<&mut PageTable>,
         pages: u32,
         mode: SharingMode,
     ) -> Result<SharedBuffer, CoherenceError> {
@@ -161,6 +162,9 @@ impl<P: Policy> Engine<P> {
         }
         if let SharingMode::Uncached { kernel_base } = mode {
             check_range(kernel_base, pages.saturating_mul(PAGE))?;
+            if kernel.is_none() {
+                return Err(CoherenceError::KernelTableNeeded { kernel_base });
+            }
         }
         // Refused before anything is taken: a buffer that cannot fit would
         // otherwise zero and clean every free frame, then give them back.
@@ -179,7 +183,7 @@ impl<P: Policy> Engine<P> {
             mode,
             kernel: Vec::new(),
         };
-        if let Err(e) = self.populate(sys, kernel, &mut buffer, pages) {
+        if let Err(e) = self.populate(sys, kernel.as_deref_mut(), &mut buffer, pages) {
             // Give back what was taken; the first error is the one reported.
             let _ = self.destroy_shared_buffer(sys, kernel, buffer);
             return Err(e);
@@ -190,7 +194,7 @@ impl<P: Policy> Engine<P> {
     fn populate<M: TableMemory + KernelAccess, F: TableFrames>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
-        kernel: &mut PageTable,
+        mut kernel: Option<&mut PageTable>,
         buffer: &mut SharedBuffer,
         pages: u32,
     ) -> Result<(), CoherenceError> {
@@ -221,6 +225,9 @@ impl<P: Policy> Engine<P> {
                         .with_memory(MemoryType::Bufferable)
                         .with_access(Access::KernelRw)
                         .with_execute(Execute::NeverIfSupported);
+                    let kernel = kernel
+                        .as_deref_mut()
+                        .ok_or(CoherenceError::KernelTableNeeded { kernel_base })?;
                     kernel.map_page(&mut sys.mem, &mut sys.table_frames, va, pa, attrs)?;
                     buffer.kernel.push(va);
                     sys.frames.set_flags(pa, PageFlags::ALWAYS_UNCACHED)?;
@@ -232,13 +239,23 @@ impl<P: Policy> Engine<P> {
 
     /// Frees a buffer no user maps any more (munmap every mapping first).
     /// A refused call hands the buffer back in [`DestroyRefused`], so the
-    /// one handle on its frames is never lost to an error.
+    /// one handle on its frames is never lost to an error. `kernel`, the
+    /// kernel's table, as at creation: needed for an `Uncached` buffer.
     pub fn destroy_shared_buffer<M: TableMemory + KernelAccess, F: TableFrames>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
-        kernel: &mut PageTable,
+        kernel: Option<&mut PageTable>,
         buffer: SharedBuffer,
     ) -> Result<(), DestroyRefused> {
+        let kernel = match (buffer.mode, kernel) {
+            (SharingMode::Uncached { kernel_base }, None) => {
+                return Err(DestroyRefused {
+                    error: CoherenceError::KernelTableNeeded { kernel_base },
+                    buffer: Some(buffer),
+                });
+            }
+            (_, kernel) => kernel,
+        };
         let mappers = match sys.objects.get(buffer.object) {
             Ok(object) => object.mappers().len(),
             Err(e) => {
@@ -268,27 +285,35 @@ impl<P: Policy> Engine<P> {
     fn tear_down<M: TableMemory + KernelAccess, F: TableFrames>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
-        kernel: &mut PageTable,
+        kernel: Option<&mut PageTable>,
         buffer: SharedBuffer,
     ) -> Result<(), CoherenceError> {
-        if let SharingMode::Uncached { .. } = buffer.mode {
-            for &va in &buffer.kernel {
-                if let Ok((_, flush)) = kernel.unmap_page(&mut sys.mem, va) {
-                    flush
-                        .flush(sys.mem.cache())
-                        .map_err(|_| TableError::NotMapped { va })?;
+        match (buffer.mode, kernel) {
+            (SharingMode::Uncached { .. }, Some(kernel)) => {
+                for &va in &buffer.kernel {
+                    if let Ok((_, flush)) = kernel.unmap_page(&mut sys.mem, va) {
+                        flush
+                            .flush(sys.mem.cache())
+                            .map_err(|_| TableError::NotMapped { va })?;
+                    }
                 }
             }
-        } else {
-            // The kernel's dirty lines die with the buffer (a cache model
-            // or sanitizer is told, so dropping them is no lost write).
-            for &pa in &buffer.frames {
-                sys.mem.contents_dead(pa);
-                apply(
-                    sys.mem.cache(),
-                    LineOp::Discard,
-                    page_range(self.kernel_va(pa)),
-                );
+            // Refused by the callers before anything was taken.
+            (SharingMode::Uncached { kernel_base }, None) => {
+                return Err(CoherenceError::KernelTableNeeded { kernel_base });
+            }
+            (SharingMode::HandOver, _) => {
+                // The kernel's dirty lines die with the buffer (a cache
+                // model or sanitizer is told, so dropping them is no lost
+                // write).
+                for &pa in &buffer.frames {
+                    sys.mem.contents_dead(pa);
+                    apply(
+                        sys.mem.cache(),
+                        LineOp::Discard,
+                        page_range(self.kernel_va(pa)),
+                    );
+                }
             }
         }
         for pa in sys.objects.destroy(buffer.object)? {
@@ -363,21 +388,9 @@ impl<P: Policy> Engine<P> {
                 // The kernel keeps its lines (it writes again next round).
                 sys.mem.cache().clean_dcache_range(part.of(kva));
                 self.counters.kernel_alias_cleans += 1;
-                self.maintain_aliases_part(
-                    sys,
-                    pa,
-                    kva,
-                    LineOp::CleanInvalidate,
-                    part,
-                )?;
+                self.maintain_aliases_part(sys, pa, kva, LineOp::CleanInvalidate, part)?;
             } else {
-                self.maintain_aliases_part(
-                    sys,
-                    pa,
-                    kva,
-                    LineOp::CleanInvalidate,
-                    part,
-                )?;
+                self.maintain_aliases_part(sys, pa, kva, LineOp::CleanInvalidate, part)?;
                 sys.mem.cache().clean_invalidate_dcache_range(part.of(kva));
                 self.counters.kernel_alias_cleans += 1;
             }

@@ -22,6 +22,7 @@ mod errors;
 mod events;
 mod issue19;
 mod other_switches;
+mod own_mm;
 mod pages;
 mod random;
 mod review;
@@ -382,7 +383,7 @@ fn shared_buffer_hand_over(m: &mut Machine, mode: shared::SharingMode) -> Vec<Vi
     m.switch_to(&mut space);
     let buffer = m
         .engine
-        .create_shared_buffer(&mut m.sys, &mut m.kernel, 2, mode)
+        .create_shared_buffer(&mut m.sys, Some(&mut m.kernel), 2, mode)
         .unwrap();
     let va = space
         .mmap(
@@ -438,7 +439,7 @@ fn seed000_shared_buffer_uncached_needs_no_hand_over() {
         m.switch_to(&mut space);
         let buffer = m
             .engine
-            .create_shared_buffer(&mut m.sys, &mut m.kernel, 1, mode)
+            .create_shared_buffer(&mut m.sys, Some(&mut m.kernel), 1, mode)
             .unwrap();
         // The kernel's uncached mapping must be visible to user tables too.
         space

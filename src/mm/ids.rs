@@ -101,8 +101,12 @@ impl SpaceIds {
         }
     }
 
-    /// A fresh id.
-    pub(crate) fn issue(&mut self) -> Result<SpaceId, TryReserveError> {
+    /// A fresh id (a kernel with its own memory manager names its
+    /// processes to the engine with these).
+    ///
+    /// # Errors
+    /// No memory for the slot table.
+    pub fn issue(&mut self) -> Result<SpaceId, TryReserveError> {
         let (index, generation) = self.slots.insert(())?;
         Ok(SpaceId {
             slot: index + 1,
@@ -111,7 +115,10 @@ impl SpaceIds {
     }
 
     /// `id`'s space is gone; false if `id` was not live.
-    pub(crate) fn release(&mut self, id: SpaceId) -> Result<bool, TryReserveError> {
+    ///
+    /// # Errors
+    /// No memory to record the slot as free.
+    pub fn release(&mut self, id: SpaceId) -> Result<bool, TryReserveError> {
         let Some(index) = id.slot.checked_sub(1) else {
             return Ok(false);
         };

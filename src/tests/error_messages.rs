@@ -220,7 +220,7 @@ variants!(SwitchError: Table, Maintenance);
 variants!(struct AccessError);
 variants!(struct NotALoadOrStore);
 variants!(CoherenceError: Space, Frame, Table, Access, Window, Unaligned, BadLength, Switch,
-    StillRunning, SwitcherMismatch, CopyOntoItself);
+    StillRunning, SwitcherMismatch, CopyOntoItself, KernelTableNeeded);
 variants!(EngineConfigError: Switcher, Policy);
 variants!(WindowError: Misaligned, OutOfRange, Busy, Table);
 variants!(struct ExitRefused);
@@ -1212,6 +1212,12 @@ fn book() -> Book {
             pa: pa(0x8000_5000),
         },
         vals![pa(0x8000_5000)],
+    );
+    b.add(
+        CoherenceError::KernelTableNeeded {
+            kernel_base: va(0xfe00_0000),
+        },
+        vals![va(0xfe00_0000)],
     );
     // The switcher, cache and architecture are words; a colour count is a
     // number.

@@ -383,11 +383,13 @@ impl Ledger {
         let mut entries = BTreeMap::new();
         for line in read(ledger_path).lines() {
             let mut fields = line.splitn(3, ' ');
-            if let (Some(blob), Some(word), Some(name)) = (fields.next(), fields.next(), fields.next())
+            if let (Some(blob), Some(word), Some(name)) =
+                (fields.next(), fields.next(), fields.next())
                 && !line.starts_with('#')
             {
-                let outcome = Outcome::from_word(word)
-                    .ok_or_else(|| format!("{}: unknown outcome in {line:?}", ledger_path.display()))?;
+                let outcome = Outcome::from_word(word).ok_or_else(|| {
+                    format!("{}: unknown outcome in {line:?}", ledger_path.display())
+                })?;
                 entries.insert(name.to_string(), (blob.to_string(), outcome));
             }
         }
@@ -405,8 +407,7 @@ impl Ledger {
         for (name, (blob, outcome)) in &entries {
             let _ = writeln!(text, "{blob} {} {name}", outcome.word());
         }
-        std::fs::write(ledger_path, text)
-            .map_err(|e| format!("{}: {e}", ledger_path.display()))?;
+        std::fs::write(ledger_path, text).map_err(|e| format!("{}: {e}", ledger_path.display()))?;
         std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
         let settled: String = entries
             .iter()
@@ -617,12 +618,24 @@ impl Tally {
             .score()
             .map(|s| format!("{:.1}%", 100.0 * s))
             .unwrap_or_else(|| "-".into());
-        let _ = writeln!(out, "\nthe ledger ({}) over the tree as it is:", Ledger::PATH);
+        let _ = writeln!(
+            out,
+            "\nthe ledger ({}) over the tree as it is:",
+            Ledger::PATH
+        );
         let _ = writeln!(out, "  mutants   {:>5}", self.mutants);
-        let _ = writeln!(out, "  unjudged  {:>5}  (no result for the file as it is)", self.unjudged);
+        let _ = writeln!(
+            out,
+            "  unjudged  {:>5}  (no result for the file as it is)",
+            self.unjudged
+        );
         let _ = writeln!(out, "  unviable  {:>5}", self.unviable);
         let _ = writeln!(out, "  caught    {:>5}", self.caught);
-        let _ = writeln!(out, "  timeouts  {:>5}  (the tests hung: detected)", self.timeouts.len());
+        let _ = writeln!(
+            out,
+            "  timeouts  {:>5}  (the tests hung: detected)",
+            self.timeouts.len()
+        );
         let _ = writeln!(out, "  missed    {:>5}", self.missed.len());
         let _ = writeln!(
             out,
@@ -987,34 +1000,59 @@ mod tests {
             "src/a.rs:1:1: replace x\nsrc/b.rs:2:2: replace y\n",
         )
         .unwrap();
-        std::fs::write(base.join("mutants.out/missed.txt"), "src/a.rs:3:3: replace z\n").unwrap();
+        std::fs::write(
+            base.join("mutants.out/missed.txt"),
+            "src/a.rs:3:3: replace z\n",
+        )
+        .unwrap();
         // Then b.rs changed: only a.rs's results still hold.
         let now = sources(&[("src/a.rs", "1"), ("src/b.rs", "2")]);
         let ledger = Ledger::gather(&base, &ledger_path, &now).unwrap();
         assert_eq!(ledger.settled(), 1);
-        assert_eq!(ledger.outcome("src/a.rs:3:3: replace z"), Some(Outcome::Missed));
+        assert_eq!(
+            ledger.outcome("src/a.rs:3:3: replace z"),
+            Some(Outcome::Missed)
+        );
         assert_eq!(ledger.outcome("src/b.rs:2:2: replace y"), None);
         // Only the settled one is handed to --iterate: the missed one runs
         // again.
-        assert_eq!(read("mutants.out/previously_caught.txt"), "src/a.rs:1:1: replace x\n");
+        assert_eq!(
+            read("mutants.out/previously_caught.txt"),
+            "src/a.rs:1:1: replace x\n"
+        );
         // cargo-mutants' own lists no longer name the results.
         assert_eq!(read("mutants.out/caught.txt"), "");
         assert_eq!(read("mutants.out/missed.txt"), "");
         // A later gather (no new run) still has them, from the ledger.
         let again = Ledger::gather(&base, &ledger_path, &now).unwrap();
         assert_eq!(again.settled(), 1);
-        assert_eq!(again.outcome("src/a.rs:3:3: replace z"), Some(Outcome::Missed));
+        assert_eq!(
+            again.outcome("src/a.rs:3:3: replace z"),
+            Some(Outcome::Missed)
+        );
         // A later run that catches the missed one overrides it.
-        std::fs::write(base.join("mutants.out/caught.txt"), "src/a.rs:3:3: replace z\n").unwrap();
+        std::fs::write(
+            base.join("mutants.out/caught.txt"),
+            "src/a.rs:3:3: replace z\n",
+        )
+        .unwrap();
         let later = Ledger::gather(&base, &ledger_path, &now).unwrap();
-        assert_eq!(later.outcome("src/a.rs:3:3: replace z"), Some(Outcome::Caught));
+        assert_eq!(
+            later.outcome("src/a.rs:3:3: replace z"),
+            Some(Outcome::Caught)
+        );
         assert_eq!(later.settled(), 2);
         assert!(read("ledger.txt").contains("1 caught src/a.rs:3:3: replace z\n"));
         // And b.rs back as it was does not revive its result: the ledger
         // kept only what held.
-        assert_eq!(Ledger::gather(&base, &ledger_path, &run).unwrap().settled(), 2);
         assert_eq!(
-            Ledger::gather(&base, &ledger_path, &run).unwrap().outcome("src/b.rs:2:2: replace y"),
+            Ledger::gather(&base, &ledger_path, &run).unwrap().settled(),
+            2
+        );
+        assert_eq!(
+            Ledger::gather(&base, &ledger_path, &run)
+                .unwrap()
+                .outcome("src/b.rs:2:2: replace y"),
             None
         );
         let _ = std::fs::remove_dir_all(&base);

@@ -344,7 +344,7 @@ impl Kernel {
             file_frames.push(frame);
         }
         let buffer = engine
-            .create_shared_buffer(&mut sys, &mut kernel, 1, SharingMode::HandOver)
+            .create_shared_buffer(&mut sys, None, 1, SharingMode::HandOver)
             .map_err(|e| format!("{e}"))?;
         Ok(Kernel {
             sys,

@@ -104,7 +104,7 @@ impl Rig {
         };
         let read_only = e.mmap(&mut m.sys, &mut p, read_only);
         let buffer = e
-            .create_shared_buffer(&mut m.sys, &mut m.kernel, 1, shared::SharingMode::HandOver)
+            .create_shared_buffer(&mut m.sys, None, 1, shared::SharingMode::HandOver)
             .unwrap();
         let buffered = MmapArgs::shared_object(buffer.object(), 0, PAGE);
         let buffered = e.mmap(&mut m.sys, &mut p, buffered);
@@ -428,7 +428,7 @@ fn cases() -> Vec<(&'static str, Pressure, Call)> {
         ("a shared buffer of no pages", None, |r| {
             let mode = shared::SharingMode::HandOver;
             let (e, sys) = (&mut r.m.engine, &mut r.m.sys);
-            e.create_shared_buffer(sys, &mut r.m.kernel, 0, mode)
+            e.create_shared_buffer(sys, Some(&mut r.m.kernel), 0, mode)
                 .map(|_| ())
         }),
         (
@@ -439,7 +439,7 @@ fn cases() -> Vec<(&'static str, Pressure, Call)> {
                     kernel_base: VirtAddr(WINDOWS + PAGE),
                 };
                 let (e, sys) = (&mut r.m.engine, &mut r.m.sys);
-                e.create_shared_buffer(sys, &mut r.m.kernel, 1, mode)
+                e.create_shared_buffer(sys, Some(&mut r.m.kernel), 1, mode)
                     .map(|_| ())
             },
         ),
@@ -451,20 +451,20 @@ fn cases() -> Vec<(&'static str, Pressure, Call)> {
                     kernel_base: VirtAddr(0x0030_0000),
                 };
                 let (e, sys) = (&mut r.m.engine, &mut r.m.sys);
-                e.create_shared_buffer(sys, &mut r.m.kernel, 1, mode)
+                e.create_shared_buffer(sys, Some(&mut r.m.kernel), 1, mode)
                     .map(|_| ())
             },
         ),
         ("a two-page shared buffer with one frame", OneFrame, |r| {
             let mode = shared::SharingMode::HandOver;
             let (e, sys) = (&mut r.m.engine, &mut r.m.sys);
-            e.create_shared_buffer(sys, &mut r.m.kernel, 2, mode)
+            e.create_shared_buffer(sys, Some(&mut r.m.kernel), 2, mode)
                 .map(|_| ())
         }),
         ("destroying a shared buffer still mapped", None, |r| {
             let buffer = r.buffer.take().unwrap();
             let (e, sys) = (&mut r.m.engine, &mut r.m.sys);
-            match e.destroy_shared_buffer(sys, &mut r.m.kernel, buffer) {
+            match e.destroy_shared_buffer(sys, Some(&mut r.m.kernel), buffer) {
                 Ok(()) => Ok(()),
                 Err(refused) => {
                     r.buffer = refused.buffer;

@@ -25,7 +25,7 @@ fn uncached_buffer_with(mut m: Machine) -> (Machine, AddressSpace, shared::Share
     };
     let buffer = m
         .engine
-        .create_shared_buffer(&mut m.sys, &mut m.kernel, 1, mode)
+        .create_shared_buffer(&mut m.sys, Some(&mut m.kernel), 1, mode)
         .unwrap();
     space
         .table_mut()
@@ -158,15 +158,15 @@ fn a_destroyed_buffer_s_object_id_does_not_reach_its_successor() {
     m.switch_to(&mut space);
     let a = m
         .engine
-        .create_shared_buffer(&mut m.sys, &mut m.kernel, 1, shared::SharingMode::HandOver)
+        .create_shared_buffer(&mut m.sys, None, 1, shared::SharingMode::HandOver)
         .unwrap();
     let stale = a.object();
     m.engine
-        .destroy_shared_buffer(&mut m.sys, &mut m.kernel, a)
+        .destroy_shared_buffer(&mut m.sys, Some(&mut m.kernel), a)
         .unwrap();
     let b = m
         .engine
-        .create_shared_buffer(&mut m.sys, &mut m.kernel, 1, shared::SharingMode::HandOver)
+        .create_shared_buffer(&mut m.sys, None, 1, shared::SharingMode::HandOver)
         .unwrap();
     let result = m.engine.mmap(
         &mut m.sys,
@@ -278,7 +278,7 @@ fn a_shared_buffer_cannot_be_placed_on_the_kernel_windows() {
         };
         let result = m
             .engine
-            .create_shared_buffer(&mut m.sys, &mut m.kernel, 1, mode);
+            .create_shared_buffer(&mut m.sys, Some(&mut m.kernel), 1, mode);
         assert!(
             matches!(
                 result,

@@ -67,7 +67,7 @@ fn a_buffer_is_destroyed_only_once_no_user_maps_it_and_gives_every_frame_back() 
             let objects = m.sys.objects.iter().count();
             let buffer = m
                 .engine
-                .create_shared_buffer(&mut m.sys, &mut m.kernel, 2, mode)
+                .create_shared_buffer(&mut m.sys, Some(&mut m.kernel), 2, mode)
                 .unwrap();
             assert_eq!(buffer.mode(), mode);
             assert_eq!(buffer.pages(), 2);
@@ -78,7 +78,7 @@ fn a_buffer_is_destroyed_only_once_no_user_maps_it_and_gives_every_frame_back() 
             // Still mapped: refused, and the buffer is handed back whole.
             let refused = m
                 .engine
-                .destroy_shared_buffer(&mut m.sys, &mut m.kernel, buffer)
+                .destroy_shared_buffer(&mut m.sys, Some(&mut m.kernel), buffer)
                 .unwrap_err();
             assert_eq!(
                 refused.error,
@@ -106,7 +106,7 @@ fn a_buffer_is_destroyed_only_once_no_user_maps_it_and_gives_every_frame_back() 
                 m.sys.mem.declare_dead(pa.as_u32(), PAGE).unwrap();
             }
             m.engine
-                .destroy_shared_buffer(&mut m.sys, &mut m.kernel, buffer)
+                .destroy_shared_buffer(&mut m.sys, Some(&mut m.kernel), buffer)
                 .unwrap();
             assert_eq!(m.sys.allocator.free_frames(), free, "{name} {mode:?}");
             assert_eq!(m.sys.objects.iter().count(), objects, "{name}");
@@ -158,7 +158,7 @@ fn a_buffer_whose_kernel_mapping_fails_is_given_back_whole() {
         let mode = SharingMode::Uncached { kernel_base };
         let e = m
             .engine
-            .create_shared_buffer(&mut m.sys, &mut m.kernel, 2, mode)
+            .create_shared_buffer(&mut m.sys, Some(&mut m.kernel), 2, mode)
             .unwrap_err();
         assert_eq!(
             e,
@@ -189,7 +189,7 @@ fn buffer_arguments_out_of_range_are_refused_and_do_nothing() {
     let free = m.sys.allocator.free_frames();
     let e = m
         .engine
-        .create_shared_buffer(&mut m.sys, &mut m.kernel, 0, SharingMode::HandOver)
+        .create_shared_buffer(&mut m.sys, None, 0, SharingMode::HandOver)
         .unwrap_err();
     assert_eq!(
         e,
@@ -203,7 +203,7 @@ fn buffer_arguments_out_of_range_are_refused_and_do_nothing() {
         .engine
         .create_shared_buffer(
             &mut m.sys,
-            &mut m.kernel,
+            Some(&mut m.kernel),
             1,
             SharingMode::Uncached { kernel_base: odd },
         )
@@ -219,7 +219,7 @@ fn buffer_arguments_out_of_range_are_refused_and_do_nothing() {
 
     let buffer = m
         .engine
-        .create_shared_buffer(&mut m.sys, &mut m.kernel, 2, SharingMode::HandOver)
+        .create_shared_buffer(&mut m.sys, None, 2, SharingMode::HandOver)
         .unwrap();
     let (_space, _) = map_and_use(&mut m, &buffer);
     let counters = *m.engine.counters();
@@ -254,7 +254,7 @@ fn a_buffer_larger_than_free_memory_is_refused_before_any_frame_is_touched() {
     let stores = m.sys.mem.counters().stores;
     let e = m
         .engine
-        .create_shared_buffer(&mut m.sys, &mut m.kernel, free + 1, SharingMode::HandOver)
+        .create_shared_buffer(&mut m.sys, None, free + 1, SharingMode::HandOver)
         .unwrap_err();
     assert_eq!(
         e,
@@ -268,11 +268,55 @@ fn a_buffer_larger_than_free_memory_is_refused_before_any_frame_is_touched() {
     // Exactly what is free still fits.
     let buffer = m
         .engine
-        .create_shared_buffer(&mut m.sys, &mut m.kernel, free, SharingMode::HandOver)
+        .create_shared_buffer(&mut m.sys, None, free, SharingMode::HandOver)
         .unwrap();
     assert_eq!(m.sys.allocator.free_frames(), 0);
     m.engine
-        .destroy_shared_buffer(&mut m.sys, &mut m.kernel, buffer)
+        .destroy_shared_buffer(&mut m.sys, Some(&mut m.kernel), buffer)
+        .unwrap();
+    assert_eq!(m.sys.allocator.free_frames(), free);
+}
+
+/// A hand-over buffer needs no kernel table; an uncached one does, and
+/// is refused without one before anything is taken (created), or handed
+/// back (destroyed).
+#[test]
+fn an_uncached_buffer_without_the_kernel_table_is_refused_and_nothing_is_taken() {
+    let mut m = Machine::new(CpuModel::arm1136_32k());
+    let free = m.sys.allocator.free_frames();
+    let kernel_base = VirtAddr(0xfe00_0000);
+    let mode = SharingMode::Uncached { kernel_base };
+    let e = m
+        .engine
+        .create_shared_buffer(&mut m.sys, None, 1, mode)
+        .unwrap_err();
+    assert_eq!(e, CoherenceError::KernelTableNeeded { kernel_base });
+    assert_eq!(m.sys.allocator.free_frames(), free);
+    let buffer = m
+        .engine
+        .create_shared_buffer(&mut m.sys, Some(&mut m.kernel), 1, mode)
+        .unwrap();
+    let refused = m
+        .engine
+        .destroy_shared_buffer(&mut m.sys, None, buffer)
+        .unwrap_err();
+    assert_eq!(
+        refused.error,
+        CoherenceError::KernelTableNeeded { kernel_base }
+    );
+    let buffer = refused.buffer.expect("handed back");
+    assert_eq!(m.sys.allocator.free_frames(), free - 1);
+    m.engine
+        .destroy_shared_buffer(&mut m.sys, Some(&mut m.kernel), buffer)
+        .unwrap();
+    assert_eq!(m.sys.allocator.free_frames(), free);
+    // A hand-over buffer is made and freed without the table.
+    let buffer = m
+        .engine
+        .create_shared_buffer(&mut m.sys, None, 1, SharingMode::HandOver)
+        .unwrap();
+    m.engine
+        .destroy_shared_buffer(&mut m.sys, None, buffer)
         .unwrap();
     assert_eq!(m.sys.allocator.free_frames(), free);
 }
@@ -291,7 +335,7 @@ fn a_buffer_page_without_a_frame_of_its_colour_takes_another_and_stays_coherent(
         }
         let buffer = m
             .engine
-            .create_shared_buffer(&mut m.sys, &mut m.kernel, 2, SharingMode::HandOver)
+            .create_shared_buffer(&mut m.sys, None, 2, SharingMode::HandOver)
             .unwrap();
         let colour_of = |pa: PhysAddr| m.sys.allocator.colour_of(pa);
         assert_eq!(colour_of(buffer.frame(0).unwrap()), 0, "{name}");
@@ -335,7 +379,7 @@ fn an_uncached_buffer_in_two_spaces_costs_the_switches_nothing() {
         };
         let buffer = m
             .engine
-            .create_shared_buffer(&mut m.sys, &mut m.kernel, 2, mode)
+            .create_shared_buffer(&mut m.sys, Some(&mut m.kernel), 2, mode)
             .unwrap();
         let (mut a, _) = map_and_use(&mut m, &buffer);
         // A second mapping before b's, so b's lands at another colour.
