@@ -6,15 +6,17 @@
 //! - The negative controls (`tests/cachesan_controls.rs`) print what must be
 //!   reported (`cachesan-expect kind=… pc=…`); every expectation must be
 //!   met and nothing else reported.
-//! - `--demo` also boots the demo kernel under the plugin (it must end with
-//!   status 0 and no violation). `--geometry` reaches it as its
-//!   `vacmm-dcache-kib=` boot argument, so the demo maintains its caches for
-//!   the geometry the plugin models (the demo takes 4-way, 32-byte-line
-//!   caches only). The demo then boots once more as a negative control,
-//!   told to leave out `flush_dcache_page` in its `FILE_POKE` system call
-//!   ([`OMIT_FLUSH_ARG`]): it must say so on its console, and wherever the
-//!   modelled cache aliases ([`model_aliases`]) the plugin must report
-//!   exactly the stale read the demo announces.
+//! - `--demo` also boots the two kernels ([`KERNELS`]: the demo, and the
+//!   minimal kernel on its own memory manager) under the plugin (each must
+//!   end with status 0 and no violation). `--geometry` reaches them as
+//!   their `vacmm-dcache-kib=` boot argument, so they maintain their caches
+//!   for the geometry the plugin models (they take 4-way, 32-byte-line
+//!   caches only). Each then boots once more as a negative control, told
+//!   to leave out one engine call (the demo `flush_dcache_page` in its
+//!   `FILE_POKE` system call, the minimal kernel `user_page_mapped` for its
+//!   ring): it must say so on its console, and wherever the modelled cache
+//!   aliases ([`model_aliases`]) the plugin must report exactly the stale
+//!   read the kernel announces.
 //! - The test suites keep the geometry they pick themselves
 //!   (`tests/coherence.rs::cache_info`), whose way is at least as large as
 //!   the modelled cache's: they colour at least as finely as it needs.
@@ -38,14 +40,34 @@ const CONTROLS: &str = "cachesan_controls";
 const SKIPPED: [&str; 1] = ["runner_hang"];
 /// Seconds a sanitized guest may take (the plugin slows it down).
 const TIMEOUT_S: u32 = 600;
-/// The demo kernel's package and binary.
-const DEMO: &str = "vacmm-demo";
-/// The demo's negative twin, as named in the summary and its log.
-const DEMO_TWIN: &str = "vacmm-demo-omit";
-/// The demo's boot argument that leaves out `flush_dcache_page`.
-const OMIT_FLUSH_ARG: &str = "vacmm-demo-omit=flush_dcache_page";
-/// What the demo prints when it got [`OMIT_FLUSH_ARG`].
-const OMIT_FLUSH_NOTE: &str = "NOTE: FILE_POKE leaves out flush_dcache_page on purpose";
+/// A kernel booted under the plugin besides the suites, with its negative
+/// twin.
+pub struct Kernel {
+    /// Its package and binary.
+    pub package: &'static str,
+    /// The twin, as named in the summary and its log.
+    pub twin: &'static str,
+    /// The boot argument that makes the twin leave out one engine call.
+    pub omit_arg: &'static str,
+    /// What the twin prints when it got [`omit_arg`](Self::omit_arg).
+    pub note: &'static str,
+}
+
+/// The demo kernel (vacmm's `mm`) and the minimal kernel (its own).
+pub const KERNELS: [Kernel; 2] = [
+    Kernel {
+        package: "vacmm-demo",
+        twin: "vacmm-demo-omit",
+        omit_arg: "vacmm-demo-omit=flush_dcache_page",
+        note: "NOTE: FILE_POKE leaves out flush_dcache_page on purpose",
+    },
+    Kernel {
+        package: "vacmm-minimal",
+        twin: "vacmm-minimal-omit",
+        omit_arg: "vacmm-minimal-omit=user_page_mapped",
+        note: "NOTE: the ring's mapping leaves out user_page_mapped on purpose",
+    },
+];
 /// Bytes of a page: a VIPT cache aliases when its way is larger.
 const PAGE_BYTES: u64 = 4096;
 
@@ -98,7 +120,7 @@ pub fn checked() -> Vec<Config> {
 /// What `cargo xtask sanitize` was asked for.
 pub struct Options {
     pub configs: Vec<Config>,
-    /// Also run the demo kernel (and its negative twin).
+    /// Also run the kernels ([`KERNELS`], each with its negative twin).
     pub demo: bool,
     /// Each guest is run this many times with and without the plugin; the
     /// fastest clean run of each is kept (1 for checking, more for timing).
@@ -362,27 +384,27 @@ enum Verdict {
     Announced,
 }
 
-/// One guest to run: a test suite or the demo kernel.
+/// One guest to run: a test suite or a kernel.
 struct Guest<'a> {
-    /// The suite, [`DEMO`] or [`DEMO_TWIN`].
+    /// The suite, or a kernel's package or twin.
     name: &'a str,
     elf: &'a Path,
     /// Boot arguments (`VACMM_QEMU_APPEND`).
     args: Option<String>,
-    /// The demo prints no `N passed, M failed` line.
-    is_demo: bool,
+    /// A kernel prints no `N passed, M failed` line.
+    is_kernel: bool,
     verdict: Verdict,
     /// A console line the guest must print: that it got the boot argument
     /// that makes its mistake.
     must_print: Option<&'static str>,
 }
 
-/// The guests for `config`: every suite, and with `demo` the demo kernel
-/// and its twin.
+/// The guests for `config`: every suite, and each kernel built (with its
+/// twin).
 fn guests<'a>(
     config: &Config,
     suites: &'a [(String, PathBuf)],
-    demo: Option<&'a Path>,
+    kernels: &'a [(&'static Kernel, PathBuf)],
 ) -> Result<Vec<Guest<'a>>, String> {
     let mut guests: Vec<Guest> = suites
         .iter()
@@ -390,7 +412,7 @@ fn guests<'a>(
             name,
             elf,
             args: None,
-            is_demo: false,
+            is_kernel: false,
             verdict: if name == CONTROLS {
                 Verdict::Announced
             } else {
@@ -399,35 +421,35 @@ fn guests<'a>(
             must_print: None,
         })
         .collect();
-    if let Some(elf) = demo {
+    for (kernel, elf) in kernels {
         let geometry = config
             .geometry
             .as_deref()
             .map(demo_dcache_arg)
             .transpose()?;
         let twin_args = match &geometry {
-            Some(g) => format!("{g} {OMIT_FLUSH_ARG}"),
-            None => OMIT_FLUSH_ARG.into(),
+            Some(g) => format!("{g} {}", kernel.omit_arg),
+            None => kernel.omit_arg.into(),
         };
         guests.push(Guest {
-            name: DEMO,
+            name: kernel.package,
             elf,
             args: geometry,
-            is_demo: true,
+            is_kernel: true,
             verdict: Verdict::Clean,
             must_print: None,
         });
         guests.push(Guest {
-            name: DEMO_TWIN,
+            name: kernel.twin,
             elf,
             args: Some(twin_args),
-            is_demo: true,
+            is_kernel: true,
             verdict: if model_aliases(config)? {
                 Verdict::Announced
             } else {
                 Verdict::Clean
             },
-            must_print: Some(OMIT_FLUSH_NOTE),
+            must_print: Some(kernel.note),
         });
     }
     Ok(guests)
@@ -513,7 +535,7 @@ fn judge(guest: &Guest, run: &QemuRun, log: &Path) -> (Option<u64>, Vec<String>)
     let mut problems = Vec::new();
     match guest_counts(run) {
         Some((_, 0)) if run.status == Some(0) => {}
-        None if guest.is_demo && run.status == Some(0) => {}
+        None if guest.is_kernel && run.status == Some(0) => {}
         _ => problems.push(format!(
             "the guest itself failed under the plugin ({})",
             run.describe_status()
@@ -587,7 +609,7 @@ pub fn failures(rows: &[Row]) -> Result<(), String> {
 }
 
 /// Builds the plugin and the guests (once per target), and runs every
-/// on-target suite (and, if asked, the demo and its twin) on every config
+/// on-target suite (and, if asked, the kernels and their twins) on every config
 /// with and without the plugin. Err only if something could not be built;
 /// each run's outcome is in its row.
 pub fn sanitize(options: &Options) -> Result<Vec<Row>, String> {
@@ -605,12 +627,14 @@ pub fn sanitize(options: &Options) -> Result<Vec<Row>, String> {
     targets.dedup();
     for target in targets {
         let suites = cargo::build_target_tests(target, &names)?;
-        let demo = match options.demo {
-            true => Some(cargo::build_bin(target, DEMO)?),
-            false => None,
-        };
+        let mut kernels = Vec::new();
+        if options.demo {
+            for kernel in &KERNELS {
+                kernels.push((kernel, cargo::build_bin(target, kernel.package)?));
+            }
+        }
         for config in options.configs.iter().filter(|c| c.cpu.target() == target) {
-            for guest in guests(config, &suites, demo.as_deref())? {
+            for guest in guests(config, &suites, &kernels)? {
                 println!("==== {} on {} under cachesan", guest.name, config.label());
                 let row = sanitize_one(&plugin, &logs, config, &guest, options.repeats);
                 print_row(&row);

@@ -19,14 +19,16 @@ const HANG_TIMEOUT_S: u32 = 3;
 /// fuzzer's input, whose tests replay the seed corpus).
 const HOST_FEATURES: &str = "vacmm/sim,vacmm/arbitrary,vacmm/log";
 /// Every host crate: the default members and the cache sanitizer plugin
-/// (not a default member, see Cargo.toml); the board support and the demo
-/// kernel only build for ARM.
-const HOST_PACKAGES: [&str; 5] = [
+/// (not a default member, see Cargo.toml); the board support and the
+/// kernels only build for ARM.
+const HOST_PACKAGES: [&str; 7] = [
     "--workspace",
     "--exclude",
     "vacmm-qemu",
     "--exclude",
     "vacmm-demo",
+    "--exclude",
+    "vacmm-minimal",
 ];
 
 /// One row of the summary.
@@ -116,6 +118,8 @@ pub fn run() -> Result<(), String> {
                 "vacmm-qemu",
                 "-p",
                 "vacmm-demo",
+                "-p",
+                "vacmm-minimal",
                 "--lib",
                 "--bins",
             ])
@@ -251,42 +255,42 @@ pub fn run() -> Result<(), String> {
     }
 }
 
-/// The demo kernel on each CPU of `target` (and, on ARMv6, the ARM1136
-/// with the 32 KiB aliasing geometry too): green when it exits 0, which it
-/// does only when every program's data checked out.
+/// The kernels ([`sanitize::KERNELS`]: the demo on vacmm's `mm`, the
+/// minimal kernel on its own) on each CPU of `target` (and, on ARMv6, the
+/// ARM1136 with the 32 KiB aliasing geometry too): green when each exits
+/// 0, which it does only when every program's data checked out.
 fn demo_rows(target: Target, rows: &mut Vec<Row>) {
-    banner(&format!("demo kernel, build for {}", target.triple()));
-    let elf = match cargo::build_bin(target, "vacmm-demo") {
-        Ok(elf) => elf,
-        Err(e) => {
-            rows.push(Row::step("demo build", target.triple(), Err(e)));
-            return;
-        }
-    };
-    let mut runs: Vec<Demo> = target
-        .cpus()
-        .map(|cpu| Demo {
-            cpu,
-            dcache_kib: None,
-        })
-        .collect();
-    if target == Target::Armv6 {
-        runs.push(Demo {
-            cpu: Cpu::Arm1136,
-            dcache_kib: Some(32),
-        });
-    }
-    for demo in runs {
-        let label = match demo.dcache_kib {
-            Some(kib) => format!("{} ({kib} KiB)", demo.cpu),
-            None => demo.cpu.to_string(),
+    for kernel in &sanitize::KERNELS {
+        let name = kernel.package.trim_start_matches("vacmm-");
+        banner(&format!("{name} kernel, build for {}", target.triple()));
+        let elf = match cargo::build_bin(target, kernel.package) {
+            Ok(elf) => elf,
+            Err(e) => {
+                rows.push(Row::step(&format!("{name} build"), target.triple(), Err(e)));
+                continue;
+            }
         };
-        banner(&format!("demo on {label}"));
-        rows.push(Row::step(
-            "demo",
-            &label,
-            boot_demo(&elf, &demo).map(|_| ()),
-        ));
+        let mut runs: Vec<Demo> = target
+            .cpus()
+            .map(|cpu| Demo {
+                cpu,
+                dcache_kib: None,
+            })
+            .collect();
+        if target == Target::Armv6 {
+            runs.push(Demo {
+                cpu: Cpu::Arm1136,
+                dcache_kib: Some(32),
+            });
+        }
+        for demo in runs {
+            let label = match demo.dcache_kib {
+                Some(kib) => format!("{} ({kib} KiB)", demo.cpu),
+                None => demo.cpu.to_string(),
+            };
+            banner(&format!("{name} on {label}"));
+            rows.push(Row::step(name, &label, boot_demo(&elf, &demo).map(|_| ())));
+        }
     }
 }
 

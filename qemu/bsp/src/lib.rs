@@ -8,6 +8,7 @@
 //!   fault       data/prefetch abort + undefined handlers, catch_fault
 //!   harness     named cases, "N passed, N failed", exit status
 //!   mm          identity-mapped table memory and a frame pool (64–128 MiB)
+//!   user        (feature user-mode) User-mode entry and exception frames
 //!   exit        semihosting SYS_EXIT_EXTENDED: the guest's status is QEMU's
 //! ```
 //!
@@ -25,6 +26,8 @@ pub mod fault;
 pub mod harness;
 pub mod heap;
 pub mod mm;
+#[cfg(feature = "user-mode")]
+pub mod user;
 
 /// Ends the run; QEMU exits with `code` (semihosting must be enabled, as
 /// `qemu/runner` does).
@@ -87,6 +90,30 @@ pub fn booted_qemu_version() -> Option<(u32, u32)> {
         .find_map(|arg| arg.ok()?.strip_prefix("vacmm-qemu="))?;
     let (major, minor) = version.split_once('.')?;
     Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// The cache facts a kernel on this board runs with: detected from
+/// MIDR/CTR, or with the D-cache size given on the command line
+/// (`vacmm-dcache-kib=<KiB>`, 4-way, 32-byte lines — `cargo xtask demo
+/// --dcache-kib`, and cachesan's `32k` geometry). The ARM1176 defaults to
+/// the Raspberry Pi's 16 KiB (QEMU's CTR claims 64 KiB).
+pub fn cache_info() -> Result<vacmm::cache::CacheInfo, alloc::string::String> {
+    use vacmm::cache::{CacheGeometry, CpuPart};
+    let detected = vacmm::arch::cache_info().map_err(|e| alloc::format!("{e}"))?;
+    let forced_kib = boot_arg("vacmm-dcache-kib=").and_then(|v| v.parse::<u32>().ok());
+    let kib = match (forced_kib, detected.midr.part()) {
+        (Some(kib), _) => Some(kib),
+        (None, CpuPart::Arm1176) => Some(16),
+        (None, _) => None,
+    };
+    Ok(match kib {
+        Some(kib) => {
+            let geometry = CacheGeometry::new((kib as usize) << 10, 4, 32)
+                .ok_or_else(|| alloc::format!("no 4-way 32-byte-line D-cache of {kib} KiB"))?;
+            detected.with_dcache(geometry)
+        }
+        None => detected,
+    })
 }
 
 /// Names the function the kernel runs after board start-up: `fn() -> !`.

@@ -43,8 +43,8 @@ use vacmm_qemu::mm::{FramePool, IdentityTables, identity_kernel_table, share_ker
 use vacmm_qemu::println;
 
 use crate::abi::{self, *};
-use crate::trap::{TrapFrame, TrapKind};
 use crate::{timer, user};
+use vacmm_qemu::user::{TrapFrame, TrapKind};
 
 const MIB: u32 = 1 << 20;
 /// CPSR/SPSR T: the process was running Thumb code.
@@ -1182,10 +1182,10 @@ fn kernel_load(va: u32) -> u32 {
     unsafe { (va as *const u32).read_volatile() }
 }
 
-/// Called by the exception entry code (trap.rs) with the user's saved
+/// Called by the exception entry code (vacmm_qemu::user) with the user's saved
 /// frame; returns the frame to resume.
 #[unsafe(no_mangle)]
-extern "C" fn demo_trap(frame: *mut TrapFrame, kind: u32) -> *const TrapFrame {
+extern "C" fn vacmm_qemu_trap(frame: *mut TrapFrame, kind: u32) -> *const TrapFrame {
     // SAFETY: the entry code passes the frame it just built on its stack.
     let saved = unsafe { *frame };
     kernel().trap(&saved, TrapKind::from_raw(kind))
@@ -1222,5 +1222,5 @@ pub fn start(k: Kernel) -> ! {
     // SAFETY: the frame stays in place until the next trap copies over it;
     // its code is the image's user-readable text, its stack was mapped by
     // spawn, and its table is current (schedule).
-    unsafe { crate::trap::enter_user(frame) }
+    unsafe { vacmm_qemu::user::enter_user(frame) }
 }

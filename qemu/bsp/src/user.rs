@@ -1,9 +1,17 @@
-//! Exception entry and exit for user processes.
+//! Exception entry and exit for user processes (feature `user-mode`), for
+//! the kernels built on this board support (the demo, the minimal kernel).
 //!
 //! Every way into the kernel from user mode (SVC, IRQ, data and prefetch
 //! aborts, undefined instructions) saves the user's registers as a
-//! [`TrapFrame`] on the exception mode's own stack and calls
-//! [`crate::kernel::trap`] in that mode with IRQs masked. The kernel copies
+//! [`TrapFrame`] on the exception mode's own stack and calls the kernel's
+//! `vacmm_qemu_trap` in that mode with IRQs masked:
+//!
+//! ```ignore
+//! #[unsafe(no_mangle)]
+//! extern "C" fn vacmm_qemu_trap(frame: *mut TrapFrame, kind: u32) -> *const TrapFrame
+//! ```
+//!
+//! The kernel copies
 //! the frame into the running process, does its work (possibly switching to
 //! another process) and returns the frame to resume, which the same
 //! assembly restores with `movs pc, lr`.
@@ -89,7 +97,7 @@ pub unsafe fn enter_user(frame: *const TrapFrame) -> ! {
     unsafe {
         core::arch::asm!(
             "msr cpsr_c, #0xd3",
-            "b demo_restore_frame",
+            "b vacmm_qemu_restore_frame",
             in("r0") frame,
             options(noreturn),
         )
@@ -101,7 +109,7 @@ pub unsafe fn enter_user(frame: *const TrapFrame) -> ! {
 // exception), so each entry builds its frame at the top of its own stack.
 core::arch::global_asm!(
     r#"
-    .section .text.demo_traps, "ax"
+    .section .text.vacmm_qemu_traps, "ax"
     .arm
     .balign 4
 
@@ -118,7 +126,7 @@ core::arch::global_asm!(
         str     r1, [sp, #64]
         mov     r0, sp
         mov     r1, #\kind
-        b       demo_trap_common
+        b       vacmm_qemu_trap_common
     .endm
 
     @ Sets the flags to "came from User mode?" using r0 as scratch.
@@ -169,12 +177,12 @@ _asm_undefined_handler:
 
     @ r0 = the saved frame, r1 = kind. The kernel returns the frame to
     @ resume in r0; this mode's stack is empty again after the pop.
-demo_trap_common:
-    bl      demo_trap
+vacmm_qemu_trap_common:
+    bl      vacmm_qemu_trap
     add     sp, sp, #72
 
-    .global demo_restore_frame
-demo_restore_frame:
+    .global vacmm_qemu_restore_frame
+vacmm_qemu_restore_frame:
     ldr     r1, [r0, #64]
     msr     spsr_cxsf, r1
     ldr     lr, [r0, #60]
