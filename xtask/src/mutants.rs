@@ -614,10 +614,7 @@ impl Tally {
 
     fn render(&self) -> String {
         let mut out = String::new();
-        let score = self
-            .score()
-            .map(|s| format!("{:.1}%", 100.0 * s))
-            .unwrap_or_else(|| "-".into());
+        let score = percent(self.score());
         let _ = writeln!(
             out,
             "\nthe ledger ({}) over the tree as it is:",
@@ -810,10 +807,7 @@ impl Summary {
     fn render(&self, shard: Option<Shard>) -> String {
         let mut out = String::new();
         let shard = shard.map(|s| format!(" (shard {s})")).unwrap_or_default();
-        let score = self
-            .score()
-            .map(|s| format!("{:.1}%", 100.0 * s))
-            .unwrap_or_else(|| "-".into());
+        let score = percent(self.score());
         let _ = writeln!(out, "\nmutation testing{shard}:");
         let _ = writeln!(out, "  mutants   {:>5}", self.total);
         let _ = writeln!(out, "  viable    {:>5}", self.viable());
@@ -849,10 +843,7 @@ impl Summary {
     /// The survivors as Markdown, one table row each, grouped by file.
     pub fn markdown(&self, shard: Option<Shard>) -> String {
         let mut out = String::from("# Surviving mutants\n\n");
-        let score = self
-            .score()
-            .map(|s| format!("{:.1}%", 100.0 * s))
-            .unwrap_or_else(|| "-".into());
+        let score = percent(self.score());
         let _ = writeln!(
             out,
             "`cargo xtask mutants{}`: {} mutants, {} viable, {} caught, {} missed, {} timed out, \
@@ -888,6 +879,11 @@ impl Summary {
         }
         out
     }
+}
+
+/// A score as a percentage, "-" when there is none yet.
+fn percent(score: Option<f64>) -> String {
+    score.map_or_else(|| "-".into(), |s| format!("{:.1}%", 100.0 * s))
 }
 
 /// A mutant's description without the `file:line:col: ` cargo-mutants puts

@@ -13,8 +13,8 @@
 //!   for the geometry the plugin models (they take 4-way, 32-byte-line
 //!   caches only). Each then boots once more as a negative control, told
 //!   to leave out one engine call (the demo `flush_dcache_page` in its
-//!   `FILE_POKE` system call, the minimal kernel `user_page_mapped` for its
-//!   ring): it must say so on its console, and wherever the modelled cache
+//!   `FILE_POKE` system call, the minimal kernel `page_cache_write` for its
+//!   ring's second record): it must say so on its console, and wherever the modelled cache
 //!   aliases ([`model_aliases`]) the plugin must report exactly the stale
 //!   read the kernel announces.
 //! - The test suites keep the geometry they pick themselves
@@ -64,8 +64,8 @@ pub const KERNELS: [Kernel; 2] = [
     Kernel {
         package: "vacmm-minimal",
         twin: "vacmm-minimal-omit",
-        omit_arg: "vacmm-minimal-omit=user_page_mapped",
-        note: "NOTE: the ring's mapping leaves out user_page_mapped on purpose",
+        omit_arg: "vacmm-minimal-omit=page_cache_write",
+        note: "NOTE: the ring's second record leaves out page_cache_write on purpose",
     },
 ];
 /// Bytes of a page: a VIPT cache aliases when its way is larger.

@@ -11,9 +11,10 @@
 //!   user.rs    the programs
 //! ```
 //!
-//! `vacmm-minimal-omit=user_page_mapped` on the command line leaves out
-//! the engine call for the ring's mapping: the negative control
-//! `cargo xtask test` runs under cachesan.
+//! `vacmm-minimal-omit=page_cache_write` on the command line makes the
+//! kernel put the ring's second record with a bare store, leaving out the
+//! engine's guard: the negative control `cargo xtask test` runs under
+//! cachesan (process A then reads its own stale line of the ring).
 #![no_std]
 #![no_main]
 
@@ -43,16 +44,17 @@ use vacmm_qemu::println;
 use vacmm_qemu::user::{TrapFrame, TrapKind};
 use vm::{Frame, Process, Vm};
 
-/// The boot argument that leaves out `user_page_mapped` for the ring.
-const OMIT: &str = "vacmm-minimal-omit=user_page_mapped";
+/// The boot argument that leaves out `page_cache_write` for the ring's
+/// second record.
+const OMIT: &str = "vacmm-minimal-omit=page_cache_write";
 /// User frames: one 64 KiB block, so frame i has colour i mod colours.
 const FRAMES: u32 = 16;
 /// Which frame of the block holds what (all at colour 0).
-const FILE: u32 = 0;
-const RING: u32 = 4;
-const SHARED: u32 = 8;
-const STACK_A: u32 = 12;
-const STACK_B: u32 = 13;
+const FILE_FRAME: u32 = 0;
+const RING_FRAME: u32 = 4;
+const SHARED_FRAME: u32 = 8;
+const STACK_A_FRAME: u32 = 12;
+const STACK_B_FRAME: u32 = 13;
 
 unsafe extern "C" {
     /// The end of the image's read-only data (aarch32-rt's link.x): the
@@ -68,6 +70,8 @@ struct Kernel {
     frames: [TrapFrame; 2],
     exited: [Option<u32>; 2],
     current: usize,
+    /// The negative control: the ring's second record without the guard.
+    omit: bool,
 }
 
 fn set_up(info: CacheInfo, omit: bool) -> Result<Kernel, String> {
@@ -138,13 +142,14 @@ fn set_up(info: CacheInfo, omit: bool) -> Result<Kernel, String> {
         ],
         exited: [None, None],
         current: 0,
+        omit,
     };
     // A runs first (on the ARM926 this switch flushes the cache: what the
     // kernel writes next stays in its lines until the engine moves it).
     k.vm.switch(&mut k.engine, &mut k.switcher, 0)
         .map_err(|e| format!("switch: {e}"))?;
     k.fill().map_err(|e| format!("kernel writes: {e}"))?;
-    k.map_all(omit).map_err(|e| format!("mapping: {e}"))?;
+    k.map_all().map_err(|e| format!("mapping: {e}"))?;
     Ok(k)
 }
 
@@ -157,7 +162,7 @@ impl Kernel {
     /// ring's record (after reading its head), before anyone maps them:
     /// the engine defers the maintenance to the first mapping.
     fn fill(&mut self) -> Result<(), vacmm::coherence::CoherenceError> {
-        let file = self.frame(FILE);
+        let file = self.frame(FILE_FRAME);
         let write = self.engine.page_cache_write(&mut self.vm, file)?;
         for word in 0..PAGE / 4 {
             let at = (write.va().as_u32() + 4 * word) as *mut u32;
@@ -165,7 +170,7 @@ impl Kernel {
             unsafe { at.write_volatile(file_word(word)) };
         }
         write.finish()?;
-        let ring = self.frame(RING);
+        let ring = self.frame(RING_FRAME);
         let write = self.engine.page_cache_write(&mut self.vm, ring)?;
         let head = write.va().as_u32() as *mut u32;
         // SAFETY: as above.
@@ -176,35 +181,41 @@ impl Kernel {
         write.finish()
     }
 
-    fn map_all(&mut self, omit: bool) -> Result<(), vacmm::coherence::CoherenceError> {
+    fn map_all(&mut self) -> Result<(), vacmm::coherence::CoherenceError> {
         let ro = Attributes {
             access: Access::UserRoKernelRw,
             ..Attributes::USER_DATA
         };
         let rw = Attributes::USER_DATA;
         let pages = [
-            (0, FILE_AT[0], FILE, ro, true),
-            (0, FILE_AT[1], FILE, ro, true),
-            (0, RING_AT, RING, rw, !omit),
-            (0, SHARED_AT[0], SHARED, rw, true),
-            (1, SHARED_AT[1], SHARED, rw, true),
-            (0, STACK_AT, STACK_A, rw, true),
-            (1, STACK_AT, STACK_B, rw, true),
+            (0, FILE_AT[0], FILE_FRAME, ro),
+            (0, FILE_AT[1], FILE_FRAME, ro),
+            (0, RING_AT, RING_FRAME, rw),
+            (0, SHARED_AT[0], SHARED_FRAME, rw),
+            (1, SHARED_AT[1], SHARED_FRAME, rw),
+            (0, STACK_AT, STACK_A_FRAME, rw),
+            (1, STACK_AT, STACK_B_FRAME, rw),
         ];
-        for (proc, va, frame, attrs, tell) in pages {
+        for (proc, va, frame, attrs) in pages {
             let page = (VirtAddr(va), self.frame(frame));
             self.vm
-                .map(&mut self.engine, &mut self.pool, proc, page, attrs, tell)?;
+                .map(&mut self.engine, &mut self.pool, proc, page, attrs)?;
         }
         Ok(())
     }
 
-    /// A process trapped: `svc` EXIT or YIELD; anything else is fatal.
+    /// A process trapped: `svc` EXIT, YIELD or RING; anything else is fatal.
     fn trap(&mut self, saved: &TrapFrame, kind: Option<TrapKind>) -> *const TrapFrame {
         let me = self.current;
         match (kind, saved.r[0]) {
             (Some(TrapKind::Svc), EXIT) => self.exited[me] = Some(saved.r[1]),
             (Some(TrapKind::Svc), YIELD) => self.frames[me] = *saved,
+            (Some(TrapKind::Svc), RING) => {
+                self.frames[me] = *saved;
+                let put = self.ring_put(RING_RECORD_2);
+                put.unwrap_or_else(|e| fatal(format_args!("ring: {e}")));
+                return &self.frames[me];
+            }
             _ => fatal(format_args!("process {me}: {kind:?} at {:#x}", saved.pc)),
         }
         let other = 1 - me;
@@ -228,10 +239,29 @@ impl Kernel {
         &self.frames[next]
     }
 
+    /// Puts `record` in the ring's second slot while process A (running) maps
+    /// the ring and holds its line: through the guard, which drops A's
+    /// line first; or, the negative control, by a bare store through the
+    /// linear map, which leaves A's line stale on an aliasing cache.
+    fn ring_put(&mut self, record: u32) -> Result<(), vacmm::coherence::CoherenceError> {
+        let ring = self.frame(RING_FRAME);
+        if self.omit {
+            let at = (ring.as_u32() + RING_SLOT_2) as *mut u32;
+            // SAFETY: the linear map (VA = PA) of the kernel's own frame.
+            unsafe { at.write_volatile(record) };
+            return Ok(());
+        }
+        let write = self.engine.page_cache_write(&mut self.vm, ring)?;
+        let at = (write.va().as_u32() + RING_SLOT_2) as *mut u32;
+        // SAFETY: as above.
+        unsafe { at.write_volatile(record) };
+        write.finish()
+    }
+
     /// Both processes ended: the kernel reads A's ring reply through a
     /// `Kmap`, and reports.
     fn finish(&mut self) -> ! {
-        let ring = self.frame(RING);
+        let ring = self.frame(RING_FRAME);
         let kmap = self.engine.kmap(&mut self.vm, ring, KmapAccess::Read);
         let kmap = kmap.unwrap_or_else(|e| fatal(format_args!("kmap: {e}")));
         // SAFETY: the kmap's address maps the ring frame while it lives.
@@ -293,7 +323,7 @@ fn main() -> ! {
     );
     let omit = vacmm_qemu::boot_arg(OMIT).is_some();
     if omit {
-        println!("NOTE: the ring's mapping leaves out user_page_mapped on purpose ({OMIT})");
+        println!("NOTE: the ring's second record leaves out page_cache_write on purpose ({OMIT})");
         if matches!(info.kind, CacheKind::Vivt | CacheKind::VipAliasing { .. }) {
             println!("cachesan-expect kind=StaleRead at=vacmm_minimal::user::process_a");
         }

@@ -35,7 +35,8 @@ fn store(va: u32, value: u32) {
 }
 
 /// Process A: the page-cache page at its two addresses, the ring (the
-/// kernel's record in, a reply out), the page it shares with B.
+/// kernel's record in, a reply out, then a record the kernel puts while A
+/// holds the ring's line in its cache), the page it shares with B.
 pub extern "C" fn process_a(_: u32) -> ! {
     let mut failed = 0;
     for word in 0..PAGE / 4 {
@@ -45,6 +46,12 @@ pub extern "C" fn process_a(_: u32) -> ! {
     }
     failed += u32::from(load(RING_AT) != RING_RECORD);
     store(RING_AT + 4, ring_reply(RING_RECORD));
+    // The second slot, a line of its own: empty, then (after asking the
+    // kernel) the kernel's record, read through the line the first look
+    // left in A's cache.
+    failed += u32::from(load(RING_AT + RING_SLOT_2) != 0);
+    svc(RING, 0);
+    failed += u32::from(load(RING_AT + RING_SLOT_2) != RING_RECORD_2);
     store(SHARED_AT[0], FROM_A);
     svc(YIELD, 0);
     failed += u32::from(load(SHARED_AT[0] + 4) != FROM_B);

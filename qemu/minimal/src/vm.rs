@@ -119,8 +119,7 @@ where
 {
     /// Maps `pa` at `va` in process `proc`, records it, and tells the
     /// engine (`update_mmu_cache`: deferred kernel writes, the I-cache,
-    /// alias conflicts). `tell` false leaves the engine out: the negative
-    /// control.
+    /// alias conflicts).
     pub fn map(
         &mut self,
         engine: &mut Engine,
@@ -128,7 +127,6 @@ where
         proc: usize,
         (va, pa): (VirtAddr, PhysAddr),
         attrs: Attributes,
-        tell: bool,
     ) -> Result<(), CoherenceError> {
         let i = self.index(pa)?;
         let p = &mut self.procs[proc];
@@ -144,10 +142,7 @@ where
         };
         self.frames[i].users.push(mapping);
         let (space, exec) = (mapping.space, attrs.execute == Execute::Allow);
-        match tell {
-            true => engine.user_page_mapped(self, space, va, pa, exec),
-            false => Ok(()),
-        }
+        engine.user_page_mapped(self, space, va, pa, exec)
     }
 
     /// Runs process `proc` (the engine separates what the switch leaves
