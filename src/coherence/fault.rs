@@ -326,9 +326,15 @@ impl<P: Policy> Engine<P> {
             // kernel alias dirtied by an earlier kernel write.
             self.maintain_aliases_apart_from(k, from, source.va(), LineOp::Clean)?;
             let kfrom = self.kernel_va(from);
-            if self.separate_lines(kfrom, source.va()) || self.info.kind == CacheKind::Vivt {
-                // VIVT: the linear map's old lines may be stale against what
-                // users wrote since; drop them so the copy reads memory.
+            let users_apart = self.users_apart_from_kernel(k, from, source.va())?;
+            if self.separate_lines(kfrom, source.va())
+                || self.info.kind == CacheKind::Vivt
+                || users_apart
+            {
+                // The linear map's old lines may be stale against what
+                // users wrote since (VIVT; VIPT at another colour, read
+                // through the linear map when no window of the users'
+                // colour is at hand): drop them so the copy reads memory.
                 k.memory()
                     .cache()
                     .clean_invalidate_dcache_range(page_range(kfrom));

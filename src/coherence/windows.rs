@@ -309,12 +309,19 @@ impl<P: Policy> Engine<P> {
                 self.unmap_through(k.memory(), through)?;
                 return Err(e);
             }
-            others_read_memory |= users
+            let users_apart = users
                 .iter()
                 .any(|&(_, va)| self.separate_lines(va, through.va()));
-            if self.separate_lines(kva, through.va()) || self.info.kind == CacheKind::Vivt {
-                // The linear map's lines: written back (a deferred kernel
-                // write) and dropped (stale once users wrote).
+            others_read_memory |= users_apart;
+            // The linear map's lines: written back (a deferred kernel
+            // write) and dropped (stale once users wrote) — also when the
+            // access goes through them (no window of the users' colour):
+            // a line an earlier kernel access left there is older than
+            // what users wrote at their own colour since.
+            if self.separate_lines(kva, through.va())
+                || self.info.kind == CacheKind::Vivt
+                || users_apart
+            {
                 k.memory()
                     .cache()
                     .clean_invalidate_dcache_range(page_range(kva));

@@ -3,7 +3,7 @@
 //! kernel mapped for them and `svc`. Each ends with the number of checks
 //! that failed; the kernel reports it.
 
-use crate::layout::*;
+use vacmm_minimal::layout::*;
 
 /// `svc`: r0 the call ([`EXIT`] with r1 the status, or [`YIELD`]).
 #[inline(always)]

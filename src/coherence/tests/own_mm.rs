@@ -420,3 +420,40 @@ fn vacmm_mm_as_frame_knowledge_refuses_what_it_does_not_hold() {
         Err(refused)
     );
 }
+
+/// Found by the minimal kernel's model suite (`qemu/minimal/tests/model.rs`):
+/// an engine without kernel windows reads a frame through the linear map.
+/// A first `Kmap` read leaves the kernel's line at the frame's own colour;
+/// the process then writes at its colour; a second `Kmap` read must not
+/// hit the kernel's old line (it did: the engine dropped the linear map's
+/// lines only when the access went through a window). The same for the
+/// source of a copy-on-write copy.
+#[test]
+fn a_kernel_read_through_the_linear_map_sees_what_the_process_wrote_since() {
+    let mut own = Own::new(CpuModel::arm1136_32k());
+    // No windows: the engine works through the linear map.
+    let info = own.m.sys.mem.model().info();
+    let policy: Box<dyn Policy> = Box::new(Vacmm);
+    own.m.engine = Engine::with_policy(info, 0, own.m.switcher.policy(), policy).unwrap();
+    let a = own.process();
+    let pa = own.frame(1);
+    own.switch(a, true);
+    own.map(a, BASE, pa, false, true);
+    assert_eq!(own.kernel_read(pa), 0);
+    own.user_write(BASE, 0x600d);
+    assert_eq!(own.kernel_read(pa), 0x600d);
+    own.caught_unless(true);
+    // The copy's source, the same way.
+    own.user_write(BASE, 0xc0b1);
+    let to = own.frame(1);
+    let Own { m, books } = &mut own;
+    let mut vm = Vm {
+        mem: &mut m.sys.mem,
+        books,
+    };
+    m.engine
+        .copy_user_page(&mut vm, to, pa, VirtAddr(BASE + PAGE))
+        .unwrap();
+    assert_eq!(own.kernel_read(to), 0xc0b1);
+    own.caught_unless(true);
+}
