@@ -106,6 +106,14 @@ impl Own {
         }
     }
 
+    /// On an ARM926 whose switches keep every space's lines (FCSE PIDs).
+    fn fcse() -> Own {
+        Own {
+            m: Machine::with_switching(CpuModel::arm926(), Switching::Fcse),
+            books: Books::default(),
+        }
+    }
+
     fn vm(&mut self) -> Vm<'_> {
         Vm {
             mem: &mut self.m.sys.mem,
@@ -456,4 +464,38 @@ fn a_kernel_read_through_the_linear_map_sees_what_the_process_wrote_since() {
         .unwrap();
     assert_eq!(own.kernel_read(to), 0xc0b1);
     own.caught_unless(true);
+}
+
+/// Under FCSE PIDs a switch leaves the last process's lines in the cache
+/// (it stays live); `user_space_exit` writes them back and forgets it.
+/// The twin drops the process without the call: the kernel reads stale
+/// memory, since the dirty line sits at the process's modified address.
+#[test]
+fn a_process_that_exits_under_fcse_pids_is_written_back_and_forgotten() {
+    // Below 32 MiB: the processes fit their PID windows.
+    const LOW: u32 = 0x0100_0000;
+    for tell in [true, false] {
+        let mut own = Own::fcse();
+        let (a, b) = (own.process(), own.process());
+        let pa = own.frame(0);
+        own.switch(a, true);
+        own.map(a, LOW, pa, false, true);
+        own.user_write(LOW, 0xfc5e);
+        own.switch(b, true);
+        assert!(own.m.engine.is_live(a), "an FCSE switch keeps A's lines");
+        if tell {
+            let Own { m, books } = &mut own;
+            let mut vm = Vm {
+                mem: &mut m.sys.mem,
+                books,
+            };
+            let pages = [(VirtAddr(LOW), pa)];
+            m.engine.user_space_exit(&mut vm, a, &pages).unwrap();
+            assert!(!m.engine.is_live(a), "forgotten");
+            assert!(m.engine.is_live(b), "the running process stays live");
+        }
+        own.books.frames.get_mut(&pa).unwrap().1.clear();
+        assert_eq!(own.kernel_read(pa) == 0xfc5e, tell);
+        own.caught_unless(tell);
+    }
 }
