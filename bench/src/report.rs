@@ -328,6 +328,9 @@ pub fn svg(rows: &[Row], title: &str) -> String {
             r.by.iter()
                 .filter_map(|(_, m)| ratio(m.cycles, r.pipt.cycles))
         })
+        // A failed run measures nothing (0 cycles): no bar, and no log of
+        // zero for the scale (the gridline loop would never end).
+        .filter(|&ratio| ratio > 0.0)
         .collect();
     let max = ratios.iter().copied().fold(1.0f64, f64::max);
     let min = ratios.iter().copied().fold(1.0f64, f64::min);

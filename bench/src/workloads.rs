@@ -13,7 +13,7 @@ use vacmm::mm::space::{AddressSpace, MapSource, MmapArgs, Protection};
 use vacmm::mmu::{Access, Attributes, Execute, MemoryType};
 
 use crate::policies::{Contender, DmaStyle, Sharing};
-use crate::world::{BenchError, SCRATCH, UNCACHED_BASE, World};
+use crate::world::{BenchError, DMA_UNCACHED, SCRATCH, UNCACHED_BASE, World};
 
 const PAGE: u32 = 4096;
 const LINE: u32 = 32;
@@ -64,11 +64,27 @@ pub enum Workload {
     /// W7: a program loaded through the page cache and run; a JIT writing
     /// code into its own page, flushing and running it.
     Code,
+    /// W8: many file pages (8 × `pages`) shared writable by two processes,
+    /// each writing a word of every page in its turn, switched often.
+    SharedAcrossSpaces,
+    /// W9: a process with a large resident space (32 × `pages` pages)
+    /// exits while another runs.
+    ExitNotRunning,
+    /// W10: library code already in the page cache and already run once,
+    /// mapped executable and run by a new process each round, as a
+    /// dynamic loader does.
+    LoaderCode,
+    /// W11: a process maps a short-lived buffer, writes and reads it and
+    /// unmaps it, round after round, as an allocator does.
+    ShortBuffers,
+    /// W12: every workload above in turn on one machine (W5 with eight
+    /// processes), weighing the total.
+    Mix,
 }
 
 impl Workload {
     /// Every workload, in table order.
-    pub const ALL: [Workload; 9] = [
+    pub const ALL: [Workload; 14] = [
         Workload::PageCache,
         Workload::Ring,
         Workload::ForkCow,
@@ -78,6 +94,26 @@ impl Workload {
         Workload::PingPong(32),
         Workload::Dma,
         Workload::Code,
+        Workload::SharedAcrossSpaces,
+        Workload::ExitNotRunning,
+        Workload::LoaderCode,
+        Workload::ShortBuffers,
+        Workload::Mix,
+    ];
+
+    /// What W12 runs, in order.
+    const MIX: [Workload; 11] = [
+        Workload::PageCache,
+        Workload::Ring,
+        Workload::ForkCow,
+        Workload::TwoAddresses,
+        Workload::PingPong(8),
+        Workload::Dma,
+        Workload::Code,
+        Workload::SharedAcrossSpaces,
+        Workload::ExitNotRunning,
+        Workload::LoaderCode,
+        Workload::ShortBuffers,
     ];
 
     /// A short label.
@@ -90,6 +126,11 @@ impl Workload {
             Workload::PingPong(n) => format!("W5 ping-pong ×{n}"),
             Workload::Dma => "W6 DMA rx/tx".into(),
             Workload::Code => "W7 code written, run".into(),
+            Workload::SharedAcrossSpaces => "W8 shared across spaces".into(),
+            Workload::ExitNotRunning => "W9 exit, not running".into(),
+            Workload::LoaderCode => "W10 clean code mapped".into(),
+            Workload::ShortBuffers => "W11 short-lived buffers".into(),
+            Workload::Mix => "W12 mix of all".into(),
         }
     }
 
@@ -103,6 +144,11 @@ impl Workload {
             Workload::PingPong(n) => format!("W5×{n}"),
             Workload::Dma => "W6".into(),
             Workload::Code => "W7".into(),
+            Workload::SharedAcrossSpaces => "W8".into(),
+            Workload::ExitNotRunning => "W9".into(),
+            Workload::LoaderCode => "W10".into(),
+            Workload::ShortBuffers => "W11".into(),
+            Workload::Mix => "W12".into(),
         }
     }
 
@@ -130,6 +176,19 @@ impl Workload {
             Workload::PingPong(n) => ping_pong(w, n, size),
             Workload::Dma => dma(w, who, size),
             Workload::Code => code(w, size),
+            Workload::SharedAcrossSpaces => shared_across_spaces(w, size),
+            Workload::ExitNotRunning => exit_not_running(w, size),
+            Workload::LoaderCode => loader_code(w, size),
+            Workload::ShortBuffers => short_buffers(w, size),
+            Workload::Mix => {
+                // One measurement over all of them: the first starts it,
+                // and the set-up of the later ones (the same for every
+                // policy) is inside it.
+                for workload in Workload::MIX {
+                    workload.run(w, who, size)?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -389,19 +448,19 @@ fn dma<P: Policy>(w: &mut World<P>, who: Contender, size: Size) -> Result<(), Be
                 w.kernel.map_page(
                     &mut w.sys.mem,
                     &mut w.sys.table_frames,
-                    VirtAddr(UNCACHED_BASE + i as u32 * PAGE),
+                    VirtAddr(DMA_UNCACHED + i as u32 * PAGE),
                     PhysAddr(frame),
                     attrs,
                 )?;
             }
-            (UNCACHED_BASE + 0x10, UNCACHED_BASE + PAGE + 0x10)
+            (DMA_UNCACHED + 0x10, DMA_UNCACHED + PAGE + 0x10)
         }
         _ => (rx_var + 0x10, tx_var + 0x10),
     };
     let linear = w.kernel_pa(0);
     let pa_of = |va: u32| {
-        if va >= UNCACHED_BASE {
-            SCRATCH + 0x2000 + (va - UNCACHED_BASE)
+        if va >= DMA_UNCACHED {
+            SCRATCH + 0x2000 + (va - DMA_UNCACHED)
         } else {
             va.wrapping_add(linear)
         }
@@ -517,6 +576,103 @@ fn code<P: Policy>(w: &mut World<P>, size: Size) -> Result<(), BenchError> {
         for at in (text..text + PAGE / 4).step_by(4) {
             w.fetch(&mut space, at)?;
         }
+    }
+    Ok(())
+}
+
+fn shared_across_spaces<P: Policy>(w: &mut World<P>, size: Size) -> Result<(), BenchError> {
+    let pages = 8 * size.pages;
+    let len = pages * PAGE;
+    // The file read in (a frame another workload freed holds dead data).
+    let (id, frames) = file(w, pages)?;
+    kernel_fill(w, &frames, 0)?;
+    let args = MmapArgs::shared_object(id, 0, len);
+    let mut procs = Vec::new();
+    for _ in 0..2 {
+        let mut space = w.space()?;
+        w.switch_to(&mut space)?;
+        let va = w.engine.mmap(&mut w.sys, &mut space, args)?.as_u32();
+        procs.push((space, va));
+    }
+    w.start_measuring();
+    for round in 0..size.rounds {
+        for (space, va) in procs.iter_mut() {
+            w.switch_to(space)?;
+            for page in 0..pages {
+                let at = *va + page * PAGE;
+                w.load(space, at)?;
+                w.store(space, at, word(round, page))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn exit_not_running<P: Policy>(w: &mut World<P>, size: Size) -> Result<(), BenchError> {
+    let len = 32 * size.pages * PAGE;
+    let mut big = w.space()?;
+    w.switch_to(&mut big)?;
+    let va = w
+        .engine
+        .mmap(&mut w.sys, &mut big, MmapArgs::anonymous(len))?
+        .as_u32();
+    for at in (va..va + len).step_by(PAGE as usize) {
+        w.store(&mut big, at, at)?;
+    }
+    let mut other = w.space()?;
+    // The switch away is measured too: a kernel that flushes there pays
+    // for the space's lines at the switch, one with keys at the exit.
+    w.start_measuring();
+    w.switch_to(&mut other)?;
+    w.exit(big)
+}
+
+fn loader_code<P: Policy>(w: &mut World<P>, size: Size) -> Result<(), BenchError> {
+    let (id, frames) = file(w, size.pages)?;
+    let len = size.pages * PAGE;
+    let text = MmapArgs {
+        prot: Protection::READ | Protection::EXEC,
+        shared: false,
+        source: MapSource::Object { id, offset: 0 },
+        ..MmapArgs::anonymous(len)
+    };
+    // The shell the loader's processes start from and return to; the
+    // library, read in and run once before.
+    let mut shell = w.space()?;
+    w.switch_to(&mut shell)?;
+    kernel_fill(w, &frames, 0)?;
+    let first = w.engine.mmap(&mut w.sys, &mut shell, text)?.as_u32();
+    w.fetch(&mut shell, first)?;
+    w.start_measuring();
+    for _ in 0..size.rounds.div_ceil(2) {
+        let mut process = w.space()?;
+        w.switch_to(&mut process)?;
+        let va = w.engine.mmap(&mut w.sys, &mut process, text)?.as_u32();
+        for page in 0..size.pages {
+            let at = va + page * PAGE;
+            for word in (at..at + 16 * 4).step_by(4) {
+                w.fetch(&mut process, word)?;
+            }
+        }
+        w.switch_to(&mut shell)?;
+        w.exit(process)?;
+    }
+    Ok(())
+}
+
+fn short_buffers<P: Policy>(w: &mut World<P>, size: Size) -> Result<(), BenchError> {
+    let mut space = w.space()?;
+    w.switch_to(&mut space)?;
+    w.start_measuring();
+    let len = 2 * PAGE;
+    for round in 0..size.rounds * 2 {
+        let va = w
+            .engine
+            .mmap(&mut w.sys, &mut space, MmapArgs::anonymous(len))?
+            .as_u32();
+        user_write(w, &mut space, va, len, round)?;
+        user_read(w, &mut space, va, len)?;
+        w.munmap(&mut space, va, len)?;
     }
     Ok(())
 }

@@ -609,10 +609,14 @@ impl World {
                     return Ok(());
                 };
                 let books = self.snapshot();
+                let freed = self.private_frames_alone(self.current, Some((va.as_u32(), len)));
                 let space = &mut self.procs[self.current];
                 let result = self.m.engine.munmap(&mut self.m.sys, space, va, len);
                 if self.check("munmap", books, result)?.is_some() {
                     self.reference.unbind(self.current, va.as_u32(), len);
+                    // Their contents died with the mapping (the engine may
+                    // leave their lines for the frame's next fill).
+                    self.declare_dead(&freed)?;
                 }
                 Ok(())
             }
@@ -1225,6 +1229,14 @@ impl World {
     /// other process maps hold dead contents (by the reference's bindings
     /// and the hardware tables, not by the engine's frame database).
     fn declare_private_pages_dead(&mut self, p: usize) -> Step {
+        let mine = self.private_frames_alone(p, None);
+        self.declare_dead(&mine)
+    }
+
+    /// The frames of process `p`'s private pages (in `[start, start +
+    /// len)` if given) that no other process maps, by the reference's
+    /// bindings and the hardware tables.
+    fn private_frames_alone(&self, p: usize, range: Option<(u32, u32)>) -> Vec<PhysAddr> {
         let mut others = std::collections::BTreeSet::new();
         for q in (0..self.procs.len()).filter(|&q| q != p) {
             for &va in self.reference.procs[q].pages.keys() {
@@ -1233,14 +1245,22 @@ impl World {
                 }
             }
         }
-        let mine: Vec<PhysAddr> = self.reference.procs[p]
+        let inside = |va: u32| {
+            range.is_none_or(|(start, len)| {
+                va >= start && u64::from(va) < u64::from(start) + u64::from(len)
+            })
+        };
+        self.reference.procs[p]
             .pages
             .iter()
-            .filter(|(_, b)| b.is_private())
+            .filter(|&(&va, b)| b.is_private() && inside(va))
             .filter_map(|(&va, _)| self.frame_of(p, va))
             .filter(|pa| !others.contains(pa))
-            .collect();
-        for pa in mine {
+            .collect()
+    }
+
+    fn declare_dead(&mut self, frames: &[PhysAddr]) -> Step {
+        for pa in frames {
             let r = self.m.sys.mem.declare_dead(pa.as_u32(), PAGE);
             self.sim("declare dead", r)?;
         }

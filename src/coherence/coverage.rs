@@ -151,6 +151,12 @@ points! {
     /// A user mapping that may execute was installed: D cleaned, I
     /// invalidated.
     ExecMapping => all,
+    /// Pages dying (exit, munmap) at their frame's own colour on aliasing
+    /// VIPT were left to the linear map's lines: no maintenance.
+    DyingPagesLeftToLinearMap => vipt_aliasing,
+    /// An executable mapping of a page whose code memory already held
+    /// (`PageFlags::CODE_SYNCED`): only the I-cache's part done.
+    ExecMappingOfSyncedCode => all,
     /// `mprotect` adding `PROT_EXEC` to pages that had it not.
     MprotectToExec => all,
     /// `mprotect` taking `PROT_EXEC` away.

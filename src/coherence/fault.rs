@@ -232,7 +232,8 @@ impl<P: Policy> Engine<P> {
         K: FrameKnowledge,
         K::Memory: KernelAccess,
     {
-        k.frame_flags(pa)?;
+        // New bytes: whatever code was synced from the page is gone.
+        clear_flags(k, pa, PageFlags::CODE_SYNCED)?;
         if self.policy.flushes_everything() {
             let kva = self.kernel_va(pa);
             k.memory().zero_page(kva)?;
@@ -277,6 +278,7 @@ impl<P: Policy> Engine<P> {
         if to == from {
             return Err(CoherenceError::CopyOntoItself { pa: to });
         }
+        clear_flags(k, to, PageFlags::CODE_SYNCED)?;
         if self.policy.flushes_everything() {
             self.whole_dcache(k.memory());
             k.memory()

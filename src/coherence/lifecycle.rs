@@ -232,6 +232,36 @@ impl<P: Policy> Engine<P> {
             self.counters.skipped_not_live += 1;
             return Ok(());
         }
+        // On aliasing VIPT a dying page (its data dead) at its frame's own
+        // colour leaves its lines where the kernel's linear map reaches
+        // them, as on a PIPT cache: the frame's next fill writes through
+        // them, or drops them first when it goes through a window of
+        // another colour. Only dying pages at another colour need their
+        // lines dropped here (issue 24: exit and munmap cleaned every page,
+        // so a process with frames in its own colours paid for lines
+        // nobody could miss). A page whose data lives on is written back:
+        // the engine keeps the linear map's lines clean.
+        let apart: Vec<(VirtAddr, PhysAddr, LineOp)>;
+        let pages = if self.vipt_aliasing() && !self.policy.flushes_everything() {
+            apart = pages
+                .iter()
+                .copied()
+                .filter(|&(va, pa, op)| {
+                    op != LineOp::Discard || self.separate_lines(va, self.kernel_va(pa))
+                })
+                .collect();
+            if apart.len() < pages.len() {
+                self.counters
+                    .coverage
+                    .hit(coverage::Point::DyingPagesLeftToLinearMap);
+            }
+            if apart.is_empty() {
+                return Ok(());
+            }
+            &apart[..]
+        } else {
+            pages
+        };
         self.counters.range_flushes += 1;
         let bytes = pages.len() as u64 * u64::from(PAGE);
         let by_address = space == self.current || self.info.kind == CacheKind::Vivt;
@@ -319,8 +349,11 @@ impl<P: Policy> Engine<P> {
 
     /// `munmap` with the maintenance it owes: the range is flushed while
     /// still mapped (no dirty line of a freed frame is left to be written
-    /// back over its next owner), and pages that lose an alias are
-    /// re-checked (an uncached page may become cacheable again).
+    /// back over its next owner; on aliasing VIPT a freed page at its
+    /// frame's own colour is left alone, its lines being the linear map's,
+    /// which the frame's next fill overwrites or drops), and pages that
+    /// lose an alias are re-checked (an uncached page may become cacheable
+    /// again).
     pub fn munmap<M: TableMemory, F: TableFrames>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
@@ -328,9 +361,42 @@ impl<P: Policy> Engine<P> {
         va: VirtAddr,
         len: u32,
     ) -> Result<(), CoherenceError> {
-        check_range(va, len)?;
+        let range = check_range(va, len)?;
         let touched = self.frames_in(space, va, len);
-        self.flush_cache_range(sys, space, va, len)?;
+        if len > 0 {
+            // Pages freed with the mapping whose lines the linear map
+            // reaches need nothing (see `maintain_pages`); the rest are
+            // written back, not discarded: the unmap may still be refused,
+            // and then they live on.
+            let mut left: Vec<VirtAddr> = Vec::new();
+            if self.vipt_aliasing() && !self.policy.flushes_everything() {
+                left = dying_pages(sys, space, range)
+                    .into_iter()
+                    .filter(|&va| {
+                        space
+                            .resident_at(va)
+                            .is_some_and(|pa| !self.separate_lines(va, self.kernel_va(pa)))
+                    })
+                    .collect();
+                if !left.is_empty() {
+                    self.counters
+                        .coverage
+                        .hit(coverage::Point::DyingPagesLeftToLinearMap);
+                }
+            }
+            self.maintain_range(
+                sys,
+                space,
+                range,
+                false,
+                |_, va| {
+                    left.binary_search(&va)
+                        .is_err()
+                        .then_some(LineOp::CleanInvalidate)
+                },
+                |_, _| {},
+            )?;
+        }
         space.munmap(sys, va, len)?;
         self.recheck(sys, space, &touched)
     }
@@ -369,6 +435,13 @@ impl<P: Policy> Engine<P> {
         // pages becoming executable.
         self.flush_cache_range(sys, space, va, len)?;
         space.mprotect(sys, va, len, prot)?;
+        if prot.contains(Protection::WRITE) {
+            // The user may now write code the I-cache was synced to
+            // (`PageFlags::CODE_SYNCED`) with no fault to tell.
+            for &pa in &touched {
+                sys.frames.clear_flags(pa, PageFlags::CODE_SYNCED)?;
+            }
+        }
         for &(va, pa) in &becoming_executable {
             self.sync_icache(sys, space.id(), va, pa)?;
         }
@@ -504,27 +577,13 @@ impl<P: Policy> Engine<P> {
         let id = space.id();
         // Private pages nobody else maps die with the space: their lines are
         // dropped unwritten. Everything else is written back.
-        let dies: Vec<VirtAddr> = space
-            .resident()
-            .filter(|&(va, pa)| {
-                sys.frames.mappings(pa).is_ok_and(|m| {
-                    m.len() == 1 && m[0].space == id && m[0].va == va && !m[0].shared
-                }) && !is_object_page(sys, &space, va, pa)
-            })
-            .map(|(va, _)| va)
-            .collect();
+        let dies = dying_pages(sys, &space, range);
         self.maintain_range(
             sys,
             &space,
             range,
             true,
-            |_, va| {
-                Some(if dies.binary_search(&va).is_ok() {
-                    LineOp::Discard
-                } else {
-                    LineOp::CleanInvalidate
-                })
-            },
+            |_, va| Some(discard_if_dying(&dies, va)),
             |mem, pa| mem.contents_dead(pa),
         )?;
         // Whatever lines of them remain (a non-aliasing cache was not
@@ -536,6 +595,37 @@ impl<P: Policy> Engine<P> {
         }
         self.live.retain(|l| l.space != id);
         Ok(space.destroy(sys)?)
+    }
+}
+
+/// The resident pages of `space` in `range` whose data dies when their
+/// mapping goes: private, mapped nowhere else, not an object's own page.
+/// Sorted (by address, as `resident_in` gives them).
+fn dying_pages<M, F>(
+    sys: &MemorySystem<M, F>,
+    space: &AddressSpace,
+    range: VirtRange,
+) -> Vec<VirtAddr> {
+    let id = space.id();
+    let len = range.len().min(u64::from(u32::MAX)) as u32;
+    space
+        .resident_in(range.start(), len)
+        .filter(|&(va, pa)| {
+            sys.frames
+                .mappings(pa)
+                .is_ok_and(|m| m.len() == 1 && m[0].space == id && m[0].va == va && !m[0].shared)
+                && !is_object_page(sys, space, va, pa)
+        })
+        .map(|(va, _)| va)
+        .collect()
+}
+
+/// Drop a dying page's lines unwritten; write back any other's.
+fn discard_if_dying(dies: &[VirtAddr], va: VirtAddr) -> LineOp {
+    if dies.binary_search(&va).is_ok() {
+        LineOp::Discard
+    } else {
+        LineOp::CleanInvalidate
     }
 }
 

@@ -253,6 +253,9 @@ pub struct Counters {
     pub user_alias_flushes: u64,
     /// I-cache invalidations for executable mappings.
     pub icache_flushes: u64,
+    /// Executable mappings of a page whose code memory already held
+    /// ([`PageFlags::CODE_SYNCED`]): the D-cache clean skipped.
+    pub code_clean_skipped: u64,
     /// Whole-D-cache operations (a range above the threshold, or an alias
     /// out of reach without windows).
     pub whole_cache_flushes: u64,
@@ -1011,6 +1014,16 @@ impl<P: Policy> Engine<P> {
         self.counters.flush_dcache_page += 1;
         let kva = self.kernel_va(pa);
         let users = user_aliases(k, pa)?;
+        // New bytes: no longer the code an executable mapping synced. With
+        // no user mapping left, none runs it either: the next executable
+        // mapping syncs the I-cache itself (issue 24: the flag stayed until
+        // the frame was freed, and each kernel write to it while mapped
+        // only for data invalidated the whole I-cache).
+        let mut written = PageFlags::CODE_SYNCED;
+        if users.is_empty() {
+            written |= PageFlags::EXECUTABLE;
+        }
+        clear_flags(k, pa, written)?;
         if users.is_empty() && self.policy.defers_kernel_alias() {
             clear_flags(k, pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
             self.counters.deferred += 1;
@@ -1103,6 +1116,24 @@ impl<P: Policy> Engine<P> {
         let va = va.align_down(PAGE);
         let kva = self.kernel_va(pa);
         self.counters.coverage.alias(&self.info, va, kva);
+        // A writable mapping can change the code synced from the page; a
+        // mapping that does not execute, alone, leaves none that runs it.
+        let (mut others, mut writable) = (false, false);
+        for m in k.user_mappings(pa)? {
+            if m.space == space && m.va.align_down(PAGE) == va {
+                writable |= m.writable;
+            } else {
+                others = true;
+            }
+        }
+        let mut stale = PageFlags::empty();
+        if writable {
+            stale |= PageFlags::CODE_SYNCED;
+        }
+        if !exec && !others {
+            stale |= PageFlags::EXECUTABLE;
+        }
+        clear_flags(k, pa, stale)?;
         let old = set_flags(k, pa, PageFlags::KERNEL_ALIAS_CLEAN)?;
         let deferred = !old.contains(PageFlags::KERNEL_ALIAS_CLEAN);
         if self.separate_lines(va, kva) && (deferred || self.vipt_aliasing()) {
@@ -1149,10 +1180,28 @@ impl<P: Policy> Engine<P> {
         let kva = self.kernel_va(pa);
         // Lines fetched through another mapping of the frame (another
         // colour, another space) are reachable only by the whole I-cache.
-        let one_mapping = k.user_mappings(pa)?.count() <= 1;
+        let (mut mappings, mut writable) = (0, false);
+        for m in k.user_mappings(pa)? {
+            mappings += 1;
+            writable |= m.writable;
+        }
+        let one_mapping = mappings <= 1;
+        // Memory already holds the code when nothing could have written
+        // the page since the last sync (issue 24: a loader mapping clean
+        // library code cleaned the kernel alias at every mapping). A
+        // writable user mapping can write it at any time: no skip, and
+        // the page is not called synced while one exists.
+        let synced = !writable && k.frame_flags(pa)?.contains(PageFlags::CODE_SYNCED);
         let cpu = k.memory().cache();
-        cpu.clean_dcache_range(page_range(kva));
-        cpu.drain_write_buffer();
+        if synced {
+            self.counters.code_clean_skipped += 1;
+            self.counters
+                .coverage
+                .hit(coverage::Point::ExecMappingOfSyncedCode);
+        } else {
+            cpu.clean_dcache_range(page_range(kva));
+            cpu.drain_write_buffer();
+        }
         if space == self.current && one_mapping {
             // Where the I-cache holds it: the FCSE-modified address on
             // VIVT (the space runs, so it is live).
@@ -1164,7 +1213,12 @@ impl<P: Policy> Engine<P> {
         } else {
             cpu.invalidate_icache_all();
         }
-        set_flags(k, pa, PageFlags::EXECUTABLE)?;
+        let add = if writable {
+            PageFlags::EXECUTABLE
+        } else {
+            PageFlags::EXECUTABLE | PageFlags::CODE_SYNCED
+        };
+        set_flags(k, pa, add)?;
         self.counters.icache_flushes += 1;
         Ok(())
     }
@@ -1356,6 +1410,14 @@ impl<P: Policy> Engine<P> {
         va: VirtAddr,
         pa: PhysAddr,
     ) -> Result<(), CoherenceError> {
+        // What a writable mapping wrote is not the code synced before.
+        let va = va.align_down(PAGE);
+        // (A frame the kernel does not manage has no flags to clear.)
+        if k.user_mappings(pa).is_ok_and(|mut users| {
+            users.any(|m| m.writable && m.space == space && m.va.align_down(PAGE) == va)
+        }) {
+            clear_flags(k, pa, PageFlags::CODE_SYNCED)?;
+        }
         if !self.aliasing() {
             return Ok(());
         }
@@ -1363,7 +1425,7 @@ impl<P: Policy> Engine<P> {
         self.maintain_user_alias(
             k.memory(),
             space,
-            va.align_down(PAGE),
+            va,
             pa,
             LineOp::CleanInvalidate,
             &mut whole,

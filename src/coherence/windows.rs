@@ -273,9 +273,20 @@ impl<P: Policy> Engine<P> {
         pa: PhysAddr,
         access: KmapAccess,
     ) -> Result<Kmap<'a, P, K::Memory>, CoherenceError> {
-        let executable = k.frame_flags(pa)?.contains(PageFlags::EXECUTABLE);
-        self.counters.kmaps += 1;
         let users = user_aliases(k, pa)?;
+        self.counters.kmaps += 1;
+        // Only a mapping that exists can run the page; one made later
+        // syncs the I-cache itself. A write changes the code that was
+        // synced (see `flush_dcache_page`).
+        let executable = !users.is_empty() && k.frame_flags(pa)?.contains(PageFlags::EXECUTABLE);
+        let mut stale = PageFlags::empty();
+        if users.is_empty() {
+            stale |= PageFlags::EXECUTABLE;
+        }
+        if access == KmapAccess::Write {
+            stale |= PageFlags::CODE_SYNCED;
+        }
+        super::clear_flags(k, pa, stale)?;
         let kva = self.kernel_va(pa);
         // The colour to work in: the users' own when they agree (no user
         // line needs touching), else the linear map's.

@@ -5,7 +5,7 @@
 //!   FrameDb   first ──────────────────────────────▶ first + frames × 4 KiB
 //!             [PageState][PageState][PageState] …   one per 4 KiB frame
 //!                  │
-//!                  ├─ flags        KERNEL_ALIAS_CLEAN | DIRTY | EXECUTABLE | UNCACHED
+//!                  ├─ flags        KERNEL_ALIAS_CLEAN | DIRTY | EXECUTABLE | UNCACHED | CODE_SYNCED
 //!                  ├─ user_colour  Some(c) while its user mappings agree on colour c
 //!                  └─ mappings     [(space, va, writable, shared, kind), …]
 //! ```
@@ -291,6 +291,13 @@ bitflags! {
         /// Every user mapping of the page is uncacheable by the owner's
         /// choice (an uncached kernel↔user shared buffer): never restored.
         const ALWAYS_UNCACHED = 1 << 4;
+        /// Memory holds the page's newest bytes as the last executable
+        /// mapping's I-cache sync left it: no kernel write and no writable
+        /// user mapping since, so a further executable mapping needs no
+        /// D-cache clean, only the I-cache's part (Linux's
+        /// `PG_dcache_clean` as `__sync_icache_dcache` uses it). Cleared
+        /// by every kernel write hook and by a writable user mapping.
+        const CODE_SYNCED = 1 << 5;
     }
 }
 

@@ -691,15 +691,27 @@ impl PageTable {
             (Arch::Armv6, true) => Some(self.key.value().unwrap_or(0)),
             _ => None,
         };
-        let mirror = match self.fcse_window {
+        // Under a PID the TLB holds the window's (modified) address only:
+        // the ARM926's TLB is untagged, so every switch to or from this
+        // table flushes all of it (`ContextSwitcher`), and while the table
+        // runs with its PID no access uses the unmodified address (FCSE
+        // relocates every address below 32 MiB). Flushing both, as this
+        // did, cost an extra TLB operation per page (issue 24).
+        // (On ARMv6 the context key a switch writes is the ASID, not the
+        // FCSE PID: the unmodified address is the live one, and both go.)
+        match self.fcse_window {
             Some(pid) if va.0 < FCSE_WINDOW_BYTES => {
-                Some(VirtAddr(u32::from(pid) * FCSE_WINDOW_BYTES + va.0))
+                let mirror = VirtAddr(u32::from(pid) * FCSE_WINDOW_BYTES + va.0);
+                let unmodified = (self.arch == Arch::Armv6).then_some(va);
+                TlbFlush {
+                    pages: [Some(mirror), unmodified],
+                    asid,
+                }
             }
-            _ => None,
-        };
-        TlbFlush {
-            pages: [Some(va), mirror],
-            asid,
+            _ => TlbFlush {
+                pages: [Some(va), None],
+                asid,
+            },
         }
     }
 
@@ -1103,19 +1115,21 @@ impl PageTable {
                 }
             }
         }
+        // The 32 entries of a window are 128 contiguous bytes: written
+        // word by word, cleaned for the walker once (a clean per entry
+        // wrote the same four lines back 32 times, issue 24).
         if let Some(old) = self.fcse_window {
-            let first = u32::from(old) * WINDOW_ENTRIES;
-            for index in first..first + WINDOW_ENTRIES {
-                write_descriptor(mem, self.entry_pa(index), 0)?;
-            }
+            let first = self.entry_pa(u32::from(old) * WINDOW_ENTRIES);
+            zero(mem, first, WINDOW_ENTRIES * 4)?;
         }
         self.fcse_window = None;
         if let Some(new) = pid {
             let first = u32::from(new) * WINDOW_ENTRIES;
             for index in 0..WINDOW_ENTRIES {
                 let raw = mem.read_word(self.entry_pa(index))?;
-                write_descriptor(mem, self.entry_pa(first + index), raw)?;
+                mem.write_word(self.entry_pa(first + index), raw)?;
             }
+            clean(mem, self.entry_pa(first), WINDOW_ENTRIES * 4)?;
             self.fcse_window = pid;
         }
         Ok(())

@@ -306,6 +306,13 @@ pub struct Costs {
     pub drain: u64,
     /// A TLB operation.
     pub tlb_op: u64,
+    /// One descriptor read by the table walker after a TLB miss (two for a
+    /// 4 KiB page, one for a section): a single bus transfer from memory,
+    /// never the L1 D-cache (ARM926EJ-S TRM DDI 0198 Table 6-1; ARM1136JF-S
+    /// TRM DDI 0211 §6.11; ARM1176JZF-S TRM DDI 0301 §3.2.13–15), so it
+    /// costs what an uncached read does. The model's TLB never evicts:
+    /// walks follow a TLB flush, an ASID or PID change, or a first touch.
+    pub walk_read: u64,
 }
 
 impl Costs {
@@ -319,6 +326,7 @@ impl Costs {
         whole_cache_per_line: 1,
         drain: 4,
         tlb_op: 2,
+        walk_read: 10,
     };
 }
 
@@ -358,6 +366,8 @@ pub struct Counters {
     pub drains: u64,
     /// TLB operations.
     pub tlb_ops: u64,
+    /// Descriptors read by the table walker ([`Costs::walk_read`]).
+    pub walk_reads: u64,
     /// DMA bytes moved.
     pub dma_bytes: u64,
     /// Simulated cycles under [`Costs`].
@@ -716,6 +726,8 @@ impl Sim {
                 let pa32 = pa.as_u32();
                 self.table_pages.insert(pa32 / PAGE);
                 if checked {
+                    self.counters.walk_reads += 1;
+                    self.counters.cycles += self.costs.walk_read;
                     self.table_walk(pa32)
                         .map_err(|_| crate::mmu::TableError::Memory { pa })
                 } else {

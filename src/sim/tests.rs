@@ -476,6 +476,34 @@ mod tlb {
         assert!(sim.take_violations().is_empty());
     }
 
+    /// The cost model charges the table walker's descriptor reads after a
+    /// TLB miss (issue 24): a flush makes the next access walk again, two
+    /// reads for a small page, each priced as an uncached read.
+    #[test]
+    fn a_tlb_flush_costs_the_walks_that_follow_it() {
+        let mut sim = switch_and_load(CpuModel::arm926(), (0, 0), |sim| sim.invalidate_tlb_all());
+        assert_eq!(
+            sim.counters().walk_reads,
+            4,
+            "a's walk and b's, two reads each"
+        );
+        sim.invalidate_tlb_all();
+        let before = *sim.counters();
+        sim.load(USER_VA + 4, 4).unwrap();
+        let after = *sim.counters();
+        assert_eq!(after.walk_reads - before.walk_reads, 2);
+        // A second load hits the TLB entry the walk made.
+        sim.load(USER_VA + 8, 4).unwrap();
+        assert_eq!(sim.counters().walk_reads, after.walk_reads);
+        assert_eq!(
+            after.cycles - before.cycles,
+            2 * Costs::DEFAULT.walk_read + Costs::DEFAULT.hit
+        );
+        // The twin without the flush: the stale entry is used, no walk.
+        let sim = switch_and_load(CpuModel::arm926(), (0, 0), |_| {});
+        assert_eq!(sim.counters().walk_reads, 2, "only a's walk");
+    }
+
     /// ARMv6: invalidating by the wrong ASID (whole ASID or one page)
     /// leaves the stale entry.
     #[test]
