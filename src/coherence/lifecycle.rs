@@ -207,10 +207,32 @@ impl<P: Policy> Engine<P> {
             return Ok(());
         }
         let len = range.len().min(u64::from(u32::MAX)) as u32;
+        // A read-only mapping at its frame's own colour (aliasing VIPT)
+        // cannot have dirtied the lines it shares with the linear map, and
+        // those lines stay reachable through it: nothing to do for it (as
+        // for a dying page, see `maintain_pages`). A loader's text mapped
+        // and unmapped by each new process is the case (W10).
+        let own_colour = |va: VirtAddr, pa: PhysAddr| {
+            self.vipt_aliasing()
+                && !self.policy.flushes_everything()
+                && !self.separate_lines(va, self.kernel_va(pa))
+        };
+        let mut left = false;
         let pages: Vec<(VirtAddr, PhysAddr, LineOp)> = space
             .resident_in(range.start(), len)
-            .filter_map(|(va, pa)| Some((va, pa, op(space.find_vma(va)?, va)?)))
+            .filter_map(|(va, pa)| {
+                let vma = space.find_vma(va)?;
+                let op = op(vma, va)?;
+                if !vma.prot().contains(Protection::WRITE) && own_colour(va, pa) {
+                    left = true;
+                    return None;
+                }
+                Some((va, pa, op))
+            })
             .collect();
+        if left {
+            self.counters.coverage.hit(coverage::Point::LeftToLinearMap);
+        }
         self.maintain_pages(sys, space.id(), &pages, whole_mm, before_discard)
     }
 
@@ -251,9 +273,7 @@ impl<P: Policy> Engine<P> {
                 })
                 .collect();
             if apart.len() < pages.len() {
-                self.counters
-                    .coverage
-                    .hit(coverage::Point::DyingPagesLeftToLinearMap);
+                self.counters.coverage.hit(coverage::Point::LeftToLinearMap);
             }
             if apart.is_empty() {
                 return Ok(());
@@ -379,9 +399,7 @@ impl<P: Policy> Engine<P> {
                     })
                     .collect();
                 if !left.is_empty() {
-                    self.counters
-                        .coverage
-                        .hit(coverage::Point::DyingPagesLeftToLinearMap);
+                    self.counters.coverage.hit(coverage::Point::LeftToLinearMap);
                 }
             }
             self.maintain_range(
