@@ -33,7 +33,9 @@ fn throughput(c: &mut Criterion) {
     group.throughput(Throughput::Elements(ACCESSES));
     for (name, model) in [
         ("arm926", CpuModel::arm926()),
+        ("arm1136_32k", CpuModel::arm1136_32k()),
         ("arm1136_64k", CpuModel::arm1136_64k()),
+        ("arm1176_16k", CpuModel::arm1176_16k()),
     ] {
         let mut sim = Sim::new(model, 1 << 20);
         for page in 0..16 {

@@ -1,6 +1,6 @@
 //! What cache coherence costs: vacmm's engine beside Linux-like,
 //! NetBSD-like, flush-everything and all-uncached policies and the PIPT
-//! limit, on the cache model, for seven workloads on four CPU presets, in
+//! limit, on the cache model, for twelve workloads on four CPU presets, in
 //! one run. Every run is judged by the model's coherence oracle: a policy
 //! that is cheaper but incoherent is not a baseline, so any violation makes
 //! the run fail.
@@ -60,7 +60,17 @@ fn notes(size: Size) -> String {
 (`vacmm::sim`). Every run starts from a fresh machine; the numbers are the \
 model's counters over the workload alone. Costs per event (`sim::Costs::DEFAULT`): \
 hit {hit}, line fill {fill}, write-back {wb}, uncached access {unc}, line operation \
-{op}, whole-cache operation {whole} per line, drain {drain}, TLB operation {tlb} cycles.\n\n\
+{op}, whole-cache operation {whole} per line, drain {drain}, TLB operation {tlb}, \
+descriptor read by the table walker after a TLB miss {walk} cycles (the model's TLB \
+never evicts: walks follow a TLB flush, an ASID or PID change, or a first touch).\n\n\
+**Which figures rest on assumptions.** Counts (maintenance operations, lines written \
+back, uncached accesses, violations) are exact counts of the model. Every *cycles* \
+figure (and so every ratio in the first table) rests on the cost constants above, \
+which are stated assumptions for every preset: the ARM926EJ-S (DDI 0198), ARM1136JF-S \
+(DDI 0211) and ARM1176JZF-S (DDI 0301) TRMs give the structure (8-word lines filled \
+critical word first, write-back buffers, walks that read memory and never the L1 \
+D-cache) but no cycle count for a fill, a write-back, a CP15 operation or a walk; the \
+bus and clock-ratio assumptions behind each figure are in `vacmm::sim::Costs`.\n\n\
 - **PIPT limit**: vacmm's engine on a PIPT cache of the preset's geometry, allocation \
 and write buffer — only the indexing differs. It needs no maintenance for CPU-only \
 sharing, but still does DMA and I-cache maintenance, and uses ASIDs (no switch flush).\n\
@@ -90,6 +100,7 @@ Sizes: {pages} pages per file / forked region, {rounds} rounds (see \
         whole = c.whole_cache_per_line,
         drain = c.drain,
         tlb = c.tlb_op,
+        walk = c.walk_read,
         pages = size.pages,
         rounds = size.rounds,
     )

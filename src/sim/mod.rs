@@ -283,10 +283,15 @@ impl std::error::Error for SimError {}
 
 /// Cycle figures of the cost model, per event.
 ///
-/// ARM926EJ-S TRM ch. 9 and ARM1136 TRM ch. 6 give hit timing (one cycle)
-/// but line fills and write-backs depend on the bus and memory; the figures
-/// below are stated assumptions for a 32-bit AHB to SDRAM at a 2:1 clock
-/// ratio: 8 words at ~2 cycles each plus ~8 cycles of latency.
+/// Every figure is a stated assumption, for every CPU: the ARM926EJ-S
+/// (DDI 0198), ARM1136JF-S (DDI 0211) and ARM1176JZF-S (DDI 0301) TRMs give
+/// the structure (8-word lines filled critical word first, write-back
+/// buffers, table walks that read memory and never the L1 D-cache) but no
+/// cycle count for a fill, a write-back, a CP15 operation or a walk. A fill
+/// or a write-back of 24 is ~8 cycles of latency plus 8 beats × 2 on the
+/// ARM926's 32-bit AHB at a 2:1 core:bus ratio, or ~12 plus 4 beats × 3 on
+/// an ARM11's 64-bit AXI at 3:1; an uncached access is one single transfer
+/// (~10). `docs/cost-model.md` has the table, per CPU, with each source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Costs {
     /// A cache hit.
