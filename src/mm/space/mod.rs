@@ -44,6 +44,7 @@ use super::unmapped::{Layout, MapRequest, MmapError, get_unmapped_area};
 use crate::addr::{PhysAddr, VirtAddr};
 use crate::mmu::{
     Access, Attributes, Execute, MemoryType, PageTable, TableError, TableFrames, TableMemory,
+    TlbFlush,
 };
 
 #[cfg(any(test, all(feature = "sim", not(target_os = "none"))))]
@@ -861,7 +862,7 @@ impl AddressSpace {
         let mut orphans = Vec::new();
         let mut result = Ok(());
         if args.fixed {
-            result = self.unmap_range_keeping_objects(sys, start, start + len, &mut orphans);
+            result = self.unmap_range_keeping_objects(sys, start, start + len, &mut orphans, None);
         }
         if result.is_ok() {
             result = self.insert_vma(
@@ -1005,7 +1006,16 @@ impl AddressSpace {
         sys: &mut MemorySystem<M, F>,
     ) -> Result<PhysAddr, SpaceError> {
         let (min, top) = (self.config.layout.min_addr, self.config.layout.task_size);
-        self.unmap_range(sys, min, top)?;
+        // The TLB entries go once at the end, not page by page (issue 24:
+        // a 256-page space cost 256 TLB operations where one invalidate by
+        // its ASID does, as Linux's flush_tlb_mm).
+        let mut stale = Vec::new();
+        let mut orphans = Vec::new();
+        let result =
+            self.unmap_range_keeping_objects(sys, min, top, &mut orphans, Some(&mut stale));
+        let flushed = flush_together(sys.mem.cache(), stale).map_err(TableError::from);
+        result.and(flushed.map_err(SpaceError::from))?;
+        self.destroy_orphans(sys, &orphans)?;
         let l1 = self.table.release(&mut sys.mem, &mut sys.table_frames)?;
         // A failure here costs the slot, never its uniqueness.
         let _ = sys.spaces.release(self.id);
@@ -1225,6 +1235,18 @@ impl AddressSpace {
         sys: &mut MemorySystem<M, F>,
         va: u32,
     ) -> Result<(), SpaceError> {
+        self.unmap_page_flushing_later(sys, va, None)
+    }
+
+    /// [`unmap_page`](Self::unmap_page); with `stale`, its TLB entry is
+    /// left there for the caller to flush with the others
+    /// ([`flush_together`]).
+    fn unmap_page_flushing_later<M: TableMemory, F: TableFrames>(
+        &mut self,
+        sys: &mut MemorySystem<M, F>,
+        va: u32,
+        stale: Option<&mut Vec<TlbFlush>>,
+    ) -> Result<(), SpaceError> {
         let Some(pa) = self.resident.remove(&va) else {
             return Ok(());
         };
@@ -1233,7 +1255,10 @@ impl AddressSpace {
             None => false,
         };
         let (_, flush) = self.table.unmap_page(&mut sys.mem, VirtAddr(va))?;
-        flush.flush(sys.mem.cache()).map_err(TableError::from)?;
+        match stale {
+            Some(stale) => stale.push(flush),
+            None => flush.flush(sys.mem.cache()).map_err(TableError::from)?,
+        }
         sys.frames.remove_mapping(pa, self.id, VirtAddr(va))?;
         if !is_object_page && !sys.frames.state(pa)?.is_mapped() {
             sys.release_frame(pa)?;
@@ -1357,7 +1382,7 @@ impl AddressSpace {
         end: u32,
     ) -> Result<(), SpaceError> {
         let mut orphans = Vec::new();
-        let result = self.unmap_range_keeping_objects(sys, start, end, &mut orphans);
+        let result = self.unmap_range_keeping_objects(sys, start, end, &mut orphans, None);
         let reaped = self.destroy_orphans(sys, &orphans);
         result.and(reaped)
     }
@@ -1396,10 +1421,11 @@ impl AddressSpace {
         start: u32,
         end: u32,
         orphans: &mut Vec<ObjectId>,
+        mut stale: Option<&mut Vec<TlbFlush>>,
     ) -> Result<(), SpaceError> {
         let pages: Vec<u32> = self.resident.range(start..end).map(|(&va, _)| va).collect();
         for va in pages {
-            self.unmap_page(sys, va)?;
+            self.unmap_page_flushing_later(sys, va, stale.as_deref_mut())?;
         }
         self.rebuild_gaps(start, end, |space| {
             space.split_at(sys, start)?;
@@ -1485,4 +1511,24 @@ impl AddressSpace {
         }
         Ok(())
     }
+}
+
+/// Flushes the TLB entries of many unmapped pages: one invalidate by ASID
+/// when they are all non-global entries of one ASID (ARMv6), else each
+/// page by its address.
+fn flush_together<C: crate::cache::CacheMaintenance + ?Sized>(
+    cpu: &mut C,
+    stale: Vec<TlbFlush>,
+) -> Result<(), crate::cache::MaintenanceError> {
+    let asid = stale.first().and_then(TlbFlush::asid);
+    if stale.len() > 1 && asid.is_some() && stale.iter().all(|f| f.asid() == asid) {
+        cpu.invalidate_tlb_asid(asid.expect("checked"))?;
+        cpu.synchronize_context();
+        stale.into_iter().for_each(TlbFlush::ignore);
+        return Ok(());
+    }
+    for flush in stale {
+        flush.flush(cpu)?;
+    }
+    Ok(())
 }
