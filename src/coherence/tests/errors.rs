@@ -601,3 +601,38 @@ fn refused_destroys_and_window_table_errors_give_their_cause_as_source() {
         message(refused.error)
     );
 }
+
+/// Each colour has two window slots: two acquisitions of one colour get
+/// both, each at that colour, and a third is refused as busy (a copy maps
+/// its source and destination at the user's colour at once).
+#[test]
+fn two_windows_of_one_colour_are_two_slots_of_that_colour() {
+    let mut m = Machine::new(CpuModel::arm1136_64k());
+    let info = *m.sys.mem.info();
+    let mut windows = KernelWindows::new(
+        &mut m.sys.mem,
+        &mut m.sys.table_frames,
+        &mut m.kernel,
+        VirtAddr(WINDOWS_TEST_BASE),
+        &info,
+    )
+    .unwrap();
+    let frames = [
+        m.sys.allocator.allocate_any().unwrap(),
+        m.sys.allocator.allocate_any().unwrap(),
+    ];
+    for colour in 0..windows.colours() {
+        let a = windows.acquire(&mut m.sys.mem, frames[0], colour).unwrap();
+        let b = windows.acquire(&mut m.sys.mem, frames[1], colour).unwrap();
+        assert_ne!(a, b, "colour {colour}");
+        for slot in [a, b] {
+            assert_eq!(info.colour_of(windows.va(slot)), colour, "slot {slot}");
+        }
+        assert_eq!(
+            windows.acquire(&mut m.sys.mem, frames[0], colour),
+            Err(WindowError::Busy { colour })
+        );
+        windows.release(&mut m.sys.mem, a).unwrap();
+        windows.release(&mut m.sys.mem, b).unwrap();
+    }
+}

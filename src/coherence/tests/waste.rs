@@ -235,3 +235,39 @@ fn a_kernel_write_to_code_nobody_maps_leaves_the_icache_alone() {
         assert_eq!(violations(&mut m), [], "{name}");
     }
 }
+
+/// A kmap of a page whose users sit at two colours (aliasing VIPT) works
+/// through the linear map: no window of either user's colour would spare
+/// the other's lines, and the linear map needs no window at all. (A
+/// window of the first user's colour costs a window mapping and its TLB
+/// operations on top.)
+#[test]
+fn a_kmap_of_a_page_users_map_at_two_colours_goes_through_the_linear_map() {
+    use crate::coherence::KmapAccess;
+    let mut m = Machine::new(CpuModel::arm1136_32k());
+    // A layout without colour alignment, as a kernel that does not align
+    // shared mappings gives.
+    m.colour_span = PAGE;
+    let mut space = m.space();
+    m.switch_to(&mut space);
+    let file = m.file(1);
+    // The frame takes the file offset's colour (0); the first user is at
+    // the other one.
+    for va in [0x0180_1000, 0x0180_0000] {
+        let args = MmapArgs {
+            addr: Some(VirtAddr(va)),
+            fixed: true,
+            ..MmapArgs::shared_object(file, 0, PAGE)
+        };
+        space.mmap(&mut m.sys, args).unwrap();
+        user_load(&mut m, &mut space, va, Faults::Engine);
+    }
+    let pa = space.resident_at(VirtAddr(0x0180_0000)).unwrap();
+    let kva = m.engine.kernel_va(pa);
+    let windows = m.engine.counters().window_fills;
+    let kmap = m.engine.kmap(&mut m.sys, pa, KmapAccess::Read).unwrap();
+    assert_eq!(kmap.va(), kva);
+    kmap.finish().unwrap();
+    assert_eq!(m.engine.counters().window_fills, windows);
+    assert_eq!(violations(&mut m), []);
+}
