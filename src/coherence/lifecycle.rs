@@ -208,10 +208,13 @@ impl<P: Policy> Engine<P> {
         }
         let len = range.len().min(u64::from(u32::MAX)) as u32;
         // A read-only mapping at its frame's own colour (aliasing VIPT)
-        // cannot have dirtied the lines it shares with the linear map, and
-        // those lines stay reachable through it: nothing to do for it (as
-        // for a dying page, see `maintain_pages`). A loader's text mapped
-        // and unmapped by each new process is the case (W10).
+        // shares its lines with the linear map: the user cannot have
+        // written them, and what a kernel fill left there is the linear
+        // map's, where every later access of that colour meets it (a new
+        // mapping of another colour cleans the kernel alias when it is
+        // installed, `user_page_mapped`). Nothing to do for it, as for a
+        // dying page (see `maintain_pages`). A loader's text mapped and
+        // unmapped by each new process is the case (W10).
         let own_colour = |va: VirtAddr, pa: PhysAddr| {
             self.vipt_aliasing()
                 && !self.policy.flushes_everything()
