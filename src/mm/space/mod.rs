@@ -1513,9 +1513,16 @@ impl AddressSpace {
     }
 }
 
+/// Pages past which flushing a teardown's TLB entries one by one costs
+/// more than flushing the whole TLB: the main TLB of the ARM926EJ-S holds
+/// 64 entries (DDI 0198 §3.1; the ARM11s' also 64, DDI 0301 §6.2), so no
+/// more than that many can be live.
+const TLB_ENTRIES: usize = 64;
+
 /// Flushes the TLB entries of many unmapped pages: one invalidate by ASID
-/// when they are all non-global entries of one ASID (ARMv6), else each
-/// page by its address.
+/// when they are all non-global entries of one ASID (ARMv6), the whole TLB
+/// when they are more than it holds (ARMv5, whose TLB has no ASIDs), else
+/// each page by its address.
 fn flush_together<C: crate::cache::CacheMaintenance + ?Sized>(
     cpu: &mut C,
     stale: Vec<TlbFlush>,
@@ -1523,6 +1530,12 @@ fn flush_together<C: crate::cache::CacheMaintenance + ?Sized>(
     let asid = stale.first().and_then(TlbFlush::asid);
     if stale.len() > 1 && asid.is_some() && stale.iter().all(|f| f.asid() == asid) {
         cpu.invalidate_tlb_asid(asid.expect("checked"))?;
+        cpu.synchronize_context();
+        stale.into_iter().for_each(TlbFlush::ignore);
+        return Ok(());
+    }
+    if stale.iter().map(|f| f.addresses().count()).sum::<usize>() > TLB_ENTRIES {
+        cpu.invalidate_tlb_all();
         cpu.synchronize_context();
         stale.into_iter().for_each(TlbFlush::ignore);
         return Ok(());
