@@ -138,7 +138,14 @@ pub trait FrameKnowledge {
         pa: PhysAddr,
     ) -> Result<impl Iterator<Item = UserMapping> + '_, FrameError>;
 
-    /// The engine's state of frame `pa`, as last set.
+    /// The engine's state of frame `pa`, as last set: empty for a frame
+    /// never seen, and again once the kernel frees the frame and hands it
+    /// out anew (it resets it with `set_frame_flags(pa, empty)`). The
+    /// flags are only true while every write to the frame goes through
+    /// the engine's calls (`page_cache_write`, `kmap`, `clear_user_page`,
+    /// `copy_user_page`, `flush_dcache_page` after a write of its own):
+    /// [`PageFlags::CODE_SYNCED`] lets an executable mapping skip the
+    /// D-cache clean.
     ///
     /// # Errors
     /// A frame the kernel does not manage.
