@@ -636,3 +636,31 @@ fn two_windows_of_one_colour_are_two_slots_of_that_colour() {
         windows.release(&mut m.sys.mem, b).unwrap();
     }
 }
+
+/// A table error wrapping a descriptor or maintenance refusal gives it as
+/// its source; the others have none.
+#[test]
+fn table_errors_give_their_cause_as_source() {
+    use core::error::Error as _;
+    let descriptor = crate::mmu::DescriptorError::NotExpressible {
+        what: "execute-never",
+        arch: crate::mmu::Arch::Armv5,
+    };
+    let maintenance = crate::cache::MaintenanceError::SetWayOutOfRange {
+        set: 9,
+        way: 9,
+        sets: 8,
+        ways: 4,
+    };
+    for (e, inner) in [
+        (TableError::Descriptor(descriptor), message(descriptor)),
+        (TableError::Maintenance(maintenance), message(maintenance)),
+    ] {
+        let source = e.source().unwrap_or_else(|| panic!("{e:?} has no source"));
+        assert_eq!(message(source), inner, "{e:?}");
+    }
+    let plain = TableError::NotMapped {
+        va: VirtAddr(0x4000),
+    };
+    assert!(plain.source().is_none());
+}
