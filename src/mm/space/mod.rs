@@ -1527,9 +1527,12 @@ fn flush_together<C: crate::cache::CacheMaintenance + ?Sized>(
     cpu: &mut C,
     stale: Vec<TlbFlush>,
 ) -> Result<(), crate::cache::MaintenanceError> {
-    let asid = stale.first().and_then(TlbFlush::asid);
-    if stale.len() > 1 && asid.is_some() && stale.iter().all(|f| f.asid() == asid) {
-        cpu.invalidate_tlb_asid(asid.expect("checked"))?;
+    let first = stale.first().and_then(TlbFlush::asid);
+    if let Some(asid) = first
+        && stale.len() > 1
+        && stale.iter().all(|f| f.asid() == first)
+    {
+        cpu.invalidate_tlb_asid(asid)?;
         cpu.synchronize_context();
         stale.into_iter().for_each(TlbFlush::ignore);
         return Ok(());
