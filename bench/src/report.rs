@@ -137,7 +137,7 @@ pub fn targets(rows: &[Row], size: Size) -> Vec<String> {
             && r > 1.10
         {
             over.push(format!("{} {} {r:.2}×", row.preset, row.workload.tag()));
-            let why = floor(row.preset, row.workload).unwrap_or("OPEN: not yet explained");
+            let why = floor(row.preset, row.workload).unwrap_or("OPEN (issue 24)");
             reasons.push(format!("{} {}: {why}", row.preset, row.workload.tag()));
         }
     }

@@ -64,24 +64,6 @@ fn exiting_a_large_space_not_running_takes_the_whole_cache() {
     assert!(lines >= 2 * 128, "{lines}");
 }
 
-/// Private pages in their frames' own colours die with the space, and
-/// their lines are the linear map's: nothing to do (a PIPT cache would do
-/// nothing either). The frames' next fills meet the lines and the oracle
-/// sees no violation (the random programs reuse such frames at other
-/// colours too, through windows).
-#[test]
-fn exiting_a_space_whose_dying_pages_are_in_their_own_colours_needs_no_maintenance() {
-    let ((lines, tlb, cycles), whole) = exit_not_running(256, false);
-    std::eprintln!(
-        "256 private pages: {lines} line ops, {tlb} TLB ops, {cycles} cycles, {whole} whole-cache"
-    );
-    assert_eq!(whole, 0);
-    assert!(
-        lines <= 256,
-        "only the table's teardown: {lines} line operations"
-    );
-}
-
 /// `shared` pages shared writable by two spaces under FCSE PIDs on the
 /// ARM926, then switches between them: line operations per switch.
 fn fcse_switches(shared: u32) -> ((u64, u64, u64), u64) {
