@@ -148,6 +148,15 @@ fn kernel_fill(m: &mut Machine, pa: PhysAddr, value: u32) {
     write.finish().unwrap();
 }
 
+/// A one-page file whose page the kernel filled with `word`.
+fn file_of_code(m: &mut Machine, word: u32) -> (crate::mm::object::ObjectId, PhysAddr) {
+    let file = m.file(1);
+    let pa = m.sys.allocator.allocate_any().unwrap();
+    m.sys.objects.insert_page(file, 0, pa).unwrap();
+    kernel_fill(m, pa, word);
+    (file, pa)
+}
+
 /// A loader mapping library code that is already clean: the first
 /// executable mapping cleans the kernel alias's 128 lines, later ones
 /// clean nothing (`PageFlags::CODE_SYNCED`, Linux's `PG_dcache_clean`).
@@ -157,10 +166,7 @@ fn kernel_fill(m: &mut Machine, pa: PhysAddr, value: u32) {
 fn mapping_clean_code_again_cleans_nothing_until_the_kernel_writes_it() {
     for (name, model) in presets() {
         let mut m = Machine::new(model);
-        let file = m.file(1);
-        let pa = m.sys.allocator.allocate_any().unwrap();
-        m.sys.objects.insert_page(file, 0, pa).unwrap();
-        kernel_fill(&mut m, pa, 0xe320_f000);
+        let (file, pa) = file_of_code(&mut m, 0xe320_f000);
         let (first, fetched) = map_and_run(&mut m, file);
         assert_eq!(fetched, 0xe320_f000, "{name}");
         let (again, fetched) = map_and_run(&mut m, file);
@@ -193,10 +199,7 @@ fn a_kernel_write_to_code_nobody_maps_leaves_the_icache_alone() {
     use crate::mm::space::{FaultAccess, Protection};
     for (name, model) in presets() {
         let mut m = Machine::new(model);
-        let file = m.file(1);
-        let pa = m.sys.allocator.allocate_any().unwrap();
-        m.sys.objects.insert_page(file, 0, pa).unwrap();
-        kernel_fill(&mut m, pa, 0xe320_f000);
+        let (file, pa) = file_of_code(&mut m, 0xe320_f000);
         let mut space = m.space();
         m.switch_to(&mut space);
         let args = MmapArgs {
