@@ -22,7 +22,7 @@
 //! I-cache case's code in a frame), so every expectation is an exact PC.
 //!
 //! ```text
-//!   0–128 MiB     identity sections, write-back (kernel aliases)
+//!   RAM's 128 MiB identity sections, write-back (kernel aliases)
 //!   24 MiB        a word of "kernel data" below the FCSE's 32 MiB (ARM926)
 //!   0x2000_0000,  FCSE PID 16's and 17's windows: the low 32 MiB again
 //!   0x2200_0000
@@ -53,6 +53,7 @@ const MIB: u32 = 1 << 20;
 const PAGE: u32 = 4096;
 const USER_BASE: u32 = 0x3000_0000;
 const PTE_MIB: u32 = 0x3100_0000;
+const _: () = assert!(vacmm_qemu::mm::is_free_va(USER_BASE, 2 * MIB));
 /// Unused RAM below 32 MiB (the image's code ends below 16 MiB, its data
 /// starts at 32 MiB): where the FCSE case keeps its "kernel data".
 const LOW_DATA: u32 = 24 * MIB;

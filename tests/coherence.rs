@@ -12,13 +12,13 @@
 //! without faulting, and that the descriptors it leaves are right.
 //!
 //! ```text
-//!   0–16 MiB      image code and constants     kernel entries shared by
-//!   32–64 MiB     .data, .bss, heap, stacks    every user table (the pool
-//!   64–128 MiB    FramePool: tables, and a     is also the kernel alias of
-//!                 4 MiB chunk of user frames   every user frame)
-//!   0x1000_0000   devices (UART)
-//!   0x2000_0000   kernel windows
-//!   16–32 MiB     user VMAs                    each space's own tables
+//!   RAM +0–16 MiB     image code and constants     kernel entries shared by
+//!   RAM +32–64 MiB    .data, .bss, heap, stacks    every user table (the pool
+//!   RAM +64–128 MiB   FramePool: tables, and a     is also the kernel alias of
+//!                     4 MiB chunk of user frames   every user frame)
+//!   board's windows   devices (UART, timer)
+//!   0x3f00_0000       kernel windows
+//!   16–32 MiB         user VMAs                    each space's own tables
 //! ```
 #![no_std]
 #![no_main]
@@ -68,7 +68,8 @@ const USER_TOP: u32 = 32 * MIB;
 /// The engine's kernel windows: one MiB the kernel uses for nothing else
 /// (its coarse table is shared by every user table, so a window mapped
 /// while a user space runs is visible there).
-const WINDOWS: u32 = 0x2000_0000;
+const WINDOWS: u32 = 0x3f00_0000;
+const _: () = assert!(vacmm_qemu::mm::is_free_va(WINDOWS, MIB));
 /// What every user frame holds before the engine hands it out, so that a
 /// zero-fill the engine forgot reads as poison rather than QEMU's zeroes.
 const POISON: u8 = 0xa5;

@@ -242,33 +242,19 @@ fn bad_ranges_are_typed_errors() -> TestResult {
 }
 
 fn wait_for_interrupt_wakes_on_a_timer_interrupt() -> TestResult {
-    // SP804 timer 0 (0x101E_2000) raises VIC line 4 after ~1 ms. WFI wakes
-    // on a pending interrupt even with IRQs masked in CPSR, so no handler runs.
-    const TIMER0: usize = 0x101e_2000;
-    const VIC: usize = 0x1014_0000;
-    let reg = |base: usize, offset: usize| (base + offset) as *mut u32;
-    // SAFETY: versatilepb's timer and interrupt controller, with the MMU off;
-    // everything is switched back off below.
-    unsafe {
-        reg(TIMER0, 0x08).write_volatile(0);
-        reg(TIMER0, 0x00).write_volatile(1000);
-        reg(VIC, 0x10).write_volatile(1 << 4);
-        // Enable, interrupt enable, 32-bit, one-shot.
-        reg(TIMER0, 0x08).write_volatile((1 << 7) | (1 << 5) | (1 << 1) | 1);
-    }
+    // The board's timer raises its interrupt line after ~1 ms. WFI wakes
+    // on a pending interrupt even with IRQs masked in CPSR, so no handler
+    // runs.
+    let tick = &vacmm_qemu::board::TICK;
+    tick.start(1000);
     let fault = catch_fault(FaultKind::Undefined, cp15::wait_for_interrupt);
-    // SAFETY: as above.
-    let raw_status = unsafe {
-        let status = reg(VIC, 0x08).read_volatile();
-        reg(TIMER0, 0x0c).write_volatile(1);
-        reg(TIMER0, 0x08).write_volatile(0);
-        reg(VIC, 0x14).write_volatile(1 << 4);
-        status
-    };
+    let raised = tick.raised();
+    tick.stop();
     check!(fault.is_none(), "WFI (c7,c0,4): {}", fault.unwrap());
     check!(
-        raw_status & (1 << 4) != 0,
-        "woke without the timer interrupt pending (VIC raw {raw_status:#x})"
+        raised,
+        "woke without the timer interrupt raised on {}",
+        vacmm_qemu::board::NAME
     );
     Ok(())
 }

@@ -37,12 +37,18 @@ use vacmm_qemu::{check, check_eq, println};
 const MIB: u32 = 1 << 20;
 /// Where user tables put their own pages (16–32 MiB is theirs).
 const USER_VA: VirtAddr = VirtAddr(0x0140_0000);
-/// A kernel-only page for the permission tests (not identity: 0x3000_0000+).
+/// A kernel-only page for the permission tests (not identity: 0x3000_0000+;
+/// the tests map more up to [`UNMAPPED_VA`]).
 const KERNEL_PAGE_VA: VirtAddr = VirtAddr(0x3000_0000);
 /// Never mapped.
 const UNMAPPED_VA: VirtAddr = VirtAddr(0x3800_0000);
 /// ARMv6: an alias of the same frame, above the TTBR0/TTBR1 split.
-const HIGH_ALIAS_VA: VirtAddr = VirtAddr(0x8000_0000);
+const HIGH_ALIAS_VA: VirtAddr = VirtAddr(0x9000_0000);
+// None of them may be RAM or a device window on the board built for.
+const _: () = assert!(
+    vacmm_qemu::mm::is_free_va(KERNEL_PAGE_VA.as_u32(), 0x0800_0000 + MIB)
+        && vacmm_qemu::mm::is_free_va(HIGH_ALIAS_VA.as_u32(), MIB)
+);
 
 struct World {
     mem: IdentityTables<AnyCpu>,

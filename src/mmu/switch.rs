@@ -172,7 +172,7 @@ impl ContextSwitcher {
     /// the running PID's window, so a kernel stack, heap or `.data` there
     /// would sit in different VIVT lines under each PID, and the next PID
     /// would read stale memory. Link the kernel's writable sections above
-    /// 32 MiB (vacmm's own test kernels do, see `linker.ld`; Linux runs at
+    /// 32 MiB (vacmm's own test kernels do, see `qemu/bsp/memory.ld`; Linux runs at
     /// 0xC000_0000), or use [`ContextSwitcher::vivt_flush`]. Code and
     /// constants may stay low: their copies are all clean and equal.
     pub fn vivt_fcse(pids: KeyAllocator) -> Self {

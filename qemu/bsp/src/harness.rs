@@ -149,16 +149,11 @@ static PROGRESS: Mutex<Progress> = Mutex::new(Progress {
 /// puts first and which may hold spaces, is never one), libtest flags
 /// (`--…`) left out, which this harness does not take.
 fn filters() -> alloc::vec::Vec<alloc::string::String> {
-    let Ok(args) = semihosting::experimental::env::args::<512>() else {
-        return alloc::vec::Vec::new();
-    };
-    (&args)
+    crate::boot_words()
         .into_iter()
-        .filter_map(|arg| arg.ok())
         .skip_while(|arg| *arg != "vacmm-filters")
         .skip(1)
         .filter(|arg| !arg.starts_with('-'))
-        .map(alloc::string::String::from)
         .collect()
 }
 

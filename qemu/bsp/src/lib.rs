@@ -1,15 +1,21 @@
-//! Board support for QEMU `versatilepb`, shared by vacmm's on-target tests
-//! and the demo kernel. Not part of the vacmm library.
+//! Board support for vacmm's on-target tests, demo and minimal kernels on
+//! QEMU's ARMv5/ARMv6 boards (and a real Raspberry Pi): the start-up,
+//! console, faults, heap, harness and frame pool are written once; a board
+//! is one file in `board/` (chosen by `VACMM_BOARD` at build time). Not
+//! part of the vacmm library.
 //!
 //! ```text
 //!   aarch32-rt  _start: per-mode stacks, .data/.bss, → kmain (SYS mode)
-//!   kmain       heap::init, → the binary's main (test_main! / entry!)
-//!   console     PL011 UART0, print!/println!
+//!   kmain       board::init (vectors, UART), heap::init, → the binary's main
+//!   board       the chosen board: memory map, UART, timer + interrupt line
+//!   drivers     PL011, i.MX UART, SP804, PL190, GIC, BCM2835, i.MX EPIT/AVIC
+//!   console     print!/println! on the board's UART
 //!   fault       data/prefetch abort + undefined handlers, catch_fault
 //!   harness     named cases, "N passed, N failed", exit status
-//!   mm          identity-mapped table memory and a frame pool (64–128 MiB)
+//!   mm          identity-mapped table memory and a frame pool (RAM + 64–128 MiB)
 //!   user        (feature user-mode) User-mode entry and exception frames
-//!   exit        semihosting SYS_EXIT_EXTENDED: the guest's status is QEMU's
+//!   exit        semihosting SYS_EXIT_EXTENDED: the guest's status is QEMU's;
+//!               a raw image (VACMM_RAW_IMAGE=1) halts instead
 //! ```
 //!
 //! A binary using it is `#![no_std] #![no_main]` and names its main with
@@ -21,7 +27,9 @@ extern crate alloc;
 #[doc(hidden)]
 pub extern crate alloc as __alloc;
 
+pub mod board;
 pub mod console;
+pub mod drivers;
 pub mod fault;
 pub mod harness;
 pub mod heap;
@@ -30,9 +38,32 @@ pub mod mm;
 pub mod user;
 
 /// Ends the run; QEMU exits with `code` (semihosting must be enabled, as
-/// `qemu/runner` does).
+/// `qemu/runner` does). A raw image, which no debugger or QEMU hosts,
+/// says so on the console and halts: the last lines are the report.
 pub fn exit(code: i32) -> ! {
-    semihosting::process::exit(code)
+    #[cfg(not(vacmm_raw_image))]
+    semihosting::process::exit(code);
+    #[cfg(vacmm_raw_image)]
+    {
+        println!("vacmm: halted (exit status {code})");
+        loop {
+            aarch32_cpu::interrupt::disable();
+            vacmm::arch::cp15::wait_for_interrupt();
+        }
+    }
+}
+
+/// The words of the semihosting command line (the runner's `-append`),
+/// the kernel's own path first; none in a raw image.
+fn boot_words() -> alloc::vec::Vec<alloc::string::String> {
+    #[cfg(not(vacmm_raw_image))]
+    if let Ok(args) = semihosting::experimental::env::args::<512>() {
+        return (&args)
+            .into_iter()
+            .filter_map(|arg| arg.ok().map(alloc::string::String::from))
+            .collect();
+    }
+    alloc::vec::Vec::new()
 }
 
 /// The QEMU CPU models the runner boots.
@@ -53,12 +84,7 @@ pub enum QemuCpu {
 /// The `-cpu` the runner booted, from the semihosting command line
 /// (`vacmm-cpu=<cpu>`, which `qemu/runner` passes); `None` if absent.
 pub fn booted_cpu() -> Option<QemuCpu> {
-    let args = semihosting::experimental::env::args::<512>().ok()?;
-    // The first argument is the kernel's file name.
-    let name = (&args)
-        .into_iter()
-        .find_map(|arg| arg.ok()?.strip_prefix("vacmm-cpu="))?;
-    match name {
+    match boot_arg("vacmm-cpu=")?.as_str() {
         "arm926" => Some(QemuCpu::Arm926),
         "arm1136-r2" => Some(QemuCpu::Arm1136R2),
         "arm1136" => Some(QemuCpu::Arm1136),
@@ -71,23 +97,16 @@ pub fn booted_cpu() -> Option<QemuCpu> {
 /// The value of the first semihosting command-line argument starting with
 /// `prefix` (e.g. `"vacmm-dcache-kib="`), copied out; `None` if absent.
 pub fn boot_arg(prefix: &str) -> Option<alloc::string::String> {
-    // Room for the kernel's path (the first argument) and the options.
-    let args = semihosting::experimental::env::args::<512>().ok()?;
-    (&args).into_iter().find_map(|arg| {
-        arg.ok()?
-            .strip_prefix(prefix)
-            .map(alloc::string::String::from)
-    })
+    boot_words()
+        .into_iter()
+        .find_map(|word| word.strip_prefix(prefix).map(alloc::string::String::from))
 }
 
 /// The QEMU release the runner booted, (major, minor), from the semihosting
 /// command line (`vacmm-qemu=<major>.<minor>`, which `qemu/runner` passes);
 /// `None` if absent. For behaviour that differs between QEMU releases.
 pub fn booted_qemu_version() -> Option<(u32, u32)> {
-    let args = semihosting::experimental::env::args::<512>().ok()?;
-    let version = (&args)
-        .into_iter()
-        .find_map(|arg| arg.ok()?.strip_prefix("vacmm-qemu="))?;
+    let version = boot_arg("vacmm-qemu=")?;
     let (major, minor) = version.split_once('.')?;
     Some((major.parse().ok()?, minor.parse().ok()?))
 }
@@ -130,6 +149,7 @@ macro_rules! entry {
 
 #[aarch32_rt::entry]
 fn boot() -> ! {
+    board::init();
     heap::init();
     unsafe extern "Rust" {
         /// Defined by the binary through `entry!` / `test_main!`.

@@ -1,57 +1,99 @@
-//! What a kernel on versatilepb gives vacmm's page tables: table memory
+//! What a kernel on the board gives vacmm's page tables: table memory
 //! reached through an identity mapping, and frames from the RAM the image
 //! does not use.
 //!
 //! ```text
-//!   0 MiB ── vectors, code, constants (linker.ld's LOW region) ─────  32 MiB
-//!  32 MiB ── .data, .bss, heap, stacks (linker.ld's HIGH region) ──  64 MiB
-//!  64 MiB ── FramePool: L1 tables, coarse-table frames, test pages ─ 128 MiB
+//!  RAM_BASE +  0 MiB ── vectors, code, constants (memory.ld's LOW) ────  32 MiB
+//!           + 32 MiB ── .data, .bss, heap, stacks (memory.ld's HIGH) ─  64 MiB
+//!           + 64 MiB ── FramePool: L1 tables, coarse-table frames, pages  128 MiB
 //! ```
-//! The kernel's writable memory starts at 32 MiB, out of reach of the
-//! ARM926's FCSE relocation (see linker.ld). All of it is mapped VA = PA by
-//! the kernel table the tests build, so
+//! On boards whose RAM starts at 0, the kernel's writable memory starts at
+//! 32 MiB, out of reach of the FCSE relocation (see memory.ld). All of it
+//! is mapped VA = PA by the kernel table the tests build, so
 //! `IdentityTables` can reach any table frame at its physical address, and
 //! (as the coherence engine's [`KernelAccess`]) any pool page at its
 //! physical address: the engine's linear offset is 0.
 
 use alloc::vec::Vec;
 
+use crate::board;
 use vacmm::addr::{PhysAddr, VirtAddr, VirtRange};
 use vacmm::cache::CacheMaintenance;
 use vacmm::coherence::{AccessError, KernelAccess};
 use vacmm::mmu::{Arch, Attributes, PageTable, TableError, TableFrames, TableMemory};
 
-/// Where the image's writable memory (.data, .bss, heap, stacks) starts:
-/// linker.ld's HIGH region, above the FCSE's 32 MiB.
-pub const KERNEL_DATA_START: u32 = 32 << 20;
-/// The image's code and constants lie below this (linker.ld puts them at
+const MIB: u32 = 1 << 20;
+/// Where the image's code starts (the board's RAM).
+pub const KERNEL_CODE_START: u32 = board::RAM_BASE;
+/// The image's code and constants lie below this (memory.ld puts them at
 /// the bottom of its LOW region and asserts at link time that they end
-/// below 16 MiB, which leaves kernels 16–32 MiB for user mappings).
-pub const KERNEL_CODE_END: u32 = 16 << 20;
-/// First byte of RAM the image never uses (linker.ld keeps the low 64 MiB).
-pub const POOL_START: u32 = 64 << 20;
-/// End of RAM (`qemu/runner` boots with `-m 128M`).
-pub const POOL_END: u32 = 128 << 20;
-/// versatilepb's devices the kernels use (UART, timers, interrupt
-/// controller), mapped VA = PA.
-pub const DEVICES: (u32, u32) = (0x1000_0000, 2 << 20);
+/// below RAM's first 16 MiB, which on boards with RAM at 0 leaves kernels
+/// 16–32 MiB for user mappings).
+pub const KERNEL_CODE_END: u32 = board::RAM_BASE + 16 * MIB;
+/// Where the image's writable memory (.data, .bss, heap, stacks) starts:
+/// memory.ld's HIGH region, 32 MiB into RAM.
+pub const KERNEL_DATA_START: u32 = board::RAM_BASE + 32 * MIB;
+/// First byte of RAM the image never uses (memory.ld keeps RAM's first
+/// 64 MiB).
+pub const POOL_START: u32 = board::RAM_BASE + 64 * MIB;
+/// End of the RAM the kernels use (`qemu/runner` boots with 128 MiB or
+/// more).
+pub const POOL_END: u32 = board::RAM_BASE + 128 * MIB;
+/// The MiB holding the vector table the CPU fetches (low vectors, at 0):
+/// in RAM on most boards, in ROM on the kzm (see board/kzm.rs).
+const VECTORS_MIB: (u32, u32) = (0, MIB);
+
+/// Whether `[start, start + len)` is free kernel address space on this
+/// board: neither the RAM the kernels map VA = PA, nor the vectors' MiB,
+/// nor a device window. The kernels place their own mappings (kernel
+/// windows, test pages) there and check it at compile time:
+/// `const _: () = assert!(vacmm_qemu::mm::is_free_va(WINDOWS, MIB));`
+pub const fn is_free_va(start: u32, len: u32) -> bool {
+    const fn overlap(a: (u32, u32), b: (u32, u32)) -> bool {
+        (a.0 as u64) < b.0 as u64 + b.1 as u64 && (b.0 as u64) < a.0 as u64 + a.1 as u64
+    }
+    let range = (start, len);
+    if overlap(range, (KERNEL_CODE_START, POOL_END - KERNEL_CODE_START))
+        || overlap(range, VECTORS_MIB)
+    {
+        return false;
+    }
+    let mut i = 0;
+    while i < board::DEVICES.len() {
+        if overlap(range, board::DEVICES[i]) {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
 
 /// The kernel table's entries every user table must share, as (start,
-/// length): the image's code, its data (heap, stacks), the frame pool
-/// (tables, and the kernel alias of every user frame), the devices. A
-/// context switch changes TTBR0 under the running kernel, so the kernel
-/// must stay mapped exactly as before.
-pub const KERNEL_RANGES: [(u32, u32); 4] = [
-    (0, KERNEL_CODE_END),
-    (KERNEL_DATA_START, POOL_START - KERNEL_DATA_START),
-    (POOL_START, POOL_END - POOL_START),
-    DEVICES,
-];
+/// length): the vectors, the image's code, its data (heap, stacks), the
+/// frame pool (tables, and the kernel alias of every user frame), the
+/// devices. A context switch changes TTBR0 under the running kernel, so
+/// the kernel must stay mapped exactly as before.
+pub fn kernel_ranges() -> impl Iterator<Item = (u32, u32)> {
+    let vectors = (!vectors_in_ram()).then_some(VECTORS_MIB);
+    vectors
+        .into_iter()
+        .chain([
+            (KERNEL_CODE_START, KERNEL_CODE_END - KERNEL_CODE_START),
+            (KERNEL_DATA_START, POOL_START - KERNEL_DATA_START),
+            (POOL_START, POOL_END - POOL_START),
+        ])
+        .chain(board::DEVICES.iter().copied())
+}
 
-/// Builds the kernel's table these kernels run on (the MMU still off): all
-/// RAM (0..[`POOL_END`]) mapped VA = PA in sections with the attributes
-/// `ram(mib_address)` gives, and the [`DEVICES`]. Its L1 comes from
-/// `frames`.
+/// Whether the vectors' MiB is part of the RAM the kernel maps anyway.
+fn vectors_in_ram() -> bool {
+    (KERNEL_CODE_START..POOL_END).contains(&VECTORS_MIB.0)
+}
+
+/// Builds the kernel's table these kernels run on (the MMU still off): the
+/// RAM they use ([`KERNEL_CODE_START`]..[`POOL_END`]) and the vectors'
+/// MiB mapped VA = PA in sections with the attributes `ram(mib_address)`
+/// gives, and the board's devices. Its L1 comes from `frames`.
 pub fn identity_kernel_table<M: TableMemory>(
     mem: &mut M,
     frames: &mut FramePool,
@@ -62,18 +104,22 @@ pub fn identity_kernel_table<M: TableMemory>(
         .allocate(L1_BYTES)
         .ok_or(TableError::OutOfFrames { va: VirtAddr(0) })?;
     let mut kernel = PageTable::new(mem, l1, arch)?;
-    const MIB: u32 = 1 << 20;
-    for at in (0..POOL_END).step_by(MIB as usize) {
+    let vectors = (!vectors_in_ram()).then_some(VECTORS_MIB.0);
+    for at in vectors
+        .into_iter()
+        .chain((KERNEL_CODE_START..POOL_END).step_by(MIB as usize))
+    {
         kernel.map_section(mem, VirtAddr(at), PhysAddr(at), ram(at))?;
     }
-    let (devices, len) = DEVICES;
-    for at in (devices..devices + len).step_by(MIB as usize) {
-        kernel.map_section(mem, VirtAddr(at), PhysAddr(at), Attributes::DEVICE)?;
+    for &(devices, len) in board::DEVICES {
+        for at in (devices..devices + len).step_by(MIB as usize) {
+            kernel.map_section(mem, VirtAddr(at), PhysAddr(at), Attributes::DEVICE)?;
+        }
     }
     Ok(kernel)
 }
 
-/// Shares the kernel's entries for [`KERNEL_RANGES`] and `extra` (e.g. the
+/// Shares the kernel's entries for [`kernel_ranges`] and `extra` (e.g. the
 /// engine's kernel windows) from `kernel` into the user table `user`.
 pub fn share_kernel_entries<M: TableMemory>(
     mem: &mut M,
@@ -81,7 +127,7 @@ pub fn share_kernel_entries<M: TableMemory>(
     kernel: &PageTable,
     extra: &[VirtRange],
 ) -> Result<(), TableError> {
-    let fixed = KERNEL_RANGES.iter().map(|&(start, len)| {
+    let fixed = kernel_ranges().map(|(start, len)| {
         VirtRange::new(VirtAddr(start), u64::from(len)).expect("the board's ranges are valid")
     });
     for range in fixed.chain(extra.iter().copied()) {

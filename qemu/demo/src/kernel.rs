@@ -55,8 +55,10 @@ const USER_FRAMES_BYTES: u32 = 8 * MIB;
 /// User VMAs: 16–32 MiB, away from every kernel entry.
 pub const USER_MIN: u32 = 16 * MIB;
 pub const USER_TOP: u32 = 32 * MIB;
-/// Kernel windows for zero-fill, copy and kmap at a user's colour.
-const WINDOWS: u32 = 0x2000_0000;
+/// Kernel windows for zero-fill, copy and kmap at a user's colour: an
+/// address no board maps, nor the FCSE PIDs' windows below.
+const WINDOWS: u32 = 0x3f00_0000;
+const _: () = assert!(vacmm_qemu::mm::is_free_va(WINDOWS, MIB));
 /// The FCSE PIDs the ARM926's processes run under (see `set_up`).
 const FCSE_PIDS: (u8, u8) = (20, 27);
 /// Bytes of one FCSE PID's window.
@@ -1168,16 +1170,21 @@ impl Kernel {
     }
 }
 
+/// Whether `va` is an aligned word of the frame pool, identity-mapped.
+fn in_pool(va: u32) -> bool {
+    (vacmm_qemu::mm::POOL_START..vacmm_qemu::mm::POOL_END).contains(&va) && va.is_multiple_of(4)
+}
+
 /// A kernel store to a pool frame through the identity map.
 fn kernel_store(va: u32, value: u32) {
-    assert!((64 * MIB..128 * MIB).contains(&va) && va.is_multiple_of(4));
+    assert!(in_pool(va));
     // SAFETY: an aligned word of a pool frame the kernel owns (checked
     // above), identity-mapped by every table.
     unsafe { (va as *mut u32).write_volatile(value) }
 }
 
 fn kernel_load(va: u32) -> u32 {
-    assert!((64 * MIB..128 * MIB).contains(&va) && va.is_multiple_of(4));
+    assert!(in_pool(va));
     // SAFETY: as kernel_store.
     unsafe { (va as *const u32).read_volatile() }
 }

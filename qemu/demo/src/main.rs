@@ -1,4 +1,4 @@
-//! The vacmm demo kernel for QEMU versatilepb: a small preemptive kernel
+//! The vacmm demo kernel for vacmm's QEMU boards: a small preemptive kernel
 //! whose user processes run into every coherence situation of the seeds,
 //! with vacmm doing the cache work. Run it with `cargo xtask demo`.
 //!
@@ -23,7 +23,7 @@ mod user;
 use vacmm_qemu::println;
 
 fn main() -> ! {
-    println!("vacmm demo kernel on QEMU versatilepb");
+    println!("vacmm demo kernel on {}", vacmm_qemu::board::NAME);
     println!("CPU:      {}", vacmm::arch::main_id());
     let info = match vacmm_qemu::cache_info() {
         Ok(info) => info,

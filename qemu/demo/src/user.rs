@@ -415,8 +415,9 @@ pub extern "C" fn dma_transfer(seed: u32) -> ! {
 
 /// Touches a kernel address: must be killed.
 pub extern "C" fn intruder(_: u32) -> ! {
-    say!("reading kernel memory at 0x04000000…");
-    let stolen = load(0x0400_0000);
+    let kernel = vacmm_qemu::mm::POOL_START;
+    say!("reading kernel memory at {kernel:#010x}…");
+    let stolen = load(kernel);
     say!("read {stolen:#x}: the kernel let it happen!");
     exit(1)
 }

@@ -291,7 +291,10 @@ extern "C" fn vacmm_qemu_trap(frame: *mut TrapFrame, kind: u32) -> *const TrapFr
 }
 
 pub fn main() -> ! {
-    println!("vacmm minimal kernel (its own memory manager) on QEMU versatilepb");
+    println!(
+        "vacmm minimal kernel (its own memory manager) on {}",
+        vacmm_qemu::board::NAME
+    );
     let info = vacmm_qemu::cache_info().unwrap_or_else(|e| fatal(format_args!("caches: {e}")));
     println!(
         "D-cache: {} KiB, {}",

@@ -1,5 +1,5 @@
 //! A minimal kernel on vacmm's coherence engine and its own memory manager
-//! (`vm.rs`), for QEMU versatilepb: the walkthrough of `docs/embedding.md`
+//! (`vm.rs`), for vacmm's QEMU boards: the walkthrough of `docs/embedding.md`
 //! as running code. Two User-mode processes; a page-cache page one of them
 //! maps at two addresses; a kernel↔user ring page; a page both share.
 //!

@@ -1,0 +1,33 @@
+//! QEMU `realview-eb-mpcore`: the ARM RealView Emulation Baseboard with
+//! an ARM11 MPCore tile, one CPU (RealView EB User Guide, ARM DUI 0303;
+//! ARM11 MPCore TRM, DDI 0360; QEMU's hw/arm/realview.c and
+//! hw/cpu/realview_mpcore.c).
+
+use crate::drivers::{Tick, gic::Gic, pl011::Pl011, sp804::Sp804};
+
+/// The name `VACMM_BOARD` and the runner use.
+pub const NAME: &str = "realview-eb-mpcore";
+/// SDRAM at 0 (QEMU maps at most 256 MiB there); the runner gives 128 MiB.
+pub const RAM_BASE: u32 = 0x0000_0000;
+/// QEMU loads the ELF at its link addresses.
+pub const IMAGE_START: u32 = 0x0000_0000;
+/// Low vectors, at the head of the image (the ARM11 MPCore has no VBAR).
+pub const VECTORS_AT: u32 = 0x0000_0000;
+/// Device windows mapped VA = PA: the board's peripherals (UART0, timers)
+/// and the MPCore's private region (SCU, GIC CPU interface, distributor)
+/// at its PERIPHBASE, 0x1010_0000.
+pub const DEVICES: &[(u32, u32)] = &[(0x1000_0000, 1 << 20), (0x1010_0000, 1 << 20)];
+
+/// UART0 (PL011), QEMU's serial0.
+pub const CONSOLE: Pl011 = Pl011(0x1000_9000);
+
+/// SP804 timer 0 (0x1001_1000): board line 4, which the MPCore's
+/// distributor numbers 33.
+pub static TICK: Tick<Sp804, Gic> = Tick {
+    timer: Sp804(0x1001_1000),
+    controller: Gic {
+        distributor: 0x1010_1000,
+        cpu_interface: 0x1010_0100,
+    },
+    line: 33,
+};
