@@ -78,6 +78,118 @@ impl FromStr for Cpu {
     }
 }
 
+/// The QEMU boards the kernels are built for and run on: `VACMM_BOARD`
+/// for qemu/bsp's build script and for qemu/runner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Board {
+    /// Any CPU (`-cpu`); every suite's home.
+    Versatilepb,
+    /// BCM2835, ARM1176 (Raspberry Pi Zero / 1).
+    Raspi0,
+    /// i.MX31, ARM1136 r1p3, RAM at 0x8000_0000.
+    Kzm,
+    /// ARM11 MPCore, one CPU.
+    RealviewEbMpcore,
+}
+
+impl Board {
+    pub const ALL: [Board; 4] = [
+        Board::Versatilepb,
+        Board::Raspi0,
+        Board::Kzm,
+        Board::RealviewEbMpcore,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Board::Versatilepb => "versatilepb",
+            Board::Raspi0 => "raspi0",
+            Board::Kzm => "kzm",
+            Board::RealviewEbMpcore => "realview-eb-mpcore",
+        }
+    }
+
+    /// The SoC's CPU; `None` on versatilepb, which takes any.
+    pub fn cpu(self) -> Option<Cpu> {
+        match self {
+            Board::Versatilepb => None,
+            Board::Raspi0 => Some(Cpu::Arm1176),
+            Board::Kzm => Some(Cpu::Arm1136),
+            Board::RealviewEbMpcore => Some(Cpu::Arm11MpCore),
+        }
+    }
+
+    /// Physical address of the board's RAM (cachesan's `ram-base=`).
+    pub fn ram_base(self) -> u32 {
+        match self {
+            Board::Kzm => 0x8000_0000,
+            _ => 0,
+        }
+    }
+
+    /// The board with its own CPU, or on versatilepb `cpu` (the ARM926
+    /// if none); Err if the board has another CPU.
+    pub fn with_cpu(self, cpu: Option<Cpu>) -> Result<Machine, String> {
+        match (self.cpu(), cpu) {
+            (Some(own), Some(asked)) if own != asked => {
+                Err(format!("{} has an {own}, not an {asked}", self.name()))
+            }
+            (Some(own), _) => Ok(Machine {
+                board: self,
+                cpu: own,
+            }),
+            (None, asked) => Ok(Machine::versatile(asked.unwrap_or(Cpu::Arm926))),
+        }
+    }
+}
+
+impl fmt::Display for Board {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Board {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Board::ALL
+            .into_iter()
+            .find(|board| board.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Board::ALL.iter().map(|b| b.name()).collect();
+                format!("unknown board `{s}`: expected one of {}", names.join(", "))
+            })
+    }
+}
+
+/// A board and the CPU it runs: what one QEMU run boots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Machine {
+    pub board: Board,
+    pub cpu: Cpu,
+}
+
+impl Machine {
+    /// versatilepb with `cpu`.
+    pub fn versatile(cpu: Cpu) -> Machine {
+        Machine {
+            board: Board::Versatilepb,
+            cpu,
+        }
+    }
+}
+
+/// The CPU alone on versatilepb (the rows the summary always had), else
+/// `board/cpu`.
+impl fmt::Display for Machine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.board {
+            Board::Versatilepb => write!(f, "{}", self.cpu),
+            board => write!(f, "{board}/{}", self.cpu),
+        }
+    }
+}
+
 /// The two bare-metal ARM targets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -210,7 +322,7 @@ pub fn docs_rs_features() -> Result<Vec<String>, String> {
 /// Runs a cargo build command with `--message-format=json-render-diagnostics`
 /// and returns the executables it produced, by target name. Diagnostics go
 /// to the terminal as usual.
-fn build_executables(mut command: Command) -> Result<Vec<(String, PathBuf)>, String> {
+pub fn build_executables(mut command: Command) -> Result<Vec<(String, PathBuf)>, String> {
     command
         .arg("--message-format=json-render-diagnostics")
         .stdout(Stdio::piped());
@@ -246,10 +358,12 @@ fn build_executables(mut command: Command) -> Result<Vec<(String, PathBuf)>, Str
 /// Builds the named on-target tests for `target`; returns (test name, ELF).
 pub fn build_target_tests(
     target: Target,
+    board: Board,
     names: &[String],
 ) -> Result<Vec<(String, PathBuf)>, String> {
     let mut command = cargo();
     command
+        .env("VACMM_BOARD", board.name())
         .args(["test", "--no-run"])
         .args(target.cargo_args())
         .args(["--package", "vacmm", "--features", TARGET_TESTS_FEATURE]);
@@ -260,9 +374,10 @@ pub fn build_target_tests(
 }
 
 /// Builds one binary of a package for `target`; returns its ELF.
-pub fn build_bin(target: Target, package: &str) -> Result<PathBuf, String> {
+pub fn build_bin(target: Target, board: Board, package: &str) -> Result<PathBuf, String> {
     let mut command = cargo();
     command
+        .env("VACMM_BOARD", board.name())
         .arg("build")
         .args(target.cargo_args())
         .args(["--package", package, "--bins"]);
@@ -272,7 +387,7 @@ pub fn build_bin(target: Target, package: &str) -> Result<PathBuf, String> {
         .next()
         .ok_or_else(|| {
             format!(
-                "building {package} for {} produced no executable",
+                "building {package} for {} ({board}) produced no executable",
                 target.triple()
             )
         })
@@ -302,19 +417,23 @@ impl QemuRun {
 
 /// Boots `elf` on `cpu` through `qemu/runner`, echoing the guest's console
 /// output as it comes and keeping it for the caller.
-pub fn run_on_qemu(elf: &Path, cpu: Cpu, timeout_s: Option<u32>) -> Result<QemuRun, String> {
-    run_runner(elf, cpu, timeout_s, None, None, true)
+pub fn run_on_qemu(
+    elf: &Path,
+    machine: Machine,
+    timeout_s: Option<u32>,
+) -> Result<QemuRun, String> {
+    run_runner(elf, machine, timeout_s, None, None, true)
 }
 
 /// As [`run_on_qemu`], with `args` added to the guest's semihosting
 /// command line (`VACMM_QEMU_APPEND`).
 pub fn run_on_qemu_with_args(
     elf: &Path,
-    cpu: Cpu,
+    machine: Machine,
     timeout_s: Option<u32>,
     args: Option<&str>,
 ) -> Result<QemuRun, String> {
-    run_runner(elf, cpu, timeout_s, None, args, true)
+    run_runner(elf, machine, timeout_s, None, args, true)
 }
 
 /// As [`run_on_qemu_with_args`], without echoing the console, optionally
@@ -322,12 +441,12 @@ pub fn run_on_qemu_with_args(
 /// `VACMM_QEMU_PLUGIN`).
 pub fn run_on_qemu_quietly(
     elf: &Path,
-    cpu: Cpu,
+    machine: Machine,
     timeout_s: Option<u32>,
     plugin: Option<&str>,
     args: Option<&str>,
 ) -> Result<QemuRun, String> {
-    run_runner(elf, cpu, timeout_s, plugin, args, false)
+    run_runner(elf, machine, timeout_s, plugin, args, false)
 }
 
 /// A guest's console, line by line, echoed as it comes when `echo`.
@@ -347,7 +466,7 @@ pub fn read_console(stdout: impl std::io::Read, echo: bool) -> Vec<String> {
 
 fn run_runner(
     elf: &Path,
-    cpu: Cpu,
+    machine: Machine,
     timeout_s: Option<u32>,
     plugin: Option<&str>,
     args: Option<&str>,
@@ -356,7 +475,8 @@ fn run_runner(
     let mut command = Command::new(root().join("qemu/runner"));
     command
         .arg(elf)
-        .env("VACMM_QEMU_CPU", cpu.qemu_name())
+        .env("VACMM_BOARD", machine.board.name())
+        .env("VACMM_QEMU_CPU", machine.cpu.qemu_name())
         .env_remove("VACMM_QEMU_PLUGIN")
         .stdout(Stdio::piped());
     if let Some(args) = args {

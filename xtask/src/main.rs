@@ -4,15 +4,19 @@
 //! cargo xtask test                     fmt, clippy (host + ARM), host tests,
 //!                                      runner timeout check, on-target tests
 //!                                      and the demo on arm926, arm1136-r2,
-//!                                      arm1136, arm1176 and arm11mpcore, all
-//!                                      again under cachesan
-//! cargo xtask demo [--cpu <cpu>] [--dcache-kib <KiB>]
-//!                                      boot the demo kernel (default arm926)
+//!                                      arm1136, arm1176 and arm11mpcore on
+//!                                      versatilepb and on raspi0, kzm and
+//!                                      realview-eb-mpcore, all again under
+//!                                      cachesan; raspi0's raw kernel.img
+//! cargo xtask demo [--board <board>]   boot the demo kernel (default
+//!   [--cpu <cpu>] [--dcache-kib <KiB>] versatilepb, arm926)
+//! cargo xtask image --board raspi0     kernel.img files a Raspberry Pi's
+//!   [--suite <suite>]...               firmware boots: the on-target suites
 //! cargo xtask bench                    the coherence benchmark (vacmm-bench),
 //!                                      the criterion benchmarks and the
 //!                                      cache sanitizer's overhead
 //! cargo xtask sanitize [--cpu <cpu>]   on-target suites under the cache
-//!   [--geometry G] [--demo]            sanitizer plugin (qemu/cachesan)
+//!   [--board B] [--geometry G] [--demo] sanitizer plugin (qemu/cachesan)
 //! cargo xtask fuzz [--minutes N]       coverage-guided fuzzing (cargo-fuzz)
 //!   [--target T] [--preset P]          of the engine on the cache model
 //!   [--merge-corpus]                   (ops) and of the pure layer (pure_*)
@@ -48,6 +52,7 @@ mod cargo;
 mod coverage;
 mod flags;
 mod fuzz;
+mod image;
 mod linux;
 mod mutants;
 mod package;
@@ -57,7 +62,7 @@ mod test;
 
 use std::process::ExitCode;
 
-use cargo::Cpu;
+use cargo::{Board, Machine};
 use flags::Flags;
 
 const USAGE: &str = "\
@@ -65,27 +70,40 @@ usage: cargo xtask <command>
 
 commands:
   test                  fmt, clippy, host tests, on-target tests and the demo
-                        under QEMU on arm926, arm1136-r2, arm1136, arm1176 and
-                        arm11mpcore, all of them again under the cache
-                        sanitizer (arm926, arm1136-r2, arm1136 64K and 32K,
-                        arm1176, arm11mpcore), then a summary table
-  demo [--cpu <cpu>] [--dcache-kib <KiB>]
-                        build and boot the demo kernel; <cpu> is arm926
-                        (default), arm1136-r2, arm1136, arm1176 or
+                        under QEMU on versatilepb with arm926, arm1136-r2,
+                        arm1136, arm1176 and arm11mpcore, and on the boards
+                        raspi0 (ARM1176), kzm (ARM1136) and
+                        realview-eb-mpcore, all of them again under the
+                        cache sanitizer (arm926, arm1136-r2, arm1136 64K and
+                        32K, arm1176, arm11mpcore, and the three boards);
+                        the raw kernel.img booted on raspi0 as the Pi's
+                        firmware would; then a summary table
+  demo [--board <board>] [--cpu <cpu>] [--dcache-kib <KiB>]
+                        build and boot the demo kernel; <board> is
+                        versatilepb (default), raspi0, kzm or
+                        realview-eb-mpcore; <cpu> (versatilepb only) is
+                        arm926 (default), arm1136-r2, arm1136, arm1176 or
                         arm11mpcore; --dcache-kib overrides
                         the D-cache size (4-way, 32-byte lines), e.g. 32 for
                         the aliasing ARM1136 of 32 KiB
+  image --board raspi0 [--suite <suite>]...
+                        raw kernel.img files for a Raspberry Pi Zero / 1
+                        (loaded at 0x8000 by its firmware, no semihosting:
+                        the report goes to the UART, then the CPU halts),
+                        one per on-target suite (default all), written to
+                        target/image/raspi0/<suite>/kernel.img
   bench                 the coherence benchmark on the cache model (vacmm beside
                         Linux-like, NetBSD-like, flush-everything, all-uncached
                         and the PIPT limit; writes bench/results/), the
                         criterion benchmarks, and the cache sanitizer's
                         overhead (suites and demo with and without the
                         plugin), with their targets as ratios
-  sanitize [--cpu <cpu>]... [--geometry SIZE[:WAYS[:LINE]]] [--demo]
+  sanitize [--cpu <cpu>]... [--board <board>] [--geometry SIZE[:WAYS[:LINE]]] [--demo]
                         the on-target suites under the cache sanitizer (QEMU
                         plugin qemu/cachesan): no violation allowed, and the
                         negative controls must be reported as they expect;
-                        default: all five CPUs with their preset caches;
+                        default: all five CPUs with their preset caches on
+                        versatilepb; --board: that board and its CPU;
                         --demo adds the demo kernel and its twin that leaves
                         out flush_dcache_page
   fuzz [--minutes N | --seconds S] [--target T]... [--preset P]... [--merge-corpus]
@@ -160,6 +178,7 @@ fn main() -> ExitCode {
         Some("coverage") => {
             coverage::Options::parse(&args[1..]).and_then(|options| coverage::run(&options))
         }
+        Some("image") => image::run(&args[1..]),
         Some("sanitize") => {
             sanitize::Options::parse(&args[1..]).and_then(|options| sanitize::run(&options))
         }
@@ -181,21 +200,19 @@ fn main() -> ExitCode {
 
 /// What `cargo xtask demo` boots.
 pub struct Demo {
-    pub cpu: Cpu,
+    pub machine: Machine,
     /// D-cache size override, KiB.
     pub dcache_kib: Option<u32>,
 }
 
 fn parse_demo_args(args: &[String]) -> Result<Demo, String> {
-    let mut demo = Demo {
-        cpu: Cpu::Arm926,
-        dcache_kib: None,
-    };
+    let (mut board, mut cpu, mut dcache_kib) = (Board::Versatilepb, None, None);
     let mut flags = Flags::new("demo", args);
     while let Some(flag) = flags.next_flag() {
         let mut value = || flags.value(&flag).map_err(|e| format!("{e}\n\n{USAGE}"));
         match flag.name {
-            "--cpu" => demo.cpu = value()?.parse()?,
+            "--board" => board = value()?.parse()?,
+            "--cpu" => cpu = Some(value()?.parse()?),
             "--dcache-kib" => {
                 let v = value()?;
                 let kib: u32 = v
@@ -206,7 +223,7 @@ fn parse_demo_args(args: &[String]) -> Result<Demo, String> {
                         "demo: --dcache-kib {kib}: a 4-way cache of 4 to 128 KiB, a power of two"
                     ));
                 }
-                demo.dcache_kib = Some(kib);
+                dcache_kib = Some(kib);
             }
             _ => {
                 return Err(format!(
@@ -216,14 +233,17 @@ fn parse_demo_args(args: &[String]) -> Result<Demo, String> {
             }
         }
     }
-    Ok(demo)
+    Ok(Demo {
+        machine: board.with_cpu(cpu).map_err(|e| format!("demo: {e}"))?,
+        dcache_kib,
+    })
 }
 
 /// Builds the demo kernel for the CPU's target and boots it; fails unless
 /// the kernel exits 0 (every program checked out).
 fn run_demo(demo: &Demo) -> Result<(), String> {
     prereq::ensure_all()?;
-    let elf = cargo::build_bin(demo.cpu.target(), "vacmm-demo")?;
+    let elf = cargo::build_bin(demo.machine.cpu.target(), demo.machine.board, "vacmm-demo")?;
     boot_demo(&elf, demo).map(|_| ())
 }
 
@@ -231,13 +251,13 @@ fn run_demo(demo: &Demo) -> Result<(), String> {
 /// exited 0.
 pub fn boot_demo(elf: &std::path::Path, demo: &Demo) -> Result<Vec<String>, String> {
     let args = demo.dcache_kib.map(|kib| format!("vacmm-dcache-kib={kib}"));
-    let run = cargo::run_on_qemu_with_args(elf, demo.cpu, None, args.as_deref())?;
+    let run = cargo::run_on_qemu_with_args(elf, demo.machine, None, args.as_deref())?;
     if run.status == Some(0) {
         Ok(run.lines)
     } else {
         Err(format!(
             "the demo kernel on {} ended with {}",
-            demo.cpu,
+            demo.machine,
             run.describe_status()
         ))
     }

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::cargo::{self, Cpu, QemuRun};
+use crate::cargo::{self, Board, Cpu, Machine, QemuRun, Target};
 use crate::flags::Flags;
 use crate::prereq;
 
@@ -78,6 +78,7 @@ pub const OVERHEAD_TARGET: f64 = 15.0;
 /// One CPU with the cache geometry the plugin models for it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
+    pub board: Board,
     pub cpu: Cpu,
     /// Passed to the plugin as `geometry=` (D- and I-cache), and to the
     /// demo kernel as `vacmm-dcache-kib=`; `None`: the plugin's preset.
@@ -85,11 +86,19 @@ pub struct Config {
 }
 
 impl Config {
+    /// The board and CPU QEMU boots.
+    pub fn machine(&self) -> Machine {
+        Machine {
+            board: self.board,
+            cpu: self.cpu,
+        }
+    }
+
     /// The CPU and any geometry, as the summary names the run.
     pub fn label(&self) -> String {
         match &self.geometry {
-            Some(g) => format!("{} {g}", self.cpu),
-            None => self.cpu.to_string(),
+            Some(g) => format!("{} {g}", self.machine()),
+            None => self.machine().to_string(),
         }
     }
 }
@@ -99,9 +108,10 @@ impl Config {
 /// VIPT), the ARM1136 r1 as QEMU reports it (64 KiB, 4 colours) and with
 /// the 32 KiB aliasing cache (2 colours), the ARM1176 (16 KiB, no aliasing)
 /// and the ARM11 MPCore (32 KiB, a D-cache that needs no colouring, no
-/// block operations).
+/// block operations), on versatilepb; then the other boards with their
+/// own CPUs (the kzm's RAM at 0x8000_0000).
 pub fn checked() -> Vec<Config> {
-    [
+    let versatile = [
         (Cpu::Arm926, None),
         (Cpu::Arm1136R2, None),
         (Cpu::Arm1136, None),
@@ -111,10 +121,18 @@ pub fn checked() -> Vec<Config> {
     ]
     .into_iter()
     .map(|(cpu, geometry)| Config {
+        board: Board::Versatilepb,
         cpu,
         geometry: geometry.map(String::from),
-    })
-    .collect()
+    });
+    let boards = Board::ALL.into_iter().filter_map(|board| {
+        Some(Config {
+            board,
+            cpu: board.cpu()?,
+            geometry: None,
+        })
+    });
+    versatile.chain(boards).collect()
 }
 
 /// What `cargo xtask sanitize` was asked for.
@@ -139,16 +157,24 @@ impl Options {
     }
 
     pub fn parse(args: &[String]) -> Result<Options, String> {
-        let (mut cpus, mut geometry, mut demo) = (Vec::new(), None, false);
+        let (mut cpus, mut geometry, mut demo, mut board) = (Vec::new(), None, false, None);
         let mut flags = Flags::new("sanitize", args);
         while let Some(flag) = flags.next_flag() {
             let mut value = || flags.value(&flag);
             match flag.name {
                 "--cpu" => cpus.push(value()?.parse()?),
+                "--board" => board = Some(value()?.parse::<Board>()?),
                 "--geometry" => geometry = Some(value()?),
                 "--demo" if flag.inline.is_none() => demo = true,
                 _ => return Err(format!("sanitize: unrecognised argument `{}`", flag.arg)),
             }
+        }
+        let board = board.unwrap_or(Board::Versatilepb);
+        if let Some(own) = board.cpu() {
+            if let Some(other) = cpus.iter().find(|cpu| **cpu != own) {
+                return Err(format!("sanitize: {board} has an {own}, not an {other}"));
+            }
+            cpus = vec![own];
         }
         if cpus.is_empty() {
             cpus = Cpu::ALL.to_vec();
@@ -165,6 +191,7 @@ impl Options {
         let configs = cpus
             .into_iter()
             .map(|cpu| Config {
+                board,
                 cpu,
                 geometry: geometry.clone(),
             })
@@ -459,12 +486,12 @@ fn guests<'a>(
 /// alternating (so a burst of load elsewhere does not land on one kind of
 /// run only), and checks every sanitized run.
 fn sanitize_one(plugin: &Path, logs: &Path, config: &Config, guest: &Guest, repeats: u32) -> Row {
-    let cpu = config.cpu;
+    let machine = config.machine();
     let label = config.label();
     let log = logs.join(format!(
         "{}-{}.log",
         guest.name,
-        label.replace([' ', ':'], "-")
+        label.replace([' ', ':', '/'], "-")
     ));
     let mut row = Row {
         suite: guest.name.into(),
@@ -483,13 +510,17 @@ fn sanitize_one(plugin: &Path, logs: &Path, config: &Config, guest: &Guest, repe
         return row;
     }
     let mut spec = format!(
-        "{},cpu={cpu},elf={},log={}",
+        "{},cpu={},elf={},log={}",
         plugin.display(),
+        machine.cpu,
         guest.elf.display(),
         log.display()
     );
     if let Some(g) = &config.geometry {
         spec += &format!(",geometry={g}");
+    }
+    if config.board.ram_base() != 0 {
+        spec += &format!(",ram-base={:#x}", config.board.ram_base());
     }
     let args = guest.args.as_deref();
     let mut problems: Vec<String> = Vec::new();
@@ -500,7 +531,7 @@ fn sanitize_one(plugin: &Path, logs: &Path, config: &Config, guest: &Guest, repe
     };
     for _ in 0..repeats.max(1) {
         let started = Instant::now();
-        match cargo::run_on_qemu_quietly(guest.elf, cpu, None, None, args) {
+        match cargo::run_on_qemu_quietly(guest.elf, machine, None, None, args) {
             Ok(run) if run.status == Some(0) => row.plain = row.plain.min(started.elapsed()),
             Ok(run) => note(format!("without the plugin: {}", run.describe_status())),
             Err(e) => note(format!("without the plugin: {e}")),
@@ -508,7 +539,8 @@ fn sanitize_one(plugin: &Path, logs: &Path, config: &Config, guest: &Guest, repe
         // A log left from an earlier run must not stand in for this one's.
         let _ = std::fs::remove_file(&log);
         let started = Instant::now();
-        let run = cargo::run_on_qemu_quietly(guest.elf, cpu, Some(TIMEOUT_S), Some(&spec), args);
+        let run =
+            cargo::run_on_qemu_quietly(guest.elf, machine, Some(TIMEOUT_S), Some(&spec), args);
         let elapsed = started.elapsed();
         match run {
             Ok(run) => {
@@ -622,18 +654,24 @@ pub fn sanitize(options: &Options) -> Result<Vec<Row>, String> {
         .filter(|n| !SKIPPED.contains(&n.as_str()))
         .collect();
     let mut rows = Vec::new();
-    let mut targets: Vec<_> = options.configs.iter().map(|c| c.cpu.target()).collect();
-    targets.sort_by_key(|t| t.triple());
-    targets.dedup();
-    for target in targets {
-        let suites = cargo::build_target_tests(target, &names)?;
+    // One build per target and board, in the order the configs come.
+    let mut builds: Vec<(Target, Board)> = Vec::new();
+    for config in &options.configs {
+        let build = (config.cpu.target(), config.board);
+        if !builds.contains(&build) {
+            builds.push(build);
+        }
+    }
+    for (target, board) in builds {
+        let suites = cargo::build_target_tests(target, board, &names)?;
         let mut kernels = Vec::new();
         if options.demo {
             for kernel in &KERNELS {
-                kernels.push((kernel, cargo::build_bin(target, kernel.package)?));
+                kernels.push((kernel, cargo::build_bin(target, board, kernel.package)?));
             }
         }
-        for config in options.configs.iter().filter(|c| c.cpu.target() == target) {
+        let built_here = |c: &&Config| c.cpu.target() == target && c.board == board;
+        for config in options.configs.iter().filter(built_here) {
             for guest in guests(config, &suites, &kernels)? {
                 println!("==== {} on {} under cachesan", guest.name, config.label());
                 let row = sanitize_one(&plugin, &logs, config, &guest, options.repeats);
@@ -670,8 +708,14 @@ fn seconds(d: Duration) -> f64 {
 /// One line per run (violations, both times, their ratio, the outcome) and
 /// the overall overhead.
 pub fn table(rows: &[Row]) -> Vec<String> {
+    let width = rows
+        .iter()
+        .map(|r| r.label.len())
+        .max()
+        .unwrap_or(0)
+        .max(14);
     let mut lines = vec![format!(
-        "{:<18} {:<14} {:>10} {:>9} {:>9} {:>6}  result",
+        "{:<18} {:<width$} {:>10} {:>9} {:>9} {:>6}  result",
         "suite", "cpu", "violations", "plain s", "plugin s", "x"
     )];
     for row in rows {
@@ -680,7 +724,7 @@ pub fn table(rows: &[Row]) -> Vec<String> {
             .as_deref()
             .map_or("ok".to_string(), |p| format!("FAILED: {p}"));
         lines.push(format!(
-            "{:<18} {:<14} {:>10} {:>9.2} {:>9.2} {:>6.1}  {result}",
+            "{:<18} {:<width$} {:>10} {:>9.2} {:>9.2} {:>6.1}  {result}",
             row.suite,
             row.label,
             row.violations.map_or("-".to_string(), |v| v.to_string()),
@@ -762,6 +806,7 @@ cachesan: result violations=3
         .collect();
         let o = Options::parse(&args).unwrap();
         let config = |cpu| Config {
+            board: Board::Versatilepb,
             cpu,
             geometry: Some("32k".into()),
         };
@@ -776,6 +821,12 @@ cachesan: result violations=3
             .collect();
         assert_eq!(all, Cpu::ALL.to_vec());
         assert!(Options::parse(&["--cpu".into(), "arm7".into()]).is_err());
+        // A board brings its CPU, and refuses another.
+        let kzm = Options::parse(&["--board=kzm".into()]).unwrap();
+        assert_eq!(kzm.configs.len(), 1);
+        assert_eq!(kzm.configs[0].label(), "kzm/arm1136");
+        assert!(Options::parse(&["--board=kzm".into(), "--cpu=arm926".into()]).is_err());
+        assert!(Options::parse(&["--board=pi".into()]).is_err());
         assert!(Options::parse(&["--fast".into()]).is_err());
         // The demo takes 4-way caches with 32-byte lines only.
         let demo_with = |g: &str| Options::parse(&["--demo".into(), format!("--geometry={g}")]);
@@ -813,6 +864,7 @@ cachesan: result violations=3
     fn knows_which_models_alias() {
         let aliases = |cpu, geometry: Option<&str>| {
             model_aliases(&Config {
+                board: Board::Versatilepb,
                 cpu,
                 geometry: geometry.map(String::from),
             })

@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::Instant;
 
-use crate::cargo::{self, Cpu, QemuRun, TIMEOUT_STATUS, Target};
+use crate::cargo::{self, Board, Cpu, Machine, QemuRun, TIMEOUT_STATUS, Target};
 use crate::{Demo, boot_demo};
 use crate::{package, prereq, sanitize};
 
@@ -182,32 +182,61 @@ pub fn run() -> Result<(), String> {
     rows.push(Row::step("fuzz (short)", "host", crate::fuzz::short_run()));
 
     for target in Target::ALL {
-        banner(&format!("on-target tests, build for {}", target.triple()));
-        let built = match cargo::build_target_tests(target, &target_tests) {
-            Ok(built) => built,
-            Err(e) => {
-                rows.push(Row::step("build", target.triple(), Err(e)));
-                continue;
-            }
+        let machines: Vec<Machine> = target.cpus().map(Machine::versatile).collect();
+        suite_rows(
+            target,
+            Board::Versatilepb,
+            &machines,
+            &target_tests,
+            &mut rows,
+        );
+        let mut kernels: Vec<Demo> = machines
+            .iter()
+            .map(|&machine| Demo {
+                machine,
+                dcache_kib: None,
+            })
+            .collect();
+        if target == Target::Armv6 {
+            kernels.push(Demo {
+                machine: Machine::versatile(Cpu::Arm1136),
+                dcache_kib: Some(32),
+            });
+        }
+        kernel_rows(target, Board::Versatilepb, &kernels, &mut rows);
+    }
+    // The boards people own, each with its SoC's CPU (all ARMv6).
+    for board in Board::ALL {
+        let Some(cpu) = board.cpu() else { continue };
+        let machine = Machine { board, cpu };
+        suite_rows(Target::Armv6, board, &[machine], &target_tests, &mut rows);
+        let demo = Demo {
+            machine,
+            dcache_kib: None,
         };
-        for (name, elf) in &built {
-            for cpu in target.cpus() {
-                if name == HANG_TEST {
-                    // One CPU is enough to check the runner.
-                    if cpu == Cpu::Arm926 {
-                        banner(&format!("runner timeout check ({name}, {cpu})"));
-                        rows.push(hang_check(elf, cpu));
-                    }
-                    continue;
-                }
-                banner(&format!("{name} on {cpu}"));
-                rows.push(match cargo::run_on_qemu(elf, cpu, None) {
-                    Ok(run) => on_target_row(name, cpu, &run),
-                    Err(e) => Row::step(name, cpu.qemu_name(), Err(e)),
+        kernel_rows(Target::Armv6, board, &[demo], &mut rows);
+    }
+
+    // The suites as raw kernel.img files, booted on raspi0 as the Pi's
+    // firmware boots them: loaded at 0x8000, reporting on the UART only.
+    banner("raw kernel.img on raspi0 (cargo xtask image --board raspi0)");
+    match crate::image::build(&[]) {
+        Ok(images) => {
+            for (suite, image) in images {
+                banner(&format!("{suite} kernel.img on raspi0"));
+                rows.push(match crate::image::boot(&image) {
+                    Ok((passed, failed)) => Row {
+                        suite: format!("{suite} kernel.img"),
+                        cpu: "raspi0/arm1176".into(),
+                        passed,
+                        failed,
+                        problem: String::new(),
+                    },
+                    Err(e) => Row::step(&format!("{suite} kernel.img"), "raspi0/arm1176", Err(e)),
                 });
             }
         }
-        demo_rows(target, &mut rows);
+        Err(e) => rows.push(Row::step("kernel.img build", "raspi0", Err(e))),
     }
 
     // Every on-target suite and the demo under the cache sanitizer: the
@@ -254,41 +283,75 @@ pub fn run() -> Result<(), String> {
     }
 }
 
+/// Builds the on-target suites for `target` on `board` and runs each on
+/// every machine (the never-ending one only as the runner's timeout check,
+/// on the ARM926).
+fn suite_rows(
+    target: Target,
+    board: Board,
+    machines: &[Machine],
+    names: &[String],
+    rows: &mut Vec<Row>,
+) {
+    banner(&format!(
+        "on-target tests, build for {} on {board}",
+        target.triple()
+    ));
+    let built = match cargo::build_target_tests(target, board, names) {
+        Ok(built) => built,
+        Err(e) => {
+            rows.push(Row::step(
+                "build",
+                &format!("{} {board}", target.triple()),
+                Err(e),
+            ));
+            return;
+        }
+    };
+    for (name, elf) in &built {
+        for &machine in machines {
+            if name == HANG_TEST {
+                // One machine is enough to check the runner.
+                if machine == Machine::versatile(Cpu::Arm926) {
+                    banner(&format!("runner timeout check ({name}, {machine})"));
+                    rows.push(hang_check(elf, machine));
+                }
+                continue;
+            }
+            banner(&format!("{name} on {machine}"));
+            rows.push(match cargo::run_on_qemu(elf, machine, None) {
+                Ok(run) => on_target_row(name, machine, &run),
+                Err(e) => Row::step(name, &machine.to_string(), Err(e)),
+            });
+        }
+    }
+}
+
 /// The kernels ([`sanitize::KERNELS`]: the demo on vacmm's `mm`, the
-/// minimal kernel on its own) on each CPU of `target` (and, on ARMv6, the
-/// ARM1136 with the 32 KiB aliasing geometry too): green when each exits
-/// 0, which it does only when every program's data checked out.
-fn demo_rows(target: Target, rows: &mut Vec<Row>) {
+/// minimal kernel on its own) built for `target` on `board`, booted as
+/// each of `runs` says: green when each exits 0, which it does only when
+/// every program's data checked out.
+fn kernel_rows(target: Target, board: Board, runs: &[Demo], rows: &mut Vec<Row>) {
     for kernel in &sanitize::KERNELS {
         let name = kernel.package.trim_start_matches("vacmm-");
-        banner(&format!("{name} kernel, build for {}", target.triple()));
-        let elf = match cargo::build_bin(target, kernel.package) {
+        banner(&format!(
+            "{name} kernel, build for {} on {board}",
+            target.triple()
+        ));
+        let elf = match cargo::build_bin(target, board, kernel.package) {
             Ok(elf) => elf,
             Err(e) => {
                 rows.push(Row::step(&format!("{name} build"), target.triple(), Err(e)));
                 continue;
             }
         };
-        let mut runs: Vec<Demo> = target
-            .cpus()
-            .map(|cpu| Demo {
-                cpu,
-                dcache_kib: None,
-            })
-            .collect();
-        if target == Target::Armv6 {
-            runs.push(Demo {
-                cpu: Cpu::Arm1136,
-                dcache_kib: Some(32),
-            });
-        }
         for demo in runs {
             let label = match demo.dcache_kib {
-                Some(kib) => format!("{} ({kib} KiB)", demo.cpu),
-                None => demo.cpu.to_string(),
+                Some(kib) => format!("{} ({kib} KiB)", demo.machine),
+                None => demo.machine.to_string(),
             };
             banner(&format!("{name} on {label}"));
-            rows.push(Row::step(name, &label, boot_demo(&elf, &demo).map(|_| ())));
+            rows.push(Row::step(name, &label, boot_demo(&elf, demo).map(|_| ())));
         }
     }
 }
@@ -372,7 +435,7 @@ fn count_before(text: &str, label: &str) -> usize {
 }
 
 /// Reads an on-target run: its last line must be `N passed, M failed`.
-fn on_target_row(suite: &str, cpu: Cpu, run: &QemuRun) -> Row {
+fn on_target_row(suite: &str, machine: Machine, run: &QemuRun) -> Row {
     let summary = run.lines.iter().rev().find(|line| !line.trim().is_empty());
     let counts = summary.and_then(|line| {
         let (passed, failed) = line.trim().split_once(" passed, ")?;
@@ -406,7 +469,7 @@ fn on_target_row(suite: &str, cpu: Cpu, run: &QemuRun) -> Row {
     }
     Row {
         suite: suite.into(),
-        cpu: cpu.qemu_name().into(),
+        cpu: machine.to_string(),
         passed,
         failed,
         problem: problem.join("; "),
@@ -414,8 +477,8 @@ fn on_target_row(suite: &str, cpu: Cpu, run: &QemuRun) -> Row {
 }
 
 /// The runner must kill a guest that never exits and report a failure.
-fn hang_check(elf: &std::path::Path, cpu: Cpu) -> Row {
-    let result = match cargo::run_on_qemu(elf, cpu, Some(HANG_TIMEOUT_S)) {
+fn hang_check(elf: &std::path::Path, machine: Machine) -> Row {
+    let result = match cargo::run_on_qemu(elf, machine, Some(HANG_TIMEOUT_S)) {
         Ok(run) if run.status == Some(TIMEOUT_STATUS) => Ok(()),
         Ok(run) => Err(format!(
             "a hanging guest ended with {} instead of the runner's timeout",
@@ -423,7 +486,7 @@ fn hang_check(elf: &std::path::Path, cpu: Cpu) -> Row {
         )),
         Err(e) => Err(e),
     };
-    Row::step("runner timeout", cpu.qemu_name(), result)
+    Row::step("runner timeout", &machine.to_string(), result)
 }
 
 fn print_summary(rows: &[Row]) {

@@ -27,6 +27,8 @@ extern crate alloc;
 #[doc(hidden)]
 pub extern crate alloc as __alloc;
 
+#[cfg(vacmm_raw_image)]
+mod atags;
 pub mod board;
 pub mod console;
 pub mod drivers;
@@ -53,14 +55,22 @@ pub fn exit(code: i32) -> ! {
     }
 }
 
-/// The words of the semihosting command line (the runner's `-append`),
-/// the kernel's own path first; none in a raw image.
+/// The words of the kernel's command line: the semihosting command line
+/// (the runner's `-append`, the kernel's own path first), or in a raw
+/// image the ATAG command line a boot loader left (see [`atags`]).
 fn boot_words() -> alloc::vec::Vec<alloc::string::String> {
     #[cfg(not(vacmm_raw_image))]
     if let Ok(args) = semihosting::experimental::env::args::<512>() {
         return (&args)
             .into_iter()
             .filter_map(|arg| arg.ok().map(alloc::string::String::from))
+            .collect();
+    }
+    #[cfg(vacmm_raw_image)]
+    if let Some(line) = atags::COMMAND_LINE.lock().as_deref() {
+        return line
+            .split_whitespace()
+            .map(alloc::string::String::from)
             .collect();
     }
     alloc::vec::Vec::new()
@@ -81,10 +91,14 @@ pub enum QemuCpu {
     Arm11MpCore,
 }
 
-/// The `-cpu` the runner booted, from the semihosting command line
+/// The `-cpu` the runner booted, from the kernel's command line
 /// (`vacmm-cpu=<cpu>`, which `qemu/runner` passes); `None` if absent.
+/// Without one (a raw image on the board itself), the board's own CPU.
 pub fn booted_cpu() -> Option<QemuCpu> {
-    match boot_arg("vacmm-cpu=")?.as_str() {
+    let Some(name) = boot_arg("vacmm-cpu=") else {
+        return board::CPU;
+    };
+    match name.as_str() {
         "arm926" => Some(QemuCpu::Arm926),
         "arm1136-r2" => Some(QemuCpu::Arm1136R2),
         "arm1136" => Some(QemuCpu::Arm1136),
@@ -151,6 +165,8 @@ macro_rules! entry {
 fn boot() -> ! {
     board::init();
     heap::init();
+    #[cfg(vacmm_raw_image)]
+    atags::read();
     unsafe extern "Rust" {
         /// Defined by the binary through `entry!` / `test_main!`.
         safe fn __vacmm_qemu_main() -> !;

@@ -8,9 +8,12 @@
 //! move it. On a real KZM board the ROM is the SoC's own, so the vectors
 //! would come from the MMU (high vectors, or VA 0 mapped to RAM).
 
+use crate::QemuCpu;
 use crate::drivers::Tick;
 use crate::drivers::imx::{Avic, Epit, ImxUart};
 
+/// The CPU: the i.MX31's ARM1136JF-S (r1p3 in QEMU).
+pub const CPU: Option<QemuCpu> = Some(QemuCpu::Arm1136);
 /// The name `VACMM_BOARD` and the runner use.
 pub const NAME: &str = "kzm";
 /// SDRAM at 0x8000_0000; the runner gives it 128 MiB.

@@ -5,6 +5,7 @@
 //!
 //! | item | what |
 //! |---|---|
+//! | `CPU` | the SoC's CPU, or `None` where QEMU's `-cpu` chooses |
 //! | `NAME` | the name `VACMM_BOARD` and `qemu/runner` use |
 //! | `RAM_BASE` | physical address of RAM (MiB-aligned); the map of `memory.ld` is laid from it |
 //! | `IMAGE_START` | where the image is linked and loaded, in RAM's first 16 MiB |
@@ -48,7 +49,8 @@ pub(crate) fn init() {
         // SAFETY: the table (eight `ldr pc, =handler` and their literal
         // pool, all in aarch32-rt's .vector_table section, __svector ..
         // __evector, 32-byte aligned) loads only absolute addresses, PC-
-        // relatively, so a copy at 0 works as well. Address 0 is RAM no
+        // relatively, so a copy at 0 works as well (64 bytes: below the
+        // boot loader's ATAG list at 0x100). Address 0 is RAM no
         // Rust object lives in (the image starts at IMAGE_START above it);
         // Rust may not name it through a pointer, hence the assembly.
         unsafe {

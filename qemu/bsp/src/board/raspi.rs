@@ -7,11 +7,14 @@
 //! with `-bios kernel.img`, the raw image, as the firmware does). The
 //! vector table heads the image and is copied to 0 at boot.
 
+use crate::QemuCpu;
 use portable_atomic::AtomicU32;
 
 use crate::drivers::bcm2835::{InterruptControllerBcm, SystemTimer};
 use crate::drivers::{Tick, pl011::Pl011};
 
+/// The CPU: the BCM2835's ARM1176JZF-S.
+pub const CPU: Option<QemuCpu> = Some(QemuCpu::Arm1176);
 /// The name `VACMM_BOARD` and the runner use (`raspi1ap` is the same
 /// board, as a Pi 1 A+).
 pub const NAME: &str = if cfg!(vacmm_board = "raspi1ap") {

@@ -3,8 +3,11 @@
 //! ARM11 MPCore TRM, DDI 0360; QEMU's hw/arm/realview.c and
 //! hw/cpu/realview_mpcore.c).
 
+use crate::QemuCpu;
 use crate::drivers::{Tick, gic::Gic, pl011::Pl011, sp804::Sp804};
 
+/// The CPU: the ARM11 MPCore tile.
+pub const CPU: Option<QemuCpu> = Some(QemuCpu::Arm11MpCore);
 /// The name `VACMM_BOARD` and the runner use.
 pub const NAME: &str = "realview-eb-mpcore";
 /// SDRAM at 0 (QEMU maps at most 256 MiB there); the runner gives 128 MiB.

@@ -2,8 +2,11 @@
 //! any of the CPUs (`-cpu arm926`, `arm1136`, `arm1176`, `arm11mpcore`).
 //! Memory map: Versatile/PB926EJ-S User Guide (ARM DUI 0224), §4.1.
 
+use crate::QemuCpu;
 use crate::drivers::{Tick, pl011::Pl011, pl190::Pl190, sp804::Sp804};
 
+/// The CPU: any CPU QEMU offers (`-cpu`).
+pub const CPU: Option<QemuCpu> = None;
 /// The name `VACMM_BOARD` and the runner use.
 pub const NAME: &str = "versatilepb";
 /// SDRAM at 0; the runner gives it 128 MiB (`-m 128M`).
