@@ -236,7 +236,12 @@ pub fn root() -> PathBuf {
 /// A `cargo` command run at the repository root, with the cargo that runs us.
 pub fn cargo() -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command.current_dir(root());
+    // The board is chosen per build (build_target_tests, build_bin), never
+    // by what the caller's shell happens to hold: unset, it is versatilepb.
+    command
+        .current_dir(root())
+        .env_remove("VACMM_BOARD")
+        .env_remove("VACMM_RAW_IMAGE");
     command
 }
 

@@ -138,6 +138,38 @@ pub fn run() -> Result<(), String> {
         ));
     }
 
+    // The board support of the other boards (each board file builds only
+    // for its VACMM_BOARD), and the Pi's raw-image form of it.
+    for (board, raw) in Board::ALL
+        .into_iter()
+        .filter(|b| *b != Board::Versatilepb)
+        .map(|b| (b, false))
+        .chain([(Board::Raspi0, true)])
+    {
+        let label = format!("armv6 {board}{}", if raw { " raw image" } else { "" });
+        banner(&format!("clippy, {label}"));
+        let mut clippy = cargo::cargo();
+        clippy
+            .env("VACMM_BOARD", board.name())
+            .env("VACMM_RAW_IMAGE", if raw { "1" } else { "0" })
+            .arg("clippy")
+            .args(Target::Armv6.cargo_args())
+            .args([
+                "-p",
+                "vacmm-qemu",
+                "-p",
+                "vacmm-demo",
+                "-p",
+                "vacmm-minimal",
+            ])
+            .args(["--lib", "--bins", "--", "-D", "warnings"]);
+        rows.push(Row::step(
+            "clippy",
+            &label,
+            status_of(&mut clippy, &format!("clippy ({label})")),
+        ));
+    }
+
     // What a dependent meets (xtask/src/package.rs): the docs as docs.rs
     // builds them, on the host and on both ARM targets, where `arch` has
     // its backends; the package; the library without the heap; the MSRV.
