@@ -256,3 +256,98 @@ fn a_kmap_of_a_page_users_map_at_two_colours_goes_through_the_linear_map() {
     assert_eq!(m.engine.counters().window_fills, windows);
     assert_eq!(violations(&mut m), []);
 }
+
+/// Maps page 0 of `file` at a fresh address of `space` with `prot` and
+/// faults it in with `access`; the address.
+fn map_in(
+    m: &mut Machine,
+    space: &mut crate::mm::space::AddressSpace,
+    file: crate::mm::object::ObjectId,
+    prot: crate::mm::space::Protection,
+    access: crate::mm::space::FaultAccess,
+) -> VirtAddr {
+    let args = MmapArgs {
+        prot,
+        ..MmapArgs::shared_object(file, 0, PAGE)
+    };
+    let va = space.mmap(&mut m.sys, args).unwrap();
+    m.engine.fault(&mut m.sys, space, va, access).unwrap();
+    va
+}
+
+/// The kernel writes new code with plain stores through its linear map
+/// and then calls `flush_dcache_page` (a `read()` without the guard), with
+/// no user mapping left: the page is no longer code anyone runs, so the
+/// next such write leaves the I-cache alone, and the next executable
+/// mapping syncs the page and fetches the new code.
+#[test]
+fn flush_dcache_page_with_nobody_mapped_forgets_the_code() {
+    use crate::mm::space::{FaultAccess, Protection};
+    for (name, model) in presets() {
+        let mut m = Machine::new(model);
+        let (file, pa) = file_of_code(&mut m, 0xe320_f000);
+        let mut space = m.space();
+        m.switch_to(&mut space);
+        let exec = Protection::READ | Protection::EXEC;
+        let code = map_in(&mut m, &mut space, file, exec, FaultAccess::Execute);
+        assert_eq!(
+            m.sys.mem.fetch(code.as_u32()).unwrap(),
+            0xe320_f000,
+            "{name}"
+        );
+        m.engine.munmap(&mut m.sys, &mut space, code, PAGE).unwrap();
+        let kva = m.engine.kernel_va(pa).as_u32();
+        let mut write_and_flush = |m: &mut Machine, word: u32| {
+            for offset in (0..PAGE).step_by(4) {
+                m.sys.mem.store(kva + offset, 4, word).unwrap();
+            }
+            m.engine.flush_dcache_page(&mut m.sys, pa).unwrap();
+        };
+        write_and_flush(&mut m, 0xe1a0_0000);
+        let before = m.sys.mem.counters().icache_all;
+        write_and_flush(&mut m, 0xe12f_ff1e);
+        assert_eq!(m.sys.mem.counters().icache_all, before, "{name}");
+        let (_, fetched) = map_and_run(&mut m, file);
+        assert_eq!(fetched, 0xe12f_ff1e, "{name}: the new code is fetched");
+        // Not by luck: the mapping synced the written page itself (the
+        // skip is for code nothing wrote since its last sync).
+        assert_eq!(m.engine.counters().code_clean_skipped, 0, "{name}");
+        assert_eq!(violations(&mut m), [], "{name}");
+    }
+}
+
+/// A second, non-executable mapping of a page the same space runs at
+/// another address does not make the engine forget that the page is
+/// code: a later kernel write still invalidates the I-cache, and the
+/// executable mapping fetches the new code.
+#[test]
+fn a_data_mapping_beside_an_executable_one_keeps_the_page_code() {
+    use crate::mm::space::{FaultAccess, Protection};
+    for (name, model) in presets() {
+        let mut m = Machine::new(model);
+        let (file, pa) = file_of_code(&mut m, 0xe320_f000);
+        let mut space = m.space();
+        m.switch_to(&mut space);
+        let exec = Protection::READ | Protection::EXEC;
+        let code = map_in(&mut m, &mut space, file, exec, FaultAccess::Execute);
+        assert_eq!(
+            m.sys.mem.fetch(code.as_u32()).unwrap(),
+            0xe320_f000,
+            "{name}"
+        );
+        map_in(
+            &mut m,
+            &mut space,
+            file,
+            Protection::READ,
+            FaultAccess::Read,
+        );
+        kernel_fill(&mut m, pa, 0xe12f_ff1e);
+        assert_eq!(
+            m.sys.mem.fetch(code.as_u32()).unwrap(),
+            0xe12f_ff1e,
+            "{name}: the running mapping fetches the new code"
+        );
+        assert_eq!(violations(&mut m), [], "{name}");
+    }
+}
