@@ -53,7 +53,9 @@ const MIB: u32 = 1 << 20;
 const PAGE: u32 = 4096;
 const USER_BASE: u32 = 0x3000_0000;
 const PTE_MIB: u32 = 0x3100_0000;
-const _: () = assert!(vacmm_qemu::mm::is_free_va(USER_BASE, 2 * MIB));
+const _: () = assert!(
+    vacmm_qemu::mm::is_free_va(USER_BASE, 2 * MIB) && vacmm_qemu::mm::is_free_va(PTE_MIB, MIB)
+);
 /// Unused RAM below 32 MiB (the image's code ends below 16 MiB, its data
 /// starts at 32 MiB): where the FCSE case keeps its "kernel data".
 const LOW_DATA: u32 = 24 * MIB;

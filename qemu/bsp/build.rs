@@ -36,6 +36,12 @@ fn main() {
     println!("cargo::rustc-cfg=vacmm_board=\"{board}\"");
     println!("cargo::rustc-cfg=vacmm_board_file=\"{file}\"");
     if env::var("VACMM_RAW_IMAGE").is_ok_and(|v| v == "1") {
+        // The Pi's firmware is the one boot loader that takes a raw image
+        // and leaves an ATAG list below it (src/atags.rs reads 0x100).
+        assert!(
+            file == "raspi",
+            "VACMM_RAW_IMAGE=1: raw images are for the Raspberry Pi (VACMM_BOARD=raspi0 or raspi1ap), not {board}"
+        );
         println!("cargo::rustc-cfg=vacmm_raw_image");
     }
 

@@ -31,13 +31,14 @@ const HALTED: &str = "vacmm: halted (exit status ";
 
 /// `cargo xtask image`.
 pub fn run(args: &[String]) -> Result<(), String> {
-    let (mut board, mut suites) = (None, Vec::new());
+    let (mut board, mut suites, mut boot_them) = (None, Vec::new(), false);
     let mut flags = Flags::new("image", args);
     while let Some(flag) = flags.next_flag() {
         let mut value = || flags.value(&flag);
         match flag.name {
             "--board" => board = Some(value()?.parse::<Board>()?),
             "--suite" => suites.push(value()?),
+            "--boot" if flag.inline.is_none() => boot_them = true,
             _ => return Err(format!("image: unrecognised argument `{}`", flag.arg)),
         }
     }
@@ -55,6 +56,22 @@ pub fn run(args: &[String]) -> Result<(), String> {
     println!("Raw images for a Raspberry Pi Zero / 1 (docs/raspberry-pi.md says how to boot one):");
     for (suite, path) in &images {
         println!("  {suite:<18} {}", path.display());
+    }
+    if boot_them {
+        let mut failed = Vec::new();
+        for (suite, path) in &images {
+            println!("\n==== {suite}: kernel.img on QEMU raspi0, as the firmware boots it");
+            if let Err(e) = boot(path) {
+                println!("FAILED: {e}");
+                failed.push(suite.as_str());
+            }
+        }
+        if !failed.is_empty() {
+            return Err(format!(
+                "image: failed on QEMU raspi0: {}",
+                failed.join(", ")
+            ));
+        }
     }
     Ok(())
 }
@@ -132,7 +149,7 @@ fn raw_image(elf: &Path, load_at: u64) -> Result<Vec<u8>, String> {
         let at = u64::from(segment.p_paddr(endian));
         let offset = at.checked_sub(load_at).ok_or_else(|| {
             format!(
-                "{}: a segment loads at {at:#x}, below the image's {load_at:#x}",
+                "{}: a segment loads across the image's start {load_at:#x} (at {at:#x})",
                 elf.display()
             )
         })? as usize;
@@ -143,6 +160,14 @@ fn raw_image(elf: &Path, load_at: u64) -> Result<Vec<u8>, String> {
     }
     if image.is_empty() {
         return Err(format!("{}: nothing to load", elf.display()));
+    }
+    // The firmware jumps to the first byte: it must be the vector table's
+    // reset entry, as the board file's IMAGE_START / VECTORS_AT say.
+    if image[..4] == [0; 4] {
+        return Err(format!(
+            "{}: nothing at {load_at:#x}, where the firmware jumps",
+            elf.display()
+        ));
     }
     Ok(image)
 }
@@ -181,10 +206,16 @@ pub fn boot(image: &Path) -> Result<(usize, usize), String> {
     let atags_file = image.with_file_name("atags.bin");
     std::fs::write(&atags_file, atags(&line))
         .map_err(|e| format!("{}: {e}", atags_file.display()))?;
-    let mut child = Command::new("timeout")
-        .args(["--kill-after=5", &BOOT_TIMEOUT_S.to_string()])
-        .args(["qemu-system-arm", "-M", "raspi0", "-m", "512M"])
-        .args(["-nographic", "-no-reboot", "-device"])
+    let mut child = Command::new("qemu-system-arm")
+        .args([
+            "-M",
+            "raspi0",
+            "-m",
+            "512M",
+            "-nographic",
+            "-no-reboot",
+            "-device",
+        ])
         .arg(format!(
             "loader,file={},addr={ATAGS_AT:#x},force-raw=on",
             atags_file.display()
@@ -202,20 +233,34 @@ pub fn boot(image: &Path) -> Result<(usize, usize), String> {
         .spawn()
         .map_err(|e| format!("cannot run qemu-system-arm: {e}"))?;
     let stdout = child.stdout.take().expect("stdout is piped");
+    // The image halts and QEMU never exits on its own: the reader stops
+    // at the halt line, and a watchdog ends a guest that never gets there.
+    let (done, watchdog) = std::sync::mpsc::channel::<()>();
+    let pid = child.id();
+    let timer = std::thread::spawn(move || {
+        let timeout = std::time::Duration::from_secs(BOOT_TIMEOUT_S.into());
+        if watchdog.recv_timeout(timeout).is_err() {
+            // SIGKILL by pid: the child is ours and not yet reaped.
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    });
     let mut lines = Vec::new();
     let mut halted = None;
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap_or_default().trim_end_matches('\r').to_string();
         println!("{line}");
-        if let Some(status) = line.strip_prefix(HALTED) {
-            halted = Some(status.trim_end_matches(')').to_string());
+        if let Some(at) = line.find(HALTED) {
+            halted = Some(line[at + HALTED.len()..].trim_end_matches(')').to_string());
             break;
         }
         lines.push(line);
     }
-    // The image halts and QEMU never exits on its own.
     let _ = child.kill();
-    let _ = child.wait();
+    let status = child.wait();
+    let _ = done.send(());
+    let _ = timer.join();
     let summary = lines.iter().rev().find_map(|line| {
         let (passed, failed) = line.trim().split_once(" passed, ")?;
         Some((
@@ -232,7 +277,8 @@ pub fn boot(image: &Path) -> Result<(usize, usize), String> {
             "no `N passed, N failed` line; halted with status {status}"
         )),
         (_, None) => Err(format!(
-            "never halted (no `{HALTED}…` line within {BOOT_TIMEOUT_S} s)"
+            "never halted (no `{HALTED}…` line; QEMU ended with {status:?}, \
+             killed after {BOOT_TIMEOUT_S} s if still running)"
         )),
     }
 }

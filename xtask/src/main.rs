@@ -86,12 +86,14 @@ commands:
                         arm11mpcore; --dcache-kib overrides
                         the D-cache size (4-way, 32-byte lines), e.g. 32 for
                         the aliasing ARM1136 of 32 KiB
-  image --board raspi0 [--suite <suite>]...
+  image --board raspi0 [--suite <suite>]... [--boot]
                         raw kernel.img files for a Raspberry Pi Zero / 1
                         (loaded at 0x8000 by its firmware, no semihosting:
                         the report goes to the UART, then the CPU halts),
                         one per on-target suite (default all), written to
-                        target/image/raspi0/<suite>/kernel.img
+                        target/image/raspi0/<suite>/kernel.img; --boot
+                        then boots each in QEMU raspi0 as the firmware
+                        would (what cargo xtask test checks)
   bench                 the coherence benchmark on the cache model (vacmm beside
                         Linux-like, NetBSD-like, flush-everything, all-uncached
                         and the PIPT limit; writes bench/results/), the

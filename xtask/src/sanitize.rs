@@ -889,7 +889,13 @@ cachesan: result violations=3
             .collect();
         assert_eq!(
             flagged,
-            ["arm926", "arm1136-r2", "arm1136", "arm1136 32k", "kzm/arm1136"]
+            [
+                "arm926",
+                "arm1136-r2",
+                "arm1136",
+                "arm1136 32k",
+                "kzm/arm1136"
+            ]
         );
     }
 }

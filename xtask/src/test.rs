@@ -149,9 +149,11 @@ pub fn run() -> Result<(), String> {
         let label = format!("armv6 {board}{}", if raw { " raw image" } else { "" });
         banner(&format!("clippy, {label}"));
         let mut clippy = cargo::cargo();
+        if raw {
+            clippy.env("VACMM_RAW_IMAGE", "1");
+        }
         clippy
             .env("VACMM_BOARD", board.name())
-            .env("VACMM_RAW_IMAGE", if raw { "1" } else { "0" })
             .arg("clippy")
             .args(Target::Armv6.cargo_args())
             .args([

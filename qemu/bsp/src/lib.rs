@@ -6,7 +6,7 @@
 //!
 //! ```text
 //!   aarch32-rt  _start: per-mode stacks, .data/.bss, → kmain (SYS mode)
-//!   kmain       board::init (vectors, UART), heap::init, → the binary's main
+//!   kmain       heap::init, the board check, board::init (vectors, UART), → main
 //!   board       the chosen board: memory map, UART, timer + interrupt line
 //!   drivers     PL011, i.MX UART, SP804, PL190, GIC, BCM2835, i.MX EPIT/AVIC
 //!   console     print!/println! on the board's UART
@@ -163,8 +163,10 @@ macro_rules! entry {
 
 #[aarch32_rt::entry]
 fn boot() -> ! {
-    board::init();
+    // The heap touches no device; the board's start-up does.
     heap::init();
+    refuse_another_board();
+    board::init();
     #[cfg(vacmm_raw_image)]
     atags::read();
     unsafe extern "Rust" {
@@ -172,6 +174,26 @@ fn boot() -> ! {
         safe fn __vacmm_qemu_main() -> !;
     }
     __vacmm_qemu_main()
+}
+
+/// A binary built for one board and booted on another would write to
+/// devices that are not there, silently: the runner says which board it
+/// booted (`vacmm-board=` on the semihosting command line), and a
+/// mismatch ends the run at once, through semihosting, before any device
+/// is touched. (Every board's build lands on the same path in `target/`.
+/// An image whose RAM lies elsewhere, the kzm's, cannot even start on
+/// another board: that ends in the runner's timeout.)
+fn refuse_another_board() {
+    #[cfg(not(vacmm_raw_image))]
+    if let Some(booted) = boot_arg("vacmm-board=")
+        && booted != board::NAME
+    {
+        semihosting::eprintln!(
+            "vacmm: this image was built for {} (VACMM_BOARD) but booted on {booted}: build it with VACMM_BOARD={booted}",
+            board::NAME
+        );
+        exit(2);
+    }
 }
 
 #[panic_handler]

@@ -30,11 +30,13 @@ pub const DEVICES: &[(u32, u32)] = &[
 ];
 
 /// UART1, QEMU's serial0.
-pub const CONSOLE: ImxUart = ImxUart(0x43f9_0000);
+// SAFETY (each `new` below): the device's registers on the i.MX31, per
+// its reference manual's memory map.
+pub const CONSOLE: ImxUart = unsafe { ImxUart::new(0x43f9_0000) };
 
 /// EPIT1 on AVIC line 28.
-pub static TICK: Tick<Epit, Avic> = Tick {
-    timer: Epit(0x53f9_4000),
-    controller: Avic(0x6800_0000),
-    line: 28,
-};
+pub static TICK: Tick<Epit, Avic> = Tick::new(
+    unsafe { Epit::new(0x53f9_4000) },
+    unsafe { Avic::new(0x6800_0000) },
+    28,
+);

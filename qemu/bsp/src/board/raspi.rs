@@ -8,8 +8,6 @@
 //! vector table heads the image and is copied to 0 at boot.
 
 use crate::QemuCpu;
-use portable_atomic::AtomicU32;
-
 use crate::drivers::bcm2835::{InterruptControllerBcm, SystemTimer};
 use crate::drivers::{Tick, pl011::Pl011};
 
@@ -34,16 +32,14 @@ pub const VECTORS_AT: u32 = 0x0000_8000;
 pub const DEVICES: &[(u32, u32)] = &[(0x2000_0000, 1 << 20), (0x2020_0000, 1 << 20)];
 
 /// UART0 (PL011), on GPIO 14/15 of the Pi Zero / 1, and QEMU's serial0.
-pub const CONSOLE: Pl011 = Pl011(0x2020_1000);
+// SAFETY (each `new` below): the device's registers on the BCM2835, per
+// its ARM Peripherals manual.
+pub const CONSOLE: Pl011 = unsafe { Pl011::new(0x2020_1000) };
 
 /// The system timer's compare 1 (compares 0 and 2 are the VideoCore's),
 /// line 1 of the ARM interrupt controller's first bank.
-pub static TICK: Tick<SystemTimer, InterruptControllerBcm> = Tick {
-    timer: SystemTimer {
-        base: 0x2000_3000,
-        channel: 1,
-        period_us: AtomicU32::new(0),
-    },
-    controller: InterruptControllerBcm(0x2000_b200),
-    line: 1,
-};
+pub static TICK: Tick<SystemTimer, InterruptControllerBcm> = Tick::new(
+    unsafe { SystemTimer::new(0x2000_3000, 1) },
+    unsafe { InterruptControllerBcm::new(0x2000_b200) },
+    1,
+);

@@ -22,15 +22,14 @@ pub const VECTORS_AT: u32 = 0x0000_0000;
 pub const DEVICES: &[(u32, u32)] = &[(0x1000_0000, 1 << 20), (0x1010_0000, 1 << 20)];
 
 /// UART0 (PL011), QEMU's serial0.
-pub const CONSOLE: Pl011 = Pl011(0x1000_9000);
+// SAFETY (each `new` below): the device's registers on this board, per
+// the memory map above.
+pub const CONSOLE: Pl011 = unsafe { Pl011::new(0x1000_9000) };
 
 /// SP804 timer 0 (0x1001_1000): board line 4, which the MPCore's
 /// distributor numbers 33.
-pub static TICK: Tick<Sp804, Gic> = Tick {
-    timer: Sp804(0x1001_1000),
-    controller: Gic {
-        distributor: 0x1010_1000,
-        cpu_interface: 0x1010_0100,
-    },
-    line: 33,
-};
+pub static TICK: Tick<Sp804, Gic> = Tick::new(
+    unsafe { Sp804::new(0x1001_1000) },
+    unsafe { Gic::new(0x1010_1000, 0x1010_0100) },
+    33,
+);

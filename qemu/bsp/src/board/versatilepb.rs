@@ -20,11 +20,13 @@ pub const VECTORS_AT: u32 = 0x0000_0000;
 pub const DEVICES: &[(u32, u32)] = &[(0x1000_0000, 2 << 20)];
 
 /// UART0, which QEMU's `-nographic` connects to standard output.
-pub const CONSOLE: Pl011 = Pl011(0x101f_1000);
+// SAFETY (each `new` below): the device's registers on this board, per
+// the memory map above.
+pub const CONSOLE: Pl011 = unsafe { Pl011::new(0x101f_1000) };
 
 /// SP804 timer 0 (0x101E_2000) on line 4 of the primary VIC (0x1014_0000).
-pub static TICK: Tick<Sp804, Pl190> = Tick {
-    timer: Sp804(0x101e_2000),
-    controller: Pl190(0x1014_0000),
-    line: 4,
-};
+pub static TICK: Tick<Sp804, Pl190> = Tick::new(
+    unsafe { Sp804::new(0x101e_2000) },
+    unsafe { Pl190::new(0x1014_0000) },
+    4,
+);

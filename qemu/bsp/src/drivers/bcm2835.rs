@@ -23,12 +23,26 @@ const C0: u32 = 0x0c;
 /// The system timer at `base`, on compare `channel` (1 or 3), with the
 /// period it re-arms for.
 pub struct SystemTimer {
-    pub base: u32,
-    pub channel: u32,
-    pub period_us: AtomicU32,
+    base: u32,
+    channel: u32,
+    period_us: AtomicU32,
 }
 
 impl SystemTimer {
+    /// # Safety
+    /// `base` must be the BCM2835 system timer's registers, nothing else.
+    pub const unsafe fn new(base: u32, channel: u32) -> Self {
+        assert!(
+            channel == 1 || channel == 3,
+            "compares 0 and 2 are the VideoCore's"
+        );
+        SystemTimer {
+            base,
+            channel,
+            period_us: AtomicU32::new(0),
+        }
+    }
+
     fn arm(&self) {
         let period = self.period_us.load(Ordering::Relaxed).max(1);
         let now = read(self.base, CLO);
@@ -67,9 +81,20 @@ const DISABLE_1: u32 = 0x1c;
 
 /// The ARM interrupt controller at its base address; `line` is a "GPU"
 /// interrupt 0–31 (the system timer's compare n is line n).
-pub struct InterruptControllerBcm(pub u32);
+pub struct InterruptControllerBcm(u32);
 
+impl InterruptControllerBcm {
+    /// # Safety
+    /// `base` must be the BCM2835 ARM interrupt controller's registers.
+    pub const unsafe fn new(base: u32) -> Self {
+        InterruptControllerBcm(base)
+    }
+}
+
+/// Lines 0–31 only: the first bank, where the system timer's compares are.
 impl InterruptController for InterruptControllerBcm {
+    const LINES: u32 = 32;
+
     fn enable(&self, line: u32) {
         write(self.0, ENABLE_1, 1 << line);
     }

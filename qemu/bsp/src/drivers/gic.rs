@@ -12,6 +12,7 @@ const DIST_CONTROL: u32 = 0x000;
 const SET_ENABLE: u32 = 0x100;
 const CLEAR_ENABLE: u32 = 0x180;
 const SET_PENDING: u32 = 0x200;
+const CLEAR_PENDING: u32 = 0x280;
 const TARGETS: u32 = 0x800;
 /// CPU interface: control, priority mask, acknowledge, end of interrupt.
 const CPU_CONTROL: u32 = 0x00;
@@ -21,8 +22,19 @@ const END_OF_INTERRUPT: u32 = 0x10;
 
 /// A distributor and the CPU interface of the CPU we run on.
 pub struct Gic {
-    pub distributor: u32,
-    pub cpu_interface: u32,
+    distributor: u32,
+    cpu_interface: u32,
+}
+
+impl Gic {
+    /// # Safety
+    /// The addresses must be the MPCore's distributor and CPU interface.
+    pub const unsafe fn new(distributor: u32, cpu_interface: u32) -> Self {
+        Gic {
+            distributor,
+            cpu_interface,
+        }
+    }
 }
 
 fn word_and_bit(id: u32) -> (u32, u32) {
@@ -30,6 +42,9 @@ fn word_and_bit(id: u32) -> (u32, u32) {
 }
 
 impl InterruptController for Gic {
+    /// The ARM11 MPCore's distributor in QEMU: 64 interrupt IDs.
+    const LINES: u32 = 64;
+
     fn enable(&self, id: u32) {
         let (word, bit) = word_and_bit(id);
         // Every ID to CPU 0 (one CPU runs); let all priorities through.
@@ -51,6 +66,9 @@ impl InterruptController for Gic {
     fn disable(&self, id: u32) {
         let (word, bit) = word_and_bit(id);
         write(self.distributor, CLEAR_ENABLE + word, bit);
+        // The 11MPCore distributor latches an edge as pending until it is
+        // acknowledged: drop it, or the next enable takes a stale tick.
+        write(self.distributor, CLEAR_PENDING + word, bit);
     }
 
     fn raised(&self, id: u32) -> bool {

@@ -18,7 +18,15 @@ const UCR2_RUN: u32 = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 5) | (1 << 14);
 const UTS_TXFULL: u32 = 1 << 4;
 
 /// An i.MX UART at its base address.
-pub struct ImxUart(pub u32);
+pub struct ImxUart(u32);
+
+impl ImxUart {
+    /// # Safety
+    /// `base` must be an i.MX UART's registers, nothing else.
+    pub const unsafe fn new(base: u32) -> Self {
+        ImxUart(base)
+    }
+}
 
 impl Uart for ImxUart {
     fn init(&self) {
@@ -39,15 +47,25 @@ const SR: u32 = 0x04;
 const LR: u32 = 0x08;
 const CMPR: u32 = 0x0c;
 /// CR: enable, count from the load value (ENMOD), compare interrupt
-/// (OCIEN), reload (RLD), clock source 3 = the 32 768 Hz CKIL.
+/// (OCIEN), reload (RLD), keep counting in Wait mode (WAITEN: WFI may
+/// enter it, and the tick must wake the CPU), clock source 3 = the
+/// 32 768 Hz CKIL.
 const CR_EN: u32 = 1 << 0;
-const CR_MODE: u32 = (1 << 1) | (1 << 2) | (1 << 3) | (3 << 24);
+const CR_MODE: u32 = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 19) | (3 << 24);
 /// SR bit 0: the counter reached the compare value (write 1 to clear).
 const SR_OCIF: u32 = 1;
 const CKIL_HZ: u64 = 32_768;
 
 /// An EPIT at its base address, counting the 32 kHz clock down to 0.
-pub struct Epit(pub u32);
+pub struct Epit(u32);
+
+impl Epit {
+    /// # Safety
+    /// `base` must be an EPIT's registers, nothing else.
+    pub const unsafe fn new(base: u32) -> Self {
+        Epit(base)
+    }
+}
 
 impl Timer for Epit {
     fn start(&self, period_us: u32) {
@@ -81,9 +99,19 @@ const INTSRCH: u32 = 0x48;
 const INTSRCL: u32 = 0x4c;
 
 /// The AVIC at its base address (lines as IRQs: INTTYPE resets to 0).
-pub struct Avic(pub u32);
+pub struct Avic(u32);
+
+impl Avic {
+    /// # Safety
+    /// `base` must be the AVIC's registers, nothing else.
+    pub const unsafe fn new(base: u32) -> Self {
+        Avic(base)
+    }
+}
 
 impl InterruptController for Avic {
+    const LINES: u32 = 64;
+
     fn enable(&self, line: u32) {
         write(self.0, INTENNUM, line);
     }

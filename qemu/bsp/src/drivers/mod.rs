@@ -33,6 +33,8 @@ pub trait Timer {
 
 /// An interrupt controller, one line at a time.
 pub trait InterruptController {
+    /// How many lines it has: a [`Tick`] on another line does not build.
+    const LINES: u32;
     /// Lets `line` reach the CPU's IRQ input.
     fn enable(&self, line: u32);
     /// Masks `line`.
@@ -52,12 +54,23 @@ pub trait InterruptController {
 
 /// A timer wired to a line of an interrupt controller: the tick.
 pub struct Tick<T, C> {
-    pub timer: T,
-    pub controller: C,
-    pub line: u32,
+    timer: T,
+    controller: C,
+    line: u32,
 }
 
 impl<T: Timer, C: InterruptController> Tick<T, C> {
+    /// `timer`, whose interrupt reaches `controller` on `line` (checked
+    /// against the controller's lines when the board's static is built).
+    pub const fn new(timer: T, controller: C, line: u32) -> Self {
+        assert!(line < C::LINES, "no such interrupt line on this controller");
+        Tick {
+            timer,
+            controller,
+            line,
+        }
+    }
+
     /// Starts a periodic interrupt every `period_us` microseconds, enabled
     /// at the controller.
     pub fn start(&self, period_us: u32) {
@@ -95,9 +108,10 @@ fn reg(base: u32, offset: u32) -> *mut u32 {
 
 /// Writes a device register.
 fn write(base: u32, offset: u32, value: u32) {
-    // SAFETY: drivers are only built (by the board files) on their device's
-    // base address, which the kernels reach with the MMU off or through the
-    // board's VA = PA Device mappings; registers are aligned words.
+    // SAFETY: a driver exists only through its `unsafe` constructor, whose
+    // caller (a board file) promises `base` is that device's registers,
+    // reached with the MMU off or through the board's VA = PA Device
+    // mappings; registers are aligned words.
     unsafe { reg(base, offset).write_volatile(value) }
 }
 

@@ -17,7 +17,15 @@ const UARTCR: u32 = 0x30;
 const UARTCR_ENABLES: u32 = (1 << 0) | (1 << 8) | (1 << 9);
 
 /// A PL011 at its base address.
-pub struct Pl011(pub u32);
+pub struct Pl011(u32);
+
+impl Pl011 {
+    /// # Safety
+    /// `base` must be a PL011's registers, nothing else.
+    pub const unsafe fn new(base: u32) -> Self {
+        Pl011(base)
+    }
+}
 
 impl Uart for Pl011 {
     fn init(&self) {

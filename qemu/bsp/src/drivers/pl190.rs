@@ -9,9 +9,19 @@ const INT_ENABLE: u32 = 0x10;
 const INT_ENABLE_CLEAR: u32 = 0x14;
 
 /// A PL190 at its base address.
-pub struct Pl190(pub u32);
+pub struct Pl190(u32);
+
+impl Pl190 {
+    /// # Safety
+    /// `base` must be a PL190's registers, nothing else.
+    pub const unsafe fn new(base: u32) -> Self {
+        Pl190(base)
+    }
+}
 
 impl InterruptController for Pl190 {
+    const LINES: u32 = 32;
+
     fn enable(&self, line: u32) {
         write(self.0, INT_ENABLE, 1 << line);
     }

@@ -15,7 +15,15 @@ const INT_ENABLE: u32 = 1 << 5;
 const BITS_32: u32 = 1 << 1;
 
 /// The first timer of an SP804 at its base address.
-pub struct Sp804(pub u32);
+pub struct Sp804(u32);
+
+impl Sp804 {
+    /// # Safety
+    /// `base` must be an SP804's registers, nothing else.
+    pub const unsafe fn new(base: u32) -> Self {
+        Sp804(base)
+    }
+}
 
 impl Timer for Sp804 {
     fn start(&self, period_us: u32) {
