@@ -297,7 +297,7 @@ fn flush_dcache_page_with_nobody_mapped_forgets_the_code() {
         );
         m.engine.munmap(&mut m.sys, &mut space, code, PAGE).unwrap();
         let kva = m.engine.kernel_va(pa).as_u32();
-        let mut write_and_flush = |m: &mut Machine, word: u32| {
+        let write_and_flush = |m: &mut Machine, word: u32| {
             for offset in (0..PAGE).step_by(4) {
                 m.sys.mem.store(kva + offset, 4, word).unwrap();
             }
