@@ -351,3 +351,36 @@ fn a_data_mapping_beside_an_executable_one_keeps_the_page_code() {
         assert_eq!(violations(&mut m), [], "{name}");
     }
 }
+
+/// A page some process maps writable is never called synced: code a
+/// process writes through its writable mapping after another mapping of
+/// the page was synced is cleaned to memory when the next process maps
+/// the page executable, and that process fetches it.
+#[test]
+fn a_page_mapped_writable_is_never_called_synced() {
+    use crate::mm::space::{FaultAccess, Protection};
+    for (name, model) in presets() {
+        let mut m = Machine::new(model);
+        let (file, _) = file_of_code(&mut m, 0xe320_f000);
+        let mut writer = m.space();
+        m.switch_to(&mut writer);
+        let rw = Protection::READ | Protection::WRITE;
+        let data = map_in(&mut m, &mut writer, file, rw, FaultAccess::Write);
+        let exec = Protection::READ | Protection::EXEC;
+        let code = map_in(&mut m, &mut writer, file, exec, FaultAccess::Execute);
+        assert_eq!(
+            m.sys.mem.fetch(code.as_u32()).unwrap(),
+            0xe320_f000,
+            "{name}"
+        );
+        // A JIT writes new code through its data mapping.
+        m.sys.mem.store(data.as_u32(), 4, 0xe12f_ff1e).unwrap();
+        let (_, fetched) = map_and_run(&mut m, file);
+        assert_eq!(
+            fetched, 0xe12f_ff1e,
+            "{name}: the new process fetches the new code"
+        );
+        assert_eq!(m.engine.counters().code_clean_skipped, 0, "{name}");
+        assert_eq!(violations(&mut m), [], "{name}");
+    }
+}
