@@ -499,3 +499,50 @@ fn a_process_that_exits_under_fcse_pids_is_written_back_and_forgotten() {
         own.caught_unless(tell);
     }
 }
+
+/// `user_page_unmapping` forgets the code's sync only when the mapping
+/// going away is writable (what it wrote is not the code synced): a
+/// read-only mapping leaving keeps it, whatever writable mappings the
+/// frame has elsewhere — at another address of the same space, or at the
+/// same address of another. (The flags alone: a cache that does not alias
+/// owes no line work at an unmapping.)
+#[test]
+fn only_a_writable_mapping_leaving_forgets_the_code_sync() {
+    let mut own = Own::new(CpuModel::arm1176_16k());
+    let (a, b) = (own.process(), own.process());
+    let pa = own.frame(0);
+    let synced = PageFlags::EXECUTABLE | PageFlags::CODE_SYNCED;
+    let mapping = |space, va, writable| UserMapping {
+        space,
+        va: VirtAddr(va),
+        writable,
+        shared: true,
+    };
+    let mappings = vec![
+        mapping(a, 0x0100_0000, false),
+        mapping(a, 0x0100_4000, true),
+        mapping(b, 0x0100_0000, true),
+    ];
+    own.books.frames.insert(pa, (synced, mappings));
+    let leaving = |own: &mut Own, space, va| {
+        let Own { m, books } = own;
+        let mut vm = Vm {
+            mem: &mut m.sys.mem,
+            books,
+        };
+        m.engine
+            .user_page_unmapping(&mut vm, space, VirtAddr(va), pa)
+            .unwrap();
+        own.books.frames[&pa].0
+    };
+    assert_eq!(
+        leaving(&mut own, a, 0x0100_0000),
+        synced,
+        "a read-only mapping left"
+    );
+    assert_eq!(
+        leaving(&mut own, a, 0x0100_4000),
+        PageFlags::EXECUTABLE,
+        "the writable one left"
+    );
+}
