@@ -2843,3 +2843,18 @@ fn modified_addresses_follow_the_fcse_window() {
         (&t[2], VirtAddr(FCSE_WINDOW_BYTES + 0x0040_0000))
     ));
 }
+
+/// A one-key range at the field's top is refused for holding one value,
+/// not for overflowing the field (the bound is inclusive).
+#[test]
+fn a_one_key_range_at_the_top_says_it_holds_one_value() {
+    use std::string::ToString;
+    let text = crate::mmu::KeyError::BadRange {
+        first: 255,
+        last: 255,
+        max: 255,
+    }
+    .to_string();
+    assert!(text.contains("holds one value"), "{text}");
+    assert!(!text.contains("does not fit"), "{text}");
+}
