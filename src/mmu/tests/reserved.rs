@@ -70,3 +70,16 @@ fn a_table_sharing_the_slot_s_coarse_table_refuses_it_too() {
         );
     }
 }
+
+/// A table's debug output counts its reserved slots (what a kernel
+/// developer sees when printing one).
+#[test]
+fn a_tables_debug_output_counts_its_reserved_slots() {
+    let (mut m, mut frames, mut table) = setup(ARCHES[0]);
+    for page in 0..2 {
+        let va = VirtAddr(SLOT + page * 0x1000);
+        table.reserve_page_slot(&mut m, &mut frames, va).unwrap();
+    }
+    let text = std::format!("{table:?}");
+    assert!(text.contains("reserved: 2"), "{text}");
+}
