@@ -124,15 +124,9 @@ fn map_and_run(m: &mut Machine, file: crate::mm::object::ObjectId) -> (u64, u32)
     use crate::mm::space::{FaultAccess, Protection};
     let mut space = m.space();
     m.switch_to(&mut space);
-    let args = MmapArgs {
-        prot: Protection::READ | Protection::EXEC,
-        ..MmapArgs::shared_object(file, 0, PAGE)
-    };
-    let va = space.mmap(&mut m.sys, args).unwrap();
     let before = m.sys.mem.counters().clean_line;
-    m.engine
-        .fault(&mut m.sys, &mut space, va, FaultAccess::Execute)
-        .unwrap();
+    let exec = Protection::READ | Protection::EXEC;
+    let va = map_in(m, &mut space, file, exec, FaultAccess::Execute);
     let cleans = m.sys.mem.counters().clean_line - before;
     (cleans, m.sys.mem.fetch(va.as_u32()).unwrap())
 }
@@ -202,14 +196,8 @@ fn a_kernel_write_to_code_nobody_maps_leaves_the_icache_alone() {
         let (file, pa) = file_of_code(&mut m, 0xe320_f000);
         let mut space = m.space();
         m.switch_to(&mut space);
-        let args = MmapArgs {
-            prot: Protection::READ | Protection::EXEC,
-            ..MmapArgs::shared_object(file, 0, PAGE)
-        };
-        let va = space.mmap(&mut m.sys, args).unwrap();
-        m.engine
-            .fault(&mut m.sys, &mut space, va, FaultAccess::Execute)
-            .unwrap();
+        let exec = Protection::READ | Protection::EXEC;
+        let va = map_in(&mut m, &mut space, file, exec, FaultAccess::Execute);
         m.sys.mem.fetch(va.as_u32()).unwrap();
         m.engine.munmap(&mut m.sys, &mut space, va, PAGE).unwrap();
         let before = m.sys.mem.counters().icache_all;
