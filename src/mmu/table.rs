@@ -19,10 +19,12 @@
 //!   these TLBs never hold translation faults.
 //!
 //! FCSE (ARMv5): an address space with PID `p` is reached at modified
-//! virtual addresses `p × 32 MiB + va` for `va` below 32 MiB. Its table keeps
-//! the canonical entries for 0–32 MiB and, while it holds a PID, a mirror of
-//! those 32 L1 entries at the PID's window (both point to the same coarse
-//! tables), so moving to another PID rewrites 64 words, not the tables.
+//! virtual addresses `p × 32 MiB + va` for `va` below 32 MiB. While it holds
+//! a PID, its 32 L1 entries for 0–32 MiB live at the PID's window, where the
+//! walker reads them (the canonical slots are copied there when the PID is
+//! given and written back when it goes), so moving to another PID rewrites
+//! 64 words, not the coarse tables. (On ARMv6, where the context key is the
+//! ASID, the canonical slots stay live and the window is a mirror.)
 
 use core::fmt;
 
@@ -543,7 +545,8 @@ pub struct PageTable {
     /// Bit i: the coarse table behind L1 entry i lives in a frame this table
     /// allocated (not one shared from another table).
     owned: [u32; (L1_ENTRIES / 32) as usize],
-    /// The FCSE PID whose window mirrors entries 0..32 (ARMv5).
+    /// The FCSE PID whose window holds entries 0..32 (ARMv5; a mirror on
+    /// ARMv6).
     fcse_window: Option<u8>,
     /// Whether every non-global mapping lies below 32 MiB (FCSE eligibility).
     fits_fcse_window: bool,
@@ -605,7 +608,7 @@ impl PageTable {
         self.key
     }
 
-    /// The FCSE PID window currently mirrored, if any.
+    /// The FCSE PID whose window holds entries 0..32, if any.
     pub fn fcse_window(&self) -> Option<u8> {
         self.fcse_window
     }
@@ -640,6 +643,23 @@ impl PageTable {
         PhysAddr(self.l1.0 + index * 4)
     }
 
+    /// Where the walker reads L1 entry `index`: on ARMv5 under a PID the
+    /// entries for 0–32 MiB live in the PID's window (FCSE relocates every
+    /// address below 32 MiB, so the canonical slots are not walked until
+    /// the PID goes, when `set_fcse_window` copies the window back). Keeping
+    /// one live copy costs one descriptor write, as a table without FCSE
+    /// pays; writing both cost a second write and clean per entry (issue
+    /// 24). On ARMv6 the context key is the ASID and the canonical slots
+    /// are walked: the window is only a mirror there.
+    fn live_index(&self, index: u32) -> u32 {
+        match self.fcse_window {
+            Some(pid) if self.arch == Arch::Armv5 && index < WINDOW_ENTRIES => {
+                u32::from(pid) * WINDOW_ENTRIES + index
+            }
+            _ => index,
+        }
+    }
+
     fn is_owned(&self, index: u32) -> bool {
         self.owned[(index / 32) as usize] >> (index % 32) & 1 == 1
     }
@@ -658,19 +678,21 @@ impl PageTable {
         mem: &mut M,
         index: u32,
     ) -> Result<(u32, L1Descriptor), TableError> {
-        let raw = mem.read_word(self.entry_pa(index))?;
+        let raw = mem.read_word(self.entry_pa(self.live_index(index)))?;
         Ok((raw, L1Descriptor::decode(raw, self.arch)?))
     }
 
-    /// Writes L1 entry `index` and, below 32 MiB, its FCSE mirror.
+    /// Writes L1 entry `index` where the walker reads it (see
+    /// `live_index`) and, on ARMv6 below 32 MiB, its FCSE mirror.
     fn write_l1<M: TableMemory>(
         &self,
         mem: &mut M,
         index: u32,
         raw: u32,
     ) -> Result<(), TableError> {
-        write_descriptor(mem, self.entry_pa(index), raw)?;
+        write_descriptor(mem, self.entry_pa(self.live_index(index)), raw)?;
         if let Some(pid) = self.fcse_window
+            && self.arch == Arch::Armv6
             && index < WINDOW_ENTRIES
         {
             write_descriptor(
@@ -1033,14 +1055,17 @@ impl PageTable {
         Ok(self.tlb_flush(va, old.not_global))
     }
 
-    /// Looks `va` up as the table walker would (no TLB, no FCSE: `va` is the
-    /// modified virtual address), reading the words through `mem`.
+    /// Looks `va` up as the table walker would (no TLB), reading the words
+    /// through `mem`. Under an FCSE PID an address below 32 MiB is looked up
+    /// at its window, where the walker reads it (see `live_index`).
     pub fn translate<M: TableMemory>(
         &self,
         mem: &mut M,
         va: VirtAddr,
     ) -> Result<Translation, TableError> {
-        walk(&mut |pa| mem.read_word(pa), self.l1, self.arch, va)
+        let index = va.0 >> 20;
+        let live = VirtAddr((self.live_index(index) << 20) | (va.0 & (SECTION_BYTES - 1)));
+        walk(&mut |pa| mem.read_word(pa), self.l1, self.arch, live)
     }
 
     /// Copies `other`'s L1 entries for `range` (1 MiB aligned) into this
@@ -1080,7 +1105,7 @@ impl PageTable {
             .reserved
             .merged(&other.reserved, start, start + range.len())?;
         for index in first..first + count {
-            let raw = mem.read_word(other.entry_pa(index))?;
+            let raw = mem.read_word(other.entry_pa(other.live_index(index)))?;
             self.write_l1(mem, index, raw)?;
             self.set_owned(index, false);
         }
@@ -1088,9 +1113,10 @@ impl PageTable {
         Ok(())
     }
 
-    /// Moves the FCSE mirror of entries 0..32 to `pid`'s window (or removes
-    /// it). The window must hold nothing but a previous mirror. The caller
-    /// flushes the TLB (the context switch does).
+    /// Moves entries 0..32 to `pid`'s window (or, with `None`, back to the
+    /// canonical slots). The window must hold nothing but this table's
+    /// previous window. The caller flushes the TLB (the context switch
+    /// does).
     pub(super) fn set_fcse_window<M: TableMemory>(
         &mut self,
         mem: &mut M,
@@ -1115,6 +1141,13 @@ impl PageTable {
                 }
             }
         }
+        // The entries as they live now (the old window on ARMv5, else the
+        // canonical slots).
+        let mut live = [0u32; WINDOW_ENTRIES as usize];
+        for (index, raw) in (0..WINDOW_ENTRIES).zip(&mut live) {
+            *raw = mem.read_word(self.entry_pa(self.live_index(index)))?;
+        }
+        let copy_back = self.live_index(0) != 0 && pid.is_none();
         // The 32 entries of a window are 128 contiguous bytes: written
         // word by word, cleaned for the walker once (a clean per entry
         // wrote the same four lines back 32 times, issue 24).
@@ -1123,15 +1156,17 @@ impl PageTable {
             zero(mem, first, WINDOW_ENTRIES * 4)?;
         }
         self.fcse_window = None;
-        if let Some(new) = pid {
-            let first = u32::from(new) * WINDOW_ENTRIES;
-            for index in 0..WINDOW_ENTRIES {
-                let raw = mem.read_word(self.entry_pa(index))?;
-                mem.write_word(self.entry_pa(first + index), raw)?;
-            }
-            clean(mem, self.entry_pa(first), WINDOW_ENTRIES * 4)?;
-            self.fcse_window = pid;
+        let first = match pid {
+            Some(new) => u32::from(new) * WINDOW_ENTRIES,
+            // Leaving a PID on ARMv5: the canonical slots are walked again.
+            None if copy_back => 0,
+            None => return Ok(()),
+        };
+        for (index, raw) in (first..).zip(live) {
+            mem.write_word(self.entry_pa(index), raw)?;
         }
+        clean(mem, self.entry_pa(first), WINDOW_ENTRIES * 4)?;
+        self.fcse_window = pid;
         Ok(())
     }
 
