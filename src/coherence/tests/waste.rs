@@ -372,3 +372,44 @@ fn a_page_mapped_writable_is_never_called_synced() {
         assert_eq!(violations(&mut m), [], "{name}");
     }
 }
+
+/// A `MAP_FIXED` call the space refuses (an unaligned address, a length of
+/// zero) replaces nothing, so it owes no maintenance: the resident dirty
+/// page it names is neither written back nor dropped, and the refusal is
+/// the space's own error.
+#[test]
+fn a_refused_map_fixed_does_no_maintenance() {
+    for (name, model) in presets() {
+        let mut m = Machine::new(model);
+        let mut p = m.space();
+        m.switch_to(&mut p);
+        let va = p
+            .mmap(&mut m.sys, MmapArgs::anonymous(2 * PAGE))
+            .unwrap()
+            .as_u32();
+        user_store(&mut m, &mut p, va, 7, Faults::Engine);
+        user_store(&mut m, &mut p, va + PAGE, 8, Faults::Engine);
+        for (addr, len) in [(va + 8, PAGE), (va, 0)] {
+            let before = *m.sys.mem.counters();
+            let ranges = m.engine.counters().range_flushes;
+            let args = MmapArgs {
+                addr: Some(VirtAddr(addr)),
+                fixed: true,
+                ..MmapArgs::anonymous(len)
+            };
+            let e = m.engine.mmap(&mut m.sys, &mut p, args).unwrap_err();
+            assert!(
+                matches!(e, CoherenceError::Space(_)),
+                "{name} {addr:#x}+{len:#x}: {e:?}"
+            );
+            let (lines, tlb, _) = line_ops(&before, m.sys.mem.counters());
+            assert_eq!(
+                (lines, tlb, m.engine.counters().range_flushes - ranges),
+                (0, 0, 0),
+                "{name} {addr:#x}+{len:#x}"
+            );
+        }
+        assert_eq!(user_load(&mut m, &mut p, va, Faults::Engine), 7, "{name}");
+        assert_eq!(violations(&mut m), [], "{name}");
+    }
+}
