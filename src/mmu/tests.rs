@@ -2147,6 +2147,28 @@ fn armv5_ignores_global_and_flushes_by_address() {
     assert_eq!(m.take_log(), [Event::TlbPage(0x0200_0000), Event::Sync]);
 }
 
+/// The window covers 0–32 MiB and no more: under a PID, a page at exactly
+/// 32 MiB is entered in the canonical slot 32 (the walker reads it there:
+/// FCSE leaves it unrelocated), not in the next PID's window, and its TLB
+/// flush names its own address.
+#[test]
+fn fcse_window_ends_at_32_mib() {
+    for arch in [V5, V6] {
+        let (mut m, mut frames, mut t) = setup(arch);
+        t.set_fcse_window(&mut m, Some(3)).unwrap();
+        let l1 = t.l1().as_u32();
+        let va = VirtAddr(FCSE_WINDOW_BYTES);
+        t.map_page(&mut m, &mut frames, va, PhysAddr(0x7000), user_attrs())
+            .unwrap();
+        assert_ne!(m.word(l1 + 32 * 4), 0, "{arch:?}: canonical slot 32");
+        assert_eq!(m.word(l1 + (4 * 32) * 4), 0, "{arch:?}: PID 4's window");
+        assert_eq!(t.translate(&mut m, va).unwrap().pa, PhysAddr(0x7000));
+        let (_, flush) = t.unmap_page(&mut m, va).unwrap();
+        assert_eq!(flush.addresses().collect::<Vec<_>>(), [va], "{arch:?}");
+        flush.ignore();
+    }
+}
+
 /// Under a PID only the modified address can be in the TLB (every ARMv5
 /// switch flushes the untagged TLB, and the PID relocates every access
 /// below 32 MiB), so only it is flushed.
