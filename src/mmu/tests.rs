@@ -1500,6 +1500,41 @@ fn shared_entries_are_visible_to_both_tables_and_not_freed_by_the_sharer() {
     }
 }
 
+/// A table's own coarse table beside the entries it shares (the same word
+/// of its ownership bits) stays its own: release frees it, and only it.
+#[test]
+fn sharing_beside_an_own_table_leaves_it_owned() {
+    for arch in ARCHES {
+        let mut m = Machine::new(arch);
+        let mut frames = Frames::plenty();
+        let mut kernel = PageTable::new(&mut m, PhysAddr(0x0001_0000), arch).unwrap();
+        let mut user = PageTable::new(&mut m, PhysAddr(0x0001_4000), arch).unwrap();
+        let attrs = Attributes::KERNEL_DATA;
+        kernel
+            .map_page(
+                &mut m,
+                &mut frames,
+                VirtAddr(0xc000_0000),
+                PhysAddr(0),
+                attrs,
+            )
+            .unwrap();
+        user.map_page(
+            &mut m,
+            &mut frames,
+            VirtAddr(0xc030_0000),
+            PhysAddr(0),
+            attrs,
+        )
+        .unwrap();
+        let own = frames.handed_out[1];
+        let range = VirtRange::new(VirtAddr(0xc000_0000), u64::from(MIB)).unwrap();
+        user.share_entries_from(&mut m, &kernel, range).unwrap();
+        assert_eq!(user.release(&mut m, &mut frames), Ok(PhysAddr(0x0001_4000)));
+        assert_eq!(frames.freed, [own], "{arch:?}");
+    }
+}
+
 #[test]
 fn sharing_checks_alignment_and_refuses_mapped_entries() {
     let (mut m, _, kernel) = setup(V5);
