@@ -74,15 +74,20 @@ impl<P: Policy> Engine<P> {
         };
         if access == FaultAccess::Write
             && self.aliasing()
+            && space.write_fault_copies(sys, va)
             && let Some(pa) = space.resident_at(va)
         {
-            // A write to a present page may replace its frame (copy-on-
+            // A write to a present page that replaces its frame (copy-on-
             // write): VIVT lines at `va` belong to the old frame and must
             // not answer for the new one, and the copy must find the old
             // frame's data in memory; on aliasing VIPT the old frame's
             // lines at the user's colour would outlive the mapping, stale
             // once the frame is written at another colour (Linux's
             // flush_cache_page flushes that colour, arch/arm/mm/flush.c).
+            // A write that makes the frame writable in place (its last
+            // sharer gone) keeps frame, address and lines: nothing to do
+            // (issue 24: W3's child lost every line it had just read, and
+            // its stores, which do not allocate, went to memory).
             let mut whole = false;
             self.maintain_user_alias(
                 &mut sys.mem,

@@ -413,3 +413,55 @@ fn a_refused_map_fixed_does_no_maintenance() {
         assert_eq!(violations(&mut m), [], "{name}");
     }
 }
+
+/// After a fork, the parent's write copies the page; the child, left the
+/// frame's only owner, reads it and then writes it: that write fault makes
+/// the frame writable in place — same frame, same address, same lines — so
+/// it owes no maintenance, and the child's stores hit the lines its reads
+/// brought in (they dropped them before: issue 24's W3 on the ARM1136,
+/// where stores do not allocate and went to memory). The twin is the
+/// parent's copying fault, which still flushes the old frame's lines.
+#[test]
+fn a_write_fault_that_keeps_the_frame_keeps_its_lines() {
+    for (name, model) in presets() {
+        let mut m = Machine::new(model);
+        let mut parent = m.space();
+        m.switch_to(&mut parent);
+        let va = parent
+            .mmap(&mut m.sys, MmapArgs::anonymous(PAGE))
+            .unwrap()
+            .as_u32();
+        user_store(&mut m, &mut parent, va, 1, Faults::Engine);
+        let table = m.child_table();
+        let mut child = m.engine.fork(&mut m.sys, &mut parent, table).unwrap();
+        let before = *m.sys.mem.counters();
+        user_store(&mut m, &mut parent, va, 2, Faults::Engine);
+        let (copy_lines, _, _) = line_ops(&before, m.sys.mem.counters());
+        m.switch_to(&mut child);
+        assert_eq!(
+            user_load(&mut m, &mut child, va, Faults::Engine),
+            1,
+            "{name}"
+        );
+        let before = *m.sys.mem.counters();
+        user_store(&mut m, &mut child, va, 3, Faults::Engine);
+        let after = *m.sys.mem.counters();
+        let (lines, _, _) = line_ops(&before, &after);
+        // The fault's own table update cleans its descriptor: one line.
+        assert!(lines <= 1, "{name}: {lines} line operations");
+        if m.engine.aliasing() {
+            assert!(
+                copy_lines > 1 + lines,
+                "{name}: the copy flushed {copy_lines}"
+            );
+        }
+        // The line the child's read brought in is still there.
+        assert_eq!(
+            user_load(&mut m, &mut child, va, Faults::Engine),
+            3,
+            "{name}"
+        );
+        assert_eq!(m.sys.mem.counters().fills, after.fills, "{name}: a miss");
+        assert_eq!(violations(&mut m), [], "{name}");
+    }
+}

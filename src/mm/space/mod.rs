@@ -1110,6 +1110,25 @@ impl AddressSpace {
             }))
     }
 
+    /// True if a write fault at resident page `va` would give it a new
+    /// frame (copy-on-write) rather than make its frame writable in place
+    /// — what the coherence engine must know before the old frame's lines
+    /// lose their mapping. When unsure (the books disagree), true.
+    pub(crate) fn write_fault_copies<M, F>(&self, sys: &MemorySystem<M, F>, va: VirtAddr) -> bool {
+        let page_va = va.as_u32() & !(PAGE - 1);
+        let (Some(&pa), Some(vma)) = (self.resident.get(&page_va), self.find_vma(va)) else {
+            return false;
+        };
+        if !vma.prot.contains(Protection::WRITE) {
+            return false; // refused: nothing changes
+        }
+        match self.mapping_of(sys, page_va, pa) {
+            Ok(m) if m.writable => false,
+            Ok(_) => self.needs_copy(sys, vma, page_va, pa).unwrap_or(true),
+            Err(_) => true,
+        }
+    }
+
     /// True if a write to private page `va` (frame `pa`) must copy: the
     /// frame is the object's (page cache) or someone else maps it too.
     fn needs_copy<M, F>(
