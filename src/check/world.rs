@@ -355,7 +355,17 @@ impl World {
             self.log.pop_front();
         }
         self.log.push_back(format!("{op:?}"));
+        let handed_out = self.m.sys.allocator.handed_out().to_vec();
         self.run(op)?;
+        // A frame the kernel freed has no owner: its contents are dead, by
+        // the world's semantics (whatever the engine did with its lines).
+        // A shared object's frames go with its last mapping, a private
+        // page's with its space or its COW sharer: rather than predict each
+        // path, every frame handed out before the operation and free after
+        // it is declared dead. Writing a line of it back over its next
+        // owner's data stays a violation (`Sim::declare_dead`).
+        let freed = self.m.sys.allocator.freed_since(&handed_out);
+        self.declare_dead(&freed)?;
         if self.strict {
             self.audit()?;
         }

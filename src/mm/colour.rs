@@ -255,6 +255,28 @@ impl ColourAllocator {
         Ok(())
     }
 
+    /// The frames handed out in `before` (a copy of [`Self::handed_out`]
+    /// taken earlier) and free now.
+    #[cfg(all(feature = "sim", not(target_os = "none")))]
+    pub(crate) fn freed_since(&self, before: &[u32]) -> Vec<PhysAddr> {
+        let mut freed = Vec::new();
+        for (w, (&was, &is)) in before.iter().zip(&self.allocated).enumerate() {
+            let mut bits = was & !is;
+            while bits != 0 {
+                let i = w as u32 * 32 + bits.trailing_zeros();
+                freed.push(self.range.addr(i));
+                bits &= bits - 1;
+            }
+        }
+        freed
+    }
+
+    /// One bit per frame, set while it is handed out (for `freed_since`).
+    #[cfg(all(feature = "sim", not(target_os = "none")))]
+    pub(crate) fn handed_out(&self) -> &[u32] {
+        &self.allocated
+    }
+
     fn bit(&self, i: u32) -> bool {
         self.allocated[(i / 32) as usize] & (1 << (i % 32)) != 0
     }
