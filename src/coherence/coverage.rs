@@ -151,6 +151,10 @@ points! {
     /// A user mapping that may execute was installed: D cleaned, I
     /// invalidated.
     ExecMapping => all,
+    /// User pages at their frame's own colour on aliasing VIPT, dying
+    /// (exit, munmap) or mapped read-only, were left to the linear map's
+    /// lines: no maintenance.
+    LeftToLinearMap => vipt_aliasing,
     /// An executable mapping of a page whose code memory already held
     /// (`PageFlags::CODE_SYNCED`): only the I-cache's part done.
     ExecMappingOfSyncedCode => all,

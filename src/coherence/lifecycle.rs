@@ -207,10 +207,35 @@ impl<P: Policy> Engine<P> {
             return Ok(());
         }
         let len = range.len().min(u64::from(u32::MAX)) as u32;
+        // A read-only mapping at its frame's own colour (aliasing VIPT)
+        // shares its lines with the linear map: the user cannot have
+        // written them, and what a kernel fill left there is the linear
+        // map's, where every later access of that colour meets it (a new
+        // mapping of another colour cleans the kernel alias when it is
+        // installed, `user_page_mapped`). Nothing to do for it, as for a
+        // dying page (see `maintain_pages`). A loader's text mapped and
+        // unmapped by each new process is the case (W10).
+        let own_colour = |va: VirtAddr, pa: PhysAddr| {
+            self.vipt_aliasing()
+                && !self.policy.flushes_everything()
+                && !self.separate_lines(va, self.kernel_va(pa))
+        };
+        let mut left = false;
         let pages: Vec<(VirtAddr, PhysAddr, LineOp)> = space
             .resident_in(range.start(), len)
-            .filter_map(|(va, pa)| Some((va, pa, op(space.find_vma(va)?, va)?)))
+            .filter_map(|(va, pa)| {
+                let vma = space.find_vma(va)?;
+                let op = op(vma, va)?;
+                if !vma.prot().contains(Protection::WRITE) && own_colour(va, pa) {
+                    left = true;
+                    return None;
+                }
+                Some((va, pa, op))
+            })
             .collect();
+        if left {
+            self.counters.coverage.hit(coverage::Point::LeftToLinearMap);
+        }
         self.maintain_pages(sys, space.id(), &pages, whole_mm, before_discard)
     }
 
@@ -232,6 +257,42 @@ impl<P: Policy> Engine<P> {
             self.counters.skipped_not_live += 1;
             return Ok(());
         }
+        // On aliasing VIPT a dying page (its data dead) at its frame's own
+        // colour leaves its lines where the kernel's linear map reaches
+        // them, as on a PIPT cache: the frame's next fill writes through
+        // them, or drops them first when it goes through a window of
+        // another colour. Only dying pages at another colour need their
+        // lines dropped here (issue 24: exit and munmap cleaned every page,
+        // so a process with frames in its own colours paid for lines
+        // nobody could miss). A page whose data lives on is written back:
+        // the engine keeps the linear map's lines clean.
+        let apart: Vec<(VirtAddr, PhysAddr, LineOp)>;
+        let pages = if self.vipt_aliasing() && !self.policy.flushes_everything() {
+            let (mut kept, mut left) = (Vec::new(), Vec::new());
+            for &(va, pa, op) in pages {
+                if op != LineOp::Discard || self.separate_lines(va, self.kernel_va(pa)) {
+                    kept.push((va, pa, op));
+                } else {
+                    left.push(pa);
+                }
+            }
+            // Their data is dead all the same: the kernel hears it, as for
+            // a discarded page (its lines may be dropped unwritten later,
+            // by the frame's next fill through another colour).
+            for pa in left {
+                before_discard(k.memory(), pa);
+            }
+            apart = kept;
+            if apart.len() < pages.len() {
+                self.counters.coverage.hit(coverage::Point::LeftToLinearMap);
+            }
+            if apart.is_empty() {
+                return Ok(());
+            }
+            &apart[..]
+        } else {
+            pages
+        };
         self.counters.range_flushes += 1;
         let bytes = pages.len() as u64 * u64::from(PAGE);
         let by_address = space == self.current || self.info.kind == CacheKind::Vivt;
@@ -319,8 +380,11 @@ impl<P: Policy> Engine<P> {
 
     /// `munmap` with the maintenance it owes: the range is flushed while
     /// still mapped (no dirty line of a freed frame is left to be written
-    /// back over its next owner), and pages that lose an alias are
-    /// re-checked (an uncached page may become cacheable again).
+    /// back over its next owner; on aliasing VIPT a freed page at its
+    /// frame's own colour is left alone, its lines being the linear map's,
+    /// which the frame's next fill overwrites or drops), and pages that
+    /// lose an alias are re-checked (an uncached page may become cacheable
+    /// again).
     pub fn munmap<M: TableMemory, F: TableFrames>(
         &mut self,
         sys: &mut MemorySystem<M, F>,
@@ -328,10 +392,39 @@ impl<P: Policy> Engine<P> {
         va: VirtAddr,
         len: u32,
     ) -> Result<(), CoherenceError> {
-        check_range(va, len)?;
+        let range = check_range(va, len)?;
         let touched = self.frames_in(space, va, len);
         if len > 0 {
-            self.flush_cache_range(sys, space, va, len)?;
+            // Pages freed with the mapping whose lines the linear map
+            // reaches need nothing (see `maintain_pages`); the rest are
+            // written back, not discarded: the unmap may still be refused,
+            // and then they live on.
+            let mut left: Vec<VirtAddr> = Vec::new();
+            if self.vipt_aliasing() && !self.policy.flushes_everything() {
+                left = dying_pages(sys, space, range)
+                    .into_iter()
+                    .filter(|&va| {
+                        space
+                            .resident_at(va)
+                            .is_some_and(|pa| !self.separate_lines(va, self.kernel_va(pa)))
+                    })
+                    .collect();
+                if !left.is_empty() {
+                    self.counters.coverage.hit(coverage::Point::LeftToLinearMap);
+                }
+            }
+            self.maintain_range(
+                sys,
+                space,
+                range,
+                false,
+                |_, va| {
+                    left.binary_search(&va)
+                        .is_err()
+                        .then_some(LineOp::CleanInvalidate)
+                },
+                |_, _| {},
+            )?;
         }
         space.munmap(sys, va, len)?;
         self.recheck(sys, space, &touched)
