@@ -801,3 +801,28 @@ fn a_dropped_buffer_frees_its_allocation() {
         assert_eq!(live_bytes(), before, "{len}");
     }
 }
+
+/// An unmap after `sync_for_cpu` owes nothing (an invalidate now could only
+/// drop what the CPU wrote since), and is counted so: no line operation,
+/// one more `no_maintenance`.
+#[test]
+fn an_unmap_after_sync_for_cpu_does_and_counts_no_maintenance() {
+    for (name, model) in presets() {
+        let mut sim = sim_with(model, BUF_VA, BUF_PA, 1);
+        let mut dma = dma_for(&sim);
+        // SAFETY: the CPU leaves the buffer alone until it syncs.
+        let mut rx =
+            unsafe { dma.map_for_device(&mut sim, range(BUF_VA, 256), DmaDirection::FromDevice) }
+                .unwrap();
+        sim.dma_write(BUF_PA, &[9; 256]).unwrap();
+        dma.sync_for_cpu(&mut sim, &mut rx).unwrap();
+        let (before, lines) = (*dma.counters(), sim.counters().invalidate_line);
+        dma.unmap(&mut sim, rx).unwrap();
+        let after = dma.counters();
+        assert_eq!(sim.counters().invalidate_line, lines, "{name}");
+        assert_eq!(after.no_maintenance, before.no_maintenance + 1, "{name}");
+        assert_eq!(after.unmaps, before.unmaps + 1, "{name}");
+        assert_eq!(sim.load(BUF_VA, 4).unwrap(), 0x0909_0909, "{name}");
+        assert_clean(&sim.take_violations(), name);
+    }
+}
