@@ -84,14 +84,14 @@ impl CacheMaintenance for Sim {
     }
 
     fn invalidate_tlb_all(&mut self) {
-        self.last_translation = None;
+        self.translations.clear();
         self.tlb.invalidate_all();
         self.counters.tlb_ops += 1;
         self.counters.cycles += self.costs.tlb_op;
     }
 
     fn invalidate_tlb_page(&mut self, va: VirtAddr) {
-        self.last_translation = None;
+        self.translations.clear();
         // c8,c7,1 with the MVA as given (ARMv5: every entry of the page;
         // ARMv6: the operand's ASID bits are 0, so the page's global
         // entries and those of ASID 0).
@@ -102,14 +102,14 @@ impl CacheMaintenance for Sim {
 
     fn invalidate_tlb_asid(&mut self, asid: u8) -> Result<(), MaintenanceError> {
         self.armv6_tlb_op("TLB invalidate by ASID")?;
-        self.last_translation = None;
+        self.translations.clear();
         self.tlb.invalidate_asid(asid);
         Ok(())
     }
 
     fn invalidate_tlb_page_asid(&mut self, va: VirtAddr, asid: u8) -> Result<(), MaintenanceError> {
         self.armv6_tlb_op("TLB invalidate by MVA and ASID")?;
-        self.last_translation = None;
+        self.translations.clear();
         self.tlb.invalidate_page(va.as_u32() / PAGE, asid);
         Ok(())
     }
@@ -126,13 +126,13 @@ impl crate::mmu::TranslationRegisters for Sim {
             let key = self.current_key;
             self.current = space;
             self.current_key = key;
-            self.last_translation = None;
+            self.translations.clear();
         }
     }
 
     unsafe fn set_context_key(&mut self, key: u8) {
         self.current_key = u16::from(key);
-        self.last_translation = None;
+        self.translations.clear();
     }
 }
 

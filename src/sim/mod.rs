@@ -106,6 +106,7 @@ mod lines;
 mod memory;
 mod oracle;
 mod tlb;
+mod translations;
 mod violation;
 mod write_buffer;
 
@@ -124,6 +125,7 @@ use self::discards::DeferredDiscards;
 pub use self::discards::Discarded;
 use self::memory::Memory;
 use self::tlb::{Tlb, Walked};
+use self::translations::Translations;
 use self::violation::{Truth, pack_writer, unpack_writer};
 pub use self::violation::{Violation, ViolationKind, Writer};
 use self::write_buffer::{BufferedStore, BufferedWriteBack, DataBuffers, MAX_LINE, Pending};
@@ -433,9 +435,8 @@ pub struct Sim {
     /// Stores and line write-backs on their way to memory, oldest first
     /// (see [`CpuModel::write_buffer_entries`] and `write_buffer.rs`).
     write_buffer: DataBuffers,
-    /// One-entry translation cache: (space, virtual page) → mapping, and
-    /// the table epoch it was made at.
-    last_translation: Option<(SpaceId, u32, Mapping, bool, u64)>,
+    /// The translations of the pages touched last (`translations.rs`).
+    translations: Translations,
     /// Translations walked from attached tables (see `tlb.rs`): a TLB of
     /// unlimited size, tagged as the hardware's, so a missing or
     /// misdirected TLB operation always shows.
@@ -560,7 +561,7 @@ impl Sim {
             operation: 0,
             violations: Vec::new(),
             counters: Counters::default(),
-            last_translation: None,
+            translations: Translations::new(),
             tlb: Tlb::new(model.info().is_armv6()),
             table_pages: FxHashSet::default(),
             table_epoch: 0,
@@ -658,7 +659,7 @@ impl Sim {
     pub fn switch_to(&mut self, space: SpaceId) -> Result<(), SimError> {
         self.current_key = self.space_mut(space)?.key;
         self.current = space;
-        self.last_translation = None;
+        self.translations.clear();
         Ok(())
     }
 
@@ -683,7 +684,7 @@ impl Sim {
             writable,
         };
         self.space_mut(space)?.pages.insert(va / PAGE, mapping);
-        self.last_translation = None;
+        self.translations.clear();
         Ok(())
     }
 
@@ -710,7 +711,7 @@ impl Sim {
         arch: crate::mmu::Arch,
     ) -> Result<(), SimError> {
         self.space_mut(space)?.table = Some((l1, arch));
-        self.last_translation = None;
+        self.translations.clear();
         Ok(())
     }
 
@@ -781,7 +782,7 @@ impl Sim {
             .get_mut(&(va / PAGE))
             .ok_or(SimError::Unmapped { space, va })?;
         page.mem = mem;
-        self.last_translation = None;
+        self.translations.clear();
         Ok(())
     }
 
@@ -791,7 +792,7 @@ impl Sim {
             .pages
             .remove(&(va / PAGE))
             .ok_or(SimError::Unmapped { space, va })?;
-        self.last_translation = None;
+        self.translations.clear();
         Ok(())
     }
 
@@ -819,13 +820,16 @@ impl Sim {
     #[inline]
     fn translate(&mut self, va: u32) -> Result<(u32, Mapping, bool), SimError> {
         let page = va / PAGE;
-        if let Some((space, p, m, global, epoch)) = self.last_translation
-            && space == self.current
-            && p == page
-            && epoch == self.table_epoch
-        {
-            return Ok((m.frame | (va & (PAGE - 1)), m, global));
+        match self.translations.get(self.current, page, self.table_epoch) {
+            Some((m, global)) => Ok((m.frame | (va & (PAGE - 1)), m, global)),
+            None => self.translate_again(va),
         }
+    }
+
+    /// [`translate`](Self::translate) for a page not translated lately.
+    #[inline(never)]
+    fn translate_again(&mut self, va: u32) -> Result<(u32, Mapping, bool), SimError> {
+        let page = va / PAGE;
         if let Some((l1, arch)) = self.spaces[self.current.0 as usize].table {
             let w = self.translate_through_tlb(l1, arch, va)?;
             let m = Mapping {
@@ -833,7 +837,8 @@ impl Sim {
                 mem: w.mem,
                 writable: w.writable,
             };
-            self.last_translation = Some((self.current, page, m, w.global, self.table_epoch));
+            self.translations
+                .insert(self.current, page, self.table_epoch, m, w.global);
             return Ok((m.frame | (va & (PAGE - 1)), m, w.global));
         }
         let own = self.spaces[self.current.0 as usize]
@@ -852,7 +857,8 @@ impl Sim {
                 }
             },
         };
-        self.last_translation = Some((self.current, page, m, global, self.table_epoch));
+        self.translations
+            .insert(self.current, page, self.table_epoch, m, global);
         Ok((m.frame | (va & (PAGE - 1)), m, global))
     }
 
