@@ -38,7 +38,7 @@ impl Ranks {
         match self.0.get(&pa) {
             Some(v) => v.binary_search(&version).unwrap_or(usize::MAX),
             // Memory's version, nothing cached or buffered: newest or not.
-            None => usize::from(version == sim.memory.truth(pa).0),
+            None => usize::from(version == sim.memory.truth_version(pa)),
         }
     }
 }
@@ -142,7 +142,7 @@ impl Sim {
         }
         for (&pa, versions) in ranks.0.iter_mut() {
             versions.push(self.memory.memory_version(pa));
-            versions.push(self.memory.truth(pa).0);
+            versions.push(self.memory.truth_version(pa));
             versions.sort_unstable();
             versions.dedup();
         }

@@ -33,16 +33,9 @@ impl Sim {
             Which::Instruction => &mut self.icache,
         };
         copy(&mut line.data[range.clone()], self.memory.data(line_pa, n));
-        self.memory
-            .memory_versions(line_pa, &mut line.versions[range.clone()]);
-        let cache = match which {
-            Which::Data => &self.dcache,
-            Which::Instruction => &self.icache,
-        };
         let fresh = self
             .memory
-            .first_stale(line_pa, &cache.versions[range])
-            .is_none();
+            .fill_versions(line_pa, &mut line.versions[range]);
         let verified = if fresh { self.version } else { 0 };
         let meta = &mut self.cache(which).meta[victim];
         meta.valid = true;
@@ -70,11 +63,16 @@ impl Sim {
     /// Writes D line `i` back if it is valid and dirty: into the write-back
     /// buffer when the model has the buffers (behind the older buffered
     /// stores), else straight to memory.
+    #[inline]
     pub(super) fn write_back(&mut self, i: usize) {
-        let meta = self.dcache.meta[i];
-        if !(meta.valid && meta.dirty) {
-            return;
+        let meta = &self.dcache.meta[i];
+        if meta.valid && meta.dirty {
+            self.write_back_dirty(i);
         }
+    }
+
+    fn write_back_dirty(&mut self, i: usize) {
+        let meta = self.dcache.meta[i];
         let range = self.dcache.bytes(i);
         let n = self.dcache.line_bytes.min(MAX_LINE);
         let mut line = Box::new(BufferedWriteBack {
@@ -138,13 +136,13 @@ impl Sim {
             for (k, idx) in range.enumerate() {
                 let pa = meta.pa + k as u32;
                 let v = self.dcache.versions[idx];
-                let truth = self.truth(pa);
                 let landing = self
                     .write_buffer
                     .newest_version(pa)
                     .unwrap_or_else(|| self.memory.memory_version(pa));
-                if v == truth.version && landing != v {
+                if v == self.memory.truth_version(pa) && landing != v {
                     if self.discards.is_none() {
+                        let truth = self.truth(pa);
                         self.report_line(ViolationKind::DirtyLineDiscarded, meta.va, pa, truth, v);
                         break;
                     }
@@ -160,7 +158,7 @@ impl Sim {
                     space: self.current,
                 };
                 let memory = &self.memory;
-                discards.record(meta.pa, lost, at, |pa, v| memory.truth(pa).0 == v);
+                discards.record(meta.pa, lost, at, |pa, v| memory.truth_version(pa) == v);
             }
         }
         self.dcache.meta[i].valid = false;

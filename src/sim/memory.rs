@@ -13,7 +13,8 @@
 //! before it, which all its bytes, in memory and truth, take at once — and
 //! one writer: that of its newest store. Only granules in play (stored to
 //! since the last sweep, copied somewhere, or with memory behind the
-//! truth) keep per-byte records ([`Detail`], 1 KiB each).
+//! truth) keep per-byte records ([`Detail`], 1 KiB each, of which bringing
+//! a granule into play writes only the truths: `memory/detail.rs`).
 //!
 //! Sweeps ([`Memory::sweep`]) settle what can be settled; the model runs
 //! one when the records reach their budget, between operations, telling it
@@ -37,22 +38,16 @@
 use std::boxed::Box;
 use std::vec::Vec;
 
+use self::detail::{Detail, first_not};
+
+mod detail;
+
 /// Bytes per granule.
 pub(super) const GRANULE: u32 = 32;
 const G: usize = GRANULE as usize;
 
 /// In a granule's state word: the rest is an index into `details`.
 const DETAILED: u64 = 1 << 63;
-
-/// Per-byte records of a granule in play.
-struct Detail {
-    /// The granule it describes (`u32::MAX` while on the free list).
-    granule: u32,
-    memory: [u64; G],
-    truth: [u64; G],
-    /// Packed [`Writer`](super::Writer)s (`pack_writer`).
-    writer: [u128; G],
-}
 
 /// Records before the first sweep; later sweeps wait until the records
 /// have doubled since the last one, so sweeping stays linear overall.
@@ -198,8 +193,19 @@ impl Memory {
 
     /// Puts `bytes` in memory from `pa`, across pages (versions are the
     /// caller's).
+    #[inline]
     pub fn write(&mut self, pa: u32, bytes: &[u8]) {
-        for (p, at, n) in Self::page_pieces(self.at(pa), bytes.len()) {
+        let p = self.at(pa);
+        let off = p % PAGE;
+        if off + bytes.len() <= PAGE {
+            // One page: every store and write-back.
+            super::copy(
+                &mut self.page_mut(p / G).data[off..off + bytes.len()],
+                bytes,
+            );
+            return;
+        }
+        for (p, at, n) in Self::page_pieces(p, bytes.len()) {
             let off = p % PAGE;
             self.page_mut(p / G).data[off..off + n].copy_from_slice(&bytes[at..at + n]);
         }
@@ -247,36 +253,81 @@ impl Memory {
         if state & DETAILED != 0 {
             return &mut self.details[(state & !DETAILED) as usize];
         }
-        let writer = self.page(g).writers[g % GRANULES];
-        let fresh = Detail {
-            granule: g as u32,
-            memory: [state; G],
-            truth: [state; G],
-            writer: [writer; G],
-        };
+        self.make_detail(g, state)
+    }
+
+    /// Per-byte records for settled granule `g` (at `state`).
+    fn make_detail(&mut self, g: usize, state: u64) -> &mut Detail {
         let index = match self.free.pop() {
-            Some(i) => {
-                self.details[i as usize] = fresh;
-                i as usize
-            }
+            Some(i) => i as usize,
             None => {
-                self.details.push(fresh);
+                self.details.push(Detail::new());
                 self.details.len() - 1
             }
         };
         self.live += 1;
         self.page_mut(g).states[g % GRANULES] = DETAILED | index as u64;
-        &mut self.details[index]
+        let d = &mut self.details[index];
+        d.start(g as u32, state);
+        d
+    }
+
+    /// The packed writer of byte `k` of granule `g`, whose records are `d`.
+    fn writer_in(&self, g: usize, d: &Detail, k: usize) -> u128 {
+        d.writer(k)
+            .unwrap_or_else(|| self.page(g).writers[g % GRANULES])
     }
 
     /// Memory's version of each byte from `pa`, into `out`.
+    #[inline]
     pub fn memory_versions(&self, pa: u32, out: &mut [u64]) {
-        for (g, off, at, n) in Self::pieces(self.at(pa), out.len()) {
-            match self.detail(g) {
-                Some(d) => out[at..at + n].copy_from_slice(&d.memory[off..off + n]),
-                None => out[at..at + n].fill(self.state(g)),
-            }
+        let p = self.at(pa);
+        let (g, off) = (p / G, p % G);
+        if off + out.len() <= G {
+            // One granule: every access and every fill of a line of up to
+            // a granule.
+            return self.memory_versions_in(g, off, out);
         }
+        for (g, off, at, n) in Self::pieces(p, out.len()) {
+            self.memory_versions_in(g, off, &mut out[at..at + n]);
+        }
+    }
+
+    #[inline]
+    fn memory_versions_in(&self, g: usize, off: usize, out: &mut [u64]) {
+        match self.detail(g) {
+            Some(d) => d.memory_versions(off, out),
+            None => out.fill(self.state(g)),
+        }
+    }
+
+    /// Memory's version of each byte from `pa`, into `out` (a line
+    /// fill), and whether each is the truth's: the line is fresh.
+    #[inline]
+    pub fn fill_versions(&self, pa: u32, out: &mut [u64]) -> bool {
+        let p = self.at(pa);
+        if p % G + out.len() <= G {
+            // One granule: every line of up to a granule.
+            return self.fill_versions_in(p / G, p % G, out);
+        }
+        let mut fresh = true;
+        for (g, off, at, n) in Self::pieces(p, out.len()) {
+            fresh &= self.fill_versions_in(g, off, &mut out[at..at + n]);
+        }
+        fresh
+    }
+
+    #[inline]
+    fn fill_versions_in(&self, g: usize, off: usize, out: &mut [u64]) -> bool {
+        let state = self.state(g);
+        if state & DETAILED == 0 {
+            // A settled granule's memory is its truth.
+            out.fill(state);
+            return true;
+        }
+        let d = &self.details[(state & !DETAILED) as usize];
+        d.memory_versions(off, out);
+        d.in_step_at(off, out.len())
     }
 
     pub fn memory_version(&self, pa: u32) -> u64 {
@@ -291,8 +342,19 @@ impl Memory {
         let p = self.at(pa);
         let (g, off) = (p / G, p % G);
         match self.detail(g) {
-            Some(d) => (d.truth[off], d.writer[off]),
+            Some(d) => (d.truth(off), self.writer_in(g, d, off)),
             None => (self.state(g), self.page(g).writers[g % GRANULES]),
+        }
+    }
+
+    /// The truth's version of byte `pa` (its writer unlooked-up).
+    #[inline]
+    pub fn truth_version(&self, pa: u32) -> u64 {
+        let p = self.at(pa);
+        let (g, off) = (p / G, p % G);
+        match self.detail(g) {
+            Some(d) => d.truth(off),
+            None => self.state(g),
         }
     }
 
@@ -312,32 +374,18 @@ impl Memory {
 
     #[inline]
     fn first_stale_in(&self, g: usize, off: usize, seen: &[u64]) -> Option<usize> {
-        // Without early exits, so that the compiler vectorises: all alike
-        // is the rule, and a whole line is compared at a fill.
-        let newest = match self.detail(g) {
-            Some(d) => &d.truth[off..off + seen.len()],
-            None => {
-                let state = self.state(g);
-                let any = seen.iter().fold(0, |a, s| a | (s ^ state));
-                return (any != 0)
-                    .then(|| seen.iter().position(|&s| s != state))
-                    .flatten();
-            }
-        };
-        let any = seen.iter().zip(newest).fold(0, |a, (s, t)| a | (s ^ t));
-        (any != 0)
-            .then(|| seen.iter().zip(newest).position(|(s, t)| s != t))
-            .flatten()
+        match self.detail(g) {
+            Some(d) => d.first_stale(off, seen),
+            None => first_not(seen, self.state(g)),
+        }
     }
 
     /// The first of `len` bytes from `pa` whose memory is not the newest,
     /// and memory's version of it.
     pub fn first_behind(&self, pa: u32, len: usize) -> Option<(usize, u64)> {
         Self::pieces(self.at(pa), len).find_map(|(g, off, at, n)| {
-            let d = self.detail(g)?;
-            (off..off + n)
-                .find(|&k| d.memory[k] != d.truth[k])
-                .map(|k| (at + k - off, d.memory[k]))
+            let (k, v) = self.detail(g)?.first_behind(off, n)?;
+            Some((at + k, v))
         })
     }
 
@@ -345,25 +393,28 @@ impl Memory {
     /// returns the first byte whose new version is older than the one it
     /// replaces: a write-back over newer data.
     pub fn land(&mut self, pa: u32, versions: &[u64]) -> Option<usize> {
+        let p = self.at(pa);
+        if p % G + versions.len() <= G {
+            // One granule: every store, every line of up to a granule.
+            return self.land_in(p / G, p % G, versions);
+        }
         let mut older = None;
-        for (g, off, at, n) in Self::pieces(self.at(pa), versions.len()) {
-            let new = &versions[at..at + n];
-            let state = self.state(g);
-            if state & DETAILED == 0 && new.iter().all(|&v| v == state) {
-                continue;
-            }
-            let d = self.detail_mut(g);
-            let old = &mut d.memory[off..off + n];
+        for (g, off, at, n) in Self::pieces(p, versions.len()) {
+            let first_older = self.land_in(g, off, &versions[at..at + n]);
             if older.is_none() {
-                older = new
-                    .iter()
-                    .zip(old.iter())
-                    .position(|(n, o)| n < o)
-                    .map(|k| at + k);
+                older = first_older.map(|k| at + k);
             }
-            old.copy_from_slice(new);
         }
         older
+    }
+
+    #[inline]
+    fn land_in(&mut self, g: usize, off: usize, new: &[u64]) -> Option<usize> {
+        let state = self.state(g);
+        if state & DETAILED == 0 && new.iter().all(|&v| v == state) {
+            return None;
+        }
+        self.detail_mut(g).land(off, new)
     }
 
     /// Sets the truth of `len` bytes from `pa` (a CPU store) and, with
@@ -374,20 +425,33 @@ impl Memory {
         if first < self.watched.end && self.watched.start <= last {
             self.watched_changed = true;
         }
-        for (g, off, _, n) in Self::pieces(self.at(pa), len) {
-            self.page_mut(g).changed[g % GRANULES] = version;
-            if memory && n == G && self.state(g) & DETAILED == 0 {
-                // A whole settled granule stays settled.
-                self.settle(g, version, writer);
-                continue;
-            }
-            let d = self.detail_mut(g);
-            d.truth[off..off + n].fill(version);
-            d.writer[off..off + n].fill(writer);
-            if memory {
-                d.memory[off..off + n].fill(version);
-            }
+        if p % G + len <= G && len > 0 {
+            // One granule: every CPU store.
+            return self.set_truth_in(first, p % G, len, version, writer, memory);
         }
+        for (g, off, _, n) in Self::pieces(p, len) {
+            self.set_truth_in(g, off, n, version, writer, memory);
+        }
+    }
+
+    #[inline]
+    fn set_truth_in(
+        &mut self,
+        g: usize,
+        off: usize,
+        n: usize,
+        version: u64,
+        writer: u128,
+        memory: bool,
+    ) {
+        self.page_mut(g).changed[g % GRANULES] = version;
+        if memory && n == G && self.state(g) & DETAILED == 0 {
+            // A whole settled granule stays settled.
+            self.settle(g, version, writer);
+            return;
+        }
+        self.detail_mut(g)
+            .set_truth(off, n, version, writer, memory);
     }
 
     /// The version of the last change to the truth of byte `pa`'s granule.
@@ -427,11 +491,12 @@ impl Memory {
         for index in 0..self.details.len() {
             let d = &self.details[index];
             let g = d.granule;
-            if g == u32::MAX || copied(g) || d.memory != d.truth {
+            if g == u32::MAX || !d.in_step() || copied(g) {
                 continue;
             }
-            let newest = (0..G).max_by_key(|&k| d.truth[k]).unwrap_or(0);
-            let writer = d.writer[newest];
+            let writer = d
+                .newest_writer()
+                .unwrap_or_else(|| self.page(g as usize).writers[g as usize % GRANULES]);
             self.details[index].granule = u32::MAX;
             self.free.push(index as u32);
             self.live -= 1;

@@ -21,10 +21,14 @@ impl Sim {
 
     /// Between operations: settles the memory no copy is made of once
     /// the per-byte records reach their budget (`memory.rs`).
+    #[inline]
     pub(super) fn settle_memory(&mut self) {
-        if !self.memory.wants_sweep() {
-            return;
+        if self.memory.wants_sweep() {
+            self.sweep_memory();
         }
+    }
+
+    fn sweep_memory(&mut self) {
         let mut copied = FxHashSet::default();
         let base = self.memory.base();
         let mut add = |pa: u32, len: usize| {
