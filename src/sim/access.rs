@@ -24,6 +24,7 @@ impl Sim {
         self.load_translated(va, size, at.pa, at.mem)
     }
 
+    #[inline]
     pub(super) fn load_translated(
         &mut self,
         va: u32,
@@ -44,26 +45,24 @@ impl Sim {
                 }
                 None => self.fill(Which::Data, &probe),
             };
-            let line_pa = self.dcache.meta[line].pa;
             let offset = (va as usize) & (self.dcache.line_bytes - 1);
-            let range = self.dcache.bytes(line);
-            let start = range.start + offset;
-            copy(
-                &mut bytes[..size as usize],
-                &self.dcache.data[start..start + size as usize],
-            );
+            let value = self.dcache.read(line, offset, size);
+            if self.line_is_fresh(&self.dcache.meta[line], pa, self.dcache.line_bytes) {
+                return Ok(value);
+            }
+            let start = self.dcache.bytes(line).start + offset;
             copy(
                 &mut versions[..size as usize],
                 &self.dcache.versions[start..start + size as usize],
             );
-            if self.line_is_fresh(&self.dcache.meta[line], pa, self.dcache.line_bytes) {
-                return Ok(u32::from_le_bytes(bytes));
-            }
+            let line_pa = self.dcache.meta[line].pa;
             if line_pa != self.dcache.line_base(pa) {
                 let source = line_pa + (pa & (self.dcache.line_bytes as u32 - 1));
                 self.report_foreign_hit(va, pa, source, line_pa, versions[0]);
-                return Ok(u32::from_le_bytes(bytes));
+            } else {
+                self.check_read(va, pa, &versions[..size as usize], false);
             }
+            return Ok(value);
         } else {
             self.counters.uncached += 1;
             self.counters.cycles += self.costs.uncached;
@@ -106,6 +105,7 @@ impl Sim {
         self.store_translated(va, size, value, at.pa, at.mem)
     }
 
+    #[inline]
     pub(super) fn store_translated(
         &mut self,
         va: u32,
@@ -124,21 +124,36 @@ impl Sim {
         };
         let bytes = value.to_le_bytes();
         let changed_before = self.memory.changed(pa);
+        let probe = self.probe(va, pa);
+        let hit = if mem.cached() {
+            self.dcache.lookup(&probe)
+        } else {
+            None
+        };
+        let allocates = mem.cached()
+            && hit.is_none()
+            && self.dcache.cfg.allocation == Allocation::ReadWrite
+            && mem == MemType::WriteBack;
+        // A store that only goes to memory, at once, with nothing buffered
+        // to land before it (no buffers, or strongly ordered behind an
+        // empty queue): nothing reads its bytes' versions between its
+        // setting the truth and its landing, so both are done at once.
+        let direct = hit.is_none()
+            && !allocates
+            && self.write_buffer.entries.is_empty()
+            && (mem == MemType::StronglyOrdered || !self.write_buffer.enabled());
         self.memory
-            .set_truth(pa, size as usize, version, pack_writer(writer), false);
+            .set_truth(pa, size as usize, version, pack_writer(writer), direct);
         let mut to_memory = !mem.cached() || mem == MemType::WriteThrough;
         if mem.cached() {
-            let probe = self.probe(va, pa);
             let mut filled = false;
-            let line = match self.dcache.lookup(&probe) {
+            let line = match hit {
                 Some(line) => {
                     self.counters.hits += 1;
                     self.counters.cycles += self.costs.hit;
                     Some(line)
                 }
-                None if self.dcache.cfg.allocation == Allocation::ReadWrite
-                    && mem == MemType::WriteBack =>
-                {
+                None if allocates => {
                     filled = true;
                     Some(self.fill(Which::Data, &probe))
                 }
@@ -149,10 +164,7 @@ impl Sim {
             };
             if let Some(line) = line {
                 let offset = (va as usize) & (self.dcache.line_bytes - 1);
-                let start = self.dcache.bytes(line).start + offset;
-                let n = size as usize;
-                copy(&mut self.dcache.data[start..start + n], &bytes[..n]);
-                self.dcache.versions[start..start + n].fill(version);
+                self.dcache.write(line, offset, size, value, version);
                 let write_back =
                     self.dcache.cfg.write == WritePolicy::WriteBack && mem == MemType::WriteBack;
                 let own_line = self.dcache.line_base(pa);
@@ -191,7 +203,11 @@ impl Sim {
                 bytes,
                 version,
             };
-            if mem == MemType::StronglyOrdered {
+            if direct {
+                // Its truth and memory's version were set together above.
+                self.touch_memory(pa, size);
+                self.memory.write(pa, &bytes[..size as usize]);
+            } else if mem == MemType::StronglyOrdered {
                 // Strongly ordered (ARMv6) / uncached unbuffered C=0,B=0
                 // (ARM926) stores bypass the write buffer (ARM926EJ-S TRM
                 // ch. 4: only bufferable, write-through and write-miss
@@ -274,7 +290,11 @@ impl Sim {
     }
 
     /// Empties the write buffer and the write-back buffer into memory, in order.
+    #[inline]
     pub(super) fn drain_buffered_stores(&mut self) {
+        if self.write_buffer.entries.is_empty() {
+            return;
+        }
         while let Some(entry) = self.write_buffer.pop_oldest() {
             self.land(entry);
         }

@@ -103,16 +103,23 @@ impl Cache {
     }
 
     /// The way a fill of `probe`'s set replaces (an invalid one first).
+    #[inline]
     pub fn victim(&mut self, probe: &Probe) -> usize {
         let set = self.set_of(probe);
         let base = set * self.ways;
-        if let Some(i) = (base..base + self.ways).find(|&i| !self.meta[i].valid) {
-            return i;
+        if let Some(w) = self.meta[base..base + self.ways]
+            .iter()
+            .position(|m| !m.valid)
+        {
+            return base + w;
         }
+        // `ways` is a power of two (`CpuModel::validate`): masks, not
+        // divisions, on the path of every miss.
+        let last = self.ways - 1;
         let way = match self.cfg.replacement {
             Replacement::RoundRobin => {
-                let w = self.round_robin[set] as usize % self.ways;
-                self.round_robin[set] = ((w + 1) % self.ways) as u32;
+                let w = self.round_robin[set] as usize & last;
+                self.round_robin[set] = ((w + 1) & last) as u32;
                 w
             }
             Replacement::PseudoRandom { .. } => {
@@ -120,10 +127,45 @@ impl Cache {
                 self.rng ^= self.rng << 13;
                 self.rng ^= self.rng >> 7;
                 self.rng ^= self.rng << 17;
-                (self.rng % self.ways as u64) as usize
+                (self.rng & last as u64) as usize
             }
         };
         base + way
+    }
+
+    /// The `size` bytes (1, 2 or 4, naturally aligned) at `offset` in
+    /// line `i`, little-endian. Sized reads, not a copy of a run-time
+    /// length: every load comes here.
+    #[inline]
+    pub fn read(&self, i: usize, offset: usize, size: u32) -> u32 {
+        let at = i * self.line_bytes + offset;
+        match size {
+            1 => u32::from(self.data[at]),
+            2 => u32::from(u16::from_le_bytes([self.data[at], self.data[at + 1]])),
+            _ => u32::from_le_bytes(self.data[at..at + 4].try_into().expect("4 bytes")),
+        }
+    }
+
+    /// Stores the low `size` bytes (1, 2 or 4, naturally aligned) of
+    /// `value` at `offset` in line `i`, each at `version`.
+    #[inline]
+    pub fn write(&mut self, i: usize, offset: usize, size: u32, value: u32, version: u64) {
+        let at = i * self.line_bytes + offset;
+        let bytes = value.to_le_bytes();
+        match size {
+            1 => {
+                self.data[at] = bytes[0];
+                self.versions[at] = version;
+            }
+            2 => {
+                self.data[at..at + 2].copy_from_slice(&bytes[..2]);
+                self.versions[at..at + 2].copy_from_slice(&[version; 2]);
+            }
+            _ => {
+                self.data[at..at + 4].copy_from_slice(&bytes);
+                self.versions[at..at + 4].copy_from_slice(&[version; 4]);
+            }
+        }
     }
 
     /// Byte range of line `i` in `data` / `versions`.
