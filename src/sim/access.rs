@@ -50,11 +50,8 @@ impl Sim {
             if self.line_is_fresh(&self.dcache.meta[line], pa, self.dcache.line_bytes) {
                 return Ok(value);
             }
-            let start = self.dcache.bytes(line).start + offset;
-            copy(
-                &mut versions[..size as usize],
-                &self.dcache.versions[start..start + size as usize],
-            );
+            self.dcache
+                .versions_into(line, offset, &mut versions[..size as usize]);
             let line_pa = self.dcache.meta[line].pa;
             if line_pa != self.dcache.line_base(pa) {
                 let source = line_pa + (pa & (self.dcache.line_bytes as u32 - 1));
@@ -361,12 +358,12 @@ impl Sim {
                 }
                 None => self.fill(Which::Instruction, &probe),
             };
-            let start =
-                self.icache.bytes(line).start + ((va as usize) & (self.icache.line_bytes - 1));
+            let offset = (va as usize) & (self.icache.line_bytes - 1);
+            let start = self.icache.bytes(line).start + offset;
             let mut b = [0u8; 4];
             let mut v = [0u64; 4];
             copy(&mut b[..n], &self.icache.data[start..start + n]);
-            copy(&mut v[..n], &self.icache.versions[start..start + n]);
+            self.icache.versions_into(line, offset, &mut v[..n]);
             let line_pa = self.icache.meta[line].pa;
             if line_pa != self.icache.line_base(pa) {
                 // A VIVT hit on another physical page's line, as for loads.
@@ -439,7 +436,8 @@ impl Sim {
         let mut versions = [0u64; 4];
         copy(&mut bytes[..n], &self.icache.data[start..start + n]);
         if self.btc.enabled() {
-            copy(&mut versions[..n], &self.icache.versions[start..start + n]);
+            self.icache
+                .versions_into(last.line, (mva & !mask) as usize, &mut versions[..n]);
             self.btc.record(BtcEntry {
                 va: mva,
                 pa,
@@ -505,7 +503,6 @@ impl Sim {
     /// [`Sim::fetch_again`] if every byte of it is the newest.
     pub(super) fn remember_fetched_line(&mut self, line: usize, mem: MemType) {
         let meta = self.icache.meta[line];
-        let range = self.icache.bytes(line);
         self.fetched_line = None;
         let fresh = if self.icache.line_bytes <= memory::GRANULE as usize
             && self.line_is_fresh(&meta, meta.pa, self.icache.line_bytes)
@@ -514,7 +511,7 @@ impl Sim {
         } else {
             let fresh = self
                 .memory
-                .first_stale(meta.pa, &self.icache.versions[range])
+                .first_stale(meta.pa, self.icache.versions_mut(line))
                 .is_none();
             self.icache.meta[line].verified = if fresh { self.version } else { 0 };
             fresh

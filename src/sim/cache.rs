@@ -4,6 +4,9 @@
 use super::Writer;
 use super::config::{CacheConfig, Indexing, Replacement};
 
+/// In [`Cache::flat`]: the line's bytes have versions of their own.
+const MIXED: u64 = u64::MAX;
+
 /// Bookkeeping of one line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct LineMeta {
@@ -40,8 +43,14 @@ pub(crate) struct Cache {
     pub meta: Vec<LineMeta>,
     /// `line_bytes` data bytes per line, line after line.
     pub data: Vec<u8>,
-    /// The version of every data byte.
-    pub versions: Vec<u64>,
+    /// The version of every data byte of the lines that are not flat.
+    versions: Vec<u64>,
+    /// Per line: the version all its bytes have, or [`MIXED`] (then each
+    /// byte's is in `versions`). Most fills copy a settled granule, all of
+    /// one version: storing it once spares writing (and later reading) a
+    /// line's worth of versions, the larger part of a miss's memory
+    /// traffic.
+    flat: Vec<u64>,
     /// Per set, the way the next round-robin fill replaces (u32: a valid
     /// geometry may have up to 2^21 ways).
     pub round_robin: Vec<u32>,
@@ -70,6 +79,7 @@ impl Cache {
             meta: vec![LineMeta::default(); lines],
             data: vec![0; lines * g.line_bytes],
             versions: vec![0; lines * g.line_bytes],
+            flat: vec![MIXED; lines],
             round_robin: vec![0; g.sets()],
             rng,
         }
@@ -146,29 +156,73 @@ impl Cache {
         }
     }
 
+    /// The version of byte `k` of line `i`.
+    #[inline]
+    pub fn version(&self, i: usize, k: usize) -> u64 {
+        match self.flat[i] {
+            MIXED => self.versions[i * self.line_bytes + k],
+            v => v,
+        }
+    }
+
+    /// The versions of the bytes from `offset` in line `i`, into `out`.
+    #[inline]
+    pub fn versions_into(&self, i: usize, offset: usize, out: &mut [u64]) {
+        match self.flat[i] {
+            MIXED => {
+                let at = i * self.line_bytes + offset;
+                super::copy(out, &self.versions[at..at + out.len()]);
+            }
+            v => out.fill(v),
+        }
+    }
+
+    /// Makes every byte of line `i` have `version`.
+    #[inline]
+    pub fn set_flat(&mut self, i: usize, version: u64) {
+        debug_assert_ne!(version, MIXED);
+        self.flat[i] = version;
+    }
+
+    /// The versions of line `i`'s bytes, to change.
+    #[inline]
+    pub fn versions_mut(&mut self, i: usize) -> &mut [u64] {
+        let range = self.bytes(i);
+        if self.flat[i] != MIXED {
+            self.versions[range.clone()].fill(self.flat[i]);
+            self.flat[i] = MIXED;
+        }
+        &mut self.versions[range]
+    }
+
+    /// The versions of line `i`'s bytes, all to be overwritten (a fill).
+    #[inline]
+    pub fn versions_to_overwrite(&mut self, i: usize) -> &mut [u64] {
+        self.flat[i] = MIXED;
+        let range = self.bytes(i);
+        &mut self.versions[range]
+    }
+
     /// Stores the low `size` bytes (1, 2 or 4, naturally aligned) of
     /// `value` at `offset` in line `i`, each at `version`.
     #[inline]
     pub fn write(&mut self, i: usize, offset: usize, size: u32, value: u32, version: u64) {
+        let versions = &mut self.versions_mut(i)[offset..];
+        match size {
+            1 => versions[0] = version,
+            2 => versions[..2].copy_from_slice(&[version; 2]),
+            _ => versions[..4].copy_from_slice(&[version; 4]),
+        }
         let at = i * self.line_bytes + offset;
         let bytes = value.to_le_bytes();
         match size {
-            1 => {
-                self.data[at] = bytes[0];
-                self.versions[at] = version;
-            }
-            2 => {
-                self.data[at..at + 2].copy_from_slice(&bytes[..2]);
-                self.versions[at..at + 2].copy_from_slice(&[version; 2]);
-            }
-            _ => {
-                self.data[at..at + 4].copy_from_slice(&bytes);
-                self.versions[at..at + 4].copy_from_slice(&[version; 4]);
-            }
+            1 => self.data[at] = bytes[0],
+            2 => self.data[at..at + 2].copy_from_slice(&bytes[..2]),
+            _ => self.data[at..at + 4].copy_from_slice(&bytes),
         }
     }
 
-    /// Byte range of line `i` in `data` / `versions`.
+    /// Byte range of line `i` in `data`.
     pub fn bytes(&self, i: usize) -> core::ops::Range<usize> {
         i * self.line_bytes..(i + 1) * self.line_bytes
     }

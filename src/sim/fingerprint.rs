@@ -121,8 +121,8 @@ impl Sim {
         for cache in [&self.dcache, &self.icache] {
             for i in cache.valid_lines() {
                 let pa = cache.meta[i].pa;
-                for (k, b) in cache.bytes(i).enumerate() {
-                    ranks.add(pa + k as u32, cache.versions[b]);
+                for k in 0..cache.line_bytes {
+                    ranks.add(pa + k as u32, cache.version(i, k));
                 }
             }
         }
@@ -157,8 +157,10 @@ impl Sim {
             (i, m.dirty, m.va, m.pa).hash(h);
             let bytes = cache.bytes(i);
             cache.data[bytes.clone()].hash(h);
-            for (k, b) in bytes.enumerate() {
-                ranks.rank(self, m.pa + k as u32, cache.versions[b]).hash(h);
+            for k in 0..bytes.len() {
+                ranks
+                    .rank(self, m.pa + k as u32, cache.version(i, k))
+                    .hash(h);
             }
         }
     }

@@ -32,10 +32,17 @@ impl Sim {
             Which::Data => &mut self.dcache,
             Which::Instruction => &mut self.icache,
         };
-        copy(&mut line.data[range.clone()], self.memory.data(line_pa, n));
-        let fresh = self
-            .memory
-            .fill_versions(line_pa, &mut line.versions[range]);
+        copy(&mut line.data[range], self.memory.data(line_pa, n));
+        let fresh = match self.memory.settled_version(line_pa, n) {
+            Some(version) => {
+                // Memory is the truth there, all of one version.
+                line.set_flat(victim, version);
+                true
+            }
+            None => self
+                .memory
+                .fill_versions(line_pa, line.versions_to_overwrite(victim)),
+        };
         let verified = if fresh { self.version } else { 0 };
         let meta = &mut self.cache(which).meta[victim];
         meta.valid = true;
@@ -87,10 +94,7 @@ impl Sim {
             &mut line.bytes[..n],
             &self.dcache.data[range.start..range.start + n],
         );
-        copy(
-            &mut line.versions[..n],
-            &self.dcache.versions[range.start..range.start + n],
-        );
+        self.dcache.versions_into(i, 0, &mut line.versions[..n]);
         self.dcache.meta[i].dirty = false;
         self.counters.write_backs += 1;
         self.counters.cycles += self.costs.write_back;
@@ -130,12 +134,11 @@ impl Sim {
     pub(super) fn discard(&mut self, i: usize) {
         let meta = self.dcache.meta[i];
         if meta.valid && meta.dirty {
-            let range = self.dcache.bytes(i);
             let mut lost = [0u64; MAX_LINE];
             let mut any = false;
-            for (k, idx) in range.enumerate() {
+            for (k, lost) in lost.iter_mut().enumerate().take(self.dcache.line_bytes) {
                 let pa = meta.pa + k as u32;
-                let v = self.dcache.versions[idx];
+                let v = self.dcache.version(i, k);
                 let landing = self
                     .write_buffer
                     .newest_version(pa)
@@ -146,7 +149,7 @@ impl Sim {
                         self.report_line(ViolationKind::DirtyLineDiscarded, meta.va, pa, truth, v);
                         break;
                     }
-                    lost[k] = v;
+                    *lost = v;
                     any = true;
                 }
             }
@@ -231,7 +234,7 @@ impl Sim {
         if let Some((_, m)) = other {
             let (other_va, va) = (m.va, meta.va);
             let truth = self.truth(meta.pa);
-            let seen = self.dcache.versions[self.dcache.bytes(line).start];
+            let seen = self.dcache.version(line, 0);
             self.report_line(
                 ViolationKind::LiveAlias { other_va },
                 va,

@@ -330,6 +330,17 @@ impl Memory {
         d.in_step_at(off, out.len())
     }
 
+    /// The version of the `len` bytes from `pa` if they are all settled
+    /// at one version (memory's and the truth's).
+    #[inline]
+    pub fn settled_version(&self, pa: u32, len: usize) -> Option<u64> {
+        let p = self.at(pa);
+        let state = self.state(p / G);
+        let last = (p + len - 1) / G;
+        (state & DETAILED == 0 && (p / G + 1..=last).all(|g| self.state(g) == state))
+            .then_some(state)
+    }
+
     pub fn memory_version(&self, pa: u32) -> u64 {
         let mut v = [0];
         self.memory_versions(pa, &mut v);
