@@ -82,14 +82,17 @@ impl Sim {
         let meta = self.dcache.meta[i];
         let range = self.dcache.bytes(i);
         let n = self.dcache.line_bytes.min(MAX_LINE);
-        let mut line = Box::new(BufferedWriteBack {
+        // Boxed only if it waits in the write-back buffer: without the
+        // buffers it lands at once, and an allocation per write-back was
+        // a good part of a thrashing workload's time.
+        let mut line = BufferedWriteBack {
             pa: meta.pa,
             va: meta.va,
             len: n,
             bytes: [0; MAX_LINE],
             versions: [0; MAX_LINE],
             last_store: meta.last_store,
-        });
+        };
         copy(
             &mut line.bytes[..n],
             &self.dcache.data[range.start..range.start + n],
@@ -100,7 +103,7 @@ impl Sim {
         self.counters.cycles += self.costs.write_back;
         if self.write_buffer.enabled() {
             self.make_room(true);
-            self.write_buffer.push(Pending::WriteBack(line));
+            self.write_buffer.push(Pending::WriteBack(Box::new(line)));
         } else {
             self.land_write_back(&line);
         }
