@@ -87,16 +87,6 @@ impl Detail {
         self.truth[k]
     }
 
-    /// Memory's version of byte `k`.
-    #[inline]
-    pub fn memory(&self, k: usize) -> u64 {
-        if self.behind & (1 << k) != 0 {
-            self.memory[k]
-        } else {
-            self.truth[k]
-        }
-    }
-
     /// Whether memory holds the newest version of every byte.
     #[inline]
     pub fn in_step(&self) -> bool {
@@ -176,20 +166,53 @@ impl Detail {
     /// whose new version is older than the one it replaces.
     #[inline]
     pub fn land(&mut self, off: usize, versions: &[u64]) -> Option<usize> {
-        let mut older = None;
-        for (i, &v) in versions.iter().enumerate() {
-            let k = off + i;
-            if older.is_none() && v < self.memory(k) {
-                older = Some(i);
+        let n = versions.len();
+        if n <= 4 {
+            // A store: byte by byte.
+            let mut older = None;
+            for (i, &v) in versions.iter().enumerate() {
+                let k = off + i;
+                let bit = 1 << k;
+                let old = if self.behind & bit != 0 {
+                    self.memory[k]
+                } else {
+                    self.truth[k]
+                };
+                if older.is_none() && v < old {
+                    older = Some(i);
+                }
+                if v == self.truth[k] {
+                    self.behind &= !bit;
+                } else {
+                    self.memory[k] = v;
+                    self.behind |= bit;
+                }
             }
-            let bit = 1 << k;
-            if v == self.truth[k] {
-                self.behind &= !bit;
-            } else {
-                self.memory[k] = v;
-                self.behind |= bit;
-            }
+            return older;
         }
+        let mut old = [0; G];
+        let old = &mut old[..n];
+        self.memory_versions(off, old);
+        let truth = &self.truth[off..off + n];
+        // Whole-run passes without early exits, so that the compiler
+        // vectorises them: a written-back line lands here whole.
+        let any_older = versions
+            .iter()
+            .zip(old.iter())
+            .fold(false, |a, (v, o)| a | (v < o));
+        let older = if any_older {
+            versions.iter().zip(old.iter()).position(|(v, o)| v < o)
+        } else {
+            None
+        };
+        // Bit i: versions[i] is not the truth's.
+        let mut behind = 0u32;
+        for (i, (v, t)) in versions.iter().zip(truth).enumerate() {
+            behind |= u32::from(v != t) << i;
+        }
+        for_bits(behind, |i| self.memory[off + i] = versions[i]);
+        let m = mask(off, n);
+        self.behind = (self.behind & !m) | (behind << off);
         older
     }
 }
