@@ -210,15 +210,24 @@ impl<P: Policy> Engine<P> {
         // A read-only mapping at its frame's own colour (aliasing VIPT)
         // shares its lines with the linear map: the user cannot have
         // written them, and what a kernel fill left there is the linear
-        // map's, where every later access of that colour meets it (a new
-        // mapping of another colour cleans the kernel alias when it is
-        // installed, `user_page_mapped`). Nothing to do for it, as for a
-        // dying page (see `maintain_pages`). A loader's text mapped and
-        // unmapped by each new process is the case (W10).
+        // map's, where every later access of that colour meets it. Nothing
+        // to do for it, as for a dying page (see `maintain_pages`), as long
+        // as no mapping of the frame at another colour is left to write
+        // the page behind those lines' back: a mapping of another colour
+        // made later drops the kernel alias's lines when it is installed
+        // (`user_page_mapped`), but one that already exists would not,
+        // and the lines read here would go stale under its stores. A
+        // loader's text mapped and unmapped by each new process is the
+        // case (W10).
         let own_colour = |va: VirtAddr, pa: PhysAddr| {
+            let kva = self.kernel_va(pa);
             self.vipt_aliasing()
                 && !self.policy.flushes_everything()
-                && !self.separate_lines(va, self.kernel_va(pa))
+                && !self.separate_lines(va, kva)
+                && sys
+                    .frames
+                    .mappings(pa)
+                    .is_ok_and(|all| all.iter().all(|m| !self.separate_lines(m.va, kva)))
         };
         let mut left = false;
         let pages: Vec<(VirtAddr, PhysAddr, LineOp)> = space

@@ -564,3 +564,55 @@ fn unmapping_dying_pages_in_their_own_colours_needs_no_maintenance() {
         assert_eq!(violations(&mut m), [], "{name}");
     }
 }
+
+/// A read-only mapping at its frame's own colour is left to the linear
+/// map's lines only while no mapping of another colour can write behind
+/// them (a fresh reviewer's sequence, ARM1136 32K, shared mappings not
+/// colour-aligned): W maps a file page shared and writable at the other
+/// colour and reads it; R maps it read-only at the frame's own colour,
+/// reads it and unmaps it; W writes and unmaps; R maps it again and reads. It must see
+/// W's store: R's old lines went at its unmap, because W's mapping was
+/// there to make them stale.
+#[test]
+fn a_read_only_mapping_beside_a_writer_of_another_colour_leaves_no_stale_lines() {
+    use crate::mm::space::Protection;
+    let mut m = Machine::new(CpuModel::arm1136_32k());
+    m.colour_span = PAGE;
+    let file = m.file(1);
+    let pa = m.sys.allocator.allocate_colour(0).unwrap();
+    m.sys.objects.insert_page(file, 0, pa).unwrap();
+    kernel_fill(&mut m, pa, 0x0000_0a0a);
+    let (r_va, w_va) = (0x1000_0000u32, 0x2000_1000u32);
+    let fixed = |va: u32, prot| MmapArgs {
+        addr: Some(VirtAddr(va)),
+        fixed: true,
+        prot,
+        ..MmapArgs::shared_object(file, 0, PAGE)
+    };
+    let mut w = m.space();
+    let mut r = m.space();
+    w.mmap(
+        &mut m.sys,
+        fixed(w_va, Protection::READ | Protection::WRITE),
+    )
+    .unwrap();
+    r.mmap(&mut m.sys, fixed(r_va, Protection::READ)).unwrap();
+    // W's page is in before R's: its installation is long past when R
+    // unmaps.
+    m.switch_to(&mut w);
+    assert_eq!(user_load(&mut m, &mut w, w_va, Faults::Engine), 0x0a0a);
+    m.switch_to(&mut r);
+    assert_eq!(user_load(&mut m, &mut r, r_va, Faults::Engine), 0x0a0a);
+    m.engine
+        .munmap(&mut m.sys, &mut r, VirtAddr(r_va), PAGE)
+        .unwrap();
+    m.switch_to(&mut w);
+    user_store(&mut m, &mut w, w_va, 0x0000_0b0b, Faults::Engine);
+    m.engine
+        .munmap(&mut m.sys, &mut w, VirtAddr(w_va), PAGE)
+        .unwrap();
+    m.switch_to(&mut r);
+    r.mmap(&mut m.sys, fixed(r_va, Protection::READ)).unwrap();
+    assert_eq!(user_load(&mut m, &mut r, r_va, Faults::Engine), 0x0b0b);
+    assert_eq!(violations(&mut m), []);
+}
