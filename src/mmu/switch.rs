@@ -344,7 +344,8 @@ impl ContextSwitcher {
         }
         cpu.invalidate_tlb_all();
         if let Some(pid) = pid {
-            // SAFETY: `next` mirrors its low 32 MiB at the PID's window.
+            // SAFETY: `next` holds its low 32 MiB at the PID's window
+            // (`PageTable::set_fcse_window`), where the walker reads them now.
             unsafe { cpu.set_context_key(pid) };
         }
         cpu.synchronize_context();
