@@ -2204,6 +2204,41 @@ fn fcse_window_ends_at_32_mib() {
     }
 }
 
+/// A coarse table made while the table holds a PID (on ARMv5 its L1 entry
+/// exists only at the window) is the table's own: release frees it, and a
+/// table sharing the range from it sees the live entry, not the canonical
+/// slot.
+#[test]
+fn a_coarse_table_made_under_a_pid_is_released_and_shared() {
+    let mut m = Machine::new(V5);
+    let mut frames = Frames::plenty();
+    let mut t = PageTable::new(&mut m, PhysAddr(0x0001_0000), V5).unwrap();
+    t.set_fcse_window(&mut m, Some(2)).unwrap();
+    t.map_page(
+        &mut m,
+        &mut frames,
+        VirtAddr(0x0030_0000),
+        PhysAddr(0x7000),
+        user_attrs(),
+    )
+    .unwrap();
+    let own = frames.handed_out[0];
+    let mut other = PageTable::new(&mut m, PhysAddr(0x0001_4000), V5).unwrap();
+    let range = VirtRange::new(VirtAddr(0x0030_0000), u64::from(MIB)).unwrap();
+    other.share_entries_from(&mut m, &t, range).unwrap();
+    assert_eq!(
+        other.translate(&mut m, VirtAddr(0x0030_0004)).unwrap().pa,
+        PhysAddr(0x7004)
+    );
+    assert_eq!(
+        other.release(&mut m, &mut frames),
+        Ok(PhysAddr(0x0001_4000))
+    );
+    assert_eq!(frames.freed, [], "the sharer frees nothing");
+    assert_eq!(t.release(&mut m, &mut frames), Ok(PhysAddr(0x0001_0000)));
+    assert_eq!(frames.freed, [own]);
+}
+
 /// Under a PID only the modified address can be in the TLB (every ARMv5
 /// switch flushes the untagged TLB, and the PID relocates every access
 /// below 32 MiB), so only it is flushed.
