@@ -221,9 +221,7 @@ impl<P: Policy> Engine<P> {
         // case (W10).
         let own_colour = |va: VirtAddr, pa: PhysAddr| {
             let kva = self.kernel_va(pa);
-            self.vipt_aliasing()
-                && !self.policy.flushes_everything()
-                && !self.separate_lines(va, kva)
+            self.left_to_linear_map(va, pa)
                 && sys
                     .frames
                     .mappings(pa)
@@ -279,7 +277,7 @@ impl<P: Policy> Engine<P> {
         let pages = if self.vipt_aliasing() && !self.policy.flushes_everything() {
             let (mut kept, mut left) = (Vec::new(), Vec::new());
             for &(va, pa, op) in pages {
-                if op != LineOp::Discard || self.separate_lines(va, self.kernel_va(pa)) {
+                if op != LineOp::Discard || !self.left_to_linear_map(va, pa) {
                     kept.push((va, pa, op));
                 } else {
                     left.push(pa);
@@ -387,6 +385,16 @@ impl<P: Policy> Engine<P> {
         Ok(start)
     }
 
+    /// True if user page `va` (frame `pa`) shares its lines with the
+    /// kernel's linear map on an aliasing VIPT cache (same colour), under a
+    /// policy that does not flush everything: what munmap and exit may
+    /// leave to the linear map (see `maintain_pages`).
+    fn left_to_linear_map(&self, va: VirtAddr, pa: PhysAddr) -> bool {
+        self.vipt_aliasing()
+            && !self.policy.flushes_everything()
+            && !self.separate_lines(va, self.kernel_va(pa))
+    }
+
     /// `munmap` with the maintenance it owes: the range is flushed while
     /// still mapped (no dirty line of a freed frame is left to be written
     /// back over its next owner; on aliasing VIPT a freed page at its
@@ -415,7 +423,7 @@ impl<P: Policy> Engine<P> {
                     .filter(|&va| {
                         space
                             .resident_at(va)
-                            .is_some_and(|pa| !self.separate_lines(va, self.kernel_va(pa)))
+                            .is_some_and(|pa| self.left_to_linear_map(va, pa))
                     })
                     .collect();
                 if !left.is_empty() {
