@@ -337,7 +337,12 @@ impl ContextSwitcher {
             cpu.drain_write_buffer();
         }
         // SAFETY: PID 0 makes VA = MVA; both tables map the kernel alike
-        // (caller's contract), so the code below keeps running.
+        // (caller's contract), so the code below keeps running. In this
+        // instant an access below 32 MiB would walk `next`'s canonical
+        // slots, which on ARMv5 do not hold entries made while it had a
+        // PID (those live at its window): a kernel under FCSE runs above
+        // 32 MiB (`Sim::set_kernel_offset`, `docs/embedding.md`), and
+        // nothing here touches the low 32 MiB.
         unsafe {
             cpu.set_context_key(0);
             cpu.set_user_table(next.l1());

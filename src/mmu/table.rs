@@ -1148,24 +1148,29 @@ impl PageTable {
             *raw = mem.read_word(self.entry_pa(self.live_index(index)))?;
         }
         let copy_back = self.live_index(0) != 0 && pid.is_none();
-        // The 32 entries of a window are 128 contiguous bytes: written
-        // word by word, cleaned for the walker once (a clean per entry
-        // wrote the same four lines back 32 times, issue 24).
+        let target = match pid {
+            Some(new) => Some(u32::from(new) * WINDOW_ENTRIES),
+            // Leaving a PID on ARMv5: the canonical slots are walked again.
+            None if copy_back => Some(0),
+            None => None,
+        };
+        // The new place is written before the old is zeroed (they never
+        // overlap: PIDs differ, and a window is above the canonical
+        // slots), so that a write that fails half-way loses no entry: the
+        // old place and `fcse_window` are as they were. The 32 entries of
+        // a window are 128 contiguous bytes: written word by word, cleaned
+        // for the walker once (a clean per entry wrote the same four lines
+        // back 32 times, issue 24).
+        if let Some(first) = target {
+            for (index, raw) in (first..).zip(live) {
+                mem.write_word(self.entry_pa(index), raw)?;
+            }
+            clean(mem, self.entry_pa(first), WINDOW_ENTRIES * 4)?;
+        }
         if let Some(old) = self.fcse_window {
             let first = self.entry_pa(u32::from(old) * WINDOW_ENTRIES);
             zero(mem, first, WINDOW_ENTRIES * 4)?;
         }
-        self.fcse_window = None;
-        let first = match pid {
-            Some(new) => u32::from(new) * WINDOW_ENTRIES,
-            // Leaving a PID on ARMv5: the canonical slots are walked again.
-            None if copy_back => 0,
-            None => return Ok(()),
-        };
-        for (index, raw) in (first..).zip(live) {
-            mem.write_word(self.entry_pa(index), raw)?;
-        }
-        clean(mem, self.entry_pa(first), WINDOW_ENTRIES * 4)?;
         self.fcse_window = pid;
         Ok(())
     }

@@ -352,11 +352,13 @@ fn table_setup_errors_name_their_values() {
     );
 }
 
-/// Table memory whose words in `bad` cannot be read (a model's bounds);
-/// everything else goes to the recording [`Machine`].
+/// Table memory whose words in `bad` cannot be read and in `unwritable`
+/// cannot be written (a model's bounds); everything else goes to the
+/// recording [`Machine`].
 struct Unreadable {
     m: Machine,
     bad: core::ops::Range<u32>,
+    unwritable: core::ops::Range<u32>,
 }
 
 impl TableMemory for Unreadable {
@@ -369,6 +371,9 @@ impl TableMemory for Unreadable {
         self.m.read_word(pa)
     }
     fn write_word(&mut self, pa: PhysAddr, value: u32) -> Result<(), TableError> {
+        if self.unwritable.contains(&pa.0) {
+            return Err(TableError::Memory { pa });
+        }
         self.m.write_word(pa, value)
     }
     fn kernel_va(&self, pa: PhysAddr) -> VirtAddr {
@@ -379,6 +384,44 @@ impl TableMemory for Unreadable {
     }
 }
 
+/// Moving the FCSE window to another PID when a write fails half-way
+/// loses no entry: the new window is written before the old one is
+/// zeroed, so the old window and the table's PID stay as they were.
+/// (Zeroing first, as before, left the ARMv5 entries made under the PID
+/// nowhere: the page below was unmapped.)
+#[test]
+fn a_window_move_that_fails_half_way_keeps_the_entries() {
+    let (mut m, mut frames, mut t) = setup(V5);
+    t.set_fcse_window(&mut m, Some(2)).unwrap();
+    // Made under the PID: on ARMv5 its L1 entry lives only at the window.
+    t.map_page(
+        &mut m,
+        &mut frames,
+        VirtAddr(0x0010_3000),
+        PhysAddr(0x7000),
+        user_attrs(),
+    )
+    .unwrap();
+    // The new window's second entry (PID 3, 1 MiB) cannot be written.
+    let second = l1_entry(L1, 3 * FCSE_WINDOW_BYTES + MIB);
+    let mut mem = Unreadable {
+        m,
+        bad: 0..0,
+        unwritable: second..second + 4,
+    };
+    assert_eq!(
+        t.set_fcse_window(&mut mem, Some(3)),
+        Err(TableError::Memory {
+            pa: PhysAddr(second)
+        })
+    );
+    assert_eq!(t.fcse_window(), Some(2));
+    assert_eq!(
+        t.translate(&mut mem, VirtAddr(0x0010_3004)).unwrap().pa,
+        PhysAddr(0x7004)
+    );
+}
+
 #[test]
 fn unreadable_table_memory_is_reported_with_its_address() {
     let (m, _, t) = setup(V5);
@@ -386,6 +429,7 @@ fn unreadable_table_memory_is_reported_with_its_address() {
     let mut mem = Unreadable {
         m,
         bad: bad..bad + 4,
+        unwritable: 0..0,
     };
     let e = t.translate(&mut mem, VirtAddr(0x0040_0000)).unwrap_err();
     assert_eq!(e, TableError::Memory { pa: PhysAddr(bad) });
@@ -404,6 +448,7 @@ fn a_failed_fcse_switch_leaves_the_previous_space_running() {
     let mut mem = Unreadable {
         m,
         bad: l1_entry(L1, FCSE_WINDOW_BYTES)..L1 + 0x4000,
+        unwritable: 0..0,
     };
     t.map_page(
         &mut mem,
