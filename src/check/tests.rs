@@ -122,6 +122,47 @@ fn reference_catches_a_zero_filled_copy_the_oracle_accepts() {
     }
 }
 
+/// The world catches an engine that frees a frame a process still maps
+/// (planted: the frame is freed behind the engine's back after the
+/// operation that faulted it in), in a run that is not strict.
+#[test]
+fn a_frame_freed_while_mapped_is_caught() {
+    let ops = [
+        Op::Mmap {
+            proc: 0,
+            kind: MapKind::PrivateAnon,
+            pages: 0,
+            prot: Prot::ReadWrite,
+            fixed: None,
+        },
+        Op::Store {
+            proc: 0,
+            at: at(0, 0, 0),
+            value: 7,
+        },
+        Op::Load {
+            proc: 0,
+            at: at(0, 0, 0),
+        },
+    ];
+    assert!(run_all(&ops).is_empty(), "the honest engine passes");
+    for (name, model) in presets() {
+        let mut world = World::new(model);
+        assert!(!world.strict);
+        world.sabotage_free_a_mapped_frame = true;
+        let failure = ops.iter().find_map(|op| world.apply(op).err());
+        match failure.map(|f| f.kind) {
+            Some(FailureKind::Unexpected { what, error }) if what == "free" => {
+                assert!(
+                    error.contains("was freed while process 0 maps it"),
+                    "{name}: {error}"
+                );
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+}
+
 /// Known bug 3: the kernel stores into a page-cache page through its
 /// linear map and calls `flush_dcache_page` while a user holds a dirty line
 /// of the page (a shared writable mapping). On VIVT the user's store is

@@ -153,6 +153,11 @@ pub struct World {
     /// that zero-fills copy-on-write copies instead of copying. The
     /// oracle cannot see it; the content reference must.
     pub sabotage_zero_cow_copies: bool,
+    /// A planted bug for the tests: after each operation, the frame of the
+    /// lowest page the process running before it mapped is freed behind
+    /// the engine's back (an engine that frees a frame it still maps).
+    #[cfg(test)]
+    pub sabotage_free_a_mapped_frame: bool,
     /// Audit after every operation: the books agree
     /// ([`audit`](crate::mm::space::audit::audit): no leak, nothing owned
     /// twice) and every refused call left them exactly as they were
@@ -252,6 +257,8 @@ impl World {
             reference,
             checked_loads: 0,
             sabotage_zero_cow_copies: false,
+            #[cfg(test)]
+            sabotage_free_a_mapped_frame: false,
             strict: false,
         }
     }
@@ -356,7 +363,16 @@ impl World {
         }
         self.log.push_back(format!("{op:?}"));
         let handed_out = self.m.sys.allocator.handed_out().to_vec();
+        #[cfg(test)]
+        let sabotaged = self
+            .sabotage_free_a_mapped_frame
+            .then(|| self.procs[self.current].resident().next())
+            .flatten();
         self.run(op)?;
+        #[cfg(test)]
+        if let Some((_, pa)) = sabotaged {
+            let _ = self.m.sys.allocator.free(pa);
+        }
         // A frame the kernel freed has no owner: its contents are dead, by
         // the world's semantics (whatever the engine did with its lines).
         // A shared object's frames go with its last mapping, a private
@@ -365,6 +381,7 @@ impl World {
         // it is declared dead. Writing a line of it back over its next
         // owner's data stays a violation (`Sim::declare_dead`).
         let freed = self.m.sys.allocator.freed_since(&handed_out);
+        self.freed_frames_are_unmapped(&freed)?;
         self.declare_dead(&freed)?;
         if self.strict {
             self.audit()?;
@@ -1267,6 +1284,27 @@ impl World {
             .filter_map(|(&va, _)| self.frame_of(p, va))
             .filter(|pa| !others.contains(pa))
             .collect()
+    }
+
+    /// A frame freed by an operation must be mapped by no process: one
+    /// still mapped would be handed to its next owner while the process
+    /// reads and writes it (a use after free the oracle sees only if the
+    /// caches happen to disagree, so it is checked here in every run, not
+    /// only in strict ones).
+    fn freed_frames_are_unmapped(&self, freed: &[PhysAddr]) -> Step {
+        if freed.is_empty() {
+            return Ok(());
+        }
+        let freed: std::collections::BTreeSet<PhysAddr> = freed.iter().copied().collect();
+        for (proc, space) in self.procs.iter().enumerate() {
+            if let Some((va, pa)) = space.resident().find(|(_, pa)| freed.contains(pa)) {
+                return Err(self.unexpected(
+                    "free",
+                    format!("frame {pa:?} was freed while process {proc} maps it at {va:?}"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn declare_dead(&mut self, frames: &[PhysAddr]) -> Step {
