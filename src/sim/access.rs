@@ -37,17 +37,21 @@ impl Sim {
         let mut versions = [0u64; 4];
         if mem.cached() {
             let probe = self.probe(va, pa);
-            let line = match self.dcache.lookup(&probe) {
+            let (line, filled) = match self.dcache.lookup(&probe) {
                 Some(line) => {
                     self.counters.hits += 1;
                     self.counters.cycles += self.costs.hit;
-                    line
+                    (line, false)
                 }
-                None => self.fill(Which::Data, &probe),
+                None => (self.fill(Which::Data, &probe), true),
             };
             let offset = (va as usize) & (self.dcache.line_bytes - 1);
             let value = self.dcache.read(line, offset, size);
-            if self.line_is_fresh(&self.dcache.meta[line], pa, self.dcache.line_bytes) {
+            let meta = &self.dcache.meta[line];
+            // A line just filled fresh is fresh: nothing changed since.
+            if (filled && meta.verified != 0)
+                || self.line_is_fresh(meta, pa, self.dcache.line_bytes)
+            {
                 return Ok(value);
             }
             self.dcache
@@ -139,8 +143,34 @@ impl Sim {
             && !allocates
             && self.write_buffer.entries.is_empty()
             && (mem == MemType::StronglyOrdered || !self.write_buffer.enabled());
-        self.memory
-            .set_truth(pa, size as usize, version, pack_writer(writer), direct);
+        // A direct store to a settled granule nothing holds a copy of
+        // leaves it settled, at the store's version: what records made for
+        // it and settled as the store lands would give
+        // (`Sim::settle_landed`), without making them.
+        let unshared = |sim: &Self| !sim.discards.as_ref().is_some_and(|d| d.covers(pa, size));
+        // A store bound for the write buffer that misses the cache, to a
+        // settled granule nothing holds, leaves the granule settled but for
+        // this store (`memory/pending.rs`): no records made for its short
+        // trip through the buffer.
+        let buffered = hit.is_none()
+            && !allocates
+            && self.write_buffer.enabled()
+            && mem != MemType::StronglyOrdered;
+        let counted = buffered
+            && unshared(self)
+            && self
+                .memory
+                .buffer_store(pa, size as usize, version, pack_writer(writer));
+        if !counted
+            && !(direct
+                && unshared(self)
+                && self
+                    .memory
+                    .store_settled(pa, size as usize, version, pack_writer(writer)))
+        {
+            self.memory
+                .set_truth(pa, size as usize, version, pack_writer(writer), direct);
+        }
         let mut to_memory = !mem.cached() || mem == MemType::WriteThrough;
         if mem.cached() {
             let mut filled = false;
@@ -182,7 +212,7 @@ impl Sim {
                 if write_back {
                     let newly_dirty = !meta.dirty;
                     meta.dirty = true;
-                    meta.last_store = Some(writer);
+                    self.dcache.last_store[line] = Some(writer);
                     if newly_dirty && self.live_aliases {
                         self.check_live_alias(line, filled);
                     }
@@ -204,6 +234,7 @@ impl Sim {
                 // Its truth and memory's version were set together above.
                 self.touch_memory(pa, size);
                 self.memory.write(pa, &bytes[..size as usize]);
+                self.settle_landed(pa, size as usize);
             } else if mem == MemType::StronglyOrdered {
                 // Strongly ordered (ARMv6) / uncached unbuffered C=0,B=0
                 // (ARM926) stores bypass the write buffer (ARM926EJ-S TRM
@@ -215,7 +246,7 @@ impl Sim {
                 self.drain_buffered_stores();
                 self.apply_store(store);
             } else {
-                self.buffer_store(store);
+                self.buffer_store(store, counted);
             }
         }
         Ok(())
@@ -223,12 +254,19 @@ impl Sim {
 
     /// A store on its way to memory: through the write buffer when the
     /// model has one (the oldest entries drain when it is full), else at once.
-    pub(super) fn buffer_store(&mut self, store: BufferedStore) {
+    /// `counted`: memory counted it as its granule's copy already
+    /// (`Memory::buffer_store`).
+    pub(super) fn buffer_store(&mut self, store: BufferedStore, counted: bool) {
         if !self.write_buffer.enabled() {
             self.apply_store(store);
             return;
         }
         self.make_room(false);
+        // A buffered store is a copy of its bytes' newest data until it
+        // lands (`Sim::land`).
+        if !counted {
+            self.add_copies(store.pa, usize::from(store.len));
+        }
         self.write_buffer.push(Pending::Store(store));
     }
 
@@ -242,21 +280,35 @@ impl Sim {
         }
     }
 
-    /// A buffered entry reaches memory.
+    /// A buffered entry reaches memory, and is a copy no more (a granule
+    /// it was the last copy of settles if it can: `Sim::drop_copies`).
     pub(super) fn land(&mut self, entry: Pending) {
-        match entry {
-            Pending::Store(store) => self.apply_store(store),
-            Pending::WriteBack(line) => self.land_write_back(&line),
-        }
+        let (pa, len) = match &entry {
+            Pending::Store(store) => {
+                self.store_lands(store);
+                (store.pa, usize::from(store.len))
+            }
+            Pending::WriteBack(line) => {
+                self.write_back_lands(line);
+                (line.pa, line.len)
+            }
+        };
+        self.drop_copies(pa, len);
     }
 
+    /// A store reaches memory at once (not from the buffers).
     pub(super) fn apply_store(&mut self, store: BufferedStore) {
+        self.store_lands(&store);
+        self.settle_landed(store.pa, usize::from(store.len));
+    }
+
+    fn store_lands(&mut self, store: &BufferedStore) {
         self.touch_memory(store.pa, u32::from(store.len));
         let n = store.len as usize;
         self.memory.write(store.pa, &store.bytes[..n]);
         // A buffered store lands in program order after everything older:
         // it cannot be older than what it overwrites.
-        let _ = self.memory.land(store.pa, &[store.version; 4][..n]);
+        self.memory.land_store(store.pa, n, store.version);
     }
 
     /// Counts a TLB operation only ARMv6 has, or refuses it on ARMv5 as
@@ -369,7 +421,7 @@ impl Sim {
                 // A VIVT hit on another physical page's line, as for loads.
                 let source = line_pa + (pa & (self.icache.line_bytes as u32 - 1));
                 self.report_foreign_hit(va, pa, source, line_pa, v[0]);
-                self.btc.record(BtcEntry {
+                self.record_btc(BtcEntry {
                     va: mva,
                     pa: source,
                     size: size as u8,
@@ -391,7 +443,7 @@ impl Sim {
             (b, v)
         };
         self.check_read(va, pa, &versions[..n], true);
-        self.btc.record(BtcEntry {
+        self.record_btc(BtcEntry {
             va: mva,
             pa,
             size: size as u8,
@@ -438,7 +490,7 @@ impl Sim {
         if self.btc.enabled() {
             self.icache
                 .versions_into(last.line, (mva & !mask) as usize, &mut versions[..n]);
-            self.btc.record(BtcEntry {
+            self.record_btc(BtcEntry {
                 va: mva,
                 pa,
                 size: size as u8,

@@ -72,15 +72,9 @@ impl Btc {
         !self.entries.is_empty()
     }
 
-    /// Records a fetched word (replacing the entry's previous one).
-    pub fn record(&mut self, entry: BtcEntry) {
-        if !self.entries.is_empty() {
-            self.entries[Self::index(entry.va)] = Some(entry);
-        }
-    }
-
-    /// c7,c5,6 (and c7,c5,0).
-    pub fn flush(&mut self) {
-        self.entries.iter_mut().for_each(|e| *e = None);
+    /// Records a fetched word; returns the entry it replaces.
+    pub fn record(&mut self, entry: BtcEntry) -> Option<BtcEntry> {
+        let slot = self.entries.get_mut(Self::index(entry.va))?;
+        slot.replace(entry)
     }
 }

@@ -17,9 +17,6 @@ pub(crate) struct LineMeta {
     pub va: u32,
     /// Line-aligned physical address (VIPT/PIPT tag; where VIVT writes back).
     pub pa: u32,
-    /// The last store into the line while it was dirty (D-cache; for the
-    /// reports of its write-back).
-    pub last_store: Option<Writer>,
     /// A version at which every byte of the line was the newest (0: not
     /// known): while its memory's truth has not changed since, it still is
     /// (see `Sim::line_is_fresh`).
@@ -41,6 +38,18 @@ pub(crate) struct Cache {
     pub line_bytes: usize,
     line_shift: u32,
     pub meta: Vec<LineMeta>,
+    /// Per line: the tag a lookup compares (the line's virtual address for
+    /// VIVT, its physical one for VIPT and PIPT) with bit 0 set while it
+    /// is valid, else 0 — `meta`'s `valid` and tag in 4 bytes, so that a
+    /// lookup reads one host cache line per set, not a set of `meta`.
+    /// Kept by [`Cache::install`] and [`Cache::invalidate`], the only
+    /// writers of `valid`, `va` and `pa`.
+    tags: Vec<u32>,
+    /// Per line: the last store into it while it was dirty (D-cache; for
+    /// the reports of its write-back). Beside `meta`, not in it: a lookup
+    /// reads a set's `meta`, and the smaller it is the fewer host cache
+    /// lines a lookup touches.
+    pub last_store: Vec<Option<Writer>>,
     /// `line_bytes` data bytes per line, line after line.
     pub data: Vec<u8>,
     /// The version of every data byte of the lines that are not flat.
@@ -77,6 +86,8 @@ impl Cache {
             line_bytes: g.line_bytes,
             line_shift: g.line_bytes.trailing_zeros(),
             meta: vec![LineMeta::default(); lines],
+            tags: vec![0; lines],
+            last_store: vec![None; lines],
             data: vec![0; lines * g.line_bytes],
             versions: vec![0; lines * g.line_bytes],
             flat: vec![MIXED; lines],
@@ -98,18 +109,45 @@ impl Cache {
         ((index_addr >> self.line_shift) as usize) & (self.sets - 1)
     }
 
+    /// The tag lines of `probe`'s address carry in `tags` when valid.
+    #[inline]
+    fn tag(&self, va: u32, pa: u32) -> u32 {
+        let addr = match self.cfg.indexing {
+            Indexing::Vivt | Indexing::VivtKeyed => va,
+            Indexing::Vipt | Indexing::Pipt => pa,
+        };
+        // Lines are at least 8 bytes (`CacheGeometry`): bit 0 is free.
+        self.line_base(addr) | 1
+    }
+
     /// The line (index into `meta`) that hits for `probe`, if any.
     #[inline]
     pub fn lookup(&self, probe: &Probe) -> Option<usize> {
-        let set = self.set_of(probe);
-        let ways = &self.meta[set * self.ways..(set + 1) * self.ways];
-        let va = self.line_base(probe.va);
-        let pa = self.line_base(probe.pa);
-        let way = match self.cfg.indexing {
-            Indexing::Vivt | Indexing::VivtKeyed => ways.iter().position(|m| m.valid && m.va == va),
-            Indexing::Vipt | Indexing::Pipt => ways.iter().position(|m| m.valid && m.pa == pa),
-        };
-        way.map(|w| set * self.ways + w)
+        let base = self.set_of(probe) * self.ways;
+        let tag = self.tag(probe.va, probe.pa);
+        self.tags[base..base + self.ways]
+            .iter()
+            .position(|&t| t == tag)
+            .map(|w| base + w)
+    }
+
+    /// Makes line `i` valid, clean, filled through `va` from `pa` (both
+    /// line-aligned); the caller sets the rest of its `meta`.
+    #[inline]
+    pub fn install(&mut self, i: usize, va: u32, pa: u32) {
+        let meta = &mut self.meta[i];
+        meta.valid = true;
+        meta.dirty = false;
+        meta.va = va;
+        meta.pa = pa;
+        self.tags[i] = self.tag(va, pa);
+    }
+
+    /// Makes line `i` invalid.
+    #[inline]
+    pub fn invalidate(&mut self, i: usize) {
+        self.meta[i].valid = false;
+        self.tags[i] = 0;
     }
 
     /// The way a fill of `probe`'s set replaces (an invalid one first).
@@ -117,9 +155,9 @@ impl Cache {
     pub fn victim(&mut self, probe: &Probe) -> usize {
         let set = self.set_of(probe);
         let base = set * self.ways;
-        if let Some(w) = self.meta[base..base + self.ways]
+        if let Some(w) = self.tags[base..base + self.ways]
             .iter()
-            .position(|m| !m.valid)
+            .position(|&t| t == 0)
         {
             return base + w;
         }

@@ -101,6 +101,14 @@ impl DeferredDiscards {
         });
     }
 
+    /// Whether a line with records holds some of the `len` bytes from `pa`.
+    pub fn covers(&self, pa: u32, len: u32) -> bool {
+        let first = pa & !(self.line_bytes - 1);
+        (first..pa + len)
+            .step_by(self.line_bytes as usize)
+            .any(|line| self.lines.contains_key(&line))
+    }
+
     /// The physical lines with records.
     pub fn lines(&self) -> impl Iterator<Item = u32> + '_ {
         self.lines.keys().copied()

@@ -49,7 +49,7 @@ impl CacheMaintenance for Sim {
         self.maintenance();
         self.counters.icache_line += 1;
         if let Some(i) = self.line_for_mva(Which::Instruction, va.as_u32()) {
-            self.icache.meta[i].valid = false;
+            self.drop_line(Which::Instruction, i);
         }
     }
 
@@ -57,15 +57,17 @@ impl CacheMaintenance for Sim {
         self.operation += 1;
         self.counters.icache_all += 1;
         self.counters.cycles += self.costs.whole_cache_per_line * self.icache.meta.len() as u64;
-        self.icache.meta.iter_mut().for_each(|m| m.valid = false);
+        for i in 0..self.icache.meta.len() {
+            self.drop_line(Which::Instruction, i);
+        }
         // c7,c5,0 flushes the branch target cache too (ARMv6; `btc.rs`).
-        self.btc.flush();
+        self.flush_btc();
     }
 
     fn flush_branch_target_cache(&mut self) {
         self.operation += 1;
         self.counters.cycles += self.costs.line_op;
-        self.btc.flush();
+        self.flush_btc();
     }
 
     fn synchronize_context(&mut self) {

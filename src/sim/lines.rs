@@ -23,17 +23,15 @@ impl Sim {
             // drained is not fetched.
             self.drain_buffered_stores();
         }
-        let cache = self.cache(which);
-        let line_pa = cache.line_base(probe.pa);
-        let line_va = cache.line_base(probe.va);
-        let range = cache.bytes(victim);
-        let n = cache.line_bytes;
         let line = match which {
             Which::Data => &mut self.dcache,
             Which::Instruction => &mut self.icache,
         };
-        copy(&mut line.data[range], self.memory.data(line_pa, n));
-        let fresh = match self.memory.settled_version(line_pa, n) {
+        let line_pa = line.line_base(probe.pa);
+        let line_va = line.line_base(probe.va);
+        let range = line.bytes(victim);
+        // The line becomes a copy of its granules (`Memory::copy_line`).
+        let fresh = match self.memory.copy_line(line_pa, &mut line.data[range]) {
             Some(version) => {
                 // Memory is the truth there, all of one version.
                 line.set_flat(victim, version);
@@ -43,14 +41,9 @@ impl Sim {
                 .memory
                 .fill_versions(line_pa, line.versions_to_overwrite(victim)),
         };
-        let verified = if fresh { self.version } else { 0 };
-        let meta = &mut self.cache(which).meta[victim];
-        meta.valid = true;
-        meta.dirty = false;
-        meta.va = line_va;
-        meta.pa = line_pa;
-        meta.last_store = None;
-        meta.verified = verified;
+        line.install(victim, line_va, line_pa);
+        line.meta[victim].verified = if fresh { self.version } else { 0 };
+        line.last_store[victim] = None;
         if which == Which::Data && self.live_aliases {
             self.check_live_alias(victim, false);
         }
@@ -64,7 +57,98 @@ impl Sim {
         if which == Which::Data {
             self.write_back(i);
         }
-        self.cache(which).meta[i].valid = false;
+        self.drop_line(which, i);
+    }
+
+    /// Invalidates line `i` (nothing written back): its granules have one
+    /// copy fewer, and one whose last copy this was is settled if it can be.
+    pub(super) fn drop_line(&mut self, which: Which, i: usize) {
+        let cache = self.cache(which);
+        let meta = cache.meta[i];
+        if !meta.valid {
+            return;
+        }
+        cache.invalidate(i);
+        let n = cache.line_bytes;
+        self.drop_copies(meta.pa, n);
+    }
+
+    /// Whether the versions of a line at `pa` (`len` bytes) found fresh at
+    /// `verified` (`LineMeta::verified`; 0: not known) are still the
+    /// truth's: no granule of it changed since.
+    #[inline]
+    pub(super) fn versions_are_truth(&self, pa: u32, len: usize, verified: u64) -> bool {
+        verified != 0
+            && self
+                .memory
+                .granules(pa, len)
+                .all(|g| self.memory.changed_granule(g) <= verified)
+    }
+
+    /// A copy (line, branch target cache or buffer entry) now holds the
+    /// `len` bytes from `pa`.
+    #[inline]
+    pub(super) fn add_copies(&mut self, pa: u32, len: usize) {
+        for g in self.memory.granules(pa, len) {
+            self.memory.add_copy(g);
+        }
+    }
+
+    /// A copy (line, branch target cache or buffer entry) no longer holds the `len` bytes
+    /// from `pa`; a granule left with no copy is settled if it can be.
+    #[inline]
+    pub(super) fn drop_copies(&mut self, pa: u32, len: usize) {
+        for g in self.memory.granules(pa, len) {
+            if self.memory.drop_copy(g) {
+                self.settle_unshared(g);
+            }
+        }
+    }
+
+    /// Settles granule `g` if memory holds its newest data and nothing
+    /// holds a copy: no line, branch target cache entry or buffered store
+    /// or write-back (the caller checked its count), no record of a
+    /// discard (`Memory::settle_in_step`).
+    pub(super) fn settle_unshared(&mut self, g: usize) {
+        let discarded = self
+            .discards
+            .as_ref()
+            .is_some_and(|d| d.covers(self.memory.granule_pa(g), memory::GRANULE));
+        if !discarded {
+            self.memory.settle_in_step(g);
+        }
+    }
+
+    /// After the `len` bytes from `pa` reached memory: settles each of
+    /// their granules that nothing holds a copy of.
+    #[inline]
+    pub(super) fn settle_landed(&mut self, pa: u32, len: usize) {
+        for g in self.memory.granules(pa, len) {
+            if self.memory.unshared_in_play(g) {
+                self.settle_unshared(g);
+            }
+        }
+    }
+
+    /// Records a fetched word in the branch target cache, which holds a
+    /// copy of its bytes until replaced or flushed.
+    pub(super) fn record_btc(&mut self, entry: BtcEntry) {
+        if !self.btc.enabled() {
+            return;
+        }
+        self.add_copies(entry.pa, usize::from(entry.size));
+        if let Some(old) = self.btc.record(entry) {
+            self.drop_copies(old.pa, usize::from(old.size));
+        }
+    }
+
+    /// Flushes the branch target cache (c7,c5,6; c7,c5,0).
+    pub(super) fn flush_btc(&mut self) {
+        for i in 0..self.btc.entries.len() {
+            if let Some(old) = self.btc.entries[i].take() {
+                self.drop_copies(old.pa, usize::from(old.size));
+            }
+        }
     }
 
     /// Writes D line `i` back if it is valid and dirty: into the write-back
@@ -82,6 +166,22 @@ impl Sim {
         let meta = self.dcache.meta[i];
         let range = self.dcache.bytes(i);
         let n = self.dcache.line_bytes.min(MAX_LINE);
+        if !self.write_buffer.enabled() && self.versions_are_truth(meta.pa, n, meta.verified) {
+            // Lands at once, and every byte is the newest: memory takes
+            // the line's data and catches up with the truth, and no byte
+            // can be older than memory's (memory is never ahead of the
+            // truth). The general landing compares 32 versions twice: on
+            // a model whose caches thrash, most of a write-back's cost.
+            self.dcache.meta[i].dirty = false;
+            self.counters.write_backs += 1;
+            self.counters.cycles += self.costs.write_back;
+            self.touch_memory(meta.pa, n as u32);
+            self.memory
+                .write(meta.pa, &self.dcache.data[range.start..range.start + n]);
+            self.memory.catch_up(meta.pa, n);
+            self.settle_landed(meta.pa, n);
+            return;
+        }
         // Boxed only if it waits in the write-back buffer: without the
         // buffers it lands at once, and an allocation per write-back was
         // a good part of a thrashing workload's time.
@@ -91,7 +191,8 @@ impl Sim {
             len: n,
             bytes: [0; MAX_LINE],
             versions: [0; MAX_LINE],
-            last_store: meta.last_store,
+            last_store: self.dcache.last_store[i],
+            verified: meta.verified,
         };
         copy(
             &mut line.bytes[..n],
@@ -103,18 +204,27 @@ impl Sim {
         self.counters.cycles += self.costs.write_back;
         if self.write_buffer.enabled() {
             self.make_room(true);
+            // A copy of the line's data until it lands (`Sim::land`).
+            self.add_copies(line.pa, n);
             self.write_buffer.push(Pending::WriteBack(Box::new(line)));
         } else {
-            self.land_write_back(&line);
+            self.write_back_lands(&line);
+            self.settle_landed(line.pa, n);
         }
     }
 
     /// A written-back line reaches memory; checks that no byte is older
     /// than memory's (what landed there before it: a buffered store, a DMA
     /// master's write).
-    pub(super) fn land_write_back(&mut self, line: &BufferedWriteBack) {
+    pub(super) fn write_back_lands(&mut self, line: &BufferedWriteBack) {
         self.touch_memory(line.pa, line.len as u32);
         let n = line.len;
+        if self.versions_are_truth(line.pa, n, line.verified) {
+            // As in `write_back_dirty`: nothing to compare.
+            self.memory.write(line.pa, &line.bytes[..n]);
+            self.memory.catch_up(line.pa, n);
+            return;
+        }
         // A byte older than memory's overwrites newer data: a lost write.
         let lost = self
             .memory
@@ -167,7 +277,7 @@ impl Sim {
                 discards.record(meta.pa, lost, at, |pa, v| memory.truth_version(pa) == v);
             }
         }
-        self.dcache.meta[i].valid = false;
+        self.drop_line(Which::Data, i);
     }
 
     pub(super) fn report_line(

@@ -1,7 +1,8 @@
 //! Physical memory and the oracle's truth, kept per byte but stored per
 //! 32-byte granule, so that a model of a guest's whole RAM costs about
 //! 2 bytes per byte the guest touches instead of 33 (data 1, and per
-//! 32-byte granule a state word, a writer and a change stamp: 32 bytes).
+//! 32-byte granule a state word, a writer, a change stamp and a count of
+//! its copies: 36 bytes).
 //!
 //! Per byte the oracle needs memory's version (which store the byte in
 //! memory came from), the truth's version (the newest store to it) and the
@@ -16,11 +17,23 @@
 //! truth) keep per-byte records ([`Detail`], 1 KiB each, of which bringing
 //! a granule into play writes only the truths: `memory/detail.rs`).
 //!
-//! Sweeps ([`Memory::sweep`]) settle what can be settled; the model runs
-//! one when the records reach their budget, between operations, telling it
-//! which granules have copies. What a sweep forgets:
-//! - the exact versions of settled bytes (renamed to one fresh version:
-//!   nothing holds the old ones, so no comparison changes);
+//! A granule settles as soon as it can: the model counts the copies of
+//! each granule (cache lines, branch target cache entries, buffered
+//! stores and write-backs), and when the last one goes, or memory catches
+//! up with a granule nothing holds, the granule settles at its newest
+//! version ([`Memory::settle_in_step`]); a store that reaches memory at
+//! once leaves a granule nothing holds settled ([`Memory::store_settled`]).
+//! So a line filled later is one version, not a copy of 32 records, and
+//! the records stay few — the model's speed when the caches thrash, where
+//! most granules are stored to while no cache holds them. Sweeps
+//! ([`Memory::sweep`]) settle what is left (granules a discard record
+//! holds, and those whose settling the model does not try: a DMA write,
+//! a declared death); the model runs one when the records reach their
+//! budget, between operations, telling it which granules have copies.
+//! What settling forgets:
+//! - the exact versions of settled bytes (renamed to one version, fresh
+//!   in a sweep, the newest in an eager settling: nothing holds the old
+//!   ones, so no comparison changes);
 //! - per-byte writers of settled bytes: the granule keeps its newest
 //!   store's, so a byte nobody stored to since it settled is named by its
 //!   neighbour's store (and a byte never written, which was
@@ -39,8 +52,11 @@ use std::boxed::Box;
 use std::vec::Vec;
 
 use self::detail::{Detail, first_not};
+use self::pending::PendingStore;
 
 mod detail;
+mod pending;
+mod shares;
 
 /// Bytes per granule.
 pub(super) const GRANULE: u32 = 32;
@@ -64,22 +80,58 @@ const GRANULES: usize = PAGE / G;
 /// [`Writer::Initial`](super::Writer::Initial) (packed as 0).
 struct Page {
     data: [u8; PAGE],
-    /// Per granule: its settled version, or `DETAILED | index`.
-    states: [u64; GRANULES],
-    /// Per settled granule: its newest store's packed writer.
-    writers: [u128; GRANULES],
-    /// Per granule: the version of the last change to its truth (or of
-    /// its settling): a copy found fresh at a later version still is.
-    changed: [u64; GRANULES],
+    granules: [Granule; GRANULES],
+    /// Per granule: how many cache lines, branch target cache entries and
+    /// buffered stores and write-backs hold a copy of some of its bytes
+    /// (kept by the model as they come and go: `Sim::fill`,
+    /// `Sim::add_copies`, `Sim::drop_copies`), and [`IN_PLAY`] while it
+    /// has records. A granule whose last copy goes is settled at once if
+    /// memory holds its newest data ([`Memory::settle_in_step`]). Apart
+    /// from the granules' other records: an eviction reads the victim's
+    /// word, long unused, and a small array of them stays in the host's
+    /// cache.
+    shares: [u32; GRANULES],
+}
+
+/// In a granule's `shares` word: it has records.
+const IN_PLAY: u32 = 1 << 31;
+/// In a granule's `shares` word: it is settled but for one buffered store
+/// (`memory/pending.rs`), its only copy.
+const PENDING: u32 = 1 << 30;
+/// The count of copies in a `shares` word.
+const COPIES: u32 = PENDING - 1;
+
+/// A granule's records in its page, side by side: most accesses read
+/// several of them, and one host cache line then serves them all.
+#[derive(Clone, Copy)]
+struct Granule {
+    /// Its settled version, or `DETAILED | index`.
+    state: u64,
+    /// The version of the last change to its truth (or of its settling):
+    /// a copy found fresh at a later version still is.
+    changed: u64,
+    /// Settled: its newest store's packed writer.
+    writer: u128,
 }
 
 const ZERO_PAGE: Page = Page {
     data: [0; PAGE],
-    states: [0; GRANULES],
-    writers: [0; GRANULES],
-    changed: [0; GRANULES],
+    granules: [Granule {
+        state: 0,
+        changed: 0,
+        writer: 0,
+    }; GRANULES],
+    shares: [0; GRANULES],
 };
 static UNTOUCHED: Page = ZERO_PAGE;
+
+/// A page on its first write: out of the access path (a page's 8 KiB
+/// constant made every caller's code long).
+#[cold]
+#[inline(never)]
+fn new_page() -> Box<Page> {
+    Box::new(ZERO_PAGE)
+}
 
 /// Physical memory: data, and per byte memory's version, the truth's
 /// version and the truth's writer.
@@ -97,6 +149,9 @@ pub(super) struct Memory {
     pages: Vec<Option<Box<Page>>>,
     details: Vec<Detail>,
     free: Vec<u32>,
+    /// The store of each [`PENDING`] granule (as few as the write buffer
+    /// holds stores).
+    pending: Vec<PendingStore>,
     /// Records in use.
     live: usize,
     /// The next sweep runs at this many records.
@@ -122,6 +177,7 @@ impl Memory {
             pages,
             details: Vec::new(),
             free: Vec::new(),
+            pending: Vec::new(),
             live: 0,
             sweep_at: DEFAULT_BUDGET,
             budget: DEFAULT_BUDGET,
@@ -159,20 +215,25 @@ impl Memory {
     /// The page holding granule `g`, allocated if it was absent.
     #[inline]
     fn page_mut(&mut self, g: usize) -> &mut Page {
-        self.pages[g / GRANULES].get_or_insert_with(|| Box::new(ZERO_PAGE))
+        let slot = &mut self.pages[g / GRANULES];
+        if slot.is_none() {
+            *slot = Some(new_page());
+        }
+        slot.as_deref_mut().expect("allocated above")
     }
 
     #[inline]
     fn state(&self, g: usize) -> u64 {
-        self.page(g).states[g % GRANULES]
+        self.page(g).granules[g % GRANULES].state
     }
 
     /// Settles granule `g` at `version` by `writer`.
     fn settle(&mut self, g: usize, version: u64, writer: u128) {
         let page = self.page_mut(g);
-        page.states[g % GRANULES] = version;
-        page.changed[g % GRANULES] = version;
-        page.writers[g % GRANULES] = writer;
+        page.granules[g % GRANULES].state = version;
+        page.granules[g % GRANULES].changed = version;
+        page.granules[g % GRANULES].writer = writer;
+        page.shares[g % GRANULES] &= !IN_PLAY;
     }
 
     /// Memory's bytes from `pa`: `len` of them, inside one page (every
@@ -248,7 +309,9 @@ impl Memory {
     }
 
     /// Granule `g`'s records, made from its settled state if it has none.
+    /// A [`PENDING`] granule must have been materialized.
     fn detail_mut(&mut self, g: usize) -> &mut Detail {
+        debug_assert!(self.pending(g).is_none());
         let state = self.state(g);
         if state & DETAILED != 0 {
             return &mut self.details[(state & !DETAILED) as usize];
@@ -266,7 +329,9 @@ impl Memory {
             }
         };
         self.live += 1;
-        self.page_mut(g).states[g % GRANULES] = DETAILED | index as u64;
+        let page = self.page_mut(g);
+        page.granules[g % GRANULES].state = DETAILED | index as u64;
+        page.shares[g % GRANULES] |= IN_PLAY;
         let d = &mut self.details[index];
         d.start(g as u32, state);
         d
@@ -275,7 +340,7 @@ impl Memory {
     /// The packed writer of byte `k` of granule `g`, whose records are `d`.
     fn writer_in(&self, g: usize, d: &Detail, k: usize) -> u128 {
         d.writer(k)
-            .unwrap_or_else(|| self.page(g).writers[g % GRANULES])
+            .unwrap_or_else(|| self.page(g).granules[g % GRANULES].writer)
     }
 
     /// Memory's version of each byte from `pa`, into `out`.
@@ -321,24 +386,16 @@ impl Memory {
     fn fill_versions_in(&self, g: usize, off: usize, out: &mut [u64]) -> bool {
         let state = self.state(g);
         if state & DETAILED == 0 {
-            // A settled granule's memory is its truth.
+            // A settled granule's memory is its truth, but where a pending
+            // store is ahead of it.
             out.fill(state);
-            return true;
+            return self
+                .pending(g)
+                .is_none_or(|p| !(off..off + out.len()).any(|k| p.covers(k)));
         }
         let d = &self.details[(state & !DETAILED) as usize];
         d.memory_versions(off, out);
         d.in_step_at(off, out.len())
-    }
-
-    /// The version of the `len` bytes from `pa` if they are all settled
-    /// at one version (memory's and the truth's).
-    #[inline]
-    pub fn settled_version(&self, pa: u32, len: usize) -> Option<u64> {
-        let p = self.at(pa);
-        let state = self.state(p / G);
-        let last = (p + len - 1) / G;
-        (state & DETAILED == 0 && (p / G + 1..=last).all(|g| self.state(g) == state))
-            .then_some(state)
     }
 
     pub fn memory_version(&self, pa: u32) -> u64 {
@@ -354,7 +411,10 @@ impl Memory {
         let (g, off) = (p / G, p % G);
         match self.detail(g) {
             Some(d) => (d.truth(off), self.writer_in(g, d, off)),
-            None => (self.state(g), self.page(g).writers[g % GRANULES]),
+            None => match self.pending(g).filter(|p| p.covers(off)) {
+                Some(p) => (p.version, p.writer),
+                None => (self.state(g), self.page(g).granules[g % GRANULES].writer),
+            },
         }
     }
 
@@ -365,7 +425,10 @@ impl Memory {
         let (g, off) = (p / G, p % G);
         match self.detail(g) {
             Some(d) => d.truth(off),
-            None => self.state(g),
+            None => match self.pending(g).filter(|p| p.covers(off)) {
+                Some(p) => p.version,
+                None => self.state(g),
+            },
         }
     }
 
@@ -387,7 +450,17 @@ impl Memory {
     fn first_stale_in(&self, g: usize, off: usize, seen: &[u64]) -> Option<usize> {
         match self.detail(g) {
             Some(d) => d.first_stale(off, seen),
-            None => first_not(seen, self.state(g)),
+            None => match self.pending(g) {
+                Some(p) => seen.iter().enumerate().position(|(i, &s)| {
+                    let truth = if p.covers(off + i) {
+                        p.version
+                    } else {
+                        self.state(g)
+                    };
+                    s != truth
+                }),
+                None => first_not(seen, self.state(g)),
+            },
         }
     }
 
@@ -395,9 +468,41 @@ impl Memory {
     /// and memory's version of it.
     pub fn first_behind(&self, pa: u32, len: usize) -> Option<(usize, u64)> {
         Self::pieces(self.at(pa), len).find_map(|(g, off, at, n)| {
+            if let Some(p) = self.pending(g) {
+                // Memory holds the settled version where the store is ahead.
+                let k = (off..off + n).find(|&k| p.covers(k))?;
+                return Some((at + k - off, self.state(g)));
+            }
             let (k, v) = self.detail(g)?.first_behind(off, n)?;
             Some((at + k, v))
         })
+    }
+
+    /// A buffered store of `len` (1, 2 or 4, aligned) bytes at `version`
+    /// lands at `pa` (data is the caller's): [`Memory::land`] for a store.
+    #[inline]
+    pub fn land_store(&mut self, pa: u32, len: usize, version: u64) {
+        let p = self.at(pa);
+        let (g, off) = (p / G, p % G);
+        let state = self.state(g);
+        if state & DETAILED != 0 {
+            self.details[(state & !DETAILED) as usize].land_store(off, len, version);
+        } else if let Some(at) = self.pending_store_at(g) {
+            // Its own store lands (nothing else touched the granule, or it
+            // would have records): memory holds the truth again, and the
+            // granule settles at the store's version, as records would.
+            let p = self.pending.swap_remove(at);
+            debug_assert_eq!(
+                (p.off as usize, p.len as usize, p.version),
+                (off, len, version)
+            );
+            let page = self.page_mut(g);
+            page.shares[g % GRANULES] &= !PENDING;
+            page.granules[g % GRANULES].state = p.version;
+            page.granules[g % GRANULES].writer = p.writer;
+        } else {
+            let _ = self.land_in(g, off, &[version; 4][..len]);
+        }
     }
 
     /// Stores `versions` as memory's from `pa` (data is the caller's), and
@@ -425,6 +530,7 @@ impl Memory {
         if state & DETAILED == 0 && new.iter().all(|&v| v == state) {
             return None;
         }
+        self.materialize(g);
         self.detail_mut(g).land(off, new)
     }
 
@@ -455,7 +561,11 @@ impl Memory {
         writer: u128,
         memory: bool,
     ) {
-        self.page_mut(g).changed[g % GRANULES] = version;
+        let page = self.page_mut(g);
+        if page.shares[g % GRANULES] & PENDING != 0 {
+            self.materialize_pending(g);
+        }
+        self.page_mut(g).granules[g % GRANULES].changed = version;
         if memory && n == G && self.state(g) & DETAILED == 0 {
             // A whole settled granule stays settled.
             self.settle(g, version, writer);
@@ -465,11 +575,29 @@ impl Memory {
             .set_truth(off, n, version, writer, memory);
     }
 
+    /// The version of the last change to granule `g`'s truth.
+    #[inline]
+    pub fn changed_granule(&self, g: usize) -> u64 {
+        self.page(g).granules[g % GRANULES].changed
+    }
+
+    /// Memory now holds the truth's version of each of the `len` bytes
+    /// from `pa` (a write-back of a line whose versions are the truth's).
+    pub fn catch_up(&mut self, pa: u32, len: usize) {
+        for (g, off, _, n) in Self::pieces(self.at(pa), len) {
+            self.materialize(g);
+            let state = self.state(g);
+            if state & DETAILED != 0 {
+                self.details[(state & !DETAILED) as usize].catch_up(off, n);
+            }
+        }
+    }
+
     /// The version of the last change to the truth of byte `pa`'s granule.
     #[inline]
     pub fn changed(&self, pa: u32) -> u64 {
         let g = self.at(pa) / G;
-        self.page(g).changed[g % GRANULES]
+        self.page(g).granules[g % GRANULES].changed
     }
 
     /// Watches the truth of `len` bytes from `pa` (a line the model
@@ -507,7 +635,7 @@ impl Memory {
             }
             let writer = d
                 .newest_writer()
-                .unwrap_or_else(|| self.page(g as usize).writers[g as usize % GRANULES]);
+                .unwrap_or_else(|| self.page(g as usize).granules[g as usize % GRANULES].writer);
             self.details[index].granule = u32::MAX;
             self.free.push(index as u32);
             self.live -= 1;

@@ -975,7 +975,7 @@ impl Sim {
             LineOp::Clean => self.write_back(i),
             LineOp::CleanInvalidate => self.evict(Which::Data, i),
             LineOp::Invalidate => self.discard(i),
-            LineOp::InvalidateInstruction => self.icache.meta[i].valid = false,
+            LineOp::InvalidateInstruction => self.drop_line(Which::Instruction, i),
         }
     }
 

@@ -29,6 +29,8 @@ impl Sim {
     }
 
     fn sweep_memory(&mut self) {
+        #[cfg(debug_assertions)]
+        self.check_copy_counts();
         let mut copied = FxHashSet::default();
         let base = self.memory.base();
         let mut add = |pa: u32, len: usize| {
@@ -72,6 +74,39 @@ impl Sim {
             },
         );
         self.version = version;
+    }
+
+    /// Debug builds: the copies memory counts per granule (`Memory::copy_line`,
+    /// `Sim::add_copies`, `Sim::drop_copies`) are those the caches and the
+    /// branch target cache hold. A copy counted too few would let a granule
+    /// settle under a line that still holds its old versions.
+    #[cfg(debug_assertions)]
+    fn check_copy_counts(&self) {
+        let mut expected = std::collections::BTreeMap::new();
+        let mut count = |pa: u32, len: usize| {
+            for g in self.memory.granules(pa, len) {
+                *expected.entry(g).or_insert(0u32) += 1;
+            }
+        };
+        for cache in [&self.dcache, &self.icache] {
+            for i in cache.valid_lines() {
+                count(cache.meta[i].pa, cache.line_bytes);
+            }
+        }
+        for entry in self.btc.entries.iter().flatten() {
+            count(entry.pa, usize::from(entry.size));
+        }
+        for entry in &self.write_buffer.entries {
+            match entry {
+                Pending::Store(s) => count(s.pa, usize::from(s.len)),
+                Pending::WriteBack(w) => count(w.pa, w.len),
+            }
+        }
+        assert_eq!(
+            self.memory.copy_counts(),
+            expected,
+            "the model's copy counts"
+        );
     }
 
     /// A cached hit at `va` (physical `pa`) that returned the bytes of

@@ -47,8 +47,11 @@ pub(crate) struct BufferedWriteBack {
     pub len: usize,
     pub bytes: [u8; MAX_LINE],
     pub versions: [u64; MAX_LINE],
-    /// The line's last store (see `LineMeta::last_store`).
+    /// The line's last store (see `Cache::last_store`).
     pub last_store: Option<super::Writer>,
+    /// The line's `LineMeta::verified` when written back: while no
+    /// granule of it changed since, its versions are the truth's.
+    pub verified: u64,
 }
 
 /// One entry of the data-side buffers.

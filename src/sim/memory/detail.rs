@@ -93,6 +93,12 @@ impl Detail {
         self.behind == 0
     }
 
+    /// The newest version of any byte's truth.
+    #[inline]
+    pub fn newest(&self) -> u64 {
+        self.newest
+    }
+
     /// The packed writer of the newest truth (`None`: the granule's
     /// settled writer). Each version is handed out to one writer, so this
     /// is the writer of every byte at the newest version.
@@ -147,11 +153,12 @@ impl Detail {
             self.behind &= !m;
         } else {
             // Memory keeps its versions: those of the bytes it was in step
-            // for are their truths, about to change.
+            // for are their truths, about to change. The version is a new
+            // store's (the only caller without `memory`), newer than any
+            // memory holds: every byte is behind now.
             for_bits(m & !self.behind, |k| self.memory[k] = self.truth[k]);
-            let mut same = 0;
-            for_bits(m, |k| same |= u32::from(self.memory[k] == version) << k);
-            self.behind = (self.behind | m) & !same;
+            debug_assert!((off..off + n).all(|k| self.memory[k] < version));
+            self.behind |= m;
         }
         fill(&mut self.truth[off..off + n], version);
         fill(&mut self.writer[off..off + n], writer);
@@ -160,6 +167,28 @@ impl Detail {
             self.newest = version;
             self.newest_writer = Some(writer);
         }
+    }
+
+    /// A buffered store of the `n` bytes from `off` at `version` lands:
+    /// bytes whose truth it still is are in step again; the others were
+    /// stored to since, and memory holds this store's version of them.
+    /// (What [`Detail::land`] does with `[version; n]`, less its older
+    /// check: a buffered store lands in program order, after everything
+    /// memory holds.)
+    #[inline]
+    pub fn land_store(&mut self, off: usize, n: usize, version: u64) {
+        let mut newer = 0u32;
+        for k in off..off + n {
+            newer |= u32::from(self.truth[k] != version) << k;
+        }
+        for_bits(newer, |k| self.memory[k] = version);
+        self.behind = (self.behind & !mask(off, n)) | newer;
+    }
+
+    /// Memory now holds the truth's version of the `n` bytes from `off`.
+    #[inline]
+    pub fn catch_up(&mut self, off: usize, n: usize) {
+        self.behind &= !mask(off, n);
     }
 
     /// Stores `versions` as memory's from `off`; returns the first byte

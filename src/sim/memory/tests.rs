@@ -29,14 +29,17 @@ fn kinds(sim: &mut Sim) -> Vec<ViolationKind> {
     sim.take_violations().iter().map(|v| v.kind).collect()
 }
 
-/// A store that reached memory, a line filled from it, a store elsewhere
-/// (which settles memory), and the line read again: fresh.
+/// A store that reached memory, a line filled from it, a store to
+/// another word of the line's granule (which puts it in play under the
+/// line), a store elsewhere (which settles memory), and the line's first
+/// word read again: fresh.
 fn a_filled_line_read_again(planted: bool) -> Vec<ViolationKind> {
     let mut sim = eager(CpuModel::arm926().with_write_buffer(0), planted);
     let (user, kernel, pa) = (0x0001_0000, 0xc000_2000, 0x2000);
     // The ARM926 does not allocate on a write miss: the store goes to memory.
     sim.store_at(kernel, 4, 7, at(pa)).unwrap();
     assert_eq!(sim.load_at(user, 4, at(pa)), Ok(7));
+    sim.store_at(kernel + 4, 4, 9, at(pa + 4)).unwrap();
     sim.store_at(kernel + 0x1000, 4, 1, at(pa + 0x1000))
         .unwrap();
     assert_eq!(sim.load_at(user, 4, at(pa)), Ok(7));
@@ -65,6 +68,10 @@ fn code_fetched_again(
     sim.maintain_line(LineOp::CleanInvalidate, pa, Some(at(pa)));
     sim.drain_write_buffer();
     assert_eq!(sim.fetch_at(pa, 4, at(pa)), Ok(0xe12f_ff1e));
+    // Another word of the granule stored (and landed): in play under the
+    // fetched copies.
+    sim.store_at(pa + 8, 4, 0, at(pa + 8)).unwrap();
+    sim.drain_write_buffer();
     if drop_icache_line {
         // ARMv6: invalidating the I line leaves the branch target cache's
         // entry, the only copy left.
@@ -220,6 +227,7 @@ fn filled_line_read_again_at(base: u32, planted: bool) -> Vec<ViolationKind> {
     let (user, kernel, pa) = (0x0001_0000, 0xc000_2000, base + 0x2000);
     sim.store_at(kernel, 4, 7, at(pa)).unwrap();
     assert_eq!(sim.load_at(user, 4, at(pa)), Ok(7));
+    sim.store_at(kernel + 4, 4, 9, at(pa + 4)).unwrap();
     sim.store_at(kernel + 0x1000, 4, 1, at(pa + 0x1000))
         .unwrap();
     assert_eq!(sim.load_at(user, 4, at(pa)), Ok(7));
@@ -340,4 +348,79 @@ fn skipped_fetches_count_as_the_fetches_would() {
     assert_eq!(none, 0);
     assert_eq!(fresh, 3 * 7, "every fetch after the first of each round");
     assert_eq!(skipped, all);
+}
+
+/// Eager settling: a granule stored to while no cache holds it is
+/// settled as soon as its store lands (no records left, no sweep), and a
+/// line filled from it afterwards is one version. Every preset: the
+/// ARM926's store waits in the write buffer as a pending store
+/// (`memory/pending.rs`), the ARM11s' reaches memory at once.
+#[test]
+fn a_granule_nothing_holds_settles_as_its_store_lands() {
+    for model in [
+        CpuModel::arm926(),
+        CpuModel::arm1136_32k(),
+        CpuModel::arm1176_16k(),
+    ] {
+        let mut sim = Sim::new(model, 1 << 20);
+        let (kernel, pa) = (0xc000_2000, 0x2000);
+        sim.store_at(kernel, 4, 7, at(pa)).unwrap();
+        assert_eq!(sim.memory.live, 0, "{model:?}: no records for the store");
+        sim.drain_write_buffer();
+        assert_eq!((sim.memory.live, sim.memory.pending.len()), (0, 0));
+        assert_eq!(sim.load_at(kernel, 4, at(pa)), Ok(7));
+        let line = sim.dcache.lookup(&sim.probe(kernel, pa)).expect("filled");
+        assert!(
+            sim.dcache.meta[line].verified != 0,
+            "{model:?}: a fresh line"
+        );
+        assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    }
+}
+
+/// A pending store is the truth before it lands: an instruction fetch
+/// (which does not wait for the write buffer) of the stored word reads
+/// memory's old word and is reported, uncached (the store stays pending)
+/// or cached (the I line makes it records); once drained, the word is
+/// fetched new. A second store to the granule
+/// and a fill from it turn the pending store into records, with the
+/// same verdicts.
+#[test]
+fn a_pending_store_is_the_truth_until_it_lands() {
+    let mut sim = Sim::new(CpuModel::arm926(), 1 << 20);
+    let pa = 0x3000;
+    sim.store_at(pa, 4, 0xe12f_ff1e, at(pa)).unwrap();
+    assert_eq!(sim.memory.pending.len(), 1, "the store is pending");
+    assert_eq!(sim.memory.truth_version(pa + 1), sim.version);
+    assert_eq!(
+        sim.memory.truth_version(pa + 4),
+        0,
+        "its neighbour is as settled"
+    );
+    assert_eq!(sim.memory.first_behind(pa, 8), Some((0, 0)));
+    // An uncached fetch copies nothing: the store stays pending.
+    let uncached = Translated {
+        mem: MemType::Bufferable,
+        ..at(pa)
+    };
+    assert_eq!(sim.fetch_at(pa, 4, uncached), Ok(0));
+    assert_eq!(kinds(&mut sim), [ViolationKind::StaleFetch]);
+    assert_eq!((sim.memory.pending.len(), sim.memory.live), (1, 0));
+    // A cached one fills an I line, a copy: the store becomes records.
+    assert_eq!(sim.fetch_at(pa, 4, at(pa)), Ok(0));
+    assert_eq!(kinds(&mut sim), [ViolationKind::StaleFetch]);
+    assert_eq!((sim.memory.pending.len(), sim.memory.live), (0, 1));
+    sim.drain_write_buffer();
+    sim.maintain_line(LineOp::InvalidateInstruction, pa, Some(at(pa)));
+    assert_eq!(sim.fetch_at(pa, 4, at(pa)), Ok(0xe12f_ff1e));
+    assert_eq!(kinds(&mut sim), []);
+
+    // Two stores to one granule before a drain: the second materializes.
+    let pa = 0x5000;
+    sim.store_at(pa, 4, 1, at(pa)).unwrap();
+    sim.store_at(pa + 4, 4, 2, at(pa + 4)).unwrap();
+    assert_eq!(sim.memory.pending.len(), 0);
+    assert_eq!(sim.load_at(pa + 4, 4, at(pa + 4)), Ok(2));
+    assert_eq!(sim.load_at(pa, 4, at(pa)), Ok(1));
+    assert_eq!(kinds(&mut sim), []);
 }
