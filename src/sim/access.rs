@@ -147,7 +147,11 @@ impl Sim {
         // leaves it settled, at the store's version: what records made for
         // it and settled as the store lands would give
         // (`Sim::settle_landed`), without making them.
-        let unshared = |sim: &Self| !sim.discards.as_ref().is_some_and(|d| d.covers(pa, size));
+        // (Memory checks that nothing holds the granule; a record of a
+        // discard, which memory does not see, would keep it in play anyway:
+        // checked here too, for clarity.)
+        let no_discard_record =
+            |sim: &Self| !sim.discards.as_ref().is_some_and(|d| d.covers(pa, size));
         // A store bound for the write buffer that misses the cache, to a
         // settled granule nothing holds, leaves the granule settled but for
         // this store (`memory/pending.rs`): no records made for its short
@@ -157,13 +161,13 @@ impl Sim {
             && self.write_buffer.enabled()
             && mem != MemType::StronglyOrdered;
         let counted = buffered
-            && unshared(self)
+            && no_discard_record(self)
             && self
                 .memory
-                .buffer_store(pa, size as usize, version, pack_writer(writer));
+                .pend_store(pa, size as usize, version, pack_writer(writer));
         if !counted
             && !(direct
-                && unshared(self)
+                && no_discard_record(self)
                 && self
                     .memory
                     .store_settled(pa, size as usize, version, pack_writer(writer)))
@@ -255,7 +259,7 @@ impl Sim {
     /// A store on its way to memory: through the write buffer when the
     /// model has one (the oldest entries drain when it is full), else at once.
     /// `counted`: memory counted it as its granule's copy already
-    /// (`Memory::buffer_store`).
+    /// (`Memory::pend_store`).
     pub(super) fn buffer_store(&mut self, store: BufferedStore, counted: bool) {
         if !self.write_buffer.enabled() {
             self.apply_store(store);

@@ -143,6 +143,19 @@ impl Cache {
         self.tags[i] = self.tag(va, pa);
     }
 
+    /// Debug builds: every line's tag is its `meta`'s.
+    #[cfg(debug_assertions)]
+    pub fn check_tags(&self) {
+        for (i, meta) in self.meta.iter().enumerate() {
+            let expected = if meta.valid {
+                self.tag(meta.va, meta.pa)
+            } else {
+                0
+            };
+            assert_eq!(self.tags[i], expected, "line {i}'s lookup tag");
+        }
+    }
+
     /// Makes line `i` invalid.
     #[inline]
     pub fn invalidate(&mut self, i: usize) {

@@ -13,8 +13,8 @@
 //! granule is stored as one fresh version — newer than every version
 //! before it, which all its bytes, in memory and truth, take at once — and
 //! one writer: that of its newest store. Only granules in play (stored to
-//! since the last sweep, copied somewhere, or with memory behind the
-//! truth) keep per-byte records ([`Detail`], 1 KiB each, of which bringing
+//! while something held a copy, or with memory behind the truth) keep
+//! per-byte records ([`Detail`], 1 KiB each, of which bringing
 //! a granule into play writes only the truths: `memory/detail.rs`).
 //!
 //! A granule settles as soon as it can: the model counts the copies of
@@ -70,7 +70,8 @@ const DETAILED: u64 = 1 << 63;
 pub(super) const DEFAULT_BUDGET: usize = 2048;
 
 /// Bytes per storage page: memory and its tables are allocated a page at
-/// a time, on the first write to it.
+/// a time, on the first write to it or the first copy made of it (a line
+/// filled from it counts in its `shares`).
 const PAGE: usize = 4096;
 /// Granules per storage page.
 const GRANULES: usize = PAGE / G;
@@ -83,7 +84,7 @@ struct Page {
     granules: [Granule; GRANULES],
     /// Per granule: how many cache lines, branch target cache entries and
     /// buffered stores and write-backs hold a copy of some of its bytes
-    /// (kept by the model as they come and go: `Sim::fill`,
+    /// (kept by the model as they come and go: `Memory::copy_line`,
     /// `Sim::add_copies`, `Sim::drop_copies`), and [`IN_PLAY`] while it
     /// has records. A granule whose last copy goes is settled at once if
     /// memory holds its newest data ([`Memory::settle_in_step`]). Apart
@@ -125,7 +126,7 @@ const ZERO_PAGE: Page = Page {
 };
 static UNTOUCHED: Page = ZERO_PAGE;
 
-/// A page on its first write: out of the access path (a page's 8 KiB
+/// A page on its first write or copy: out of the access path (a page's 8 KiB
 /// constant made every caller's code long).
 #[cold]
 #[inline(never)]
@@ -136,7 +137,7 @@ fn new_page() -> Box<Page> {
 /// Physical memory: data, and per byte memory's version, the truth's
 /// version and the truth's writer.
 ///
-/// Stored in pages allocated on first write, not in flat tables: a model
+/// Stored in pages allocated on first write or copy, not in flat tables: a model
 /// is built for every sequence of the bounded exhaustive check and every
 /// fuzz input, and flat zeroed tables (16 MiB for the test machine's
 /// 8 MiB) cost a `memset` each time the allocator hands back memory it
@@ -167,7 +168,7 @@ impl Memory {
     /// `bytes` of memory from physical address `base` (the caller checks
     /// that it fits below 4 GiB), all zero, at version 0 by
     /// [`Writer::Initial`](super::Writer::Initial). Nothing is allocated
-    /// but the page index: pages come on their first write.
+    /// but the page index: pages come on their first write or copy.
     pub fn new(base: u32, bytes: usize) -> Self {
         let mut pages = Vec::new();
         pages.resize_with(bytes.div_ceil(PAGE), || None);

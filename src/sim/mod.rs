@@ -417,6 +417,11 @@ pub struct Sim {
     /// A planted bug for the tests: settling ignores the copies.
     #[cfg(test)]
     settle_copies_too: bool,
+    /// Test only, a planted bug: branch target cache entries are not
+    /// counted as copies of their granules (`Sim::record_btc`), so a
+    /// granule one holds can settle under it.
+    #[cfg(test)]
+    uncounted_btc: bool,
     /// Frames the engine declared dead through `KernelAccess::contents_dead`
     /// ([`Sim::take_engine_dead`]); not the oracle's business.
     engine_dead: Vec<u32>,
@@ -551,6 +556,8 @@ impl Sim {
             live_aliases: false,
             #[cfg(test)]
             settle_copies_too: false,
+            #[cfg(test)]
+            uncounted_btc: false,
             engine_dead: Vec::new(),
             site: None,
             dcache: Cache::new(model.dcache),

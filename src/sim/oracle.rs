@@ -23,6 +23,12 @@ impl Sim {
     /// the per-byte records reach their budget (`memory.rs`).
     #[inline]
     pub(super) fn settle_memory(&mut self) {
+        // Eager settling keeps the records few, so sweeps are rare: the
+        // books are checked every 16,384 operations too.
+        #[cfg(debug_assertions)]
+        if self.operation.is_multiple_of(16_384) {
+            self.check_copy_counts();
+        }
         if self.memory.wants_sweep() {
             self.sweep_memory();
         }
@@ -76,12 +82,25 @@ impl Sim {
         self.version = version;
     }
 
-    /// Debug builds: the copies memory counts per granule (`Memory::copy_line`,
-    /// `Sim::add_copies`, `Sim::drop_copies`) are those the caches and the
-    /// branch target cache hold. A copy counted too few would let a granule
-    /// settle under a line that still holds its old versions.
+    /// Debug builds, at every sweep and every 16,384 operations before a
+    /// store: the copies memory counts per granule (`Memory::copy_line`,
+    /// `Sim::add_copies`, `Sim::drop_copies`) are those the caches, the
+    /// branch target cache and the buffers hold (a copy counted too few
+    /// would let a granule settle under a line that still holds its old
+    /// versions); each pending store is a buffered store's
+    /// (`memory/pending.rs`); and the caches' lookup tags agree with their
+    /// lines (`Cache::install`).
     #[cfg(debug_assertions)]
     fn check_copy_counts(&self) {
+        for (pa, len, version) in self.memory.pending_stores() {
+            assert!(
+                self.write_buffer.entries.iter().any(|e| matches!(e,
+                    Pending::Store(s) if s.pa == pa && usize::from(s.len) == len && s.version == version)),
+                "a pending store at {pa:#x} that no buffered store is"
+            );
+        }
+        self.dcache.check_tags();
+        self.icache.check_tags();
         let mut expected = std::collections::BTreeMap::new();
         let mut count = |pa: u32, len: usize| {
             for g in self.memory.granules(pa, len) {

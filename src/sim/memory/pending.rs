@@ -41,6 +41,18 @@ impl PendingStore {
 impl Memory {
     /// The pending store of granule `g`, if it is [`PENDING`].
     #[inline]
+    /// Debug builds: each pending store's address, length and version.
+    #[cfg(debug_assertions)]
+    pub fn pending_stores(&self) -> impl Iterator<Item = (u32, usize, u64)> + '_ {
+        self.pending.iter().map(|p| {
+            (
+                self.granule_pa(p.granule) + u32::from(p.off),
+                usize::from(p.len),
+                p.version,
+            )
+        })
+    }
+
     pub(super) fn pending(&self, g: usize) -> Option<&PendingStore> {
         // Empty but on a CPU with a write buffer: no page to look at.
         if self.pending.is_empty() || self.page(g).shares[g % GRANULES] & PENDING == 0 {
@@ -83,7 +95,7 @@ impl Memory {
     /// which counts as its one copy, and this returns `true`; else it
     /// does nothing (the caller sets the truth and counts the copy).
     #[inline]
-    pub fn buffer_store(&mut self, pa: u32, len: usize, version: u64, writer: u128) -> bool {
+    pub fn pend_store(&mut self, pa: u32, len: usize, version: u64, writer: u128) -> bool {
         let p = self.at(pa);
         let (g, off) = (p / G, p % G);
         debug_assert!(off + len <= G);

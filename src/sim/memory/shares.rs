@@ -148,6 +148,11 @@ impl Memory {
     /// line filled from it later is one version (`Cache::set_flat`), not a
     /// copy of 32 records: the model's throughput when the caches thrash.
     pub fn settle_in_step(&mut self, g: usize) -> bool {
+        debug_assert_eq!(
+            self.page(g).shares[g % GRANULES] & (COPIES | PENDING),
+            0,
+            "granule {g} settled while something holds it"
+        );
         let Some(d) = self.detail(g) else {
             return false;
         };
