@@ -306,6 +306,7 @@ impl Sim {
         self.settle_landed(store.pa, usize::from(store.len));
     }
 
+    #[inline(always)]
     fn store_lands(&mut self, store: &BufferedStore) {
         self.touch_memory(store.pa, u32::from(store.len));
         let n = store.len as usize;
@@ -331,14 +332,20 @@ impl Sim {
 
     /// Memory at `pa` changes: if it holds descriptors a walk has read,
     /// TLB entries are checked again on their next hit.
-    #[inline]
+    #[inline(always)]
     pub(super) fn touch_memory(&mut self, pa: u32, len: u32) {
-        if self.table_pages.is_empty() || len == 0 {
-            return;
+        if !self.table_pages.is_empty() && len != 0 {
+            self.touch_table_memory(pa, len);
         }
+    }
+
+    #[inline(never)]
+    fn touch_table_memory(&mut self, pa: u32, len: u32) {
         let (first, last) = (pa / PAGE, (pa + (len - 1)) / PAGE);
         if (first..=last).any(|p| self.table_pages.contains(&p)) {
             self.table_epoch += 1;
+            // Translations made at the old epoch no longer hold.
+            self.translations.clear();
         }
     }
 

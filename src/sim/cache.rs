@@ -45,8 +45,13 @@ pub(crate) struct Cache {
     /// Kept by [`Cache::install`] and [`Cache::invalidate`], the only
     /// writers of `valid`, `va` and `pa`.
     tags: Vec<u32>,
+    /// How many lines are invalid (kept with `tags`): a fill of a full
+    /// cache, every fill when it thrashes, skips looking for one.
+    invalid: usize,
     /// Per line: the last store into it while it was dirty (D-cache; for
-    /// the reports of its write-back). Beside `meta`, not in it: a lookup
+    /// the reports of its write-back). Set with `dirty` by every store
+    /// that dirties a line, read only while the line is dirty: a fill
+    /// leaves it. Beside `meta`, not in it: a lookup
     /// reads a set's `meta`, and the smaller it is the fewer host cache
     /// lines a lookup touches.
     pub last_store: Vec<Option<Writer>>,
@@ -87,6 +92,7 @@ impl Cache {
             line_shift: g.line_bytes.trailing_zeros(),
             meta: vec![LineMeta::default(); lines],
             tags: vec![0; lines],
+            invalid: lines,
             last_store: vec![None; lines],
             data: vec![0; lines * g.line_bytes],
             versions: vec![0; lines * g.line_bytes],
@@ -136,6 +142,7 @@ impl Cache {
     #[inline]
     pub fn install(&mut self, i: usize, va: u32, pa: u32) {
         let meta = &mut self.meta[i];
+        self.invalid -= usize::from(!meta.valid);
         meta.valid = true;
         meta.dirty = false;
         meta.va = va;
@@ -154,11 +161,14 @@ impl Cache {
             };
             assert_eq!(self.tags[i], expected, "line {i}'s lookup tag");
         }
+        let invalid = self.meta.iter().filter(|m| !m.valid).count();
+        assert_eq!(self.invalid, invalid, "the count of invalid lines");
     }
 
     /// Makes line `i` invalid.
     #[inline]
     pub fn invalidate(&mut self, i: usize) {
+        self.invalid += usize::from(self.meta[i].valid);
         self.meta[i].valid = false;
         self.tags[i] = 0;
     }
@@ -168,9 +178,10 @@ impl Cache {
     pub fn victim(&mut self, probe: &Probe) -> usize {
         let set = self.set_of(probe);
         let base = set * self.ways;
-        if let Some(w) = self.tags[base..base + self.ways]
-            .iter()
-            .position(|&t| t == 0)
+        if self.invalid != 0
+            && let Some(w) = self.tags[base..base + self.ways]
+                .iter()
+                .position(|&t| t == 0)
         {
             return base + w;
         }

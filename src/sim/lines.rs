@@ -43,7 +43,6 @@ impl Sim {
         };
         line.install(victim, line_va, line_pa);
         line.meta[victim].verified = if fresh { self.version } else { 0 };
-        line.last_store[victim] = None;
         if which == Which::Data && self.live_aliases {
             self.check_live_alias(victim, false);
         }
@@ -98,7 +97,15 @@ impl Sim {
     /// from `pa`; a granule left with no copy is settled if it can be.
     #[inline]
     pub(super) fn drop_copies(&mut self, pa: u32, len: usize) {
-        for g in self.memory.granules(pa, len) {
+        let granules = self.memory.granules(pa, len);
+        if granules.len() == 1 {
+            // A word, or a line of one granule: no loop.
+            if self.memory.drop_copy(granules.start) {
+                self.settle_unshared(granules.start);
+            }
+            return;
+        }
+        for g in granules {
             if self.memory.drop_copy(g) {
                 self.settle_unshared(g);
             }

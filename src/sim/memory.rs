@@ -255,18 +255,25 @@ impl Memory {
 
     /// Puts `bytes` in memory from `pa`, across pages (versions are the
     /// caller's).
-    #[inline]
+    #[inline(always)]
     pub fn write(&mut self, pa: u32, bytes: &[u8]) {
         let p = self.at(pa);
         let off = p % PAGE;
         if off + bytes.len() <= PAGE {
-            // One page: every store and write-back.
+            // One page: every store and write-back (inlined: a call was a
+            // tenth of a buffered store's cost).
             super::copy(
                 &mut self.page_mut(p / G).data[off..off + bytes.len()],
                 bytes,
             );
             return;
         }
+        self.write_pages(p, bytes);
+    }
+
+    /// [`write`](Self::write) across pages (DMA).
+    #[inline(never)]
+    fn write_pages(&mut self, p: usize, bytes: &[u8]) {
         for (p, at, n) in Self::page_pieces(p, bytes.len()) {
             let off = p % PAGE;
             self.page_mut(p / G).data[off..off + n].copy_from_slice(&bytes[at..at + n]);
@@ -481,7 +488,7 @@ impl Memory {
 
     /// A buffered store of `len` (1, 2 or 4, aligned) bytes at `version`
     /// lands at `pa` (data is the caller's): [`Memory::land`] for a store.
-    #[inline]
+    #[inline(always)]
     pub fn land_store(&mut self, pa: u32, len: usize, version: u64) {
         let p = self.at(pa);
         let (g, off) = (p / G, p % G);

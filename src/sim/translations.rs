@@ -5,11 +5,12 @@
 //!
 //! That cache is not part of the modelled hardware: it only remembers what
 //! [`Sim::translate`](super::Sim) would compute again. An entry holds while
-//! the current space and the table epoch are those it was made under and
-//! nothing changed a mapping, the TLB or the key since (each such change
-//! [clears](Translations::clear) them all). Under those conditions a
-//! repeated walk through the TLB would find the entry it made, checked at
-//! this epoch, and do nothing else: no walk, no count, no report.
+//! nothing changed the current space, a mapping, the TLB, the key or the
+//! table epoch (a store to table memory) since it was made: each such
+//! change [clears](Translations::clear) them all, so an entry is checked
+//! by its page alone. Under those conditions a repeated walk through the
+//! TLB would find the entry it made, checked at this epoch, and do nothing
+//! else: no walk, no count, no report.
 
 use super::*;
 
@@ -22,10 +23,7 @@ const ENTRIES: usize = 64;
 struct Entry {
     /// The [`Translations::generation`] it was made in (0: never made).
     generation: u64,
-    space: SpaceId,
     page: u32,
-    /// The table epoch it was made at (`Sim::table_epoch`).
-    epoch: u64,
     mapping: Mapping,
     global: bool,
 }
@@ -40,9 +38,7 @@ impl Translations {
     pub fn new() -> Self {
         let empty = Entry {
             generation: 0,
-            space: SpaceId(0),
             page: 0,
-            epoch: 0,
             mapping: Mapping {
                 frame: 0,
                 mem: super::MemType::StronglyOrdered,
@@ -56,35 +52,26 @@ impl Translations {
         }
     }
 
-    /// The mapping of virtual page `page` in `space` at table epoch
-    /// `epoch`, and whether it is global, if remembered.
+    /// The mapping of virtual page `page` in the current space, and
+    /// whether it is global, if remembered.
     #[inline]
-    pub fn get(&self, space: SpaceId, page: u32, epoch: u64) -> Option<(Mapping, bool)> {
+    pub fn get(&self, page: u32) -> Option<(Mapping, bool)> {
         let e = &self.entries[page as usize % ENTRIES];
-        (e.generation == self.generation && e.page == page && e.space == space && e.epoch == epoch)
-            .then_some((e.mapping, e.global))
+        (e.generation == self.generation && e.page == page).then_some((e.mapping, e.global))
     }
 
     #[inline]
-    pub fn insert(
-        &mut self,
-        space: SpaceId,
-        page: u32,
-        epoch: u64,
-        mapping: Mapping,
-        global: bool,
-    ) {
+    pub fn insert(&mut self, page: u32, mapping: Mapping, global: bool) {
         self.entries[page as usize % ENTRIES] = Entry {
             generation: self.generation,
-            space,
             page,
-            epoch,
             mapping,
             global,
         };
     }
 
-    /// Forgets every entry (a mapping, the TLB, the space or its key changed).
+    /// Forgets every entry (a mapping, the TLB, the space, its key or table
+    /// memory changed).
     pub fn clear(&mut self) {
         self.generation += 1;
     }
@@ -97,7 +84,7 @@ impl Sim {
     #[inline]
     pub(super) fn translate(&mut self, va: u32) -> Result<(u32, Mapping, bool), SimError> {
         let page = va / PAGE;
-        match self.translations.get(self.current, page, self.table_epoch) {
+        match self.translations.get(page) {
             Some((m, global)) => Ok((m.frame | (va & (PAGE - 1)), m, global)),
             None => self.translate_again(va),
         }
@@ -114,8 +101,7 @@ impl Sim {
                 mem: w.mem,
                 writable: w.writable,
             };
-            self.translations
-                .insert(self.current, page, self.table_epoch, m, w.global);
+            self.translations.insert(page, m, w.global);
             return Ok((m.frame | (va & (PAGE - 1)), m, w.global));
         }
         let own = self.spaces[self.current.0 as usize]
@@ -134,8 +120,7 @@ impl Sim {
                 }
             },
         };
-        self.translations
-            .insert(self.current, page, self.table_epoch, m, global);
+        self.translations.insert(page, m, global);
         Ok((m.frame | (va & (PAGE - 1)), m, global))
     }
 

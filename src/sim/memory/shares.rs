@@ -86,6 +86,9 @@ impl Memory {
     #[inline]
     pub fn copy_line(&mut self, pa: u32, data: &mut [u8]) -> Option<u64> {
         let p = self.at(pa);
+        if data.len() == G && p.is_multiple_of(G) {
+            return self.copy_granule(p / G, data);
+        }
         let (first, last) = (p / G, (p + data.len() - 1) / G);
         let mut page = self.page_mut(first);
         if (first..=last).any(|g| page.shares[g % GRANULES] & PENDING != 0) {
@@ -103,6 +106,23 @@ impl Memory {
             settled &= page.granules[g % GRANULES].state == state;
         }
         settled.then_some(state)
+    }
+
+    /// [`copy_line`](Self::copy_line) of a line that is one granule `g`
+    /// (every preset's: 32-byte lines).
+    #[inline(always)]
+    fn copy_granule(&mut self, g: usize, data: &mut [u8]) -> Option<u64> {
+        let k = g % GRANULES;
+        let mut page = self.page_mut(g);
+        if page.shares[k] & PENDING != 0 {
+            self.materialize_pending(g);
+            page = self.page_mut(g);
+        }
+        let off = k * G;
+        crate::sim::copy(data, &page.data[off..off + G]);
+        page.shares[k] += 1;
+        let state = page.granules[k].state;
+        (state & DETAILED == 0).then_some(state)
     }
 
     /// Every granule some copy (line, branch target cache or buffer entry) holds
