@@ -287,17 +287,22 @@ impl Sim {
     /// A buffered entry reaches memory, and is a copy no more (a granule
     /// it was the last copy of settles if it can: `Sim::drop_copies`).
     pub(super) fn land(&mut self, entry: Pending) {
-        let (pa, len) = match &entry {
+        match &entry {
             Pending::Store(store) => {
-                self.store_lands(store);
-                (store.pa, usize::from(store.len))
+                self.touch_memory(store.pa, u32::from(store.len));
+                let bytes = &store.bytes[..usize::from(store.len)];
+                if let Some(g) = self
+                    .memory
+                    .land_buffered_store(store.pa, bytes, store.version)
+                {
+                    self.settle_unshared(g);
+                }
             }
             Pending::WriteBack(line) => {
                 self.write_back_lands(line);
-                (line.pa, line.len)
+                self.drop_copies(line.pa, line.len);
             }
-        };
-        self.drop_copies(pa, len);
+        }
     }
 
     /// A store reaches memory at once (not from the buffers).
@@ -306,7 +311,6 @@ impl Sim {
         self.settle_landed(store.pa, usize::from(store.len));
     }
 
-    #[inline(always)]
     fn store_lands(&mut self, store: &BufferedStore) {
         self.touch_memory(store.pa, u32::from(store.len));
         let n = store.len as usize;

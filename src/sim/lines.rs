@@ -95,7 +95,7 @@ impl Sim {
 
     /// A copy (line, branch target cache or buffer entry) no longer holds the `len` bytes
     /// from `pa`; a granule left with no copy is settled if it can be.
-    #[inline]
+    #[inline(always)]
     pub(super) fn drop_copies(&mut self, pa: u32, len: usize) {
         let granules = self.memory.granules(pa, len);
         if granules.len() == 1 {

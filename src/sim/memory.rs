@@ -513,6 +513,55 @@ impl Memory {
         }
     }
 
+    /// A buffered store's `bytes` (1, 2 or 4, aligned) at `version` land
+    /// at `pa`, and it is a copy of its granule no more: [`write`],
+    /// [`land_store`] and [`drop_copy`] in one, so that the commonest
+    /// landing (its granule's pending store: `memory/pending.rs`) looks
+    /// its page up once. Returns the granule if nothing holds it now and
+    /// it has records (for the caller to settle: `Sim::settle_unshared`).
+    ///
+    /// [`write`]: Self::write
+    /// [`land_store`]: Self::land_store
+    /// [`drop_copy`]: Self::drop_copy
+    #[inline(always)]
+    pub fn land_buffered_store(&mut self, pa: u32, bytes: &[u8], version: u64) -> Option<usize> {
+        let p = self.at(pa);
+        let (g, k) = (p / G, (p / G) % GRANULES);
+        debug_assert!(p % G + bytes.len() <= G);
+        let page = self.page_mut(g);
+        if page.shares[k] & PENDING == 0 {
+            self.write(pa, bytes);
+            self.land_store(pa, bytes.len(), version);
+            return self.drop_copy(g).then_some(g);
+        }
+        let at = p % PAGE;
+        super::copy(&mut page.data[at..at + bytes.len()], bytes);
+        // Its own store lands (nothing else touched the granule, or it
+        // would have records), and it was the granule's only copy: memory
+        // holds the truth again, and the granule settles at the store's
+        // version, as records would.
+        let i = self
+            .pending
+            .iter()
+            .position(|s| s.granule == g)
+            .expect("a pending granule has its store");
+        let s = self.pending.swap_remove(i);
+        debug_assert_eq!(
+            (s.off as usize, s.len as usize, s.version),
+            (p % G, bytes.len(), version)
+        );
+        let page = self.page_mut(g);
+        debug_assert_eq!(
+            page.shares[k],
+            PENDING | 1,
+            "a pending store is its granule's only copy"
+        );
+        page.shares[k] = 0;
+        page.granules[k].state = s.version;
+        page.granules[k].writer = s.writer;
+        None
+    }
+
     /// Stores `versions` as memory's from `pa` (data is the caller's), and
     /// returns the first byte whose new version is older than the one it
     /// replaces: a write-back over newer data.
