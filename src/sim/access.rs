@@ -37,13 +37,14 @@ impl Sim {
         let mut versions = [0u64; 4];
         if mem.cached() {
             let probe = self.probe(va, pa);
-            let (line, filled) = match self.dcache.lookup(&probe) {
+            let set = self.dcache.set_of(&probe);
+            let (line, filled) = match self.dcache.lookup_in(set, &probe) {
                 Some(line) => {
                     self.counters.hits += 1;
                     self.counters.cycles += self.costs.hit;
                     (line, false)
                 }
-                None => (self.fill(Which::Data, &probe), true),
+                None => (self.fill(Which::Data, &probe, set), true),
             };
             let offset = (va as usize) & (self.dcache.line_bytes - 1);
             let value = self.dcache.read(line, offset, size);
@@ -126,8 +127,9 @@ impl Sim {
         let bytes = value.to_le_bytes();
         let changed_before = self.memory.changed(pa);
         let probe = self.probe(va, pa);
+        let set = self.dcache.set_of(&probe);
         let hit = if mem.cached() {
-            self.dcache.lookup(&probe)
+            self.dcache.lookup_in(set, &probe)
         } else {
             None
         };
@@ -186,7 +188,7 @@ impl Sim {
                 }
                 None if allocates => {
                     filled = true;
-                    Some(self.fill(Which::Data, &probe))
+                    Some(self.fill(Which::Data, &probe, set))
                 }
                 None => {
                     to_memory = true;
@@ -417,13 +419,14 @@ impl Sim {
         }
         let (bytes, versions) = if mem.cached() {
             let probe = self.probe(va, pa);
-            let line = match self.icache.lookup(&probe) {
+            let set = self.icache.set_of(&probe);
+            let line = match self.icache.lookup_in(set, &probe) {
                 Some(line) => {
                     self.counters.hits += 1;
                     self.counters.cycles += self.costs.hit;
                     line
                 }
-                None => self.fill(Which::Instruction, &probe),
+                None => self.fill(Which::Instruction, &probe, set),
             };
             let offset = (va as usize) & (self.icache.line_bytes - 1);
             let start = self.icache.bytes(line).start + offset;

@@ -129,7 +129,14 @@ impl Cache {
     /// The line (index into `meta`) that hits for `probe`, if any.
     #[inline]
     pub fn lookup(&self, probe: &Probe) -> Option<usize> {
-        let base = self.set_of(probe) * self.ways;
+        self.lookup_in(self.set_of(probe), probe)
+    }
+
+    /// [`lookup`](Self::lookup) in `probe`'s set, which the caller has
+    /// (to give a fill on a miss: [`victim`](Self::victim)).
+    #[inline]
+    pub fn lookup_in(&self, set: usize, probe: &Probe) -> Option<usize> {
+        let base = set * self.ways;
         let tag = self.tag(probe.va, probe.pa);
         self.tags[base..base + self.ways]
             .iter()
@@ -173,10 +180,9 @@ impl Cache {
         self.tags[i] = 0;
     }
 
-    /// The way a fill of `probe`'s set replaces (an invalid one first).
+    /// The line a fill of set `set` replaces (an invalid one first).
     #[inline]
-    pub fn victim(&mut self, probe: &Probe) -> usize {
-        let set = self.set_of(probe);
+    pub fn victim(&mut self, set: usize) -> usize {
         let base = set * self.ways;
         if self.invalid != 0
             && let Some(w) = self.tags[base..base + self.ways]

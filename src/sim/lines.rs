@@ -11,9 +11,10 @@ impl Sim {
         }
     }
 
-    /// Fills a line for `probe`, evicting (and writing back) a victim.
-    pub(super) fn fill(&mut self, which: Which, probe: &Probe) -> usize {
-        let victim = self.cache(which).victim(probe);
+    /// Fills a line for `probe`, in its set `set` (`Cache::set_of`),
+    /// evicting (and writing back) a victim.
+    pub(super) fn fill(&mut self, which: Which, probe: &Probe, set: usize) -> usize {
+        let victim = self.cache(which).victim(set);
         self.evict(which, victim);
         if which == Which::Data {
             // A D linefill waits for the write buffer and the write-back
