@@ -33,8 +33,6 @@ impl Sim {
         mem: MemType,
     ) -> Result<u32, SimError> {
         self.check_pa(pa, size)?;
-        let mut bytes = [0u8; 4];
-        let mut versions = [0u64; 4];
         if mem.cached() {
             let probe = self.probe(va, pa);
             let set = self.dcache.set_of(&probe);
@@ -55,6 +53,7 @@ impl Sim {
             {
                 return Ok(value);
             }
+            let mut versions = [0u64; 4];
             self.dcache
                 .versions_into(line, offset, &mut versions[..size as usize]);
             let line_pa = self.dcache.meta[line].pa;
@@ -65,17 +64,17 @@ impl Sim {
                 self.check_read(va, pa, &versions[..size as usize], false);
             }
             return Ok(value);
-        } else {
-            self.counters.uncached += 1;
-            self.counters.cycles += self.costs.uncached;
-            // The CPU sees its own buffered stores and write-backs: its
-            // data-side reads wait for the buffers to drain.
-            self.drain_buffered_stores();
-            let n = size as usize;
-            copy(&mut bytes[..n], self.memory.data(pa, n));
-            self.memory.memory_versions(pa, &mut versions[..n]);
         }
-        self.check_read(va, pa, &versions[..size as usize], false);
+        self.counters.uncached += 1;
+        self.counters.cycles += self.costs.uncached;
+        // The CPU sees its own buffered stores and write-backs: its
+        // data-side reads wait for the buffers to drain.
+        self.drain_buffered_stores();
+        let n = size as usize;
+        let (mut bytes, mut versions) = ([0u8; 4], [0u64; 4]);
+        copy(&mut bytes[..n], self.memory.data(pa, n));
+        self.memory.memory_versions(pa, &mut versions[..n]);
+        self.check_read(va, pa, &versions[..n], false);
         Ok(u32::from_le_bytes(bytes))
     }
 
@@ -125,7 +124,6 @@ impl Sim {
             pc: self.site,
         };
         let bytes = value.to_le_bytes();
-        let changed_before = self.memory.changed(pa);
         let probe = self.probe(va, pa);
         let set = self.dcache.set_of(&probe);
         let hit = if mem.cached() {
@@ -137,6 +135,12 @@ impl Sim {
             && hit.is_none()
             && self.dcache.cfg.allocation == Allocation::ReadWrite
             && mem == MemType::WriteBack;
+        // Before the store changes it; only a store into a line reads it.
+        let changed_before = if hit.is_some() || allocates {
+            self.memory.changed(pa)
+        } else {
+            0
+        };
         // A store that only goes to memory, at once, with nothing buffered
         // to land before it (no buffers, or strongly ordered behind an
         // empty queue): nothing reads its bytes' versions between its
