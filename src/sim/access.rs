@@ -171,13 +171,13 @@ impl Sim {
             && self
                 .memory
                 .pend_store(pa, size as usize, version, pack_writer(writer));
-        if !counted
-            && !(direct
-                && no_discard_record(self)
-                && self
-                    .memory
-                    .store_settled(pa, size as usize, version, pack_writer(writer)))
-        {
+        let n = size as usize;
+        let settled_direct = direct
+            && no_discard_record(self)
+            && self
+                .memory
+                .store_settled(pa, &bytes[..n], version, pack_writer(writer));
+        if !counted && !settled_direct {
             self.memory
                 .set_truth(pa, size as usize, version, pack_writer(writer), direct);
         }
@@ -241,10 +241,13 @@ impl Sim {
                 version,
             };
             if direct {
-                // Its truth and memory's version were set together above.
+                // Its truth and memory's version were set together above
+                // (and memory took its bytes, if it settled there).
                 self.touch_memory(pa, size);
-                self.memory.write(pa, &bytes[..size as usize]);
-                self.settle_landed(pa, size as usize);
+                if !settled_direct {
+                    self.memory.write(pa, &bytes[..n]);
+                    self.settle_landed(pa, n);
+                }
             } else if mem == MemType::StronglyOrdered {
                 // Strongly ordered (ARMv6) / uncached unbuffered C=0,B=0
                 // (ARM926) stores bypass the write buffer (ARM926EJ-S TRM

@@ -99,15 +99,16 @@ impl Memory {
         let p = self.at(pa);
         let (g, off) = (p / G, p % G);
         debug_assert!(off + len <= G);
-        if self.page(g).shares[g % GRANULES] != 0 {
+        // The store lands in the page: made here if absent.
+        let page = self.page_mut(g);
+        if page.shares[g % GRANULES] != 0 {
             return false;
         }
+        page.granules[g % GRANULES].changed = version;
+        page.shares[g % GRANULES] = PENDING | 1;
         if self.watched.contains(&g) {
             self.watched_changed = true;
         }
-        let page = self.page_mut(g);
-        page.granules[g % GRANULES].changed = version;
-        page.shares[g % GRANULES] = PENDING | 1;
         self.pending.push(PendingStore {
             granule: g,
             off: off as u8,

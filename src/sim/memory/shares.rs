@@ -14,24 +14,31 @@
 use super::{COPIES, DETAILED, G, GRANULES, IN_PLAY, Memory, PAGE, PENDING};
 
 impl Memory {
-    /// A store of `len` bytes (1, 2 or 4, aligned) at `pa` that reaches
+    /// A store of `bytes` (1, 2 or 4, aligned) at `pa` that reaches
     /// memory at once, at `version` by `writer`: if its granule is settled
     /// and nothing holds a copy (the caller checked the discard records),
-    /// the granule settles at
-    /// the store's version and this returns `true`; else it does nothing.
+    /// memory takes the bytes, the granule settles at the store's version
+    /// and this returns `true` (one page lookup for the whole store); else
+    /// it does nothing.
     #[inline]
-    pub fn store_settled(&mut self, pa: u32, len: usize, version: u64, writer: u128) -> bool {
+    pub fn store_settled(&mut self, pa: u32, bytes: &[u8], version: u64, writer: u128) -> bool {
         let p = self.at(pa);
-        let g = p / G;
-        debug_assert!(p % G + len <= G);
-        if self.page(g).shares[g % GRANULES] != 0 {
+        let (g, k) = (p / G, (p / G) % GRANULES);
+        debug_assert!(p % G + bytes.len() <= G);
+        // The store writes the page anyway: made here if absent.
+        let page = self.page_mut(g);
+        if page.shares[k] != 0 {
             // Copies, or records.
             return false;
         }
+        let at = p % PAGE;
+        crate::sim::copy(&mut page.data[at..at + bytes.len()], bytes);
+        page.granules[k].state = version;
+        page.granules[k].changed = version;
+        page.granules[k].writer = writer;
         if self.watched.contains(&g) {
             self.watched_changed = true;
         }
-        self.settle(g, version, writer);
         true
     }
 
