@@ -14,6 +14,7 @@ impl Sim {
     /// Fills a line for `probe`, in its set `set` (`Cache::set_of`),
     /// evicting (and writing back) a victim.
     pub(super) fn fill(&mut self, which: Which, probe: &Probe, set: usize) -> usize {
+        debug_assert_eq!(set, self.cache(which).set_of(probe));
         let victim = self.cache(which).victim(set);
         self.evict(which, victim);
         if which == Which::Data {

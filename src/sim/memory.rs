@@ -496,18 +496,11 @@ impl Memory {
         if state & DETAILED != 0 {
             self.details[(state & !DETAILED) as usize].land_store(off, len, version);
         } else if let Some(at) = self.pending_store_at(g) {
-            // Its own store lands (nothing else touched the granule, or it
-            // would have records): memory holds the truth again, and the
-            // granule settles at the store's version, as records would.
-            let p = self.pending.swap_remove(at);
+            let p = self.land_pending(g, at);
             debug_assert_eq!(
                 (p.off as usize, p.len as usize, p.version),
                 (off, len, version)
             );
-            let page = self.page_mut(g);
-            page.shares[g % GRANULES] &= !PENDING;
-            page.granules[g % GRANULES].state = p.version;
-            page.granules[g % GRANULES].writer = p.writer;
         } else {
             let _ = self.land_in(g, off, &[version; 4][..len]);
         }
@@ -536,30 +529,18 @@ impl Memory {
         }
         let at = p % PAGE;
         super::copy(&mut page.data[at..at + bytes.len()], bytes);
-        // Its own store lands (nothing else touched the granule, or it
-        // would have records), and it was the granule's only copy: memory
-        // holds the truth again, and the granule settles at the store's
-        // version, as records would.
         let i = self
             .pending
             .iter()
             .position(|s| s.granule == g)
             .expect("a pending granule has its store");
-        let s = self.pending.swap_remove(i);
+        let s = self.land_pending(g, i);
         debug_assert_eq!(
             (s.off as usize, s.len as usize, s.version),
             (p % G, bytes.len(), version)
         );
-        let page = self.page_mut(g);
-        debug_assert_eq!(
-            page.shares[k],
-            PENDING | 1,
-            "a pending store is its granule's only copy"
-        );
-        page.shares[k] = 0;
-        page.granules[k].state = s.version;
-        page.granules[k].writer = s.writer;
-        None
+        // It was the granule's only copy (settled now: nothing to settle).
+        self.drop_copy(g).then_some(g)
     }
 
     /// Stores `versions` as memory's from `pa` (data is the caller's), and

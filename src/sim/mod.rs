@@ -658,6 +658,9 @@ impl Sim {
         self.space_mut(space)?.key = key;
         if space == self.current {
             self.current_key = key;
+            // Translations made under the old key (through the TLB, which
+            // is looked up by key) no longer hold.
+            self.translations.clear();
         }
         Ok(())
     }

@@ -504,6 +504,33 @@ mod tlb {
         assert_eq!(sim.counters().walk_reads, 2, "only a's walk");
     }
 
+    /// A new key for the running space (an ASID handed out again at
+    /// rollover, without a switch) is the key its next access looks the
+    /// TLB up under: under a fresh ASID there is no entry, and the walker
+    /// reads the table again. The model's cache of recent translations,
+    /// made under the old key, must not answer for the new one (it did:
+    /// found by a differential fuzzer in review).
+    #[test]
+    fn a_new_key_for_the_running_space_looks_the_tlb_up_again() {
+        let (mut sim, _tables, a, _b) = two_spaces(CpuModel::arm1136_32k(), (5, 6));
+        sim.switch_to(a).unwrap();
+        sim.load(USER_VA, 4).unwrap();
+        let walked = sim.counters().walk_reads;
+        sim.load(USER_VA + 4, 4).unwrap();
+        assert_eq!(sim.counters().walk_reads, walked, "a TLB hit under ASID 5");
+        sim.set_key(a, 7).unwrap();
+        sim.load(USER_VA + 8, 4).unwrap();
+        assert_eq!(
+            sim.counters().walk_reads - walked,
+            2,
+            "no entry under ASID 7: the small page is walked again"
+        );
+        // Its twin, the key given back: ASID 5's entry still hits.
+        sim.set_key(a, 5).unwrap();
+        sim.load(USER_VA + 12, 4).unwrap();
+        assert_eq!(sim.counters().walk_reads - walked, 2);
+    }
+
     /// ARMv6: invalidating by the wrong ASID (whole ASID or one page)
     /// leaves the stale entry.
     #[test]

@@ -89,6 +89,20 @@ impl Memory {
         );
     }
 
+    /// Granule `g`'s pending store, at `at` in `pending`, lands (nothing
+    /// else touched the granule, or it would have records): memory holds
+    /// the truth again, and the granule settles at the store's version, as
+    /// records would. Returns the store.
+    #[inline(always)]
+    pub(super) fn land_pending(&mut self, g: usize, at: usize) -> PendingStore {
+        let p = self.pending.swap_remove(at);
+        let page = self.page_mut(g);
+        page.shares[g % GRANULES] &= !PENDING;
+        page.granules[g % GRANULES].state = p.version;
+        page.granules[g % GRANULES].writer = p.writer;
+        p
+    }
+
     /// A store of `len` bytes (1, 2 or 4, aligned) at `pa`, at `version`
     /// by `writer`, that goes to the write buffer: if its granule is
     /// settled and held by nothing, it becomes [`PENDING`] on this store,
