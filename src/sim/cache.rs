@@ -72,10 +72,9 @@ pub(crate) struct Cache {
     invalid: usize,
     /// Per line: the last store into it while it was dirty (D-cache; for
     /// the reports of its write-back). Set with `dirty` by every store
-    /// that dirties a line, read only while the line is dirty: a fill
-    /// leaves it. Beside `meta`, not in it: a lookup
-    /// reads a set's `meta`, and the smaller it is the fewer host cache
-    /// lines a lookup touches.
+    /// that dirties a line, and read only while the line is dirty: a fill
+    /// leaves it. Beside `meta`, not in it: a lookup reads a set's `meta`,
+    /// and the smaller it is the fewer host cache lines a lookup touches.
     pub last_store: Vec<Option<Writer>>,
     /// `line_bytes` data bytes per line, line after line.
     pub data: Vec<u8>,
