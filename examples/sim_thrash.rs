@@ -1,4 +1,5 @@
-//! The thrashing workload of `benches/sim_throughput.rs` alone, for
+//! The thrashing workload of `benches/sim_throughput.rs` alone (the same
+//! code: `benches/workload/mod.rs`), for
 //! counting the model's instructions per access where wall-clock time is
 //! too noisy to compare two versions (this project's machine varies by up
 //! to 2× between runs):
@@ -13,7 +14,12 @@
 //! 327,680 accesses). Presets: `arm926`, `arm1136_32k`, `arm1136_64k`,
 //! `arm1176_16k`. It prints the rate it ran at and the model's counters.
 
-use vacmm::sim::{CpuModel, KERNEL, MemType, Sim};
+use vacmm::sim::CpuModel;
+
+// The resident workload is the benchmark's only.
+#[allow(dead_code)]
+#[path = "../benches/workload/mod.rs"]
+mod workload;
 
 fn main() {
     let name = std::env::args().nth(1).unwrap_or_else(|| "arm926".into());
@@ -35,36 +41,16 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let mut sim = Sim::new(model, 1 << 20);
-    for page in 0..16 {
-        sim.map(
-            KERNEL,
-            0xc000_0000 + page * 4096,
-            page * 4096,
-            MemType::WriteBack,
-            true,
-        )
-        .expect("16 pages of the kernel's linear map");
-    }
+    let mut sim = workload::model_with_linear_map(model);
     let start = std::time::Instant::now();
     for _ in 0..rounds {
-        // As the benchmark: 64 KiB at a 0x1234 stride, one store in four.
-        let mut addr = 0u32;
-        for i in 0..65_536u32 {
-            let va = 0xc000_0000 + (addr & ((64 << 10) - 4));
-            if i % 4 == 0 {
-                sim.store(va, 4, i).expect("mapped, writable");
-            } else {
-                std::hint::black_box(sim.load(va, 4).expect("mapped"));
-            }
-            addr = addr.wrapping_add(0x1234);
-        }
+        workload::run(&mut sim, workload::THRASHING);
     }
     let seconds = start.elapsed().as_secs_f64();
     let c = sim.counters();
     println!(
         "{name}: {:.1} M accesses/s; fills {}, write-backs {}, hits {}; violations {}",
-        f64::from(rounds) * 65_536.0 / seconds / 1e6,
+        f64::from(rounds) * workload::ACCESSES as f64 / seconds / 1e6,
         c.fills,
         c.write_backs,
         c.hits,

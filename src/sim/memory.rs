@@ -126,6 +126,18 @@ const ZERO_PAGE: Page = Page {
 };
 static UNTOUCHED: Page = ZERO_PAGE;
 
+impl Page {
+    /// Settles its granule `k` at `version` by `writer` (its records, if
+    /// any, are the caller's to free).
+    #[inline]
+    fn settle(&mut self, k: usize, version: u64, writer: u128) {
+        self.granules[k].state = version;
+        self.granules[k].changed = version;
+        self.granules[k].writer = writer;
+        self.shares[k] &= !IN_PLAY;
+    }
+}
+
 /// A page on its first write or copy: out of the access path (a page's 8 KiB
 /// constant made every caller's code long).
 #[cold]
@@ -230,11 +242,7 @@ impl Memory {
 
     /// Settles granule `g` at `version` by `writer`.
     fn settle(&mut self, g: usize, version: u64, writer: u128) {
-        let page = self.page_mut(g);
-        page.granules[g % GRANULES].state = version;
-        page.granules[g % GRANULES].changed = version;
-        page.granules[g % GRANULES].writer = writer;
-        page.shares[g % GRANULES] &= !IN_PLAY;
+        self.page_mut(g).settle(g % GRANULES, version, writer);
     }
 
     /// Memory's bytes from `pa`: `len` of them, inside one page (every

@@ -33,9 +33,7 @@ impl Memory {
         }
         let at = p % PAGE;
         crate::sim::copy(&mut page.data[at..at + bytes.len()], bytes);
-        page.granules[k].state = version;
-        page.granules[k].changed = version;
-        page.granules[k].writer = writer;
+        page.settle(k, version, writer);
         if self.watched.contains(&g) {
             self.watched_changed = true;
         }
